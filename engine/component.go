@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Input is where a stream reads from.
+type Input interface {
+	// Read blocks until at least one record is available and returns up to the input's batch
+	// size, or returns ctx.Err() when ctx is done.
+	Read(ctx context.Context) ([]*Record, error)
+	// Ack says every record of batch (as returned by Read) is done: all its outputs are
+	// durable, so its position may be committed. Acks come in Read order.
+	Ack(ctx context.Context, batch []*Record) error
+	Close() error
+}
+
+// Processor maps a batch to a batch. It may drop, change, add or replace records. A record it
+// cannot process goes to rejects (and so to the dead-letter topic) with the reason; the
+// returned error is only for failures that make the whole batch unprocessable.
+type Processor interface {
+	Process(ctx context.Context, batch []*Record, rejects *Rejects) ([]*Record, error)
+}
+
+// Output is where a stream writes to. Write returns only when every record of batch is
+// durable (acknowledged by the broker, committed by the database), or with an error, in
+// which case the caller retries the same batch: Write must tolerate seeing records again.
+type Output interface {
+	Write(ctx context.Context, batch []*Record) error
+	Close() error
+}
+
+// Rejected is a record that failed, and why.
+type Rejected struct {
+	Record *Record
+	// Stage is where it failed: "decode", "schema", a processor path such as "processors[0].map",
+	// or "output".
+	Stage string
+	Err   error
+}
+
+// Rejects collects the records of a batch that go to the dead-letter topic.
+type Rejects struct {
+	Items []Rejected
+}
+
+// Add records that rec failed at stage because of err.
+func (r *Rejects) Add(rec *Record, stage string, err error) {
+	r.Items = append(r.Items, Rejected{Record: rec, Stage: stage, Err: err})
+}
+
+// Len is the number of rejected records.
+func (r *Rejects) Len() int { return len(r.Items) }
+
+// Reset empties the collector for the next batch.
+func (r *Rejects) Reset() { r.Items = r.Items[:0] }
+
+// BuildEnv is what a component gets when it is built from its config.
+type BuildEnv struct {
+	// Stream is the name of the stream the component belongs to.
+	Stream string
+	// Path is the component's config path, e.g. streams[0].processors[2].threshold; it names
+	// the component in metrics, logs and dead-letter headers.
+	Path    string
+	Lookups LookupSource
+	Clock   Clock
+	Logger  *slog.Logger
+}
+
+// LookupSource finds lookup tables by name.
+type LookupSource interface {
+	Lookup(name string) (LookupTable, bool)
+}
+
+// LookupTable maps a key to a row of named values. Implementations are safe for concurrent
+// use and may be swapped atomically when their file changes.
+type LookupTable interface {
+	Get(key string) (map[string]any, bool)
+}
+
+// ProcessorFactory declares one processor type: its config and how to build it.
+type ProcessorFactory struct {
+	Type string
+	// Doc is a one-paragraph description for docs and the JSON Schema.
+	Doc string
+	// NewConfig returns a pointer to a zero Config struct (with yaml/doc/default tags).
+	NewConfig func() any
+	// Build compiles cfg (as decoded from NewConfig's pointer) into a Processor. Expression
+	// compile errors are returned as config.Errors placed at the expression.
+	Build func(cfg any, env BuildEnv) (Processor, error)
+}

@@ -1,0 +1,160 @@
+// Package eval compiles the expressions written in pipeline files (field mappings, rule
+// predicates, keys, route filters) with expr-lang/expr and evaluates them against a record.
+//
+// Expressions see the record's fields as variables, plus helper functions. Functions that
+// depend on the record being evaluated rather than on their arguments (record_id(), now())
+// read a hidden per-evaluation context: at compile time a patch rewrites record_id() into
+// record_id(__ctx), and Eval puts __ctx into the variables for the duration of the call. This
+// keeps the functions pure with respect to their inputs, so a virtual clock and a redelivered
+// record give the same answers as the first time.
+package eval
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+)
+
+// ctxVar is the hidden variable through which context-dependent functions see the evaluation.
+const ctxVar = "__ctx"
+
+// Env is what one evaluation sees.
+type Env struct {
+	// Vars are the variables: the record's fields, or for API routes {query, path}.
+	Vars map[string]any
+	// Source is the position of the record being evaluated (for record_id()).
+	Source engine.Source
+	// Now is the time now() returns (the engine's clock, possibly virtual).
+	Now time.Time
+}
+
+// Kind constrains the result type of an expression.
+type Kind int
+
+const (
+	// Any accepts every result.
+	Any Kind = iota
+	// Bool requires a boolean result (predicates).
+	Bool
+)
+
+// Program is a compiled expression.
+type Program struct {
+	src  config.Expr
+	prog *vm.Program
+	kind Kind
+}
+
+// Source returns the expression as written.
+func (p *Program) Source() config.Expr { return p.src }
+
+// Compile compiles e. Errors are *config.Error placed at the offending column of e.
+func Compile(e config.Expr, kind Kind) (*Program, error) {
+	opts := []expr.Option{
+		expr.AllowUndefinedVariables(),
+		expr.Patch(ctxPatcher{}),
+	}
+	opts = append(opts, functions...)
+	if kind == Bool {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, err := expr.Compile(e.Src, opts...)
+	if err != nil {
+		return nil, positioned(e, err)
+	}
+	return &Program{src: e, prog: prog, kind: kind}, nil
+}
+
+// MustCompile is Compile for expressions known to be valid (tests, built-in defaults).
+func MustCompile(src string, kind Kind) *Program {
+	p, err := Compile(config.Expr{Src: src}, kind)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// Eval evaluates the program. env.Vars is borrowed for the duration of the call: the hidden
+// context variable is added and removed again.
+func (p *Program) Eval(env Env) (any, error) {
+	vars := env.Vars
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	ctx := evalCtx{source: env.Source, now: env.Now}
+	vars[ctxVar] = &ctx
+	out, err := vm.Run(p.prog, vars)
+	delete(vars, ctxVar)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.src.Src, unwrapRuntime(err))
+	}
+	return out, nil
+}
+
+// EvalBool evaluates a Bool program; a nil result (e.g. from a missing field) is false.
+func (p *Program) EvalBool(env Env) (bool, error) {
+	out, err := p.Eval(env)
+	if err != nil {
+		return false, err
+	}
+	switch v := out.(type) {
+	case bool:
+		return v, nil
+	case nil:
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s: result is %T, not bool", p.src.Src, out)
+	}
+}
+
+type evalCtx struct {
+	source engine.Source
+	now    time.Time
+}
+
+// ctxPatcher appends the hidden context argument to calls of context-dependent functions.
+type ctxPatcher struct{}
+
+func (ctxPatcher) Visit(node *ast.Node) {
+	call, ok := (*node).(*ast.CallNode)
+	if !ok {
+		return
+	}
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok || !contextFunctions[id.Value] {
+		return
+	}
+	call.Arguments = append(call.Arguments, &ast.IdentifierNode{Value: ctxVar})
+}
+
+// positioned turns an expr compile error into a *config.Error at the right file position.
+func positioned(e config.Expr, err error) *config.Error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		pos := e.Pos
+		if fe.Line > 1 {
+			pos.Line += fe.Line - 1
+		}
+		if pos.Line > 0 {
+			pos.Col += fe.Column
+		}
+		return &config.Error{Pos: pos, Path: e.Path, Msg: fmt.Sprintf("expression %q: %s", e.Src, fe.Message)}
+	}
+	return &config.Error{Pos: e.Pos, Path: e.Path, Msg: fmt.Sprintf("expression %q: %v", e.Src, err)}
+}
+
+func unwrapRuntime(err error) error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return errors.New(fe.Message)
+	}
+	return err
+}

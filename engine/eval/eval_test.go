@@ -1,0 +1,110 @@
+package eval
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+)
+
+func TestRecordIDIsDeterministicAndDistinct(t *testing.T) {
+	p := MustCompile("record_id()", Any)
+	src := engine.Source{Topic: "ingest.raw.agent", Partition: 2, Offset: 41}
+	a, err := p.Eval(Env{Vars: map[string]any{}, Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := p.Eval(Env{Vars: map[string]any{}, Source: src})
+	if a != b {
+		t.Fatalf("same source record gave two ids: %v %v", a, b)
+	}
+	src.Offset++
+	c, _ := p.Eval(Env{Vars: map[string]any{}, Source: src})
+	if a == c {
+		t.Fatalf("next offset got the same id %v", a)
+	}
+	if s := a.(string); len(s) != 36 || s[14] != '8' {
+		t.Fatalf("record id %q is not a version-8 UUID", s)
+	}
+}
+
+func TestMissingFieldsAreNilAndDefaultsApply(t *testing.T) {
+	p := MustCompile(`tenant_id ?? "default"`, Any)
+	v, err := p.Eval(Env{Vars: map[string]any{"host": "a"}})
+	if err != nil || v != "default" {
+		t.Fatalf("got %v, %v; want default", v, err)
+	}
+}
+
+func TestEvalLeavesVarsUnchanged(t *testing.T) {
+	vars := map[string]any{"value": 1.0}
+	if _, err := MustCompile("now()", Any).Eval(Env{Vars: vars, Now: time.Unix(0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(vars) != 1 {
+		t.Fatalf("evaluation leaked variables into the record: %v", vars)
+	}
+}
+
+func TestNowUsesTheInjectedClock(t *testing.T) {
+	at := time.Date(2025, 10, 16, 9, 0, 0, 0, time.UTC)
+	v, err := MustCompile("now()", Any).Eval(Env{Now: at})
+	if err != nil || v != "2025-10-16T09:00:00Z" {
+		t.Fatalf("now() = %v, %v", v, err)
+	}
+}
+
+func TestCompileErrorPointsIntoTheExpression(t *testing.T) {
+	e := config.Expr{Src: `value >= `, Pos: config.Pos{File: "p.yaml", Line: 7, Col: 20}, Path: "streams[0].processors[0].filter.when"}
+	_, err := Compile(e, Bool)
+	ce, ok := err.(*config.Error)
+	if !ok {
+		t.Fatalf("error %T %v is not a *config.Error", err, err)
+	}
+	if ce.Pos.Line != 7 || ce.Pos.Col <= 20 {
+		t.Fatalf("error at %d:%d, want line 7 past column 20", ce.Pos.Line, ce.Pos.Col)
+	}
+	if !strings.HasPrefix(ce.Error(), "p.yaml:7:") || !strings.Contains(ce.Error(), "filter.when") {
+		t.Fatalf("message %q lacks position or path", ce.Error())
+	}
+}
+
+func TestMappingBuildsNestedObjectsAndSkipsNil(t *testing.T) {
+	f := config.Fields{
+		{Name: "metric", Expr: &config.Expr{Src: "metric"}},
+		{Name: "unit", Expr: &config.Expr{Src: "unit"}},
+		{Name: "source", Nested: config.Fields{
+			{Name: "type", Expr: &config.Expr{Src: `"host"`}},
+			{Name: "source_id", Expr: &config.Expr{Src: `host ?? "unknown"`}},
+		}},
+	}
+	m, err := CompileFields(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Eval(Env{Vars: map[string]any{"metric": "cpu_load", "host": "host-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := out["unit"]; ok {
+		t.Fatalf("nil field kept: %v", out)
+	}
+	src := out["source"].(map[string]any)
+	if out["metric"] != "cpu_load" || src["source_id"] != "host-a" || src["type"] != "host" {
+		t.Fatalf("got %v", out)
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	for _, in := range []any{"2025-10-16T09:00:00Z", 1760605200.0, 1760605200000.0, "1760605200"} {
+		got, err := ParseTime(in, "")
+		if err != nil || !got.Equal(time.Date(2025, 10, 16, 9, 0, 0, 0, time.UTC)) {
+			t.Errorf("ParseTime(%v) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseTime("yesterday", ""); err == nil {
+		t.Error("ParseTime accepted yesterday")
+	}
+}

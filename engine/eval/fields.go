@@ -1,0 +1,85 @@
+package eval
+
+import (
+	"github.com/eventops/eventops-engine/config"
+)
+
+// Mapping is a compiled config.Fields: it builds a new object from expressions.
+type Mapping struct {
+	entries []mappingEntry
+}
+
+type mappingEntry struct {
+	name   string
+	prog   *Program
+	nested *Mapping
+}
+
+// CompileFields compiles every expression of f, returning all compile errors at once.
+func CompileFields(f config.Fields) (*Mapping, error) {
+	var errs config.Errors
+	m := compileFields(f, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return m, nil
+}
+
+func compileFields(f config.Fields, errs *config.Errors) *Mapping {
+	m := &Mapping{entries: make([]mappingEntry, 0, len(f))}
+	for _, fld := range f {
+		ent := mappingEntry{name: fld.Name}
+		switch {
+		case fld.Expr != nil:
+			p, err := Compile(*fld.Expr, Any)
+			if err != nil {
+				errs.Append(fld.Pos, "", err)
+				continue
+			}
+			ent.prog = p
+		default:
+			ent.nested = compileFields(fld.Nested, errs)
+		}
+		m.entries = append(m.entries, ent)
+	}
+	return m
+}
+
+// Names returns the top-level field names, in order.
+func (m *Mapping) Names() []string {
+	out := make([]string, len(m.entries))
+	for i, e := range m.entries {
+		out[i] = e.name
+	}
+	return out
+}
+
+// Eval builds the object. Fields whose expression yields nil are left out, so that optional
+// input fields do not become explicit nulls downstream.
+func (m *Mapping) Eval(env Env) (map[string]any, error) {
+	out := make(map[string]any, len(m.entries))
+	for _, e := range m.entries {
+		var v any
+		var err error
+		if e.prog != nil {
+			v, err = e.prog.Eval(env)
+		} else {
+			v, err = e.nested.Eval(env)
+		}
+		if err != nil {
+			return nil, fieldErr{name: e.name, err: err}
+		}
+		if v != nil {
+			out[e.name] = v
+		}
+	}
+	return out, nil
+}
+
+type fieldErr struct {
+	name string
+	err  error
+}
+
+func (e fieldErr) Error() string { return "field " + e.name + ": " + e.err.Error() }
+func (e fieldErr) Unwrap() error { return e.err }

@@ -1,0 +1,133 @@
+package eval
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/eventops/eventops-engine/engine"
+)
+
+// contextFunctions are the functions that receive the hidden evaluation context as their
+// last argument (see ctxPatcher).
+var contextFunctions = map[string]bool{
+	"record_id": true,
+	"now":       true,
+}
+
+var functions = []expr.Option{
+	expr.Function("record_id", func(params ...any) (any, error) {
+		ctx := params[len(params)-1].(*evalCtx)
+		return RecordID(ctx.source), nil
+	}),
+	expr.Function("now", func(params ...any) (any, error) {
+		ctx := params[len(params)-1].(*evalCtx)
+		return ctx.now.UTC().Format(time.RFC3339Nano), nil
+	}),
+	expr.Function("parse_time", func(params ...any) (any, error) {
+		if len(params) < 1 || len(params) > 2 {
+			return nil, fmt.Errorf("parse_time(value[, layout]) takes 1 or 2 arguments")
+		}
+		layout := ""
+		if len(params) == 2 {
+			l, ok := params[1].(string)
+			if !ok {
+				return nil, fmt.Errorf("parse_time: layout must be a string")
+			}
+			layout = l
+		}
+		t, err := ParseTime(params[0], layout)
+		if err != nil {
+			return nil, err
+		}
+		return t.UTC().Format(time.RFC3339Nano), nil
+	}),
+	expr.Function("unix_ms", func(params ...any) (any, error) {
+		if len(params) != 1 {
+			return nil, fmt.Errorf("unix_ms(time) takes 1 argument")
+		}
+		t, err := ParseTime(params[0], "")
+		if err != nil {
+			return nil, err
+		}
+		return float64(t.UnixMilli()), nil
+	}),
+	expr.Function("hash_id", func(params ...any) (any, error) {
+		h := sha256.New()
+		for _, p := range params {
+			fmt.Fprintf(h, "%v\x00", p)
+		}
+		sum := h.Sum(nil)
+		return hex.EncodeToString(sum[:16]), nil
+	}),
+}
+
+// RecordID returns the deterministic id of a source record: a UUID (version 8, RFC 9562)
+// made of a hash of the topic, the partition and the offset. The same record read twice gets
+// the same id, and ids of one partition sort by offset, which keeps a unique index on them
+// append-mostly.
+func RecordID(src engine.Source) string {
+	var b [16]byte
+	h := fnv.New32a()
+	h.Write([]byte(src.Topic))
+	binary.BigEndian.PutUint32(b[0:4], h.Sum32())
+	binary.BigEndian.PutUint32(b[4:8], uint32(src.Partition))
+	binary.BigEndian.PutUint64(b[8:16], uint64(src.Offset))
+	b[6] = (b[6] & 0x0f) | 0x80 // version 8
+	b[8] = (b[8] & 0x3f) | 0x80 // RFC 9562 variant
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
+}
+
+// ParseTime reads a time from an RFC 3339 string, a string in layout, or a number of
+// seconds (or milliseconds, when it is too large to be seconds) since the Unix epoch.
+func ParseTime(v any, layout string) (time.Time, error) {
+	switch x := v.(type) {
+	case time.Time:
+		return x, nil
+	case string:
+		if layout != "" {
+			return time.Parse(layout, x)
+		}
+		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+			return t, nil
+		}
+		if f, err := strconv.ParseFloat(x, 64); err == nil {
+			return fromEpoch(f), nil
+		}
+		return time.Time{}, fmt.Errorf("cannot parse %q as a time (want RFC 3339, e.g. 2025-10-16T09:00:00Z)", x)
+	case float64:
+		return fromEpoch(x), nil
+	case int:
+		return fromEpoch(float64(x)), nil
+	case int64:
+		return fromEpoch(float64(x)), nil
+	case nil:
+		return time.Time{}, fmt.Errorf("cannot parse a missing value as a time")
+	default:
+		return time.Time{}, fmt.Errorf("cannot parse %T as a time", v)
+	}
+}
+
+func fromEpoch(f float64) time.Time {
+	if f > 1e11 { // milliseconds: 1e11 seconds is the year 5138
+		return time.UnixMilli(int64(f)).UTC()
+	}
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC()
+}

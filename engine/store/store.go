@@ -1,0 +1,31 @@
+// Package store is the read side of the engine's tables: the API answers its declared
+// routes through a Store, whichever backend (PostgreSQL now, the Parquet store later)
+// holds the table.
+package store
+
+import "context"
+
+// Query asks for rows of one table. Column names come from the pipeline file and are checked
+// against Columns before a query runs; values are always bound as parameters.
+type Query struct {
+	Table   string
+	Where   []Cond
+	Columns []string // empty: all columns
+	OrderBy string   // column name; empty: backend order
+	Desc    bool
+	Limit   int
+}
+
+// Cond is one equality condition.
+type Cond struct {
+	Column string
+	Value  any
+}
+
+// Store answers queries on tables.
+type Store interface {
+	// Columns lists the table's columns, or an error if the table does not exist.
+	Columns(ctx context.Context, table string) ([]string, error)
+	// Query returns the matching rows as column name to value, in the asked order.
+	Query(ctx context.Context, q Query) ([]map[string]any, error)
+}

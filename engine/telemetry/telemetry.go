@@ -1,0 +1,64 @@
+// Package telemetry holds the engine's Prometheus metrics, served as text at /-/metrics.
+// One Metrics value is made per process and handed to every component that counts.
+package telemetry
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the engine's counters, gauges and histograms.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// RecordsIn counts records read by a stream's input. Labels: stream.
+	RecordsIn *prometheus.CounterVec
+	// RecordsOut counts records written by a stream's output. Labels: stream.
+	RecordsOut *prometheus.CounterVec
+	// ProcessorIn/Out count records entering and leaving a processor. Labels: stream, processor.
+	ProcessorIn  *prometheus.CounterVec
+	ProcessorOut *prometheus.CounterVec
+	// Errors counts records sent to the dead-letter topic. Labels: stream, stage.
+	Errors *prometheus.CounterVec
+	// DeadLetters counts records written to a dead-letter topic. Labels: stream, topic.
+	DeadLetters *prometheus.CounterVec
+	// OutputRetries counts failed output writes that were retried. Labels: stream.
+	OutputRetries *prometheus.CounterVec
+	// ConsumerLag is the number of records behind the end of each partition. Labels: stream, topic, partition.
+	ConsumerLag *prometheus.GaugeVec
+	// SinkBatchSeconds is how long one durable batch write takes. Labels: stream, sink.
+	SinkBatchSeconds *prometheus.HistogramVec
+	// SinkBatchRows is the number of rows per sink batch. Labels: stream, sink.
+	SinkBatchRows *prometheus.HistogramVec
+	// AlertsEmitted counts alert transitions emitted by threshold rules. Labels: stream, rule, state.
+	AlertsEmitted *prometheus.CounterVec
+	// SSEClients is the number of connected Server-Sent Events clients. Labels: path.
+	SSEClients *prometheus.GaugeVec
+	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
+	SSEDropped *prometheus.CounterVec
+}
+
+// New registers every metric on a fresh registry (with Go and process collectors).
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{Registry: reg}
+	m.RecordsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_stream_records_in_total", Help: "Records read by a stream's input."}, []string{"stream"})
+	m.RecordsOut = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_stream_records_out_total", Help: "Records written by a stream's output."}, []string{"stream"})
+	m.ProcessorIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_processor_records_in_total", Help: "Records entering a processor."}, []string{"stream", "processor"})
+	m.ProcessorOut = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_processor_records_out_total", Help: "Records leaving a processor."}, []string{"stream", "processor"})
+	m.Errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_stream_errors_total", Help: "Records that failed and went to the dead-letter topic, by stage."}, []string{"stream", "stage"})
+	m.DeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_dead_letters_total", Help: "Records written to a dead-letter topic."}, []string{"stream", "topic"})
+	m.OutputRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_output_retries_total", Help: "Output writes that failed and were retried."}, []string{"stream"})
+	m.ConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_consumer_lag_records", Help: "Records between a stream's position and the end of the partition."}, []string{"stream", "topic", "partition"})
+	m.SinkBatchSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_sink_batch_seconds", Help: "Time to write one batch durably.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"stream", "sink"})
+	m.SinkBatchRows = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_sink_batch_rows", Help: "Rows per sink batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}, []string{"stream", "sink"})
+	m.AlertsEmitted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_alerts_emitted_total", Help: "Alert transitions emitted by rules."}, []string{"stream", "rule", "state"})
+	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
+	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
+	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.SinkBatchSeconds, m.SinkBatchRows, m.AlertsEmitted, m.SSEClients, m.SSEDropped} {
+		f(c)
+	}
+	return m
+}
