@@ -25,9 +25,12 @@ type Processor interface {
 
 // Output is where a stream writes to. Write returns only when every record of batch is
 // durable (acknowledged by the broker, committed by the database), or with an error, in
-// which case the caller retries the same batch: Write must tolerate seeing records again.
+// which case the caller retries the same batch: Write must tolerate seeing records again
+// (the caller resets rejects before each attempt). A record that can never be written (a
+// value that does not fit its column, say) goes to rejects with the reason, and the rest of
+// the batch is written.
 type Output interface {
-	Write(ctx context.Context, batch []*Record) error
+	Write(ctx context.Context, batch []*Record, rejects *Rejects) error
 	Close() error
 }
 
