@@ -1,0 +1,391 @@
+// Package lookup holds the lookup tables that enrich processors join records against: a
+// CMDB export as CSV or JSON, or rows written inline in the pipeline file.
+//
+// A Table's contents sit behind an atomic pointer, so a reload (when the file changes) swaps
+// the whole table at once: a stream sees either the old rows or the new ones, never a mix,
+// and never waits for a lock.
+package lookup
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+)
+
+// Rows maps a key to its row: column name to value. CSV and inline values are strings;
+// JSON values keep their JSON types.
+type Rows map[string]map[string]any
+
+// Table is one named lookup table. It is safe for concurrent use: Get may run while
+// Replace or Reload swap the contents.
+type Table struct {
+	name string
+	cfg  config.Lookup
+	rows atomic.Pointer[Rows]
+}
+
+var _ engine.LookupTable = (*Table)(nil)
+
+// New returns a table holding rows. It is for tables built in code (tests, the rule test
+// runner); pipelines use Load.
+func New(name string, rows Rows) *Table {
+	t := &Table{name: name}
+	t.Replace(rows)
+	return t
+}
+
+// Load reads the table declared as name from its file or inline rows.
+func Load(name string, cfg config.Lookup) (*Table, error) {
+	rows, err := read(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("lookup %s: %w", name, err)
+	}
+	t := &Table{name: name, cfg: cfg}
+	t.Replace(rows)
+	return t, nil
+}
+
+// Name is the table's name in the pipeline file.
+func (t *Table) Name() string { return t.name }
+
+// File is the file the table was loaded from, or "" for inline and in-code tables.
+func (t *Table) File() string { return t.cfg.File }
+
+// Get returns the row for key. The row is shared: callers copy values out and must not
+// change it.
+func (t *Table) Get(key string) (map[string]any, bool) {
+	row, ok := (*t.rows.Load())[key]
+	return row, ok
+}
+
+// Len is the number of rows.
+func (t *Table) Len() int { return len(*t.rows.Load()) }
+
+// Replace swaps the table's contents for rows. rows must not be changed afterwards.
+func (t *Table) Replace(rows Rows) {
+	if rows == nil {
+		rows = Rows{}
+	}
+	t.rows.Store(&rows)
+}
+
+// Reload reads the table's source again and swaps the contents. On error the old contents
+// stay in place, so a half-written or broken file never empties a table that streams use.
+func (t *Table) Reload() error {
+	rows, err := read(t.cfg)
+	if err != nil {
+		return fmt.Errorf("lookup %s: %w", t.name, err)
+	}
+	t.Replace(rows)
+	return nil
+}
+
+// Set is the pipeline's lookup tables by name.
+type Set map[string]*Table
+
+var _ engine.LookupSource = Set(nil)
+
+// Lookup returns the table called name.
+func (s Set) Lookup(name string) (engine.LookupTable, bool) {
+	t, ok := s[name]
+	if !ok {
+		return nil, false
+	}
+	return t, true
+}
+
+// Names returns the table names, sorted (for messages that list what exists).
+func (s Set) Names() []string {
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LoadAll loads every declared table, returning every failure at once.
+func LoadAll(lookups map[string]config.Lookup) (Set, error) {
+	set := make(Set, len(lookups))
+	var errs []error
+	for _, name := range sortedKeys(lookups) {
+		t, err := Load(name, lookups[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		set[name] = t
+	}
+	return set, errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]config.Lookup) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func read(cfg config.Lookup) (Rows, error) {
+	switch {
+	case cfg.File != "" && cfg.Rows != nil:
+		return nil, errors.New("set either file or rows, not both")
+	case cfg.File == "":
+		return inlineRows(cfg)
+	}
+	format := cfg.Format
+	if format == "" {
+		switch strings.ToLower(filepath.Ext(cfg.File)) {
+		case ".csv":
+			format = "csv"
+		case ".json":
+			format = "json"
+		default:
+			return nil, fmt.Errorf("%s: cannot tell the format from the file name; set format: csv or format: json", cfg.File)
+		}
+	}
+	data, err := os.ReadFile(cfg.File)
+	if err != nil {
+		return nil, err
+	}
+	switch format {
+	case "csv":
+		return readCSV(cfg.File, data, cfg.Key)
+	case "json":
+		return readJSON(cfg.File, data, cfg.Key)
+	default:
+		return nil, fmt.Errorf("unknown format %q (want csv or json)", format)
+	}
+}
+
+func inlineRows(cfg config.Lookup) (Rows, error) {
+	if cfg.Key == "" {
+		return nil, errors.New("key: name the column that holds the lookup key")
+	}
+	rows := make(Rows, len(cfg.Rows))
+	for i, r := range cfg.Rows {
+		k, ok := r[cfg.Key]
+		if !ok || k == "" {
+			return nil, fmt.Errorf("rows[%d]: no value for key column %q", i, cfg.Key)
+		}
+		if _, dup := rows[k]; dup {
+			return nil, fmt.Errorf("rows[%d]: duplicate key %q", i, k)
+		}
+		row := make(map[string]any, len(r))
+		for c, v := range r {
+			if c != cfg.Key {
+				row[c] = v
+			}
+		}
+		rows[k] = row
+	}
+	return rows, nil
+}
+
+// readCSV reads a CSV file with a header row. Errors name the file and line.
+func readCSV(file string, data []byte, key string) (Rows, error) {
+	if key == "" {
+		return nil, fmt.Errorf("%s: key: name the column that holds the lookup key", file)
+	}
+	r := csv.NewReader(bytes.NewReader(data))
+	r.TrimLeadingSpace = true
+	r.ReuseRecord = false
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s: empty file; want a header row naming the columns", file)
+	}
+	if err != nil {
+		return nil, csvError(file, err)
+	}
+	keyCol := -1
+	for i, h := range header {
+		header[i] = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		if header[i] == key {
+			keyCol = i
+		}
+	}
+	if keyCol < 0 {
+		return nil, fmt.Errorf("%s:1: header has no column %q (columns: %s)", file, key, strings.Join(header, ", "))
+	}
+	rows := Rows{}
+	firstLine := map[string]int{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, csvError(file, err)
+		}
+		line, _ := r.FieldPos(0)
+		k := rec[keyCol]
+		if k == "" {
+			return nil, fmt.Errorf("%s:%d: empty value in key column %q", file, line, key)
+		}
+		if first, dup := firstLine[k]; dup {
+			return nil, fmt.Errorf("%s:%d: duplicate key %q (first on line %d)", file, line, k, first)
+		}
+		firstLine[k] = line
+		row := make(map[string]any, len(rec)-1)
+		for i, v := range rec {
+			if i != keyCol {
+				row[header[i]] = v
+			}
+		}
+		rows[k] = row
+	}
+	return rows, nil
+}
+
+func csvError(file string, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s:%d:%d: %w", file, pe.Line, pe.Column, pe.Err)
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+// readJSON reads either an array of objects (each holding the key column) or an object
+// mapping keys to row objects.
+func readJSON(file string, data []byte, key string) (Rows, error) {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, jsonError(file, data, err)
+	}
+	rows := Rows{}
+	switch d := doc.(type) {
+	case []any:
+		if key == "" {
+			return nil, fmt.Errorf("%s: key: name the field that holds the lookup key", file)
+		}
+		for i, item := range d {
+			obj, ok := item.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s: [%d]: want an object, got %s", file, i, jsonType(item))
+			}
+			kv, ok := obj[key]
+			if !ok || kv == nil {
+				return nil, fmt.Errorf("%s: [%d]: no %q field", file, i, key)
+			}
+			k := keyString(kv)
+			if _, dup := rows[k]; dup {
+				return nil, fmt.Errorf("%s: [%d]: duplicate key %q", file, i, k)
+			}
+			row := make(map[string]any, len(obj))
+			for c, v := range obj {
+				if c != key {
+					row[c] = plain(v)
+				}
+			}
+			rows[k] = row
+		}
+	case map[string]any:
+		for k, item := range d {
+			obj, ok := item.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s: %q: want an object, got %s", file, k, jsonType(item))
+			}
+			row := make(map[string]any, len(obj))
+			for c, v := range obj {
+				if c != key {
+					row[c] = plain(v)
+				}
+			}
+			rows[k] = row
+		}
+	default:
+		return nil, fmt.Errorf("%s: want an array of objects or an object of key to object, got %s", file, jsonType(doc))
+	}
+	return rows, nil
+}
+
+// plain turns json.Number back into float64, the way records carry numbers.
+func plain(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return x.String()
+		}
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = plain(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = plain(e)
+		}
+	}
+	return v
+}
+
+func keyString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case json.Number, float64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func jsonError(file string, data []byte, err error) error {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		off = int64(len(data))
+	}
+	if off < 0 {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+	return fmt.Errorf("%s:%d:%d: invalid JSON: %w", file, line, col, err)
+}
