@@ -1,0 +1,163 @@
+// Command eventops-engine runs a stream processing pipeline declared in one YAML file.
+//
+//	eventops-engine -c pipeline.yaml          run it (same as: eventops-engine run -c pipeline.yaml)
+//	eventops-engine lint pipeline.yaml...     check files without connecting to anything
+//	eventops-engine version                   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/processors/all"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `eventops-engine: a declarative stream processing engine for operations telemetry.
+
+Usage:
+  eventops-engine -c FILE               run the pipeline in FILE
+  eventops-engine run -c FILE           the same
+  eventops-engine lint FILE...          check pipeline files; exit 1 if any has errors
+  eventops-engine version               print the version
+
+Run flags:
+  -c, --config FILE   pipeline file (required)
+  --log-level LEVEL   debug, info, warn or error (default info)
+  --log-format FMT    text or json (default text)
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "eventops-engine", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "lint":
+		return lint(args[1:], stdout, stderr)
+	case "run":
+		return runPipeline(args[1:], stderr)
+	}
+	return runPipeline(args, stderr)
+}
+
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
+func runPipeline(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var file, level, format string
+	fs.StringVar(&file, "c", "", "pipeline file")
+	fs.StringVar(&file, "config", "", "pipeline file")
+	fs.StringVar(&level, "log-level", "info", "log level")
+	fs.StringVar(&format, "log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if file == "" {
+		fmt.Fprintln(stderr, "eventops-engine: no pipeline file: use -c FILE")
+		return 2
+	}
+	logger, err := newLogger(stderr, level, format)
+	if err != nil {
+		fmt.Fprintln(stderr, "eventops-engine:", err)
+		return 2
+	}
+
+	plan, code := load(file, stderr, logger)
+	if plan == nil {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := plan.Run(ctx, runtime.RunOptions{}); err != nil {
+		logger.Error("pipeline stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// load reads and builds a pipeline file, printing every problem found as file:line:col lines.
+func load(file string, stderr io.Writer, logger *slog.Logger) (*runtime.Plan, int) {
+	cfg, err := config.Load(file, all.Registry())
+	if err == nil {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
+		var plan *runtime.Plan
+		plan, err = runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
+		if err == nil {
+			return plan, 0
+		}
+	}
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e)
+		}
+		fmt.Fprintf(stderr, "%s: %d error(s); nothing was started\n", file, len(errs))
+		return nil, 1
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", file, err)
+	return nil, 1
+}
+
+func lint(files []string, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "eventops-engine lint: no files given")
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	code := 0
+	for _, f := range files {
+		if _, c := load(f, stdout, logger); c != 0 {
+			code = c
+		}
+	}
+	return code
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
+}

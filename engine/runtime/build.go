@@ -1,0 +1,207 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/lookup"
+)
+
+// Options are the process-wide parts a pipeline is built with.
+type Options struct {
+	Logger *slog.Logger
+	Clock  engine.Clock
+	// Factories are the processor types available (processors/all.Factories()).
+	Factories []engine.ProcessorFactory
+}
+
+// Plan is a pipeline compiled and checked, ready to Run.
+type Plan struct {
+	Pipeline *config.Pipeline
+	Streams  []*StreamPlan
+	Lookups  *lookup.Set
+	opts     Options
+}
+
+// StreamPlan is one stream (or sink) compiled.
+type StreamPlan struct {
+	Name         string
+	Config       config.Stream
+	InputSchema  *jsonschema.Schema
+	OutputSchema *jsonschema.Schema
+	Processors   []NamedProcessor
+	OutputKey    *eval.Program
+	OutputHeader map[string]*eval.Program
+	DeadLetter   string
+	// Sink is true for entries of sinks: (no processors, postgres output).
+	Sink bool
+}
+
+// NamedProcessor is a built processor with its config path.
+type NamedProcessor struct {
+	Path string // streams[0].processors[1].enrich
+	Name string // processors[1].enrich: the short name used in metrics and dead-letter headers
+	engine.Processor
+}
+
+// Build compiles p. Every problem found is returned at once as config.Errors.
+func Build(p *config.Pipeline, opts Options) (*Plan, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = engine.WallClock{}
+	}
+	var errs config.Errors
+	plan := &Plan{Pipeline: p, opts: opts}
+
+	factories := map[string]engine.ProcessorFactory{}
+	for _, f := range opts.Factories {
+		factories[f.Type] = f
+	}
+
+	plan.Lookups = lookup.NewSet()
+	for _, name := range sortedKeys(p.Lookups) {
+		t, err := lookup.Load(name, p.Lookups[name])
+		if err != nil {
+			errs.Append(p.Pos["lookups."+name], "lookups."+name, err)
+			continue
+		}
+		plan.Lookups.Add(name, t)
+	}
+
+	schemas := map[string]*jsonschema.Schema{}
+	for _, name := range sortedKeys(p.Schemas) {
+		s, err := compileSchema(p.Schemas[name])
+		if err != nil {
+			errs.Append(p.Pos["schemas."+name], "schemas."+name, err)
+			continue
+		}
+		schemas[name] = s
+	}
+
+	for i, sc := range p.Streams {
+		path := fmt.Sprintf("streams[%d]", i)
+		sp := &StreamPlan{Name: sc.Name, Config: sc, DeadLetter: sc.Input.DeadLetter}
+		if sp.DeadLetter == "" {
+			sp.DeadLetter = p.DeadLetter
+		}
+		sp.InputSchema = schemas[sc.Input.Schema]
+		sp.OutputSchema = schemas[sc.Output.Schema]
+		for j, pe := range sc.Processors {
+			f, ok := factories[pe.Type]
+			if !ok {
+				errs.Add(pe.Pos, pe.Path, "unknown processor type %q", pe.Type)
+				continue
+			}
+			name := fmt.Sprintf("processors[%d].%s", j, pe.Type)
+			proc, err := f.Build(pe.Config, engine.BuildEnv{
+				Stream:  sc.Name,
+				Path:    name,
+				Lookups: plan.Lookups,
+				Clock:   opts.Clock,
+				Logger:  opts.Logger.With("stream", sc.Name, "processor", name),
+			})
+			if err != nil {
+				errs.Append(pe.Pos, pe.Path, err)
+				continue
+			}
+			sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Processor: proc})
+		}
+		if k := sc.Output.Key; k != nil && !k.IsZero() {
+			prog, err := eval.Compile(*k, eval.Any)
+			if err != nil {
+				errs.Append(k.Pos, path+".output.key", err)
+			}
+			sp.OutputKey = prog
+		}
+		for _, h := range sortedKeys(sc.Output.Headers) {
+			e := sc.Output.Headers[h]
+			if e == nil {
+				continue
+			}
+			prog, err := eval.Compile(*e, eval.Any)
+			if err != nil {
+				errs.Append(e.Pos, path+".output.headers."+h, err)
+				continue
+			}
+			if sp.OutputHeader == nil {
+				sp.OutputHeader = map[string]*eval.Program{}
+			}
+			sp.OutputHeader[h] = prog
+		}
+		if sc.Output.Postgres != nil {
+			if err := checkPostgresColumns(sc.Output.Postgres); err != nil {
+				errs.Append(p.Pos["streams."+sc.Name], path+".output.postgres", err)
+			}
+		}
+		plan.Streams = append(plan.Streams, sp)
+	}
+
+	for i, sk := range p.Sinks {
+		name := sk.Name
+		if name == "" {
+			name = fmt.Sprintf("sink.%s.%s", sk.From, sinkTable(sk))
+		}
+		group := sk.Group
+		sc := config.Stream{
+			Name:   name,
+			Input:  config.Input{Topic: sk.From, Group: group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter},
+			Output: config.Output{Postgres: sk.Postgres},
+		}
+		if sk.Postgres != nil {
+			if err := checkPostgresColumns(sk.Postgres); err != nil {
+				errs.Append(p.Pos[fmt.Sprintf("sinks[%d]", i)], fmt.Sprintf("sinks[%d].postgres", i), err)
+			}
+		}
+		plan.Streams = append(plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true})
+	}
+
+	if len(errs) > 0 {
+		return nil, errs.Err()
+	}
+	return plan, nil
+}
+
+func sinkTable(sk config.Sink) string {
+	if sk.Postgres != nil {
+		return sk.Postgres.Table
+	}
+	return "store"
+}
+
+// checkPostgresColumns compiles the column expressions so that mistakes show up before
+// anything connects; the output compiles them again for itself.
+func checkPostgresColumns(pg *config.PostgresOutput) error {
+	if len(pg.Columns) == 0 {
+		return nil
+	}
+	_, err := eval.CompileFields(pg.Columns)
+	return err
+}
+
+func compileSchema(path string) (*jsonschema.Schema, error) {
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	s, err := c.Compile(path)
+	if err != nil {
+		return nil, fmt.Errorf("JSON Schema %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,220 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/api"
+	"github.com/eventops/eventops-engine/engine/broker"
+	"github.com/eventops/eventops-engine/engine/postgres"
+	"github.com/eventops/eventops-engine/engine/store"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+// RunOptions tune a running pipeline; the zero value is right for production.
+type RunOptions struct {
+	Metrics *telemetry.Metrics
+	// Drain is how long an in-flight batch may take to finish at shutdown (default 10s).
+	Drain time.Duration
+	// Started, if set, is called once every stream and the API are up.
+	Started func(*Running)
+}
+
+// Running describes a started pipeline, for tests and the CLI.
+type Running struct {
+	Broker *broker.Broker
+	API    *api.Server
+}
+
+// Run connects everything the plan needs and runs it until ctx ends, then shuts down:
+// streams finish their in-flight batch, the API closes, the embedded broker stops last.
+func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
+	log := p.opts.Logger
+	if ro.Metrics == nil {
+		ro.Metrics = telemetry.New()
+	}
+	if ro.Drain == 0 {
+		ro.Drain = 10 * time.Second
+	}
+	cfg := p.Pipeline
+
+	b, err := broker.Start(ctx, cfg.Broker, log)
+	if err != nil {
+		return fmt.Errorf("starting broker: %w", err)
+	}
+	defer b.Close()
+	if err := b.EnsureTopics(ctx, cfg.Topics); err != nil {
+		return fmt.Errorf("creating topics: %w", err)
+	}
+	if cfg.Broker.Embedded != nil {
+		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
+	}
+	defer postgres.CloseAll()
+
+	var ready atomic.Bool
+	var streams []*stream
+	for _, sp := range p.Streams {
+		s, err := p.openStream(ctx, b, sp, ro)
+		if err != nil {
+			for _, o := range streams {
+				o.close()
+			}
+			return fmt.Errorf("stream %s: %w", sp.Name, err)
+		}
+		streams = append(streams, s)
+	}
+
+	var server *api.Server
+	if cfg.API != nil {
+		stores, err := p.stores(ctx)
+		if err != nil {
+			return err
+		}
+		server, err = api.New(cfg.API, api.Deps{
+			Stores:    stores,
+			KafkaOpts: b.ClientOpts(),
+			Metrics:   ro.Metrics,
+			Logger:    log.With("component", "api"),
+			Clock:     p.opts.Clock,
+			Ready: func() error {
+				if !ready.Load() {
+					return errors.New("streams are starting")
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			return err
+		}
+		if err := server.Start(ctx); err != nil {
+			return fmt.Errorf("starting API on %s: %w", cfg.API.Listen, err)
+		}
+		log.Info("API listening", "addr", server.Addr())
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(streams))
+	for _, s := range streams {
+		wg.Add(1)
+		go func(s *stream) {
+			defer wg.Done()
+			if err := s.run(runCtx); err != nil {
+				errc <- fmt.Errorf("stream %s: %w", s.plan.Name, err)
+				cancel()
+			}
+		}(s)
+	}
+	ready.Store(true)
+	log.Info("pipeline running", "file", cfg.File, "streams", len(streams))
+	if ro.Started != nil {
+		ro.Started(&Running{Broker: b, API: server})
+	}
+
+	<-runCtx.Done()
+	log.Info("shutting down")
+	ready.Store(false)
+	wg.Wait()
+	for _, s := range streams {
+		s.close()
+	}
+	if server != nil {
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = server.Shutdown(sctx)
+		scancel()
+	}
+	close(errc)
+	var errs []error
+	for e := range errc {
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan, ro RunOptions) (*stream, error) {
+	log := p.opts.Logger.With("stream", sp.Name)
+	sc := sp.Config
+	group := sc.Input.Group
+	if group == "" {
+		group = "eventops." + sp.Name
+	}
+	batchSize := sc.Input.BatchSize
+	if batchSize <= 0 {
+		batchSize = 10000
+	}
+	in, err := broker.NewInput(b, broker.InputConfig{
+		Stream: sp.Name, Topic: sc.Input.Topic, Group: group, Start: sc.Input.Start,
+		BatchSize: batchSize, Metrics: ro.Metrics, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", sc.Input.Topic, err)
+	}
+	var out engine.Output
+	switch {
+	case sc.Output.Postgres != nil:
+		out, err = postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log})
+	default:
+		out, err = broker.NewOutput(b, broker.OutputConfig{
+			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
+		})
+	}
+	if err != nil {
+		in.Close()
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	return &stream{
+		plan:       sp,
+		input:      in,
+		output:     out,
+		dlq:        broker.NewDeadLetterWriter(b, sp.Name),
+		metrics:    ro.Metrics,
+		log:        log,
+		drain:      ro.Drain,
+		backoffMin: 100 * time.Millisecond,
+		backoffMax: 5 * time.Second,
+	}, nil
+}
+
+func (s *stream) close() {
+	if err := s.input.Close(); err != nil {
+		s.log.Warn("closing input", "err", err)
+	}
+	if err := s.output.Close(); err != nil {
+		s.log.Warn("closing output", "err", err)
+	}
+}
+
+// stores finds, for every table written by a postgres output or sink, the store that answers
+// queries on it (the DSN of the first writer).
+func (p *Plan) stores(ctx context.Context) (map[string]store.Store, error) {
+	dsns := map[string]string{}
+	add := func(pg *config.PostgresOutput) {
+		if pg != nil {
+			if _, ok := dsns[pg.Table]; !ok {
+				dsns[pg.Table] = pg.DSN
+			}
+		}
+	}
+	for _, s := range p.Pipeline.Streams {
+		add(s.Output.Postgres)
+	}
+	for _, s := range p.Pipeline.Sinks {
+		add(s.Postgres)
+	}
+	out := map[string]store.Store{}
+	for table, dsn := range dsns {
+		st, err := postgres.NewStore(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store for table %s: %w", table, err)
+		}
+		out[table] = st
+	}
+	return out, nil
+}
