@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t eventops-engine .
+# Run:   docker run --rm -p 8088:8088 eventops-engine -c /etc/eventops/examples/eventops-flow.yaml
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+      -o /out/eventops-engine ./cmd/eventops-engine
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/eventops-engine /usr/local/bin/eventops-engine
+COPY examples /etc/eventops/examples
+COPY schemas  /etc/eventops/schemas
+WORKDIR /var/lib/eventops
+EXPOSE 8088
+HEALTHCHECK NONE
+ENTRYPOINT ["/usr/local/bin/eventops-engine"]
+CMD ["-c", "/etc/eventops/examples/eventops-flow.yaml"]
