@@ -1,0 +1,65 @@
+// Package filter is the filter processor: it keeps the records for which a boolean
+// expression is true and drops the rest.
+package filter
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/eval"
+)
+
+// Factory declares the filter processor.
+var Factory = engine.ProcessorFactory{
+	Type: "filter",
+	Doc: "Keeps records for which the boolean expression `when` is true and drops the others. " +
+		"A record whose expression fails at run time (e.g. comparing a string with a number) goes " +
+		"to the dead-letter topic with the reason.",
+	NewConfig: func() any { return &Config{} },
+	Build:     build,
+}
+
+// Processor evaluates the predicate per record.
+type Processor struct {
+	when  *eval.Program
+	path  string
+	clock engine.Clock
+}
+
+func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("filter: config is %T, want *filter.Config", cfg)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	when, err := eval.Compile(c.When, eval.Bool)
+	if err != nil {
+		return nil, err
+	}
+	clock := env.Clock
+	if clock == nil {
+		clock = engine.WallClock{}
+	}
+	return &Processor{when: when, path: env.Path, clock: clock}, nil
+}
+
+// Process keeps matching records. A runtime error rejects the record; it is neither kept
+// nor silently dropped.
+func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
+	out := make([]*engine.Record, 0, len(batch))
+	now := p.clock.Now()
+	for _, rec := range batch {
+		keep, err := p.when.EvalBool(eval.Env{Vars: rec.Value, Source: rec.Source, Now: now})
+		if err != nil {
+			rejects.Add(rec, p.path, fmt.Errorf("filter: %w", err))
+			continue
+		}
+		if keep {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
