@@ -1,0 +1,295 @@
+package runtime_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
+	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/processors/all"
+)
+
+const seedEvent = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,"ts_event":"2025-10-16T09:00:00Z","unit":"percent","tags":{"env":"prod"}}`
+
+// flow is a running test pipeline.
+type flow struct {
+	t       *testing.T
+	dsn     string
+	brokers []string
+	apiURL  string
+	stop    func()
+}
+
+// startFlow runs testdata/flow.yaml in-process on random ports with its own PostgreSQL schema
+// and broker data directory, and waits until it is up.
+func startFlow(t *testing.T, dataDir, dsn string) *flow {
+	t.Helper()
+	env := map[string]string{"DATA_DIR": dataDir, "PG_DSN": dsn}
+	data, err := os.ReadFile("testdata/flow.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadBytes("testdata/flow.yaml", data, all.Registry(), func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("loading pipeline: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
+	if err != nil {
+		t.Fatalf("building pipeline: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan *runtime.Running, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- plan.Run(ctx, runtime.RunOptions{Started: func(r *runtime.Running) { started <- r }})
+	}()
+	f := &flow{t: t, dsn: dsn}
+	select {
+	case r := <-started:
+		f.brokers = r.Broker.Addrs()
+		f.apiURL = "http://" + r.API.Addr()
+	case err := <-done:
+		cancel()
+		t.Fatalf("pipeline stopped before starting: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("pipeline did not start within 30s")
+	}
+	stopped := false
+	f.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("pipeline stopped with error: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("pipeline did not stop within 30s")
+		}
+	}
+	t.Cleanup(f.stop)
+	return f
+}
+
+func (f *flow) produce(topic string, values ...string) {
+	f.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Topic: topic, Value: []byte(v)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		f.t.Fatalf("producing to %s: %v", topic, err)
+	}
+}
+
+// consume reads n records of topic from the beginning.
+func (f *flow) consume(topic string, n int) []*kgo.Record {
+	f.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			f.t.Fatalf("read %d of %d records from %s before the deadline", len(out), n, topic)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
+
+func (f *flow) count(table string) int {
+	f.t.Helper()
+	conn, err := pgx.Connect(context.Background(), f.dsn)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "select count(*) from "+table).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// eventually polls cond until it is true or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSeedQuickstartEndToEnd(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	f := startFlow(t, t.TempDir(), dsn)
+
+	// Subscribe to live alerts before the event is sent: the stream shows events from now on.
+	req, _ := http.NewRequest("GET", f.apiURL+"/alerts/stream", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("alert stream content type %q", ct)
+	}
+
+	f.produce("ingest.raw.agent", seedEvent)
+
+	alert := readSSEData(t, resp.Body)
+	var a map[string]any
+	if err := json.Unmarshal([]byte(alert), &a); err != nil {
+		t.Fatalf("alert is not JSON: %q", alert)
+	}
+	if a["severity"] != "critical" || a["rule"] != "cpu_load_critical" || a["state"] != "firing" {
+		t.Fatalf("unexpected alert %v", a)
+	}
+
+	var rows []map[string]any
+	eventually(t, 10*time.Second, "metric row visible through the API", func() bool {
+		r, err := http.Get(f.apiURL + "/metrics/cpu?tenant=acme&host=host-a")
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		rows = nil
+		_ = json.NewDecoder(r.Body).Decode(&rows)
+		return r.StatusCode == 200 && len(rows) == 1
+	})
+	row := rows[0]
+	tags, _ := row["tags"].(map[string]any)
+	if row["value"] != 92.0 || tags["env"] != "prod" || tags["owner"] != "team-platform" || tags["site"] != "fra1" {
+		t.Fatalf("metric row lacks the value, the agent tags or the CMDB tags: %v", row)
+	}
+	eventually(t, 10*time.Second, "one row in alerts", func() bool { return f.count("alerts") == 1 })
+	if n := f.count("metrics"); n != 1 {
+		t.Fatalf("metrics has %d rows, want 1", n)
+	}
+
+	// A missing required parameter is a clear 400.
+	r, err := http.Get(f.apiURL + "/metrics/cpu?tenant=acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 400 || !strings.Contains(string(body), "host") {
+		t.Fatalf("missing host: status %d body %s", r.StatusCode, body)
+	}
+}
+
+func TestBadInputGoesToDeadLetterWithReasonAndStreamContinues(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	f := startFlow(t, t.TempDir(), dsn)
+
+	bad := []string{
+		`this is not json`,
+		`{"tenant_id":"acme","metric":"cpu_load","value":50}`,                      // no host: schema
+		`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"high"}`, // value is a string
+	}
+	good := `{"tenant_id":"acme","host":"host-b","metric":"cpu_load","value":10,"ts_event":"2025-10-16T09:00:00Z"}`
+	f.produce("ingest.raw.agent", append(bad, good)...)
+
+	dead := f.consume("ops.deadletter.v1", len(bad))
+	reasons := map[string]string{}
+	for _, r := range dead {
+		h := headers(r)
+		if h["eventops.stream"] != "normalize" || h["eventops.source.topic"] != "ingest.raw.agent" || h["eventops.source.offset"] == "" {
+			t.Errorf("dead letter lacks provenance headers: %v", h)
+		}
+		reasons[string(r.Value)] = h["eventops.stage"] + ": " + h["eventops.reason"]
+	}
+	for _, b := range bad {
+		if _, ok := reasons[b]; !ok {
+			t.Errorf("record %q did not reach the dead-letter topic with its original bytes", b)
+		}
+	}
+	if r := reasons[bad[0]]; !strings.Contains(r, "decode") || !strings.Contains(r, "JSON") {
+		t.Errorf("garbage line reason %q does not say it is malformed JSON", r)
+	}
+	if r := reasons[bad[1]]; !strings.Contains(r, "schema") || !strings.Contains(r, "host") {
+		t.Errorf("schema violation reason %q does not name the missing field", r)
+	}
+	if r := reasons[bad[2]]; !strings.Contains(r, "/value") {
+		t.Errorf("string value reason %q does not point at /value", r)
+	}
+	eventually(t, 10*time.Second, "the good event after the bad ones is stored", func() bool { return f.count("metrics") == 1 })
+}
+
+func headers(r *kgo.Record) map[string]string {
+	out := map[string]string{}
+	for _, h := range r.Headers {
+		out[h.Key] = string(h.Value)
+	}
+	return out
+}
+
+// readSSEData returns the data of the first event on an SSE body, skipping comments.
+func readSSEData(t *testing.T, body io.Reader) string {
+	t.Helper()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("alert stream closed before an event arrived")
+			}
+			if d, ok := strings.CutPrefix(l, "data:"); ok {
+				return strings.TrimSpace(d)
+			}
+		case <-timeout:
+			t.Fatal(fmt.Sprintf("no alert on the stream within 20s"))
+		}
+	}
+}
