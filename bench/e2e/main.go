@@ -1,0 +1,319 @@
+// Command e2e measures the quickstart flow end to end: embedded broker → normalize (map +
+// enrich, schema-checked) → rules (threshold) and sinks → PostgreSQL, from a backlog of N raw
+// events until every one of them is a row in `metrics`. In the same run it measures the
+// ceiling: a plain pgx CopyFrom of the very same rows into an identical table (with its unique
+// index, and without indexes), so the figure can be read as a ratio.
+//
+//	go run ./bench/e2e -events 200000
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/broker"
+	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+	"github.com/eventops/eventops-engine/processors/all"
+)
+
+func main() {
+	events := flag.Int("events", 200000, "raw events to push through the pipeline")
+	hosts := flag.Int("hosts", 500, "distinct hosts (series) in the events")
+	dsn := flag.String("pg", envOr("EVENTOPS_TEST_PG", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL DSN")
+	keep := flag.Bool("keep", false, "keep the benchmark schema and files")
+	flag.Parse()
+	if err := run(*events, *hosts, *dsn, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(n, hosts int, baseDSN string, keep bool) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "eventops-bench-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(dir)
+	}
+	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	admin, err := pgx.Connect(ctx, baseDSN)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL at %s: %w", baseDSN, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return err
+	}
+	if !keep {
+		defer admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	}
+	dsn := withSearchPath(baseDSN, schema)
+
+	pipelineFile, err := writePipeline(dir, dsn, hosts)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(pipelineFile, all.Registry())
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// 1. The backlog: N raw events in ingest.raw.agent, produced before the pipeline starts.
+	b, err := broker.Start(ctx, cfg.Broker, logger)
+	if err != nil {
+		return err
+	}
+	if err := b.EnsureTopics(ctx, cfg.Topics); err != nil {
+		return err
+	}
+	produceRate, err := produce(ctx, b, n, hosts)
+	b.Close()
+	if err != nil {
+		return err
+	}
+
+	// 2. The pipeline, from the backlog to rows.
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
+	if err != nil {
+		return err
+	}
+	metrics := telemetry.New()
+	runCtx, cancel := context.WithCancel(ctx)
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	var t0 time.Time
+	go func() {
+		done <- plan.Run(runCtx, runtime.RunOptions{Metrics: metrics, Started: func(*runtime.Running) { t0 = time.Now(); close(started) }})
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		cancel()
+		return fmt.Errorf("pipeline did not start: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(10 * time.Minute)
+	var rows int
+	for {
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM metrics").Scan(&rows); err != nil {
+			cancel()
+			return err
+		}
+		rulesIn := testutil.ToFloat64(metrics.RecordsIn.WithLabelValues("rules"))
+		if rows >= n && int(rulesIn) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			return fmt.Errorf("only %d of %d rows after 10 minutes", rows, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	elapsed := time.Since(t0)
+	cancel()
+	if err := <-done; err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	var total, distinct, alerts int
+	if err := conn.QueryRow(ctx, "SELECT count(*), count(DISTINCT event_id) FROM metrics").Scan(&total, &distinct); err != nil {
+		return err
+	}
+	_ = conn.QueryRow(ctx, "SELECT count(*) FROM alerts").Scan(&alerts)
+	dead := testutil.ToFloat64(metrics.DeadLetters.WithLabelValues("normalize", "ops.deadletter.v1"))
+
+	// 3. The ceiling, same rows, same run.
+	copyIdx, copyNoIdx, err := copyCeiling(ctx, conn)
+	if err != nil {
+		return err
+	}
+
+	e2e := float64(n) / elapsed.Seconds()
+	fmt.Printf("machine: %s/%s, %d CPUs, %s\n", goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU(), cpuModel())
+	fmt.Printf("events: %d raw events, %d hosts; produced to the embedded broker at %.0f events/s\n", n, hosts, produceRate)
+	fmt.Printf("end to end: %.0f events/s (%.2fs for %d events; %d rows, %d distinct event ids, %d alert rows, %.0f dead letters)\n",
+		e2e, elapsed.Seconds(), n, total, distinct, alerts, dead)
+	fmt.Printf("ceiling: pgx CopyFrom of the same rows, 10k-row batches: %.0f rows/s with the unique event_id index, %.0f rows/s without indexes\n", copyIdx, copyNoIdx)
+	fmt.Printf("ratio: end to end / COPY with index = %.2f; / COPY without indexes = %.2f\n", e2e/copyIdx, e2e/copyNoIdx)
+	if total != n || distinct != n {
+		return fmt.Errorf("delivery check failed: %d rows, %d distinct, want %d", total, distinct, n)
+	}
+	return nil
+}
+
+func withSearchPath(dsn, schema string) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema
+}
+
+func writePipeline(dir, dsn string, hosts int) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Create(filepath.Join(dir, "cmdb.csv"))
+	if err != nil {
+		return "", err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"host", "owner", "site", "service", "criticality"})
+	for i := 0; i < hosts; i++ {
+		w.Write([]string{fmt.Sprintf("host-%d", i), fmt.Sprintf("team-%d", i%7), fmt.Sprintf("site-%d", i%3), fmt.Sprintf("svc-%d", i%11), "medium"})
+	}
+	w.Flush()
+	f.Close()
+	src, err := os.ReadFile(filepath.Join(root, "examples", "quickstart.yaml"))
+	if err != nil {
+		return "", err
+	}
+	y := string(src)
+	y = strings.Replace(y, "listen: 127.0.0.1:9092", "listen: 127.0.0.1:0", 1)
+	y = strings.Replace(y, "data_dir: data/broker", "data_dir: "+filepath.Join(dir, "broker"), 1)
+	y = strings.ReplaceAll(y, "../schemas/", filepath.Join(root, "schemas")+"/")
+	y = strings.ReplaceAll(y, "${PG_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}", dsn)
+	// No API in the benchmark: it measures the pipeline.
+	if i := strings.Index(y, "\napi:"); i >= 0 {
+		y = y[:i+1]
+	}
+	path := filepath.Join(dir, "pipeline.yaml")
+	return path, os.WriteFile(path, []byte(y), 0o644)
+}
+
+func repoRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("run from inside the repository")
+		}
+		d = parent
+	}
+}
+
+func produce(ctx context.Context, b *broker.Broker, n, hosts int) (float64, error) {
+	cl, err := kgo.NewClient(append(b.ClientOpts(), kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2025, 10, 16, 9, 0, 0, 0, time.UTC)
+	start := time.Now()
+	errc := make(chan error, 1)
+	for i := 0; i < n; i++ {
+		v := rng.Float64() * 95
+		ev := fmt.Sprintf(`{"tenant_id":"tenant-%d","host":"host-%d","metric":"cpu_load","value":%.2f,"ts_event":"%s","unit":"percent","tags":{"env":"prod"}}`,
+			i%5, rng.IntN(hosts), v, base.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano))
+		cl.Produce(ctx, &kgo.Record{Topic: "ingest.raw.agent", Value: []byte(ev)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, err
+	}
+	select {
+	case err := <-errc:
+		return 0, err
+	default:
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// copyCeiling copies the rows the pipeline wrote into two fresh tables of the same layout,
+// one with the unique event_id index and one without indexes, and returns rows/s for each.
+func copyCeiling(ctx context.Context, conn *pgx.Conn) (withIdx, without float64, err error) {
+	rows, err := conn.Query(ctx, "SELECT event_id, ts, tenant, source_id, metric, value, unit, tags FROM metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	var data [][]any
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return 0, 0, err
+		}
+		data = append(data, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	cols := []string{"event_id", "ts", "tenant", "source_id", "metric", "value", "unit", "tags"}
+	measure := func(table, ddl string) (float64, error) {
+		if _, err := conn.Exec(ctx, ddl); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		for i := 0; i < len(data); i += 10000 {
+			j := min(i+10000, len(data))
+			if _, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(data[i:j])); err != nil {
+				return 0, err
+			}
+		}
+		return float64(len(data)) / time.Since(start).Seconds(), nil
+	}
+	withIdx, err = measure("copy_idx", `CREATE TABLE copy_idx (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB)`)
+	if err != nil {
+		return 0, 0, err
+	}
+	without, err = measure("copy_noidx", `CREATE TABLE copy_noidx (event_id TEXT NOT NULL, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB)`)
+	return withIdx, without, err
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if i := strings.Index(l, ":"); i >= 0 {
+				return strings.TrimSpace(l[i+1:])
+			}
+		}
+	}
+	return "unknown CPU"
+}
