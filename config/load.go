@@ -1,6 +1,18 @@
 package config
 
-import "os"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
 
 // Load reads, interpolates, decodes and validates the pipeline file at path. On failure the
 // returned error is Errors: every problem found, sorted by position.
@@ -13,6 +25,98 @@ func Load(path string, reg Registry) (*Pipeline, error) {
 }
 
 // LoadBytes is Load on data already read; lookupEnv resolves ${VAR} references.
+//
+// It works in four passes over one yaml.Node tree: parse, expand ${VAR} in scalar values,
+// decode into the tagged structs (calling each config's Validate), and check what spans the
+// whole file (declared topics, dead letters, tables served by routes). Nothing stops at the
+// first problem, so that one run of the linter shows everything that is wrong.
 func LoadBytes(file string, data []byte, reg Registry, lookupEnv func(string) (string, bool)) (*Pipeline, error) {
-	panic("TODO: implemented by the config decoder")
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	l := &loader{
+		file:      file,
+		lines:     strings.Split(string(data), "\n"),
+		reg:       reg,
+		lookupEnv: lookupEnv,
+		nodes:     map[string]*yaml.Node{},
+		keys:      map[string]*yaml.Node{},
+		active:    map[*yaml.Node]bool{},
+		budget:    max(100_000, 100*len(data)),
+	}
+	doc, err := l.parse(data)
+	if err != nil {
+		return nil, Errors{err}
+	}
+	l.root = doc
+	l.interpolateNode(doc, "")
+
+	p := &Pipeline{File: file}
+	l.value(doc, reflect.ValueOf(p).Elem(), "")
+	l.check(p)
+
+	l.warns.Sort()
+	if len(l.errs) > 0 {
+		return nil, l.errs.Err()
+	}
+	p.Warnings = l.warns
+	return p, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+)(?:, column (\d+))?: `)
+
+// parse returns the root mapping of the single YAML document in data.
+func (l *loader) parse(data []byte) (root *yaml.Node, err *Error) {
+	defer func() {
+		// yaml.v3 has panicked on hostile input before; a linter must report, not crash.
+		if r := recover(); r != nil {
+			root, err = nil, &Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: fmt.Sprintf("invalid YAML: %v", r)}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if derr := dec.Decode(&doc); derr != nil {
+		if errors.Is(derr, io.EOF) {
+			return nil, &Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "the pipeline file is empty; it needs at least version, broker, topics and streams"}
+		}
+		return nil, l.syntaxError(derr)
+	}
+	var extra yaml.Node
+	switch derr := dec.Decode(&extra); {
+	case derr == nil:
+		return nil, &Error{Pos: l.pos(&extra), Msg: "a pipeline file holds one YAML document; remove the second '---' or split the file"}
+	case !errors.Is(derr, io.EOF):
+		return nil, l.syntaxError(derr)
+	}
+	root = &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{Pos: l.pos(root), Msg: "the pipeline file must be a mapping (version: 1, broker: ..., streams: ...), got " + describe(root)}
+	}
+	return root, nil
+}
+
+// syntaxError turns a yaml.v3 error into an *Error at the line (and column, when the
+// message has one) it names; errors that name no line are put on line 1.
+func (l *loader) syntaxError(err error) *Error {
+	msg := err.Error()
+	pos := Pos{File: l.file, Line: 1, Col: 1}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		if m[2] != "" {
+			pos.Col, _ = strconv.Atoi(m[2])
+		}
+		msg = msg[len(m[0]):]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if pos.Line <= 0 {
+		pos.Line = 1
+	}
+	if pos.Col <= 0 {
+		pos.Col = 1
+	}
+	return &Error{Pos: pos, Msg: "invalid YAML: " + msg}
 }

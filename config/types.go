@@ -69,6 +69,8 @@ type Pipeline struct {
 	File string `yaml:"-"`
 	// Positions of named things, for messages that point at them (filled by the loader).
 	Pos map[string]Pos `yaml:"-"`
+	// Warnings are problems that do not stop the pipeline, such as an unset ${VAR}.
+	Warnings Errors `yaml:"-"`
 }
 
 // Broker says where the broker is. Exactly one of Brokers and Embedded is set.

@@ -25,7 +25,7 @@ type Options struct {
 type Plan struct {
 	Pipeline *config.Pipeline
 	Streams  []*StreamPlan
-	Lookups  *lookup.Set
+	Lookups  lookup.Set
 	opts     Options
 }
 
@@ -66,14 +66,14 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 		factories[f.Type] = f
 	}
 
-	plan.Lookups = lookup.NewSet()
+	plan.Lookups = lookup.Set{}
 	for _, name := range sortedKeys(p.Lookups) {
 		t, err := lookup.Load(name, p.Lookups[name])
 		if err != nil {
 			errs.Append(p.Pos["lookups."+name], "lookups."+name, err)
 			continue
 		}
-		plan.Lookups.Add(name, t)
+		plan.Lookups[name] = t
 	}
 
 	schemas := map[string]*jsonschema.Schema{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,9 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		return fmt.Errorf("starting broker: %w", err)
 	}
 	defer b.Close()
+	if cfg.Broker.Embedded != nil {
+		log.Info("embedded broker listening", "addr", strings.Join(b.Addrs(), ","), "data_dir", cfg.Broker.Embedded.DataDir)
+	}
 	if err := b.EnsureTopics(ctx, cfg.Topics); err != nil {
 		return fmt.Errorf("creating topics: %w", err)
 	}
