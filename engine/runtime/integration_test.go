@@ -227,7 +227,7 @@ func TestBadInputGoesToDeadLetterWithReasonAndStreamContinues(t *testing.T) {
 
 	bad := []string{
 		`this is not json`,
-		`{"tenant_id":"acme","metric":"cpu_load","value":50}`,                      // no host: schema
+		`{"tenant_id":"acme","metric":"cpu_load","value":50}`,                     // no host: schema
 		`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"high"}`, // value is a string
 	}
 	good := `{"tenant_id":"acme","host":"host-b","metric":"cpu_load","value":10,"ts_event":"2025-10-16T09:00:00Z"}`
