@@ -125,11 +125,11 @@ type Input struct {
 
 // Output is a stream's output: exactly one of Topic and Postgres.
 type Output struct {
-	Topic    string            `yaml:"topic" doc:"Topic to write records to."`
-	Key      *Expr             `yaml:"key" doc:"Expression giving the record key."`
-	Headers  map[string]*Expr  `yaml:"headers" doc:"Header name to expression."`
-	Schema   string            `yaml:"schema" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
-	Postgres *PostgresOutput   `yaml:"postgres" doc:"Write records to a PostgreSQL table."`
+	Topic    string           `yaml:"topic" doc:"Topic to write records to."`
+	Key      *Expr            `yaml:"key" doc:"Expression giving the record key."`
+	Headers  map[string]*Expr `yaml:"headers" doc:"Header name to expression."`
+	Schema   string           `yaml:"schema" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
+	Postgres *PostgresOutput  `yaml:"postgres" doc:"Write records to a PostgreSQL table."`
 }
 
 // PostgresOutput writes records into a PostgreSQL table.

@@ -1,0 +1,406 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// check runs the rules that span the whole file, after decoding: references between
+// sections, settings that only make sense together, and files the pipeline points at.
+// It also records the positions of named things in p.Pos for the build phase.
+func (l *loader) check(p *Pipeline) {
+	p.Pos = map[string]Pos{}
+	l.checkVersion(p)
+	l.checkBroker(p)
+	l.checkTopics(p)
+	l.checkSchemas(p)
+	l.checkLookups(p)
+	l.checkStreams(p)
+	l.checkSinks(p)
+	l.checkAPI(p)
+}
+
+func (l *loader) checkVersion(p *Pipeline) {
+	if _, ok := l.nodes["version"]; !ok {
+		l.errs.Add(l.posOf(""), "", "missing required field \"version\" (add version: 1 at the top)")
+		return
+	}
+	if p.Version != 1 {
+		l.errs.Add(l.posOf("version"), "version", "unsupported version %d: this engine reads version 1", p.Version)
+	}
+}
+
+func (l *loader) checkBroker(p *Pipeline) {
+	b := p.Broker
+	switch {
+	case len(b.Brokers) > 0 && b.Embedded != nil:
+		l.errs.Add(l.keyPosOf("broker.embedded"), "broker", "set exactly one of brokers and embedded, not both")
+	case len(b.Brokers) == 0 && b.Embedded == nil:
+		l.errs.Add(l.posOf("broker"), "broker", "set one of brokers (an external Redpanda or Kafka cluster, e.g. brokers: [localhost:9092]) or embedded (an in-process broker, e.g. embedded: {data_dir: data/broker})")
+	}
+	for i, addr := range b.Brokers {
+		path := indexPath("broker.brokers", i)
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			l.errs.Add(l.posOf(path), path, "broker address %q must be host:port", addr)
+		}
+	}
+	if e := b.Embedded; e != nil {
+		if _, _, err := net.SplitHostPort(e.Listen); err != nil {
+			l.errs.Add(l.posOf("broker.embedded.listen"), "broker.embedded.listen", "listen address %q must be host:port", e.Listen)
+		}
+		if e.DataDir == "" {
+			l.errs.Add(l.posOf("broker.embedded.data_dir"), "broker.embedded.data_dir", "must not be empty: records persist there")
+		}
+		if e.CleanerInterval <= 0 {
+			l.errs.Add(l.posOf("broker.embedded.cleaner_interval"), "broker.embedded.cleaner_interval", "must be a positive duration, got %s", e.CleanerInterval)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (l *loader) checkTopics(p *Pipeline) {
+	for _, name := range sortedKeys(p.Topics) {
+		t := p.Topics[name]
+		path := joinPath("topics", name)
+		p.Pos[path] = l.keyPosOf(path)
+		if name == "" {
+			l.errs.Add(l.keyPosOf(path), "topics", "topic name must not be empty")
+		}
+		if t.Partitions < 1 {
+			l.errs.Add(l.posOf(path+".partitions"), path+".partitions", "must be at least 1, got %d", t.Partitions)
+		}
+		if t.Replication < 1 {
+			l.errs.Add(l.posOf(path+".replication"), path+".replication", "must be at least 1, got %d", t.Replication)
+		}
+		if t.Retention < Forever {
+			l.errs.Add(l.posOf(path+".retention"), path+".retention", "must not be negative (use forever to keep records)")
+		}
+		if t.RetentionBytes < -1 {
+			l.errs.Add(l.posOf(path+".retention_bytes"), path+".retention_bytes", "must be 0 (no limit) or more, got %d", t.RetentionBytes)
+		}
+		for _, key := range sortedKeys(t.Configs) {
+			l.checkTopicConfig(path+".configs", key, t.Configs[key])
+		}
+	}
+}
+
+// topicConfigKind says how a Kafka topic config value is checked.
+type topicConfigKind int
+
+const (
+	kindInt topicConfigKind = iota
+	kindMillis
+	kindBool
+	kindRatio
+	kindEnum
+)
+
+type topicConfigSpec struct {
+	kind  topicConfigKind
+	enum  []string
+	field string // the first-class Topic field that sets it, if any
+}
+
+// knownTopicConfigs are the Kafka topic configs the engine accepts in configs:. Values are
+// checked here because brokers differ in how they treat bad ones: kfake reads
+// retention.ms=7d as 0 and deletes every record.
+var knownTopicConfigs = map[string]topicConfigSpec{
+	"cleanup.policy":                      {kind: kindEnum, enum: []string{"delete", "compact", "compact,delete", "delete,compact"}, field: "cleanup"},
+	"compression.type":                    {kind: kindEnum, enum: []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}},
+	"delete.retention.ms":                 {kind: kindMillis},
+	"file.delete.delay.ms":                {kind: kindMillis},
+	"flush.messages":                      {kind: kindInt},
+	"flush.ms":                            {kind: kindMillis},
+	"index.interval.bytes":                {kind: kindInt},
+	"local.retention.bytes":               {kind: kindInt},
+	"local.retention.ms":                  {kind: kindMillis},
+	"max.compaction.lag.ms":               {kind: kindMillis},
+	"max.message.bytes":                   {kind: kindInt},
+	"message.downconversion.enable":       {kind: kindBool},
+	"message.timestamp.after.max.ms":      {kind: kindMillis},
+	"message.timestamp.before.max.ms":     {kind: kindMillis},
+	"message.timestamp.difference.max.ms": {kind: kindMillis},
+	"message.timestamp.type":              {kind: kindEnum, enum: []string{"CreateTime", "LogAppendTime"}},
+	"min.cleanable.dirty.ratio":           {kind: kindRatio},
+	"min.compaction.lag.ms":               {kind: kindMillis},
+	"min.insync.replicas":                 {kind: kindInt},
+	"preallocate":                         {kind: kindBool},
+	"retention.bytes":                     {kind: kindInt, field: "retention_bytes"},
+	"retention.ms":                        {kind: kindMillis, field: "retention"},
+	"segment.bytes":                       {kind: kindInt},
+	"segment.index.bytes":                 {kind: kindInt},
+	"segment.jitter.ms":                   {kind: kindMillis},
+	"segment.ms":                          {kind: kindMillis},
+	"unclean.leader.election.enable":      {kind: kindBool},
+	"remote.storage.enable":               {kind: kindBool},
+}
+
+// KnownTopicConfigs returns the Kafka topic config names accepted under topics.<name>.configs.
+func KnownTopicConfigs() []string { return sortedKeys(knownTopicConfigs) }
+
+func (l *loader) checkTopicConfig(configsPath, key, value string) {
+	path := joinPath(configsPath, key)
+	spec, ok := knownTopicConfigs[key]
+	if !ok {
+		l.errs.Add(l.keyPosOf(path), configsPath, "unknown topic config %q%s", key, suggestion(key, KnownTopicConfigs()))
+		return
+	}
+	if spec.field != "" {
+		hint := ""
+		if spec.kind == kindMillis {
+			if ms, err := strconv.ParseInt(value, 10, 64); err == nil && ms > 0 {
+				hint = fmt.Sprintf(", e.g. %s: %s", spec.field, Duration(ms*1e6))
+			} else if d, err := ParseDuration(value); err == nil {
+				hint = fmt.Sprintf(", e.g. %s: %s", spec.field, d)
+			}
+		}
+		l.errs.Add(l.keyPosOf(path), path, "%s duplicates the topic's %s field; set %s instead%s", key, spec.field, spec.field, hint)
+		return
+	}
+	at := l.posOf(path)
+	switch spec.kind {
+	case kindInt, kindMillis:
+		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
+			hint := ""
+			if d, derr := ParseDuration(value); spec.kind == kindMillis && derr == nil {
+				hint = fmt.Sprintf(" (for %s write %d)", value, d.D().Milliseconds())
+			}
+			l.errs.Add(at, path, "must be an integer%s, got %q%s", map[bool]string{true: " number of milliseconds", false: ""}[spec.kind == kindMillis], value, hint)
+		}
+	case kindBool:
+		if value != "true" && value != "false" {
+			l.errs.Add(at, path, "must be true or false, got %q", value)
+		}
+	case kindRatio:
+		if f, err := strconv.ParseFloat(value, 64); err != nil || f < 0 || f > 1 {
+			l.errs.Add(at, path, "must be a number between 0 and 1, got %q", value)
+		}
+	case kindEnum:
+		if !contains(spec.enum, value) {
+			l.errs.Add(at, path, "must be one of %s; got %q", strings.Join(spec.enum, ", "), value)
+		}
+	}
+}
+
+// resolveFile rewrites a relative path against the pipeline file's directory, as Prometheus
+// does for rule files, so a pipeline behaves the same whatever directory it is started from.
+func (l *loader) resolveFile(value *string, path string) {
+	if *value == "" {
+		l.errs.Add(l.posOf(path), path, "file path must not be empty")
+		return
+	}
+	resolved := *value
+	if !filepath.IsAbs(resolved) {
+		resolved = filepath.Join(filepath.Dir(l.file), resolved)
+	}
+	if _, err := os.Stat(resolved); err != nil {
+		if os.IsNotExist(err) {
+			l.errs.Add(l.posOf(path), path, "file %s does not exist (paths are relative to the pipeline file's directory)", resolved)
+		} else {
+			l.errs.Add(l.posOf(path), path, "cannot read %s: %v", resolved, err)
+		}
+		return
+	}
+	*value = resolved
+}
+
+func (l *loader) checkSchemas(p *Pipeline) {
+	for _, name := range sortedKeys(p.Schemas) {
+		path := joinPath("schemas", name)
+		p.Pos[path] = l.keyPosOf(path)
+		file := p.Schemas[name]
+		l.resolveFile(&file, path)
+		p.Schemas[name] = file
+	}
+}
+
+func (l *loader) checkLookups(p *Pipeline) {
+	for _, name := range sortedKeys(p.Lookups) {
+		lk := p.Lookups[name]
+		path := joinPath("lookups", name)
+		p.Pos[path] = l.keyPosOf(path)
+		switch {
+		case lk.File != "" && lk.Rows != nil:
+			l.errs.Add(l.keyPosOf(path+".rows"), path, "set exactly one of file and rows, not both")
+		case lk.File == "" && lk.Rows == nil:
+			l.errs.Add(l.posOf(path), path, "set one of file (a CSV or JSON file) and rows (inline rows)")
+		case lk.File != "":
+			l.resolveFile(&lk.File, path+".file")
+			if lk.Format == "" {
+				switch strings.ToLower(filepath.Ext(lk.File)) {
+				case ".csv":
+					lk.Format = "csv"
+				case ".json":
+					lk.Format = "json"
+				default:
+					l.errs.Add(l.posOf(path+".file"), path+".file", "cannot tell the format of %s from its extension; set format: csv or format: json", filepath.Base(lk.File))
+				}
+			}
+		}
+		if lk.Key == "" {
+			l.errs.Add(l.posOf(path), path, "missing required field \"key\" (the column that holds the lookup key)")
+		}
+		for i, row := range lk.Rows {
+			if _, ok := row[lk.Key]; lk.Key != "" && !ok {
+				rp := indexPath(path+".rows", i)
+				l.errs.Add(l.posOf(rp), rp, "row has no value for the key column %q", lk.Key)
+			}
+		}
+		p.Lookups[name] = lk
+	}
+}
+
+var streamNameRE = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
+// topicRef reports a reference to a topic that is not declared under topics:.
+func (l *loader) topicRef(p *Pipeline, topic, path string) {
+	if topic == "" {
+		return
+	}
+	if _, ok := p.Topics[topic]; !ok {
+		l.errs.Add(l.posOf(path), path, "topic %q is not declared under topics:%s", topic, suggestion(topic, sortedKeys(p.Topics)))
+	}
+}
+
+func (l *loader) schemaRef(p *Pipeline, schema, path string) {
+	if schema == "" {
+		return
+	}
+	if _, ok := p.Schemas[schema]; !ok {
+		l.errs.Add(l.posOf(path), path, "schema %q is not declared under schemas:%s", schema, suggestion(schema, sortedKeys(p.Schemas)))
+	}
+}
+
+func (l *loader) checkStreams(p *Pipeline) {
+	l.topicRef(p, p.DeadLetter, "dead_letter")
+	first := map[string]Pos{}
+	for i, s := range p.Streams {
+		path := indexPath("streams", i)
+		namePath := path + ".name"
+		switch {
+		case s.Name == "":
+			if _, written := l.nodes[namePath]; written {
+				l.errs.Add(l.posOf(namePath), namePath, "stream name must not be empty")
+			}
+		case !streamNameRE.MatchString(s.Name):
+			l.errs.Add(l.posOf(namePath), namePath, "stream name %q may only use a-z, 0-9, '.', '_' and '-' (it names the consumer group)", s.Name)
+		}
+		if s.Name != "" {
+			if at, dup := first[s.Name]; dup {
+				l.errs.Add(l.posOf(namePath), namePath, "duplicate stream name %q (first used at line %d)", s.Name, at.Line)
+			} else {
+				first[s.Name] = l.posOf(namePath)
+				p.Pos["streams."+s.Name] = l.posOf(path)
+			}
+		}
+		if _, ok := l.nodes[path+".input"]; ok {
+			l.topicRef(p, s.Input.Topic, path+".input.topic")
+			l.topicRef(p, s.Input.DeadLetter, path+".input.dead_letter")
+			l.schemaRef(p, s.Input.Schema, path+".input.schema")
+			if s.Input.DeadLetter == "" && p.DeadLetter == "" {
+				l.errs.Add(l.posOf(path+".input"), path+".input", "stream has no dead-letter topic for records it cannot process: set input.dead_letter: <topic> here, or dead_letter: <topic> at the top level for every stream")
+			}
+			if s.Input.BatchSize < 1 {
+				l.errs.Add(l.posOf(path+".input.batch_size"), path+".input.batch_size", "must be at least 1, got %d", s.Input.BatchSize)
+			}
+		}
+		if _, ok := l.nodes[path+".output"]; ok {
+			o := s.Output
+			switch {
+			case o.Topic != "" && o.Postgres != nil:
+				l.errs.Add(l.keyPosOf(path+".output.postgres"), path+".output", "set exactly one of topic and postgres, not both (use a sink to also copy the topic into PostgreSQL)")
+			case o.Topic == "" && o.Postgres == nil:
+				l.errs.Add(l.posOf(path+".output"), path+".output", "set one of topic and postgres")
+			}
+			l.topicRef(p, o.Topic, path+".output.topic")
+			l.schemaRef(p, o.Schema, path+".output.schema")
+		}
+	}
+}
+
+func (l *loader) checkSinks(p *Pipeline) {
+	for i, s := range p.Sinks {
+		path := indexPath("sinks", i)
+		p.Pos[path] = l.posOf(path)
+		l.topicRef(p, s.From, path+".from")
+		if s.Postgres == nil {
+			l.errs.Add(l.posOf(path), path, "a sink needs a store: add postgres: {dsn: ..., table: ...}")
+		}
+		if s.BatchSize < 1 {
+			l.errs.Add(l.posOf(path+".batch_size"), path+".batch_size", "must be at least 1, got %d", s.BatchSize)
+		}
+	}
+}
+
+var orderRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\s+(?i:asc|desc))?$`)
+
+func (l *loader) checkAPI(p *Pipeline) {
+	if p.API == nil {
+		return
+	}
+	tables := map[string]bool{}
+	for _, s := range p.Streams {
+		if s.Output.Postgres != nil && s.Output.Postgres.Table != "" {
+			tables[s.Output.Postgres.Table] = true
+		}
+	}
+	for _, s := range p.Sinks {
+		if s.Postgres != nil && s.Postgres.Table != "" {
+			tables[s.Postgres.Table] = true
+		}
+	}
+	written := sortedKeys(tables)
+	firstPath := map[string]Pos{}
+	for i, r := range p.API.Routes {
+		path := indexPath("api.routes", i)
+		p.Pos[path] = l.posOf(path)
+		pathPath := path + ".path"
+		switch {
+		case r.Path == "":
+		case !strings.HasPrefix(r.Path, "/"):
+			l.errs.Add(l.posOf(pathPath), pathPath, "route path %q must start with /", r.Path)
+		case strings.HasPrefix(r.Path, "/-/"):
+			l.errs.Add(l.posOf(pathPath), pathPath, "route path %q is under /-/, which is reserved for health and metrics endpoints", r.Path)
+		default:
+			if at, dup := firstPath[r.Path]; dup {
+				l.errs.Add(l.posOf(pathPath), pathPath, "duplicate route path %q (first used at line %d)", r.Path, at.Line)
+			} else {
+				firstPath[r.Path] = l.posOf(pathPath)
+			}
+		}
+		switch {
+		case r.Table != "" && r.Stream != "":
+			l.errs.Add(l.keyPosOf(path+".stream"), path, "set exactly one of table and stream, not both")
+		case r.Table == "" && r.Stream == "":
+			l.errs.Add(l.posOf(path), path, "set one of table (query rows a sink or output writes) and stream (live records of a topic)")
+		}
+		if r.Table != "" && !tables[r.Table] {
+			list := "no output or sink writes to PostgreSQL"
+			if len(written) > 0 {
+				list = "tables written: " + strings.Join(written, ", ")
+			}
+			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is not written by any postgres output or sink (%s)", r.Table, list)
+		}
+		l.topicRef(p, r.Stream, path+".stream")
+		if r.Order != "" && !orderRE.MatchString(strings.TrimSpace(r.Order)) {
+			l.errs.Add(l.posOf(path+".order"), path+".order", "order must be a column, optionally followed by asc or desc (e.g. \"ts desc\"), got %q", r.Order)
+		}
+		if r.Limit < 1 {
+			l.errs.Add(l.posOf(path+".limit"), path+".limit", "must be at least 1, got %d", r.Limit)
+		}
+	}
+}
