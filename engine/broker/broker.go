@@ -1,0 +1,244 @@
+// Package broker is the engine's Kafka-protocol layer: it starts the embedded broker (an
+// in-process kfake cluster persisted to a data directory) or points at external Redpanda/Kafka
+// brokers, creates and reconciles the declared topics, and provides the Kafka Input, Output
+// and dead-letter writer that streams are built from.
+//
+// The embedded broker has gaps that a production broker does not (see EnsureTopics and
+// StartCleaner); this package hides them so the rest of the engine can treat both kinds of
+// broker alike.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/config"
+)
+
+// Broker is a connection point to a Kafka-protocol cluster, and owns the embedded cluster
+// when there is one.
+type Broker struct {
+	cfg     config.Broker
+	logger  *slog.Logger
+	addrs   []string
+	cluster *kfake.Cluster // nil for external brokers
+
+	// shared is a producer used by dead-letter writers, which have no lifecycle of their own.
+	sharedOnce sync.Once
+	shared     *kgo.Client
+	sharedErr  error
+
+	closeOnce sync.Once
+	cleanerWG sync.WaitGroup
+	stop      chan struct{}
+}
+
+// Start connects to the brokers in cfg. With cfg.Embedded set it first starts a one-node
+// in-process broker listening on cfg.Embedded.Listen, persisting to cfg.Embedded.DataDir.
+// With cfg.Brokers set nothing is started and no connection is made yet: clients connect
+// (and retry) when they are used.
+func Start(ctx context.Context, cfg config.Broker, logger *slog.Logger) (*Broker, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "eventops-engine"
+	}
+	b := &Broker{cfg: cfg, logger: logger, stop: make(chan struct{})}
+	switch {
+	case cfg.Embedded != nil && len(cfg.Brokers) > 0:
+		return nil, errors.New("broker: set either brokers or embedded, not both")
+	case cfg.Embedded != nil:
+		if err := b.startEmbedded(*cfg.Embedded); err != nil {
+			return nil, err
+		}
+	case len(cfg.Brokers) > 0:
+		b.addrs = append([]string(nil), cfg.Brokers...)
+	default:
+		return nil, errors.New("broker: no brokers and no embedded broker configured")
+	}
+	if err := ctx.Err(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Broker) startEmbedded(e config.Embedded) error {
+	listen := e.Listen
+	if listen == "" {
+		listen = "127.0.0.1:9092"
+	}
+	if err := checkLoopback(listen); err != nil {
+		return err
+	}
+	if e.DataDir == "" {
+		return errors.New("broker: embedded: data_dir is required")
+	}
+	if err := os.MkdirAll(e.DataDir, 0o755); err != nil {
+		return fmt.Errorf("broker: embedded: creating data dir: %w", err)
+	}
+	// kfake always asks its listen function for 127.0.0.1:<port>; we listen on the configured
+	// address instead, and kfake advertises whatever the listener reports, so metadata points
+	// real clients (kcat, librdkafka) back at the address they dialled.
+	listenFn := func(network, _ string) (net.Listener, error) { return net.Listen(network, listen) }
+	cluster, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.ClusterID("eventops-embedded"),
+		kfake.DataDir(e.DataDir),
+		kfake.ListenFn(listenFn),
+		kfake.DefaultNumPartitions(1),
+		kfake.WithLogger(kfakeLogger{b.logger.With("component", "embedded-broker")}),
+	)
+	if err != nil {
+		return fmt.Errorf("broker: starting embedded broker on %s (data dir %s): %w", listen, e.DataDir, err)
+	}
+	b.cluster = cluster
+	b.addrs = cluster.ListenAddrs()
+	b.logger.Info("embedded broker started", "listen", b.addrs, "data_dir", e.DataDir)
+	return nil
+}
+
+// checkLoopback refuses addresses other machines could reach: the embedded broker has no
+// authentication, so it must never listen beyond the host.
+func checkLoopback(hostport string) error {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return fmt.Errorf("broker: embedded: listen %q: %w", hostport, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("broker: embedded: listen %q: bad port", hostport)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("broker: embedded: listen %q: host must be a loopback address (127.0.0.1, ::1 or localhost)", hostport)
+	}
+	return nil
+}
+
+// Embedded reports whether the broker runs in this process.
+func (b *Broker) Embedded() bool { return b.cluster != nil }
+
+// Addrs returns the seed broker addresses (for the embedded broker: where it listens).
+func (b *Broker) Addrs() []string { return append([]string(nil), b.addrs...) }
+
+// ClientOpts returns the options every client of this broker needs: seed brokers, client id
+// and logging. Callers append their own producer or consumer options.
+func (b *Broker) ClientOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(b.addrs...),
+		kgo.ClientID(b.cfg.ClientID),
+		kgo.WithLogger(kgoLogger{b.logger.With("component", "kafka-client")}),
+	}
+}
+
+// sharedProducer returns the producer shared by dead-letter writers, creating it on first use.
+func (b *Broker) sharedProducer() (*kgo.Client, error) {
+	b.sharedOnce.Do(func() {
+		b.shared, b.sharedErr = kgo.NewClient(append(b.ClientOpts(),
+			kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.ProducerLinger(0), // dead letters are few; do not make their batch wait
+		)...)
+		if b.sharedErr != nil {
+			b.sharedErr = fmt.Errorf("broker: creating dead-letter producer: %w", b.sharedErr)
+		}
+	})
+	return b.shared, b.sharedErr
+}
+
+// StartCleaner applies retention and compaction to the embedded broker's topics every
+// interval until ctx is done or the broker is closed. kfake would otherwise do this only
+// hourly, and only for topics with their own retention setting. It does nothing for external
+// brokers, which clean their own logs.
+func (b *Broker) StartCleaner(ctx context.Context, every time.Duration) {
+	if b.cluster == nil || every <= 0 {
+		return
+	}
+	b.cleanerWG.Add(1)
+	go func() {
+		defer b.cleanerWG.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-b.stop:
+				return
+			case <-t.C:
+				b.Clean()
+			}
+		}
+	}()
+}
+
+// Clean runs one retention and compaction pass on the embedded broker now (StartCleaner
+// calls it on its timer).
+func (b *Broker) Clean() {
+	if b.cluster == nil {
+		return
+	}
+	// kfake's Compact compacts every cleanup.policy=compact* topic and then applies
+	// retention.ms/retention.bytes to every topic, so one call is a full pass.
+	b.cluster.Compact()
+}
+
+// Close stops the cleaner, the shared producer and the embedded broker (which flushes its
+// state to the data directory). Clients created from ClientOpts should be closed first.
+func (b *Broker) Close() {
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		b.cleanerWG.Wait()
+		if b.shared != nil {
+			b.shared.Close()
+		}
+		if b.cluster != nil {
+			b.cluster.Close()
+			b.logger.Info("embedded broker stopped")
+		}
+	})
+}
+
+// kfakeLogger forwards the embedded broker's warnings and errors to slog; its info and debug
+// output is per request and too chatty for an engine log.
+type kfakeLogger struct{ l *slog.Logger }
+
+func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		k.l.Error(fmt.Sprintf(format, args...))
+	case kfake.LogLevelWarn:
+		k.l.Warn(fmt.Sprintf(format, args...))
+	}
+}
+
+// kgoLogger forwards franz-go client logs at warn and above to slog.
+type kgoLogger struct{ l *slog.Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	switch level {
+	case kgo.LogLevelError:
+		k.l.Error(msg, keyvals...)
+	case kgo.LogLevelWarn:
+		k.l.Warn(msg, keyvals...)
+	case kgo.LogLevelInfo:
+		k.l.Info(msg, keyvals...)
+	default:
+		k.l.Debug(msg, keyvals...)
+	}
+}

@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+// Dead-letter header names. The original record's headers come first, unchanged.
+const (
+	HeaderStream          = "eventops.stream"
+	HeaderStage           = "eventops.stage"
+	HeaderReason          = "eventops.reason"
+	HeaderSourceTopic     = "eventops.source.topic"
+	HeaderSourcePartition = "eventops.source.partition"
+	HeaderSourceOffset    = "eventops.source.offset"
+	HeaderTime            = "eventops.time"
+)
+
+// DeadLetterWriter writes rejected records of one stream to a dead-letter topic: the original
+// bytes and key, so the record can be replayed as it was, plus headers saying where it came
+// from and why it failed.
+type DeadLetterWriter struct {
+	broker *Broker
+	stream string
+	// Clock stamps eventops.time (default: wall clock). Set it before the first Write.
+	Clock engine.Clock
+	// Metrics, if set, counts the dead letters written (eventops_dead_letters_total).
+	Metrics *telemetry.Metrics
+}
+
+// NewDeadLetterWriter returns a writer for stream's rejects. It shares one producer per
+// Broker, which Broker.Close closes.
+func NewDeadLetterWriter(b *Broker, stream string) *DeadLetterWriter {
+	return &DeadLetterWriter{broker: b, stream: stream, Clock: engine.WallClock{}}
+}
+
+// Write produces every item to topic and returns once all are acknowledged (acks=all), or
+// with the first error, in which case the caller retries the whole slice.
+func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engine.Rejected) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if topic == "" {
+		return errors.New("broker: dead letters: no topic")
+	}
+	client, err := w.broker.sharedProducer()
+	if err != nil {
+		return err
+	}
+	now := w.Clock.Now().UTC().Format(time.RFC3339Nano)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, it := range items {
+		kr := w.record(topic, it, now)
+		wg.Add(1)
+		client.Produce(ctx, kr, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("broker: writing %d dead letters to %s: %w", len(items), topic, firstErr)
+	}
+	if w.Metrics != nil {
+		w.Metrics.DeadLetters.WithLabelValues(w.stream, topic).Add(float64(len(items)))
+	}
+	return nil
+}
+
+func (w *DeadLetterWriter) record(topic string, it engine.Rejected, now string) *kgo.Record {
+	kr := &kgo.Record{Topic: topic}
+	reason := "unknown error"
+	if it.Err != nil {
+		reason = it.Err.Error()
+	}
+	var src engine.Source
+	if r := it.Record; r != nil {
+		kr.Value, kr.Key, src = r.Raw, r.Key, r.Source
+		kr.Headers = make([]kgo.RecordHeader, 0, len(r.Headers)+7)
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	add := func(k, v string) { kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
+	add(HeaderStream, w.stream)
+	add(HeaderStage, it.Stage)
+	add(HeaderReason, reason)
+	add(HeaderSourceTopic, src.Topic)
+	add(HeaderSourcePartition, strconv.FormatInt(int64(src.Partition), 10))
+	add(HeaderSourceOffset, strconv.FormatInt(src.Offset, 10))
+	add(HeaderTime, now)
+	return kr
+}

@@ -1,0 +1,227 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+// InputConfig configures a Kafka input.
+type InputConfig struct {
+	// Stream names the stream in metrics and logs.
+	Stream string
+	Topic  string
+	// Group is the consumer group; it owns the committed position.
+	Group string
+	// Start is where a group without a committed position starts: "earliest" (default) or "latest".
+	Start string
+	// BatchSize bounds the records one Read returns (default 10000).
+	BatchSize int
+	// Metrics, if set, receives consumer lag.
+	Metrics *telemetry.Metrics
+	Logger  *slog.Logger
+}
+
+// Input reads a topic as a member of a consumer group. It commits only what is acked, so a
+// record whose outputs never became durable is read again after a restart or a rebalance.
+//
+// Between a Read and the Ack of every batch read so far, the group cannot take partitions
+// away from this member (kgo's BlockRebalanceOnPoll): otherwise a batch could be committed
+// for partitions that another member already re-reads. Acks should therefore follow Reads
+// promptly; a member that blocks rebalancing past the rebalance timeout is evicted.
+type Input struct {
+	cfg    InputConfig
+	client *kgo.Client
+	logger *slog.Logger
+
+	mu sync.Mutex
+	// pending holds, in Read order, the offsets to commit for each batch not yet acked.
+	pending []map[int32]kgo.EpochOffset
+	closed  bool
+}
+
+var _ engine.Input = (*Input)(nil)
+
+// NewInput creates the consumer. It joins the group on the first Read.
+func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
+	if cfg.Topic == "" || cfg.Group == "" {
+		return nil, errors.New("broker: input needs a topic and a group")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	start := kgo.NewOffset().AtStart()
+	switch cfg.Start {
+	case "", "earliest":
+	case "latest":
+		start = kgo.NewOffset().AtEnd()
+	default:
+		return nil, fmt.Errorf("broker: input start %q: want earliest or latest", cfg.Start)
+	}
+	client, err := kgo.NewClient(append(b.ClientOpts(),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeStartOffset(start),
+		// Records that fell off the log (retention) while the group was away: resume at the
+		// log start rather than skip what still exists.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: input %s: creating consumer: %w", cfg.Topic, err)
+	}
+	return &Input{cfg: cfg, client: client, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group)}, nil
+}
+
+// Read returns the next batch of up to BatchSize records, waiting until there is at least
+// one, or ctx.Err() when ctx is done.
+func (in *Input) Read(ctx context.Context) ([]*engine.Record, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fetches := in.client.PollRecords(ctx, in.cfg.BatchSize)
+		if fetches.IsClientClosed() {
+			return nil, errors.New("broker: input is closed")
+		}
+		if err := ctx.Err(); err != nil {
+			in.allowRebalanceIfIdle()
+			return nil, err
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				in.logger.Warn("fetch error", "partition", p, "err", err)
+			}
+		})
+		batch, commit := in.convert(fetches)
+		if len(batch) == 0 {
+			in.allowRebalanceIfIdle()
+			continue
+		}
+		in.mu.Lock()
+		in.pending = append(in.pending, commit)
+		in.mu.Unlock()
+		return batch, nil
+	}
+}
+
+func (in *Input) convert(fetches kgo.Fetches) ([]*engine.Record, map[int32]kgo.EpochOffset) {
+	batch := make([]*engine.Record, 0, fetches.NumRecords())
+	commit := map[int32]kgo.EpochOffset{}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		for _, r := range p.Records {
+			rec := &engine.Record{
+				Raw:       r.Value,
+				Key:       r.Key,
+				Source:    engine.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+				Timestamp: r.Timestamp,
+			}
+			if len(r.Headers) > 0 {
+				rec.Headers = make([]engine.Header, len(r.Headers))
+				for i, h := range r.Headers {
+					rec.Headers[i] = engine.Header{Key: h.Key, Value: h.Value}
+				}
+			}
+			batch = append(batch, rec)
+		}
+		last := p.Records[len(p.Records)-1]
+		commit[p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+		if in.cfg.Metrics != nil && p.HighWatermark >= 0 {
+			in.cfg.Metrics.ConsumerLag.WithLabelValues(in.cfg.Stream, p.Topic, strconv.Itoa(int(p.Partition))).
+				Set(float64(max(p.HighWatermark-(last.Offset+1), 0)))
+		}
+	})
+	return batch, commit
+}
+
+// Ack commits the position after the oldest unacked batch, synchronously. Acks must come in
+// Read order; batch is the slice Read returned (processors may have changed its records, so
+// the offsets come from what Read recorded, not from batch).
+func (in *Input) Ack(ctx context.Context, batch []*engine.Record) error {
+	in.mu.Lock()
+	if len(in.pending) == 0 {
+		in.mu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		return errors.New("broker: ack without a batch read")
+	}
+	commit := in.pending[0]
+	in.mu.Unlock()
+
+	if err := in.commit(ctx, commit); err != nil {
+		return err
+	}
+	in.mu.Lock()
+	in.pending = in.pending[1:]
+	idle := len(in.pending) == 0
+	in.mu.Unlock()
+	if idle {
+		in.client.AllowRebalance()
+	}
+	return nil
+}
+
+func (in *Input) commit(ctx context.Context, offsets map[int32]kgo.EpochOffset) error {
+	var commitErr error
+	in.client.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{in.cfg.Topic: offsets},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				commitErr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+						commitErr = fmt.Errorf("partition %d: %w", p.Partition, err)
+						return
+					}
+				}
+			}
+		})
+	if commitErr != nil {
+		return fmt.Errorf("broker: input %s: committing offsets: %w", in.cfg.Topic, commitErr)
+	}
+	return nil
+}
+
+// allowRebalanceIfIdle lets a waiting rebalance proceed when no polled batch is in flight.
+func (in *Input) allowRebalanceIfIdle() {
+	in.mu.Lock()
+	idle := len(in.pending) == 0
+	in.mu.Unlock()
+	if idle {
+		in.client.AllowRebalance()
+	}
+}
+
+// Close leaves the group without committing unacked batches (they are redelivered).
+func (in *Input) Close() error {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return nil
+	}
+	in.closed = true
+	in.pending = nil
+	in.mu.Unlock()
+	in.client.CloseAllowingRebalance()
+	return nil
+}

@@ -1,0 +1,194 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/eval"
+)
+
+// OutputConfig configures a Kafka output.
+type OutputConfig struct {
+	// Stream names the stream in logs.
+	Stream string
+	Topic  string
+	// Key computes each record's key; nil keeps the record's Key.
+	Key *eval.Program
+	// Headers computes extra headers per record, added after the record's own.
+	Headers map[string]*eval.Program
+	// Clock is what now() sees in Key and Headers (default: wall clock).
+	Clock engine.Clock
+}
+
+// Output produces records to a topic with an idempotent producer and acks=all. Write returns
+// once the broker acknowledged every record of the batch.
+type Output struct {
+	cfg    OutputConfig
+	client *kgo.Client
+}
+
+var _ engine.Output = (*Output)(nil)
+
+// NewOutput creates the producer.
+func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
+	if cfg.Topic == "" {
+		return nil, errors.New("broker: output needs a topic")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = engine.WallClock{}
+	}
+	client, err := kgo.NewClient(append(b.ClientOpts(),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Write hands over a whole batch and then flushes, so lingering only matters for a
+		// batch larger than the buffer; a short linger fills produce requests in that case.
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.MaxBufferedRecords(100_000),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: output %s: creating producer: %w", cfg.Topic, err)
+	}
+	return &Output{cfg: cfg, client: client}, nil
+}
+
+// Write encodes and produces every record of batch and waits for all acknowledgements. A
+// record whose key or headers cannot be evaluated, or whose value cannot be encoded, goes to
+// rejects with stage "output". If any produce fails the error is returned and the caller
+// retries the batch; records already acknowledged are then written again (at-least-once).
+func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	now := o.cfg.Clock.Now()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		failed   int
+	)
+	done := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			failed++
+			mu.Unlock()
+		}
+		wg.Done()
+	}
+	for _, rec := range batch {
+		kr, err := o.encode(rec, now)
+		if err != nil {
+			if rejects == nil {
+				return fmt.Errorf("broker: output %s: record %s/%d@%d: %w", o.cfg.Topic, rec.Source.Topic, rec.Source.Partition, rec.Source.Offset, err)
+			}
+			rejects.Add(rec, "output", err)
+			continue
+		}
+		wg.Add(1)
+		o.client.Produce(ctx, kr, done)
+	}
+	// Flush sends what is lingering at once instead of waiting out the linger.
+	flushErr := o.client.Flush(ctx)
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("broker: output %s: %d of %d records not acknowledged: %w", o.cfg.Topic, failed, len(batch), firstErr)
+	}
+	if flushErr != nil {
+		return fmt.Errorf("broker: output %s: %w", o.cfg.Topic, flushErr)
+	}
+	return nil
+}
+
+func (o *Output) encode(rec *engine.Record, now time.Time) (*kgo.Record, error) {
+	kr := &kgo.Record{Topic: o.cfg.Topic, Key: rec.Key}
+	if rec.Value == nil {
+		kr.Value = rec.Raw
+	} else {
+		v, err := json.Marshal(rec.Value)
+		if err != nil {
+			return nil, fmt.Errorf("encoding value: %w", err)
+		}
+		kr.Value = v
+	}
+	if len(rec.Headers) > 0 || len(o.cfg.Headers) > 0 {
+		kr.Headers = make([]kgo.RecordHeader, 0, len(rec.Headers)+len(o.cfg.Headers))
+		for _, h := range rec.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	if o.cfg.Key == nil && len(o.cfg.Headers) == 0 {
+		return kr, nil
+	}
+	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
+	if o.cfg.Key != nil {
+		v, err := o.cfg.Key.Eval(env)
+		if err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+		if kr.Key, err = toBytes(v); err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+	}
+	for name, p := range o.cfg.Headers {
+		v, err := p.Eval(env)
+		if err != nil {
+			return nil, fmt.Errorf("header %s: %w", name, err)
+		}
+		if v == nil {
+			continue // a missing field leaves the header out rather than writing "null"
+		}
+		b, err := toBytes(v)
+		if err != nil {
+			return nil, fmt.Errorf("header %s: %w", name, err)
+		}
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: name, Value: b})
+	}
+	return kr, nil
+}
+
+// toBytes renders a key or header value: strings and bytes as they are, numbers and booleans
+// in their usual text form, anything else as JSON; nil is a null key.
+func toBytes(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []byte(x), nil
+	case []byte:
+		return x, nil
+	case bool:
+		return strconv.AppendBool(nil, x), nil
+	case int:
+		return strconv.AppendInt(nil, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(nil, x, 10), nil
+	case float64:
+		return strconv.AppendFloat(nil, x, 'f', -1, 64), nil
+	case time.Time:
+		return []byte(x.UTC().Format(time.RFC3339Nano)), nil
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode %T: %w", v, err)
+		}
+		return b, nil
+	}
+}
+
+// Close flushes nothing (Write already waited) and closes the producer.
+func (o *Output) Close() error {
+	o.client.Close()
+	return nil
+}
