@@ -1,0 +1,294 @@
+// Package api serves the HTTP side of a pipeline: the query and live-stream routes declared
+// under api: in the pipeline file, the operational endpoints (/-/healthy, /-/ready,
+// /-/metrics) and a small dashboard.
+//
+// Table routes answer GET requests from a store.Store; their filters are expr-lang
+// expressions over the request, compiled once when the server is built. Stream routes relay
+// a topic to browsers as Server-Sent Events through one shared consumer per topic, so the
+// number of connected clients never changes the load on the broker or the pipeline.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/store"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+// Defaults for the tunables of Deps.
+const (
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultClientBuffer = 256
+	DefaultReplayEvents = 1024
+)
+
+// Deps is what the server needs from the rest of the engine.
+type Deps struct {
+	// Stores maps a table name to the store that holds it.
+	Stores map[string]store.Store
+	// KafkaOpts connect the SSE consumers to the broker (seed brokers, client id, ...).
+	KafkaOpts []kgo.Opt
+	// Metrics is where SSE gauges and counters go and what /-/metrics serves. Nil makes a
+	// private set.
+	Metrics *telemetry.Metrics
+	// Ready reports whether the engine is ready to serve (nil error) for /-/ready. Nil means
+	// always ready.
+	Ready  func() error
+	Logger *slog.Logger
+	Clock  engine.Clock
+	// Heartbeat is how often an idle SSE stream gets a comment line, which keeps proxies from
+	// closing it and lets the server notice a client that went away. Default 15s.
+	Heartbeat time.Duration
+	// ClientBuffer is how many events may wait for one SSE client before it is disconnected
+	// as too slow. Default 256.
+	ClientBuffer int
+	// ReplayEvents is how many recent events per topic are kept in memory for clients that
+	// reconnect with Last-Event-ID. Older positions are read back from the broker. Default 1024.
+	ReplayEvents int
+	// Pos gives positions of config paths ("api.routes[0]", "api.routes[0].table", ...) so
+	// that errors about a route point at it; the loader's Pipeline.Pos. Optional.
+	Pos map[string]config.Pos
+}
+
+// Server is the HTTP server. Build it with New, then Start and Shutdown it.
+type Server struct {
+	cfg    *config.API
+	deps   Deps
+	app    *fiber.App
+	log    *slog.Logger
+	routes []routeInfo
+	hubs   map[string]*hub // by topic
+
+	mu     sync.Mutex
+	ln     net.Listener
+	cancel context.CancelFunc
+	done   chan struct{} // closed by Shutdown: ends every SSE stream
+	served chan struct{} // closed when the listener loop returns
+	wg     sync.WaitGroup
+}
+
+// routeInfo describes a declared route for /-/routes, which the dashboard reads.
+type routeInfo struct {
+	Path   string   `json:"path"`
+	Kind   string   `json:"kind"` // "table" or "stream"
+	Table  string   `json:"table,omitempty"`
+	Topic  string   `json:"topic,omitempty"`
+	Event  string   `json:"event,omitempty"`
+	Params []string `json:"params,omitempty"`
+}
+
+// New builds the server and compiles every route. Problems in the config (an expression that
+// does not compile, a table no store holds, an unknown column) come back as config.Errors
+// placed at the route.
+func New(cfg *config.API, deps Deps) (*Server, error) {
+	if cfg == nil {
+		cfg = &config.API{}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Clock == nil {
+		deps.Clock = engine.WallClock{}
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = telemetry.New()
+	}
+	if deps.Heartbeat <= 0 {
+		deps.Heartbeat = DefaultHeartbeat
+	}
+	if deps.ClientBuffer <= 0 {
+		deps.ClientBuffer = DefaultClientBuffer
+	}
+	if deps.ReplayEvents <= 0 {
+		deps.ReplayEvents = DefaultReplayEvents
+	}
+	s := &Server{
+		cfg:  cfg,
+		deps: deps,
+		log:  deps.Logger,
+		hubs: map[string]*hub{},
+		done: make(chan struct{}),
+	}
+	s.app = fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		// Route handlers keep request strings (query values) past the handler in logs and
+		// store queries; immutable strings make that safe.
+		Immutable: true,
+	})
+
+	s.app.Get("/-/healthy", func(c *fiber.Ctx) error { return c.SendString("OK\n") })
+	s.app.Get("/-/ready", s.handleReady)
+	s.app.Get("/-/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{})))
+	s.app.Get("/-/routes", func(c *fiber.Ctx) error { return c.JSON(s.routes) })
+
+	var errs config.Errors
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		path := fmt.Sprintf("api.routes[%d]", i)
+		switch {
+		case r.Table != "" && r.Stream != "":
+			errs.Add(s.pos(path), path, "a route has either table or stream, not both")
+		case r.Table != "":
+			h, err := s.buildTableRoute(r, path)
+			if err != nil {
+				errs.Append(s.pos(path), path, err)
+				continue
+			}
+			s.app.Get(r.Path, h.serve)
+			s.routes = append(s.routes, routeInfo{Path: r.Path, Kind: "table", Table: r.Table, Params: h.params})
+		case r.Stream != "":
+			hb := s.hubs[r.Stream]
+			if hb == nil {
+				hb = newHub(r.Stream, deps.KafkaOpts, deps.ReplayEvents, s.log)
+				s.hubs[r.Stream] = hb
+			}
+			st := &streamRoute{srv: s, hub: hb, path: r.Path, event: eventName(r.Path)}
+			// Zero-valued series from the start, so dashboards see the route before a client.
+			deps.Metrics.SSEClients.WithLabelValues(r.Path)
+			deps.Metrics.SSEDropped.WithLabelValues(r.Path)
+			s.app.Get(r.Path, st.serve)
+			s.routes = append(s.routes, routeInfo{Path: r.Path, Kind: "stream", Topic: r.Stream, Event: st.event})
+		default:
+			errs.Add(s.pos(path), path, "a route needs table or stream")
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	if s.routes == nil {
+		s.routes = []routeInfo{}
+	}
+	if cfg.Dashboard == nil || *cfg.Dashboard {
+		s.app.Get("/", serveDashboard)
+	}
+	return s, nil
+}
+
+// pos returns the position of the config path, or of its closest known parent.
+func (s *Server) pos(path string) config.Pos {
+	if p, ok := s.deps.Pos[path]; ok {
+		return p
+	}
+	if p, ok := s.deps.Pos["api"]; ok {
+		return p
+	}
+	return config.Pos{}
+}
+
+// Start positions the SSE consumers at the end of their topics and starts serving on
+// cfg.Listen. It returns once the listener is bound; serving continues until Shutdown.
+func (s *Server) Start(ctx context.Context) error {
+	listen := s.cfg.Listen
+	if listen == "" {
+		listen = ":8088"
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", listen, err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.mu.Lock()
+	s.ln, s.cancel = ln, cancel
+	s.served = make(chan struct{})
+	s.mu.Unlock()
+
+	// Position every consumer before accepting clients, so that an event produced after a
+	// client connected is always one the hub will see.
+	for _, h := range s.hubs {
+		if err := h.position(ctx); err != nil {
+			s.log.Warn("api: SSE consumer not positioned yet; retrying in the background", "topic", h.topic, "err", err)
+		}
+	}
+	for _, h := range s.hubs {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			h.run(runCtx)
+		}()
+	}
+	go func() {
+		defer close(s.served)
+		if err := s.app.Listener(ln); err != nil {
+			s.log.Error("api: server stopped", "err", err)
+		}
+	}()
+	s.log.Info("api: listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the server listens on (useful with port 0), or "" before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown ends SSE streams, stops the consumers and waits for requests in flight until
+// ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	cancel, served := s.cancel, s.served
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	err := s.app.ShutdownWithContext(ctx)
+	s.wg.Wait()
+	if served != nil {
+		select {
+		case <-served:
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
+	return err
+}
+
+func (s *Server) handleReady(c *fiber.Ctx) error {
+	if s.deps.Ready != nil {
+		if err := s.deps.Ready(); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("not ready: " + err.Error() + "\n")
+		}
+	}
+	return c.SendString("OK\n")
+}
+
+// errorBody is the JSON every error response carries.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	return c.Status(code).JSON(errorBody{Error: err.Error()})
+}
+
+func jsonError(c *fiber.Ctx, code int, format string, args ...any) error {
+	return c.Status(code).JSON(errorBody{Error: fmt.Sprintf(format, args...)})
+}

@@ -1,0 +1,212 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/store"
+)
+
+// columnsTimeout bounds the start-up check of a route's columns against its store.
+const columnsTimeout = 10 * time.Second
+
+// tableRoute answers GET with rows of one table.
+type tableRoute struct {
+	srv     *Server
+	path    string
+	table   string
+	store   store.Store
+	where   []whereCond
+	columns []string
+	orderBy string
+	desc    bool
+	limit   int
+	params  []string // query parameters the filters read, for /-/routes
+}
+
+// whereCond is one compiled filter: column = value of prog.
+type whereCond struct {
+	column string
+	prog   *eval.Program
+	// params are the query parameters prog reads (query.X, query["X"]); when prog yields nil
+	// and one of them is absent, the request is missing a required parameter.
+	params []string
+}
+
+func (s *Server) buildTableRoute(r *config.Route, path string) (*tableRoute, error) {
+	var errs config.Errors
+	st, ok := s.deps.Stores[r.Table]
+	if !ok {
+		errs.Add(s.posOr(path+".table", path), path+".table", "no sink or output writes table %q, so no store holds it", r.Table)
+		return nil, errs
+	}
+	limit := r.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	t := &tableRoute{srv: s, path: r.Path, table: r.Table, store: st, columns: r.Columns, limit: limit}
+
+	for _, f := range r.Where {
+		fpath := path + ".where." + f.Name
+		if f.Expr == nil {
+			errs.Add(f.Pos, fpath, "a where value must be an expression, not a mapping")
+			continue
+		}
+		prog, err := eval.Compile(*f.Expr, eval.Any)
+		if err != nil {
+			errs.Append(f.Pos, fpath, err)
+			continue
+		}
+		params := queryParams(f.Expr.Src)
+		t.where = append(t.where, whereCond{column: f.Name, prog: prog, params: params})
+		for _, p := range params {
+			if !slices.Contains(t.params, p) {
+				t.params = append(t.params, p)
+			}
+		}
+	}
+	if r.Order != "" {
+		fields := strings.Fields(r.Order)
+		switch {
+		case len(fields) == 1:
+			t.orderBy = fields[0]
+		case len(fields) == 2 && (strings.EqualFold(fields[1], "asc") || strings.EqualFold(fields[1], "desc")):
+			t.orderBy, t.desc = fields[0], strings.EqualFold(fields[1], "desc")
+		default:
+			errs.Add(s.posOr(path+".order", path), path+".order", "order must be a column optionally followed by asc or desc, e.g. \"ts desc\"; got %q", r.Order)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	// Column names from the file become identifiers in the store's query, so each must be a
+	// real column: check them now rather than on the first request.
+	ctx, cancel := context.WithTimeout(context.Background(), columnsTimeout)
+	defer cancel()
+	cols, err := st.Columns(ctx, r.Table)
+	if err != nil {
+		errs.Add(s.posOr(path+".table", path), path+".table", "table %q: %v", r.Table, err)
+		return nil, errs
+	}
+	unknown := func(c string) string {
+		return fmt.Sprintf("table %q has no column %q (columns: %s)", r.Table, c, strings.Join(cols, ", "))
+	}
+	for _, f := range r.Where {
+		if !slices.Contains(cols, f.Name) {
+			errs.Add(f.Pos, path+".where."+f.Name, "%s", unknown(f.Name))
+		}
+	}
+	for i, c := range r.Columns {
+		if !slices.Contains(cols, c) {
+			p := fmt.Sprintf("%s.columns[%d]", path, i)
+			errs.Add(s.posOr(p, path), p, "%s", unknown(c))
+		}
+	}
+	if t.orderBy != "" && !slices.Contains(cols, t.orderBy) {
+		errs.Add(s.posOr(path+".order", path), path+".order", "%s", unknown(t.orderBy))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return t, nil
+}
+
+// posOr returns the position of path, else of fallback.
+func (s *Server) posOr(path, fallback string) config.Pos {
+	if p, ok := s.deps.Pos[path]; ok {
+		return p
+	}
+	return s.pos(fallback)
+}
+
+func (t *tableRoute) serve(c *fiber.Ctx) error {
+	query := map[string]any{}
+	for k, v := range c.Queries() {
+		query[k] = v
+	}
+	pathParams := map[string]any{}
+	for k, v := range c.AllParams() {
+		pathParams[k] = v
+	}
+
+	limit := t.limit
+	if raw, ok := query["limit"].(string); ok {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > t.limit {
+			return jsonError(c, fiber.StatusBadRequest, "limit must be an integer between 1 and %d, got %q", t.limit, raw)
+		}
+		limit = n
+	}
+
+	q := store.Query{Table: t.table, Columns: t.columns, OrderBy: t.orderBy, Desc: t.desc, Limit: limit}
+	now := t.srv.deps.Clock.Now()
+	for _, w := range t.where {
+		env := eval.Env{Vars: map[string]any{"query": query, "path": pathParams}, Now: now}
+		v, err := w.prog.Eval(env)
+		if err != nil {
+			return jsonError(c, fiber.StatusBadRequest, "where %s: %v", w.column, err)
+		}
+		if v == nil {
+			for _, p := range w.params {
+				if _, ok := query[p]; !ok {
+					return jsonError(c, fiber.StatusBadRequest, "missing required query parameter %q", p)
+				}
+			}
+			// Every parameter is there and the filter still chose nil: it asked for no
+			// condition on this column.
+			continue
+		}
+		q.Where = append(q.Where, store.Cond{Column: w.column, Value: v})
+	}
+
+	rows, err := t.store.Query(c.UserContext(), q)
+	if err != nil {
+		t.srv.log.Error("api: table query failed", "path", t.path, "table", t.table, "err", err)
+		return jsonError(c, fiber.StatusInternalServerError, "query on table %s failed", t.table)
+	}
+	if rows == nil {
+		rows = []map[string]any{}
+	}
+	return c.JSON(rows)
+}
+
+// queryParams lists the query parameters an expression reads as query.X or query["X"], in
+// order of appearance. An expression that does not parse has none (Compile reports it).
+func queryParams(src string) []string {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil
+	}
+	v := &paramVisitor{}
+	ast.Walk(&tree.Node, v)
+	return v.params
+}
+
+type paramVisitor struct{ params []string }
+
+func (v *paramVisitor) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "query" {
+		return
+	}
+	name, ok := m.Property.(*ast.StringNode)
+	if !ok || slices.Contains(v.params, name.Value) {
+		return
+	}
+	v.params = append(v.params, name.Value)
+}
