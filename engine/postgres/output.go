@@ -1,0 +1,300 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+// OutputOptions is what an Output needs besides its config.
+type OutputOptions struct {
+	// Stream names the stream (or sink) in metrics and logs.
+	Stream  string
+	Metrics *telemetry.Metrics // nil: not counted
+	Logger  *slog.Logger       // nil: slog.Default()
+	// Clock is what now() in a column expression reads; nil: the wall clock.
+	Clock engine.Clock
+}
+
+// Output writes batches of records into one PostgreSQL table, effectively once: a record
+// whose dedupe key is already in the table is skipped, so redelivered batches and retried
+// writes leave one row per event.
+type Output struct {
+	pool    *pgxpool.Pool
+	table   tableRef
+	mapping *eval.Mapping
+	// cols are the written columns, in mapping order; dedupe is the index of the dedupe key.
+	cols   []column
+	names  []string
+	dedupe int
+
+	stage       string // staging table name (a temporary table, one per connection)
+	createStage string
+	insert      string
+
+	opts    OutputOptions
+	seconds interface{ Observe(float64) }
+	rows    interface{ Observe(float64) }
+}
+
+// NewOutput connects to cfg.DSN (through the shared pool), creates the table if it is a
+// built-in one and creation is on, checks that every mapped column exists with a type the
+// output can convert to, and that the dedupe key has a unique index.
+func NewOutput(ctx context.Context, cfg *config.PostgresOutput, opts OutputOptions) (*Output, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = engine.WallClock{}
+	}
+	t, err := parseTable(cfg.Table)
+	if err != nil {
+		return nil, config.FieldErrorf("table", "%v", err)
+	}
+	dedupeKey := cfg.DedupeKey
+	if dedupeKey == "" {
+		dedupeKey = "event_id"
+	}
+	builtin, isBuiltin := builtinTables[t.base()]
+	fields := cfg.Columns
+	if isBuiltin {
+		fields = mergeColumns(builtin, cfg.Columns)
+	} else if len(fields) == 0 {
+		return nil, config.FieldErrorf("columns", "table %s is not a built-in table (metrics, alerts): say which expression fills each column", t.name)
+	}
+	mapping, err := eval.CompileFields(fields)
+	if err != nil {
+		return nil, err
+	}
+
+	pool, err := Pool(ctx, cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	if isBuiltin && (cfg.Create == nil || *cfg.Create) {
+		if err := createBuiltin(ctx, pool, t, builtin, dedupeKey); err != nil {
+			return nil, fmt.Errorf("postgres output: %w", err)
+		}
+	}
+	tableCols, err := readColumns(ctx, pool, t)
+	if err != nil {
+		return nil, fmt.Errorf("postgres output: %w", err)
+	}
+	if len(tableCols) == 0 {
+		hint := "create it first (the output creates only the built-in tables metrics and alerts)"
+		if isBuiltin {
+			hint = "create it, or leave create on"
+		}
+		return nil, config.FieldErrorf("table", "table %s does not exist in the database (through its search_path): %s", t.name, hint)
+	}
+	byName := map[string]column{}
+	for _, c := range tableCols {
+		byName[c.name] = c
+	}
+
+	var errs config.Errors
+	o := &Output{pool: pool, table: t, mapping: mapping, dedupe: -1, opts: opts}
+	for i, name := range mapping.Names() {
+		pos := fields[i].Pos
+		c, ok := byName[name]
+		switch {
+		case !ok:
+			errs.Add(pos, "columns."+name, "table %s has no column %q", t.name, name)
+			continue
+		case c.kind == kindUnsupported:
+			errs.Add(pos, "columns."+name, "column %q has type %s, which the postgres output cannot write (supported: text, numbers, boolean, timestamps, date, json, jsonb, uuid)", name, c.udt)
+			continue
+		}
+		if name == dedupeKey {
+			o.dedupe = len(o.cols)
+		}
+		o.cols = append(o.cols, c)
+		o.names = append(o.names, name)
+	}
+	if o.dedupe < 0 {
+		errs.Add(config.Pos{}, "dedupe_key", "dedupe key %q is not one of the written columns", dedupeKey)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	ok, err := hasUniqueIndex(ctx, pool, t, dedupeKey)
+	if err != nil {
+		return nil, fmt.Errorf("postgres output: %w", err)
+	}
+	if !ok {
+		return nil, config.FieldErrorf("dedupe_key", "column %q of table %s has no unique index of its own; create one (CREATE UNIQUE INDEX ON %s (%s)) so that redelivered records are not inserted twice",
+			dedupeKey, t.name, t.quoted(), pgx.Identifier{dedupeKey}.Sanitize())
+	}
+	o.prepareSQL()
+	if opts.Metrics != nil {
+		o.seconds = opts.Metrics.SinkBatchSeconds.WithLabelValues(opts.Stream, t.name)
+		o.rows = opts.Metrics.SinkBatchRows.WithLabelValues(opts.Stream, t.name)
+	}
+	return o, nil
+}
+
+// mergeColumns returns the built-in mapping with the configured columns replacing the
+// expressions of the columns they name (and adding any others, which must then exist).
+func mergeColumns(def builtinTable, override config.Fields) config.Fields {
+	byName := map[string]config.Field{}
+	for _, f := range override {
+		byName[f.Name] = f
+	}
+	var out config.Fields
+	for _, c := range def.columns {
+		if f, ok := byName[c.name]; ok {
+			out = append(out, f)
+			delete(byName, c.name)
+			continue
+		}
+		out = append(out, config.Field{Name: c.name, Expr: &config.Expr{Src: c.expr, Path: "columns." + c.name}})
+	}
+	for _, f := range override {
+		if _, ok := byName[f.Name]; ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (o *Output) prepareSQL() {
+	quoted := make([]string, len(o.cols))
+	defs := make([]string, len(o.cols))
+	h := fnv.New64a()
+	h.Write([]byte(o.table.quoted()))
+	for i, c := range o.cols {
+		quoted[i] = pgx.Identifier{c.name}.Sanitize()
+		defs[i] = quoted[i] + " " + c.typ
+		h.Write([]byte{0})
+		h.Write([]byte(defs[i]))
+	}
+	// The name depends on the table and the column layout, so outputs that share a
+	// connection never share a staging table unless they stage the same rows.
+	o.stage = fmt.Sprintf("eventops_stage_%x", h.Sum64())
+	o.createStage = fmt.Sprintf("CREATE TEMPORARY TABLE IF NOT EXISTS %s (%s) ON COMMIT DELETE ROWS",
+		pgx.Identifier{o.stage}.Sanitize(), strings.Join(defs, ", "))
+	cols := strings.Join(quoted, ", ")
+	o.insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s ON CONFLICT (%s) DO NOTHING",
+		o.table.quoted(), cols, cols, pgx.Identifier{o.stage}.Sanitize(), quoted[o.dedupe])
+}
+
+// Write converts every record to a row, sends the ones that cannot be stored to rejects,
+// and writes the rest in one transaction. Rows whose dedupe key is already in the table
+// (from an earlier delivery, or earlier in the same batch) are skipped.
+func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) error {
+	start := time.Now()
+	recs := make([]*engine.Record, 0, len(batch))
+	rows := make([][]any, 0, len(batch))
+	now := o.opts.Clock.Now()
+	for _, rec := range batch {
+		row, err := o.row(rec, now)
+		if err != nil {
+			rejects.Add(rec, "output", err)
+			continue
+		}
+		recs = append(recs, rec)
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := o.writeIsolating(ctx, recs, rows, rejects); err != nil {
+		return fmt.Errorf("postgres output %s: %w", o.table.name, err)
+	}
+	if o.seconds != nil {
+		o.seconds.Observe(time.Since(start).Seconds())
+		o.rows.Observe(float64(len(rows)))
+	}
+	return nil
+}
+
+// row evaluates the column expressions for rec and converts each value to its column type.
+func (o *Output) row(rec *engine.Record, now time.Time) ([]any, error) {
+	vals, err := o.mapping.Eval(eval.Env{Vars: rec.Value, Source: rec.Source, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", o.table.name, err)
+	}
+	row := make([]any, len(o.cols))
+	for i, c := range o.cols {
+		v, err := convert(c.kind, vals[c.name])
+		if err != nil {
+			return nil, fmt.Errorf("table %s column %s (%s): %w", o.table.name, c.name, c.udt, err)
+		}
+		row[i] = v
+	}
+	if k := row[o.dedupe]; k == nil || k == "" {
+		return nil, fmt.Errorf("table %s: dedupe key column %s is missing (the record would be inserted again on every redelivery)", o.table.name, o.cols[o.dedupe].name)
+	}
+	return row, nil
+}
+
+// writeIsolating writes rows; if the server refuses the batch because of the data in some
+// row (a CHECK or NOT NULL constraint, a too-long varchar, ...), it splits the batch in
+// halves until the refused rows are alone, rejects those and writes the rest. Halves commit
+// separately, which is safe because every write skips rows already present.
+func (o *Output) writeIsolating(ctx context.Context, recs []*engine.Record, rows [][]any, rejects *engine.Rejects) error {
+	err := o.writeRows(ctx, rows)
+	if err == nil || !isRowError(err) || ctx.Err() != nil {
+		return err
+	}
+	if len(rows) == 1 {
+		rejects.Add(recs[0], "output", fmt.Errorf("table %s refused the row: %w", o.table.name, err))
+		return nil
+	}
+	mid := len(rows) / 2
+	if err := o.writeIsolating(ctx, recs[:mid], rows[:mid], rejects); err != nil {
+		return err
+	}
+	return o.writeIsolating(ctx, recs[mid:], rows[mid:], rejects)
+}
+
+// isRowError reports whether err is the server refusing data (SQLSTATE classes 22, data
+// exception, and 23, integrity constraint violation) rather than a failure of the database
+// or the connection, which a retry of the whole batch may cure.
+func isRowError(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+}
+
+// writeRows copies rows into the connection's staging table and moves the new ones into
+// the target table, in one transaction.
+func (o *Output) writeRows(ctx context.Context, rows [][]any) error {
+	tx, err := o.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, o.createStage); err != nil {
+		return fmt.Errorf("create staging table: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{o.stage}, o.names, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copy into staging table: %w", err)
+	}
+	if _, err := tx.Exec(ctx, o.insert); err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Close releases nothing: the connection pool is shared by every output and store of the
+// process and closed by CloseAll.
+func (o *Output) Close() error { return nil }
