@@ -1,0 +1,104 @@
+package threshold
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/eval"
+)
+
+// template is a compiled message: literal text and {{expr}} placeholders.
+type template struct {
+	parts []templatePart
+}
+
+type templatePart struct {
+	text string
+	prog *eval.Program
+}
+
+// compileTemplate compiles the placeholders of src; errors point at the placeholder.
+func compileTemplate(src config.Expr) (*template, error) {
+	var errs config.Errors
+	t := &template{}
+	rest, offset := src.Src, 0
+	for {
+		open := strings.Index(rest, "{{")
+		if open < 0 {
+			if strings.Contains(rest, "}}") {
+				errs = append(errs, config.ExprError(src, offset+strings.Index(rest, "}}")+1, "message: }} without an opening {{"))
+			}
+			t.parts = append(t.parts, templatePart{text: rest})
+			break
+		}
+		end := strings.Index(rest[open+2:], "}}")
+		if end < 0 {
+			errs = append(errs, config.ExprError(src, offset+open+1, "message: {{ without a closing }}"))
+			break
+		}
+		t.parts = append(t.parts, templatePart{text: rest[:open]})
+		inner := rest[open+2 : open+2+end]
+		e := config.Expr{Src: strings.TrimSpace(inner), Path: src.Path, Pos: src.Pos}
+		// Point the placeholder's own errors at its first character.
+		e.Pos.Col += offset + open + 2 + (len(inner) - len(strings.TrimLeft(inner, " \t")))
+		if e.Src == "" {
+			errs = append(errs, config.ExprError(src, offset+open+1, "message: empty {{}} placeholder"))
+		} else if p, err := eval.Compile(e, eval.Any); err != nil {
+			errs.Append(e.Pos, e.Path, err)
+		} else {
+			t.parts = append(t.parts, templatePart{prog: p})
+		}
+		consumed := open + 2 + end + 2
+		rest, offset = rest[consumed:], offset+consumed
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return t, nil
+}
+
+// render evaluates the placeholders on env.
+func (t *template) render(env eval.Env) (string, error) {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.prog == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		v, err := p.prog.Eval(env)
+		if err != nil {
+			return "", fmt.Errorf("message: %w", err)
+		}
+		b.WriteString(format(v))
+	}
+	return b.String(), nil
+}
+
+// format writes a value the way an operator wants to read it in a message: 92 not 9.2e+01,
+// nothing for a missing field.
+func format(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(x)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
+	case map[string]any, []any:
+		b, err := json.Marshal(x)
+		if err == nil {
+			return string(b)
+		}
+	}
+	return fmt.Sprint(v)
+}
