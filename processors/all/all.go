@@ -1,0 +1,41 @@
+// Package all is the one list of the processor types the engine knows. Adding a processor
+// means adding it here; nothing registers itself.
+package all
+
+import (
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/processors/enrich"
+	"github.com/eventops/eventops-engine/processors/filter"
+	mapproc "github.com/eventops/eventops-engine/processors/map"
+	"github.com/eventops/eventops-engine/processors/threshold"
+)
+
+// Factories returns every processor type, in documentation order.
+func Factories() []engine.ProcessorFactory {
+	return []engine.ProcessorFactory{
+		mapproc.Factory,
+		filter.Factory,
+		enrich.Factory,
+		threshold.Factory,
+	}
+}
+
+// Registry is the config loader's view of Factories.
+func Registry() config.Registry {
+	reg := config.Registry{Processors: map[string]func() any{}}
+	for _, f := range Factories() {
+		reg.Processors[f.Type] = f.NewConfig
+	}
+	return reg
+}
+
+// Factory returns the factory of processor type typ.
+func Factory(typ string) (engine.ProcessorFactory, bool) {
+	for _, f := range Factories() {
+		if f.Type == typ {
+			return f, true
+		}
+	}
+	return engine.ProcessorFactory{}, false
+}
