@@ -16,6 +16,22 @@ import (
 // It also records the positions of named things in p.Pos for the build phase.
 func (l *loader) check(p *Pipeline) {
 	p.Pos = map[string]Pos{}
+	// A value that failed to decode holds a zero value; complaining about that zero too
+	// ("partitions must be at least 1, got 0") would only repeat the first error.
+	decodeErrs := len(l.errs)
+	failed := map[string]bool{}
+	for _, e := range l.errs {
+		failed[e.Path] = true
+	}
+	defer func() {
+		kept := l.errs[:decodeErrs]
+		for _, e := range l.errs[decodeErrs:] {
+			if !failed[e.Path] {
+				kept = append(kept, e)
+			}
+		}
+		l.errs = kept
+	}()
 	l.checkVersion(p)
 	l.checkBroker(p)
 	l.checkTopics(p)

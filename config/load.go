@@ -79,14 +79,14 @@ func (l *loader) parse(data []byte) (root *yaml.Node, err *Error) {
 		if errors.Is(derr, io.EOF) {
 			return nil, &Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "the pipeline file is empty; it needs at least version, broker, topics and streams"}
 		}
-		return nil, l.syntaxError(derr)
+		return nil, l.syntaxError(data, derr)
 	}
 	var extra yaml.Node
 	switch derr := dec.Decode(&extra); {
 	case derr == nil:
 		return nil, &Error{Pos: l.pos(&extra), Msg: "a pipeline file holds one YAML document; remove the second '---' or split the file"}
 	case !errors.Is(derr, io.EOF):
-		return nil, l.syntaxError(derr)
+		return nil, l.syntaxError(data, derr)
 	}
 	root = &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -98,19 +98,30 @@ func (l *loader) parse(data []byte) (root *yaml.Node, err *Error) {
 	return root, nil
 }
 
-// syntaxError turns a yaml.v3 error into an *Error at the line (and column, when the
-// message has one) it names; errors that name no line are put on line 1.
-func (l *loader) syntaxError(err error) *Error {
+// syntaxError turns a yaml.v3 error into an *Error. yaml.v3 names only a line, and for
+// parser errors ("did not find expected key") that line is where the enclosing collection
+// starts, counted from 0. So for those, and for errors with no line at all, the problem line
+// is found again as the shortest prefix of the file that fails the same way; the column is
+// where that line's content starts.
+func (l *loader) syntaxError(data []byte, err error) *Error {
 	msg := err.Error()
 	pos := Pos{File: l.file, Line: 1, Col: 1}
+	hasLine := false
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		if m[2] != "" {
 			pos.Col, _ = strconv.Atoi(m[2])
 		}
 		msg = msg[len(m[0]):]
+		hasLine = true
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if !hasLine || strings.HasPrefix(msg, "did not find expected") {
+		if line := l.firstFailingLine(data, msg, pos.Line); line > 0 {
+			pos.Line = line
+			pos.Col = l.contentCol(line, msg)
+		}
 	}
 	if pos.Line <= 0 {
 		pos.Line = 1
@@ -119,4 +130,58 @@ func (l *loader) syntaxError(err error) *Error {
 		pos.Col = 1
 	}
 	return &Error{Pos: pos, Msg: "invalid YAML: " + msg}
+}
+
+// firstFailingLine binary-searches the smallest number of leading lines of data that fail
+// to parse with the message msg, starting from line from; 0 when none does.
+func (l *loader) firstFailingLine(data []byte, msg string, from int) int {
+	fails := func(n int) bool {
+		prefix := strings.Join(l.lines[:n], "\n")
+		var node yaml.Node
+		err := safeUnmarshal([]byte(prefix), &node)
+		if err == nil {
+			return false
+		}
+		m := err.Error()
+		if sub := yamlLineRE.FindStringSubmatch(m); sub != nil {
+			m = m[len(sub[0]):]
+		}
+		return strings.TrimPrefix(m, "yaml: ") == msg
+	}
+	lo, hi := max(1, from), len(l.lines)
+	if lo > hi || !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// contentCol is the column where line's content starts, or of the alias an "unknown anchor"
+// error names.
+func (l *loader) contentCol(line int, msg string) int {
+	text := l.lines[line-1]
+	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
+		if i := strings.Index(text, "*"+m[1]); i >= 0 {
+			return i + 1
+		}
+	}
+	return len(text) - len(strings.TrimLeft(text, " \t")) + 1
+}
+
+var unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+func safeUnmarshal(data []byte, node *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return yaml.Unmarshal(data, node)
 }

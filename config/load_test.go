@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"reflect"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.errors golden files from the current output")
@@ -68,14 +70,294 @@ func loadTestdata(t *testing.T, name string) (*Pipeline, error) {
 	return LoadBytes(path, data, testRegistry(), testEnv)
 }
 
-func TestSmoke(t *testing.T) {
+// TestLoadErrors loads every testdata/bad_*.yaml and compares the whole error output, one
+// "file:line:col: path: message" per line, with testdata/<name>.errors.
+func TestLoadErrors(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "bad_*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/bad_*.yaml files: %v", err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			p, err := loadTestdata(t, name+".yaml")
+			if err == nil {
+				t.Fatalf("loaded without errors: %+v", p)
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, want config.Errors: %v", err, err)
+			}
+			for _, e := range errs {
+				if e.Pos.Line <= 0 || e.Pos.Col <= 0 || e.Pos.File != file {
+					t.Errorf("error without a usable position: %#v", e)
+				}
+			}
+			got := err.Error() + "\n"
+			golden := filepath.Join("testdata", name+".errors")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./config -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("errors differ from %s (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestLoadFull(t *testing.T) {
 	p, err := loadTestdata(t, "good_full.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v", p)
-	for _, w := range p.Warnings {
-		t.Log(w)
+	day := Duration(24 * time.Hour)
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"version", p.Version, 1},
+		{"brokers from ${BROKERS:-...} with BROKERS set", p.Broker.Brokers, []string{"redpanda:9092"}},
+		{"client_id default", p.Broker.ClientID, "eventops-engine"},
+		{"topic partitions", p.Topics["ingest.raw.agent"].Partitions, 3},
+		{"topic retention 3d", p.Topics["ingest.raw.agent"].Retention, 3 * day},
+		{"partitions default", p.Topics["ops.deadletter.v1"].Partitions, 1},
+		{"cleanup default", p.Topics["ingest.raw.agent"].Cleanup, "delete"},
+		{"cleanup set", p.Topics["ops.alert.v1"].Cleanup, "compact"},
+		{"configs kept", p.Topics["ops.deadletter.v1"].Configs, map[string]string{"max.message.bytes": "1048576"}},
+		{"schema path resolved against the pipeline's directory", p.Schemas["raw-agent"], filepath.Join("testdata", "schemas", "raw-agent.v1.json")},
+		{"lookup path resolved", p.Lookups["cmdb"].File, filepath.Join("testdata", "cmdb.csv")},
+		{"lookup format from extension", p.Lookups["cmdb"].Format, "csv"},
+		{"stream names", []string{p.Streams[0].Name, p.Streams[1].Name}, []string{"normalize", "rules"}},
+		{"input start default", p.Streams[0].Input.Start, "earliest"},
+		{"input batch_size default", p.Streams[0].Input.BatchSize, 10000},
+		{"input start set", p.Streams[1].Input.Start, "latest"},
+		{"output key", p.Streams[0].Output.Key.Src, "tenant_id"},
+		{"processor types", []string{p.Streams[0].Processors[0].Type, p.Streams[1].Processors[0].Type}, []string{"map", "threshold"}},
+		{"processor path", p.Streams[1].Processors[0].Path, "streams[1].processors[0].threshold"},
+		{"processor pos", p.Streams[1].Processors[0].Pos, Pos{File: p.File, Line: 27, Col: 9}},
+		{"threshold rule", p.Streams[1].Processors[0].Config.(*fakeThreshold).Rules[0].Name, "cpu_load_critical"},
+		{"threshold for", p.Streams[1].Processors[0].Config.(*fakeThreshold).Rules[0].For, Duration(2 * time.Minute)},
+		{"sink tables", []string{p.Sinks[0].Postgres.Table, p.Sinks[1].Postgres.Table}, []string{"metrics", "alerts"}},
+		{"sink dedupe_key default", p.Sinks[0].Postgres.DedupeKey, "event_id"},
+		{"api listen", p.API.Listen, ":8088"},
+		{"route limit", p.API.Routes[0].Limit, 1000},
+		{"route limit default", p.API.Routes[1].Limit, 100},
+		{"route where order", []string{p.API.Routes[0].Where[0].Name, p.API.Routes[0].Where[1].Name}, []string{"tenant", "metric"}},
+		{"pos of a topic", p.Pos["topics.ops.alert.v1"], Pos{File: p.File, Line: 6, Col: 3}},
+		{"pos of a stream", p.Pos["streams.rules"], Pos{File: p.File, Line: 24, Col: 5}},
+		{"pos of a lookup", p.Pos["lookups.cmdb"], Pos{File: p.File, Line: 10, Col: 3}},
+		{"pos of a sink", p.Pos["sinks[1]"], Pos{File: p.File, Line: 33, Col: 5}},
+		{"pos of a route", p.Pos["api.routes[1]"], Pos{File: p.File, Line: 38, Col: 7}},
+		{"unset ${PG_DSN} warns once per use", len(p.Warnings), 2},
 	}
-	_ = strings.Join
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: got %#v, want %#v", c.what, c.got, c.want)
+		}
+	}
+	m := *p.Streams[0].Processors[0].Config.(*Fields)
+	var names []string
+	for _, f := range m {
+		names = append(names, f.Name)
+	}
+	if want := []string{"event_id", "tenant_id", "source", "ts_event"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("map fields lost their order: got %v, want %v", names, want)
+	}
+	if src := m[2].Nested[1]; src.Name != "source_id" || src.Expr.Src != `host ?? "unknown"` {
+		t.Errorf("nested field: got %+v", src)
+	}
+}
+
+// TestExprPositions checks that an expression's Pos is its first character in the file, so
+// that compile errors can point inside it, for every way YAML lets one write a scalar.
+func TestExprPositions(t *testing.T) {
+	p, err := loadTestdata(t, "good_exprs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := func(i int) Expr { return p.Streams[0].Processors[i].Config.(*fakeFilter).When }
+	fields := *p.Streams[0].Processors[6].Config.(*Fields)
+	tests := []struct {
+		name      string
+		expr      Expr
+		src       string
+		line, col int
+		path      string
+	}{
+		{"plain", when(0), "value > 1", 12, 24, "streams[0].processors[0].filter.when"},
+		{"single-quoted", when(1), "value > 2", 13, 25, "streams[0].processors[1].filter.when"},
+		{"double-quoted", when(2), "value > 3", 14, 25, "streams[0].processors[2].filter.when"},
+		{"literal block", when(3), "value > 4\n", 17, 13, "streams[0].processors[3].filter.when"},
+		{"folded block after a blank line", when(4), "\nvalue > 5", 21, 15, "streams[0].processors[4].filter.when"},
+		{"number", when(5), "42", 22, 24, "streams[0].processors[5].filter.when"},
+		{"map field", *fields[0].Expr, "record_id()", 24, 15, "streams[0].processors[6].map.id"},
+		{"nested quoted map field", *fields[1].Nested[0].Expr, `"h-" + host`, 26, 20, "streams[0].processors[6].map.source.host"},
+		{"output key", *p.Streams[0].Output.Key, "host", 27, 30, "streams[0].output.key"},
+		{"header", *p.Streams[0].Output.Headers["x-tenant"], "tenant_id", 27, 56, "streams[0].output.headers.x-tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := Expr{Src: tt.src, Pos: Pos{File: p.File, Line: tt.line, Col: tt.col}, Path: tt.path}
+			if tt.expr != want {
+				t.Errorf("got %+v\nwant %+v", tt.expr, want)
+			}
+		})
+	}
+	if p.Broker.Embedded == nil || p.Broker.Embedded.DataDir != "data/broker" || p.Broker.Embedded.CleanerInterval != Duration(time.Minute) {
+		t.Errorf("'embedded:' with no value should mean an embedded broker with defaults, got %+v", p.Broker.Embedded)
+	}
+}
+
+func TestInterpolation(t *testing.T) {
+	p, err := loadTestdata(t, "good_env.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"${VAR} set", p.Broker.Brokers[0], "redpanda:9092"},
+		{"${VAR:-default} unset", p.Broker.Brokers[1], "localhost:9092"},
+		{"unquoted ${VAR:-default}", p.DeadLetter, "dlq"},
+		{"${VAR} into a number", p.Topics["in"].Partitions, 6},
+		{"${VAR:-default} with VAR empty", p.Topics["dlq"].Partitions, 2},
+		{"$${ escapes", p.Streams[0].Processors[0].Config.(*fakeFilter).When.Src, `label == "${NOT_A_VAR}"`},
+		{"${VAR} set in a table", p.Streams[0].Output.Postgres.Table, "metrics"},
+		{"unset ${VAR} is empty", p.Streams[0].Output.Postgres.DSN, ""},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: got %#v, want %#v", c.what, c.got, c.want)
+		}
+	}
+	want := p.File + `:13:23: streams[0].output.postgres.dsn: environment variable PG_DSN is not set and ${PG_DSN} has no default; using an empty string (write ${PG_DSN:-default} to give one)`
+	if p.Warnings.Error() != want {
+		t.Errorf("warnings:\ngot  %s\nwant %s", p.Warnings.Error(), want)
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	tests := []struct {
+		in, want string
+		unset    []string
+		err      string
+	}{
+		{in: "plain", want: "plain"},
+		{in: "${BROKERS}", want: "redpanda:9092"},
+		{in: "a-${TABLE}-b-${TABLE}", want: "a-metrics-b-metrics"},
+		{in: "${NOPE:-x:y}", want: "x:y"},
+		{in: "${EMPTY:-fallback}", want: "fallback"},
+		{in: "${EMPTY}", want: ""},
+		{in: "${TABLE:-other}", want: "metrics"},
+		{in: "${NOPE:-}", want: ""},
+		{in: "${NOPE}", want: "", unset: []string{"NOPE"}},
+		{in: "$${TABLE} ${TABLE}", want: "${TABLE} metrics"},
+		{in: "cost $5 and $$", want: "cost $5 and $$"},
+		{in: "${TABLE", err: "unterminated ${"},
+		{in: "${}", err: "invalid environment variable reference"},
+		{in: "${A B}", err: "invalid environment variable reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, unset, err := interpolate(tt.in, testEnv)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want || !reflect.DeepEqual(unset, tt.unset) {
+				t.Errorf("got %q, unset %v, err %v; want %q, unset %v", got, unset, err, tt.want, tt.unset)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{in: "500ms", want: 500 * time.Millisecond},
+		{in: "30s", want: 30 * time.Second},
+		{in: "5m", want: 5 * time.Minute},
+		{in: "2h", want: 2 * time.Hour},
+		{in: "3d", want: 72 * time.Hour},
+		{in: "2w", want: 14 * 24 * time.Hour},
+		{in: "1h30m", want: 90 * time.Minute},
+		{in: "1d12h", want: 36 * time.Hour},
+		{in: "1.5h", want: 90 * time.Minute},
+		{in: "0", want: 0},
+		{in: "forever", want: -1},
+		{in: "infinite", want: -1},
+		{in: "", err: "empty duration"},
+		{in: "10", err: "missing unit"},
+		{in: "3days", err: `unknown unit "days"`},
+		{in: "-5s", err: "invalid duration"},
+		{in: "1..5s", err: "invalid duration"},
+		{in: "99999999w", err: "too long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseDuration(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v, %v; want an error containing %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got.D() != tt.want {
+				t.Errorf("got %v, %v; want %v", got.D(), err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDurationStringRoundTrips(t *testing.T) {
+	for _, s := range []string{"3d", "2w", "1h30m0s", "500ms", "forever", "0s"} {
+		d, err := ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.String() != s {
+			t.Errorf("ParseDuration(%q).String() = %q", s, d.String())
+		}
+	}
+}
+
+func TestSuggestion(t *testing.T) {
+	fields := []string{"partitions", "replication", "retention", "cleanup", "key"}
+	tests := []struct{ got, want string }{
+		{"partitons", ` (did you mean "partitions"?)`},
+		{"retnetion", ` (did you mean "retention"?)`},
+		{"Cleanup", ` (did you mean "cleanup"?)`},
+		{"foo", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if s := suggestion(tt.got, fields); s != tt.want {
+			t.Errorf("suggestion(%q) = %q, want %q", tt.got, s, tt.want)
+		}
+	}
+}
+
+func TestLoadReadsFile(t *testing.T) {
+	p, err := Load(filepath.Join("testdata", "good_full.yaml"), testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.File != filepath.Join("testdata", "good_full.yaml") {
+		t.Errorf("File = %q", p.File)
+	}
+	if _, err := Load(filepath.Join("testdata", "no-such-file.yaml"), testRegistry()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: got %v, want an error wrapping os.ErrNotExist", err)
+	}
 }
