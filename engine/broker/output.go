@@ -116,7 +116,7 @@ func (o *Output) encode(rec *engine.Record, now time.Time) (*kgo.Record, error) 
 	if rec.Value == nil {
 		kr.Value = rec.Raw
 	} else {
-		v, err := json.Marshal(rec.Value)
+		v, err := appendJSON(nil, rec.Value)
 		if err != nil {
 			return nil, fmt.Errorf("encoding value: %w", err)
 		}
