@@ -31,7 +31,7 @@ func TestInput(t *testing.T, setup InputSetup) {
 		mustProduce(ctx, t, h, want)
 		in := h.Open(t)
 		defer in.Close()
-		got, _ := readN(ctx, t, in, len(want), true)
+		got := readN(ctx, t, in, len(want), true)
 		seen := map[string]engine.Source{}
 		for _, r := range got {
 			if prev, dup := seen[string(r.Raw)]; dup {
@@ -64,7 +64,7 @@ func TestInput(t *testing.T, setup InputSetup) {
 		mustProduce(ctx, t, h, second)
 		in2 := h.Open(t)
 		defer in2.Close()
-		got, _ := readN(ctx, t, in2, len(second), true)
+		got := readN(ctx, t, in2, len(second), true)
 		for _, r := range got {
 			if string(r.Raw[:5]) == "first" {
 				t.Errorf("acked record %s was delivered again", r.Raw)
@@ -84,7 +84,7 @@ func TestInput(t *testing.T, setup InputSetup) {
 		}
 		in2 := h.Open(t)
 		defer in2.Close()
-		got, _ := readN(ctx, t, in2, len(want), true)
+		got := readN(ctx, t, in2, len(want), true)
 		have := map[string]bool{}
 		for _, r := range got {
 			have[string(r.Raw)] = true
@@ -134,16 +134,14 @@ func mustProduce(ctx context.Context, t *testing.T, h InputHarness, vs [][]byte)
 }
 
 // readN reads batches until n records arrived, acking each batch if ack is set.
-func readN(ctx context.Context, t *testing.T, in engine.Input, n int, ack bool) ([]*engine.Record, int) {
+func readN(ctx context.Context, t *testing.T, in engine.Input, n int, ack bool) []*engine.Record {
 	t.Helper()
 	var got []*engine.Record
-	batches := 0
 	for len(got) < n {
 		batch, err := in.Read(ctx)
 		if err != nil {
 			t.Fatalf("Read after %d of %d records: %v", len(got), n, err)
 		}
-		batches++
 		got = append(got, batch...)
 		if ack {
 			if err := in.Ack(ctx, batch); err != nil {
@@ -151,5 +149,5 @@ func readN(ctx context.Context, t *testing.T, in engine.Input, n int, ack bool) 
 			}
 		}
 	}
-	return got, batches
+	return got
 }
