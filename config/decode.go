@@ -348,7 +348,7 @@ func (l *loader) pairs(n *yaml.Node, path string) []pair {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			merged = append(merged, l.mergePairs(val, path, 0)...)
+			merged = append(merged, l.mergePairs(val, path, map[*yaml.Node]bool{n: true})...)
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
@@ -372,21 +372,23 @@ func (l *loader) pairs(n *yaml.Node, path string) []pair {
 	return out
 }
 
-func (l *loader) mergePairs(n *yaml.Node, path string, depth int) []pair {
-	if depth > 16 {
-		l.errs.Add(l.pos(n), path, errAliasYourself)
-		return nil
-	}
+// mergePairs lists the entries a "<<" key merges in. visited holds the mappings already
+// merged: merging one twice adds nothing, and skipping it stops cycles and alias bombs.
+func (l *loader) mergePairs(n *yaml.Node, path string, visited map[*yaml.Node]bool) []pair {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	if visited[n] {
+		return nil
+	}
+	visited[n] = true
 	switch n.Kind {
 	case yaml.MappingNode:
 		var out []pair
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-				out = append(out, l.mergePairs(n.Content[i+1], path, depth+1)...)
+				out = append(out, l.mergePairs(n.Content[i+1], path, visited)...)
 				continue
 			}
 			if k.Kind == yaml.ScalarNode {
@@ -397,7 +399,7 @@ func (l *loader) mergePairs(n *yaml.Node, path string, depth int) []pair {
 	case yaml.SequenceNode:
 		var out []pair
 		for _, c := range n.Content {
-			out = append(out, l.mergePairs(c, path, depth+1)...)
+			out = append(out, l.mergePairs(c, path, visited)...)
 		}
 		return out
 	}

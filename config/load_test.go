@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +28,9 @@ type fakeRule struct {
 }
 
 func (t *fakeThreshold) Validate() error {
+	if len(t.Rules) == 0 {
+		return errors.New("needs at least one rule")
+	}
 	var errs []error
 	seen := map[string]bool{}
 	for i, r := range t.Rules {
