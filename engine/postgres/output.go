@@ -35,15 +35,21 @@ type OutputOptions struct {
 type Output struct {
 	pool    *pgxpool.Pool
 	table   tableRef
-	mapping *eval.Mapping
-	// cols are the written columns, in mapping order; dedupe is the index of the dedupe key.
+	// cols are the written columns, in mapping order, and values what fills each of them;
+	// dedupe is the index of the dedupe key.
 	cols   []column
+	values []valueFunc
 	names  []string
 	dedupe int
 
 	stage       string // staging table name (a temporary table, one per connection)
 	createStage string
 	insert      string
+	// mode chooses how rows reach the table; only benchmarks change it (see doc.go).
+	mode        writeMode
+	createTxTmp string
+	insertTxTmp string
+	unnest      string
 
 	opts    OutputOptions
 	seconds interface{ Observe(float64) }
@@ -106,7 +112,7 @@ func NewOutput(ctx context.Context, cfg *config.PostgresOutput, opts OutputOptio
 	}
 
 	var errs config.Errors
-	o := &Output{pool: pool, table: t, mapping: mapping, dedupe: -1, opts: opts}
+	o := &Output{pool: pool, table: t, dedupe: -1, opts: opts}
 	for i, name := range mapping.Names() {
 		pos := fields[i].Pos
 		c, ok := byName[name]
@@ -121,7 +127,13 @@ func NewOutput(ctx context.Context, cfg *config.PostgresOutput, opts OutputOptio
 		if name == dedupeKey {
 			o.dedupe = len(o.cols)
 		}
+		vf, err := compileValue(fields[i])
+		if err != nil {
+			errs.Append(pos, "columns."+name, err)
+			continue
+		}
 		o.cols = append(o.cols, c)
+		o.values = append(o.values, vf)
 		o.names = append(o.names, name)
 	}
 	if o.dedupe < 0 {
@@ -189,6 +201,17 @@ func (o *Output) prepareSQL() {
 	cols := strings.Join(quoted, ", ")
 	o.insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s ON CONFLICT (%s) DO NOTHING",
 		o.table.quoted(), cols, cols, pgx.Identifier{o.stage}.Sanitize(), quoted[o.dedupe])
+
+	txStage := o.stage + "_tx"
+	o.createTxTmp = fmt.Sprintf("CREATE TEMPORARY TABLE %s (%s) ON COMMIT DROP", pgx.Identifier{txStage}.Sanitize(), strings.Join(defs, ", "))
+	o.insertTxTmp = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s ON CONFLICT (%s) DO NOTHING",
+		o.table.quoted(), cols, cols, pgx.Identifier{txStage}.Sanitize(), quoted[o.dedupe])
+	params := make([]string, len(o.cols))
+	for i, c := range o.cols {
+		params[i] = fmt.Sprintf("$%d::%s[]", i+1, c.typ)
+	}
+	o.unnest = fmt.Sprintf("INSERT INTO %s (%s) SELECT * FROM unnest(%s) ON CONFLICT (%s) DO NOTHING",
+		o.table.quoted(), cols, strings.Join(params, ", "), quoted[o.dedupe])
 }
 
 // Write converts every record to a row, sends the ones that cannot be stored to rejects,
@@ -223,14 +246,14 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 
 // row evaluates the column expressions for rec and converts each value to its column type.
 func (o *Output) row(rec *engine.Record, now time.Time) ([]any, error) {
-	vals, err := o.mapping.Eval(eval.Env{Vars: rec.Value, Source: rec.Source, Now: now})
-	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", o.table.name, err)
-	}
+	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
 	row := make([]any, len(o.cols))
 	for i, c := range o.cols {
-		v, err := convert(c.kind, vals[c.name])
+		v, err := o.values[i](env)
 		if err != nil {
+			return nil, fmt.Errorf("table %s column %s: %w", o.table.name, c.name, err)
+		}
+		if v, err = convert(c.kind, v); err != nil {
 			return nil, fmt.Errorf("table %s column %s (%s): %w", o.table.name, c.name, c.udt, err)
 		}
 		row[i] = v
@@ -272,21 +295,60 @@ func isRowError(err error) bool {
 	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
 }
 
-// writeRows copies rows into the connection's staging table and moves the new ones into
-// the target table, in one transaction.
+// writeMode is a way of moving a batch into the table. All are correct; they differ in speed.
+type writeMode int
+
+const (
+	// writeSessionStaging copies into a temporary table that lives as long as the
+	// connection and is emptied at every commit.
+	writeSessionStaging writeMode = iota
+	// writeTxStaging creates (and drops at commit) a temporary table in every transaction.
+	writeTxStaging
+	// writeUnnest sends each column as one array parameter of a single INSERT ... SELECT
+	// FROM unnest(...).
+	writeUnnest
+)
+
 func (o *Output) writeRows(ctx context.Context, rows [][]any) error {
+	switch o.mode {
+	case writeTxStaging:
+		return o.writeStaged(ctx, rows, o.stage+"_tx", o.createTxTmp, o.insertTxTmp)
+	case writeUnnest:
+		return o.writeUnnest(ctx, rows)
+	}
+	return o.writeStaged(ctx, rows, o.stage, o.createStage, o.insert)
+}
+
+func (o *Output) writeUnnest(ctx context.Context, rows [][]any) error {
+	cols := make([]any, len(o.cols))
+	for i := range cols {
+		col := make([]any, len(rows))
+		for j, r := range rows {
+			col[j] = r[i]
+		}
+		cols[i] = col
+	}
+	if _, err := o.pool.Exec(ctx, o.unnest, cols...); err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	return nil
+}
+
+// writeStaged copies rows into a staging table and moves the new ones into
+// the target table, in one transaction.
+func (o *Output) writeStaged(ctx context.Context, rows [][]any, stage, create, insert string) error {
 	tx, err := o.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if _, err := tx.Exec(ctx, o.createStage); err != nil {
+	if _, err := tx.Exec(ctx, create); err != nil {
 		return fmt.Errorf("create staging table: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{o.stage}, o.names, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, o.names, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("copy into staging table: %w", err)
 	}
-	if _, err := tx.Exec(ctx, o.insert); err != nil {
+	if _, err := tx.Exec(ctx, insert); err != nil {
 		return fmt.Errorf("insert: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -245,19 +245,22 @@ func TestOutputEffectivelyOnce(t *testing.T) {
 		{"duplicate inside one batch", [][]*engine.Record{append(metrics("b", 10), metrics("b", 10)...)}, 10},
 		{"overlapping batches", [][]*engine.Record{metrics("c", 10), metrics("c", 20)}, 20},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dsn := pgtest.DSN(t)
-			o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
-			for _, b := range tc.batches {
+	for _, mode := range postgres.WriteModes {
+		for _, tc := range tests {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				dsn := pgtest.DSN(t)
+				o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
+				postgres.SetWriteMode(o, mode)
+				for _, b := range tc.batches {
 				if rej := write(t, o, b); rej.Len() != 0 {
 					t.Fatalf("rejects: %+v", rej.Items)
 				}
 			}
-			if n := count(t, dsn, "metrics"); n != tc.want {
-				t.Errorf("rows = %d, want %d", n, tc.want)
-			}
-		})
+				if n := count(t, dsn, "metrics"); n != tc.want {
+					t.Errorf("rows = %d, want %d", n, tc.want)
+				}
+			})
+		}
 	}
 }
 
@@ -274,7 +277,7 @@ func TestOutputRejectsBadRecords(t *testing.T) {
 		{"NUL byte in text", func(v map[string]any) { v["metric"] = "cpu\x00" }, "column metric (text): text contains a NUL byte"},
 		{"NUL byte in json", func(v map[string]any) { v["tags"] = map[string]any{"k": "\x00"} }, "column tags (jsonb): JSON string contains a NUL byte"},
 		{"time out of range", func(v map[string]any) { v["ts_event"] = 1e17 }, "outside PostgreSQL's range"},
-		{"expression fails", func(v map[string]any) { v["source"] = "not an object" }, "field source_id"},
+		{"expression fails", func(v map[string]any) { v["source"] = "not an object" }, "column source_id: source?.source_id: cannot fetch source_id from \"not an object\""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ var builtinTables = map[string]builtinTable{
 			{"event_id", "TEXT NOT NULL", "event_id"},
 			{"ts", "TIMESTAMPTZ", "ts_event"},
 			{"tenant", "TEXT", "tenant_id"},
-			{"source_id", "TEXT", "source.source_id"},
+			{"source_id", "TEXT", "source?.source_id"},
 			{"metric", "TEXT", "metric"},
 			{"value", "DOUBLE PRECISION", "value"},
 			{"unit", "TEXT", "unit"},
