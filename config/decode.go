@@ -140,6 +140,11 @@ func (l *loader) value(n *yaml.Node, v reflect.Value, path string) {
 		l.active[target] = true
 		defer delete(l.active, target)
 		n = target
+	} else if n.Anchor != "" && !l.active[n] {
+		// An anchored node is "being decoded" from where it is written too, so that an
+		// alias inside it to itself is caught at the first level, not one level down.
+		l.active[n] = true
+		defer delete(l.active, n)
 	}
 	l.nodes[path] = n
 

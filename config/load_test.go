@@ -364,3 +364,40 @@ func TestLoadReadsFile(t *testing.T) {
 		t.Errorf("missing file: got %v, want an error wrapping os.ErrNotExist", err)
 	}
 }
+
+func TestAliases(t *testing.T) {
+	const head = "version: 1\nbroker: {embedded: {}}\ndead_letter: a\n"
+	tests := []struct {
+		name, yaml string
+		check      func(*Pipeline) bool
+		err        string
+	}{
+		{
+			name:  "merge key copies settings, explicit keys win",
+			yaml:  head + "topics:\n  a: &d {partitions: 2, retention: 3d}\n  b: {<<: *d, retention: 1d}\n",
+			check: func(p *Pipeline) bool { b := p.Topics["b"]; return b.Partitions == 2 && b.Retention == Duration(24*time.Hour) },
+		},
+		{
+			name: "self-referencing alias is an error, not a hang",
+			yaml: head + "topics: {a: {}}\nstreams:\n  - name: s\n    input: {topic: a}\n    processors:\n      - map: &m {x: *m}\n    output: {topic: a}\n",
+			err:  "x.yaml:9:21: streams[0].processors[0].map.x: alias refers to a node that contains it",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := LoadBytes("x.yaml", []byte(tt.yaml), testRegistry(), testEnv)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("got error %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(p) {
+				t.Errorf("unexpected result: %+v", p)
+			}
+		})
+	}
+}
