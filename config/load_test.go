@@ -373,9 +373,12 @@ func TestAliases(t *testing.T) {
 		err        string
 	}{
 		{
-			name:  "merge key copies settings, explicit keys win",
-			yaml:  head + "topics:\n  a: &d {partitions: 2, retention: 3d}\n  b: {<<: *d, retention: 1d}\n",
-			check: func(p *Pipeline) bool { b := p.Topics["b"]; return b.Partitions == 2 && b.Retention == Duration(24*time.Hour) },
+			name: "merge key copies settings, explicit keys win",
+			yaml: head + "topics:\n  a: &d {partitions: 2, retention: 3d}\n  b: {<<: *d, retention: 1d}\n",
+			check: func(p *Pipeline) bool {
+				b := p.Topics["b"]
+				return b.Partitions == 2 && b.Retention == Duration(24*time.Hour)
+			},
 		},
 		{
 			name: "self-referencing alias is an error, not a hang",
