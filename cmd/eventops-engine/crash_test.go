@@ -161,6 +161,7 @@ func TestSIGKILLMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	waitFor(t, 120*time.Second, "some rows before the kill", func() bool { r, _ := count(); return r >= 5_000 })
 	eng.kill(t)
 	before, _ := count()
+	t.Logf("killed the engine at %d rows of %d", before, n)
 	if before >= n {
 		t.Logf("the engine had finished before it was killed (%d rows); the restart then only proves nothing is duplicated", before)
 	}
