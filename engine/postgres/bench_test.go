@@ -105,3 +105,23 @@ func copyRows(b *testing.B, recs []*engine.Record) [][]any {
 	}
 	return rows
 }
+
+// BenchmarkConvert is the Go side of Write alone: evaluating the default metrics mapping
+// and converting the values to column types, per record.
+func BenchmarkConvert(b *testing.B) {
+	dsn := pgtest.DSN(b)
+	o, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := benchRecords(0)
+	var rej engine.Rejects
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if n := postgres.ConvertBatch(o, batch, &rej); n != len(batch) {
+			b.Fatal(rej.Items)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/row")
+}

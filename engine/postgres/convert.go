@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -104,14 +103,7 @@ func convert(k kind, v any) (any, error) {
 		}
 		return t.UTC(), nil
 	case kindJSON:
-		if err := checkJSONStrings(v); err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("cannot encode as JSON: %w", err)
-		}
-		return b, nil
+		return appendJSON(nil, v)
 	case kindUUID:
 		s, ok := v.(string)
 		if !ok {
@@ -126,7 +118,10 @@ func toText(v any) (any, error) {
 	var s string
 	switch x := v.(type) {
 	case string:
-		s = x
+		if err := checkText(x); err != nil {
+			return nil, err
+		}
+		return v, nil // already boxed: returning v saves an allocation per value
 	case float64:
 		s = strconv.FormatFloat(x, 'f', -1, 64)
 	case float32:
@@ -191,7 +186,7 @@ func checkJSONStrings(v any) error {
 func toFloat(v any) (any, error) {
 	switch x := v.(type) {
 	case float64:
-		return x, nil
+		return v, nil
 	case float32:
 		return float64(x), nil
 	case int:

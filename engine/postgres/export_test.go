@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -9,6 +10,8 @@ import (
 // effectively-once tests) can compare the alternatives on the same data.
 func SetWriteMode(o *Output, mode string) {
 	switch mode {
+	case "copy-first":
+		o.mode = writeCopyFirst
 	case "session-staging":
 		o.mode = writeSessionStaging
 	case "tx-staging":
@@ -21,7 +24,7 @@ func SetWriteMode(o *Output, mode string) {
 }
 
 // WriteModes lists the modes SetWriteMode accepts, the default first.
-var WriteModes = []string{"session-staging", "tx-staging", "unnest"}
+var WriteModes = []string{"copy-first", "session-staging", "tx-staging", "unnest"}
 
 // ColumnValue compiles src as a column expression and evaluates it over vars.
 func ColumnValue(src string, vars map[string]any) (any, error) {
@@ -31,3 +34,13 @@ func ColumnValue(src string, vars map[string]any) (any, error) {
 	}
 	return f(eval.Env{Vars: vars})
 }
+
+// ConvertBatch converts batch to rows the way Write does, without writing.
+func ConvertBatch(o *Output, batch []*engine.Record, rejects *engine.Rejects) int {
+	src := &rowSource{o: o, batch: batch, rejects: rejects}
+	src.drain()
+	return len(src.rows)
+}
+
+// AppendJSON encodes v as the output encodes jsonb values.
+func AppendJSON(v any) ([]byte, error) { return appendJSON(nil, v) }

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,8 +34,8 @@ type OutputOptions struct {
 // whose dedupe key is already in the table is skipped, so redelivered batches and retried
 // writes leave one row per event.
 type Output struct {
-	pool    *pgxpool.Pool
-	table   tableRef
+	pool  *pgxpool.Pool
+	table tableRef
 	// cols are the written columns, in mapping order, and values what fills each of them;
 	// dedupe is the index of the dedupe key.
 	cols   []column
@@ -46,7 +47,10 @@ type Output struct {
 	createStage string
 	insert      string
 	// mode chooses how rows reach the table; only benchmarks change it (see doc.go).
-	mode        writeMode
+	mode writeMode
+	// duplicates says the last staged write skipped rows already present: a redelivery is
+	// under way, so the next batch goes straight to staging instead of a doomed COPY.
+	duplicates  atomic.Bool
 	createTxTmp string
 	insertTxTmp string
 	unnest      string
@@ -218,30 +222,79 @@ func (o *Output) prepareSQL() {
 // and writes the rest in one transaction. Rows whose dedupe key is already in the table
 // (from an earlier delivery, or earlier in the same batch) are skipped.
 func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) error {
-	start := time.Now()
-	recs := make([]*engine.Record, 0, len(batch))
-	rows := make([][]any, 0, len(batch))
-	now := o.opts.Clock.Now()
-	for _, rec := range batch {
-		row, err := o.row(rec, now)
-		if err != nil {
-			rejects.Add(rec, "output", err)
-			continue
-		}
-		recs = append(recs, rec)
-		rows = append(rows, row)
-	}
-	if len(rows) == 0 {
+	if len(batch) == 0 {
 		return nil
 	}
-	if err := o.writeIsolating(ctx, recs, rows, rejects); err != nil {
-		return fmt.Errorf("postgres output %s: %w", o.table.name, err)
+	start := time.Now()
+	src := &rowSource{o: o, batch: batch, now: o.opts.Clock.Now(), rejects: rejects,
+		recs: make([]*engine.Record, 0, len(batch)), rows: make([][]any, 0, len(batch))}
+	written := false
+	if o.mode == writeCopyFirst && !o.duplicates.Load() {
+		// Rows are converted as COPY consumes them, so the conversion runs while the server
+		// is busy with the rows already sent.
+		_, err := o.pool.CopyFrom(ctx, o.table.ident, o.names, src)
+		switch {
+		case err == nil:
+			written = true
+		case !isRowError(err):
+			return fmt.Errorf("postgres output %s: copy: %w", o.table.name, err)
+		}
+	}
+	if !written {
+		src.drain()
+		if len(src.rows) == 0 {
+			return nil
+		}
+		if err := o.writeIsolating(ctx, src.recs, src.rows, rejects); err != nil {
+			return fmt.Errorf("postgres output %s: %w", o.table.name, err)
+		}
 	}
 	if o.seconds != nil {
 		o.seconds.Observe(time.Since(start).Seconds())
-		o.rows.Observe(float64(len(rows)))
+		o.rows.Observe(float64(len(src.rows)))
 	}
 	return nil
+}
+
+// rowSource converts records to rows on demand for pgx's CopyFrom, sending the ones that
+// cannot be converted to rejects and keeping the converted rows in case the batch has to
+// be written again another way.
+type rowSource struct {
+	o       *Output
+	batch   []*engine.Record
+	next    int
+	now     time.Time
+	rejects *engine.Rejects
+
+	recs []*engine.Record
+	rows [][]any
+	cur  []any
+}
+
+func (s *rowSource) Next() bool {
+	for s.next < len(s.batch) {
+		rec := s.batch[s.next]
+		s.next++
+		row, err := s.o.row(rec, s.now)
+		if err != nil {
+			s.rejects.Add(rec, "output", err)
+			continue
+		}
+		s.recs = append(s.recs, rec)
+		s.rows = append(s.rows, row)
+		s.cur = row
+		return true
+	}
+	return false
+}
+
+func (s *rowSource) Values() ([]any, error) { return s.cur, nil }
+func (s *rowSource) Err() error             { return nil }
+
+// drain converts the records a failed COPY did not get to.
+func (s *rowSource) drain() {
+	for s.Next() {
+	}
 }
 
 // row evaluates the column expressions for rec and converts each value to its column type.
@@ -299,9 +352,13 @@ func isRowError(err error) bool {
 type writeMode int
 
 const (
+	// writeCopyFirst copies straight into the table, which the unique index makes fail as a
+	// whole when any row is already there; then (and for following batches, until a batch
+	// has no duplicates again) it writes through the session staging table.
+	writeCopyFirst writeMode = iota
 	// writeSessionStaging copies into a temporary table that lives as long as the
 	// connection and is emptied at every commit.
-	writeSessionStaging writeMode = iota
+	writeSessionStaging
 	// writeTxStaging creates (and drops at commit) a temporary table in every transaction.
 	writeTxStaging
 	// writeUnnest sends each column as one array parameter of a single INSERT ... SELECT
@@ -311,12 +368,21 @@ const (
 
 func (o *Output) writeRows(ctx context.Context, rows [][]any) error {
 	switch o.mode {
+	case writeCopyFirst:
+		// Write has tried the direct COPY already.
+		inserted, err := o.writeStaged(ctx, rows, o.stage, o.createStage, o.insert)
+		if err == nil {
+			o.duplicates.Store(inserted < int64(len(rows)))
+		}
+		return err
 	case writeTxStaging:
-		return o.writeStaged(ctx, rows, o.stage+"_tx", o.createTxTmp, o.insertTxTmp)
+		_, err := o.writeStaged(ctx, rows, o.stage+"_tx", o.createTxTmp, o.insertTxTmp)
+		return err
 	case writeUnnest:
 		return o.writeUnnest(ctx, rows)
 	}
-	return o.writeStaged(ctx, rows, o.stage, o.createStage, o.insert)
+	_, err := o.writeStaged(ctx, rows, o.stage, o.createStage, o.insert)
+	return err
 }
 
 func (o *Output) writeUnnest(ctx context.Context, rows [][]any) error {
@@ -336,25 +402,26 @@ func (o *Output) writeUnnest(ctx context.Context, rows [][]any) error {
 
 // writeStaged copies rows into a staging table and moves the new ones into
 // the target table, in one transaction.
-func (o *Output) writeStaged(ctx context.Context, rows [][]any, stage, create, insert string) error {
+func (o *Output) writeStaged(ctx context.Context, rows [][]any, stage, create, insert string) (inserted int64, err error) {
 	tx, err := o.pool.Begin(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	if _, err := tx.Exec(ctx, create); err != nil {
-		return fmt.Errorf("create staging table: %w", err)
+		return 0, fmt.Errorf("create staging table: %w", err)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, o.names, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy into staging table: %w", err)
+		return 0, fmt.Errorf("copy into staging table: %w", err)
 	}
-	if _, err := tx.Exec(ctx, insert); err != nil {
-		return fmt.Errorf("insert: %w", err)
+	tag, err := tx.Exec(ctx, insert)
+	if err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return 0, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return tag.RowsAffected(), nil
 }
 
 // Close releases nothing: the connection pool is shared by every output and store of the

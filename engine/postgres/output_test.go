@@ -252,10 +252,10 @@ func TestOutputEffectivelyOnce(t *testing.T) {
 				o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
 				postgres.SetWriteMode(o, mode)
 				for _, b := range tc.batches {
-				if rej := write(t, o, b); rej.Len() != 0 {
-					t.Fatalf("rejects: %+v", rej.Items)
+					if rej := write(t, o, b); rej.Len() != 0 {
+						t.Fatalf("rejects: %+v", rej.Items)
+					}
 				}
-			}
 				if n := count(t, dsn, "metrics"); n != tc.want {
 					t.Errorf("rows = %d, want %d", n, tc.want)
 				}
