@@ -370,7 +370,7 @@ func eventName(path string) string {
 		case s == "", s == "stream", s == "sse", s == "events", s == "live", strings.HasPrefix(s, ":"), strings.HasPrefix(s, "*"):
 			continue
 		}
-		if len(s) > 1 && strings.HasSuffix(s, "s") && !strings.HasSuffix(s, "ss") {
+		if len(s) > 1 && strings.HasSuffix(s, "s") && !strings.HasSuffix(s, "ss") && !strings.HasSuffix(s, "us") {
 			s = s[:len(s)-1]
 		}
 		return s

@@ -1,0 +1,317 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+const alertTopic = "ops.alert.v1"
+
+// waitFor bounds every wait in these tests; nothing here should take more than a second.
+const waitFor = 15 * time.Second
+
+type sseEvent struct {
+	id, event, data string
+}
+
+// sseStream reads an SSE response line by line in the background, so that tests can wait
+// for the next event with a deadline.
+type sseStream struct {
+	lines chan string
+	resp  *http.Response
+}
+
+func connectSSE(t *testing.T, url, lastEventID string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		cancel()
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	s := &sseStream{lines: make(chan string, 1024), resp: resp}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	// The server sends a comment as soon as the client is registered with the hub.
+	s.waitLine(t, ": connected")
+	return s
+}
+
+func (s *sseStream) line(t *testing.T, deadline <-chan time.Time) string {
+	t.Helper()
+	select {
+	case l, ok := <-s.lines:
+		if !ok {
+			t.Fatalf("stream ended")
+		}
+		return l
+	case <-deadline:
+		t.Fatalf("no SSE line within %s", waitFor)
+	}
+	return ""
+}
+
+func (s *sseStream) waitLine(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for s.line(t, deadline) != want {
+	}
+}
+
+// next returns the next event, skipping comments.
+func (s *sseStream) next(t *testing.T) sseEvent {
+	t.Helper()
+	deadline := time.After(waitFor)
+	var ev sseEvent
+	for {
+		l := s.line(t, deadline)
+		switch {
+		case l == "":
+			if ev.data != "" {
+				return ev
+			}
+		case strings.HasPrefix(l, ":"):
+		case strings.HasPrefix(l, "id: "):
+			ev.id = strings.TrimPrefix(l, "id: ")
+		case strings.HasPrefix(l, "event: "):
+			ev.event = strings.TrimPrefix(l, "event: ")
+		case strings.HasPrefix(l, "data: "):
+			ev.data = strings.TrimPrefix(l, "data: ")
+		default:
+			t.Fatalf("unexpected SSE line %q", l)
+		}
+	}
+}
+
+type sseFixture struct {
+	srv      *Server
+	base     string
+	producer *kgo.Client
+	metrics  *telemetry.Metrics
+}
+
+func newSSEFixture(t *testing.T, deps Deps) *sseFixture {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, alertTopic))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(cluster.Close)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	t.Cleanup(producer.Close)
+	deps.KafkaOpts = []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}
+	deps.Metrics = telemetry.New()
+	// An alert from before the server starts must not be streamed: clients get what happens
+	// after they connect.
+	f := &sseFixture{producer: producer, metrics: deps.Metrics}
+	f.produce(t, `{"rule":"before start"}`)
+	f.srv, f.base = startServer(t, &config.API{Routes: []config.Route{{Path: "/alerts/stream", Stream: alertTopic}}}, deps)
+	return f
+}
+
+func (f *sseFixture) produce(t *testing.T, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if err := f.producer.ProduceSync(context.Background(), &kgo.Record{Topic: alertTopic, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+}
+
+func alert(i int) string { return fmt.Sprintf(`{"rule": "cpu_load_critical", "n": %d}`, i) }
+func alertLine(i int) string {
+	return fmt.Sprintf(`{"rule":"cpu_load_critical","n":%d}`, i)
+}
+
+func TestSSEDeliversEventsProducedAfterConnect(t *testing.T) {
+	f := newSSEFixture(t, Deps{})
+	s := connectSSE(t, f.base+"/alerts/stream", "")
+	f.produce(t, "{\n  \"rule\": \"cpu_load_critical\",\n  \"n\": 1\n}")
+	ev := s.next(t)
+	want := sseEvent{id: "0:2", event: "alert", data: alertLine(1)}
+	if ev != want {
+		t.Fatalf("got %+v, want %+v (multi-line JSON compacted to one data line, id is the next offset)", ev, want)
+	}
+	if got := value(f.metrics.SSEClients.WithLabelValues("/alerts/stream")); got != 1 {
+		t.Fatalf("eventops_sse_clients = %v, want 1", got)
+	}
+}
+
+func TestSSEResumesAfterLastEventID(t *testing.T) {
+	tests := []struct {
+		name   string
+		replay int // events kept in memory; fewer than produced makes the server read the broker
+	}{
+		{name: "from the in-memory ring", replay: 100},
+		{name: "older than the ring, read back from the broker", replay: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSSEFixture(t, Deps{ReplayEvents: tt.replay})
+			first := connectSSE(t, f.base+"/alerts/stream", "")
+			f.produce(t, alert(1), alert(2), alert(3), alert(4), alert(5))
+			var ids []string
+			for i := 1; i <= 5; i++ {
+				ev := first.next(t)
+				if ev.data != alertLine(i) {
+					t.Fatalf("event %d: %q", i, ev.data)
+				}
+				ids = append(ids, ev.id)
+			}
+
+			again := connectSSE(t, f.base+"/alerts/stream", ids[1])
+			f.produce(t, alert(6))
+			for i := 3; i <= 6; i++ {
+				ev := again.next(t)
+				if ev.data != alertLine(i) {
+					t.Fatalf("after resuming from event 2, got %q, want event %d", ev.data, i)
+				}
+				if i <= 5 && ev.id != ids[i-1] {
+					t.Errorf("replayed event %d has id %q, first delivered as %q", i, ev.id, ids[i-1])
+				}
+			}
+		})
+	}
+}
+
+func TestSSEHeartbeat(t *testing.T) {
+	f := newSSEFixture(t, Deps{Heartbeat: 10 * time.Millisecond})
+	s := connectSSE(t, f.base+"/alerts/stream", "")
+	s.waitLine(t, ": ping")
+	s.waitLine(t, ": ping")
+}
+
+func TestSSESlowClientIsDroppedWithoutStallingOthers(t *testing.T) {
+	f := newSSEFixture(t, Deps{ClientBuffer: 4, Heartbeat: time.Hour})
+	gauge := f.metrics.SSEClients.WithLabelValues("/alerts/stream")
+	dropped := f.metrics.SSEDropped.WithLabelValues("/alerts/stream")
+
+	// The slow client sends its request and never reads a byte.
+	slow, err := net.Dial("tcp", f.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if tcp, ok := slow.(*net.TCPConn); ok {
+		tcp.SetReadBuffer(4096)
+	}
+	fmt.Fprintf(slow, "GET /alerts/stream HTTP/1.1\r\nHost: test\r\n\r\n")
+	waitUntil(t, "the slow client is connected", func() bool { return value(gauge) == 1 })
+
+	fast := connectSSE(t, f.base+"/alerts/stream", "")
+	received := make(chan string, 1<<16)
+	go func() {
+		defer close(received)
+		for l := range fast.lines {
+			if data, ok := strings.CutPrefix(l, "data: "); ok {
+				received <- data
+			}
+		}
+	}()
+
+	big := fmt.Sprintf(`{"rule":"cpu_load_critical","pad":"%s"}`, strings.Repeat("x", 64<<10))
+	produced, got := 0, 0
+	deadline := time.Now().Add(waitFor)
+	for value(dropped) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("slow client not dropped after %d events of 64 KiB", produced)
+		}
+		f.produce(t, big)
+		produced++
+		// The fast client keeps up: it has every event before the next is produced.
+		select {
+		case _, ok := <-received:
+			if !ok {
+				t.Fatalf("fast client's stream ended after %d events", got)
+			}
+			got++
+		case <-time.After(waitFor):
+			t.Fatalf("fast client stalled at %d of %d events", got, produced)
+		}
+	}
+	if got != produced {
+		t.Fatalf("fast client got %d of %d events", got, produced)
+	}
+	waitUntil(t, "the dropped client is unregistered", func() bool { return value(gauge) == 1 })
+	f.produce(t, alert(1))
+	select {
+	case data := <-received:
+		if data != alertLine(1) {
+			t.Fatalf("fast client got %.40q after the drop, want %s", data, alertLine(1))
+		}
+	case <-time.After(waitFor):
+		t.Fatal("fast client got nothing after the slow one was dropped")
+	}
+}
+
+// waitUntil polls cond until it holds or the test deadline passes.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEventName(t *testing.T) {
+	tests := map[string]string{
+		"/alerts/stream":      "alert",
+		"/alerts":             "alert",
+		"/ops/incidents/live": "incident",
+		"/stream":             "message",
+		"/hosts/:host/stream": "host",
+		"/status":             "status",
+	}
+	for path, want := range tests {
+		if got := eventName(path); got != want {
+			t.Errorf("eventName(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// value reads a gauge or counter.
+func value(m prometheus.Metric) float64 {
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		panic(err)
+	}
+	if out.Gauge != nil {
+		return out.Gauge.GetValue()
+	}
+	return out.Counter.GetValue()
+}
