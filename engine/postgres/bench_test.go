@@ -56,10 +56,39 @@ func BenchmarkWrite(b *testing.B) {
 			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+	// A redelivery after a crash: every row is already in the table.
+	for _, mode := range postgres.WriteModes {
+		b.Run("redelivery/"+mode, func(b *testing.B) {
+			dsn := pgtest.DSN(b)
+			o, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			postgres.SetWriteMode(o, mode)
+			var rej engine.Rejects
+			batches := make([][]*engine.Record, b.N)
+			for i := range batches {
+				batches[i] = benchRecords(i)
+				if err := o.Write(context.Background(), batches[i], &rej); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if err := o.Write(context.Background(), batches[i], &rej); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if n := countRows(b, dsn); n != b.N*benchBatch {
+				b.Fatalf("%d rows after redelivery, want %d", n, b.N*benchBatch)
+			}
+			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
 	for _, unique := range []bool{false, true} {
 		b.Run(fmt.Sprintf("copy/unique_index=%v", unique), func(b *testing.B) {
 			dsn := pgtest.DSN(b)
-			no := false
 			ddl := []string{`CREATE TABLE metrics (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
 				metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB)`,
 				`CREATE INDEX ON metrics (tenant, source_id, metric, ts DESC)`}
@@ -76,7 +105,6 @@ func BenchmarkWrite(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			_ = no
 			cols := []string{"event_id", "ts", "tenant", "source_id", "metric", "value", "unit", "tags"}
 			b.ResetTimer()
 			for i := range b.N {
@@ -124,4 +152,17 @@ func BenchmarkConvert(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/row")
+}
+
+func countRows(b *testing.B, dsn string) int {
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM metrics").Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }

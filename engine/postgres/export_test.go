@@ -14,17 +14,13 @@ func SetWriteMode(o *Output, mode string) {
 		o.mode = writeCopyFirst
 	case "session-staging":
 		o.mode = writeSessionStaging
-	case "tx-staging":
-		o.mode = writeTxStaging
-	case "unnest":
-		o.mode = writeUnnest
 	default:
 		panic("unknown write mode " + mode)
 	}
 }
 
 // WriteModes lists the modes SetWriteMode accepts, the default first.
-var WriteModes = []string{"copy-first", "session-staging", "tx-staging", "unnest"}
+var WriteModes = []string{"copy-first", "session-staging"}
 
 // ColumnValue compiles src as a column expression and evaluates it over vars.
 func ColumnValue(src string, vars map[string]any) (any, error) {

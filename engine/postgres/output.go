@@ -50,10 +50,7 @@ type Output struct {
 	mode writeMode
 	// duplicates says the last staged write skipped rows already present: a redelivery is
 	// under way, so the next batch goes straight to staging instead of a doomed COPY.
-	duplicates  atomic.Bool
-	createTxTmp string
-	insertTxTmp string
-	unnest      string
+	duplicates atomic.Bool
 
 	opts    OutputOptions
 	seconds interface{ Observe(float64) }
@@ -206,16 +203,6 @@ func (o *Output) prepareSQL() {
 	o.insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s ON CONFLICT (%s) DO NOTHING",
 		o.table.quoted(), cols, cols, pgx.Identifier{o.stage}.Sanitize(), quoted[o.dedupe])
 
-	txStage := o.stage + "_tx"
-	o.createTxTmp = fmt.Sprintf("CREATE TEMPORARY TABLE %s (%s) ON COMMIT DROP", pgx.Identifier{txStage}.Sanitize(), strings.Join(defs, ", "))
-	o.insertTxTmp = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s ON CONFLICT (%s) DO NOTHING",
-		o.table.quoted(), cols, cols, pgx.Identifier{txStage}.Sanitize(), quoted[o.dedupe])
-	params := make([]string, len(o.cols))
-	for i, c := range o.cols {
-		params[i] = fmt.Sprintf("$%d::%s[]", i+1, c.typ)
-	}
-	o.unnest = fmt.Sprintf("INSERT INTO %s (%s) SELECT * FROM unnest(%s) ON CONFLICT (%s) DO NOTHING",
-		o.table.quoted(), cols, strings.Join(params, ", "), quoted[o.dedupe])
 }
 
 // Write converts every record to a row, sends the ones that cannot be stored to rejects,
@@ -348,7 +335,8 @@ func isRowError(err error) bool {
 	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
 }
 
-// writeMode is a way of moving a batch into the table. All are correct; they differ in speed.
+// writeMode is a way of moving a batch into the table. Both are correct; they differ in
+// speed (see the package documentation).
 type writeMode int
 
 const (
@@ -359,62 +347,31 @@ const (
 	// writeSessionStaging copies into a temporary table that lives as long as the
 	// connection and is emptied at every commit.
 	writeSessionStaging
-	// writeTxStaging creates (and drops at commit) a temporary table in every transaction.
-	writeTxStaging
-	// writeUnnest sends each column as one array parameter of a single INSERT ... SELECT
-	// FROM unnest(...).
-	writeUnnest
 )
 
 func (o *Output) writeRows(ctx context.Context, rows [][]any) error {
-	switch o.mode {
-	case writeCopyFirst:
-		// Write has tried the direct COPY already.
-		inserted, err := o.writeStaged(ctx, rows, o.stage, o.createStage, o.insert)
-		if err == nil {
-			o.duplicates.Store(inserted < int64(len(rows)))
-		}
-		return err
-	case writeTxStaging:
-		_, err := o.writeStaged(ctx, rows, o.stage+"_tx", o.createTxTmp, o.insertTxTmp)
-		return err
-	case writeUnnest:
-		return o.writeUnnest(ctx, rows)
+	inserted, err := o.writeStaged(ctx, rows)
+	if err == nil && o.mode == writeCopyFirst {
+		o.duplicates.Store(inserted < int64(len(rows)))
 	}
-	_, err := o.writeStaged(ctx, rows, o.stage, o.createStage, o.insert)
 	return err
-}
-
-func (o *Output) writeUnnest(ctx context.Context, rows [][]any) error {
-	cols := make([]any, len(o.cols))
-	for i := range cols {
-		col := make([]any, len(rows))
-		for j, r := range rows {
-			col[j] = r[i]
-		}
-		cols[i] = col
-	}
-	if _, err := o.pool.Exec(ctx, o.unnest, cols...); err != nil {
-		return fmt.Errorf("insert: %w", err)
-	}
-	return nil
 }
 
 // writeStaged copies rows into a staging table and moves the new ones into
 // the target table, in one transaction.
-func (o *Output) writeStaged(ctx context.Context, rows [][]any, stage, create, insert string) (inserted int64, err error) {
+func (o *Output) writeStaged(ctx context.Context, rows [][]any) (inserted int64, err error) {
 	tx, err := o.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if _, err := tx.Exec(ctx, create); err != nil {
+	if _, err := tx.Exec(ctx, o.createStage); err != nil {
 		return 0, fmt.Errorf("create staging table: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, o.names, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{o.stage}, o.names, pgx.CopyFromRows(rows)); err != nil {
 		return 0, fmt.Errorf("copy into staging table: %w", err)
 	}
-	tag, err := tx.Exec(ctx, insert)
+	tag, err := tx.Exec(ctx, o.insert)
 	if err != nil {
 		return 0, fmt.Errorf("insert: %w", err)
 	}

@@ -432,3 +432,29 @@ func TestPoolUnreachable(t *testing.T) {
 		t.Logf("note: %v", err)
 	}
 }
+
+// Columns given for a built-in table replace the default expressions of just those
+// columns; a nested mapping builds a JSON object for a jsonb column.
+func TestOutputColumnOverrides(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	e := func(src string) *config.Expr { return &config.Expr{Src: src} }
+	o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics", Columns: config.Fields{
+		{Name: "tenant", Expr: e(`tenant_id ?? "default"`)},
+		{Name: "tags", Nested: config.Fields{{Name: "host", Expr: e("source.source_id")}, {Name: "env", Expr: e("tags.env")}}},
+	}})
+	rec := metric("o1", 1.0)
+	delete(rec.Value, "tenant_id")
+	if rej := write(t, o, []*engine.Record{rec}); rej.Len() != 0 {
+		t.Fatalf("rejects: %+v", rej.Items)
+	}
+	st, _ := postgres.NewStore(context.Background(), dsn)
+	rows, err := st.Query(context.Background(), store.Query{Table: "metrics"})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows = %v, %v", rows, err)
+	}
+	r := rows[0]
+	tags, _ := r["tags"].(map[string]any)
+	if r["tenant"] != "default" || r["metric"] != "cpu_load" || tags["host"] != "host-a" || tags["env"] != "prod" || len(tags) != 2 {
+		t.Errorf("row = %v", r)
+	}
+}
