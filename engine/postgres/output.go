@@ -225,6 +225,9 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 			written = true
 		case !isRowError(err):
 			return fmt.Errorf("postgres output %s: copy: %w", o.table.name, err)
+		default:
+			o.opts.Logger.Debug("postgres output: COPY refused the batch; writing it through the staging table",
+				"stream", o.opts.Stream, "table", o.table.name, "reason", err)
 		}
 	}
 	if !written {
