@@ -315,3 +315,24 @@ func value(m prometheus.Metric) float64 {
 	}
 	return out.Counter.GetValue()
 }
+
+func TestShutdownEndsOpenStreams(t *testing.T) {
+	f := newSSEFixture(t, Deps{Heartbeat: time.Hour})
+	s := connectSSE(t, f.base+"/alerts/stream", "")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a client connected: %v", err)
+	}
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case _, ok := <-s.lines:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("stream still open after Shutdown")
+		}
+	}
+}
