@@ -25,6 +25,8 @@ func Load(path string, reg Registry) (*Pipeline, error) {
 }
 
 // LoadBytes is Load on data already read; lookupEnv resolves ${VAR} references.
+// When the file parses but has errors, the partially decoded pipeline is returned together
+// with the errors, for tools that want to check more of it (runtime.Check); it must not run.
 //
 // It works in four passes over one yaml.Node tree: parse, expand ${VAR} in scalar values,
 // decode into the tagged structs (calling each config's Validate), and check what spans the
@@ -56,10 +58,12 @@ func LoadBytes(file string, data []byte, reg Registry, lookupEnv func(string) (s
 	l.check(p)
 
 	l.warns.Sort()
-	if len(l.errs) > 0 {
-		return nil, l.errs.Err()
-	}
 	p.Warnings = l.warns
+	if len(l.errs) > 0 {
+		// The partial pipeline goes back with the errors so that the build phase can still
+		// report expression errors in the same run; it must never be run.
+		return p, l.errs.Err()
+	}
 	return p, nil
 }
 

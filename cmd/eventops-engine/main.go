@@ -109,16 +109,14 @@ func runPipeline(args []string, stderr io.Writer) int {
 
 // load reads and builds a pipeline file, printing every problem found as file:line:col lines.
 func load(file string, stderr io.Writer, logger *slog.Logger) (*runtime.Plan, int) {
-	cfg, err := config.Load(file, all.Registry())
-	if err == nil {
+	plan, cfg, err := runtime.Check(file, all.Registry(), runtime.Options{Logger: logger, Factories: all.Factories()})
+	if cfg != nil {
 		for _, w := range cfg.Warnings {
 			fmt.Fprintln(stderr, "warning:", w)
 		}
-		var plan *runtime.Plan
-		plan, err = runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
-		if err == nil {
-			return plan, 0
-		}
+	}
+	if err == nil {
+		return plan, 0
 	}
 	var errs config.Errors
 	if errors.As(err, &errs) {

@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
@@ -95,13 +97,16 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 		sp.InputSchema = schemas[sc.Input.Schema]
 		sp.OutputSchema = schemas[sc.Output.Schema]
 		for j, pe := range sc.Processors {
+			if pe.Config == nil {
+				continue // its config did not decode; the loader reported why
+			}
 			f, ok := factories[pe.Type]
 			if !ok {
 				errs.Add(pe.Pos, pe.Path, "unknown processor type %q", pe.Type)
 				continue
 			}
 			name := fmt.Sprintf("processors[%d].%s", j, pe.Type)
-			proc, err := f.Build(pe.Config, engine.BuildEnv{
+			proc, err := safeBuild(f, pe.Config, engine.BuildEnv{
 				Stream:  sc.Name,
 				Path:    name,
 				Lookups: plan.Lookups,
@@ -167,6 +172,60 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 		return nil, errs.Err()
 	}
 	return plan, nil
+}
+
+// safeBuild turns a panic in a processor's Build (possible on a partially decoded config)
+// into an error, so that checking a broken file never crashes.
+func safeBuild(f engine.ProcessorFactory, cfg any, env engine.BuildEnv) (p engine.Processor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot build %s processor: %v", f.Type, r)
+		}
+	}()
+	return f.Build(cfg, env)
+}
+
+// Check loads and builds path without running anything, and returns every problem found:
+// the loader's, and the build phase's (expression compile errors, schemas, lookups) for the
+// parts that decoded. On success it returns the plan.
+func Check(path string, reg config.Registry, opts Options) (*Plan, *config.Pipeline, error) {
+	cfg, err := config.Load(path, reg)
+	return checkLoaded(cfg, err, opts)
+}
+
+func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *config.Pipeline, error) {
+	var errs config.Errors
+	if loadErr != nil && !errors.As(loadErr, &errs) {
+		return nil, cfg, loadErr
+	}
+	if cfg == nil {
+		return nil, nil, loadErr
+	}
+	plan, err := Build(cfg, opts)
+	if err == nil && len(errs) == 0 {
+		return plan, cfg, nil
+	}
+	var buildErrs config.Errors
+	if err != nil && !errors.As(err, &buildErrs) {
+		return nil, cfg, err
+	}
+	for _, be := range buildErrs {
+		if !overlaps(be, errs) {
+			errs = append(errs, be)
+		}
+	}
+	return nil, cfg, errs.Err()
+}
+
+// overlaps reports whether e is about something the loader already complained about, so a
+// broken part of a file is reported once.
+func overlaps(e *config.Error, prior config.Errors) bool {
+	for _, p := range prior {
+		if p.Pos == e.Pos || strings.HasPrefix(e.Path, p.Path) || strings.HasPrefix(p.Path, e.Path) {
+			return true
+		}
+	}
+	return false
 }
 
 func sinkTable(sk config.Sink) string {

@@ -83,6 +83,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		server, err = api.New(cfg.API, api.Deps{
 			Stores:    stores,
 			KafkaOpts: b.ClientOpts(),
+			Pos:       cfg.Pos,
 			Metrics:   ro.Metrics,
 			Logger:    log.With("component", "api"),
 			Clock:     p.opts.Clock,
@@ -163,7 +164,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	var out engine.Output
 	switch {
 	case sc.Output.Postgres != nil:
-		out, err = postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log})
+		out, err = postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log, Clock: p.opts.Clock})
 	default:
 		out, err = broker.NewOutput(b, broker.OutputConfig{
 			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
