@@ -1,0 +1,54 @@
+package codec
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+var benchInputs = []struct {
+	name string
+	data []byte
+}{
+	{"raw_event", rawEvent},
+	{"envelope", []byte(`{"event_id":"3f9c2a1e8b7d4c60","tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92.5,"unit":"percent","ts_event":"2025-10-16T09:00:00Z","ts_ingest":"2025-10-16T09:00:00.123456Z","tags":{"env":"prod","region":"eu-west-1"},"cmdb":{"owner":"team-ops","tier":1,"service":"checkout"},"source":{"topic":"ingest.raw.agent","partition":2,"offset":123456}}`)},
+	{"escaped_message", []byte(`{"host":"host-a","message":"disk \"/var\" at 97%\nretrying in 5s \u2014 see runbook","level":"warn"}`)},
+	{"array_of_numbers", []byte(`{"samples":[` + strings.TrimSuffix(strings.Repeat("12.5,1001,0.001,", 32), ",") + `]}`)},
+}
+
+// BenchmarkDecode compares DecodeObject with encoding/json on the same inputs in one run.
+func BenchmarkDecode(b *testing.B) {
+	for _, in := range benchInputs {
+		b.Run(in.name+"/codec", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in.data)))
+			for b.Loop() {
+				if _, err := DecodeObject(in.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(in.name+"/encoding_json", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in.data)))
+			for b.Loop() {
+				var v any
+				if err := json.Unmarshal(in.data, &v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeParallel(b *testing.B) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := DecodeObject(rawEvent); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,217 @@
+package codec
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var rawEvent = []byte(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,"ts_event":"2025-10-16T09:00:00Z","unit":"percent","tags":{"env":"prod"}}`)
+
+func TestDecodeObjectValues(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want map[string]any
+	}{
+		{"seed raw event", string(rawEvent), map[string]any{
+			"tenant_id": "acme", "host": "host-a", "metric": "cpu_load", "value": 92.0,
+			"ts_event": "2025-10-16T09:00:00Z", "unit": "percent", "tags": map[string]any{"env": "prod"},
+		}},
+		{"empty object", `{}`, map[string]any{}},
+		{"whitespace everywhere", " \t\r\n{ \"a\" :\n[ 1 , true , false , null , { } , [ ] ] } \n", map[string]any{
+			"a": []any{1.0, true, false, nil, map[string]any{}, []any{}},
+		}},
+		{"duplicate key keeps last", `{"a":1,"a":2,"b":{"c":1,"c":"x"}}`, map[string]any{"a": 2.0, "b": map[string]any{"c": "x"}}},
+		{"numbers", `{"z":0,"nz":-0,"i":-12,"f":1.5,"e":1e3,"E":2E-2,"p":1e+2,"big":12345678901234567890,"tiny":1e-400,"prec":0.1}`, map[string]any{
+			"z": 0.0, "nz": math.Copysign(0, -1), "i": -12.0, "f": 1.5, "e": 1000.0, "E": 0.02, "p": 100.0,
+			"big": 12345678901234567890.0, "tiny": 0.0, "prec": 0.1,
+		}},
+		{"16 digit integer rounds like ParseFloat", `{"n":9007199254740993}`, map[string]any{"n": 9007199254740992.0}},
+		{"simple escapes", `{"s":"\"\\\/\b\f\n\r\t"}`, map[string]any{"s": "\"\\/\b\f\n\r\t"}},
+		{"unicode escapes", `{"s":"\u00e9\u4E2D\u0000"}`, map[string]any{"s": "é中\x00"}},
+		{"surrogate pair", `{"s":"\ud83d\ude00"}`, map[string]any{"s": "😀"}},
+		{"lone high surrogate", `{"s":"\ud83dx"}`, map[string]any{"s": "\uFFFDx"}},
+		{"lone low surrogate", `{"s":"\ude00"}`, map[string]any{"s": "\uFFFD"}},
+		{"high surrogate then non-surrogate escape", `{"s":"\ud83d\u0041"}`, map[string]any{"s": "\uFFFDA"}},
+		{"two high surrogates", `{"s":"\ud83d\ud83d\ude00"}`, map[string]any{"s": "\uFFFD😀"}},
+		{"escaped key", `{"k\u0065y":1}`, map[string]any{"key": 1.0}},
+		{"raw UTF-8 kept", `{"s":"héllo €"}`, map[string]any{"s": "héllo €"}},
+		{"invalid UTF-8 replaced per byte", "{\"s\":\"a\xffb\xe2\x82\"}", map[string]any{"s": "a\uFFFDb\uFFFD\uFFFD"}},
+		{"UTF-8 encoded surrogate replaced", "{\"s\":\"\xed\xa0\x80\"}", map[string]any{"s": "\uFFFD\uFFFD\uFFFD"}},
+		{"invalid UTF-8 in key", "{\"\xff\":1}", map[string]any{"\uFFFD": 1.0}},
+		{"long string not interned", `{"s":"` + strings.Repeat("x", 100) + `"}`, map[string]any{"s": strings.Repeat("x", 100)}},
+		{"empty strings", `{"":""}`, map[string]any{"": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Twice: the second run reads from the warm key and value caches.
+			for range 2 {
+				got, err := DecodeObject([]byte(tt.in))
+				if err != nil {
+					t.Fatalf("DecodeObject(%q): %v", tt.in, err)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Fatalf("DecodeObject(%q) = %#v, want %#v", tt.in, got, tt.want)
+				}
+				assertSameAsEncodingJSON(t, []byte(tt.in), got)
+			}
+		})
+	}
+}
+
+func assertSameAsEncodingJSON(t *testing.T, in []byte, got map[string]any) {
+	t.Helper()
+	var ref any
+	if err := json.Unmarshal(in, &ref); err != nil {
+		t.Fatalf("encoding/json rejects %q: %v", in, err)
+	}
+	if !reflect.DeepEqual(any(got), ref) {
+		t.Fatalf("DecodeObject(%q) = %#v, encoding/json gives %#v", in, got, ref)
+	}
+}
+
+func TestDecodeObjectNegativeZero(t *testing.T) {
+	got, err := DecodeObject([]byte(`{"a":-0,"b":-0.0,"c":0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, wantNeg := range map[string]bool{"a": true, "b": true, "c": false} {
+		if neg := math.Signbit(got[k].(float64)); neg != wantNeg {
+			t.Errorf("%s: signbit = %v, want %v", k, neg, wantNeg)
+		}
+	}
+}
+
+func TestDecodeObjectErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"empty input", ``, "unexpected end of JSON input at offset 0"},
+		{"only whitespace", "  \n", "unexpected end of JSON input at offset 3"},
+		{"garbage", `garbage`, "invalid character 'g' looking for beginning of value at offset 0"},
+		{"byte order mark", "\xef\xbb\xbf{}", `invalid character 'ï' looking for beginning of value at offset 0`},
+		{"truncated object", `{"a":1`, "unexpected end of JSON input at offset 6"},
+		{"truncated string", `{"a":"b`, "unexpected end of JSON input at offset 7"},
+		{"trailing comma", `{"a":1,}`, "invalid character '}' looking for beginning of object key string at offset 7"},
+		{"leading comma", `{,"a":1}`, "invalid character ',' looking for beginning of object key string at offset 1"},
+		{"unquoted key", `{a:1}`, "invalid character 'a' looking for beginning of object key string at offset 1"},
+		{"single-quoted string", `{"a":'b'}`, `invalid character '\'' looking for beginning of value at offset 5`},
+		{"missing colon", `{"a" 1}`, "invalid character '1' after object key at offset 5"},
+		{"missing comma", `{"a":1 "b":2}`, `invalid character '"' after object key:value pair at offset 7`},
+		{"array trailing comma", `{"a":[1,]}`, "invalid character ']' looking for beginning of value at offset 8"},
+		{"array missing comma", `{"a":[1 2]}`, "invalid character '2' after array element at offset 8"},
+		{"second top-level value", `{} {}`, "invalid character '{' after top-level value at offset 3"},
+		{"leading zero", `{"a":01}`, "invalid character '1' after object key:value pair at offset 6"},
+		{"plus sign", `{"a":+1}`, "invalid character '+' looking for beginning of value at offset 5"},
+		{"bare minus", `{"a":-}`, "invalid character '}' in numeric literal at offset 6"},
+		{"dot without digits", `{"a":1.}`, "invalid character '}' after decimal point in numeric literal at offset 7"},
+		{"leading dot", `{"a":.5}`, "invalid character '.' looking for beginning of value at offset 5"},
+		{"empty exponent", `{"a":1e}`, "invalid character '}' in exponent of numeric literal at offset 7"},
+		{"NaN", `{"a":NaN}`, "invalid character 'N' looking for beginning of value at offset 5"},
+		{"Infinity", `{"a":-Infinity}`, "invalid character 'I' in numeric literal at offset 6"},
+		{"out of float64 range", `{"a":1e400}`, "number 1e400 is out of the float64 range at offset 5"},
+		{"bad literal", `{"a":tru}`, "invalid character '}' in literal true (expecting 'e') at offset 8"},
+		{"capitalised literal", `{"a":True}`, "invalid character 'T' looking for beginning of value at offset 5"},
+		{"truncated literal", `{"a":nul`, "unexpected end of JSON input at offset 8"},
+		{"control character in string", "{\"a\":\"x\ty\"}", `invalid character '\t' in string literal at offset 7`},
+		{"unknown escape", `{"a":"\x"}`, "invalid character 'x' in string escape code at offset 7"},
+		{"single-quote escape", `{"a":"\'"}`, `invalid character '\'' in string escape code at offset 7`},
+		{"short unicode escape", `{"a":"\u12"}`, `invalid character '"' in \u hexadecimal character escape at offset 10`},
+		{"bad second half of pair", `{"a":"\ud83d\uZZZZ"}`, `invalid character 'Z' in \u hexadecimal character escape at offset 14`},
+		{"array", `[1,2]`, "want a JSON object, got an array at offset 0"},
+		{"string", ` "x"`, "want a JSON object, got a string at offset 1"},
+		{"number", `1`, "want a JSON object, got a number at offset 0"},
+		{"boolean", `false`, "want a JSON object, got a boolean at offset 0"},
+		{"null", `null`, "want a JSON object, got null at offset 0"},
+		{"too deep", strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1), "exceeded max depth at offset 50000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeObject([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("DecodeObject(%q) = %v, want error %q", tt.in, got, tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("DecodeObject(%q) error\n got %q\nwant %q", tt.in, err, tt.want)
+			}
+			var syn *SyntaxError
+			var typ *TypeError
+			if !errors.As(err, &syn) && !errors.As(err, &typ) {
+				t.Errorf("error %T is neither *SyntaxError nor *TypeError", err)
+			}
+			if json.Valid([]byte(tt.in)) && syn != nil && !strings.Contains(tt.in, "1e400") {
+				t.Errorf("encoding/json accepts %q but DecodeObject reports a syntax error", tt.in)
+			}
+		})
+	}
+}
+
+func TestDecodeObjectDepthLimit(t *testing.T) {
+	nest := func(n int) []byte {
+		return []byte(strings.Repeat(`{"a":`, n) + "null" + strings.Repeat("}", n))
+	}
+	if _, err := DecodeObject(nest(MaxDepth)); err != nil {
+		t.Errorf("depth %d (the limit) rejected: %v", MaxDepth, err)
+	}
+	arrays := []byte("{\"a\":" + strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + "}")
+	if _, err := DecodeObject(arrays); err != nil {
+		t.Errorf("arrays to depth %d rejected: %v", MaxDepth, err)
+	}
+	if _, err := DecodeObject(nest(MaxDepth + 1)); err == nil {
+		t.Errorf("depth %d accepted, want exceeded max depth", MaxDepth+1)
+	}
+}
+
+// The result must not share memory with the input: inputs are broker fetch buffers that
+// get reused.
+func TestDecodeObjectDoesNotAliasInput(t *testing.T) {
+	in := []byte(`{"k":"a fairly long string value that is not interned at all","s":"short","e":"x\ny"}`)
+	got, err := DecodeObject(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"k": "a fairly long string value that is not interned at all", "s": "short", "e": "x\ny"}
+	for i := range in {
+		in[i] = 'X'
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after overwriting the input, result = %#v, want %#v", got, want)
+	}
+}
+
+// Errors part-way through a nested document must not leave state behind in the pooled
+// decoder that leaks into the next document.
+func TestDecodeObjectAfterError(t *testing.T) {
+	bad := []byte(`{"a":[1,{"b":[2,3`)
+	good := []byte(`{"x":[true],"y":{"z":null}}`)
+	want := map[string]any{"x": []any{true}, "y": map[string]any{"z": nil}}
+	for range 3 {
+		if _, err := DecodeObject(bad); err == nil {
+			t.Fatal("truncated document accepted")
+		}
+		got, err := DecodeObject(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("after an error, DecodeObject = %#v, want %#v", got, want)
+		}
+	}
+}
+
+// Processors modify decoded events in place, so no two results may share a container.
+func TestDecodeObjectResultsAreIndependent(t *testing.T) {
+	a, _ := DecodeObject(rawEvent)
+	b, _ := DecodeObject(rawEvent)
+	a["host"] = "changed"
+	a["tags"].(map[string]any)["env"] = "changed"
+	if b["host"] != "host-a" || b["tags"].(map[string]any)["env"] != "prod" {
+		t.Errorf("changing one result changed another: %v", b)
+	}
+}
