@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -37,12 +39,23 @@ func main() {
 	hosts := flag.Int("hosts", 500, "distinct hosts (series) in the events")
 	dsn := flag.String("pg", envOr("EVENTOPS_TEST_PG", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL DSN")
 	keep := flag.Bool("keep", false, "keep the benchmark schema and files")
+	flag.BoolVar(&verbose, "v", false, "print per-stream progress every second")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline phase to this file")
 	flag.Parse()
+	profilePath = *cpuProfile
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // as the eventops-engine binary does
+	}
 	if err := run(*events, *hosts, *dsn, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+var (
+	profilePath string
+	verbose     bool
+)
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -108,6 +121,16 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	var t0 time.Time
+	if profilePath != "" {
+		pf, err := os.Create(profilePath)
+		if err != nil {
+			cancel()
+			return err
+		}
+		defer pf.Close()
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
 	go func() {
 		done <- plan.Run(runCtx, runtime.RunOptions{Metrics: metrics, Started: func(*runtime.Running) { t0 = time.Now(); close(started) }})
 	}()
@@ -125,7 +148,17 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 	defer conn.Close(ctx)
 	deadline := time.Now().Add(10 * time.Minute)
 	var rows int
+	lastReport := time.Now()
 	for {
+		if verbose && time.Since(lastReport) >= time.Second {
+			lastReport = time.Now()
+			var parts []string
+			for _, s := range plan.Streams {
+				parts = append(parts, fmt.Sprintf("%s in=%.0f out=%.0f", s.Name,
+					testutil.ToFloat64(metrics.RecordsIn.WithLabelValues(s.Name)), testutil.ToFloat64(metrics.RecordsOut.WithLabelValues(s.Name))))
+			}
+			fmt.Printf("%5.1fs  %s\n", time.Since(t0).Seconds(), strings.Join(parts, " | "))
+		}
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM metrics").Scan(&rows); err != nil {
 			cancel()
 			return err
@@ -237,12 +270,24 @@ func produce(ctx context.Context, b *broker.Broker, n, hosts int) (float64, erro
 	defer cl.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Date(2025, 10, 16, 9, 0, 0, 0, time.UTC)
+	// Each host's CPU load is a random walk around its own baseline, with rare spikes, so
+	// that alerts are as rare as in real operations (a few per thousand readings).
+	level := make([]float64, hosts)
+	for h := range level {
+		level[h] = 20 + float64((h*37)%50)
+	}
 	start := time.Now()
 	errc := make(chan error, 1)
 	for i := 0; i < n; i++ {
-		v := rng.Float64() * 95
+		h := rng.IntN(hosts)
+		level[h] += rng.NormFloat64() * 2
+		level[h] = max(5, min(85, level[h]))
+		v := level[h]
+		if rng.IntN(500) == 0 {
+			v = 90 + rng.Float64()*10
+		}
 		ev := fmt.Sprintf(`{"tenant_id":"tenant-%d","host":"host-%d","metric":"cpu_load","value":%.2f,"ts_event":"%s","unit":"percent","tags":{"env":"prod"}}`,
-			i%5, rng.IntN(hosts), v, base.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano))
+			h%5, h, v, base.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano))
 		cl.Produce(ctx, &kgo.Record{Topic: "ingest.raw.agent", Value: []byte(ev)}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				select {

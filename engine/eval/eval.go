@@ -12,6 +12,8 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -51,6 +53,14 @@ type Program struct {
 	src  config.Expr
 	prog *vm.Program
 	kind Kind
+	// needsCtx is set when the expression calls a context-dependent function; only then does
+	// Eval add the hidden context variable (a map write and delete per evaluation).
+	needsCtx bool
+	// path is set when the expression is nothing but a field path (metric, source.source_id):
+	// Eval then reads it straight from the maps, without the VM.
+	path []string
+	// vms recycles VMs: a VM's stack is reused between runs instead of allocated per run.
+	vms sync.Pool
 }
 
 // Source returns the expression as written.
@@ -58,9 +68,12 @@ func (p *Program) Source() config.Expr { return p.src }
 
 // Compile compiles e. Errors are *config.Error placed at the offending column of e.
 func Compile(e config.Expr, kind Kind) (*Program, error) {
+	patcher := &ctxPatcher{}
 	opts := []expr.Option{
+		// Telling expr the environment is a map lets it fetch variables without reflection.
+		expr.Env(map[string]any{}),
 		expr.AllowUndefinedVariables(),
-		expr.Patch(ctxPatcher{}),
+		expr.Patch(patcher),
 	}
 	opts = append(opts, functions...)
 	if kind == Bool {
@@ -70,7 +83,12 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 	if err != nil {
 		return nil, positioned(e, err)
 	}
-	return &Program{src: e, prog: prog, kind: kind}, nil
+	p := &Program{src: e, prog: prog, kind: kind, needsCtx: patcher.patched}
+	if kind == Any {
+		p.path = fieldPath(e.Src)
+	}
+	p.vms.New = func() any { return &vm.VM{} }
+	return p, nil
 }
 
 // MustCompile is Compile for expressions known to be valid (tests, built-in defaults).
@@ -82,21 +100,92 @@ func MustCompile(src string, kind Kind) *Program {
 	return p
 }
 
-// Eval evaluates the program. env.Vars is borrowed for the duration of the call: the hidden
-// context variable is added and removed again.
+// Eval evaluates the program. When the program needs the hidden context, env.Vars is
+// borrowed for the duration of the call: the context variable is added and removed again, so
+// a record must not be evaluated by two goroutines at once.
 func (p *Program) Eval(env Env) (any, error) {
 	vars := env.Vars
 	if vars == nil {
 		vars = map[string]any{}
 	}
+	if p.path != nil {
+		if v, ok := lookupPath(vars, p.path); ok {
+			return v, nil
+		}
+	}
+	if !p.needsCtx {
+		return p.run(vars)
+	}
 	ctx := evalCtx{source: env.Source, now: env.Now}
 	vars[ctxVar] = &ctx
-	out, err := vm.Run(p.prog, vars)
+	out, err := p.run(vars)
 	delete(vars, ctxVar)
+	return out, err
+}
+
+func (p *Program) run(vars map[string]any) (any, error) {
+	machine := p.vms.Get().(*vm.VM)
+	out, err := machine.Run(p.prog, vars)
+	p.vms.Put(machine)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.src.Src, unwrapRuntime(err))
 	}
 	return out, nil
+}
+
+// fieldPath returns the parts of src when it is a plain dotted field path such as
+// source.source_id, and nil otherwise.
+func fieldPath(src string) []string {
+	src = strings.TrimSpace(src)
+	if src == "" {
+		return nil
+	}
+	parts := strings.Split(src, ".")
+	for _, part := range parts {
+		if !isIdentifier(part) || reserved[part] {
+			return nil
+		}
+	}
+	return parts
+}
+
+var reserved = map[string]bool{"true": true, "false": true, "nil": true, "not": true, "and": true, "or": true, "in": true, "matches": true, "contains": true, "startsWith": true, "endsWith": true, "let": true, "if": true, "else": true, ctxVar: true}
+
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case i > 0 && r >= '0' && r <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// lookupPath reads a field path from nested maps. It reports ok=false whenever the answer
+// would need expr's own semantics (a missing intermediate object, a non-map value on the
+// way), so that the VM decides those cases exactly as it would for any other expression.
+func lookupPath(vars map[string]any, path []string) (any, bool) {
+	cur := vars
+	for i, part := range path {
+		v, found := cur[part]
+		if i == len(path)-1 {
+			return v, true
+		}
+		if !found {
+			return nil, false
+		}
+		next, isMap := v.(map[string]any)
+		if !isMap {
+			return nil, false
+		}
+		cur = next
+	}
+	return nil, false
 }
 
 // EvalBool evaluates a Bool program; a nil result (e.g. from a missing field) is false.
@@ -120,10 +209,11 @@ type evalCtx struct {
 	now    time.Time
 }
 
-// ctxPatcher appends the hidden context argument to calls of context-dependent functions.
-type ctxPatcher struct{}
+// ctxPatcher appends the hidden context argument to calls of context-dependent functions,
+// and remembers whether it did.
+type ctxPatcher struct{ patched bool }
 
-func (ctxPatcher) Visit(node *ast.Node) {
+func (c *ctxPatcher) Visit(node *ast.Node) {
 	call, ok := (*node).(*ast.CallNode)
 	if !ok {
 		return
@@ -133,6 +223,7 @@ func (ctxPatcher) Visit(node *ast.Node) {
 		return
 	}
 	call.Arguments = append(call.Arguments, &ast.IdentifierNode{Value: ctxVar})
+	c.patched = true
 }
 
 // positioned turns an expr compile error into a *config.Error at the right file position.

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,29 @@ func TestParseTime(t *testing.T) {
 	}
 	if _, err := ParseTime("yesterday", ""); err == nil {
 		t.Error("ParseTime accepted yesterday")
+	}
+}
+
+// A plain field path is read directly; its answer must be exactly what the VM gives.
+func TestFieldPathFastPathAgreesWithVM(t *testing.T) {
+	records := []map[string]any{
+		{"source": map[string]any{"source_id": "host-a"}, "metric": "cpu"},
+		{"source": map[string]any{}},
+		{"source": nil},
+		{"source": "flat"},
+		{},
+	}
+	for _, src := range []string{"metric", "source.source_id", "source"} {
+		fast := MustCompile(src, Any)
+		slow := MustCompile(src+" ?? nil", Any) // not a plain path: always the VM
+		for _, rec := range records {
+			fv, ferr := fast.Eval(Env{Vars: rec})
+			sv, serr := slow.Eval(Env{Vars: rec})
+			if (ferr != nil) != (serr != nil) || fmt.Sprint(fv) != fmt.Sprint(sv) {
+				if !(serr != nil && ferr != nil) {
+					t.Errorf("%s on %v: fast path gave %v, %v; VM gave %v, %v", src, rec, fv, ferr, sv, serr)
+				}
+			}
+		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -21,6 +23,12 @@ type deadLetterSink interface {
 }
 
 // stream is one running stream: the loop that carries the delivery guarantee.
+//
+// It runs as two stages so that CPU work and I/O waits overlap: the processing stage reads
+// a batch, decodes, validates and runs the processors; the delivery stage writes the result,
+// writes the dead letters and acks the batch. Batches pass between them in read order through
+// a small channel, and the delivery stage stops at the first batch it cannot finish, so no
+// batch is ever acked before one read earlier.
 type stream struct {
 	plan    *StreamPlan
 	input   engine.Input
@@ -28,22 +36,52 @@ type stream struct {
 	dlq     deadLetterSink
 	metrics *telemetry.Metrics
 	log     *slog.Logger
-	// drain is how long an in-flight batch may take to finish after shutdown begins.
+	// drain is how long in-flight batches may take to finish after shutdown begins.
 	drain time.Duration
 	// backoff bounds the wait between retries of a failed write.
 	backoffMin, backoffMax time.Duration
 
-	rejects    engine.Rejects
-	outRejects engine.Rejects
+	outRejects engine.Rejects // used by the delivery stage only
 }
 
-// run reads, processes, writes and acks batches until ctx ends. It returns nil on a clean
-// shutdown; the batch in flight when ctx ends is finished (or abandoned unacked, to be
-// redelivered) within the drain time.
+// processed is a batch that went through the processors, on its way to delivery.
+type processed struct {
+	batch   []*engine.Record // as read: what Ack needs
+	out     []*engine.Record // what the output writes
+	rejects engine.Rejects   // what the dead-letter topic gets
+}
+
+// inFlight is how many processed batches may wait for delivery while the next one is
+// processed. One is enough to keep both stages busy; more would only hold memory.
+const inFlight = 1
+
+// run processes and delivers batches until ctx ends. It returns nil on a clean shutdown:
+// batches already processed are delivered (bounded by the drain time) and anything not
+// acked is read again on the next start.
 func (s *stream) run(ctx context.Context) error {
+	work, cancelWork := drainContext(ctx, s.drain)
+	defer cancelWork()
+	queue := make(chan *processed, inFlight)
+	delivered := make(chan error, 1)
+	go func() { delivered <- s.deliver(work, queue) }()
+
+	err := s.process(ctx, work, queue)
+	close(queue)
+	derr := <-delivered
+	if ctx.Err() != nil {
+		return nil // shutting down: unacked batches are redelivered on restart
+	}
+	if err != nil {
+		return err
+	}
+	return derr
+}
+
+// process is the first stage: read and process batches, hand them to delivery.
+func (s *stream) process(ctx, work context.Context, queue chan<- *processed) error {
 	for {
 		batch, err := s.input.Read(ctx)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || work.Err() != nil {
 			return nil
 		}
 		if err != nil {
@@ -56,64 +94,101 @@ func (s *stream) run(ctx context.Context) error {
 		if len(batch) == 0 {
 			continue
 		}
-		// Once a batch is read it is finished even if shutdown begins, bounded by drain.
-		work, cancel := drainContext(ctx, s.drain)
-		err = s.handle(work, batch)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // shutting down: the unacked batch is redelivered on restart
-			}
-			return err
+		p := s.handle(work, batch)
+		select {
+		case queue <- p:
+		case <-work.Done():
+			return nil
 		}
 	}
 }
 
-// handle carries one batch from read to ack.
-func (s *stream) handle(ctx context.Context, batch []*engine.Record) error {
+// deliver is the second stage: write, dead-letter and ack each batch in read order.
+func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
+	for p := range queue {
+		if err := s.write(ctx, p); err != nil {
+			return err
+		}
+		if len(p.rejects.Items) > 0 {
+			if err := s.writeDeadLetters(ctx, &p.rejects); err != nil {
+				return err
+			}
+		}
+		if err := retry(ctx, s, "ack", func() error { return s.input.Ack(ctx, p.batch) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle runs one batch through decoding, validation and the processors.
+func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed {
 	name := s.plan.Name
 	s.metrics.RecordsIn.WithLabelValues(name).Add(float64(len(batch)))
-	s.rejects.Reset()
+	p := &processed{batch: batch}
 
-	recs := s.decode(batch)
-	for _, p := range s.plan.Processors {
-		s.metrics.ProcessorIn.WithLabelValues(name, p.Name).Add(float64(len(recs)))
-		out, err := p.Process(ctx, recs, &s.rejects)
+	recs := s.decode(batch, &p.rejects)
+	for _, proc := range s.plan.Processors {
+		s.metrics.ProcessorIn.WithLabelValues(name, proc.Name).Add(float64(len(recs)))
+		out, err := proc.Process(ctx, recs, &p.rejects)
 		if err != nil {
 			// The processor could not handle the batch at all: nothing may be lost, so every
 			// record of it goes to the dead-letter topic with the reason.
-			s.log.Error("processor failed on a whole batch; sending it to the dead-letter topic", "processor", p.Name, "err", err)
+			s.log.Error("processor failed on a whole batch; sending it to the dead-letter topic", "processor", proc.Name, "err", err)
 			for _, r := range recs {
-				s.rejects.Add(r, p.Name, err)
+				p.rejects.Add(r, proc.Name, err)
 			}
 			out = nil
 		}
-		s.metrics.ProcessorOut.WithLabelValues(name, p.Name).Add(float64(len(out)))
+		s.metrics.ProcessorOut.WithLabelValues(name, proc.Name).Add(float64(len(out)))
 		recs = out
 	}
 	if s.plan.OutputSchema != nil {
-		recs = s.validate(recs, s.plan.OutputSchema, "output.schema")
+		recs = s.validate(recs, s.plan.OutputSchema, "output.schema", &p.rejects)
 	}
-
-	if err := s.write(ctx, recs); err != nil {
-		return err
-	}
-	if len(s.rejects.Items) > 0 {
-		if err := s.writeDeadLetters(ctx); err != nil {
-			return err
-		}
-	}
-	return retry(ctx, s, "ack", func() error { return s.input.Ack(ctx, batch) })
+	p.out = recs
+	return p
 }
 
-// decode turns raw bytes into values and applies the input schema.
-func (s *stream) decode(batch []*engine.Record) []*engine.Record {
+// decode turns raw bytes into values and applies the input schema. Both are pure per-record
+// work and the costliest per-event step of a head stream, so large batches are split across
+// the cores; the order of records and of rejects is kept.
+func (s *stream) decode(batch []*engine.Record, rejects *engine.Rejects) []*engine.Record {
+	workers := min(goruntime.GOMAXPROCS(0), len(batch)/minParallelChunk)
+	if workers < 2 {
+		return s.decodeChunk(batch, rejects)
+	}
+	chunk := (len(batch) + workers - 1) / workers
+	outs := make([][]*engine.Record, workers)
+	rejs := make([]engine.Rejects, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(batch))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[w] = s.decodeChunk(batch[lo:hi], &rejs[w])
+		}()
+	}
+	wg.Wait()
+	out := make([]*engine.Record, 0, len(batch))
+	for w := range outs {
+		out = append(out, outs[w]...)
+		rejects.Items = append(rejects.Items, rejs[w].Items...)
+	}
+	return out
+}
+
+// minParallelChunk is the smallest number of records worth handing to another goroutine.
+const minParallelChunk = 512
+
+func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []*engine.Record {
 	out := make([]*engine.Record, 0, len(batch))
 	for _, r := range batch {
 		if r.Value == nil {
 			v, err := decodeJSONObject(r.Raw)
 			if err != nil {
-				s.rejects.Add(r, "decode", err)
+				rejects.Add(r, "decode", err)
 				continue
 			}
 			r.Value = v
@@ -121,16 +196,16 @@ func (s *stream) decode(batch []*engine.Record) []*engine.Record {
 		out = append(out, r)
 	}
 	if s.plan.InputSchema != nil {
-		out = s.validate(out, s.plan.InputSchema, "input.schema")
+		out = s.validate(out, s.plan.InputSchema, "input.schema", rejects)
 	}
 	return out
 }
 
-func (s *stream) validate(recs []*engine.Record, schema *jsonschema.Schema, stage string) []*engine.Record {
+func (s *stream) validate(recs []*engine.Record, schema *jsonschema.Schema, stage string, rejects *engine.Rejects) []*engine.Record {
 	kept := recs[:0]
 	for _, r := range recs {
 		if err := schema.Validate(toSchemaValue(r.Value)); err != nil {
-			s.rejects.Add(r, stage, schemaError(err))
+			rejects.Add(r, stage, schemaError(err))
 			continue
 		}
 		kept = append(kept, r)
@@ -138,31 +213,32 @@ func (s *stream) validate(recs []*engine.Record, schema *jsonschema.Schema, stag
 	return kept
 }
 
-// write writes recs durably, retrying transient failures until it succeeds or ctx ends.
-func (s *stream) write(ctx context.Context, recs []*engine.Record) error {
+// write writes a batch's output durably, retrying transient failures until it succeeds or
+// ctx ends. Records the output can never write join the batch's dead letters.
+func (s *stream) write(ctx context.Context, p *processed) error {
 	err := retry(ctx, s, "output", func() error {
 		s.outRejects.Reset()
-		return s.output.Write(ctx, recs, &s.outRejects)
+		return s.output.Write(ctx, p.out, &s.outRejects)
 	})
 	if err != nil {
 		return err
 	}
-	s.metrics.RecordsOut.WithLabelValues(s.plan.Name).Add(float64(len(recs) - len(s.outRejects.Items)))
-	s.rejects.Items = append(s.rejects.Items, s.outRejects.Items...)
+	s.metrics.RecordsOut.WithLabelValues(s.plan.Name).Add(float64(len(p.out) - len(s.outRejects.Items)))
+	p.rejects.Items = append(p.rejects.Items, s.outRejects.Items...)
 	return nil
 }
 
-func (s *stream) writeDeadLetters(ctx context.Context) error {
-	for _, it := range s.rejects.Items {
+func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects) error {
+	for _, it := range rejects.Items {
 		s.metrics.Errors.WithLabelValues(s.plan.Name, it.Stage).Inc()
 		s.log.Debug("record rejected", "stage", it.Stage, "reason", it.Err,
 			"topic", it.Record.Source.Topic, "partition", it.Record.Source.Partition, "offset", it.Record.Source.Offset)
 	}
 	err := retry(ctx, s, "dead-letter", func() error {
-		return s.dlq.Write(ctx, s.plan.DeadLetter, s.rejects.Items)
+		return s.dlq.Write(ctx, s.plan.DeadLetter, rejects.Items)
 	})
 	if err == nil {
-		s.metrics.DeadLetters.WithLabelValues(s.plan.Name, s.plan.DeadLetter).Add(float64(len(s.rejects.Items)))
+		s.metrics.DeadLetters.WithLabelValues(s.plan.Name, s.plan.DeadLetter).Add(float64(len(rejects.Items)))
 	}
 	return err
 }
