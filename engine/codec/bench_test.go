@@ -52,3 +52,29 @@ func BenchmarkDecodeParallel(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkAppendObject(b *testing.B) {
+	for _, in := range benchInputs {
+		v, err := DecodeObject(in.data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(in.name+"/codec", func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				if buf, err = AppendObject(buf[:0], v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(in.name+"/encoding_json", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := json.Marshal(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -3,9 +3,11 @@ package codec
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -213,5 +215,41 @@ func TestDecodeObjectResultsAreIndependent(t *testing.T) {
 	a["tags"].(map[string]any)["env"] = "changed"
 	if b["host"] != "host-a" || b["tags"].(map[string]any)["env"] != "prod" {
 		t.Errorf("changing one result changed another: %v", b)
+	}
+}
+
+// Pooled decoders keep key and value caches; decoding from many goroutines with more
+// distinct strings than cache slots must still give each caller its own exact result.
+func TestDecodeObjectConcurrentCacheChurn(t *testing.T) {
+	docs := make([][]byte, 3000)
+	for i := range docs {
+		docs[i] = []byte(fmt.Sprintf(`{"key%d":"value%d","shared":"v%d","n":%d}`, i, i, i%7, i))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range docs {
+				doc := docs[(i+g*750)%len(docs)]
+				got, err := DecodeObject(doc)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var want any
+				_ = json.Unmarshal(doc, &want)
+				if !reflect.DeepEqual(any(got), want) {
+					errs <- fmt.Errorf("DecodeObject(%s) = %v, want %v", doc, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
