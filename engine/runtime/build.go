@@ -7,12 +7,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v5"
-
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 	"github.com/eventops/eventops-engine/engine/lookup"
+	"github.com/eventops/eventops-engine/engine/schema"
 )
 
 // Options are the process-wide parts a pipeline is built with.
@@ -35,8 +34,8 @@ type Plan struct {
 type StreamPlan struct {
 	Name         string
 	Config       config.Stream
-	InputSchema  *jsonschema.Schema
-	OutputSchema *jsonschema.Schema
+	InputSchema  *schema.Validator
+	OutputSchema *schema.Validator
 	Processors   []NamedProcessor
 	OutputKey    *eval.Program
 	OutputHeader map[string]*eval.Program
@@ -78,7 +77,7 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 		plan.Lookups[name] = t
 	}
 
-	schemas := map[string]*jsonschema.Schema{}
+	schemas := map[string]*schema.Validator{}
 	for _, name := range sortedKeys(p.Schemas) {
 		s, err := compileSchema(p.Schemas[name])
 		if err != nil {
@@ -245,11 +244,8 @@ func checkPostgresColumns(pg *config.PostgresOutput) error {
 	return err
 }
 
-func compileSchema(path string) (*jsonschema.Schema, error) {
-	c := jsonschema.NewCompiler()
-	c.Draft = jsonschema.Draft2020
-	c.AssertFormat = true
-	s, err := c.Compile(path)
+func compileSchema(path string) (*schema.Validator, error) {
+	s, err := schema.Compile(path)
 	if err != nil {
 		return nil, fmt.Errorf("JSON Schema %s: %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/eventops/eventops-engine/engine/codec"
 	"testing"
 )
 
@@ -9,7 +10,7 @@ var rawSeed = []byte(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","v
 func BenchmarkDecodeRawEvent(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := decodeJSONObject(rawSeed); err != nil {
+		if _, err := codec.DecodeObject(rawSeed); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -20,7 +21,7 @@ func BenchmarkValidateRawEvent(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, _ := decodeJSONObject(rawSeed)
+	v, _ := codec.DecodeObject(rawSeed)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

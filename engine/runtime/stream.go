@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/codec"
+	"github.com/eventops/eventops-engine/engine/schema"
 	"github.com/eventops/eventops-engine/engine/telemetry"
 )
 
@@ -179,6 +180,15 @@ func (s *stream) decode(batch []*engine.Record, rejects *engine.Rejects) []*engi
 	return out
 }
 
+// decodeError says in words which kind of bad input a record was.
+func decodeError(err error) error {
+	var te *codec.TypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("malformed event: %w", err)
+	}
+	return fmt.Errorf("malformed JSON: %w", err)
+}
+
 // minParallelChunk is the smallest number of records worth handing to another goroutine.
 const minParallelChunk = 512
 
@@ -186,9 +196,9 @@ func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []
 	out := make([]*engine.Record, 0, len(batch))
 	for _, r := range batch {
 		if r.Value == nil {
-			v, err := decodeJSONObject(r.Raw)
+			v, err := codec.DecodeObject(r.Raw)
 			if err != nil {
-				rejects.Add(r, "decode", err)
+				rejects.Add(r, "decode", decodeError(err))
 				continue
 			}
 			r.Value = v
@@ -201,10 +211,10 @@ func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []
 	return out
 }
 
-func (s *stream) validate(recs []*engine.Record, schema *jsonschema.Schema, stage string, rejects *engine.Rejects) []*engine.Record {
+func (s *stream) validate(recs []*engine.Record, sch *schema.Validator, stage string, rejects *engine.Rejects) []*engine.Record {
 	kept := recs[:0]
 	for _, r := range recs {
-		if err := schema.Validate(toSchemaValue(r.Value)); err != nil {
+		if err := sch.Validate(r.Value); err != nil {
 			rejects.Add(r, stage, schemaError(err))
 			continue
 		}
@@ -287,71 +297,6 @@ func drainContext(parent context.Context, drain time.Duration) (context.Context,
 		context.AfterFunc(ctx, func() { t.Stop() })
 	})
 	return ctx, func() { stop(); cancel() }
-}
-
-// decodeJSONObject decodes one record value, which must be a JSON object.
-func decodeJSONObject(raw []byte) (map[string]any, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("malformed JSON: %w", err)
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("malformed event: want a JSON object, got %s", jsonKind(v))
-	}
-	return m, nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case []any:
-		return "an array"
-	case string:
-		return "a string"
-	case float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-// toSchemaValue converts what processors may have put into a record (typed slices, maps of
-// strings, ints) into the JSON data model the schema validator understands.
-func toSchemaValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = toSchemaValue(e)
-		}
-		return out
-	case map[string]string:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = e
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = toSchemaValue(e)
-		}
-		return out
-	case int:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case int32:
-		return float64(x)
-	case float32:
-		return float64(x)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	}
-	return v
 }
 
 // schemaError flattens a validation error into one line naming each failing location.
