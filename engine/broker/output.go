@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -116,7 +117,7 @@ func (o *Output) encode(rec *engine.Record, now time.Time) (*kgo.Record, error) 
 	if rec.Value == nil {
 		kr.Value = rec.Raw
 	} else {
-		v, err := appendJSON(nil, rec.Value)
+		v, err := codec.AppendObject(nil, rec.Value)
 		if err != nil {
 			return nil, fmt.Errorf("encoding value: %w", err)
 		}
