@@ -244,12 +244,9 @@ func checkPostgresColumns(pg *config.PostgresOutput) error {
 	return err
 }
 
+// compileSchema compiles a JSON Schema file; its errors already name the file.
 func compileSchema(path string) (*schema.Validator, error) {
-	s, err := schema.Compile(path)
-	if err != nil {
-		return nil, fmt.Errorf("JSON Schema %s: %w", path, err)
-	}
-	return s, nil
+	return schema.Compile(path)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
