@@ -183,6 +183,9 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 		return err
 	}
 	_ = conn.QueryRow(ctx, "SELECT count(*) FROM alerts").Scan(&alerts)
+	if verbose {
+		printStages(metrics, plan)
+	}
 	dead := testutil.ToFloat64(metrics.DeadLetters.WithLabelValues("normalize", "ops.deadletter.v1"))
 
 	// 3. The ceiling, same rows, same run.
@@ -361,4 +364,32 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// printStages prints, per stream, the batches and the total seconds spent in each stage.
+func printStages(m *telemetry.Metrics, plan *runtime.Plan) {
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		return
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "eventops_stream_stage_seconds" {
+			continue
+		}
+		for _, s := range plan.Streams {
+			line := s.Name + ":"
+			for _, met := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range met.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["stream"] != s.Name {
+					continue
+				}
+				h := met.GetHistogram()
+				line += fmt.Sprintf(" %s=%.2fs/%d", labels["stage"], h.GetSampleSum(), h.GetSampleCount())
+			}
+			fmt.Println("  stages", line)
+		}
+	}
 }

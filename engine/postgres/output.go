@@ -46,6 +46,10 @@ type Output struct {
 	stage       string // staging table name (a temporary table, one per connection)
 	createStage string
 	insert      string
+	// binary is set when every column can go through the hand-written binary COPY encoder
+	// (binarycopy.go); copyTable and copyStage are its statements.
+	binary               bool
+	copyTable, copyStage string
 	// mode chooses how rows reach the table; only benchmarks change it (see doc.go).
 	mode writeMode
 	// duplicates says the last staged write skipped rows already present: a redelivery is
@@ -202,6 +206,9 @@ func (o *Output) prepareSQL() {
 	cols := strings.Join(quoted, ", ")
 	o.insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s ON CONFLICT (%s) DO NOTHING",
 		o.table.quoted(), cols, cols, pgx.Identifier{o.stage}.Sanitize(), quoted[o.dedupe])
+	o.binary = binaryEncodable(o.cols)
+	o.copyTable = copySQL(o.table.quoted(), o.cols)
+	o.copyStage = copySQL("pg_temp."+pgx.Identifier{o.stage}.Sanitize(), o.cols)
 
 }
 
@@ -219,7 +226,7 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 	if o.mode == writeCopyFirst && !o.duplicates.Load() {
 		// Rows are converted as COPY consumes them, so the conversion runs while the server
 		// is busy with the rows already sent.
-		_, err := o.pool.CopyFrom(ctx, o.table.ident, o.names, src)
+		err := o.copyDirect(ctx, src)
 		switch {
 		case err == nil:
 			written = true
@@ -244,6 +251,26 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		o.rows.Observe(float64(len(src.rows)))
 	}
 	return nil
+}
+
+// copyDirect copies the batch straight into the table, converting records as COPY reads.
+func (o *Output) copyDirect(ctx context.Context, src *rowSource) error {
+	if !o.binary {
+		_, err := o.pool.CopyFrom(ctx, o.table.ident, o.names, src)
+		return err
+	}
+	conn, err := o.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	_, err = copyBinary(ctx, conn.Conn().PgConn(), o.copyTable, o.cols, func() ([]any, bool) {
+		if src.Next() {
+			return src.cur, true
+		}
+		return nil, false
+	})
+	return err
 }
 
 // rowSource converts records to rows on demand for pgx's CopyFrom, sending the ones that
@@ -371,7 +398,19 @@ func (o *Output) writeStaged(ctx context.Context, rows [][]any) (inserted int64,
 	if _, err := tx.Exec(ctx, o.createStage); err != nil {
 		return 0, fmt.Errorf("create staging table: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{o.stage}, o.names, pgx.CopyFromRows(rows)); err != nil {
+	if o.binary {
+		i := 0
+		_, err = copyBinary(ctx, tx.Conn().PgConn(), o.copyStage, o.cols, func() ([]any, bool) {
+			if i == len(rows) {
+				return nil, false
+			}
+			i++
+			return rows[i-1], true
+		})
+	} else {
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{o.stage}, o.names, pgx.CopyFromRows(rows))
+	}
+	if err != nil {
 		return 0, fmt.Errorf("copy into staging table: %w", err)
 	}
 	tag, err := tx.Exec(ctx, o.insert)

@@ -81,7 +81,9 @@ func (s *stream) run(ctx context.Context) error {
 // process is the first stage: read and process batches, hand them to delivery.
 func (s *stream) process(ctx, work context.Context, queue chan<- *processed) error {
 	for {
+		t0 := time.Now()
 		batch, err := s.input.Read(ctx)
+		s.observe("read", t0)
 		if ctx.Err() != nil || work.Err() != nil {
 			return nil
 		}
@@ -95,7 +97,9 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 		if len(batch) == 0 {
 			continue
 		}
+		t1 := time.Now()
 		p := s.handle(work, batch)
+		s.observe("process", t1)
 		select {
 		case queue <- p:
 		case <-work.Done():
@@ -107,19 +111,30 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 // deliver is the second stage: write, dead-letter and ack each batch in read order.
 func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 	for p := range queue {
+		t0 := time.Now()
 		if err := s.write(ctx, p); err != nil {
 			return err
 		}
+		t1 := s.observe("write", t0)
 		if len(p.rejects.Items) > 0 {
 			if err := s.writeDeadLetters(ctx, &p.rejects); err != nil {
 				return err
 			}
+			t1 = s.observe("dead_letter", t1)
 		}
 		if err := retry(ctx, s, "ack", func() error { return s.input.Ack(ctx, p.batch) }); err != nil {
 			return err
 		}
+		s.observe("ack", t1)
 	}
 	return nil
+}
+
+// observe records the time since start in the stage histogram and returns now.
+func (s *stream) observe(stage string, start time.Time) time.Time {
+	now := time.Now()
+	s.metrics.StageSeconds.WithLabelValues(s.plan.Name, stage).Observe(now.Sub(start).Seconds())
+	return now
 }
 
 // handle runs one batch through decoding, validation and the processors.
