@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/csv"
 	"flag"
 	"fmt"
@@ -159,10 +160,9 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 			}
 			fmt.Printf("%5.1fs  %s\n", time.Since(t0).Seconds(), strings.Join(parts, " | "))
 		}
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM metrics").Scan(&rows); err != nil {
-			cancel()
-			return err
-		}
+		// Progress comes from the engine's own counters: polling count(*) would load the
+		// database being measured. The rows are counted once, at the end.
+		rows = int(testutil.ToFloat64(metrics.RecordsOut.WithLabelValues("sink.signals.metric.v1.metrics")))
 		rulesIn := testutil.ToFloat64(metrics.RecordsIn.WithLabelValues("rules"))
 		if rows >= n && int(rulesIn) >= n {
 			break
@@ -171,7 +171,7 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 			cancel()
 			return fmt.Errorf("only %d of %d rows after 10 minutes", rows, n)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed := time.Since(t0)
 	cancel()
@@ -199,8 +199,8 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 	fmt.Printf("events: %d raw events, %d hosts; produced to the embedded broker at %.0f events/s\n", n, hosts, produceRate)
 	fmt.Printf("end to end: %.0f events/s (%.2fs for %d events; %d rows, %d distinct event ids, %d alert rows, %.0f dead letters)\n",
 		e2e, elapsed.Seconds(), n, total, distinct, alerts, dead)
-	fmt.Printf("ceiling: pgx CopyFrom of the same rows, 10k-row batches: %.0f rows/s with the unique event_id index, %.0f rows/s without indexes\n", copyIdx, copyNoIdx)
-	fmt.Printf("ratio: end to end / COPY with index = %.2f; / COPY without indexes = %.2f\n", e2e/copyIdx, e2e/copyNoIdx)
+	fmt.Printf("ceiling: pgx CopyFrom of the same rows, 10k-row batches: %.0f rows/s into a copy of the metrics table (same indexes), %.0f rows/s into a table without indexes\n", copyIdx, copyNoIdx)
+	fmt.Printf("ratio: end to end / COPY into the same table = %.2f; / COPY without indexes = %.2f\n", e2e/copyIdx, e2e/copyNoIdx)
 	if total != n || distinct != n {
 		return fmt.Errorf("delivery check failed: %d rows, %d distinct, want %d", total, distinct, n)
 	}
@@ -324,6 +324,10 @@ func copyCeiling(ctx context.Context, conn *pgx.Conn) (withIdx, without float64,
 		if err != nil {
 			return 0, 0, err
 		}
+		// Hand pgx the tags as JSON text, so the timed COPY does not include marshalling.
+		if vals[7], err = json.Marshal(vals[7]); err != nil {
+			return 0, 0, err
+		}
 		data = append(data, vals)
 	}
 	if err := rows.Err(); err != nil {
@@ -343,7 +347,8 @@ func copyCeiling(ctx context.Context, conn *pgx.Conn) (withIdx, without float64,
 		}
 		return float64(len(data)) / time.Since(start).Seconds(), nil
 	}
-	withIdx, err = measure("copy_idx", `CREATE TABLE copy_idx (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB)`)
+	// The same table as the pipeline writes: columns, defaults and every index.
+	withIdx, err = measure("copy_idx", `CREATE TABLE copy_idx (LIKE metrics INCLUDING ALL)`)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -46,6 +46,12 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = engine.WallClock{}
 	}
+	// Compression saves network, which the in-process broker does not use: on loopback it
+	// is CPU spent twice (compress here, decompress in every consumer) for nothing.
+	compression := kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression())
+	if b.Embedded() {
+		compression = kgo.ProducerBatchCompression(kgo.NoCompression())
+	}
 	client, err := kgo.NewClient(append(b.ClientOpts(),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -54,7 +60,7 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20),
 		kgo.MaxBufferedRecords(100_000),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		compression,
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: output %s: creating producer: %w", cfg.Topic, err)
