@@ -20,6 +20,12 @@ func AppendObject(dst []byte, v map[string]any) ([]byte, error) {
 	return appendValue(dst, v)
 }
 
+// AppendValue is AppendObject for any value of the same data model (a jsonb column may
+// hold an array or a string as well as an object).
+func AppendValue(dst []byte, v any) ([]byte, error) {
+	return appendValue(dst, v)
+}
+
 func appendValue(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:

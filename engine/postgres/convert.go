@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -103,7 +104,7 @@ func convert(k kind, v any) (any, error) {
 		}
 		return t.UTC(), nil
 	case kindJSON:
-		return appendJSON(nil, v)
+		return appendJSON(v)
 	case kindUUID:
 		s, ok := v.(string)
 		if !ok {
@@ -154,6 +155,15 @@ func checkText(s string) error {
 		return fmt.Errorf("text is not valid UTF-8")
 	}
 	return nil
+}
+
+// appendJSON encodes a value for a json/jsonb column: the engine's JSON encoder, after
+// refusing strings jsonb cannot store.
+func appendJSON(v any) ([]byte, error) {
+	if err := checkJSONStrings(v); err != nil {
+		return nil, err
+	}
+	return codec.AppendValue(nil, v)
 }
 
 // checkJSONStrings rejects strings jsonb cannot hold: encoding/json writes NUL as \u0000,

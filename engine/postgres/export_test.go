@@ -39,4 +39,4 @@ func ConvertBatch(o *Output, batch []*engine.Record, rejects *engine.Rejects) in
 }
 
 // AppendJSON encodes v as the output encodes jsonb values.
-func AppendJSON(v any) ([]byte, error) { return appendJSON(nil, v) }
+func AppendJSON(v any) ([]byte, error) { return appendJSON(v) }
