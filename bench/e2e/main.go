@@ -130,7 +130,7 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 		}
 		defer pf.Close()
 		pprof.StartCPUProfile(pf)
-		defer pprof.StopCPUProfile()
+		defer pprof.StopCPUProfile() // if the run fails early
 	}
 	go func() {
 		done <- plan.Run(runCtx, runtime.RunOptions{Metrics: metrics, Started: func(*runtime.Running) { t0 = time.Now(); close(started) }})
@@ -174,6 +174,7 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed := time.Since(t0)
+	pprof.StopCPUProfile() // the profile covers the pipeline only, not the ceiling below
 	cancel()
 	if err := <-done; err != nil {
 		return fmt.Errorf("pipeline: %w", err)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth is the deepest nesting of objects and arrays DecodeObject accepts, the same limit
@@ -93,6 +94,31 @@ type decoder struct {
 
 	keys [cacheSize]string
 	vals [cacheSize]any // always strings
+
+	// arena backs the strings the decoder makes: one allocation per arenaChunk bytes of
+	// string data instead of one per string. It is only ever appended to, never rewritten,
+	// so a string made from it stays valid for as long as anything refers to it.
+	arena []byte
+}
+
+// arenaChunk is the size of one string arena block. A string that outlives its document
+// keeps at most one block alive; longer strings get their own allocation.
+const arenaChunk = 2048
+
+// makeString copies raw into the arena and returns it as a string.
+func (d *decoder) makeString(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	if len(raw) > arenaChunk/8 {
+		return string(raw)
+	}
+	if cap(d.arena)-len(d.arena) < len(raw) {
+		d.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, raw...)
+	return unsafe.String(&d.arena[start], len(raw))
 }
 
 func (d *decoder) release() {
@@ -372,7 +398,7 @@ func (d *decoder) stringValue() (any, error) {
 		return nil, err
 	}
 	if len(raw) > maxInternedValue {
-		return string(raw), nil
+		return d.makeString(raw), nil
 	}
 	if len(raw) == 0 {
 		return "", nil
@@ -381,7 +407,7 @@ func (d *decoder) stringValue() (any, error) {
 	if s, ok := (*slot).(string); ok && s == string(raw) {
 		return *slot, nil
 	}
-	*slot = string(raw)
+	*slot = d.makeString(raw)
 	return *slot, nil
 }
 
@@ -391,7 +417,7 @@ func (d *decoder) internKey(raw []byte) string {
 	if *slot == string(raw) { // compares without allocating
 		return *slot
 	}
-	*slot = string(raw)
+	*slot = d.makeString(raw)
 	return *slot
 }
 
