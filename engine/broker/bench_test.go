@@ -67,7 +67,8 @@ func BenchmarkOutputWrite(b *testing.B) {
 
 func jsonValue(r *engine.Record) ([]byte, error) {
 	o := &Output{cfg: OutputConfig{Topic: "x", Clock: engine.WallClock{}}}
-	kr, err := o.encode(r, r.Timestamp)
+	var slab []byte
+	kr, err := o.encode(r, r.Timestamp, &slab)
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}

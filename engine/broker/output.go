@@ -94,8 +94,9 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		}
 		wg.Done()
 	}
+	var slab []byte
 	for _, rec := range batch {
-		kr, err := o.encode(rec, now)
+		kr, err := o.encode(rec, now, &slab)
 		if err != nil {
 			if rejects == nil {
 				return fmt.Errorf("broker: output %s: record %s/%d@%d: %w", o.cfg.Topic, rec.Source.Topic, rec.Source.Partition, rec.Source.Offset, err)
@@ -118,16 +119,26 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 	return nil
 }
 
-func (o *Output) encode(rec *engine.Record, now time.Time) (*kgo.Record, error) {
+// slabBytes is the size of the blocks record values are encoded into: one allocation for
+// many records instead of several (growing) per record. Values are never rewritten once
+// encoded, so each record's value stays valid until the producer is done with it.
+const slabBytes = 64 << 10
+
+func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte) (*kgo.Record, error) {
 	kr := &kgo.Record{Topic: o.cfg.Topic, Key: rec.Key}
 	if rec.Value == nil {
 		kr.Value = rec.Raw
 	} else {
-		v, err := codec.AppendObject(nil, rec.Value)
+		if cap(*slab)-len(*slab) < slabBytes/16 {
+			*slab = make([]byte, 0, slabBytes)
+		}
+		start := len(*slab)
+		buf, err := codec.AppendObject(*slab, rec.Value)
 		if err != nil {
 			return nil, fmt.Errorf("encoding value: %w", err)
 		}
-		kr.Value = v
+		*slab = buf
+		kr.Value = buf[start:len(buf):len(buf)]
 	}
 	if len(rec.Headers) > 0 || len(o.cfg.Headers) > 0 {
 		kr.Headers = make([]kgo.RecordHeader, 0, len(rec.Headers)+len(o.cfg.Headers))

@@ -44,7 +44,11 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		keys := make([]string, 0, len(x))
+		var small [16]string // most events' objects fit: no allocation for their keys
+		keys := small[:0]
+		if len(x) > len(small) {
+			keys = make([]string, 0, len(x))
+		}
 		for k := range x {
 			keys = append(keys, k)
 		}

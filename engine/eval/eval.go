@@ -123,6 +123,16 @@ func (p *Program) Eval(env Env) (any, error) {
 	return out, err
 }
 
+// evalPrepared evaluates with vars that already hold whatever context the program needs.
+func (p *Program) evalPrepared(vars map[string]any) (any, error) {
+	if p.path != nil {
+		if v, ok := lookupPath(vars, p.path); ok {
+			return v, nil
+		}
+	}
+	return p.run(vars)
+}
+
 func (p *Program) run(vars map[string]any) (any, error) {
 	machine := p.vms.Get().(*vm.VM)
 	out, err := machine.Run(p.prog, vars)

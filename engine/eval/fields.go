@@ -7,6 +7,9 @@ import (
 // Mapping is a compiled config.Fields: it builds a new object from expressions.
 type Mapping struct {
 	entries []mappingEntry
+	// needsCtx is set when any expression, at any depth, needs the hidden context: Eval
+	// then adds it to the variables once per record instead of once per expression.
+	needsCtx bool
 }
 
 type mappingEntry struct {
@@ -37,8 +40,10 @@ func compileFields(f config.Fields, errs *config.Errors) *Mapping {
 				continue
 			}
 			ent.prog = p
+			m.needsCtx = m.needsCtx || p.needsCtx
 		default:
 			ent.nested = compileFields(fld.Nested, errs)
+			m.needsCtx = m.needsCtx || ent.nested.needsCtx
 		}
 		m.entries = append(m.entries, ent)
 	}
@@ -57,14 +62,30 @@ func (m *Mapping) Names() []string {
 // Eval builds the object. Fields whose expression yields nil are left out, so that optional
 // input fields do not become explicit nulls downstream.
 func (m *Mapping) Eval(env Env) (map[string]any, error) {
+	vars := env.Vars
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	if !m.needsCtx {
+		return m.eval(vars)
+	}
+	ctx := evalCtx{source: env.Source, now: env.Now}
+	vars[ctxVar] = &ctx
+	out, err := m.eval(vars)
+	delete(vars, ctxVar)
+	return out, err
+}
+
+// eval builds the object from vars, which already hold the context if it is needed.
+func (m *Mapping) eval(vars map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(m.entries))
 	for _, e := range m.entries {
 		var v any
 		var err error
 		if e.prog != nil {
-			v, err = e.prog.Eval(env)
+			v, err = e.prog.evalPrepared(vars)
 		} else {
-			v, err = e.nested.Eval(env)
+			v, err = e.nested.eval(vars)
 		}
 		if err != nil {
 			return nil, fieldErr{name: e.name, err: err}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -28,7 +29,7 @@ var functions = []expr.Option{
 	}),
 	expr.Function("now", func(params ...any) (any, error) {
 		ctx := params[len(params)-1].(*evalCtx)
-		return ctx.now.UTC().Format(time.RFC3339Nano), nil
+		return formatNow(ctx.now), nil
 	}),
 	expr.Function("parse_time", func(params ...any) (any, error) {
 		if len(params) < 1 || len(params) > 2 {
@@ -130,4 +131,22 @@ func fromEpoch(f float64) time.Time {
 	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC()
+}
+
+// lastNow remembers the last time now() formatted: a processor evaluates a whole batch at
+// one clock reading, so formatting it once per batch instead of once per record is enough.
+var lastNow atomic.Pointer[formattedTime]
+
+type formattedTime struct {
+	t time.Time
+	s string
+}
+
+func formatNow(t time.Time) string {
+	if last := lastNow.Load(); last != nil && last.t.Equal(t) {
+		return last.s
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	lastNow.Store(&formattedTime{t: t, s: s})
+	return s
 }
