@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"log/slog"
+	goruntime "runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +31,10 @@ type OutputOptions struct {
 	Logger  *slog.Logger       // nil: slog.Default()
 	// Clock is what now() in a column expression reads; nil: the wall clock.
 	Clock engine.Clock
+	// Parallel is how many connections one large batch is written over at once; 0 means
+	// GOMAXPROCS. One COPY keeps one server process busy, so a single connection caps a
+	// sink at what one core of the database can index.
+	Parallel int
 }
 
 // Output writes batches of records into one PostgreSQL table, effectively once: a record
@@ -46,6 +53,8 @@ type Output struct {
 	stage       string // staging table name (a temporary table, one per connection)
 	createStage string
 	insert      string
+	// parallel is how many connections a large batch is split over (OutputOptions.Parallel).
+	parallel int
 	// binary is set when every column can go through the hand-written binary COPY encoder
 	// (binarycopy.go); copyTable and copyStage are its statements.
 	binary               bool
@@ -117,7 +126,10 @@ func NewOutput(ctx context.Context, cfg *config.PostgresOutput, opts OutputOptio
 	}
 
 	var errs config.Errors
-	o := &Output{pool: pool, table: t, dedupe: -1, opts: opts}
+	o := &Output{pool: pool, table: t, dedupe: -1, opts: opts, parallel: opts.Parallel}
+	if o.parallel <= 0 {
+		o.parallel = goruntime.GOMAXPROCS(0)
+	}
 	for i, name := range mapping.Names() {
 		pos := fields[i].Pos
 		c, ok := byName[name]
@@ -222,29 +234,14 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 	start := time.Now()
 	src := &rowSource{o: o, batch: batch, now: o.opts.Clock.Now(), rejects: rejects,
 		recs: make([]*engine.Record, 0, len(batch)), rows: make([][]any, 0, len(batch))}
-	written := false
-	if o.mode == writeCopyFirst && !o.duplicates.Load() {
-		// Rows are converted as COPY consumes them, so the conversion runs while the server
-		// is busy with the rows already sent.
-		err := o.copyDirect(ctx, src)
-		switch {
-		case err == nil:
-			written = true
-		case !isRowError(err):
-			return fmt.Errorf("postgres output %s: copy: %w", o.table.name, err)
-		default:
-			o.opts.Logger.Debug("postgres output: COPY refused the batch; writing it through the staging table",
-				"stream", o.opts.Stream, "table", o.table.name, "reason", err)
-		}
+	var err error
+	if o.parallel > 1 && len(batch) >= o.parallel*minParallelRows {
+		err = o.writeParallel(ctx, src, rejects)
+	} else {
+		err = o.writeSerial(ctx, src, rejects)
 	}
-	if !written {
-		src.drain()
-		if len(src.rows) == 0 {
-			return nil
-		}
-		if err := o.writeIsolating(ctx, src.recs, src.rows, rejects); err != nil {
-			return fmt.Errorf("postgres output %s: %w", o.table.name, err)
-		}
+	if err != nil {
+		return fmt.Errorf("postgres output %s: %w", o.table.name, err)
 	}
 	if o.seconds != nil {
 		o.seconds.Observe(time.Since(start).Seconds())
@@ -252,6 +249,125 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 	}
 	return nil
 }
+
+// minParallelRows is the smallest share of a batch worth its own connection.
+const minParallelRows = 1000
+
+// writeSerial writes the batch over one connection, converting records while COPY sends.
+func (o *Output) writeSerial(ctx context.Context, src *rowSource, rejects *engine.Rejects) error {
+	if o.mode == writeCopyFirst && !o.duplicates.Load() {
+		err := o.copyDirect(ctx, src)
+		switch {
+		case err == nil:
+			return nil
+		case !isRowError(err):
+			return fmt.Errorf("copy: %w", err)
+		default:
+			o.opts.Logger.Debug("postgres output: COPY refused the batch; writing it through the staging table",
+				"stream", o.opts.Stream, "table", o.table.name, "reason", err)
+		}
+	}
+	src.drain()
+	if len(src.rows) == 0 {
+		return nil
+	}
+	return o.writeIsolating(ctx, src.recs, src.rows, rejects)
+}
+
+// writeParallel converts the whole batch, splits it by a hash of the dedupe key and writes
+// the parts at once, each over its own connection and in its own transaction. Equal keys
+// always fall in the same part, so the parts never wait on each other's rows (no lock
+// waits, no deadlocks). If any part fails the batch fails and is retried whole; the parts
+// that had committed are then skipped as duplicates, as in any redelivery.
+func (o *Output) writeParallel(ctx context.Context, src *rowSource, rejects *engine.Rejects) error {
+	src.drain()
+	if len(src.rows) == 0 {
+		return nil
+	}
+	parts := make([]part, o.parallel)
+	for i, row := range src.rows {
+		p := &parts[keyHash(row[o.dedupe])%uint64(len(parts))]
+		p.recs = append(p.recs, src.recs[i])
+		p.rows = append(p.rows, row)
+	}
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Add(1)
+		go func(p *part) {
+			defer wg.Done()
+			p.err = o.writePart(ctx, p)
+		}(&parts[i])
+	}
+	wg.Wait()
+	var errs []error
+	for i := range parts {
+		rejects.Items = append(rejects.Items, parts[i].rejects.Items...)
+		if parts[i].err != nil {
+			errs = append(errs, parts[i].err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// part is one connection's share of a batch.
+type part struct {
+	recs    []*engine.Record
+	rows    [][]any
+	rejects engine.Rejects
+	err     error
+}
+
+func (o *Output) writePart(ctx context.Context, p *part) error {
+	if len(p.rows) == 0 {
+		return nil
+	}
+	if o.mode == writeCopyFirst && !o.duplicates.Load() {
+		err := o.copyRows(ctx, p.rows)
+		if err == nil || !isRowError(err) {
+			return err
+		}
+	}
+	return o.writeIsolating(ctx, p.recs, p.rows, &p.rejects)
+}
+
+// copyRows copies converted rows straight into the table.
+func (o *Output) copyRows(ctx context.Context, rows [][]any) error {
+	i := 0
+	next := func() ([]any, bool) {
+		if i == len(rows) {
+			return nil, false
+		}
+		i++
+		return rows[i-1], true
+	}
+	if !o.binary {
+		_, err := o.pool.CopyFrom(ctx, o.table.ident, o.names, pgx.CopyFromRows(rows))
+		return err
+	}
+	conn, err := o.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	_, err = copyBinary(ctx, conn.Conn().PgConn(), o.copyTable, o.cols, next)
+	return err
+}
+
+// keyHash spreads dedupe keys over the parts of a parallel write.
+func keyHash(k any) uint64 {
+	switch x := k.(type) {
+	case string:
+		return maphash.String(partSeed, x)
+	case [16]byte:
+		return maphash.Bytes(partSeed, x[:])
+	case int64:
+		return uint64(x)
+	default:
+		return maphash.String(partSeed, fmt.Sprint(x))
+	}
+}
+
+var partSeed = maphash.MakeSeed()
 
 // copyDirect copies the batch straight into the table, converting records as COPY reads.
 func (o *Output) copyDirect(ctx context.Context, src *rowSource) error {
