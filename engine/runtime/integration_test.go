@@ -293,3 +293,38 @@ func readSSEData(t *testing.T, body io.Reader) string {
 		}
 	}
 }
+
+// A burst large enough for the parallel paths (decode split across cores, PostgreSQL writes
+// over several connections) arrives in full, once, with its alerts.
+func TestBurstArrivesInFullAndOnce(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	f := startFlow(t, t.TempDir(), dsn)
+	const n = 5000
+	events := make([]string, n)
+	for i := range events {
+		events[i] = fmt.Sprintf(`{"tenant_id":"acme","host":"host-%d","metric":"cpu_load","value":%d,"ts_event":"2025-10-16T09:%02d:%02dZ"}`,
+			i%20, 50+(i%50), (i/60)%60, i%60)
+	}
+	f.produce("ingest.raw.agent", events...)
+	eventually(t, 60*time.Second, "all events stored", func() bool { return f.count("metrics") >= n })
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var rows, distinct int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*), count(DISTINCT event_id) FROM metrics").Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || distinct != n {
+		t.Fatalf("%d rows, %d distinct event ids; want %d", rows, distinct, n)
+	}
+	// Values 90..99 make each host fire; every firing series gets exactly one firing alert
+	// before its next resolve, so alerts exist and none is a duplicate.
+	eventually(t, 30*time.Second, "alerts stored", func() bool { return f.count("alerts") > 0 })
+	var alerts, dupes int
+	conn.QueryRow(context.Background(), "SELECT count(*), count(*) - count(DISTINCT event_id) FROM alerts").Scan(&alerts, &dupes)
+	if dupes != 0 {
+		t.Fatalf("%d alert rows with %d duplicates", alerts, dupes)
+	}
+}
