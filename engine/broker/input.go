@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -80,6 +81,10 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		// Kafka's own default (kgo's is 5 s). With 5 s, the first long poll after a start
+		// was not woken by new records on the embedded broker: the first event after a
+		// restart surfaced 5 s late although /-/ready already said ready.
+		kgo.FetchMaxWait(500*time.Millisecond),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: input %s: creating consumer: %w", cfg.Topic, err)
