@@ -9,12 +9,17 @@ COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/eventops-engine ./cmd/eventops-engine
+# The working directory holds relative data paths (the embedded broker's data/broker):
+# it must belong to the distroless nonroot user (uid 65532).
+RUN mkdir -p /out/var && chown 65532:65532 /out/var
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/eventops-engine /usr/local/bin/eventops-engine
 COPY examples /etc/eventops/examples
 COPY schemas  /etc/eventops/schemas
+COPY --from=build --chown=65532:65532 /out/var /var/lib/eventops
 WORKDIR /var/lib/eventops
+VOLUME /var/lib/eventops
 EXPOSE 8088
 HEALTHCHECK NONE
 ENTRYPOINT ["/usr/local/bin/eventops-engine"]
