@@ -104,21 +104,22 @@ func MustCompile(src string, kind Kind) *Program {
 // borrowed for the duration of the call: the context variable is added and removed again, so
 // a record must not be evaluated by two goroutines at once.
 func (p *Program) Eval(env Env) (any, error) {
+	return withContext(env, p.needsCtx, p.evalPrepared)
+}
+
+// withContext runs fn on env's variables, with the hidden context variable added for the
+// duration of the call when needed.
+func withContext[T any](env Env, needed bool, fn func(map[string]any) (T, error)) (T, error) {
 	vars := env.Vars
 	if vars == nil {
 		vars = map[string]any{}
 	}
-	if p.path != nil {
-		if v, ok := lookupPath(vars, p.path); ok {
-			return v, nil
-		}
-	}
-	if !p.needsCtx {
-		return p.run(vars)
+	if !needed {
+		return fn(vars)
 	}
 	ctx := evalCtx{source: env.Source, now: env.Now}
 	vars[ctxVar] = &ctx
-	out, err := p.run(vars)
+	out, err := fn(vars)
 	delete(vars, ctxVar)
 	return out, err
 }

@@ -62,18 +62,7 @@ func (m *Mapping) Names() []string {
 // Eval builds the object. Fields whose expression yields nil are left out, so that optional
 // input fields do not become explicit nulls downstream.
 func (m *Mapping) Eval(env Env) (map[string]any, error) {
-	vars := env.Vars
-	if vars == nil {
-		vars = map[string]any{}
-	}
-	if !m.needsCtx {
-		return m.eval(vars)
-	}
-	ctx := evalCtx{source: env.Source, now: env.Now}
-	vars[ctxVar] = &ctx
-	out, err := m.eval(vars)
-	delete(vars, ctxVar)
-	return out, err
+	return withContext(env, m.needsCtx, m.eval)
 }
 
 // eval builds the object from vars, which already hold the context if it is needed.
