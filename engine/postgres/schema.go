@@ -32,34 +32,40 @@ type builtinTable struct {
 	indexes []string
 }
 
+// idText is the type of identifier columns (ids, tenants, hosts, metric and rule names):
+// byte-order collation, because they are compared for equality and sorted only to be
+// grouped, and locale-aware comparison made every index insert on them ≈10-15% dearer
+// (measured with 300k rows on a C.UTF-8 database, which PostgreSQL does not treat as "C").
+const idText = `TEXT COLLATE "C"`
+
 var builtinTables = map[string]builtinTable{
 	"metrics": {
 		columns: []builtinColumn{
-			{"event_id", "TEXT NOT NULL", "event_id"},
+			{"event_id", idText + " NOT NULL", "event_id"},
 			{"ts", "TIMESTAMPTZ", "ts_event"},
-			{"tenant", "TEXT", "tenant_id"},
-			{"source_id", "TEXT", "source?.source_id"},
-			{"metric", "TEXT", "metric"},
+			{"tenant", idText, "tenant_id"},
+			{"source_id", idText, "source?.source_id"},
+			{"metric", idText, "metric"},
 			{"value", "DOUBLE PRECISION", "value"},
-			{"unit", "TEXT", "unit"},
+			{"unit", idText, "unit"},
 			{"tags", "JSONB", "tags"},
 		},
 		indexes: []string{"tenant_source_metric_ts_idx (tenant, source_id, metric, ts DESC)"},
 	},
 	"alerts": {
 		columns: []builtinColumn{
-			{"event_id", "TEXT NOT NULL", "event_id"},
+			{"event_id", idText + " NOT NULL", "event_id"},
 			{"ts", "TIMESTAMPTZ", "ts"},
-			{"tenant", "TEXT", "tenant_id"},
-			{"source_id", "TEXT", "source_id"},
-			{"metric", "TEXT", "metric"},
-			{"severity", "TEXT", "severity"},
-			{"rule", "TEXT", "rule"},
+			{"tenant", idText, "tenant_id"},
+			{"source_id", idText, "source_id"},
+			{"metric", idText, "metric"},
+			{"severity", idText, "severity"},
+			{"rule", idText, "rule"},
 			{"value", "DOUBLE PRECISION", "value"},
 			{"message", "TEXT", "message"},
 			{"tags", "JSONB", "tags"},
-			{"fingerprint", "TEXT", "fingerprint"},
-			{"state", "TEXT", "state"},
+			{"fingerprint", idText, "fingerprint"},
+			{"state", idText, "state"},
 			{"started_at", "TIMESTAMPTZ", "started_at"},
 			{"resolved_at", "TIMESTAMPTZ", "resolved_at"},
 			{"labels", "JSONB", "labels"},
