@@ -9,8 +9,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"encoding/csv"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
