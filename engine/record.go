@@ -29,6 +29,10 @@ type Source struct {
 	Topic     string
 	Partition int32
 	Offset    int64
+	// TopicID is the broker's id of this incarnation of the topic: a topic deleted and
+	// created again, or a fresh embedded-broker data directory, restarts offsets at 0 under
+	// a new id. Zero when the broker does not report topic ids.
+	TopicID [16]byte
 }
 
 // Clock tells the time. Runtime code never calls time.Now directly, so tests (and the rule

@@ -152,7 +152,11 @@ func TestRecordsFromOtherClientsAreRead(t *testing.T) {
 	if len(r.Headers) != 1 || r.Headers[0].Key != "agent" || string(r.Headers[0].Value) != "v2" {
 		t.Errorf("headers = %v", r.Headers)
 	}
-	if r.Source != (engine.Source{Topic: "in", Partition: 0, Offset: 0}) || r.Timestamp.IsZero() {
+	if r.Source.Topic != "in" || r.Source.Partition != 0 || r.Source.Offset != 0 || r.Timestamp.IsZero() {
 		t.Errorf("source %v timestamp %v", r.Source, r.Timestamp)
+	}
+	// The topic's id marks its incarnation, so record_id() differs for a re-created topic.
+	if r.Source.TopicID == ([16]byte{}) {
+		t.Errorf("source carries no topic id: %v", r.Source)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -44,6 +45,9 @@ type Input struct {
 	cfg    InputConfig
 	client *kgo.Client
 	logger *slog.Logger
+
+	// topicID identifies the topic's incarnation (see engine.Source.TopicID).
+	topicID [16]byte
 
 	mu sync.Mutex
 	// pending holds, in Read order, the offsets to commit for each batch not yet acked.
@@ -89,7 +93,31 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: input %s: creating consumer: %w", cfg.Topic, err)
 	}
-	return &Input{cfg: cfg, client: client, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group)}, nil
+	in := &Input{cfg: cfg, client: client, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group)}
+	in.topicID = in.lookupTopicID()
+	return in, nil
+}
+
+// lookupTopicID asks the cluster for the topic's id, which record_id() folds into event ids
+// so that a re-created topic (offsets from 0 again) never repeats an old record's id.
+func (in *Input) lookupTopicID() [16]byte {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	md, err := kadm.NewClient(in.client).Metadata(ctx, in.cfg.Topic)
+	if err == nil {
+		if t, ok := md.Topics[in.cfg.Topic]; ok && t.Err == nil && t.ID != (kadm.TopicID{}) {
+			return t.ID
+		}
+	}
+	in.logger.Warn("the broker did not report the topic's id: event ids made by record_id() repeat if the topic is re-created", "err", err)
+	return [16]byte{}
+}
+
+// Joined reports whether the consumer is a member of its group (has a generation), which is
+// when it starts receiving records: the engine is not ready before every input has joined.
+func (in *Input) Joined() bool {
+	_, generation := in.client.GroupMetadata()
+	return generation >= 0
 }
 
 // Read returns the next batch of up to BatchSize records, waiting until there is at least
@@ -135,7 +163,7 @@ func (in *Input) convert(fetches kgo.Fetches) ([]*engine.Record, map[int32]kgo.E
 			rec := &engine.Record{
 				Raw:       r.Value,
 				Key:       r.Key,
-				Source:    engine.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+				Source:    engine.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, TopicID: in.topicID},
 				Timestamp: r.Timestamp,
 			}
 			if len(r.Headers) > 0 {

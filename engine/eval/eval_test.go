@@ -26,8 +26,30 @@ func TestRecordIDIsDeterministicAndDistinct(t *testing.T) {
 	if a == c {
 		t.Fatalf("next offset got the same id %v", a)
 	}
-	if s := a.(string); len(s) != 36 || s[14] != '8' {
-		t.Fatalf("record id %q is not a version-8 UUID", s)
+	if s := a.(string); len(s) != 36 || s[14] != '8' || !strings.ContainsAny(s[19:20], "89ab") {
+		t.Fatalf("record id %q is not a version-8 RFC 9562 UUID", s)
+	}
+	// A new incarnation of the topic restarts offsets at 0: its records must not get the
+	// ids of the old incarnation's records.
+	reborn := src
+	reborn.TopicID = [16]byte{1}
+	d, _ := p.Eval(Env{Vars: map[string]any{}, Source: reborn})
+	if d == c {
+		t.Fatalf("a re-created topic gave its record the id of the old topic's record at the same offset: %v", d)
+	}
+	// Other partitions and topics never share ids.
+	seen := map[any]engine.Source{}
+	for _, topic := range []string{"ingest.raw.agent", "ingest.raw.agent2"} {
+		for part := int32(0); part < 8200; part += 4099 {
+			for off := int64(0); off < 3; off++ {
+				s := engine.Source{Topic: topic, Partition: part, Offset: off}
+				id, _ := p.Eval(Env{Vars: map[string]any{}, Source: s})
+				if prev, dup := seen[id]; dup {
+					t.Fatalf("%v and %v share id %v", prev, s, id)
+				}
+				seen[id] = s
+			}
+		}
 	}
 }
 

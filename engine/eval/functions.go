@@ -69,19 +69,29 @@ var functions = []expr.Option{
 	}),
 }
 
-// RecordID returns the deterministic id of a source record: a UUID (version 8, RFC 9562)
-// made of a hash of the topic, the partition and the offset. The same record read twice gets
-// the same id, and ids of one partition sort by offset, which keeps a unique index on them
-// append-mostly.
+// RecordID returns the deterministic id of a source record, as a UUID (version 8, RFC 9562):
+//
+//	bytes 0-5   48 bits of a hash of the topic name, the topic's id and the partition's high bits
+//	bytes 6-7   version 8, then the partition's low 12 bits
+//	bytes 8-15  variant, then the offset (62 bits)
+//
+// The same record read twice gets the same id, so sinks can recognise a redelivery. A new
+// incarnation of the topic (deleted and re-created, or a fresh embedded-broker data
+// directory), whose offsets start again at 0, has a new topic id and so new record ids: rows
+// already stored are never mistaken for the new records. Ids of one partition share their
+// first 8 bytes and sort by offset, which keeps a unique index on them append-mostly.
 func RecordID(src engine.Source) string {
-	var b [16]byte
-	h := fnv.New32a()
+	h := fnv.New64a()
 	h.Write([]byte(src.Topic))
-	binary.BigEndian.PutUint32(b[0:4], h.Sum32())
-	binary.BigEndian.PutUint32(b[4:8], uint32(src.Partition))
-	binary.BigEndian.PutUint64(b[8:16], uint64(src.Offset))
-	b[6] = (b[6] & 0x0f) | 0x80 // version 8
-	b[8] = (b[8] & 0x3f) | 0x80 // RFC 9562 variant
+	h.Write([]byte{0})
+	h.Write(src.TopicID[:])
+	var hi [4]byte
+	binary.BigEndian.PutUint32(hi[:], uint32(src.Partition)>>12)
+	h.Write(hi[:])
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[0:8], h.Sum64())
+	binary.BigEndian.PutUint16(b[6:8], 0x8000|uint16(src.Partition)&0x0fff) // version 8
+	binary.BigEndian.PutUint64(b[8:16], uint64(src.Offset)&(1<<62-1)|1<<63) // RFC 9562 variant
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'

@@ -67,6 +67,7 @@ type Output struct {
 
 	opts    OutputOptions
 	seconds interface{ Observe(float64) }
+	skipped interface{ Add(float64) }
 	rows    interface{ Observe(float64) }
 }
 
@@ -171,6 +172,7 @@ func NewOutput(ctx context.Context, cfg *config.PostgresOutput, opts OutputOptio
 	if opts.Metrics != nil {
 		o.seconds = opts.Metrics.SinkBatchSeconds.WithLabelValues(opts.Stream, t.name)
 		o.rows = opts.Metrics.SinkBatchRows.WithLabelValues(opts.Stream, t.name)
+		o.skipped = opts.Metrics.SinkDuplicates.WithLabelValues(opts.Stream, t.name)
 	}
 	return o, nil
 }
@@ -497,10 +499,22 @@ const (
 
 func (o *Output) writeRows(ctx context.Context, rows [][]any) error {
 	inserted, err := o.writeStaged(ctx, rows)
-	if err == nil && o.mode == writeCopyFirst {
+	if err != nil {
+		return err
+	}
+	if o.mode == writeCopyFirst {
 		o.duplicates.Store(inserted < int64(len(rows)))
 	}
-	return err
+	// Skipping is the point of the dedupe key, but it must never be silent: a skip that is
+	// not a redelivery would be a lost event.
+	if skipped := int64(len(rows)) - inserted; skipped > 0 {
+		if o.skipped != nil {
+			o.skipped.Add(float64(skipped))
+		}
+		o.opts.Logger.Info("postgres output: rows already stored were skipped (a redelivery or an upstream replay)",
+			"stream", o.opts.Stream, "table", o.table.name, "skipped", skipped, "of", len(rows))
+	}
+	return nil
 }
 
 // writeStaged copies rows into a staging table and moves the new ones into

@@ -6,12 +6,14 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
+	"github.com/eventops/eventops-engine/engine/telemetry"
 )
 
 // A batch large enough to be written over several connections at once still gives exactly
@@ -19,8 +21,9 @@ import (
 // records that cannot be converted (rejected, the rest written).
 func TestParallelWriteIsEffectivelyOnce(t *testing.T) {
 	dsn := pgtest.DSN(t)
+	metrics := telemetry.New()
 	out, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics", DedupeKey: "event_id"},
-		postgres.OutputOptions{Stream: "parallel", Parallel: 3})
+		postgres.OutputOptions{Stream: "parallel", Parallel: 3, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +53,10 @@ func TestParallelWriteIsEffectivelyOnce(t *testing.T) {
 				t.Fatalf("attempt %d: good record rejected: %v", attempt, it.Err)
 			}
 		}
+	}
+	// Every skip is counted: the 50 in-batch duplicates the first time, the whole batch the second.
+	if got := testutil.ToFloat64(metrics.SinkDuplicates.WithLabelValues("parallel", "metrics")); got != 50+n+50 {
+		t.Errorf("skipped-duplicates counter = %v, want %d", got, 50+n+50)
 	}
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {

@@ -97,6 +97,12 @@ func startFlow(t *testing.T, dataDir, dsn string) *flow {
 
 func (f *flow) produce(topic string, values ...string) {
 	f.t.Helper()
+	f.produceKeyed(topic, "", values...)
+}
+
+// produceKeyed produces values with one key, so they land in one partition.
+func (f *flow) produceKeyed(topic, key string, values ...string) {
+	f.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...))
 	if err != nil {
 		f.t.Fatal(err)
@@ -105,6 +111,9 @@ func (f *flow) produce(topic string, values ...string) {
 	recs := make([]*kgo.Record, len(values))
 	for i, v := range values {
 		recs[i] = &kgo.Record{Topic: topic, Value: []byte(v)}
+		if key != "" {
+			recs[i].Key = []byte(key)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -327,4 +336,19 @@ func TestBurstArrivesInFullAndOnce(t *testing.T) {
 	if dupes != 0 {
 		t.Fatalf("%d alert rows with %d duplicates", alerts, dupes)
 	}
+}
+
+// A fresh broker (new data directory) restarts offsets at 0 against a database that already
+// holds rows: the new events must be stored, not mistaken for redeliveries of the old ones.
+func TestFreshBrokerDoesNotSwallowNewEvents(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	first := startFlow(t, t.TempDir(), dsn)
+	// Same key, so both brokers put the event at the same partition and offset (0).
+	first.produceKeyed("ingest.raw.agent", "host-a", `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":10}`)
+	eventually(t, 20*time.Second, "first event stored", func() bool { return first.count("metrics") == 1 })
+	first.stop()
+
+	second := startFlow(t, t.TempDir(), dsn)
+	second.produceKeyed("ingest.raw.agent", "host-a", `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":20}`)
+	eventually(t, 20*time.Second, "the new broker's first event stored next to the old one", func() bool { return second.count("metrics") == 2 })
 }

@@ -63,12 +63,19 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 
 	var ready atomic.Bool
 	var streams []*stream
+	// Until the streams run, a failure must close what was opened: a consumer left in its
+	// group would hold its partitions until the session times out on the next start.
+	started := false
+	defer func() {
+		if !started {
+			for _, s := range streams {
+				s.close()
+			}
+		}
+	}()
 	for _, sp := range p.Streams {
 		s, err := p.openStream(ctx, b, sp, ro)
 		if err != nil {
-			for _, o := range streams {
-				o.close()
-			}
 			return fmt.Errorf("stream %s: %w", sp.Name, err)
 		}
 		streams = append(streams, s)
@@ -91,6 +98,11 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 				if !ready.Load() {
 					return errors.New("streams are starting")
 				}
+				for _, s := range streams {
+					if j, ok := s.input.(interface{ Joined() bool }); ok && !j.Joined() {
+						return fmt.Errorf("stream %s has not joined its consumer group yet", s.plan.Name)
+					}
+				}
 				return nil
 			},
 		})
@@ -102,6 +114,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		}
 		log.Info("API listening", "addr", server.Addr())
 	}
+	started = true
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

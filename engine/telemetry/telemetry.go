@@ -30,6 +30,9 @@ type Metrics struct {
 	SinkBatchSeconds *prometheus.HistogramVec
 	// SinkBatchRows is the number of rows per sink batch. Labels: stream, sink.
 	SinkBatchRows *prometheus.HistogramVec
+	// SinkDuplicates counts rows a sink skipped because their dedupe key was already in the
+	// table (redeliveries, upstream replays). Labels: stream, sink.
+	SinkDuplicates *prometheus.CounterVec
 	// StageSeconds is the time a stream spends per batch in each stage: read (waiting for
 	// input), process, write (output durable), dead_letter, ack. Labels: stream, stage.
 	StageSeconds *prometheus.HistogramVec
@@ -57,11 +60,12 @@ func New() *Metrics {
 	m.ConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_consumer_lag_records", Help: "Records between a stream's position and the end of the partition."}, []string{"stream", "topic", "partition"})
 	m.SinkBatchSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_sink_batch_seconds", Help: "Time to write one batch durably.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"stream", "sink"})
 	m.SinkBatchRows = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_sink_batch_rows", Help: "Rows per sink batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}, []string{"stream", "sink"})
+	m.SinkDuplicates = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sink_duplicates_skipped_total", Help: "Rows skipped because their dedupe key was already stored (redeliveries)."}, []string{"stream", "sink"})
 	m.StageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_stream_stage_seconds", Help: "Time per batch in each stage of a stream: read, process, write, dead_letter, ack.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"stream", "stage"})
 	m.AlertsEmitted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_alerts_emitted_total", Help: "Alert transitions emitted by rules."}, []string{"stream", "rule", "state"})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
-	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.AlertsEmitted, m.SSEClients, m.SSEDropped} {
+	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.SSEClients, m.SSEDropped} {
 		f(c)
 	}
 	return m
