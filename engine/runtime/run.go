@@ -188,15 +188,17 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		return nil, fmt.Errorf("output: %w", err)
 	}
 	return &stream{
-		plan:       sp,
-		input:      in,
-		output:     out,
-		dlq:        broker.NewDeadLetterWriter(b, sp.Name),
-		metrics:    ro.Metrics,
-		log:        log,
-		drain:      ro.Drain,
-		backoffMin: 100 * time.Millisecond,
-		backoffMax: 5 * time.Second,
+		plan:        sp,
+		input:       in,
+		output:      out,
+		dlq:         broker.NewDeadLetterWriter(b, sp.Name),
+		metrics:     ro.Metrics,
+		log:         log,
+		drain:       ro.Drain,
+		backoffMin:  100 * time.Millisecond,
+		backoffMax:  5 * time.Second,
+		settleEvery: time.Second,
+		acked:       make(chan struct{}, 1),
 	}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -43,6 +44,14 @@ type stream struct {
 	backoffMin, backoffMax time.Duration
 
 	outRejects engine.Rejects // used by the delivery stage only
+
+	// settleEvery bounds how long batches stay in flight without a pause. The input lets a
+	// pending consumer-group rebalance proceed only when no batch is unacked, and with two
+	// stages under steady load there may always be one; so at least this often the
+	// processing stage waits for delivery to catch up before it reads again.
+	settleEvery time.Duration
+	inFlight    atomic.Int64  // batches handed to delivery and not yet acked
+	acked       chan struct{} // signalled after each ack
 }
 
 // processed is a batch that went through the processors, on its way to delivery.
@@ -80,7 +89,14 @@ func (s *stream) run(ctx context.Context) error {
 
 // process is the first stage: read and process batches, hand them to delivery.
 func (s *stream) process(ctx, work context.Context, queue chan<- *processed) error {
+	lastSettle := time.Now()
 	for {
+		if time.Since(lastSettle) >= s.settleEvery {
+			if !s.settle(work) {
+				return nil
+			}
+			lastSettle = time.Now()
+		}
 		t0 := time.Now()
 		batch, err := s.input.Read(ctx)
 		s.observe("read", t0)
@@ -100,12 +116,25 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 		t1 := time.Now()
 		p := s.handle(work, batch)
 		s.observe("process", t1)
+		s.inFlight.Add(1)
 		select {
 		case queue <- p:
 		case <-work.Done():
 			return nil
 		}
 	}
+}
+
+// settle waits until every batch handed to delivery is acked; false if work ended first.
+func (s *stream) settle(work context.Context) bool {
+	for s.inFlight.Load() > 0 {
+		select {
+		case <-s.acked:
+		case <-work.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // deliver is the second stage: write, dead-letter and ack each batch in read order.
@@ -126,6 +155,11 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 			return err
 		}
 		s.observe("ack", t1)
+		s.inFlight.Add(-1)
+		select {
+		case s.acked <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
