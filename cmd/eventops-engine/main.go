@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/eventops/eventops-engine/config"
@@ -69,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return lint(args[1:], stdout, stderr)
 	case "run":
 		return runPipeline(args[1:], stderr)
+	}
+	if !strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "eventops-engine: unknown command %q\n\n%s", args[0], usage)
+		return 2
 	}
 	return runPipeline(args, stderr)
 }

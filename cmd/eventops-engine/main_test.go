@@ -56,7 +56,7 @@ func TestExamplesLintClean(t *testing.T) {
 }
 
 func TestUsageErrorsExitTwo(t *testing.T) {
-	for _, args := range [][]string{{}, {"run"}, {"lint"}, {"-c"}} {
+	for _, args := range [][]string{{}, {"run"}, {"lint"}, {"-c"}, {"bogus"}} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage)", args, code)
