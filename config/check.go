@@ -2,11 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -79,17 +80,8 @@ func (l *loader) checkBroker(p *Pipeline) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func (l *loader) checkTopics(p *Pipeline) {
-	for _, name := range sortedKeys(p.Topics) {
+	for _, name := range slices.Sorted(maps.Keys(p.Topics)) {
 		t := p.Topics[name]
 		path := joinPath("topics", name)
 		p.Pos[path] = l.keyPosOf(path)
@@ -108,7 +100,7 @@ func (l *loader) checkTopics(p *Pipeline) {
 		if t.RetentionBytes < -1 {
 			l.errs.Add(l.posOf(path+".retention_bytes"), path+".retention_bytes", "must be 0 (no limit) or more, got %d", t.RetentionBytes)
 		}
-		for _, key := range sortedKeys(t.Configs) {
+		for _, key := range slices.Sorted(maps.Keys(t.Configs)) {
 			l.checkTopicConfig(path+".configs", key, t.Configs[key])
 		}
 	}
@@ -166,7 +158,7 @@ var knownTopicConfigs = map[string]topicConfigSpec{
 }
 
 // KnownTopicConfigs returns the Kafka topic config names accepted under topics.<name>.configs.
-func KnownTopicConfigs() []string { return sortedKeys(knownTopicConfigs) }
+func KnownTopicConfigs() []string { return slices.Sorted(maps.Keys(knownTopicConfigs)) }
 
 func (l *loader) checkTopicConfig(configsPath, key, value string) {
 	path := joinPath(configsPath, key)
@@ -235,7 +227,7 @@ func (l *loader) resolveFile(value *string, path string) {
 }
 
 func (l *loader) checkSchemas(p *Pipeline) {
-	for _, name := range sortedKeys(p.Schemas) {
+	for _, name := range slices.Sorted(maps.Keys(p.Schemas)) {
 		path := joinPath("schemas", name)
 		p.Pos[path] = l.keyPosOf(path)
 		file := p.Schemas[name]
@@ -245,7 +237,7 @@ func (l *loader) checkSchemas(p *Pipeline) {
 }
 
 func (l *loader) checkLookups(p *Pipeline) {
-	for _, name := range sortedKeys(p.Lookups) {
+	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
 		lk := p.Lookups[name]
 		path := joinPath("lookups", name)
 		p.Pos[path] = l.keyPosOf(path)
@@ -288,7 +280,7 @@ func (l *loader) topicRef(p *Pipeline, topic, path string) {
 		return
 	}
 	if _, ok := p.Topics[topic]; !ok {
-		l.errs.Add(l.posOf(path), path, "topic %q is not declared under topics:%s", topic, suggestion(topic, sortedKeys(p.Topics)))
+		l.errs.Add(l.posOf(path), path, "topic %q is not declared under topics:%s", topic, suggestion(topic, slices.Sorted(maps.Keys(p.Topics))))
 	}
 }
 
@@ -297,7 +289,7 @@ func (l *loader) schemaRef(p *Pipeline, schema, path string) {
 		return
 	}
 	if _, ok := p.Schemas[schema]; !ok {
-		l.errs.Add(l.posOf(path), path, "schema %q is not declared under schemas:%s", schema, suggestion(schema, sortedKeys(p.Schemas)))
+		l.errs.Add(l.posOf(path), path, "schema %q is not declared under schemas:%s", schema, suggestion(schema, slices.Sorted(maps.Keys(p.Schemas))))
 	}
 }
 
@@ -379,7 +371,7 @@ func (l *loader) checkAPI(p *Pipeline) {
 			tables[s.Postgres.Table] = true
 		}
 	}
-	written := sortedKeys(tables)
+	written := slices.Sorted(maps.Keys(tables))
 	firstPath := map[string]Pos{}
 	for i, r := range p.API.Routes {
 		path := indexPath("api.routes", i)

@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,7 +122,7 @@ func (s Set) Names() []string {
 func LoadAll(lookups map[string]config.Lookup) (Set, error) {
 	set := make(Set, len(lookups))
 	var errs []error
-	for _, name := range sortedKeys(lookups) {
+	for _, name := range slices.Sorted(maps.Keys(lookups)) {
 		t, err := Load(name, lookups[name])
 		if err != nil {
 			errs = append(errs, err)
@@ -129,15 +131,6 @@ func LoadAll(lookups map[string]config.Lookup) (Set, error) {
 		set[name] = t
 	}
 	return set, errors.Join(errs...)
-}
-
-func sortedKeys(m map[string]config.Lookup) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func read(cfg config.Lookup) (Rows, error) {

@@ -49,9 +49,9 @@ func copySQL(table string, cols []column) string {
 	return fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", table, strings.Join(names, ", "))
 }
 
-// copyBinary runs a binary COPY of the rows next yields on conn.
-func copyBinary(ctx context.Context, conn *pgconn.PgConn, sql string, cols []column, next func() ([]any, bool)) (int64, error) {
-	r := &binaryCopyReader{cols: cols, next: next}
+// copyBinary runs a binary COPY of the rows of src on conn.
+func copyBinary(ctx context.Context, conn *pgconn.PgConn, sql string, cols []column, src pgx.CopyFromSource) (int64, error) {
+	r := &binaryCopyReader{cols: cols, src: src}
 	tag, err := conn.CopyFrom(ctx, r, sql)
 	if r.err != nil {
 		return 0, r.err
@@ -74,7 +74,7 @@ const chunkBytes = 64 << 10
 // binaryCopyReader encodes rows into the binary COPY stream as the connection reads it.
 type binaryCopyReader struct {
 	cols    []column
-	next    func() ([]any, bool)
+	src     pgx.CopyFromSource
 	buf     []byte
 	off     int
 	started bool
@@ -93,13 +93,20 @@ func (r *binaryCopyReader) Read(p []byte) (int, error) {
 			r.started = true
 		}
 		for len(r.buf) < chunkBytes {
-			row, ok := r.next()
-			if !ok {
+			if !r.src.Next() {
+				if err := r.src.Err(); err != nil {
+					r.err = err
+					return 0, err
+				}
 				r.buf = append(r.buf, 0xff, 0xff) // end of data
 				r.done = true
 				break
 			}
-			var err error
+			row, err := r.src.Values()
+			if err != nil {
+				r.err = err
+				return 0, err
+			}
 			if r.buf, err = appendBinaryRow(r.buf, r.cols, row); err != nil {
 				r.err = err
 				return 0, err

@@ -324,35 +324,12 @@ func (o *Output) writePart(ctx context.Context, p *part) error {
 		return nil
 	}
 	if o.mode == writeCopyFirst && !o.duplicates.Load() {
-		err := o.copyRows(ctx, p.rows)
+		err := o.copyDirect(ctx, pgx.CopyFromRows(p.rows))
 		if err == nil || !isRowError(err) {
 			return err
 		}
 	}
 	return o.writeIsolating(ctx, p.recs, p.rows, &p.rejects)
-}
-
-// copyRows copies converted rows straight into the table.
-func (o *Output) copyRows(ctx context.Context, rows [][]any) error {
-	i := 0
-	next := func() ([]any, bool) {
-		if i == len(rows) {
-			return nil, false
-		}
-		i++
-		return rows[i-1], true
-	}
-	if !o.binary {
-		_, err := o.pool.CopyFrom(ctx, o.table.ident, o.names, pgx.CopyFromRows(rows))
-		return err
-	}
-	conn, err := o.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	_, err = copyBinary(ctx, conn.Conn().PgConn(), o.copyTable, o.cols, next)
-	return err
 }
 
 // keyHash spreads dedupe keys over the parts of a parallel write.
@@ -371,23 +348,25 @@ func keyHash(k any) uint64 {
 
 var partSeed = maphash.MakeSeed()
 
-// copyDirect copies the batch straight into the table, converting records as COPY reads.
-func (o *Output) copyDirect(ctx context.Context, src *rowSource) error {
-	if !o.binary {
-		_, err := o.pool.CopyFrom(ctx, o.table.ident, o.names, src)
-		return err
-	}
+// copyDirect copies src straight into the table.
+func (o *Output) copyDirect(ctx context.Context, src pgx.CopyFromSource) error {
 	conn, err := o.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	_, err = copyBinary(ctx, conn.Conn().PgConn(), o.copyTable, o.cols, func() ([]any, bool) {
-		if src.Next() {
-			return src.cur, true
-		}
-		return nil, false
-	})
+	return o.copyInto(ctx, conn.Conn(), o.table.ident, o.copyTable, src)
+}
+
+// copyInto copies src into table on conn: with the hand-written binary encoder when every
+// column allows it (sql is its COPY statement), through pgx otherwise.
+func (o *Output) copyInto(ctx context.Context, conn *pgx.Conn, table pgx.Identifier, sql string, src pgx.CopyFromSource) error {
+	var err error
+	if o.binary {
+		_, err = copyBinary(ctx, conn.PgConn(), sql, o.cols, src)
+	} else {
+		_, err = conn.CopyFrom(ctx, table, o.names, src)
+	}
 	return err
 }
 
@@ -528,19 +507,7 @@ func (o *Output) writeStaged(ctx context.Context, rows [][]any) (inserted int64,
 	if _, err := tx.Exec(ctx, o.createStage); err != nil {
 		return 0, fmt.Errorf("create staging table: %w", err)
 	}
-	if o.binary {
-		i := 0
-		_, err = copyBinary(ctx, tx.Conn().PgConn(), o.copyStage, o.cols, func() ([]any, bool) {
-			if i == len(rows) {
-				return nil, false
-			}
-			i++
-			return rows[i-1], true
-		})
-	} else {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{o.stage}, o.names, pgx.CopyFromRows(rows))
-	}
-	if err != nil {
+	if err := o.copyInto(ctx, tx.Conn(), pgx.Identifier{o.stage}, o.copyStage, pgx.CopyFromRows(rows)); err != nil {
 		return 0, fmt.Errorf("copy into staging table: %w", err)
 	}
 	tag, err := tx.Exec(ctx, o.insert)

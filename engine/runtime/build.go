@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/eventops/eventops-engine/config"
@@ -68,7 +69,7 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	}
 
 	plan.Lookups = lookup.Set{}
-	for _, name := range sortedKeys(p.Lookups) {
+	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
 		t, err := lookup.Load(name, p.Lookups[name])
 		if err != nil {
 			errs.Append(p.Pos["lookups."+name], "lookups."+name, err)
@@ -78,8 +79,8 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	}
 
 	schemas := map[string]*schema.Validator{}
-	for _, name := range sortedKeys(p.Schemas) {
-		s, err := compileSchema(p.Schemas[name])
+	for _, name := range slices.Sorted(maps.Keys(p.Schemas)) {
+		s, err := schema.Compile(p.Schemas[name]) // its errors name the file
 		if err != nil {
 			errs.Append(p.Pos["schemas."+name], "schemas."+name, err)
 			continue
@@ -125,7 +126,7 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 			}
 			sp.OutputKey = prog
 		}
-		for _, h := range sortedKeys(sc.Output.Headers) {
+		for _, h := range slices.Sorted(maps.Keys(sc.Output.Headers)) {
 			e := sc.Output.Headers[h]
 			if e == nil {
 				continue
@@ -242,18 +243,4 @@ func checkPostgresColumns(pg *config.PostgresOutput) error {
 	}
 	_, err := eval.CompileFields(pg.Columns)
 	return err
-}
-
-// compileSchema compiles a JSON Schema file; its errors already name the file.
-func compileSchema(path string) (*schema.Validator, error) {
-	return schema.Compile(path)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
