@@ -41,6 +41,35 @@ func (l *loader) check(p *Pipeline) {
 	l.checkStreams(p)
 	l.checkSinks(p)
 	l.checkAPI(p)
+	l.checkReferences(p)
+}
+
+// checkReferences reports every value tagged ref:"<section>" that names nothing declared
+// in that section, with the closest declared name as a suggestion.
+func (l *loader) checkReferences(p *Pipeline) {
+	for _, r := range l.refs {
+		var declared []string
+		switch r.section {
+		case "topics":
+			declared = slices.Sorted(maps.Keys(p.Topics))
+		case "schemas":
+			declared = slices.Sorted(maps.Keys(p.Schemas))
+		case "lookups":
+			declared = slices.Sorted(maps.Keys(p.Lookups))
+		default:
+			l.errs.Add(l.posOf(r.path), r.path, "internal error: unknown reference section %q", r.section)
+			continue
+		}
+		if slices.Contains(declared, r.name) {
+			continue
+		}
+		what := map[string]string{"topics": "topic", "schemas": "schema", "lookups": "lookup table"}[r.section]
+		if len(declared) == 0 {
+			l.errs.Add(l.posOf(r.path), r.path, "%s %q is not declared: there is no %s: section", what, r.name, r.section)
+			continue
+		}
+		l.errs.Add(l.posOf(r.path), r.path, "%s %q is not declared under %s:%s", what, r.name, r.section, suggestion(r.name, declared))
+	}
 }
 
 func (l *loader) checkVersion(p *Pipeline) {
@@ -274,27 +303,7 @@ func (l *loader) checkLookups(p *Pipeline) {
 
 var streamNameRE = regexp.MustCompile(`^[a-z0-9._-]+$`)
 
-// topicRef reports a reference to a topic that is not declared under topics:.
-func (l *loader) topicRef(p *Pipeline, topic, path string) {
-	if topic == "" {
-		return
-	}
-	if _, ok := p.Topics[topic]; !ok {
-		l.errs.Add(l.posOf(path), path, "topic %q is not declared under topics:%s", topic, suggestion(topic, slices.Sorted(maps.Keys(p.Topics))))
-	}
-}
-
-func (l *loader) schemaRef(p *Pipeline, schema, path string) {
-	if schema == "" {
-		return
-	}
-	if _, ok := p.Schemas[schema]; !ok {
-		l.errs.Add(l.posOf(path), path, "schema %q is not declared under schemas:%s", schema, suggestion(schema, slices.Sorted(maps.Keys(p.Schemas))))
-	}
-}
-
 func (l *loader) checkStreams(p *Pipeline) {
-	l.topicRef(p, p.DeadLetter, "dead_letter")
 	first := map[string]Pos{}
 	for i, s := range p.Streams {
 		path := indexPath("streams", i)
@@ -316,9 +325,6 @@ func (l *loader) checkStreams(p *Pipeline) {
 			}
 		}
 		if _, ok := l.nodes[path+".input"]; ok {
-			l.topicRef(p, s.Input.Topic, path+".input.topic")
-			l.topicRef(p, s.Input.DeadLetter, path+".input.dead_letter")
-			l.schemaRef(p, s.Input.Schema, path+".input.schema")
 			if s.Input.DeadLetter == "" && p.DeadLetter == "" {
 				l.errs.Add(l.posOf(path+".input"), path+".input", "stream has no dead-letter topic for records it cannot process: set input.dead_letter: <topic> here, or dead_letter: <topic> at the top level for every stream")
 			}
@@ -334,8 +340,6 @@ func (l *loader) checkStreams(p *Pipeline) {
 			case o.Topic == "" && o.Postgres == nil:
 				l.errs.Add(l.posOf(path+".output"), path+".output", "set one of topic and postgres")
 			}
-			l.topicRef(p, o.Topic, path+".output.topic")
-			l.schemaRef(p, o.Schema, path+".output.schema")
 		}
 	}
 }
@@ -344,7 +348,6 @@ func (l *loader) checkSinks(p *Pipeline) {
 	for i, s := range p.Sinks {
 		path := indexPath("sinks", i)
 		p.Pos[path] = l.posOf(path)
-		l.topicRef(p, s.From, path+".from")
 		if s.Postgres == nil {
 			l.errs.Add(l.posOf(path), path, "a sink needs a store: add postgres: {dsn: ..., table: ...}")
 		}
@@ -403,7 +406,6 @@ func (l *loader) checkAPI(p *Pipeline) {
 			}
 			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is not written by any postgres output or sink (%s)", r.Table, list)
 		}
-		l.topicRef(p, r.Stream, path+".stream")
 		if r.Order != "" && !orderRE.MatchString(strings.TrimSpace(r.Order)) {
 			l.errs.Add(l.posOf(path+".order"), path+".order", "order must be a column, optionally followed by asc or desc (e.g. \"ts desc\"), got %q", r.Order)
 		}

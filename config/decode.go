@@ -29,6 +29,8 @@ type loader struct {
 	keys  map[string]*yaml.Node // decoded path -> key node (for mapping entries)
 	root  *yaml.Node
 
+	refs []reference // names of declared things, checked once everything is decoded
+
 	active map[*yaml.Node]bool // anchors being decoded, to stop self-referencing aliases
 	budget int                 // nodes left to decode, to stop alias bombs
 }
@@ -88,6 +90,7 @@ func indexPath(parent string, i int) string { return parent + "[" + strconv.Itoa
 
 var (
 	durationType   = reflect.TypeFor[Duration]()
+	sizeType       = reflect.TypeFor[Size]()
 	exprType       = reflect.TypeFor[Expr]()
 	fieldsType     = reflect.TypeFor[Fields]()
 	processorsType = reflect.TypeFor[[]ProcessorEntry]()
@@ -151,6 +154,9 @@ func (l *loader) value(n *yaml.Node, v reflect.Value, path string) {
 	switch v.Type() {
 	case durationType:
 		l.duration(n, v, path)
+		return
+	case sizeType:
+		l.size(n, v, path)
 		return
 	case exprType:
 		l.expr(n, v, path)
@@ -303,6 +309,22 @@ func (l *loader) duration(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	v.SetInt(int64(d))
+}
+
+func (l *loader) size(n *yaml.Node, v reflect.Value, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.ScalarNode {
+		l.errs.Add(l.pos(n), path, "expected a size, got %s", describe(n))
+		return
+	}
+	s, err := ParseSize(n.Value)
+	if err != nil {
+		l.errs.Add(l.pos(n), path, "%v", err)
+		return
+	}
+	v.SetInt(int64(s))
 }
 
 // expr decodes any scalar as expression source. Expressions are compiled later, by the
@@ -459,6 +481,14 @@ type structField struct {
 	required bool
 	enum     []string
 	doc      string
+	ref      string // the section whose names the value must be one of: topics, schemas, lookups
+}
+
+// reference is a value that names something declared elsewhere in the file.
+type reference struct {
+	section string // topics, schemas, lookups
+	name    string
+	path    string
 }
 
 var structFieldsCache sync.Map // reflect.Type -> []structField
@@ -500,6 +530,7 @@ func structFields(t reflect.Type) []structField {
 		sf := structField{name: name, index: []int{i}, doc: f.Tag.Get("doc")}
 		sf.def, sf.hasDef = f.Tag.Lookup("default")
 		sf.required = f.Tag.Get("required") == "true"
+		sf.ref = f.Tag.Get("ref")
 		if e := f.Tag.Get("enum"); e != "" {
 			sf.enum = strings.Split(e, ",")
 		}
@@ -545,6 +576,9 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 			}
 			set[i] = true
 			l.value(p.val, fv, fpath)
+			if f.ref != "" && fv.Kind() == reflect.String && fv.String() != "" {
+				l.refs = append(l.refs, reference{section: f.ref, name: fv.String(), path: fpath})
+			}
 			if len(f.enum) > 0 && fv.Kind() == reflect.String {
 				if got := fv.String(); !contains(f.enum, got) {
 					l.errs.Add(l.pos(resolveAlias(p.val)), fpath, "must be one of %s; got %q%s", strings.Join(f.enum, ", "), got, suggestion(got, f.enum))
@@ -595,7 +629,7 @@ func (l *loader) defaults(v reflect.Value, at *yaml.Node) {
 // decodesNull reports whether an explicit null means something for type t: "embedded:"
 // with nothing after it asks for an embedded broker with default settings.
 func decodesNull(t reflect.Type) bool {
-	return t.Kind() == reflect.Struct && t != exprType && t != durationType ||
+	return t.Kind() == reflect.Struct && t != exprType && t != durationType && t != sizeType ||
 		t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && t.Elem() != exprType
 }
 
@@ -773,14 +807,14 @@ func (l *loader) processors(n *yaml.Node, path string) []ProcessorEntry {
 		}
 		key, val := item.Content[0], item.Content[1]
 		typ := key.Value
-		newConfig, ok := l.reg.Processors[typ]
+		spec, ok := l.reg.Processors[typ]
 		if key.Kind != yaml.ScalarNode || !ok {
 			l.errs.Add(l.pos(key), itemPath, "unknown processor type %q%s; known types: %s", typ, suggestion(typ, known), strings.Join(known, ", "))
 			continue
 		}
 		entryPath := joinPath(itemPath, typ)
 		l.keys[entryPath] = key
-		cfg := newConfig()
+		cfg := spec.NewConfig()
 		cv := reflect.ValueOf(cfg)
 		if cv.Kind() != reflect.Pointer || cv.IsNil() {
 			l.errs.Add(l.pos(key), entryPath, "internal error: processor %q's config is %T, not a pointer", typ, cfg)

@@ -11,6 +11,9 @@ type Error struct {
 	Pos  Pos
 	Path string
 	Msg  string
+	// Warning marks a problem that does not stop the pipeline (an unset ${VAR}, a field
+	// that an open schema does not declare); lint --strict treats it as an error.
+	Warning bool
 }
 
 func (e *Error) Error() string {
@@ -21,6 +24,9 @@ func (e *Error) Error() string {
 	if e.Path != "" {
 		b.WriteString(e.Path)
 		b.WriteString(": ")
+	}
+	if e.Warning {
+		b.WriteString("warning: ")
 	}
 	b.WriteString(e.Msg)
 	return b.String()
@@ -53,6 +59,11 @@ func (es *Errors) Append(pos Pos, path string, err error) {
 	default:
 		*es = append(*es, &Error{Pos: pos, Path: path, Msg: err.Error()})
 	}
+}
+
+// AddWarning appends a warning at pos.
+func (es *Errors) AddWarning(pos Pos, path, format string, args ...any) {
+	*es = append(*es, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
 // Sort orders errors by file, line and column.

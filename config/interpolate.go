@@ -35,7 +35,7 @@ func (l *loader) interpolateNode(n *yaml.Node, path string) {
 			return
 		}
 		for _, name := range unset {
-			l.warns.Add(l.pos(n), path, "environment variable %s is not set and ${%s} has no default; using an empty string (write ${%s:-default} to give one)", name, name, name)
+			l.warns.AddWarning(l.pos(n), path, "environment variable %s is not set and ${%s} has no default; using an empty string (write ${%s:-default} to give one)", name, name, name)
 		}
 		n.Value = out
 	}

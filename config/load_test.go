@@ -50,10 +50,10 @@ type fakeFilter struct {
 }
 
 func testRegistry() Registry {
-	return Registry{Processors: map[string]func() any{
-		"map":       func() any { return &Fields{} },
-		"threshold": func() any { return &fakeThreshold{} },
-		"filter":    func() any { return &fakeFilter{} },
+	return Registry{Processors: map[string]ProcessorSpec{
+		"map":       {NewConfig: func() any { return &Fields{} }},
+		"threshold": {NewConfig: func() any { return &fakeThreshold{} }},
+		"filter":    {NewConfig: func() any { return &fakeFilter{} }},
 	}}
 }
 
@@ -240,7 +240,7 @@ func TestInterpolation(t *testing.T) {
 			t.Errorf("%s: got %#v, want %#v", c.what, c.got, c.want)
 		}
 	}
-	want := p.File + `:13:23: streams[0].output.postgres.dsn: environment variable PG_DSN is not set and ${PG_DSN} has no default; using an empty string (write ${PG_DSN:-default} to give one)`
+	want := p.File + `:13:23: streams[0].output.postgres.dsn: warning: environment variable PG_DSN is not set and ${PG_DSN} has no default; using an empty string (write ${PG_DSN:-default} to give one)`
 	if p.Warnings.Error() != want {
 		t.Errorf("warnings:\ngot  %s\nwant %s", p.Warnings.Error(), want)
 	}

@@ -60,7 +60,7 @@ type Pipeline struct {
 	Topics     map[string]Topic  `yaml:"topics" doc:"Topics the engine creates (if missing) and validates."`
 	Schemas    map[string]string `yaml:"schemas" doc:"JSON Schema files by name, referenced by inputs and outputs."`
 	Lookups    map[string]Lookup `yaml:"lookups" doc:"Lookup tables by name, used by enrich processors."`
-	DeadLetter string            `yaml:"dead_letter" doc:"Default dead-letter topic for every stream that does not set input.dead_letter."`
+	DeadLetter string            `yaml:"dead_letter" ref:"topics" doc:"Default dead-letter topic for every stream that does not set input.dead_letter."`
 	Streams    []Stream          `yaml:"streams" doc:"Streams: each reads one topic, runs processors and writes one output."`
 	Sinks      []Sink            `yaml:"sinks" doc:"Sinks: copy a topic into a store (shorthand for a stream without processors)."`
 	API        *API              `yaml:"api" doc:"The HTTP API and dashboard."`
@@ -92,9 +92,10 @@ type Topic struct {
 	Partitions     int               `yaml:"partitions" default:"1" doc:"Number of partitions."`
 	Replication    int               `yaml:"replication" default:"1" doc:"Replication factor (external brokers only)."`
 	Retention      Duration          `yaml:"retention" doc:"How long records are kept (e.g. 3d); 'forever' keeps them."`
-	RetentionBytes int64             `yaml:"retention_bytes" doc:"Maximum bytes kept per partition; 0 means no limit."`
+	RetentionBytes Size              `yaml:"retention_bytes" doc:"Maximum bytes kept per partition (e.g. 10GiB); 0 means no limit."`
 	Cleanup        string            `yaml:"cleanup" default:"delete" enum:"delete,compact,compact+delete" doc:"Cleanup policy."`
 	Configs        map[string]string `yaml:"configs" doc:"Other Kafka topic configs, checked against the ones the engine knows."`
+	Ingest         bool              `yaml:"ingest" doc:"Producers outside the pipeline (agents, kcat, other services) write to this topic. Lint warns about a stream reading a topic that nothing produces unless it is an ingest topic."`
 }
 
 // Lookup is a lookup table.
@@ -115,9 +116,9 @@ type Stream struct {
 
 // Input is a stream's input.
 type Input struct {
-	Topic      string `yaml:"topic" required:"true" doc:"Topic to read."`
-	Schema     string `yaml:"schema" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
-	DeadLetter string `yaml:"dead_letter" doc:"Topic that receives records that fail, with the reason in headers."`
+	Topic      string `yaml:"topic" required:"true" ref:"topics" doc:"Topic to read."`
+	Schema     string `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
+	DeadLetter string `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
 	Group      string `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
 	Start      string `yaml:"start" default:"earliest" enum:"earliest,latest" doc:"Where a new consumer group starts."`
 	BatchSize  int    `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
@@ -125,10 +126,10 @@ type Input struct {
 
 // Output is a stream's output: exactly one of Topic and Postgres.
 type Output struct {
-	Topic    string           `yaml:"topic" doc:"Topic to write records to."`
+	Topic    string           `yaml:"topic" ref:"topics" doc:"Topic to write records to."`
 	Key      *Expr            `yaml:"key" doc:"Expression giving the record key."`
 	Headers  map[string]*Expr `yaml:"headers" doc:"Header name to expression."`
-	Schema   string           `yaml:"schema" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
+	Schema   string           `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
 	Postgres *PostgresOutput  `yaml:"postgres" doc:"Write records to a PostgreSQL table."`
 }
 
@@ -144,7 +145,7 @@ type PostgresOutput struct {
 // Sink copies a topic into a store.
 type Sink struct {
 	Name      string          `yaml:"name" doc:"Name; default sink.<from>.<table>."`
-	From      string          `yaml:"from" required:"true" doc:"Topic to read."`
+	From      string          `yaml:"from" required:"true" ref:"topics" doc:"Topic to read."`
 	Group     string          `yaml:"group" doc:"Consumer group; default eventops.<name>."`
 	BatchSize int             `yaml:"batch_size" default:"10000" doc:"Maximum records written in one transaction."`
 	Postgres  *PostgresOutput `yaml:"postgres" doc:"Write to a PostgreSQL table."`
@@ -165,5 +166,5 @@ type Route struct {
 	Order   string   `yaml:"order" doc:"Column and direction, e.g. 'ts desc'."`
 	Limit   int      `yaml:"limit" default:"100" doc:"Maximum rows; a request may ask for fewer with ?limit=."`
 	Columns []string `yaml:"columns" doc:"Columns to return; default all."`
-	Stream  string   `yaml:"stream" doc:"Topic to stream as Server-Sent Events."`
+	Stream  string   `yaml:"stream" ref:"topics" doc:"Topic to stream as Server-Sent Events."`
 }

@@ -87,6 +87,9 @@ type ProcessorFactory struct {
 	Type string
 	// Doc is a one-paragraph description for docs and the JSON Schema.
 	Doc string
+	// Example is a YAML snippet: one item of a stream's processors list using this type
+	// (it is checked by a test and shown in docs/components).
+	Example string
 	// NewConfig returns a pointer to a zero Config struct (with yaml/doc/default tags).
 	NewConfig func() any
 	// Build compiles cfg (as decoded from NewConfig's pointer) into a Processor. Expression

@@ -127,7 +127,7 @@ func load(file string, stderr io.Writer, logger *slog.Logger) (*runtime.Plan, in
 	plan, cfg, err := runtime.Check(file, all.Registry(), runtime.Options{Logger: logger, Factories: all.Factories()})
 	if cfg != nil {
 		for _, w := range cfg.Warnings {
-			fmt.Fprintln(stderr, "warning:", w)
+			fmt.Fprintln(stderr, w)
 		}
 	}
 	if err == nil {

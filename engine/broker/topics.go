@@ -33,7 +33,7 @@ func TopicConfigs(t config.Topic) map[string]*string {
 		set("retention.ms", strconv.FormatInt(t.Retention.D().Milliseconds(), 10))
 	}
 	if t.RetentionBytes > 0 {
-		set("retention.bytes", strconv.FormatInt(t.RetentionBytes, 10))
+		set("retention.bytes", strconv.FormatInt(int64(t.RetentionBytes), 10))
 	}
 	for k, v := range t.Configs {
 		set(k, v)

@@ -23,9 +23,9 @@ func Factories() []engine.ProcessorFactory {
 
 // Registry is the config loader's view of Factories.
 func Registry() config.Registry {
-	reg := config.Registry{Processors: map[string]func() any{}}
+	reg := config.Registry{Processors: map[string]config.ProcessorSpec{}}
 	for _, f := range Factories() {
-		reg.Processors[f.Type] = f.NewConfig
+		reg.Processors[f.Type] = config.ProcessorSpec{NewConfig: f.NewConfig, Doc: f.Doc, Example: f.Example}
 	}
 	return reg
 }

@@ -15,7 +15,7 @@ const (
 
 // Config is the enrich processor's configuration.
 type Config struct {
-	Lookup    string            `yaml:"lookup" required:"true" doc:"Name of a lookup table declared under lookups:."`
+	Lookup    string            `yaml:"lookup" required:"true" ref:"lookups" doc:"Name of a lookup table declared under lookups:."`
 	Key       config.Expr       `yaml:"key" required:"true" doc:"Expression giving the key to look up, e.g. source.source_id."`
 	Into      string            `yaml:"into" default:"tags" doc:"Object field that receives the row's columns (created if missing; a dotted path names a nested object)."`
 	OnMiss    string            `yaml:"on_miss" default:"keep" enum:"keep,drop,default" doc:"When the key is not in the table: keep the record unchanged, drop it (counted), or merge the default values."`

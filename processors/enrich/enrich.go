@@ -17,6 +17,12 @@ import (
 // Factory declares the enrich processor.
 var Factory = engine.ProcessorFactory{
 	Type: "enrich",
+	Example: `- enrich:
+    lookup: cmdb
+    key: source.source_id
+    into: tags
+    fields: [site, owner]
+`,
 	Doc: "Looks each record's key up in a lookup table and copies the row's columns into an object " +
 		"field (tags by default), merging with what is there. A key not in the table keeps the " +
 		"record unchanged, drops it, or merges default values, as on_miss says.",

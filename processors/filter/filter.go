@@ -13,6 +13,9 @@ import (
 // Factory declares the filter processor.
 var Factory = engine.ProcessorFactory{
 	Type: "filter",
+	Example: `- filter:
+    when: 'metric == "cpu_load" && tenant_id != "test"'
+`,
 	Doc: "Keeps records for which the boolean expression `when` is true and drops the others. " +
 		"A record whose expression fails at run time (e.g. comparing a string with a number) goes " +
 		"to the dead-letter topic with the reason.",

@@ -17,6 +17,16 @@ import (
 // Factory declares the map processor.
 var Factory = engine.ProcessorFactory{
 	Type: "map",
+	Example: `- map:
+    event_id: record_id()
+    tenant_id: 'tenant_id ?? "default"'
+    source:
+      type: '"host"'
+      source_id: host
+    metric: metric
+    value: float(value)
+    ts_event: 'ts_event != nil ? parse_time(ts_event) : now()'
+`,
 	Doc: "Replaces each record with a new object: every key is an output field, every value an " +
 		"expression over the input record (or a nested mapping, which builds a nested object). " +
 		"Fields whose expression yields null are left out. Key, headers and source position are kept.",

@@ -26,6 +26,16 @@ import (
 // Factory declares the threshold processor.
 var Factory = engine.ProcessorFactory{
 	Type: "threshold",
+	Example: `- threshold:
+    series: [tenant_id, source.source_id, metric]
+    rules:
+      - name: cpu_load_critical
+        when: 'metric == "cpu_load" && value >= 90'
+        for: 2m
+        severity: critical
+        message: 'CPU load {{value}}% on {{source.source_id}}'
+        labels: {team: 'tags.team ?? "ops"'}
+`,
 	Doc: "Evaluates alert rules on every record, per series (tenant, source and metric by default), " +
 		"in event time. A rule whose condition holds for `for` fires; it resolves when the " +
 		"condition is false again. Only those two transitions produce records (alerts with " +
