@@ -1,13 +1,13 @@
 // Command eventops-engine runs a stream processing pipeline declared in one YAML file.
 //
 //	eventops-engine -c pipeline.yaml          run it (same as: eventops-engine run -c pipeline.yaml)
-//	eventops-engine lint pipeline.yaml...     check files without connecting to anything
+//	eventops-engine run --dry-run -c FILE     load and build it, start nothing
+//	eventops-engine lint FILE|DIR...          check files without connecting to anything
 //	eventops-engine version                   print the version
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,9 +18,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/runtime"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -45,13 +43,16 @@ const usage = `eventops-engine: a declarative stream processing engine for opera
 Usage:
   eventops-engine -c FILE               run the pipeline in FILE
   eventops-engine run -c FILE           the same
-  eventops-engine lint FILE...          check pipeline files; exit 1 if any has errors
+  eventops-engine run --dry-run -c FILE load and build the pipeline, start nothing
+  eventops-engine lint [--format text|json|github] [--strict] FILE|DIR...
+                                        check pipeline files; exit 1 if any has errors
   eventops-engine version               print the version
 
 Run flags:
   -c, --config FILE   pipeline file (required)
   --log-level LEVEL   debug, info, warn or error (default info)
   --log-format FMT    text or json (default text)
+  --dry-run           load and build, print what is wrong, start nothing
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -96,6 +97,7 @@ func runPipeline(args []string, stderr io.Writer) int {
 	fs.StringVar(&file, "config", "", "pipeline file")
 	fs.StringVar(&level, "log-level", "info", "log level")
 	fs.StringVar(&format, "log-format", "text", "log format: text or json")
+	dryRun := fs.Bool("dry-run", false, "load and build the pipeline, print what is wrong, start nothing")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -109,10 +111,23 @@ func runPipeline(args []string, stderr io.Writer) int {
 		return 2
 	}
 
-	plan, code := load(file, stderr, logger)
-	if plan == nil {
-		return code
+	checked := checkFile(file, logger)
+	if checked.unreadable != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", file, checked.unreadable)
+		return 1
 	}
+	for _, f := range checked.findings {
+		fmt.Fprintln(stderr, f)
+	}
+	if checked.failed(false) {
+		fmt.Fprintf(stderr, "%s: %s; nothing was started\n", file, plural(countErrors(checked.findings), "error"))
+		return 1
+	}
+	if *dryRun {
+		fmt.Fprintf(stderr, "%s: ok, nothing started\n", file)
+		return 0
+	}
+	plan := checked.plan
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := plan.Run(ctx, runtime.RunOptions{}); err != nil {
@@ -120,44 +135,6 @@ func runPipeline(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// load reads and builds a pipeline file, printing every problem found as file:line:col lines.
-func load(file string, stderr io.Writer, logger *slog.Logger) (*runtime.Plan, int) {
-	plan, cfg, err := runtime.Check(file, all.Registry(), runtime.Options{Logger: logger, Factories: all.Factories()})
-	if cfg != nil {
-		for _, w := range cfg.Warnings {
-			fmt.Fprintln(stderr, w)
-		}
-	}
-	if err == nil {
-		return plan, 0
-	}
-	var errs config.Errors
-	if errors.As(err, &errs) {
-		for _, e := range errs {
-			fmt.Fprintln(stderr, e)
-		}
-		fmt.Fprintf(stderr, "%s: %d error(s); nothing was started\n", file, len(errs))
-		return nil, 1
-	}
-	fmt.Fprintf(stderr, "%s: %v\n", file, err)
-	return nil, 1
-}
-
-func lint(files []string, stdout, stderr io.Writer) int {
-	if len(files) == 0 {
-		fmt.Fprintln(stderr, "eventops-engine lint: no files given")
-		return 2
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	code := 0
-	for _, f := range files {
-		if _, c := load(f, stdout, logger); c != 0 {
-			code = c
-		}
-	}
-	return code
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

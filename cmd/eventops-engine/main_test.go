@@ -22,7 +22,7 @@ func TestBrokenPipelineReportsEveryErrorWithPositionAndDoesNotStart(t *testing.T
 	for _, args := range [][]string{
 		{"-c", "testdata/broken.yaml"},
 		{"run", "-c", "testdata/broken.yaml"},
-		{"lint", "testdata/broken.yaml"},
+		{"run", "--dry-run", "-c", "testdata/broken.yaml"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(args, &out, &errb)
@@ -35,7 +35,7 @@ func TestBrokenPipelineReportsEveryErrorWithPositionAndDoesNotStart(t *testing.T
 			`testdata/broken.yaml:6:20: topics.out.retention: invalid duration "14x"`,
 			`testdata/broken.yaml:13:33: streams[0].processors[0].filter.when: expression "valeu >= "`,
 			`testdata/broken.yaml:14:26: streams[0].output: unknown field "colour"`,
-			"4 error(s); nothing was started",
+			"4 errors; nothing was started",
 		} {
 			if !strings.Contains(got, want) {
 				t.Errorf("%v: output lacks %q; got:\n%s", args, want, got)
