@@ -56,6 +56,10 @@ func LoadBytes(file string, data []byte, reg Registry, lookupEnv func(string) (s
 	p := &Pipeline{File: file}
 	l.value(doc, reflect.ValueOf(p).Elem(), "")
 	l.check(p)
+	p.positions = make(map[string]Pos, len(l.nodes))
+	for path, n := range l.nodes {
+		p.positions[path] = l.pos(n)
+	}
 
 	l.warns.Sort()
 	p.Warnings = l.warns

@@ -60,3 +60,7 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// Suggestion is the loader's "did you mean" for other packages (expression checks): ` (did
+// you mean "x"?)` for the candidate closest to got, or "".
+func Suggestion(got string, candidates []string) string { return suggestion(got, candidates) }

@@ -71,6 +71,23 @@ type Pipeline struct {
 	Pos map[string]Pos `yaml:"-"`
 	// Warnings are problems that do not stop the pipeline, such as an unset ${VAR}.
 	Warnings Errors `yaml:"-"`
+	// positions of every value written in the file, by dotted path (see At).
+	positions map[string]Pos
+}
+
+// At is the position of the value at path (e.g. "api.routes[0].columns[1]"), or of its
+// nearest parent that was written in the file, so that checks made after loading can point
+// at what they complain about.
+func (p *Pipeline) At(path string) Pos {
+	for {
+		if pos, ok := p.positions[path]; ok {
+			return pos
+		}
+		if path == "" {
+			return Pos{File: p.File, Line: 1, Col: 1}
+		}
+		path = parentPath(path)
+	}
 }
 
 // Broker says where the broker is. Exactly one of Brokers and Embedded is set.

@@ -3,6 +3,9 @@ package engine
 import (
 	"context"
 	"log/slog"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
 // Input is where a stream reads from.
@@ -69,6 +72,18 @@ type BuildEnv struct {
 	Lookups LookupSource
 	Clock   Clock
 	Logger  *slog.Logger
+	// Input is the type of the records that reach the component, for checking its
+	// expressions while building (lint and run alike); nil when nothing is known.
+	Input *types.Type
+	// Warnings collects problems that do not stop the build (a field an open schema does
+	// not declare); nil to drop them.
+	Warnings *config.Errors
+}
+
+// TypedProcessor is implemented by processors whose output records differ in shape from
+// their input (map, enrich, threshold); a processor without it passes its input type on.
+type TypedProcessor interface {
+	OutputType() *types.Type
 }
 
 // LookupSource finds lookup tables by name.
@@ -80,6 +95,8 @@ type LookupSource interface {
 // use and may be swapped atomically when their file changes.
 type LookupTable interface {
 	Get(key string) (map[string]any, bool)
+	// Columns lists the columns a row may have, for type checks; nil when unknown.
+	Columns() []string
 }
 
 // ProcessorFactory declares one processor type: its config and how to build it.

@@ -36,6 +36,7 @@ type Table struct {
 	name string
 	cfg  config.Lookup
 	rows atomic.Pointer[Rows]
+	cols atomic.Pointer[[]string]
 }
 
 var _ engine.LookupTable = (*Table)(nil)
@@ -72,6 +73,14 @@ func (t *Table) Get(key string) (map[string]any, bool) {
 	return row, ok
 }
 
+// Columns lists every column some row has, sorted (lint checks enrich fields against it).
+func (t *Table) Columns() []string {
+	if c := t.cols.Load(); c != nil {
+		return *c
+	}
+	return nil
+}
+
 // Len is the number of rows.
 func (t *Table) Len() int { return len(*t.rows.Load()) }
 
@@ -80,7 +89,15 @@ func (t *Table) Replace(rows Rows) {
 	if rows == nil {
 		rows = Rows{}
 	}
+	seen := map[string]bool{}
+	for _, row := range rows {
+		for c := range row {
+			seen[c] = true
+		}
+	}
+	cols := slices.Sorted(maps.Keys(seen))
 	t.rows.Store(&rows)
+	t.cols.Store(&cols)
 }
 
 // Reload reads the table's source again and swaps the contents. On error the old contents

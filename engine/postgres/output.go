@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -523,3 +524,31 @@ func (o *Output) writeStaged(ctx context.Context, rows [][]any) (inserted int64,
 // Close releases nothing: the connection pool is shared by every output and store of the
 // process and closed by CloseAll.
 func (o *Output) Close() error { return nil }
+
+// WrittenColumns checks what can be known about cfg without a database and returns the
+// columns the output writes: the built-in table's (with cfg.Columns added or replacing
+// theirs) or exactly cfg.Columns. Lint uses it to check routes that read the table.
+func WrittenColumns(cfg *config.PostgresOutput) ([]string, error) {
+	t, err := parseTable(cfg.Table)
+	if err != nil {
+		return nil, config.FieldErrorf("table", "%v", err)
+	}
+	fields := cfg.Columns
+	if builtin, ok := builtinTables[t.base()]; ok {
+		fields = mergeColumns(builtin, cfg.Columns)
+	} else if len(fields) == 0 {
+		return nil, config.FieldErrorf("columns", "table %s is not a built-in table (metrics, alerts): say which expression fills each column", t.name)
+	}
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.Name
+	}
+	dedupeKey := cfg.DedupeKey
+	if dedupeKey == "" {
+		dedupeKey = "event_id"
+	}
+	if !slices.Contains(names, dedupeKey) {
+		return nil, config.FieldErrorf("dedupe_key", "dedupe key %q is not one of the columns the output writes (%s)", dedupeKey, strings.Join(names, ", "))
+	}
+	return names, nil
+}

@@ -12,7 +12,9 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 	"github.com/eventops/eventops-engine/engine/lookup"
+	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/schema"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
 // Options are the process-wide parts a pipeline is built with.
@@ -52,7 +54,12 @@ type NamedProcessor struct {
 	engine.Processor
 }
 
-// Build compiles p. Every problem found is returned at once as config.Errors.
+// Build compiles p. Every problem found is returned at once as config.Errors; warnings
+// (problems that do not stop the pipeline) are added to p.Warnings.
+//
+// Building also type-checks every expression against the records that reach it: the input
+// schema's type, or the type of what the streams writing the input topic produce, changed
+// by each processor in turn (see engine/types). So streams are built producers first.
 func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -60,118 +67,337 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	if opts.Clock == nil {
 		opts.Clock = engine.WallClock{}
 	}
-	var errs config.Errors
-	plan := &Plan{Pipeline: p, opts: opts}
-
-	factories := map[string]engine.ProcessorFactory{}
+	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, factories: map[string]engine.ProcessorFactory{}}
 	for _, f := range opts.Factories {
-		factories[f.Type] = f
+		b.factories[f.Type] = f
 	}
 
-	plan.Lookups = lookup.Set{}
+	b.plan.Lookups = lookup.Set{}
 	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
 		t, err := lookup.Load(name, p.Lookups[name])
 		if err != nil {
-			errs.Append(p.Pos["lookups."+name], "lookups."+name, err)
+			b.add(err, "lookups."+name+".file", p.At("lookups."+name+".file"))
 			continue
 		}
-		plan.Lookups[name] = t
+		b.plan.Lookups[name] = t
 	}
 
-	schemas := map[string]*schema.Validator{}
+	b.schemas = map[string]*schema.Validator{}
 	for _, name := range slices.Sorted(maps.Keys(p.Schemas)) {
 		s, err := schema.Compile(p.Schemas[name]) // its errors name the file
 		if err != nil {
-			errs.Append(p.Pos["schemas."+name], "schemas."+name, err)
+			b.add(err, "schemas."+name, p.At("schemas."+name))
 			continue
 		}
-		schemas[name] = s
+		b.schemas[name] = s
 	}
 
+	b.producers = map[string][]int{}
 	for i, sc := range p.Streams {
-		path := fmt.Sprintf("streams[%d]", i)
-		sp := &StreamPlan{Name: sc.Name, Config: sc, DeadLetter: sc.Input.DeadLetter}
-		if sp.DeadLetter == "" {
-			sp.DeadLetter = p.DeadLetter
+		if sc.Output.Topic != "" {
+			b.producers[sc.Output.Topic] = append(b.producers[sc.Output.Topic], i)
 		}
-		sp.InputSchema = schemas[sc.Input.Schema]
-		sp.OutputSchema = schemas[sc.Output.Schema]
-		for j, pe := range sc.Processors {
-			if pe.Config == nil {
-				continue // its config did not decode; the loader reported why
-			}
-			f, ok := factories[pe.Type]
-			if !ok {
-				errs.Add(pe.Pos, pe.Path, "unknown processor type %q", pe.Type)
-				continue
-			}
-			name := fmt.Sprintf("processors[%d].%s", j, pe.Type)
-			proc, err := safeBuild(f, pe.Config, engine.BuildEnv{
-				Stream:  sc.Name,
-				Path:    name,
-				Lookups: plan.Lookups,
-				Clock:   opts.Clock,
-				Logger:  opts.Logger.With("stream", sc.Name, "processor", name),
-			})
-			if err != nil {
-				errs.Append(pe.Pos, pe.Path, err)
-				continue
-			}
-			sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Processor: proc})
-		}
-		if k := sc.Output.Key; k != nil && !k.IsZero() {
-			prog, err := eval.Compile(*k, eval.Any)
-			if err != nil {
-				errs.Append(k.Pos, path+".output.key", err)
-			}
-			sp.OutputKey = prog
-		}
-		for _, h := range slices.Sorted(maps.Keys(sc.Output.Headers)) {
-			e := sc.Output.Headers[h]
-			if e == nil {
-				continue
-			}
-			prog, err := eval.Compile(*e, eval.Any)
-			if err != nil {
-				errs.Append(e.Pos, path+".output.headers."+h, err)
-				continue
-			}
-			if sp.OutputHeader == nil {
-				sp.OutputHeader = map[string]*eval.Program{}
-			}
-			sp.OutputHeader[h] = prog
-		}
-		if sc.Output.Postgres != nil {
-			if err := checkPostgresColumns(sc.Output.Postgres); err != nil {
-				errs.Append(p.Pos["streams."+sc.Name], path+".output.postgres", err)
-			}
-		}
-		plan.Streams = append(plan.Streams, sp)
 	}
+	b.written = make([]*types.Type, len(p.Streams))
+	b.done = make([]bool, len(p.Streams))
+	built := make([]*StreamPlan, len(p.Streams))
+	for _, i := range b.order() {
+		built[i] = b.stream(i)
+	}
+	b.plan.Streams = built
 
 	for i, sk := range p.Sinks {
-		name := sk.Name
-		if name == "" {
-			name = fmt.Sprintf("sink.%s.%s", sk.From, sinkTable(sk))
-		}
-		group := sk.Group
-		sc := config.Stream{
-			Name:   name,
-			Input:  config.Input{Topic: sk.From, Group: group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter},
-			Output: config.Output{Postgres: sk.Postgres},
-		}
-		if sk.Postgres != nil {
-			if err := checkPostgresColumns(sk.Postgres); err != nil {
-				errs.Append(p.Pos[fmt.Sprintf("sinks[%d]", i)], fmt.Sprintf("sinks[%d].postgres", i), err)
+		b.sink(i, sk)
+	}
+	b.routes()
+
+	b.warns.Sort()
+	p.Warnings = append(p.Warnings, b.warns...)
+	p.Warnings.Sort()
+	if len(b.errs) > 0 {
+		return nil, b.errs.Err()
+	}
+	return b.plan, nil
+}
+
+// builder holds the state of one Build.
+type builder struct {
+	p         *config.Pipeline
+	opts      Options
+	plan      *Plan
+	factories map[string]engine.ProcessorFactory
+	schemas   map[string]*schema.Validator
+	errs      config.Errors
+	warns     config.Errors
+
+	producers map[string][]int // topic -> streams writing it
+	written   []*types.Type    // per stream: the type of the records it writes (as read back)
+	done      []bool
+	tables    map[string][]string // table -> columns written to it (nil: not known)
+}
+
+// order lists the streams so that a stream comes after the streams writing its input
+// topic, when there is no cycle; streams in a cycle keep their file order.
+func (b *builder) order() []int {
+	var out []int
+	placed := make([]bool, len(b.p.Streams))
+	for progress := true; progress; {
+		progress = false
+		for i, sc := range b.p.Streams {
+			if placed[i] {
+				continue
+			}
+			ready := true
+			if sc.Input.Schema == "" {
+				for _, j := range b.producers[sc.Input.Topic] {
+					if j != i && !placed[j] {
+						ready = false
+					}
+				}
+			}
+			if ready {
+				placed[i], progress = true, true
+				out = append(out, i)
 			}
 		}
-		plan.Streams = append(plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true})
 	}
+	for i := range b.p.Streams {
+		if !placed[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
 
-	if len(errs) > 0 {
-		return nil, errs.Err()
+// topicType is the type of the records read from topic: what the streams writing it
+// produce, or unknown when something outside the pipeline writes it too.
+func (b *builder) topicType(topic string) *types.Type {
+	if t, ok := b.p.Topics[topic]; !ok || t.Ingest {
+		return types.Any
 	}
-	return plan, nil
+	prods := b.producers[topic]
+	if len(prods) == 0 {
+		return types.Any
+	}
+	var out *types.Type
+	for _, j := range prods {
+		var t *types.Type
+		switch out := b.p.Streams[j].Output.Schema; {
+		case b.done[j] && !b.written[j].IsUnknown():
+			// What the stream's processors build is exact (a map defines every field);
+			// an output schema usually allows more than that.
+			t = b.written[j]
+		case out != "" && b.schemas[out] != nil:
+			// The output validates every record against its schema.
+			t = b.schemas[out].RecordType("schema " + out)
+		default:
+			t = types.Any
+		}
+		out = types.Union(out, t)
+	}
+	return out
+}
+
+func (b *builder) stream(i int) *StreamPlan {
+	p, sc := b.p, b.p.Streams[i]
+	path := fmt.Sprintf("streams[%d]", i)
+	sp := &StreamPlan{Name: sc.Name, Config: sc, DeadLetter: sc.Input.DeadLetter}
+	if sp.DeadLetter == "" {
+		sp.DeadLetter = p.DeadLetter
+	}
+	sp.InputSchema = b.schemas[sc.Input.Schema]
+	sp.OutputSchema = b.schemas[sc.Output.Schema]
+	in := b.topicType(sc.Input.Topic)
+	if sc.Input.Schema != "" {
+		in = sp.InputSchema.RecordType("schema " + sc.Input.Schema)
+	}
+	for j, pe := range sc.Processors {
+		if pe.Config == nil {
+			in = types.Any // its config did not decode; the loader reported why
+			continue
+		}
+		f, ok := b.factories[pe.Type]
+		if !ok {
+			b.errs.Add(pe.Pos, pe.Path, "unknown processor type %q", pe.Type)
+			in = types.Any
+			continue
+		}
+		name := fmt.Sprintf("processors[%d].%s", j, pe.Type)
+		proc, err := safeBuild(f, pe.Config, engine.BuildEnv{
+			Stream:   sc.Name,
+			Path:     name,
+			Lookups:  b.plan.Lookups,
+			Clock:    b.opts.Clock,
+			Logger:   b.opts.Logger.With("stream", sc.Name, "processor", name),
+			Input:    in,
+			Warnings: &b.warns,
+		})
+		if err != nil {
+			b.add(err, pe.Path, pe.Pos)
+			in = types.Any // what it would have produced is unknown: no errors downstream of it
+			continue
+		}
+		if typed, ok := proc.(engine.TypedProcessor); ok {
+			in = typed.OutputType()
+		}
+		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Processor: proc})
+	}
+	if k := sc.Output.Key; k != nil && !k.IsZero() {
+		prog, _, err := eval.CompileChecked(*k, eval.Any, in, &b.warns)
+		b.add(err, path+".output.key", k.Pos)
+		sp.OutputKey = prog
+	}
+	for _, h := range slices.Sorted(maps.Keys(sc.Output.Headers)) {
+		e := sc.Output.Headers[h]
+		if e == nil {
+			continue
+		}
+		prog, _, err := eval.CompileChecked(*e, eval.Any, in, &b.warns)
+		if err != nil {
+			b.add(err, path+".output.headers."+h, e.Pos)
+			continue
+		}
+		if sp.OutputHeader == nil {
+			sp.OutputHeader = map[string]*eval.Program{}
+		}
+		sp.OutputHeader[h] = prog
+	}
+	if pg := sc.Output.Postgres; pg != nil {
+		b.postgres(pg, in, path+".output.postgres")
+	}
+	b.written[i] = types.Encoded(in)
+	b.done[i] = true
+	return sp
+}
+
+func (b *builder) sink(i int, sk config.Sink) {
+	p := b.p
+	name := sk.Name
+	if name == "" {
+		name = fmt.Sprintf("sink.%s.%s", sk.From, sinkTable(sk))
+	}
+	sc := config.Stream{
+		Name:   name,
+		Input:  config.Input{Topic: sk.From, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter},
+		Output: config.Output{Postgres: sk.Postgres},
+	}
+	if sk.Postgres != nil {
+		b.postgres(sk.Postgres, b.topicType(sk.From), fmt.Sprintf("sinks[%d].postgres", i))
+	}
+	b.plan.Streams = append(b.plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true})
+}
+
+// postgres checks a PostgreSQL output's columns against the records it receives, and notes
+// which columns its table gets for the routes that read it.
+func (b *builder) postgres(pg *config.PostgresOutput, in *types.Type, path string) {
+	if b.tables == nil {
+		b.tables = map[string][]string{}
+	}
+	cols, err := postgres.WrittenColumns(pg)
+	if err != nil {
+		b.add(err, path, b.p.At(path))
+	}
+	if prev, seen := b.tables[pg.Table]; !seen {
+		b.tables[pg.Table] = cols
+	} else if prev != nil && cols != nil {
+		b.tables[pg.Table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
+	}
+	if len(pg.Columns) > 0 {
+		if _, err := eval.CheckFields(pg.Columns, in, "", &b.warns); err != nil {
+			b.add(err, path+".columns", b.p.At(path+".columns"))
+		}
+	}
+}
+
+// routeRequest is what a route's where expressions see: the request's query and path
+// parameters, all strings.
+var routeRequest = types.ObjectOf("an API request", map[string]*types.Type{
+	"query": {Kind: types.Object, Extra: types.TStr},
+	"path":  {Kind: types.Object, Extra: types.TStr},
+})
+
+// routes checks the API's table routes: their filters are expressions over the request,
+// and every column they name must be one the table's writers fill.
+func (b *builder) routes() {
+	if b.p.API == nil {
+		return
+	}
+	for i, r := range b.p.API.Routes {
+		path := fmt.Sprintf("api.routes[%d]", i)
+		for _, f := range r.Where {
+			if f.Expr != nil {
+				_, err := eval.Check(*f.Expr, eval.Any, routeRequest, &b.warns)
+				b.add(err, path+".where."+f.Name, f.Pos)
+			}
+		}
+		cols, known := b.tables[r.Table]
+		if r.Table == "" || !known || cols == nil {
+			continue
+		}
+		unknown := func(at, c string) {
+			b.errs.Add(b.p.At(at), at, "table %q has no column %q%s (columns: %s)", r.Table, c, config.Suggestion(c, cols), strings.Join(cols, ", "))
+		}
+		for _, f := range r.Where {
+			if !slices.Contains(cols, f.Name) {
+				at := path + ".where." + f.Name
+				b.errs.Add(f.Pos, at, "table %q has no column %q%s (columns: %s)", r.Table, f.Name, config.Suggestion(f.Name, cols), strings.Join(cols, ", "))
+			}
+		}
+		for j, c := range r.Columns {
+			if !slices.Contains(cols, c) {
+				unknown(fmt.Sprintf("%s.columns[%d]", path, j), c)
+			}
+		}
+		if fields := strings.Fields(r.Order); len(fields) > 0 && !slices.Contains(cols, fields[0]) {
+			unknown(path+".order", fields[0])
+		}
+	}
+}
+
+// add records err, found while building the thing at path (written at pos). Errors that
+// know their place keep it; a *config.FieldError names a field below path and is placed
+// where that field is written.
+func (b *builder) add(err error, path string, pos config.Pos) {
+	for _, e := range flatten(err) {
+		var ce *config.Error
+		var fe *config.FieldError
+		switch {
+		case errors.As(e, &ce):
+			b.errs = append(b.errs, ce)
+		case errors.As(e, &fe):
+			fpath := path
+			switch {
+			case fe.Field == "":
+			case strings.HasPrefix(fe.Field, "["):
+				fpath = path + fe.Field
+			default:
+				fpath = path + "." + fe.Field
+			}
+			b.errs.Add(b.p.At(fpath), fpath, "%s", fe.Msg)
+		default:
+			b.errs.Add(pos, path, "%v", e)
+		}
+	}
+}
+
+func flatten(err error) []error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case config.Errors:
+		out := make([]error, len(e))
+		for i := range e {
+			out[i] = e[i]
+		}
+		return out
+	case interface{ Unwrap() []error }:
+		var out []error
+		for _, inner := range e.Unwrap() {
+			out = append(out, flatten(inner)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // safeBuild turns a panic in a processor's Build (possible on a partially decoded config)
@@ -235,12 +461,3 @@ func sinkTable(sk config.Sink) string {
 	return "store"
 }
 
-// checkPostgresColumns compiles the column expressions so that mistakes show up before
-// anything connects; the output compiles them again for itself.
-func checkPostgresColumns(pg *config.PostgresOutput) error {
-	if len(pg.Columns) == 0 {
-		return nil
-	}
-	_, err := eval.CompileFields(pg.Columns)
-	return err
-}

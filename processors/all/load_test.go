@@ -10,6 +10,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/lookup"
+	"github.com/eventops/eventops-engine/engine/runtime"
 )
 
 type fixedClock time.Time
@@ -98,7 +99,7 @@ func TestBrokenPipelineErrorsPointAtTheirPlace(t *testing.T) {
 			`broken_decode.yaml:13:52: streams[0].processors[2].threshold.rules[0].severity: must be one of critical, warning, info; got "page"`,
 		}},
 		{"testdata/broken_build.yaml", []string{
-			`broken_build.yaml:9:9: streams[0].processors[0].enrich: lookup: no lookup table named "cmbd"`,
+			`broken_build.yaml:9:26: streams[0].processors[0].enrich.lookup: lookup table "cmbd" is not declared: there is no lookups: section`,
 			`broken_build.yaml:12:38: streams[0].processors[1].threshold.rules[0].when: expression "value >": unexpected token EOF`,
 			`broken_build.yaml:15:36: streams[0].processors[1].threshold.rules[1].message: expression "value}% on {{host": unexpected token Bracket`,
 			`broken_build.yaml:16:72: streams[0].processors[1].threshold.rules[2].message: message: {{ without a closing }}`,
@@ -106,7 +107,8 @@ func TestBrokenPipelineErrorsPointAtTheirPlace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			_, err := buildAll(t, tt.file)
+			// The runtime's own check path: load, then build what decoded.
+			_, _, err := runtime.Check(tt.file, Registry(), runtime.Options{Factories: Factories()})
 			if err == nil {
 				t.Fatal("broken pipeline built")
 			}

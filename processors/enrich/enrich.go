@@ -4,7 +4,9 @@ package enrich
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
 // Factory declares the enrich processor.
@@ -42,6 +45,51 @@ type Processor struct {
 	path      string
 	clock     engine.Clock
 	dropped   atomic.Uint64
+	out       *types.Type
+}
+
+// OutputType is the input type with the into object holding the row's columns as well.
+func (p *Processor) OutputType() *types.Type { return p.out }
+
+// outputType adds the columns copied from the table to the object at path into. Their
+// values are typed unknown: CSV gives strings, but JSON tables any JSON value.
+func outputType(in *types.Type, into []string, columns []string, c *Config) *types.Type {
+	if in.IsUnknown() || in.Kind != types.Object {
+		return in
+	}
+	copied := columns
+	if len(c.Fields) > 0 {
+		copied = c.Fields
+	}
+	added := map[string]*types.Type{}
+	for _, col := range copied {
+		added[col] = types.Any
+	}
+	for k := range c.Default {
+		added[k] = types.Any
+	}
+	row := types.ObjectOf("lookup "+c.Lookup, added)
+	if columns == nil {
+		row = types.OpenObject()
+	}
+	return setPath(in, into, row)
+}
+
+func setPath(t *types.Type, path []string, row *types.Type) *types.Type {
+	existing, ok := t.Field(path[0])
+	if !ok || existing == nil || existing.Kind != types.Object {
+		existing = nil
+	}
+	if len(path) == 1 {
+		if existing == nil {
+			return t.With(path[0], row)
+		}
+		return t.With(path[0], types.Union(existing, row))
+	}
+	if existing == nil {
+		existing = types.ObjectOf("enrich", map[string]*types.Type{})
+	}
+	return t.With(path[0], setPath(existing, path[1:], row))
 }
 
 func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
@@ -60,11 +108,23 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		// A FieldError, so that whoever places Build errors can point at the lookup field.
 		return nil, config.FieldErrorf("lookup", "no lookup table named %q is declared under lookups:", c.Lookup)
 	}
-	key, err := eval.Compile(c.Key, eval.Any)
+	key, _, err := eval.CompileChecked(c.Key, eval.Any, env.Input, env.Warnings)
 	if err != nil {
 		var errs config.Errors
 		errs.Append(c.Key.Pos, c.Key.Path, err)
 		return nil, errs
+	}
+	columns := table.Columns()
+	var fieldErrs []error
+	for i, f := range c.Fields {
+		if columns != nil && !slices.Contains(columns, f) {
+			fieldErrs = append(fieldErrs, config.FieldErrorf(fmt.Sprintf("fields[%d]", i), "lookup table %s has no column %q%s (columns: %s)", c.Lookup, f, config.Suggestion(f, columns), strings.Join(columns, ", ")))
+		}
+	}
+	if len(fieldErrs) == 1 {
+		return nil, fieldErrs[0]
+	} else if len(fieldErrs) > 1 {
+		return nil, errors.Join(fieldErrs...)
 	}
 	p := &Processor{
 		table:     table,
@@ -79,6 +139,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
+	p.out = outputType(env.Input, p.into, columns, c)
 	if len(c.Default) > 0 {
 		p.defaults = make(map[string]any, len(c.Default))
 		for k, v := range c.Default {

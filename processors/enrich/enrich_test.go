@@ -50,7 +50,7 @@ func TestEnrichHitAndMiss(t *testing.T) {
 			`{"env":"prod","owner":"team-db","site":"par1"}`, "tags"},
 		{"hit creates the object when missing", base, envelope("host-a", nil), true,
 			`{"env":"staging","owner":"team-db","site":"par1"}`, "tags"},
-		{"hit copies only the listed fields", with(func(c *Config) { c.Fields = []string{"site", "nope"} }),
+		{"hit copies only the listed fields", with(func(c *Config) { c.Fields = []string{"site"} }),
 			envelope("host-a", nil), true, `{"site":"par1"}`, "tags"},
 		{"hit into a nested path", with(func(c *Config) { c.Into = "attributes.cmdb" }),
 			envelope("host-a", nil), true, `{"cmdb":{"env":"staging","owner":"team-db","site":"par1"}}`, "attributes"},
@@ -168,6 +168,7 @@ func TestEnrichConfigErrors(t *testing.T) {
 		{"default without on_miss default", Config{Lookup: "cmdb", Key: key, Default: map[string]string{"a": "b"}}, "default", "only with on_miss: default"},
 		{"on_miss default without values", Config{Lookup: "cmdb", Key: key, OnMiss: OnMissDefault}, "default", "needs default values"},
 		{"bad into", Config{Lookup: "cmdb", Key: key, Into: "tags..x"}, "into", "not a field name"},
+		{"field no row has", Config{Lookup: "cmdb", Key: key, Fields: []string{"site", "sitee"}}, "fields[1]", `no column "sitee" (did you mean "site"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	when, err := eval.Compile(c.When, eval.Bool)
+	when, _, err := eval.CompileChecked(c.When, eval.Bool, env.Input, env.Warnings)
 	if err != nil {
 		return nil, err
 	}

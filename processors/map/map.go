@@ -12,6 +12,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
 // Factory declares the map processor.
@@ -39,7 +40,11 @@ type Processor struct {
 	mapping *eval.Mapping
 	path    string
 	clock   engine.Clock
+	out     *types.Type
 }
+
+// OutputType is the object the mapping builds: exactly its fields.
+func (p *Processor) OutputType() *types.Type { return p.out }
 
 func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	fields, ok := cfg.(*config.Fields)
@@ -49,6 +54,10 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if len(*fields) == 0 {
 		return nil, config.Errors{{Path: env.Path, Msg: "map needs at least one field"}}
 	}
+	out, err := eval.CheckFields(*fields, env.Input, fmt.Sprintf("the map at %s of stream %s", env.Path, env.Stream), env.Warnings)
+	if err != nil {
+		return nil, err
+	}
 	m, err := eval.CompileFields(*fields)
 	if err != nil {
 		return nil, err
@@ -57,7 +66,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if clock == nil {
 		clock = engine.WallClock{}
 	}
-	return &Processor{mapping: m, path: env.Path, clock: clock}, nil
+	return &Processor{mapping: m, path: env.Path, clock: clock, out: out}, nil
 }
 
 // Process replaces each record's Value. A record whose mapping fails (a runtime error in an

@@ -1,7 +1,10 @@
 package threshold
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/eventops/eventops-engine/config"
 )
@@ -33,35 +36,38 @@ type Rule struct {
 	Labels   map[string]*config.Expr `yaml:"labels" doc:"Label name to expression, evaluated on the triggering record and carried by the alert."`
 }
 
-// Validate checks the rules' names, severities and durations.
+// Validate checks the rules' names, severities and durations, reporting every problem.
 func (c *Config) Validate() error {
 	if len(c.Rules) == 0 {
 		return config.FieldErrorf("rules", "at least one rule is required")
 	}
-	seen := map[string]bool{}
+	var errs []error
+	first := map[string]int{}
 	for i, r := range c.Rules {
 		at := func(f string) string { return fmt.Sprintf("rules[%d].%s", i, f) }
-		switch {
-		case r.Name == "":
-			return config.FieldErrorf(at("name"), "a rule name is required")
-		case seen[r.Name]:
-			return config.FieldErrorf(at("name"), "duplicate rule name %q", r.Name)
-		case r.When.IsZero():
-			return config.FieldErrorf(at("when"), "a boolean expression is required, e.g. 'value >= 90'")
-		case r.For < 0:
-			return config.FieldErrorf(at("for"), "must not be negative")
+		if r.Name == "" {
+			errs = append(errs, config.FieldErrorf(at("name"), "a rule name is required"))
+		} else if j, dup := first[r.Name]; dup {
+			errs = append(errs, config.FieldErrorf(at("name"), "duplicate rule name %q (rules[%d] has it too); alerts are identified by rule name, so names must be unique", r.Name, j))
+		} else {
+			first[r.Name] = i
+		}
+		if r.When.IsZero() {
+			errs = append(errs, config.FieldErrorf(at("when"), "a boolean expression is required, e.g. 'value >= 90'"))
+		}
+		if r.For < 0 {
+			errs = append(errs, config.FieldErrorf(at("for"), "must not be negative"))
 		}
 		switch r.Severity {
 		case "", SeverityCritical, SeverityWarning, SeverityInfo:
 		default:
-			return config.FieldErrorf(at("severity"), "must be one of critical, warning, info (got %q)", r.Severity)
+			errs = append(errs, config.FieldErrorf(at("severity"), "must be one of critical, warning, info (got %q)", r.Severity))
 		}
-		for name, l := range r.Labels {
-			if l == nil || l.IsZero() {
-				return config.FieldErrorf(at("labels."+name), "an expression is required")
+		for _, name := range slices.Sorted(maps.Keys(r.Labels)) {
+			if l := r.Labels[name]; l == nil || l.IsZero() {
+				errs = append(errs, config.FieldErrorf(at("labels."+name), "an expression is required"))
 			}
 		}
-		seen[r.Name] = true
 	}
-	return nil
+	return errors.Join(errs...)
 }

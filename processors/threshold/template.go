@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -22,7 +23,7 @@ type templatePart struct {
 }
 
 // compileTemplate compiles the placeholders of src; errors point at the placeholder.
-func compileTemplate(src config.Expr) (*template, error) {
+func compileTemplate(src config.Expr, env engine.BuildEnv) (*template, error) {
 	var errs config.Errors
 	t := &template{}
 	rest, offset := src.Src, 0
@@ -47,7 +48,7 @@ func compileTemplate(src config.Expr) (*template, error) {
 		e.Pos.Col += offset + open + 2 + (len(inner) - len(strings.TrimLeft(inner, " \t")))
 		if e.Src == "" {
 			errs = append(errs, config.ExprError(src, offset+open+1, "message: empty {{}} placeholder"))
-		} else if p, err := eval.Compile(e, eval.Any); err != nil {
+		} else if p, _, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings); err != nil {
 			errs.Append(e.Pos, e.Path, err)
 		} else {
 			t.parts = append(t.parts, templatePart{prog: p})

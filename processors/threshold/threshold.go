@@ -21,6 +21,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
 // Factory declares the threshold processor.
@@ -61,6 +62,7 @@ type Processor struct {
 
 	mu     sync.Mutex
 	states []map[string]State // per rule, keyed by series key
+	out    *types.Type
 }
 
 type rule struct {
@@ -81,7 +83,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	}
 	var errs config.Errors
 	compile := func(e config.Expr, kind eval.Kind) *eval.Program {
-		p, err := eval.Compile(e, kind)
+		p, _, err := eval.CompileChecked(e, kind, env.Input, env.Warnings)
 		errs.Append(e.Pos, e.Path, err)
 		return p
 	}
@@ -111,7 +113,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		}
 		r.message = &template{parts: []templatePart{{text: rc.Name + ": " + rc.When.Src}}}
 		if rc.Message != nil && !rc.Message.IsZero() {
-			t, err := compileTemplate(*rc.Message)
+			t, err := compileTemplate(*rc.Message, env)
 			errs.Append(rc.Message.Pos, rc.Message.Path, err)
 			r.message = t
 		}
@@ -131,7 +133,39 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	for i := range p.states {
 		p.states[i] = map[string]State{}
 	}
+	p.out = alertType(env.Input, p.seriesName)
 	return p, nil
+}
+
+// OutputType is the alert record (see alert).
+func (p *Processor) OutputType() *types.Type { return p.out }
+
+// alertType is the type of the records alert builds from records of type in.
+func alertType(in *types.Type, seriesNames []string) *types.Type {
+	copied := func(name string) *types.Type {
+		if t, ok := in.Field(name); ok && t != nil {
+			return t
+		}
+		return types.Any
+	}
+	sourceID := types.Any
+	if src, ok := in.Field("source"); ok && src != nil {
+		if t, ok := src.Field("source_id"); ok && t != nil {
+			sourceID = t
+		}
+	}
+	series := map[string]*types.Type{}
+	for _, n := range seriesNames {
+		series[n] = types.Any
+	}
+	return types.ObjectOf("the threshold processor's alert records", map[string]*types.Type{
+		"event_id": types.TStr, "fingerprint": types.TStr, "rule": types.TStr, "state": types.TStr,
+		"severity": types.TStr, "ts": types.TStr, "started_at": types.TStr, "resolved_at": types.TStr,
+		"message": types.TStr, "labels": {Kind: types.Object, Extra: types.Any},
+		"series":    types.ObjectOf("the rule's series", series),
+		"tenant_id": copied("tenant_id"), "metric": copied("metric"), "value": copied("value"),
+		"tags": copied("tags"), "source_id": sourceID,
+	})
 }
 
 // change is a state change computed for a record, applied only once the whole record has

@@ -1,0 +1,497 @@
+package eval
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/checker/nature"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	etypes "github.com/expr-lang/expr/types"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/types"
+)
+
+// Type checking. An expression is compiled twice: once against the type of the records that
+// reach it, only to find mistakes (unknown fields, mismatched types, a predicate that is not a
+// boolean, unknown functions), and once untyped to run. The running program stays untyped on
+// purpose: expr specialises typed programs (string-only equality, say), and a record that
+// does not match its declared type must be rejected with a reason, not crash the VM.
+
+// typedFunctions declare our functions' signatures for the checker. At run time the same
+// names are bound to the untyped implementations in functions.
+var typedFunctions = []expr.Option{
+	expr.Function("record_id", neverCalled, new(func() string)),
+	expr.Function("now", neverCalled, new(func() string)),
+	expr.Function("parse_time", neverCalled, new(func(any) string), new(func(any, string) string)),
+	expr.Function("unix_ms", neverCalled, new(func(any) float64)),
+	expr.Function("hash_id", neverCalled, new(func(...any) string)),
+}
+
+// neverCalled stands in for the functions in programs that are only checked, never run.
+func neverCalled(...any) (any, error) { return nil, errors.New("internal error: a checked-only program was run") }
+
+// FunctionNames are the functions an expression may call: expr's builtins and ours.
+var FunctionNames = func() []string {
+	names := slices.Clone(builtin.Names)
+	names = append(names, "record_id", "now", "parse_time", "unix_ms", "hash_id")
+	sort.Strings(names)
+	return slices.Compact(names)
+}()
+
+// Check type-checks e against in, the type of the records it is evaluated on, and returns
+// the type of its result. Problems that are certainly mistakes are returned as a
+// *config.Error at the column inside the expression; a reference to a field that an open
+// JSON Schema does not declare is added to warnings (when not nil) instead.
+func Check(e config.Expr, kind Kind, in *types.Type, warnings *config.Errors) (*types.Type, error) {
+	out, err, unknown := check(e, kind, in, false)
+	if err == nil {
+		return out, nil
+	}
+	if unknown == nil || !hasDeclared(in) {
+		return nil, err
+	}
+	// Fields an open schema does not declare may still be there: check again with the
+	// schema's objects open, and if that passes, the first check's complaint is a warning.
+	out, err2, _ := check(e, kind, in, true)
+	if err2 != nil {
+		return nil, err2
+	}
+	if warnings != nil {
+		w := err
+		w.Warning = true
+		w.Msg += " (the schema allows undeclared fields, so it may be there)"
+		*warnings = append(*warnings, w)
+	}
+	return out, nil
+}
+
+// CompileChecked is Check followed by Compile: the program to run and its result type.
+func CompileChecked(e config.Expr, kind Kind, in *types.Type, warnings *config.Errors) (*Program, *types.Type, error) {
+	t, err := Check(e, kind, in, warnings)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := Compile(e, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, t, nil
+}
+
+// CheckFields type-checks a mapping and returns the type of the object it builds: exactly
+// its fields, each with its expression's type. origin names the mapping in messages about
+// that object's fields.
+func CheckFields(f config.Fields, in *types.Type, origin string, warnings *config.Errors) (*types.Type, error) {
+	var errs config.Errors
+	out := checkFields(f, in, origin, warnings, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
+
+func checkFields(f config.Fields, in *types.Type, origin string, warnings, errs *config.Errors) *types.Type {
+	fields := make(map[string]*types.Type, len(f))
+	for _, fld := range f {
+		switch {
+		case fld.Expr != nil:
+			t, err := Check(*fld.Expr, Any, in, warnings)
+			if err != nil {
+				errs.Append(fld.Expr.Pos, fld.Expr.Path, err)
+				t = types.Any
+			}
+			fields[fld.Name] = t
+		default:
+			fields[fld.Name] = checkFields(fld.Nested, in, origin, warnings, errs)
+		}
+	}
+	return types.ObjectOf(origin, fields)
+}
+
+// check runs expr's checker with in as the environment. softSchemas opens the objects a
+// schema declared without forbidding other fields.
+// When the problem is a name the record type does not have, unknown says which.
+func check(e config.Expr, kind Kind, in *types.Type, softSchemas bool) (out *types.Type, err *config.Error, unknown *unknownName) {
+	defer func() {
+		// The checker is not ours; a panic on an odd expression must not take lint down.
+		if r := recover(); r != nil {
+			out, err, unknown = nil, config.ExprError(e, 1, "expression %q: cannot check it: %v", e.Src, r), nil
+		}
+	}()
+	env := envType(in, softSchemas)
+	opts := []expr.Option{expr.Env(env)}
+	opts = append(opts, typedFunctions...)
+	if kind == Bool {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, cerr := expr.Compile(e.Src, opts...)
+	if cerr != nil {
+		err, unknown := explain(e, in, cerr)
+		return nil, err, unknown
+	}
+	root := prog.Node()
+	if err := unknownFunctions(e, root); err != nil {
+		return nil, err, nil
+	}
+	return typeOfNode(root), nil, nil
+}
+
+// envType is the expr environment for records of type t: always a map, closed where t says
+// exactly which fields there are.
+func envType(t *types.Type, softSchemas bool) etypes.Map {
+	if t.IsUnknown() || t.Kind != types.Object {
+		return etypes.Map{etypes.Extra: etypes.Any}
+	}
+	m, _ := exprType(t, softSchemas).(etypes.Map)
+	return m
+}
+
+var timeType = etypes.TypeOf(time.Time{})
+
+func exprType(t *types.Type, softSchemas bool) etypes.Type {
+	if t == nil {
+		return etypes.Any
+	}
+	switch t.Kind {
+	case types.Nil:
+		return etypes.Nil
+	case types.Bool:
+		return etypes.Bool
+	case types.Int:
+		return etypes.Int
+	case types.Float:
+		return etypes.Float64
+	case types.String:
+		return etypes.String
+	case types.Time:
+		return timeType
+	case types.Array:
+		return etypes.Array(exprType(t.Elem, softSchemas))
+	case types.Object:
+		m := etypes.Map{}
+		for name, f := range t.Fields {
+			m[name] = exprType(f, softSchemas)
+		}
+		switch {
+		case t.Extra != nil:
+			m[etypes.Extra] = exprType(t.Extra, softSchemas)
+		case t.Declared && softSchemas:
+			m[etypes.Extra] = etypes.Any
+		}
+		return m
+	}
+	return etypes.Any
+}
+
+func hasDeclared(t *types.Type) bool {
+	if t == nil {
+		return false
+	}
+	if t.Declared {
+		return true
+	}
+	for _, f := range t.Fields {
+		if hasDeclared(f) {
+			return true
+		}
+	}
+	return t.Elem != nil && hasDeclared(t.Elem)
+}
+
+// typeOfNode is the type of a checked expression's result. Object literals keep their
+// fields (expr itself types them as map[string]any), so that a map field written as
+// '{type: "host", source_id: host}' is still checked downstream.
+func typeOfNode(n ast.Node) *types.Type {
+	switch x := n.(type) {
+	case *ast.MapNode:
+		fields := map[string]*types.Type{}
+		for _, p := range x.Pairs {
+			pair, ok := p.(*ast.PairNode)
+			if !ok {
+				return types.OpenObject()
+			}
+			key, ok := pair.Key.(*ast.StringNode)
+			if !ok {
+				return types.OpenObject() // a computed key: the fields are not known
+			}
+			fields[key.Value] = typeOfNode(pair.Value)
+		}
+		return types.ObjectOf("an object literal", fields)
+	case *ast.ArrayNode:
+		var elem *types.Type
+		for _, el := range x.Nodes {
+			elem = types.Union(elem, typeOfNode(el))
+		}
+		return types.ArrayOf(elem)
+	case *ast.ConditionalNode:
+		return types.Union(typeOfNode(x.Exp1), typeOfNode(x.Exp2))
+	case *ast.BinaryNode:
+		if x.Operator == "??" {
+			return types.Union(typeOfNode(x.Left), typeOfNode(x.Right))
+		}
+	}
+	if nt := n.Nature(); nt != nil {
+		return fromNature(*nt)
+	}
+	return types.Any
+}
+
+func fromNature(n nature.Nature) *types.Type {
+	if n.Nil {
+		return types.TNil
+	}
+	if n.Type == nil {
+		return types.Any
+	}
+	switch n.Kind {
+	case reflect.Bool:
+		return types.TBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return types.TInt
+	case reflect.Float32, reflect.Float64:
+		return types.TFloat
+	case reflect.String:
+		return types.TStr
+	case reflect.Struct:
+		if n.Type == timeType.Nature().Type {
+			return types.TTime
+		}
+	case reflect.Slice, reflect.Array:
+		if n.Ref != nil {
+			return types.ArrayOf(fromNature(*n.Ref))
+		}
+		return types.ArrayOf(types.Any)
+	case reflect.Map:
+		if n.TypeData == nil || n.Fields == nil {
+			return types.OpenObject()
+		}
+		obj := &types.Type{Kind: types.Object, Fields: map[string]*types.Type{}}
+		for name, f := range n.Fields {
+			obj.Fields[name] = fromNature(f)
+		}
+		if !n.Strict {
+			obj.Extra = types.Any
+			if n.DefaultMapValue != nil {
+				obj.Extra = fromNature(*n.DefaultMapValue)
+			}
+		}
+		return obj
+	}
+	return types.Any
+}
+
+// unknownFunctions reports a call of a function that does not exist. expr only reports it
+// when the environment is closed; on records of unknown shape it would type the call as a
+// call of an unknown variable and fail on every record at run time.
+func unknownFunctions(e config.Expr, root ast.Node) *config.Error {
+	var found *config.Error
+	ast.Walk(&root, visitor(func(n ast.Node) {
+		call, ok := n.(*ast.CallNode)
+		if !ok || found != nil {
+			return
+		}
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		if !ok || slices.Contains(FunctionNames, id.Value) {
+			return
+		}
+		found = &config.Error{Pos: offsetPos(e, id.Location().From), Path: e.Path, Msg: fmt.Sprintf("expression %q: unknown function %s()%s", e.Src, id.Value, suggest(id.Value, FunctionNames))}
+	}))
+	return found
+}
+
+type visitor func(ast.Node)
+
+func (v visitor) Visit(n *ast.Node) { v(*n) }
+
+// unknownName is a checker complaint about a name the record type does not have.
+type unknownName struct {
+	name     string
+	field    bool   // a member (a.name) rather than a top-level name
+	owner    string // for a member: the expression it is a member of
+	known    []string
+	origin   string
+	from     int // rune offset in the source
+	function bool
+}
+
+func (u *unknownName) configError(e config.Expr) *config.Error {
+	var msg string
+	switch {
+	case u.function:
+		msg = fmt.Sprintf("unknown function %s()%s", u.name, suggest(u.name, FunctionNames))
+	case u.field:
+		msg = fmt.Sprintf("%s has no field %q%s", u.owner, u.name, suggest(u.name, u.known))
+	default:
+		msg = fmt.Sprintf("unknown field %q%s", u.name, suggest(u.name, u.known))
+	}
+	if !u.function && len(u.known) > 0 {
+		from := ""
+		if u.origin != "" {
+			from = " (from " + u.origin + ")"
+		}
+		msg += fmt.Sprintf("; known fields%s: %s", from, list(u.known))
+	}
+	return &config.Error{Pos: offsetPos(e, u.from), Path: e.Path, Msg: fmt.Sprintf("expression %q: %s", e.Src, msg)}
+}
+
+func list(names []string) string {
+	if len(names) > 12 {
+		return strings.Join(names[:12], ", ") + ", ..."
+	}
+	return strings.Join(names, ", ")
+}
+
+var (
+	unknownNameRE  = regexp.MustCompile(`^unknown name (\S+)$`)
+	unknownFieldRE = regexp.MustCompile(`^unknown field (\S+)$`)
+	expectedBoolRE = regexp.MustCompile(`^expected bool, but got (.+)$`)
+)
+
+// explain turns an expr compile error into a *config.Error at its column, in the words of
+// the pipeline file (fields, numbers, objects) rather than Go's.
+func explain(e config.Expr, in *types.Type, err error) (*config.Error, *unknownName) {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		ce := positioned(e, err)
+		if m := expectedBoolRE.FindStringSubmatch(err.Error()); m != nil {
+			ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is a %s", e.Src, goTypeWords.Replace(m[1]))
+		}
+		return ce, nil
+	}
+	tree, perr := parser.Parse(e.Src)
+	if m := unknownNameRE.FindStringSubmatch(fe.Message); m != nil {
+		u := &unknownName{name: m[1], from: fe.From, origin: originOf(in), known: in.FieldNames()}
+		if perr == nil && isCallee(tree.Node, fe.From) {
+			u.function = true
+		}
+		return u.configError(e), u
+	}
+	if m := unknownFieldRE.FindStringSubmatch(fe.Message); m != nil {
+		u := &unknownName{name: m[1], field: true, from: fe.From, owner: "the object"}
+		if perr == nil {
+			if owner, ownerType := memberOwner(tree.Node, fe.From, in); owner != "" {
+				u.owner = strconvQuote(owner)
+				u.known = ownerType.FieldNames()
+				u.origin = originOf(ownerType)
+			}
+		}
+		return u.configError(e), u
+	}
+	ce := positioned(e, err)
+	if m := expectedBoolRE.FindStringSubmatch(fe.Message); m != nil {
+		ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is a %s", e.Src, goTypeWords.Replace(m[1]))
+	}
+	ce.Msg = strings.TrimSpace(goTypeWords.Replace(ce.Msg))
+	return ce, nil
+}
+
+func originOf(t *types.Type) string {
+	if t == nil || t.Kind != types.Object {
+		return ""
+	}
+	return t.Origin
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+// goTypeWords rewrites Go type names in expr's messages into the words the docs use.
+var goTypeWords = strings.NewReplacer(
+	"map[string]interface {}", "object",
+	"[]interface {}", "list",
+	"interface {}", "any",
+	"float64", "number",
+	"time.Time", "time",
+)
+
+// isCallee reports whether the identifier at offset from is the function of a call.
+func isCallee(root ast.Node, from int) bool {
+	found := false
+	ast.Walk(&root, visitor(func(n ast.Node) {
+		if call, ok := n.(*ast.CallNode); ok {
+			if id, ok := call.Callee.(*ast.IdentifierNode); ok && id.Location().From == from {
+				found = true
+			}
+		}
+	}))
+	return found
+}
+
+// memberOwner finds the member access whose property starts at offset from and returns the
+// text of the object it is read from and that object's type, when it is a plain field path.
+func memberOwner(root ast.Node, from int, in *types.Type) (string, *types.Type) {
+	var owner string
+	var ownerType *types.Type
+	ast.Walk(&root, visitor(func(n ast.Node) {
+		m, ok := n.(*ast.MemberNode)
+		if !ok || m.Property.Location().From != from {
+			return
+		}
+		if path := pathOf(m.Node); path != nil {
+			t := in
+			for _, part := range path {
+				f, ok := t.Field(part)
+				if !ok {
+					return
+				}
+				t = f
+			}
+			owner, ownerType = strings.Join(path, "."), t
+		}
+	}))
+	return owner, ownerType
+}
+
+func pathOf(n ast.Node) []string {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		return []string{x.Value}
+	case *ast.MemberNode:
+		prop, ok := x.Property.(*ast.StringNode)
+		if !ok {
+			return nil
+		}
+		if base := pathOf(x.Node); base != nil {
+			return append(base, prop.Value)
+		}
+	}
+	return nil
+}
+
+// offsetPos is the file position of rune offset from inside e's source. A block scalar's
+// lines all start at the column of its first line, so a later line's column is counted from
+// there (the same rule positioned uses for expr's own errors).
+func offsetPos(e config.Expr, from int) config.Pos {
+	line, col, i := 0, 0, 0
+	for _, r := range e.Src {
+		if i == from {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 0
+		} else {
+			col++
+		}
+		i++
+	}
+	pos := e.Pos
+	pos.Line += line
+	pos.Col += col
+	return pos
+}
+
+// suggest is config's "did you mean" for a name among candidates.
+func suggest(name string, candidates []string) string {
+	return config.Suggestion(name, candidates)
+}
