@@ -42,6 +42,48 @@ func (l *loader) check(p *Pipeline) {
 	l.checkSinks(p)
 	l.checkAPI(p)
 	l.checkReferences(p)
+	l.checkProducers(p)
+}
+
+// checkProducers reports topics that are read but that nothing writes: no stream outputs
+// to them, they receive no dead letters, and they are not marked ingest (written by
+// producers outside the pipeline). A stream or sink reading one waits forever, which may be
+// intended while the pipeline is being built (a warning); a route streaming one can never
+// show anything (an error).
+func (l *loader) checkProducers(p *Pipeline) {
+	written := map[string]bool{}
+	if p.DeadLetter != "" {
+		written[p.DeadLetter] = true
+	}
+	for _, s := range p.Streams {
+		written[s.Output.Topic] = true
+		written[s.Input.DeadLetter] = true
+	}
+	unwritten := func(topic string) bool {
+		t, declared := p.Topics[topic]
+		return topic != "" && declared && !t.Ingest && !written[topic]
+	}
+	const hint = "mark it ingest: true under topics: if producers outside the pipeline write to it"
+	for i, s := range p.Streams {
+		if unwritten(s.Input.Topic) {
+			path := indexPath("streams", i) + ".input.topic"
+			l.warns.AddWarning(l.posOf(path), path, "nothing in this pipeline writes to topic %q, so stream %q waits for records that never come (%s)", s.Input.Topic, s.Name, hint)
+		}
+	}
+	for i, s := range p.Sinks {
+		if unwritten(s.From) {
+			path := indexPath("sinks", i) + ".from"
+			l.warns.AddWarning(l.posOf(path), path, "nothing in this pipeline writes to topic %q, so this sink stores nothing (%s)", s.From, hint)
+		}
+	}
+	if p.API != nil {
+		for i, r := range p.API.Routes {
+			if unwritten(r.Stream) {
+				path := indexPath("api.routes", i) + ".stream"
+				l.errs.Add(l.posOf(path), path, "nothing in this pipeline writes to topic %q, so this route would never send an event (%s)", r.Stream, hint)
+			}
+		}
+	}
 }
 
 // checkReferences reports every value tagged ref:"<section>" that names nothing declared

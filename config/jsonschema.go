@@ -229,7 +229,8 @@ func (g *schemaGenerator) fieldSchema(t reflect.Type, f structField) (map[string
 		}
 	}
 	if len(f.enum) > 0 {
-		s = map[string]any{"type": "string", "anyOf": []any{
+		// oneOf, not anyOf: the two never overlap, and editors then describe the value once.
+		s = map[string]any{"type": "string", "oneOf": []any{
 			map[string]any{"enum": f.enum},
 			map[string]any{"pattern": interpolatedPattern},
 		}}

@@ -198,7 +198,7 @@ func TestExprPositions(t *testing.T) {
 		{"double-quoted", when(2), "value > 3", 14, 25, "streams[0].processors[2].filter.when"},
 		{"literal block", when(3), "value > 4\n", 17, 13, "streams[0].processors[3].filter.when"},
 		{"folded block after a blank line", when(4), "\nvalue > 5", 21, 15, "streams[0].processors[4].filter.when"},
-		{"number", when(5), "42", 22, 24, "streams[0].processors[5].filter.when"},
+		{"plain boolean scalar", when(5), "true", 22, 24, "streams[0].processors[5].filter.when"},
 		{"map field", *fields[0].Expr, "record_id()", 24, 15, "streams[0].processors[6].map.id"},
 		{"nested quoted map field", *fields[1].Nested[0].Expr, `"h-" + host`, 26, 20, "streams[0].processors[6].map.source.host"},
 		{"output key", *p.Streams[0].Output.Key, "host", 27, 30, "streams[0].output.key"},

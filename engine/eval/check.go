@@ -366,7 +366,7 @@ func explain(e config.Expr, in *types.Type, err error) (*config.Error, *unknownN
 	if !errors.As(err, &fe) {
 		ce := positioned(e, err)
 		if m := expectedBoolRE.FindStringSubmatch(err.Error()); m != nil {
-			ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is a %s", e.Src, goTypeWords.Replace(m[1]))
+			ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is %s", e.Src, withArticle(goTypeWords.Replace(m[1])))
 		}
 		return ce, nil
 	}
@@ -391,10 +391,17 @@ func explain(e config.Expr, in *types.Type, err error) (*config.Error, *unknownN
 	}
 	ce := positioned(e, err)
 	if m := expectedBoolRE.FindStringSubmatch(fe.Message); m != nil {
-		ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is a %s", e.Src, goTypeWords.Replace(m[1]))
+		ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is %s", e.Src, withArticle(goTypeWords.Replace(m[1])))
 	}
 	ce.Msg = strings.TrimSpace(goTypeWords.Replace(ce.Msg))
 	return ce, nil
+}
+
+func withArticle(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an " + word
+	}
+	return "a " + word
 }
 
 func originOf(t *types.Type) string {
