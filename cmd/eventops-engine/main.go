@@ -46,6 +46,7 @@ Usage:
   eventops-engine run --dry-run -c FILE load and build the pipeline, start nothing
   eventops-engine lint [--format text|json|github] [--strict] FILE|DIR...
                                         check pipeline files; exit 1 if any has errors
+  eventops-engine schema                print the JSON Schema of pipeline files (for editors)
   eventops-engine version               print the version
 
 Run flags:
@@ -71,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return lint(args[1:], stdout, stderr)
 	case "run":
 		return runPipeline(args[1:], stderr)
+	case "schema":
+		return schemaCmd(args[1:], stdout, stderr)
 	}
 	if !strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(stderr, "eventops-engine: unknown command %q\n\n%s", args[0], usage)
