@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,14 +127,8 @@ func TestLintAndRunDryRunAgree(t *testing.T) {
 	os.Unsetenv("PG_DSN")
 	files := globFiles(t, "../../examples/*.yaml")
 	files = append(files, globFiles(t, "../../config/testdata/*.yaml")...)
-	if err := filepath.WalkDir("../../config/testdata/lint", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, path)
-		}
-		return err
-	}); err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
+	// Only the pipelines: the schema and CSV fixtures next to them are not pipeline files.
+	files = append(files, globFiles(t, "../../config/testdata/lint/*.yaml")...)
 	if len(files) < 10 {
 		t.Fatalf("only %d files found; the globs no longer match the repository layout", len(files))
 	}
