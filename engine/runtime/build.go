@@ -249,7 +249,8 @@ func (b *builder) stream(i int) *StreamPlan {
 	}
 	for _, h := range slices.Sorted(maps.Keys(sc.Output.Headers)) {
 		e := sc.Output.Headers[h]
-		if e == nil {
+		if e == nil || e.IsZero() {
+			b.errs.Add(p.At(path+".output.headers."+h), path+".output.headers."+h, "header %q has no expression; write the expression that gives its value, e.g. tenant_id", h)
 			continue
 		}
 		prog, _, err := eval.CompileChecked(*e, eval.Any, in, &b.warns)
@@ -358,11 +359,19 @@ func (b *builder) routes() {
 // know their place keep it; a *config.FieldError names a field below path and is placed
 // where that field is written.
 func (b *builder) add(err error, path string, pos config.Pos) {
+	if pos.Line <= 0 {
+		pos = b.p.At(path)
+	}
 	for _, e := range flatten(err) {
 		var ce *config.Error
 		var fe *config.FieldError
 		switch {
 		case errors.As(e, &ce):
+			if ce.Pos.Line <= 0 {
+				// A component that knew what was wrong but not where: at its own place.
+				b.errs.Add(pos, path, "%s", ce.Msg)
+				continue
+			}
 			b.errs = append(b.errs, ce)
 		case errors.As(e, &fe):
 			fpath := path
@@ -416,6 +425,12 @@ func safeBuild(f engine.ProcessorFactory, cfg any, env engine.BuildEnv) (p engin
 // parts that decoded. On success it returns the plan.
 func Check(path string, reg config.Registry, opts Options) (*Plan, *config.Pipeline, error) {
 	cfg, err := config.Load(path, reg)
+	return checkLoaded(cfg, err, opts)
+}
+
+// CheckBytes is Check on a file already read (fuzzing, editors); lookupEnv resolves ${VAR}.
+func CheckBytes(path string, data []byte, reg config.Registry, opts Options, lookupEnv func(string) (string, bool)) (*Plan, *config.Pipeline, error) {
+	cfg, err := config.LoadBytes(path, data, reg, lookupEnv)
 	return checkLoaded(cfg, err, opts)
 }
 

@@ -7,6 +7,7 @@ package mapproc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/eventops/eventops-engine/config"
@@ -52,7 +53,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		return nil, fmt.Errorf("map: config is %T, want *config.Fields", cfg)
 	}
 	if len(*fields) == 0 {
-		return nil, config.Errors{{Path: env.Path, Msg: "map needs at least one field"}}
+		return nil, errors.New("map needs at least one field, e.g. map: {metric: metric, value: float(value)}")
 	}
 	out, err := eval.CheckFields(*fields, env.Input, fmt.Sprintf("the map at %s of stream %s", env.Path, env.Stream), env.Warnings)
 	if err != nil {
