@@ -24,6 +24,7 @@ func (l *loader) check(p *Pipeline) {
 	for _, e := range l.errs {
 		failed[e.Path] = true
 	}
+	l.failedPaths = failed
 	defer func() {
 		kept := l.errs[:decodeErrs]
 		for _, e := range l.errs[decodeErrs:] {
@@ -59,9 +60,19 @@ func (l *loader) checkProducers(p *Pipeline) {
 		written[s.Output.Topic] = true
 		written[s.Input.DeadLetter] = true
 	}
+	// When what a stream writes is itself broken (no output, an undeclared or misspelled
+	// topic), which topics are written is not known: say nothing rather than guess.
+	for i := range p.Streams {
+		prefix := indexPath("streams", i)
+		for _, e := range l.errs {
+			if strings.HasPrefix(e.Path, prefix+".output") || e.Path == prefix && strings.Contains(e.Msg, `"output"`) {
+				return
+			}
+		}
+	}
 	unwritten := func(topic string) bool {
 		t, declared := p.Topics[topic]
-		return topic != "" && declared && !t.Ingest && !written[topic]
+		return topic != "" && declared && !t.Ingest && !written[topic] && !l.failedPaths[joinPath("topics", topic)+".ingest"]
 	}
 	const hint = "mark it ingest: true under topics: if producers outside the pipeline write to it"
 	for i, s := range p.Streams {
@@ -367,7 +378,7 @@ func (l *loader) checkStreams(p *Pipeline) {
 			}
 		}
 		if _, ok := l.nodes[path+".input"]; ok {
-			if s.Input.DeadLetter == "" && p.DeadLetter == "" {
+			if s.Input.DeadLetter == "" && p.DeadLetter == "" && !l.typos["dead_letter"] && !l.typos[path+".input.dead_letter"] {
 				l.errs.Add(l.posOf(path+".input"), path+".input", "stream has no dead-letter topic for records it cannot process: set input.dead_letter: <topic> here, or dead_letter: <topic> at the top level for every stream")
 			}
 			if s.Input.BatchSize < 1 {
@@ -417,6 +428,15 @@ func (l *loader) checkAPI(p *Pipeline) {
 		}
 	}
 	written := slices.Sorted(maps.Keys(tables))
+	// A postgres output or sink whose table did not decode may be the writer a route means:
+	// its own error is enough.
+	unknownTables := false
+	for _, s := range p.Streams {
+		unknownTables = unknownTables || s.Output.Postgres != nil && s.Output.Postgres.Table == ""
+	}
+	for _, s := range p.Sinks {
+		unknownTables = unknownTables || s.Postgres != nil && s.Postgres.Table == ""
+	}
 	firstPath := map[string]Pos{}
 	for i, r := range p.API.Routes {
 		path := indexPath("api.routes", i)
@@ -441,7 +461,7 @@ func (l *loader) checkAPI(p *Pipeline) {
 		case r.Table == "" && r.Stream == "":
 			l.errs.Add(l.posOf(path), path, "set one of table (query rows a sink or output writes) and stream (live records of a topic)")
 		}
-		if r.Table != "" && !tables[r.Table] {
+		if r.Table != "" && !tables[r.Table] && !unknownTables {
 			list := "no output or sink writes to PostgreSQL"
 			if len(written) > 0 {
 				list = "tables written: " + strings.Join(written, ", ")

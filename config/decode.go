@@ -30,6 +30,11 @@ type loader struct {
 	root  *yaml.Node
 
 	refs []reference // names of declared things, checked once everything is decoded
+	// typos are the fields an unknown key was probably meant to be (path -> true): their
+	// absence is already explained by the unknown key, so it is not reported again.
+	typos map[string]bool
+	// failedPaths are the paths whose values did not decode (set before the file-wide checks).
+	failedPaths map[string]bool
 
 	active map[*yaml.Node]bool // anchors being decoded, to stop self-referencing aliases
 	budget int                 // nodes left to decode, to stop alias bombs
@@ -337,7 +342,80 @@ func (l *loader) expr(n *yaml.Node, v reflect.Value, path string) {
 		l.errs.Add(l.pos(n), path, "expected an expression, got %s (quote the expression if it starts with { or [)", describe(n))
 		return
 	}
-	v.Set(reflect.ValueOf(Expr{Src: n.Value, Pos: l.exprPos(n), Path: path}))
+	v.Set(reflect.ValueOf(l.newExpr(n, path)))
+}
+
+// newExpr is the expression written as scalar n, with the position of every character of its
+// text when YAML's quoting or folding makes the text differ from the file.
+func (l *loader) newExpr(n *yaml.Node, path string) Expr {
+	e := Expr{Src: n.Value, Pos: l.exprPos(n), Path: path}
+	start := e.Pos
+	if start.Line < 1 || start.Line > len(l.lines) {
+		return e
+	}
+	if n.Style == 0 && !strings.Contains(n.Value, "\n") {
+		if line := l.lines[start.Line-1]; start.Col-1+len(n.Value) <= len(line) && line[start.Col-1:start.Col-1+len(n.Value)] == n.Value {
+			return e // a plain scalar copied verbatim from one line
+		}
+	}
+	e.runes = l.alignRunes(n.Value, start)
+	return e
+}
+
+// alignRunes finds each rune of value in the file from start on: the value is what YAML made
+// of the raw text, so every rune of it appears in the raw text in order, with escapes
+// (\" for ", ” for '), line breaks and indentation in between. A rune that cannot be found
+// close ahead keeps the previous position.
+func (l *loader) alignRunes(value string, start Pos) []Pos {
+	const lookahead = 12
+	type rawRune struct {
+		r   rune
+		pos Pos
+	}
+	var raw []rawRune
+	budget := len(value)*2 + 64
+	for ln := start.Line; ln <= len(l.lines) && len(raw) < budget; ln++ {
+		text := l.lines[ln-1]
+		col := 1
+		if ln == start.Line {
+			col = start.Col
+			if col-1 > len(text) {
+				break
+			}
+			text = text[col-1:]
+		}
+		for _, r := range text {
+			raw = append(raw, rawRune{r, Pos{File: l.file, Line: ln, Col: col}})
+			col += len(string(r))
+		}
+		raw = append(raw, rawRune{'\n', Pos{File: l.file, Line: ln, Col: col}})
+	}
+	out := make([]Pos, 0, len(value))
+	next := 0
+	prev := start
+	for _, r := range value {
+		found := -1
+		for k := next; k < len(raw) && k < next+lookahead; k++ {
+			if raw[k].r == r || (r == ' ' && raw[k].r == '\n') || (r == '\n' && raw[k].r == '\n') {
+				found = k
+				break
+			}
+		}
+		if found < 0 {
+			out = append(out, prev)
+			continue
+		}
+		prev = raw[found].pos
+		out = append(out, prev)
+		next = found + 1
+		if r == ' ' && raw[found].r == '\n' {
+			// A folded line break: the next rune comes after the indentation.
+			for next < len(raw) && (raw[next].r == ' ' || raw[next].r == '\t') {
+				next++
+			}
+		}
+	}
+	return out
 }
 
 // exprPos is the position of the first character of a scalar's text, so that an expression
@@ -561,6 +639,12 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 			i, ok := byName[p.key.Value]
 			if !ok {
 				l.errs.Add(l.pos(p.key), path, "unknown field %q%s", p.key.Value, suggestion(p.key.Value, names))
+				if meant := closest(p.key.Value, names); meant != "" {
+					if l.typos == nil {
+						l.typos = map[string]bool{}
+					}
+					l.typos[joinPath(path, meant)] = true
+				}
 				continue
 			}
 			f := fields[i]
@@ -593,6 +677,8 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 		fv := v.FieldByIndex(f.index)
 		fpath := joinPath(path, f.name)
 		switch {
+		case f.required && l.typos[fpath]:
+			// Written with a typo: the unknown-field error says so.
 		case f.required:
 			l.errs.Add(l.pos(n), path, "missing required field %q", f.name)
 		case f.hasDef:
@@ -769,7 +855,8 @@ func (l *loader) field(f Field, val *yaml.Node, path string) Field {
 	case val.Kind == yaml.MappingNode:
 		f.Nested = l.fields(val, path)
 	case val.Kind == yaml.ScalarNode && val.Value != "":
-		f.Expr = &Expr{Src: val.Value, Pos: l.exprPos(val), Path: path}
+		e := l.newExpr(val, path)
+		f.Expr = &e
 	case val.Kind == yaml.ScalarNode:
 		l.errs.Add(l.pos(val), path, "missing expression for %q", f.Name)
 	default:

@@ -111,11 +111,11 @@ type Validator interface {
 	Validate() error
 }
 
-// ExprError returns an error placed at column col (1-based) inside the expression e.
+// ExprError returns an error placed at the col-th character (1-based) of the expression e.
 func ExprError(e Expr, col int, format string, args ...any) *Error {
 	pos := e.Pos
 	if col > 1 {
-		pos.Col += col - 1
+		pos = e.PosAt(col - 1)
 	}
 	return &Error{Pos: pos, Path: e.Path, Msg: fmt.Sprintf(format, args...)}
 }

@@ -8,6 +8,15 @@ import (
 // suggestion returns ` (did you mean "x"?)` for the candidate closest to got, or "" when
 // none is close enough to be a plausible typo.
 func suggestion(got string, candidates []string) string {
+	if best := closest(got, candidates); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
+// closest is the candidate closest to got, or "" when none is close enough to be a
+// plausible typo.
+func closest(got string, candidates []string) string {
 	if got == "" {
 		return ""
 	}
@@ -24,7 +33,7 @@ func suggestion(got string, candidates []string) string {
 	if best == "" || bestDist > limit {
 		return ""
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b, counting a swap of two

@@ -27,6 +27,44 @@ type Expr struct {
 	Pos Pos
 	// Path is the dotted config path of the expression, e.g. streams[1].processors[0].threshold.rules[2].when.
 	Path string
+	// runes is the file position of each rune of Src when Src is not a verbatim copy of one
+	// line of the file (escapes in quoted strings, folded and multi-line scalars).
+	runes []Pos
+}
+
+// PosAt is the file position of the rune at offset (0-based, in runes) of Src, so that an
+// error found inside the expression points at the character in the file, whatever quoting
+// or folding YAML applied.
+func (e Expr) PosAt(offset int) Pos {
+	if offset >= 0 && offset < len(e.runes) {
+		return e.runes[offset]
+	}
+	line, col, i := 0, 0, 0
+	for _, r := range e.Src {
+		if i == offset {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 0
+		} else {
+			col++
+		}
+		i++
+	}
+	pos := e.Pos
+	pos.Line += line
+	pos.Col += col
+	return pos
+}
+
+// Sub is the part of e that starts at rune offset and reads src (a template placeholder),
+// keeping positions exact.
+func (e Expr) Sub(offset int, src string) Expr {
+	sub := Expr{Src: src, Pos: e.PosAt(offset), Path: e.Path}
+	if offset < len(e.runes) {
+		sub.runes = e.runes[offset:]
+	}
+	return sub
 }
 
 // IsZero reports whether no expression was written.

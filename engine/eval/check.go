@@ -39,7 +39,9 @@ var typedFunctions = []expr.Option{
 }
 
 // neverCalled stands in for the functions in programs that are only checked, never run.
-func neverCalled(...any) (any, error) { return nil, errors.New("internal error: a checked-only program was run") }
+func neverCalled(...any) (any, error) {
+	return nil, errors.New("internal error: a checked-only program was run")
+}
 
 // FunctionNames are the functions an expression may call: expr's builtins and ours.
 var FunctionNames = func() []string {
@@ -476,27 +478,8 @@ func pathOf(n ast.Node) []string {
 	return nil
 }
 
-// offsetPos is the file position of rune offset from inside e's source. A block scalar's
-// lines all start at the column of its first line, so a later line's column is counted from
-// there (the same rule positioned uses for expr's own errors).
-func offsetPos(e config.Expr, from int) config.Pos {
-	line, col, i := 0, 0, 0
-	for _, r := range e.Src {
-		if i == from {
-			break
-		}
-		if r == '\n' {
-			line, col = line+1, 0
-		} else {
-			col++
-		}
-		i++
-	}
-	pos := e.Pos
-	pos.Line += line
-	pos.Col += col
-	return pos
-}
+// offsetPos is the file position of rune offset from inside e's source.
+func offsetPos(e config.Expr, from int) config.Pos { return e.PosAt(from) }
 
 // suggest is config's "did you mean" for a name among candidates.
 func suggest(name string, candidates []string) string {

@@ -242,11 +242,8 @@ func positioned(e config.Expr, err error) *config.Error {
 	var fe *file.Error
 	if errors.As(err, &fe) {
 		pos := e.Pos
-		if fe.Line > 1 {
-			pos.Line += fe.Line - 1
-		}
 		if pos.Line > 0 {
-			pos.Col += fe.Column
+			pos = e.PosAt(fe.From)
 		}
 		return &config.Error{Pos: pos, Path: e.Path, Msg: fmt.Sprintf("expression %q: %s", e.Src, fe.Message)}
 	}

@@ -77,6 +77,7 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 		t, err := lookup.Load(name, p.Lookups[name])
 		if err != nil {
 			b.add(err, "lookups."+name+".file", p.At("lookups."+name+".file"))
+			b.unloaded = append(b.unloaded, name)
 			continue
 		}
 		b.plan.Lookups[name] = t
@@ -120,6 +121,29 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	return b.plan, nil
 }
 
+// buildLookups is what processors see of the lookups while building: a declared table that
+// failed to load (its error is reported once, at its file) is there, with unknown columns,
+// so that enrich processors using it are still checked and do not report it missing.
+type buildLookups struct {
+	loaded   lookup.Set
+	unloaded []string
+}
+
+func (l buildLookups) Lookup(name string) (engine.LookupTable, bool) {
+	if t, ok := l.loaded.Lookup(name); ok {
+		return t, true
+	}
+	if slices.Contains(l.unloaded, name) {
+		return unloadedTable{}, true
+	}
+	return nil, false
+}
+
+type unloadedTable struct{}
+
+func (unloadedTable) Get(string) (map[string]any, bool) { return nil, false }
+func (unloadedTable) Columns() []string                 { return nil }
+
 // builder holds the state of one Build.
 type builder struct {
 	p         *config.Pipeline
@@ -130,6 +154,7 @@ type builder struct {
 	errs      config.Errors
 	warns     config.Errors
 
+	unloaded  []string         // lookups that are declared but did not load (already reported)
 	producers map[string][]int // topic -> streams writing it
 	written   []*types.Type    // per stream: the type of the records it writes (as read back)
 	done      []bool
@@ -226,7 +251,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		proc, err := safeBuild(f, pe.Config, engine.BuildEnv{
 			Stream:   sc.Name,
 			Path:     name,
-			Lookups:  b.plan.Lookups,
+			Lookups:  buildLookups{b.plan.Lookups, b.unloaded},
 			Clock:    b.opts.Clock,
 			Logger:   b.opts.Logger.With("stream", sc.Name, "processor", name),
 			Input:    in,
@@ -475,4 +500,3 @@ func sinkTable(sk config.Sink) string {
 	}
 	return "store"
 }
-

@@ -75,6 +75,23 @@ func outputType(in *types.Type, into []string, columns []string, c *Config) *typ
 	return setPath(in, into, row)
 }
 
+// checkInto reports an into path that crosses or ends at a field the records have with a
+// type other than an object: the row's columns could not be merged into it.
+func checkInto(in *types.Type, into []string) error {
+	t := in
+	for i, part := range into {
+		f, ok := t.Field(part)
+		if !ok || f.IsUnknown() || f.Kind == types.Nil {
+			return nil
+		}
+		if f.Kind != types.Object {
+			return config.FieldErrorf("into", "%s is a %s field of the records here, not an object, so the lookup row cannot be merged into it; name a new or an object field (e.g. tags)", strings.Join(into[:i+1], "."), f)
+		}
+		t = f
+	}
+	return nil
+}
+
 func setPath(t *types.Type, path []string, row *types.Type) *types.Type {
 	existing, ok := t.Field(path[0])
 	if !ok || existing == nil || existing.Kind != types.Object {
@@ -97,39 +114,52 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("enrich: config is %T, want *enrich.Config", cfg)
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
+	// Everything wrong is reported at once: invalid settings do not stop the key and the
+	// fields from being checked.
+	problems := []error{c.Validate()}
 	var table engine.LookupTable
-	if env.Lookups != nil {
+	if env.Lookups != nil && c.Lookup != "" {
 		table, ok = env.Lookups.Lookup(c.Lookup)
 	}
-	if table == nil || !ok {
+	if c.Lookup != "" && (table == nil || !ok) {
 		// A FieldError, so that whoever places Build errors can point at the lookup field.
-		return nil, config.FieldErrorf("lookup", "no lookup table named %q is declared under lookups:", c.Lookup)
+		problems = append(problems, config.FieldErrorf("lookup", "no lookup table named %q is declared under lookups:", c.Lookup))
 	}
-	key, _, err := eval.CompileChecked(c.Key, eval.Any, env.Input, env.Warnings)
-	if err != nil {
-		var errs config.Errors
-		errs.Append(c.Key.Pos, c.Key.Path, err)
-		return nil, errs
-	}
-	columns := table.Columns()
-	var fieldErrs []error
-	for i, f := range c.Fields {
-		if columns != nil && !slices.Contains(columns, f) {
-			fieldErrs = append(fieldErrs, config.FieldErrorf(fmt.Sprintf("fields[%d]", i), "lookup table %s has no column %q%s (columns: %s)", c.Lookup, f, config.Suggestion(f, columns), strings.Join(columns, ", ")))
+	var key *eval.Program
+	if !c.Key.IsZero() {
+		var err error
+		key, _, err = eval.CompileChecked(c.Key, eval.Any, env.Input, env.Warnings)
+		if err != nil {
+			var errs config.Errors
+			errs.Append(c.Key.Pos, c.Key.Path, err)
+			problems = append(problems, errs)
 		}
 	}
-	if len(fieldErrs) == 1 {
-		return nil, fieldErrs[0]
-	} else if len(fieldErrs) > 1 {
-		return nil, errors.Join(fieldErrs...)
+	var columns []string
+	if table != nil {
+		columns = table.Columns()
+	}
+	for i, f := range c.Fields {
+		if columns != nil && !slices.Contains(columns, f) {
+			problems = append(problems, config.FieldErrorf(fmt.Sprintf("fields[%d]", i), "lookup table %s has no column %q%s (columns: %s)", c.Lookup, f, config.Suggestion(f, columns), strings.Join(columns, ", ")))
+		}
+	}
+	into := strings.Split(cmp(c.Into, "tags"), ".")
+	if err := checkInto(env.Input, into); err != nil {
+		problems = append(problems, err)
+	}
+	problems = slices.DeleteFunc(problems, func(e error) bool { return e == nil })
+	switch len(problems) {
+	case 0:
+	case 1:
+		return nil, problems[0]
+	default:
+		return nil, errors.Join(problems...)
 	}
 	p := &Processor{
 		table:     table,
 		key:       key,
-		into:      strings.Split(cmp(c.Into, "tags"), "."),
+		into:      into,
 		onMiss:    cmp(c.OnMiss, OnMissKeep),
 		fields:    c.Fields,
 		overwrite: c.Overwrite == nil || *c.Overwrite,

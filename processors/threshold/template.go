@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
@@ -27,27 +28,29 @@ func compileTemplate(src config.Expr, env engine.BuildEnv) (*template, error) {
 	var errs config.Errors
 	t := &template{}
 	rest, offset := src.Src, 0
+	// at is the 1-based character number of byte offset b of the source, as ExprError wants.
+	at := func(b int) int { return utf8.RuneCountInString(src.Src[:b]) + 1 }
 	for {
 		open := strings.Index(rest, "{{")
 		if open < 0 {
 			if strings.Contains(rest, "}}") {
-				errs = append(errs, config.ExprError(src, offset+strings.Index(rest, "}}")+1, "message: }} without an opening {{"))
+				errs = append(errs, config.ExprError(src, at(offset+strings.Index(rest, "}}")), "message: }} without an opening {{"))
 			}
 			t.parts = append(t.parts, templatePart{text: rest})
 			break
 		}
 		end := strings.Index(rest[open+2:], "}}")
 		if end < 0 {
-			errs = append(errs, config.ExprError(src, offset+open+1, "message: {{ without a closing }}"))
+			errs = append(errs, config.ExprError(src, at(offset+open), "message: {{ without a closing }}"))
 			break
 		}
 		t.parts = append(t.parts, templatePart{text: rest[:open]})
 		inner := rest[open+2 : open+2+end]
-		e := config.Expr{Src: strings.TrimSpace(inner), Path: src.Path, Pos: src.Pos}
-		// Point the placeholder's own errors at its first character.
-		e.Pos.Col += offset + open + 2 + (len(inner) - len(strings.TrimLeft(inner, " \t")))
+		// The placeholder's own errors point into it, at its characters in the file.
+		lead := len(inner) - len(strings.TrimLeft(inner, " \t"))
+		e := src.Sub(at(offset+open+2+lead)-1, strings.TrimSpace(inner))
 		if e.Src == "" {
-			errs = append(errs, config.ExprError(src, offset+open+1, "message: empty {{}} placeholder"))
+			errs = append(errs, config.ExprError(src, at(offset+open), "message: empty {{}} placeholder"))
 		} else if p, _, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings); err != nil {
 			errs.Append(e.Pos, e.Path, err)
 		} else {

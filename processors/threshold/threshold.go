@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -78,11 +79,21 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("threshold: config is %T, want *threshold.Config", cfg)
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
+	// Invalid settings do not stop the expressions from being checked: lint reports
+	// everything wrong with the processor at once.
+	invalid := c.Validate()
 	var errs config.Errors
 	compile := func(e config.Expr, kind eval.Kind) *eval.Program {
+		if e.IsZero() {
+			return nil // Validate said so
+		}
+		if e.Pos.Line == 0 {
+			// A default the user did not write (series, time): it fits records of any
+			// shape at run time (a missing field is nil), so it is not type-checked.
+			p, err := eval.Compile(e, kind)
+			errs.Append(e.Pos, e.Path, err)
+			return p
+		}
 		p, _, err := eval.CompileChecked(e, kind, env.Input, env.Warnings)
 		errs.Append(e.Pos, e.Path, err)
 		return p
@@ -126,8 +137,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		}
 		p.rules = append(p.rules, r)
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if invalid != nil || len(errs) > 0 {
+		return nil, errors.Join(invalid, errs.Err())
 	}
 	p.states = make([]map[string]State, len(p.rules))
 	for i := range p.states {
