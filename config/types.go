@@ -194,7 +194,7 @@ type PostgresOutput struct {
 	Table     string `yaml:"table" required:"true" doc:"Table name; metrics and alerts have built-in columns."`
 	Columns   Fields `yaml:"columns" doc:"Column name to expression; default for the built-in tables."`
 	DedupeKey string `yaml:"dedupe_key" default:"event_id" doc:"Column with a unique index; a redelivered record with the same value is not inserted twice."`
-	Create    *bool  `yaml:"create" doc:"Create the table and its indexes if missing (default true)."`
+	Create    *bool  `yaml:"create" default:"true" doc:"Create the table and its indexes if missing."`
 }
 
 // Sink copies a topic into a store.
@@ -209,7 +209,7 @@ type Sink struct {
 // API is the HTTP server.
 type API struct {
 	Listen    string  `yaml:"listen" default:":8088" doc:"Address to listen on."`
-	Dashboard *bool   `yaml:"dashboard" doc:"Serve the dashboard at / (default true)."`
+	Dashboard *bool   `yaml:"dashboard" default:"true" doc:"Serve the dashboard at /."`
 	Routes    []Route `yaml:"routes" doc:"Query and stream routes."`
 }
 

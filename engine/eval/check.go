@@ -335,6 +335,10 @@ func (u *unknownName) configError(e config.Expr) *config.Error {
 		msg = fmt.Sprintf("unknown function %s()%s", u.name, suggest(u.name, FunctionNames))
 	case u.field:
 		msg = fmt.Sprintf("%s has no field %q%s", u.owner, u.name, suggest(u.name, u.known))
+	case slices.Contains(u.known, "query") && slices.Contains(u.known, "path"):
+		// A route filter: it is evaluated on the request, not on stored rows.
+		return &config.Error{Pos: offsetPos(e, u.from), Path: e.Path, Msg: fmt.Sprintf(
+			"expression %q: unknown name %q: a route filter reads the request, as query.<parameter> or path.<parameter> (did you mean query.%s?)", e.Src, u.name, u.name)}
 	default:
 		msg = fmt.Sprintf("unknown field %q%s", u.name, suggest(u.name, u.known))
 	}

@@ -21,7 +21,7 @@ type Config struct {
 	OnMiss    string            `yaml:"on_miss" default:"keep" enum:"keep,drop,default" doc:"When the key is not in the table: keep the record unchanged, drop it (counted), or merge the default values."`
 	Default   map[string]string `yaml:"default" doc:"Values merged into the object when on_miss is default."`
 	Fields    []string          `yaml:"fields" doc:"Columns to copy; default all."`
-	Overwrite *bool             `yaml:"overwrite" doc:"Whether the row's values replace keys the object already has (default true)."`
+	Overwrite *bool             `yaml:"overwrite" default:"true" doc:"Whether the row's values replace keys the object already has."`
 }
 
 // Validate checks the fields that do not need the lookup tables.
