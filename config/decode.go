@@ -29,7 +29,8 @@ type loader struct {
 	keys  map[string]*yaml.Node // decoded path -> key node (for mapping entries)
 	root  *yaml.Node
 
-	refs []reference // names of declared things, checked once everything is decoded
+	refs   []reference // names of declared things, checked once everything is decoded
+	source *sourceText // the file's text, for expressions whose characters need finding
 	// typos are the fields an unknown key was probably meant to be (path -> true): their
 	// absence is already explained by the unknown key, so it is not reported again.
 	typos map[string]bool
@@ -358,15 +359,18 @@ func (l *loader) newExpr(n *yaml.Node, path string) Expr {
 			return e // a plain scalar copied verbatim from one line
 		}
 	}
-	e.runes = l.alignRunes(n.Value, start)
+	if l.source == nil {
+		l.source = &sourceText{file: l.file, lines: l.lines}
+	}
+	e.source = l.source
 	return e
 }
 
-// alignRunes finds each rune of value in the file from start on: the value is what YAML made
+// align finds each rune of value in the file from start on: the value is what YAML made
 // of the raw text, so every rune of it appears in the raw text in order, with escapes
 // (\" for ", ” for '), line breaks and indentation in between. A rune that cannot be found
 // close ahead keeps the previous position.
-func (l *loader) alignRunes(value string, start Pos) []Pos {
+func (t *sourceText) align(value string, start Pos) []Pos {
 	const lookahead = 12
 	type rawRune struct {
 		r   rune
@@ -374,8 +378,8 @@ func (l *loader) alignRunes(value string, start Pos) []Pos {
 	}
 	var raw []rawRune
 	budget := len(value)*2 + 64
-	for ln := start.Line; ln <= len(l.lines) && len(raw) < budget; ln++ {
-		text := l.lines[ln-1]
+	for ln := start.Line; ln <= len(t.lines) && len(raw) < budget; ln++ {
+		text := t.lines[ln-1]
 		col := 1
 		if ln == start.Line {
 			col = start.Col
@@ -385,10 +389,10 @@ func (l *loader) alignRunes(value string, start Pos) []Pos {
 			text = text[col-1:]
 		}
 		for _, r := range text {
-			raw = append(raw, rawRune{r, Pos{File: l.file, Line: ln, Col: col}})
+			raw = append(raw, rawRune{r, Pos{File: t.file, Line: ln, Col: col}})
 			col += len(string(r))
 		}
-		raw = append(raw, rawRune{'\n', Pos{File: l.file, Line: ln, Col: col}})
+		raw = append(raw, rawRune{'\n', Pos{File: t.file, Line: ln, Col: col}})
 	}
 	out := make([]Pos, 0, len(value))
 	next := 0

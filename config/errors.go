@@ -113,9 +113,6 @@ type Validator interface {
 
 // ExprError returns an error placed at the col-th character (1-based) of the expression e.
 func ExprError(e Expr, col int, format string, args ...any) *Error {
-	pos := e.Pos
-	if col > 1 {
-		pos = e.PosAt(col - 1)
-	}
+	pos := e.PosAt(max(col, 1) - 1)
 	return &Error{Pos: pos, Path: e.Path, Msg: fmt.Sprintf(format, args...)}
 }

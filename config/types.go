@@ -27,17 +27,30 @@ type Expr struct {
 	Pos Pos
 	// Path is the dotted config path of the expression, e.g. streams[1].processors[0].threshold.rules[2].when.
 	Path string
-	// runes is the file position of each rune of Src when Src is not a verbatim copy of one
-	// line of the file (escapes in quoted strings, folded and multi-line scalars).
-	runes []Pos
+	// source is set when Src is not a verbatim copy of one line of the file (escapes in
+	// quoted strings, folded and multi-line scalars): PosAt then finds each character in it.
+	// Positions are only needed for findings, so they are worked out only then.
+	source *sourceText
+	// skip is how many runes of the aligned text come before Src, and parent that text,
+	// for an Expr that is part of another (Sub).
+	skip   int
+	parent string
+}
+
+// sourceText is the text of a pipeline file, shared by its expressions.
+type sourceText struct {
+	file  string
+	lines []string
 }
 
 // PosAt is the file position of the rune at offset (0-based, in runes) of Src, so that an
 // error found inside the expression points at the character in the file, whatever quoting
 // or folding YAML applied.
 func (e Expr) PosAt(offset int) Pos {
-	if offset >= 0 && offset < len(e.runes) {
-		return e.runes[offset]
+	if e.source != nil && offset >= 0 {
+		if runes := e.source.align(e.whole(), e.Pos); offset+e.skip < len(runes) {
+			return runes[offset+e.skip]
+		}
 	}
 	line, col, i := 0, 0, 0
 	for _, r := range e.Src {
@@ -60,11 +73,19 @@ func (e Expr) PosAt(offset int) Pos {
 // Sub is the part of e that starts at rune offset and reads src (a template placeholder),
 // keeping positions exact.
 func (e Expr) Sub(offset int, src string) Expr {
-	sub := Expr{Src: src, Pos: e.PosAt(offset), Path: e.Path}
-	if offset < len(e.runes) {
-		sub.runes = e.runes[offset:]
+	if e.source != nil {
+		// Positions are worked out only if a finding needs one (PosAt).
+		return Expr{Src: src, Pos: e.Pos, Path: e.Path, source: e.source, skip: e.skip + offset, parent: e.whole()}
 	}
-	return sub
+	return Expr{Src: src, Pos: e.PosAt(offset), Path: e.Path}
+}
+
+// whole is the text the aligned positions are for: Src, or for a Sub the parent's text.
+func (e Expr) whole() string {
+	if e.parent != "" {
+		return e.parent
+	}
+	return e.Src
 }
 
 // IsZero reports whether no expression was written.

@@ -8,12 +8,15 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/checker"
 	"github.com/expr-lang/expr/checker/nature"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	etypes "github.com/expr-lang/expr/types"
@@ -84,11 +87,7 @@ func CompileChecked(e config.Expr, kind Kind, in *types.Type, warnings *config.E
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := Compile(e, kind)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, t, nil
+	return compileLater(e, kind), t, nil
 }
 
 // CheckFields type-checks a mapping and returns the type of the object it builds: exactly
@@ -131,22 +130,58 @@ func check(e config.Expr, kind Kind, in *types.Type, softSchemas bool) (out *typ
 			out, err, unknown = nil, config.ExprError(e, 1, "expression %q: cannot check it: %v", e.Src, r), nil
 		}
 	}()
-	env := envType(in, softSchemas)
-	opts := []expr.Option{expr.Env(env)}
-	opts = append(opts, typedFunctions...)
-	if kind == Bool {
-		opts = append(opts, expr.AsBool())
-	}
-	prog, cerr := expr.Compile(e.Src, opts...)
+	checkConfigs.Lock()
+	defer checkConfigs.Unlock()
+	tree, cerr := checker.ParseCheck(e.Src, checkConfig(in, kind, softSchemas))
 	if cerr != nil {
 		err, unknown := explain(e, in, cerr)
 		return nil, err, unknown
 	}
-	root := prog.Node()
+	root := tree.Node
 	if err := unknownFunctions(e, root); err != nil {
 		return nil, err, nil
 	}
 	return typeOfNode(root), nil, nil
+}
+
+// checkConfigs caches expr's checker configuration per record type: building one (expr's
+// builtins, our functions, the environment's natures) costs more than checking a typical
+// expression, and every rule of a processor is checked against the same type. Only type
+// checking uses it (parse and check, no compile), serialised by the lock because the
+// checker's nature cache lives in the configuration.
+var checkConfigs struct {
+	sync.Mutex
+	byKey map[checkKey]*conf.Config
+}
+
+type checkKey struct {
+	in          *types.Type
+	kind        Kind
+	softSchemas bool
+}
+
+func checkConfig(in *types.Type, kind Kind, softSchemas bool) *conf.Config {
+	key := checkKey{in, kind, softSchemas}
+	if c, ok := checkConfigs.byKey[key]; ok {
+		return c
+	}
+	if len(checkConfigs.byKey) >= 64 || checkConfigs.byKey == nil {
+		checkConfigs.byKey = map[checkKey]*conf.Config{} // types of a pipeline that is gone
+	}
+	c := conf.CreateNew()
+	expr.Env(envType(in, softSchemas))(c)
+	for _, opt := range typedFunctions {
+		opt(c)
+	}
+	if kind == Bool {
+		expr.AsBool()(c)
+	}
+	for name := range c.Disabled {
+		delete(c.Builtins, name)
+	}
+	c.Check()
+	checkConfigs.byKey[key] = c
+	return c
 }
 
 // envType is the expr environment for records of type t: always a map, closed where t says

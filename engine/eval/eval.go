@@ -12,6 +12,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,10 @@ type Program struct {
 	path []string
 	// vms recycles VMs: a VM's stack is reused between runs instead of allocated per run.
 	vms sync.Pool
+	// lazy programs (CompileChecked) compile for running on first use: lint only needs the
+	// typed check, and an expression that passed it always compiles untyped.
+	lazy    sync.Once
+	lazyErr error
 }
 
 // Source returns the expression as written.
@@ -90,6 +95,39 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 	p.vms.New = func() any { return &vm.VM{} }
 	return p, nil
 }
+
+// compileLater returns e as a program that is compiled on its first evaluation. Only for
+// expressions that already passed Check: their untyped compile cannot fail.
+func compileLater(e config.Expr, kind Kind) *Program {
+	p := &Program{src: e, kind: kind, needsCtx: callsContextFunction(e.Src)}
+	if kind == Any {
+		p.path = fieldPath(e.Src)
+	}
+	p.vms.New = func() any { return &vm.VM{} }
+	return p
+}
+
+func (p *Program) compileNow() {
+	full, err := Compile(p.src, p.kind)
+	if err != nil {
+		p.lazyErr = err
+		return
+	}
+	if full.needsCtx && !p.needsCtx {
+		// callsContextFunction guessed wrong; never evaluate with the wrong context.
+		p.lazyErr = fmt.Errorf("%s: internal error: context detection disagrees with the compiler", p.src.Src)
+		return
+	}
+	p.prog = full.prog
+}
+
+// callsContextFunction reports whether src calls a function that reads the hidden context,
+// without compiling it. A mention inside a string literal only costs an unused context.
+func callsContextFunction(src string) bool {
+	return contextCallRE.MatchString(src)
+}
+
+var contextCallRE = regexp.MustCompile(`\b(record_id|now)\s*\(`)
 
 // MustCompile is Compile for expressions known to be valid (tests, built-in defaults).
 func MustCompile(src string, kind Kind) *Program {
@@ -135,6 +173,12 @@ func (p *Program) evalPrepared(vars map[string]any) (any, error) {
 }
 
 func (p *Program) run(vars map[string]any) (any, error) {
+	if p.prog == nil {
+		p.lazy.Do(p.compileNow)
+		if p.lazyErr != nil {
+			return nil, p.lazyErr
+		}
+	}
 	machine := p.vms.Get().(*vm.VM)
 	out, err := machine.Run(p.prog, vars)
 	p.vms.Put(machine)
@@ -247,7 +291,7 @@ func positioned(e config.Expr, err error) *config.Error {
 		}
 		return &config.Error{Pos: pos, Path: e.Path, Msg: fmt.Sprintf("expression %q: %s", e.Src, fe.Message)}
 	}
-	return &config.Error{Pos: e.Pos, Path: e.Path, Msg: fmt.Sprintf("expression %q: %v", e.Src, err)}
+	return &config.Error{Pos: e.PosAt(0), Path: e.Path, Msg: fmt.Sprintf("expression %q: %v", e.Src, err)}
 }
 
 func unwrapRuntime(err error) error {

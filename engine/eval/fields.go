@@ -2,6 +2,7 @@ package eval
 
 import (
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
 // Mapping is a compiled config.Fields: it builds a new object from expressions.
@@ -28,13 +29,29 @@ func CompileFields(f config.Fields) (*Mapping, error) {
 	return m, nil
 }
 
+// CompileFieldsChecked is CheckFields followed by CompileFields: the mapping and the type of
+// the object it builds. The expressions compile for running on first use.
+func CompileFieldsChecked(f config.Fields, in *types.Type, origin string, warnings *config.Errors) (*Mapping, *types.Type, error) {
+	out, err := CheckFields(f, in, origin, warnings)
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs config.Errors
+	m := buildFields(f, &errs, func(e config.Expr) (*Program, error) { return compileLater(e, Any), nil })
+	return m, out, errs.Err()
+}
+
 func compileFields(f config.Fields, errs *config.Errors) *Mapping {
+	return buildFields(f, errs, func(e config.Expr) (*Program, error) { return Compile(e, Any) })
+}
+
+func buildFields(f config.Fields, errs *config.Errors, compile func(config.Expr) (*Program, error)) *Mapping {
 	m := &Mapping{entries: make([]mappingEntry, 0, len(f))}
 	for _, fld := range f {
 		ent := mappingEntry{name: fld.Name}
 		switch {
 		case fld.Expr != nil:
-			p, err := Compile(*fld.Expr, Any)
+			p, err := compile(*fld.Expr)
 			if err != nil {
 				errs.Append(fld.Pos, "", err)
 				continue
@@ -42,7 +59,7 @@ func compileFields(f config.Fields, errs *config.Errors) *Mapping {
 			ent.prog = p
 			m.needsCtx = m.needsCtx || p.needsCtx
 		default:
-			ent.nested = compileFields(fld.Nested, errs)
+			ent.nested = buildFields(fld.Nested, errs, compile)
 			m.needsCtx = m.needsCtx || ent.nested.needsCtx
 		}
 		m.entries = append(m.entries, ent)

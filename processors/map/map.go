@@ -55,11 +55,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if len(*fields) == 0 {
 		return nil, errors.New("map needs at least one field, e.g. map: {metric: metric, value: float(value)}")
 	}
-	out, err := eval.CheckFields(*fields, env.Input, fmt.Sprintf("the map at %s of stream %s", env.Path, env.Stream), env.Warnings)
-	if err != nil {
-		return nil, err
-	}
-	m, err := eval.CompileFields(*fields)
+	m, out, err := eval.CompileFieldsChecked(*fields, env.Input, fmt.Sprintf("the map at %s of stream %s", env.Path, env.Stream), env.Warnings)
 	if err != nil {
 		return nil, err
 	}
