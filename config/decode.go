@@ -752,7 +752,7 @@ func (l *loader) validate(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	err := safeValidate(val)
-	for _, e := range flattenErrors(err) {
+	for _, e := range FlattenErrors(err) {
 		var fe *FieldError
 		var ce *Error
 		switch {
@@ -795,7 +795,9 @@ func safeValidate(v Validator) (err error) {
 	return v.Validate()
 }
 
-func flattenErrors(err error) []error {
+// FlattenErrors lists the single errors inside err: the items of Errors and of errors.Join,
+// at any depth. Components may return any of these from Validate or Build.
+func FlattenErrors(err error) []error {
 	if err == nil {
 		return nil
 	}
@@ -809,7 +811,7 @@ func flattenErrors(err error) []error {
 	case interface{ Unwrap() []error }:
 		var out []error
 		for _, inner := range e.Unwrap() {
-			out = append(out, flattenErrors(inner)...)
+			out = append(out, FlattenErrors(inner)...)
 		}
 		return out
 	}

@@ -387,7 +387,7 @@ func (b *builder) add(err error, path string, pos config.Pos) {
 	if pos.Line <= 0 {
 		pos = b.p.At(path)
 	}
-	for _, e := range flatten(err) {
+	for _, e := range config.FlattenErrors(err) {
 		var ce *config.Error
 		var fe *config.FieldError
 		switch {
@@ -412,26 +412,6 @@ func (b *builder) add(err error, path string, pos config.Pos) {
 			b.errs.Add(pos, path, "%v", e)
 		}
 	}
-}
-
-func flatten(err error) []error {
-	switch e := err.(type) {
-	case nil:
-		return nil
-	case config.Errors:
-		out := make([]error, len(e))
-		for i := range e {
-			out[i] = e[i]
-		}
-		return out
-	case interface{ Unwrap() []error }:
-		var out []error
-		for _, inner := range e.Unwrap() {
-			out = append(out, flatten(inner)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // safeBuild turns a panic in a processor's Build (possible on a partially decoded config)
