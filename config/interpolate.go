@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -31,56 +32,132 @@ func (l *loader) interpolateNode(n *yaml.Node, path string) {
 		}
 		out, unset, err := interpolate(n.Value, l.lookupEnv)
 		if err != nil {
-			l.errs.Add(l.pos(n), path, "%v", err)
+			l.errs.Add(l.refPos(n, err.at), path, "%s", err.msg)
 			return
 		}
-		for _, name := range unset {
-			l.warns.AddWarning(l.pos(n), path, "environment variable %s is not set and ${%s} has no default; using an empty string (write ${%s:-default} to give one)", name, name, name)
+		for _, ref := range unset {
+			l.warns.AddWarning(l.refPos(n, ref.at), path, "environment variable %s is not set and ${%s} has no default; using an empty string (write ${%s:-default} to give one)", ref.name, ref.name, ref.name)
 		}
 		n.Value = out
 	}
 	// Aliases are skipped: they share the node they point to, which is expanded where it is written.
 }
 
+// envRef is a ${NAME} reference: the variable's name and the offset of its "${" in the
+// scalar's value.
+type envRef struct {
+	name string
+	at   int
+}
+
+// interpolationError is a malformed reference, at the offset of its "${" in the value.
+type interpolationError struct {
+	msg string
+	at  int
+}
+
+func (e *interpolationError) Error() string { return e.msg }
+
 // interpolate expands s: ${VAR} is VAR's value, ${VAR:-default} uses default when VAR is
-// unset or empty, and $${ stands for a literal ${. It returns the names of variables that
-// were unset without a default, since an empty value is usually a deployment mistake.
-func interpolate(s string, lookupEnv func(string) (string, bool)) (string, []string, error) {
+// unset or empty, and $${ stands for a literal ${. It returns the references to variables
+// that were unset without a default, since an empty value is usually a deployment mistake.
+func interpolate(s string, lookupEnv func(string) (string, bool)) (string, []envRef, *interpolationError) {
 	var b strings.Builder
-	var unset []string
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
+	var unset []envRef
+	for i := 0; ; {
+		j := nextRef(s, i)
+		if j < 0 {
+			b.WriteString(s[i:])
 			return b.String(), unset, nil
 		}
-		if i > 0 && s[i-1] == '$' {
+		if j > 0 && s[j-1] == '$' {
 			// "$${" is an escaped "${": keep one "$" and the brace, expand nothing.
-			b.WriteString(s[:i-1])
+			b.WriteString(s[i : j-1])
 			b.WriteString("${")
-			s = s[i+2:]
+			i = j + 2
 			continue
 		}
-		b.WriteString(s[:i])
-		end := strings.IndexByte(s[i:], '}')
+		b.WriteString(s[i:j])
+		end := strings.IndexByte(s[j:], '}')
 		if end < 0 {
-			return "", nil, fmt.Errorf("unterminated ${ in %q: close it with } or write $${ for a literal ${", s[i:])
+			return "", nil, &interpolationError{fmt.Sprintf("unterminated ${ in %q: close it with } or write $${ for a literal ${", s[j:]), j}
 		}
-		ref := s[i+2 : i+end]
-		s = s[i+end+1:]
+		ref := s[j+2 : j+end]
+		i = j + end + 1
 		name, def, hasDefault := strings.Cut(ref, ":-")
 		if !isEnvName(name) {
-			return "", nil, fmt.Errorf("invalid environment variable reference ${%s}: write ${NAME} or ${NAME:-default}", ref)
+			return "", nil, &interpolationError{fmt.Sprintf("invalid environment variable reference ${%s}: write ${NAME} or ${NAME:-default}", ref), j}
 		}
 		val, ok := lookupEnv(name)
 		switch {
 		case hasDefault && val == "":
 			val = def
 		case !ok:
-			unset = append(unset, name)
+			unset = append(unset, envRef{name, j})
 		}
 		b.WriteString(val)
 	}
+}
+
+// nextRef returns the offset of the next "${" in s at or after from, or -1.
+func nextRef(s string, from int) int {
+	j := strings.Index(s[from:], "${")
+	if j < 0 {
+		return -1
+	}
+	return from + j
+}
+
+// refPos returns the position of the "${" at offset at in the value of n. yaml.v3 gives the
+// position of the scalar only, so the reference is found again in the line it starts on,
+// as the same "${" counting from the scalar's start. When the value does not read the same
+// there (a multi-line or block scalar, an escape before the reference), the scalar's own
+// position is used.
+func (l *loader) refPos(n *yaml.Node, at int) Pos {
+	pos := l.pos(n)
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 || n.Line < 1 || n.Line > len(l.lines) {
+		return pos
+	}
+	text := l.lines[n.Line-1]
+	start := byteIndex(text, n.Column)
+	if start < 0 {
+		return pos
+	}
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+		start++ // past the opening quote
+	}
+	// The reference's text up to its "}" must read the same in the file.
+	want := n.Value[at:]
+	if end := strings.IndexByte(want, '}'); end >= 0 {
+		want = want[:end+1]
+	}
+	ordinal := strings.Count(n.Value[:at], "${")
+	for i := start; ; i += 2 {
+		j := strings.Index(text[i:], "${")
+		if j < 0 {
+			return pos
+		}
+		i += j
+		if ordinal == 0 {
+			if !strings.HasPrefix(text[i:], want) {
+				return pos
+			}
+			pos.Col = utf8.RuneCountInString(text[:i]) + 1
+			return pos
+		}
+		ordinal--
+	}
+}
+
+// byteIndex converts a 1-based column in characters, as yaml.v3 counts them, into a byte
+// index in text, or -1 when text is shorter.
+func byteIndex(text string, col int) int {
+	for i := range text {
+		if col--; col == 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 func isEnvName(s string) bool {

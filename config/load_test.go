@@ -241,7 +241,7 @@ func TestInterpolation(t *testing.T) {
 			t.Errorf("%s: got %#v, want %#v", c.what, c.got, c.want)
 		}
 	}
-	want := p.File + `:13:23: streams[0].output.postgres.dsn: warning: environment variable PG_DSN is not set and ${PG_DSN} has no default; using an empty string (write ${PG_DSN:-default} to give one)`
+	want := p.File + `:13:24: streams[0].output.postgres.dsn: warning: environment variable PG_DSN is not set and ${PG_DSN} has no default; using an empty string (write ${PG_DSN:-default} to give one)`
 	if p.Warnings.Error() != want {
 		t.Errorf("warnings:\ngot  %s\nwant %s", p.Warnings.Error(), want)
 	}
@@ -277,7 +277,11 @@ func TestInterpolate(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want || !reflect.DeepEqual(unset, tt.unset) {
+			var names []string
+			for _, ref := range unset {
+				names = append(names, ref.name)
+			}
+			if err != nil || got != tt.want || !reflect.DeepEqual(names, tt.unset) {
 				t.Errorf("got %q, unset %v, err %v; want %q, unset %v", got, unset, err, tt.want, tt.unset)
 			}
 		})
@@ -401,6 +405,199 @@ func TestAliases(t *testing.T) {
 			}
 			if !tt.check(p) {
 				t.Errorf("unexpected result: %+v", p)
+			}
+		})
+	}
+}
+
+// TestSyntaxErrors checks where a YAML syntax error is reported and what it says: at the
+// character to change, with the fix when the mistake is a common one, and with yaml.v3's
+// own words, at the place yaml.v3 stopped, when it is not.
+func TestSyntaxErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want string // line:col: message
+	}{
+		{
+			name: "a tab indents a key",
+			src:  "streams:\n  - name: rules\n\tinput: {topic: a}\n",
+			want: "3:1: invalid YAML: a tab character indents this line; YAML indents with spaces only",
+		},
+		{
+			name: "a tab after spaces",
+			src:  "topics:\n  in: {partitions: 1}\n  \tout: {partitions: 1}\n",
+			want: "3:3: invalid YAML: a tab character indents this line; YAML indents with spaces only",
+		},
+		{
+			name: "a quote closed lines later",
+			src:  "rules:\n  - name: high\n    when: 'value >= 90\n    severity: critical\n    message: 'high'\n",
+			want: "3:11: invalid YAML: the quoted string that starts here is not closed on this line, so it runs on to the ' on line 5 and takes the lines in between as text; end it with ' on this line",
+		},
+		{
+			name: "a quote never closed",
+			src:  "rules:\n  - name: high\n    when: \"value >= 90\n    severity: critical\n",
+			want: `3:11: invalid YAML: the quoted string that starts here is never closed; end it with "`,
+		},
+		{
+			name: "a quote on the first line never closed",
+			src:  "\"version: 1\nbroker: {}\n",
+			want: `1:1: invalid YAML: the quoted string that starts here is never closed; end it with "`,
+		},
+		{
+			name: "a multi-line quoted string is not blamed for a later mistake",
+			src:  "a:\n  msg: \"first line\n    second line\"\n  b: 1\n   c: 2\n",
+			want: `5:4: invalid YAML: bad indentation: this line starts at column 4, deeper than "b" above it (column 3), so YAML reads it as more of the value of "b"; keys of one mapping must start at the same column`,
+		},
+		{
+			name: "text after a closing quote",
+			src:  "filter:\n  when: \"cpu_load\" == metric\n",
+			want: `2:20: invalid YAML: the value starts with a quoted string but goes on after its closing quote; quote the whole value: '"cpu_load" == metric'`,
+		},
+		{
+			name: "an unclosed flow mapping",
+			src:  "output: {topic: a, key: b\nsinks: []\n",
+			want: `1:9: invalid YAML: this "{" is never closed; add "}" where the mapping ends`,
+		},
+		{
+			name: "a missing comma in a flow mapping",
+			src:  "enrich: {lookup: cmdb key: host}\n",
+			want: `1:23: invalid YAML: a "," is missing before this entry`,
+		},
+		{
+			name: "a missing comma in a flow mapping over several lines",
+			src:  "a: {x: 1,\n    y: 2\n    z: 3}\n",
+			want: `3:5: invalid YAML: a "," is missing before this entry`,
+		},
+		{
+			name: "a stray closing brace",
+			src:  "lookups:\n  cmdb: {file: a.csv, key: host}}\n",
+			want: `2:33: invalid YAML: this "}" closes nothing; remove it`,
+		},
+		{
+			name: "a key indented deeper than the one above",
+			src:  "streams:\n  - name: a\n    input: {topic: a}\n     processors: []\n",
+			want: `4:6: invalid YAML: bad indentation: this line starts at column 6, but "input" above it starts at column 5; keys of one mapping must start at the same column`,
+		},
+		{
+			name: "a key indented deeper than a plain value above",
+			src:  "route:\n  order: ts desc\n   limit: 10\n",
+			want: `3:4: invalid YAML: bad indentation: this line starts at column 4, deeper than "order" above it (column 3), so YAML reads it as more of the value of "order"; keys of one mapping must start at the same column`,
+		},
+		{
+			name: "a key indented between two blocks",
+			src:  "topics:\n  in: {partitions: 1}\n out: {partitions: 1}\n",
+			want: `3:2: invalid YAML: bad indentation: this line starts at column 2, which lines up with nothing above it: "in" at column 3, "topics" at column 1`,
+		},
+		{
+			name: "a list item indented too little",
+			src:  "rules:\n  - name: a\n    when: x\n - name: b\n",
+			want: `4:2: invalid YAML: bad indentation: this line starts at column 2, but the "-" items above it start at column 3; items of one list must start at the same column`,
+		},
+		{
+			name: "a key indented deeper in a second document",
+			src:  "a: 1\n---\nb:\n  c: 1\n   d: 2\n",
+			want: `5:4: invalid YAML: bad indentation: this line starts at column 4, deeper than "c" above it (column 3), so YAML reads it as more of the value of "c"; keys of one mapping must start at the same column`,
+		},
+		{
+			name: "CRLF line ends",
+			src:  "a:\r\n  b: 1\r\n   c: 2\r\n",
+			want: `3:4: invalid YAML: bad indentation: this line starts at column 4, deeper than "b" above it (column 3), so YAML reads it as more of the value of "b"; keys of one mapping must start at the same column`,
+		},
+		{
+			name: `": " in a plain value`,
+			src:  "rule:\n  message: Warning: CPU load high\n",
+			want: `2:19: invalid YAML: the value of "message" holds ": ", which YAML reads as the start of another key; quote the value: 'Warning: CPU load high'`,
+		},
+		{
+			name: "a value starting with @",
+			src:  "rule:\n  message: @oncall CPU load high\n",
+			want: `2:12: invalid YAML: the value of "message" starts with "@", which YAML reserves; quote the value: '@oncall CPU load high'`,
+		},
+		{
+			name: "an unknown escape in double quotes",
+			src:  "filter:\n  when: \"host matches '^web\\d+$'\"\n",
+			want: `2:28: invalid YAML: "\d" is not an escape YAML knows in a double-quoted string; write "\\d" for a backslash, or use single quotes, which keep backslashes as they are`,
+		},
+		{
+			name: "columns count characters",
+			src:  "rule:\n  message: \"température\" élevée\n",
+			want: `2:26: invalid YAML: the value starts with a quoted string but goes on after its closing quote; quote the whole value: '"température" élevée'`,
+		},
+		{
+			name: "a ${VAR} in a plain value inside a flow mapping",
+			src:  "sinks:\n  - {from: a, postgres: {dsn: postgres://${PGUSER}@db/test, table: t}}\n",
+			want: `2:31: invalid YAML: inside {...} or [...], a value holding ${...} must be quoted, or YAML reads its "{" as the start of a mapping; write "postgres://${PGUSER}@db/test"`,
+		},
+		{
+			name: "an unknown anchor",
+			src:  "a: &base {x: 1}\nb: *bsae\n",
+			want: "2:4: invalid YAML: unknown anchor 'bsae' referenced",
+		},
+		{
+			name: "a key without a colon keeps yaml's words",
+			src:  "topics:\n  in: {partitions: 1}\n  out\n",
+			want: "3:3: invalid YAML: could not find expected ':'",
+		},
+		{
+			name: "a list item among keys keeps yaml's words",
+			src:  "topics:\n  in: {partitions: 1}\n  - out\n",
+			want: "3:3: invalid YAML: did not find expected key",
+		},
+		{
+			name: "a mismatched bracket keeps yaml's words",
+			src:  "a: {x: [1, 2}\n",
+			want: "1:13: invalid YAML: did not find expected ',' or ']'",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadBytes("t.yaml", []byte(tt.src), testRegistry(), testEnv)
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("want one syntax error, got %v", err)
+			}
+			if got := fmt.Sprintf("%d:%d: %s", errs[0].Pos.Line, errs[0].Pos.Col, errs[0].Msg); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEnvReferencePositions checks that an unset ${VAR} is reported at its "${", wherever
+// it sits in a single-line scalar, and at the scalar when the reference cannot be found in
+// the line as written.
+func TestEnvReferencePositions(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string // line:col: name of each warning
+	}{
+		{"plain, whole value", "dead_letter: ${NOPE}\n", []string{"1:14: NOPE"}},
+		{"plain, inside the value", "api:\n  listen: 127.0.0.1:${NOPE}\n", []string{"2:21: NOPE"}},
+		{"double-quoted", "dead_letter: \"${NOPE}\"\n", []string{"1:15: NOPE"}},
+		{"single-quoted after a doubled quote", "dead_letter: 'it''s ${NOPE}'\n", []string{"1:21: NOPE"}},
+		{"double-quoted after an escape", "dead_letter: \"\\t${NOPE}\"\n", []string{"1:17: NOPE"}},
+		{"two in one value", "dead_letter: ${NOPE}-${TABLE}-${ALSO}\n", []string{"1:14: NOPE", "1:31: ALSO"}},
+		{"after an escaped $${", "dead_letter: $${NOPE}-${NOPE}\n", []string{"1:23: NOPE"}},
+		{"two scalars on one line", "sinks: [{from: \"${NOPE}\", postgres: {dsn: \"${ALSO}\"}}]\n", []string{"1:17: NOPE", "1:44: ALSO"}},
+		{"after non-ASCII text", "dead_letter: \"dlq-été-${NOPE}\"\n", []string{"1:23: NOPE"}},
+		{"multi-line plain: the scalar", "dead_letter: a\n  ${NOPE}\n", []string{"1:14: NOPE"}},
+		{"block scalar: the scalar", "dead_letter: |\n  ${NOPE}\n", []string{"1:14: NOPE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := LoadBytes("t.yaml", []byte(tt.src), testRegistry(), testEnv)
+			if p == nil {
+				t.Fatalf("the file did not parse: %v", err)
+			}
+			var got []string
+			for _, w := range p.Warnings {
+				name := strings.Fields(strings.TrimPrefix(w.Msg, "environment variable "))[0]
+				got = append(got, fmt.Sprintf("%d:%d: %s", w.Pos.Line, w.Pos.Col, name))
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
 		})
 	}

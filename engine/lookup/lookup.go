@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
@@ -219,7 +220,7 @@ func readCSV(file string, data []byte, key string) (Rows, error) {
 		return nil, fmt.Errorf("%s: empty file; want a header row naming the columns", file)
 	}
 	if err != nil {
-		return nil, csvError(file, err)
+		return nil, csvError(file, data, err, nil, 0)
 	}
 	keyCol := -1
 	for i, h := range header {
@@ -239,7 +240,7 @@ func readCSV(file string, data []byte, key string) (Rows, error) {
 			break
 		}
 		if err != nil {
-			return nil, csvError(file, err)
+			return nil, csvError(file, data, err, header, len(rec))
 		}
 		line, _ := r.FieldPos(0)
 		k := rec[keyCol]
@@ -261,12 +262,107 @@ func readCSV(file string, data []byte, key string) (Rows, error) {
 	return rows, nil
 }
 
-func csvError(file string, err error) error {
+// csvError says where a CSV file is broken and what to change there. encoding/csv reports
+// where it gave up, which for a quoted field that is never closed is the end of the file;
+// the quote to fix is where that field starts. header and fields describe the record read,
+// for a wrong number of fields.
+func csvError(file string, data []byte, err error, header []string, fields int) error {
 	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s:%d:%d: %w", file, pe.Line, pe.Column, pe.Err)
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", file, err)
 	}
-	return fmt.Errorf("%s: %w", file, err)
+	at := func(line, col int) string {
+		return fmt.Sprintf("%s:%d:%d", file, line, charCol(data, line, col))
+	}
+	var msg string
+	switch {
+	case errors.Is(pe.Err, csv.ErrFieldCount):
+		msg = fmt.Sprintf("%s:%d: wrong number of fields: the row has %d, the header has %d (%s)", file, pe.StartLine, fields, len(header), strings.Join(header, ", "))
+	case errors.Is(pe.Err, csv.ErrBareQuote):
+		msg = fmt.Sprintf(`%s: a " in a field that is not quoted; quote the whole field and write the " inside it as ""`, at(pe.Line, pe.Column))
+	case errors.Is(pe.Err, csv.ErrQuote):
+		if line, col, ok := unclosedQuote(data, pe.StartLine); ok {
+			msg = fmt.Sprintf(`%s: the quoted field that starts here is never closed; end it with " (a " inside a quoted field is written "")`, at(line, col))
+		} else {
+			msg = fmt.Sprintf(`%s: this " ends a quoted field, but the field goes on after it; write a " inside a quoted field as ""`, at(pe.Line, pe.Column))
+		}
+	default:
+		msg = fmt.Sprintf("%s: %v", at(pe.Line, pe.Column), pe.Err)
+	}
+	return &csvSyntaxError{msg: msg, err: pe}
+}
+
+// csvSyntaxError is a CSV parse error told as what to fix, where to fix it.
+type csvSyntaxError struct {
+	msg string
+	err *csv.ParseError
+}
+
+func (e *csvSyntaxError) Error() string { return e.msg }
+func (e *csvSyntaxError) Unwrap() error { return e.err }
+
+// unclosedQuote finds, in the record that starts on line startLine, a quoted field that
+// runs to the end of the file, and returns the line and byte column of its opening quote.
+// It gives up (ok false) at the end of the record or at the first other mistake, which is
+// then the one encoding/csv reported.
+func unclosedQuote(data []byte, startLine int) (line, col int, ok bool) {
+	off := 0
+	for l := 1; l < startLine; l++ {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return 0, 0, false
+		}
+		off += i + 1
+	}
+	line, lineStart := startLine, off
+	fieldStart := true
+	for i := off; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case fieldStart && (c == ' ' || c == '\t'):
+			continue // TrimLeadingSpace: a quote after blanks still opens the field
+		case fieldStart && c == '"':
+			openLine, openCol := line, i-lineStart+1
+			closed := false
+			for i++; i < len(data); i++ {
+				if data[i] == '\n' {
+					line, lineStart = line+1, i+1
+				}
+				if data[i] == '"' {
+					if i+1 < len(data) && data[i+1] == '"' {
+						i++
+						continue
+					}
+					closed = true
+					break
+				}
+			}
+			if !closed {
+				return openLine, openCol, true
+			}
+			if i+1 < len(data) && !bytes.ContainsRune([]byte(",\r\n"), rune(data[i+1])) {
+				return 0, 0, false // text after the closing quote
+			}
+			fieldStart = false
+		case c == ',':
+			fieldStart = true
+		case c == '\n':
+			return 0, 0, false
+		default:
+			fieldStart = false
+		}
+	}
+	return 0, 0, false
+}
+
+// charCol converts encoding/csv's byte column on line into a column in characters, as
+// editors count them.
+func charCol(data []byte, line, col int) int {
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	if line < 1 || line > len(lines) || col < 1 || col-1 > len(lines[line-1]) {
+		return col
+	}
+	return utf8.RuneCount(lines[line-1][:col-1]) + 1
 }
 
 // readJSON reads either an array of objects (each holding the key column) or an object
@@ -378,24 +474,25 @@ func jsonType(v any) string {
 }
 
 func jsonError(file string, data []byte, err error) error {
-	var off int64 = -1
+	end := len(bytes.TrimRight(data, " \t\r\n"))
+	off := -1
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		off = se.Offset
+		// Offset counts the bytes read, the offending one included.
+		off = int(se.Offset) - 1
 	case errors.As(err, &te):
-		off = te.Offset
+		off = int(te.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		off = int64(len(data))
+		off = end
 	}
 	if off < 0 {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	if off > int64(len(data)) {
-		off = int64(len(data))
-	}
+	// At the end of the input there is no offending byte: point just after the last one.
+	off = min(off, end)
 	line := 1 + bytes.Count(data[:off], []byte("\n"))
-	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+	col := utf8.RuneCount(data[bytes.LastIndexByte(data[:off], '\n')+1:off]) + 1
 	return fmt.Errorf("%s:%d:%d: invalid JSON: %w", file, line, col, err)
 }

@@ -1,6 +1,8 @@
 package lookup
 
 import (
+	"encoding/csv"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +65,7 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"bad quote", config.Lookup{File: "testdata/badquote.csv", Key: "host"}, []string{"testdata/badquote.csv:", "quote"}},
 		{"duplicate key", config.Lookup{File: "testdata/dup.csv", Key: "host"}, []string{"testdata/dup.csv:3:", `duplicate key "host-a" (first on line 2)`}},
 		{"missing key column", config.Lookup{File: "testdata/nokey.csv", Key: "host"}, []string{"testdata/nokey.csv:1:", `no column "host"`, "name, site"}},
-		{"broken json", config.Lookup{File: "testdata/broken.json", Key: "host"}, []string{"testdata/broken.json:3:", "invalid JSON"}},
+		{"broken json", config.Lookup{File: "testdata/broken.json", Key: "host"}, []string{"testdata/broken.json:3:21: invalid JSON"}},
 		{"missing file", config.Lookup{File: "testdata/nope.csv", Key: "host"}, []string{"testdata/nope.csv", "no such file"}},
 		{"unknown extension", config.Lookup{File: "testdata/cmdb.txt", Key: "host"}, []string{"set format: csv or format: json"}},
 		{"no key", config.Lookup{File: "testdata/cmdb.csv"}, []string{"key: name the column"}},
@@ -79,6 +81,101 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestCSVErrorsPointAtTheMistake checks that a broken CSV file is reported at the character
+// to fix, with what to do there, and not where encoding/csv gave up reading.
+func TestCSVErrorsPointAtTheMistake(t *testing.T) {
+	tests := []struct {
+		name string
+		csv  string
+		want string // after "lookup cmdb: <file>"
+	}{
+		{
+			name: "quote never closed runs to the end of the file",
+			csv:  "host,owner,site\nhost-a,team-platform,fra1\nhost-b,\"team-data,ams2\nhost-c,team-platform,fra1\n",
+			want: `:3:8: the quoted field that starts here is never closed; end it with " (a " inside a quoted field is written "")`,
+		},
+		{
+			name: "quote never closed after a leading space",
+			csv:  "host,site\nhost-a, \"par1\n",
+			want: `:2:9: the quoted field that starts here is never closed; end it with " (a " inside a quoted field is written "")`,
+		},
+		{
+			name: "text after the closing quote",
+			csv:  "host,site\nhost-a,\"par\"1,x\n",
+			want: `:2:12: this " ends a quoted field, but the field goes on after it; write a " inside a quoted field as ""`,
+		},
+		{
+			name: "text after a closing quote on the next line",
+			csv:  "host,site\nhost-a,\"par\n1\"x\nhost-b,fra2\n",
+			want: `:3:2: this " ends a quoted field, but the field goes on after it; write a " inside a quoted field as ""`,
+		},
+		{
+			name: "the first mistake of a row is the one reported",
+			csv:  "host,site,owner\nhost-a,\"par\"1,\"team\n",
+			want: `:2:12: this " ends a quoted field, but the field goes on after it; write a " inside a quoted field as ""`,
+		},
+		{
+			name: "quote inside an unquoted field",
+			csv:  "host,site\nhost-a,par\"1\n",
+			want: `:2:11: a " in a field that is not quoted; quote the whole field and write the " inside it as ""`,
+		},
+		{
+			name: "columns count characters, not bytes",
+			csv:  "host,site\nhöst-ä,\"pär\"1\n",
+			want: `:2:12: this " ends a quoted field, but the field goes on after it; write a " inside a quoted field as ""`,
+		},
+		{
+			name: "short row",
+			csv:  "host,site,owner\nhost-a,par1,team-db\nhost-b,fra2\n",
+			want: `:3: wrong number of fields: the row has 2, the header has 3 (host, site, owner)`,
+		},
+		{
+			name: "broken header",
+			csv:  "host,\"site\n",
+			want: `:1:6: the quoted field that starts here is never closed; end it with " (a " inside a quoted field is written "")`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "cmdb.csv")
+			if err := os.WriteFile(file, []byte(tt.csv), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load("cmdb", config.Lookup{File: file, Key: "host"})
+			want := "lookup cmdb: " + file + tt.want
+			if err == nil || err.Error() != want {
+				t.Fatalf("got  %v\nwant %s", err, want)
+			}
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				t.Errorf("the error does not wrap the *csv.ParseError: %#v", err)
+			}
+		})
+	}
+}
+
+func TestJSONErrorsPointAtTheMistake(t *testing.T) {
+	tests := []struct {
+		name, json, want string
+	}{
+		{"missing comma", "[\n  {\"host\": \"host-a\" \"site\": \"par1\"}\n]\n", `:2:21: invalid JSON: invalid character '"' after object key:value pair`},
+		{"file ends inside the array", "[\n  {\"host\": \"host-a\"}\n", ":2:21: invalid JSON: unexpected EOF"},
+		{"columns count characters", `[{"host": "hôst-a",, "site": "par1"}]`, `:1:20: invalid JSON: invalid character ',' looking for beginning of object key string`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "cmdb.json")
+			if err := os.WriteFile(file, []byte(tt.json), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load("cmdb", config.Lookup{File: file, Key: "host"})
+			if want := "lookup cmdb: " + file + tt.want; err == nil || err.Error() != want {
+				t.Fatalf("got  %v\nwant %s", err, want)
 			}
 		})
 	}

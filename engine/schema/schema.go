@@ -1,11 +1,19 @@
 package schema
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
@@ -20,16 +28,217 @@ type Validator struct {
 }
 
 // Compile compiles the JSON Schema file at path (draft 2020-12 unless the file's $schema
-// says otherwise, format assertions on).
+// says otherwise, format assertions on). Its errors name the file: with the line and column
+// of a JSON syntax error, or of each place where the schema breaks the rules of JSON Schema.
 func Compile(path string) (*Validator, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading JSON Schema: %w", err)
+	}
+	if err := jsonSyntax(path, data); err != nil {
+		return nil, err
+	}
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft2020
 	c.AssertFormat = true
 	ref, err := c.Compile(path)
 	if err != nil {
-		return nil, fmt.Errorf("JSON Schema %s: %w", path, err)
+		return nil, compileError(path, data, err)
 	}
 	return New(ref), nil
+}
+
+// jsonSyntax reports where data is not JSON, as path:line:col, the way editors count.
+func jsonSyntax(path string, data []byte) error {
+	var doc any
+	err := json.Unmarshal(data, &doc)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return nil
+	}
+	// Offset counts the bytes read, the offending one included; at the end of the input
+	// there is none, so the position is just after the last thing written.
+	off := int(se.Offset) - 1
+	if off >= len(bytes.TrimRight(data, " \t\r\n")) {
+		off = len(bytes.TrimRight(data, " \t\r\n"))
+	}
+	line, col := lineCol(data, max(off, 0))
+	return fmt.Errorf("%s:%d:%d: invalid JSON: %w", path, line, col, err)
+}
+
+// compileError turns a jsonschema compile error into one that names path once and says
+// where in it the schema is wrong. The library's own text repeats the file's URL and the
+// meta-schema's keyword path, which say nothing to the schema's author.
+func compileError(path string, data []byte, err error) error {
+	var se *jsonschema.SchemaError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("JSON Schema %s: %w", path, err)
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(se.Err, &ve) || !sameFile(se.SchemaURL, path) {
+		inner := strings.TrimPrefix(se.Err.Error(), "jsonschema: ")
+		if !sameFile(se.SchemaURL, path) {
+			inner = se.SchemaURL + ": " + inner
+		}
+		return &compileErr{msg: fmt.Sprintf("%s: invalid JSON Schema: %s", path, inner), err: err}
+	}
+	type problem struct {
+		where, msg string
+		off        int // in data, -1 when the pointer cannot be found
+	}
+	var problems []problem
+	seen := map[string]bool{}
+	for _, leaf := range leaves(ve) {
+		// Alternatives of one anyOf fail at the same place; the first says enough.
+		if seen[leaf.InstanceLocation] {
+			continue
+		}
+		seen[leaf.InstanceLocation] = true
+		p := problem{where: leaf.InstanceLocation, msg: leaf.Message, off: -1}
+		if p.where == "" {
+			p.where = "the top level"
+		}
+		if off, ok := pointerOffset(data, leaf.InstanceLocation); ok {
+			p.off = off
+		}
+		problems = append(problems, p)
+	}
+	// In file order, so that the position printed first is the first place to fix.
+	slices.SortStableFunc(problems, func(a, b problem) int {
+		return cmp.Compare(uint(a.off), uint(b.off)) // -1 (not found) sorts last
+	})
+	var msg strings.Builder
+	for i, p := range problems {
+		at := ""
+		if p.off >= 0 {
+			line, col := lineCol(data, p.off)
+			at = fmt.Sprintf(":%d:%d", line, col)
+		}
+		if i == 0 {
+			fmt.Fprintf(&msg, "%s%s: not a valid JSON Schema: %s: %s", path, at, p.where, p.msg)
+			continue
+		}
+		also := "; also"
+		if at != "" {
+			also += " at " + at[1:]
+		}
+		fmt.Fprintf(&msg, "%s: %s: %s", also, p.where, p.msg)
+	}
+	return &compileErr{msg: msg.String(), err: err}
+}
+
+// compileErr keeps the library's error for errors.As while printing a shorter message.
+type compileErr struct {
+	msg string
+	err error
+}
+
+func (e *compileErr) Error() string { return e.msg }
+func (e *compileErr) Unwrap() error { return e.err }
+
+// sameFile reports whether the jsonschema URL u names the file at path.
+func sameFile(u, path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	return u == "file://"+filepath.ToSlash(abs) || u == "file:///"+strings.TrimPrefix(filepath.ToSlash(abs), "/")
+}
+
+// leaves returns the errors at the bottom of ve's tree, in order: the specific ones.
+func leaves(ve *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(ve.Causes) == 0 {
+		return []*jsonschema.ValidationError{ve}
+	}
+	var out []*jsonschema.ValidationError
+	for _, c := range ve.Causes {
+		out = append(out, leaves(c)...)
+	}
+	return out
+}
+
+// pointerOffset returns the offset in data of the value the JSON pointer names.
+func pointerOffset(data []byte, pointer string) (int, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	valueStart := func() int {
+		off := int(dec.InputOffset())
+		for off < len(data) && strings.IndexByte(" \t\r\n:,", data[off]) >= 0 {
+			off++
+		}
+		return off
+	}
+	if pointer == "" {
+		return valueStart(), true
+	}
+	if !strings.HasPrefix(pointer, "/") {
+		return 0, false
+	}
+	for _, token := range strings.Split(pointer[1:], "/") {
+		token = strings.NewReplacer("~1", "/", "~0", "~").Replace(token)
+		t, err := dec.Token()
+		if err != nil {
+			return 0, false
+		}
+		switch t {
+		case json.Delim('{'):
+			found := false
+			for !found && dec.More() {
+				key, err := dec.Token()
+				if err != nil {
+					return 0, false
+				}
+				if found = key == token; !found && skipValue(dec) != nil {
+					return 0, false
+				}
+			}
+			if !found {
+				return 0, false
+			}
+		case json.Delim('['):
+			index, err := strconv.Atoi(token)
+			if err != nil {
+				return 0, false
+			}
+			for i := 0; i < index; i++ {
+				if !dec.More() || skipValue(dec) != nil {
+					return 0, false
+				}
+			}
+			if !dec.More() {
+				return 0, false
+			}
+		default:
+			return 0, false
+		}
+	}
+	return valueStart(), true
+}
+
+// skipValue reads the next value of dec, however deep.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// lineCol converts a byte offset into a 1-based line and a column in characters.
+func lineCol(data []byte, off int) (line, col int) {
+	off = min(off, len(data))
+	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	return bytes.Count(data[:off], []byte("\n")) + 1, utf8.RuneCount(data[start:off]) + 1
 }
 
 // New wraps an already compiled reference schema. It should have been compiled with

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +280,63 @@ func TestValidAllocatesNothing(t *testing.T) {
 		}); allocs != 0 {
 			t.Errorf("%s: %v allocations per valid record, want 0", tt.schema, allocs)
 		}
+	}
+}
+
+// TestCompileErrorsPointIntoTheFile checks that a schema file that is not JSON, or not a
+// valid JSON Schema, is reported once by its path, at the line and column to fix.
+func TestCompileErrorsPointIntoTheFile(t *testing.T) {
+	tests := []struct {
+		name   string
+		schema string
+		want   string // after the file's path
+	}{
+		{
+			name:   "trailing comma",
+			schema: "{\n  \"type\": \"object\",\n  \"properties\": {\n    \"value\": {\"type\": \"number\"},\n  }\n}\n",
+			want:   ":5:3: invalid JSON: invalid character '}' looking for beginning of object key string",
+		},
+		{
+			name:   "missing comma",
+			schema: "{\n  \"type\": \"object\"\n  \"required\": [\"value\"]\n}\n",
+			want:   ":3:3: invalid JSON: invalid character '\"' after object key:value pair",
+		},
+		{
+			name:   "file ends inside the object",
+			schema: "{\n  \"type\": \"object\",\n",
+			want:   ":2:20: invalid JSON: unexpected end of JSON input",
+		},
+		{
+			name:   "columns count characters",
+			schema: "{\"description\": \"température\" \"type\": \"object\"}",
+			want:   ":1:31: invalid JSON: invalid character '\"' after object key:value pair",
+		},
+		{
+			name:   "unknown type name",
+			schema: "{\n  \"type\": \"object\",\n  \"properties\": {\n    \"value\": {\"type\": \"nmber\"}\n  }\n}\n",
+			want:   `:4:23: not a valid JSON Schema: /properties/value/type: value must be one of "array", "boolean", "integer", "null", "number", "object", "string"`,
+		},
+		{
+			name:   "every place that breaks the rules",
+			schema: "{\n  \"required\": \"value\",\n  \"properties\": {\"host\": {\"pattern\": \"([\"}}\n}\n",
+			want:   `:2:15: not a valid JSON Schema: /required: expected array, but got string; also at 3:38: /properties/host/pattern: '([' is not valid 'regex'`,
+		},
+		{
+			name:   "not an object",
+			schema: "[{\"type\": \"object\"}]\n",
+			want:   ":1:1: not a valid JSON Schema: the top level: expected object or boolean, but got array",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "event.schema.json")
+			if err := os.WriteFile(path, []byte(tt.schema), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Compile(path)
+			if err == nil || err.Error() != path+tt.want {
+				t.Fatalf("got  %v\nwant %s", err, path+tt.want)
+			}
+		})
 	}
 }
