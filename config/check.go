@@ -20,11 +20,10 @@ func (l *loader) check(p *Pipeline) {
 	// A value that failed to decode holds a zero value; complaining about that zero too
 	// ("partitions must be at least 1, got 0") would only repeat the first error.
 	decodeErrs := len(l.errs)
-	failed := map[string]bool{}
+	failed := l.failedPaths
 	for _, e := range l.errs {
 		failed[e.Path] = true
 	}
-	l.failedPaths = failed
 	defer func() {
 		kept := l.errs[:decodeErrs]
 		for _, e := range l.errs[decodeErrs:] {
@@ -65,7 +64,7 @@ func (l *loader) checkProducers(p *Pipeline) {
 	for i := range p.Streams {
 		prefix := indexPath("streams", i)
 		for _, e := range l.errs {
-			if strings.HasPrefix(e.Path, prefix+".output") || e.Path == prefix && strings.Contains(e.Msg, `"output"`) {
+			if strings.HasPrefix(e.Path, prefix+".output") || l.failedPaths[prefix+".output"] {
 				return
 			}
 		}

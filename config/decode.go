@@ -34,7 +34,7 @@ type loader struct {
 	// typos are the fields an unknown key was probably meant to be (path -> true): their
 	// absence is already explained by the unknown key, so it is not reported again.
 	typos map[string]bool
-	// failedPaths are the paths whose values did not decode (set before the file-wide checks).
+	// failedPaths are the paths whose values did not decode or are missing though required.
 	failedPaths map[string]bool
 
 	active map[*yaml.Node]bool // anchors being decoded, to stop self-referencing aliases
@@ -302,35 +302,34 @@ func kindName(k reflect.Kind) string {
 }
 
 func (l *loader) duration(n *yaml.Node, v reflect.Value, path string) {
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.ScalarNode {
-		l.errs.Add(l.pos(n), path, "expected a duration, got %s", describe(n))
-		return
-	}
-	d, err := ParseDuration(n.Value)
-	if err != nil {
-		l.errs.Add(l.pos(n), path, "%v", err)
-		return
-	}
-	v.SetInt(int64(d))
+	l.unitScalar(n, v, path, "a duration", func(s string) (int64, error) {
+		d, err := ParseDuration(s)
+		return int64(d), err
+	})
 }
 
 func (l *loader) size(n *yaml.Node, v reflect.Value, path string) {
+	l.unitScalar(n, v, path, "a size", func(s string) (int64, error) {
+		sz, err := ParseSize(s)
+		return int64(sz), err
+	})
+}
+
+// unitScalar decodes a number written with a unit ("3d", "64MiB") with parse.
+func (l *loader) unitScalar(n *yaml.Node, v reflect.Value, path, what string, parse func(string) (int64, error)) {
 	if isNull(n) {
 		return
 	}
 	if n.Kind != yaml.ScalarNode {
-		l.errs.Add(l.pos(n), path, "expected a size, got %s", describe(n))
+		l.errs.Add(l.pos(n), path, "expected %s, got %s", what, describe(n))
 		return
 	}
-	s, err := ParseSize(n.Value)
+	x, err := parse(n.Value)
 	if err != nil {
 		l.errs.Add(l.pos(n), path, "%v", err)
 		return
 	}
-	v.SetInt(int64(s))
+	v.SetInt(x)
 }
 
 // expr decodes any scalar as expression source. Expressions are compiled later, by the
@@ -685,6 +684,7 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 			// Written with a typo: the unknown-field error says so.
 		case f.required:
 			l.errs.Add(l.pos(n), path, "missing required field %q", f.name)
+			l.failedPaths[fpath] = true
 		case f.hasDef:
 			synthetic := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: f.def, Line: n.Line, Column: n.Column}
 			l.value(synthetic, fv, fpath)
@@ -759,14 +759,7 @@ func (l *loader) validate(n *yaml.Node, v reflect.Value, path string) {
 		case errors.As(e, &ce):
 			l.errs = append(l.errs, ce)
 		case errors.As(e, &fe):
-			fpath := path
-			if fe.Field != "" {
-				if strings.HasPrefix(fe.Field, "[") {
-					fpath = path + fe.Field
-				} else {
-					fpath = joinPath(path, fe.Field)
-				}
-			}
+			fpath := fe.Under(path)
 			l.errs.Add(l.posWithin(fpath, path, n), fpath, "%s", fe.Msg)
 		default:
 			l.errs.Add(l.pos(n), path, "%v", e)

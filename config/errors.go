@@ -99,6 +99,17 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// Under is the full path of the field, for a struct decoded at path.
+func (e *FieldError) Under(path string) string {
+	switch {
+	case e.Field == "":
+		return path
+	case strings.HasPrefix(e.Field, "["):
+		return path + e.Field
+	}
+	return joinPath(path, e.Field)
+}
+
 // FieldErrorf returns a *FieldError for field.
 func FieldErrorf(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}

@@ -3,6 +3,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/checker"
 	"github.com/expr-lang/expr/checker/nature"
 	"github.com/expr-lang/expr/conf"
@@ -25,9 +25,9 @@ import (
 	"github.com/eventops/eventops-engine/engine/types"
 )
 
-// Type checking. An expression is compiled twice: once against the type of the records that
+// Type checking. An expression is parsed and checked against the type of the records that
 // reach it, only to find mistakes (unknown fields, mismatched types, a predicate that is not a
-// boolean, unknown functions), and once untyped to run. The running program stays untyped on
+// boolean, unknown functions); the program that runs is compiled untyped. It stays untyped on
 // purpose: expr specialises typed programs (string-only equality, say), and a record that
 // does not match its declared type must be rejected with a reason, not crash the VM.
 
@@ -48,11 +48,21 @@ func neverCalled(...any) (any, error) {
 
 // FunctionNames are the functions an expression may call: expr's builtins and ours.
 var FunctionNames = func() []string {
-	names := slices.Clone(builtin.Names)
-	names = append(names, "record_id", "now", "parse_time", "unix_ms", "hash_id")
+	c := conf.CreateNew()
+	for _, opt := range typedFunctions {
+		opt(c)
+	}
+	names := append(slices.Collect(maps.Keys(c.Builtins)), slices.Collect(maps.Keys(c.Functions))...)
 	sort.Strings(names)
 	return slices.Compact(names)
 }()
+
+// RequestType is what an API route's where expressions see: the request's query and path
+// parameters, all strings.
+var RequestType = types.ObjectOf("an API request", map[string]*types.Type{
+	"query": {Kind: types.Object, Extra: types.TStr},
+	"path":  {Kind: types.Object, Extra: types.TStr},
+})
 
 // Check type-checks e against in, the type of the records it is evaluated on, and returns
 // the type of its result. Problems that are certainly mistakes are returned as a
@@ -81,7 +91,8 @@ func Check(e config.Expr, kind Kind, in *types.Type, warnings *config.Errors) (*
 	return out, nil
 }
 
-// CompileChecked is Check followed by Compile: the program to run and its result type.
+// CompileChecked is Check, then the program to run (compiled untyped on its first
+// evaluation, so that lint, which never runs it, does not pay for it) and the result type.
 func CompileChecked(e config.Expr, kind Kind, in *types.Type, warnings *config.Errors) (*Program, *types.Type, error) {
 	t, err := Check(e, kind, in, warnings)
 	if err != nil {
@@ -343,7 +354,7 @@ func unknownFunctions(e config.Expr, root ast.Node) *config.Error {
 		if !ok || slices.Contains(FunctionNames, id.Value) {
 			return
 		}
-		found = &config.Error{Pos: offsetPos(e, id.Location().From), Path: e.Path, Msg: fmt.Sprintf("expression %q: unknown function %s()%s", e.Src, id.Value, suggest(id.Value, FunctionNames))}
+		found = (&unknownName{name: id.Value, from: id.Location().From, function: true}).configError(e)
 	}))
 	return found
 }
@@ -356,26 +367,30 @@ func (v visitor) Visit(n *ast.Node) { v(*n) }
 type unknownName struct {
 	name     string
 	field    bool   // a member (a.name) rather than a top-level name
-	owner    string // for a member: the expression it is a member of
+	owner    string // for a member: the field path it is a member of, when it is one
 	known    []string
 	origin   string
 	from     int // rune offset in the source
 	function bool
+	request  bool // the expression is a route filter, evaluated on the request
 }
 
 func (u *unknownName) configError(e config.Expr) *config.Error {
 	var msg string
 	switch {
 	case u.function:
-		msg = fmt.Sprintf("unknown function %s()%s", u.name, suggest(u.name, FunctionNames))
+		msg = fmt.Sprintf("unknown function %s()%s", u.name, config.Suggestion(u.name, FunctionNames))
 	case u.field:
-		msg = fmt.Sprintf("%s has no field %q%s", u.owner, u.name, suggest(u.name, u.known))
-	case slices.Contains(u.known, "query") && slices.Contains(u.known, "path"):
-		// A route filter: it is evaluated on the request, not on stored rows.
-		return &config.Error{Pos: offsetPos(e, u.from), Path: e.Path, Msg: fmt.Sprintf(
+		owner := "the object"
+		if u.owner != "" {
+			owner = fmt.Sprintf("%q", u.owner)
+		}
+		msg = fmt.Sprintf("%s has no field %q%s", owner, u.name, config.Suggestion(u.name, u.known))
+	case u.request:
+		return &config.Error{Pos: e.PosAt(u.from), Path: e.Path, Msg: fmt.Sprintf(
 			"expression %q: unknown name %q: a route filter reads the request, as query.<parameter> or path.<parameter> (did you mean query.%s?)", e.Src, u.name, u.name)}
 	default:
-		msg = fmt.Sprintf("unknown field %q%s", u.name, suggest(u.name, u.known))
+		msg = fmt.Sprintf("unknown field %q%s", u.name, config.Suggestion(u.name, u.known))
 	}
 	if !u.function && len(u.known) > 0 {
 		from := ""
@@ -384,7 +399,7 @@ func (u *unknownName) configError(e config.Expr) *config.Error {
 		}
 		msg += fmt.Sprintf("; known fields%s: %s", from, list(u.known))
 	}
-	return &config.Error{Pos: offsetPos(e, u.from), Path: e.Path, Msg: fmt.Sprintf("expression %q: %s", e.Src, msg)}
+	return &config.Error{Pos: e.PosAt(u.from), Path: e.Path, Msg: fmt.Sprintf("expression %q: %s", e.Src, msg)}
 }
 
 func list(names []string) string {
@@ -405,37 +420,43 @@ var (
 func explain(e config.Expr, in *types.Type, err error) (*config.Error, *unknownName) {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		ce := positioned(e, err)
-		if m := expectedBoolRE.FindStringSubmatch(err.Error()); m != nil {
-			ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is %s", e.Src, withArticle(goTypeWords.Replace(m[1])))
-		}
-		return ce, nil
+		return worded(e, err), nil
 	}
 	tree, perr := parser.Parse(e.Src)
 	if m := unknownNameRE.FindStringSubmatch(fe.Message); m != nil {
-		u := &unknownName{name: m[1], from: fe.From, origin: originOf(in), known: in.FieldNames()}
+		u := &unknownName{name: m[1], from: fe.From, origin: originOf(in), known: in.FieldNames(), request: in == RequestType}
 		if perr == nil && isCallee(tree.Node, fe.From) {
 			u.function = true
 		}
 		return u.configError(e), u
 	}
 	if m := unknownFieldRE.FindStringSubmatch(fe.Message); m != nil {
-		u := &unknownName{name: m[1], field: true, from: fe.From, owner: "the object"}
+		u := &unknownName{name: m[1], field: true, from: fe.From}
 		if perr == nil {
 			if owner, ownerType := memberOwner(tree.Node, fe.From, in); owner != "" {
-				u.owner = strconvQuote(owner)
+				u.owner = owner
 				u.known = ownerType.FieldNames()
 				u.origin = originOf(ownerType)
 			}
 		}
 		return u.configError(e), u
 	}
+	return worded(e, err), nil
+}
+
+// worded is expr's error at its place, in the words of the pipeline file.
+func worded(e config.Expr, err error) *config.Error {
 	ce := positioned(e, err)
-	if m := expectedBoolRE.FindStringSubmatch(fe.Message); m != nil {
+	var fe *file.Error
+	msg := err.Error()
+	if errors.As(err, &fe) {
+		msg = fe.Message
+	}
+	if m := expectedBoolRE.FindStringSubmatch(msg); m != nil {
 		ce.Msg = fmt.Sprintf("expression %q: a condition must be true or false, but this one is %s", e.Src, withArticle(goTypeWords.Replace(m[1])))
 	}
 	ce.Msg = strings.TrimSpace(goTypeWords.Replace(ce.Msg))
-	return ce, nil
+	return ce
 }
 
 func withArticle(word string) string {
@@ -451,8 +472,6 @@ func originOf(t *types.Type) string {
 	}
 	return t.Origin
 }
-
-func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 // goTypeWords rewrites Go type names in expr's messages into the words the docs use.
 var goTypeWords = strings.NewReplacer(
@@ -515,12 +534,4 @@ func pathOf(n ast.Node) []string {
 		}
 	}
 	return nil
-}
-
-// offsetPos is the file position of rune offset from inside e's source.
-func offsetPos(e config.Expr, from int) config.Pos { return e.PosAt(from) }
-
-// suggest is config's "did you mean" for a name among candidates.
-func suggest(name string, candidates []string) string {
-	return config.Suggestion(name, candidates)
 }

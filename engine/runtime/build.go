@@ -100,7 +100,6 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 		}
 	}
 	b.written = make([]*types.Type, len(p.Streams))
-	b.done = make([]bool, len(p.Streams))
 	built := make([]*StreamPlan, len(p.Streams))
 	for _, i := range b.order() {
 		built[i] = b.stream(i)
@@ -112,7 +111,6 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	}
 	b.routes()
 
-	b.warns.Sort()
 	p.Warnings = append(p.Warnings, b.warns...)
 	p.Warnings.Sort()
 	if len(b.errs) > 0 {
@@ -154,10 +152,9 @@ type builder struct {
 	errs      config.Errors
 	warns     config.Errors
 
-	unloaded  []string         // lookups that are declared but did not load (already reported)
-	producers map[string][]int // topic -> streams writing it
-	written   []*types.Type    // per stream: the type of the records it writes (as read back)
-	done      []bool
+	unloaded  []string            // lookups that are declared but did not load (already reported)
+	producers map[string][]int    // topic -> streams writing it
+	written   []*types.Type       // per stream, once built: the type of the records it writes (as read back)
 	tables    map[string][]string // table -> columns written to it (nil: not known)
 }
 
@@ -208,7 +205,7 @@ func (b *builder) topicType(topic string) *types.Type {
 	for _, j := range prods {
 		var t *types.Type
 		switch out := b.p.Streams[j].Output.Schema; {
-		case b.done[j] && !b.written[j].IsUnknown():
+		case b.written[j] != nil && !b.written[j].IsUnknown():
 			// What the stream's processors build is exact (a map defines every field);
 			// an output schema usually allows more than that.
 			t = b.written[j]
@@ -292,7 +289,6 @@ func (b *builder) stream(i int) *StreamPlan {
 		b.postgres(pg, in, path+".output.postgres")
 	}
 	b.written[i] = types.Encoded(in)
-	b.done[i] = true
 	return sp
 }
 
@@ -335,13 +331,6 @@ func (b *builder) postgres(pg *config.PostgresOutput, in *types.Type, path strin
 	}
 }
 
-// routeRequest is what a route's where expressions see: the request's query and path
-// parameters, all strings.
-var routeRequest = types.ObjectOf("an API request", map[string]*types.Type{
-	"query": {Kind: types.Object, Extra: types.TStr},
-	"path":  {Kind: types.Object, Extra: types.TStr},
-})
-
 // routes checks the API's table routes: their filters are expressions over the request,
 // and every column they name must be one the table's writers fill.
 func (b *builder) routes() {
@@ -352,7 +341,7 @@ func (b *builder) routes() {
 		path := fmt.Sprintf("api.routes[%d]", i)
 		for _, f := range r.Where {
 			if f.Expr != nil {
-				_, err := eval.Check(*f.Expr, eval.Any, routeRequest, &b.warns)
+				_, err := eval.Check(*f.Expr, eval.Any, eval.RequestType, &b.warns)
 				b.add(err, path+".where."+f.Name, f.Pos)
 			}
 		}
@@ -360,22 +349,20 @@ func (b *builder) routes() {
 		if r.Table == "" || !known || cols == nil {
 			continue
 		}
-		unknown := func(at, c string) {
-			b.errs.Add(b.p.At(at), at, "table %q has no column %q%s (columns: %s)", r.Table, c, config.Suggestion(c, cols), strings.Join(cols, ", "))
+		unknown := func(pos config.Pos, at, c string) {
+			if !slices.Contains(cols, c) {
+				b.errs.Add(pos, at, "table %q has no column %q%s (columns: %s)", r.Table, c, config.Suggestion(c, cols), strings.Join(cols, ", "))
+			}
 		}
 		for _, f := range r.Where {
-			if !slices.Contains(cols, f.Name) {
-				at := path + ".where." + f.Name
-				b.errs.Add(f.Pos, at, "table %q has no column %q%s (columns: %s)", r.Table, f.Name, config.Suggestion(f.Name, cols), strings.Join(cols, ", "))
-			}
+			unknown(f.Pos, path+".where."+f.Name, f.Name) // at the key: it names the column
 		}
 		for j, c := range r.Columns {
-			if !slices.Contains(cols, c) {
-				unknown(fmt.Sprintf("%s.columns[%d]", path, j), c)
-			}
+			at := fmt.Sprintf("%s.columns[%d]", path, j)
+			unknown(b.p.At(at), at, c)
 		}
-		if fields := strings.Fields(r.Order); len(fields) > 0 && !slices.Contains(cols, fields[0]) {
-			unknown(path+".order", fields[0])
+		if fields := strings.Fields(r.Order); len(fields) > 0 {
+			unknown(b.p.At(path+".order"), path+".order", fields[0])
 		}
 	}
 }
@@ -399,14 +386,7 @@ func (b *builder) add(err error, path string, pos config.Pos) {
 			}
 			b.errs = append(b.errs, ce)
 		case errors.As(e, &fe):
-			fpath := path
-			switch {
-			case fe.Field == "":
-			case strings.HasPrefix(fe.Field, "["):
-				fpath = path + fe.Field
-			default:
-				fpath = path + "." + fe.Field
-			}
+			fpath := fe.Under(path)
 			b.errs.Add(b.p.At(fpath), fpath, "%s", fe.Msg)
 		default:
 			b.errs.Add(pos, path, "%v", e)

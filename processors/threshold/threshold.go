@@ -87,13 +87,6 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		if e.IsZero() {
 			return nil // Validate said so
 		}
-		if e.Pos.Line == 0 {
-			// A default the user did not write (series, time): it fits records of any
-			// shape at run time (a missing field is nil), so it is not type-checked.
-			p, err := eval.Compile(e, kind)
-			errs.Append(e.Pos, e.Path, err)
-			return p
-		}
 		p, _, err := eval.CompileChecked(e, kind, env.Input, env.Warnings)
 		errs.Append(e.Pos, e.Path, err)
 		return p
@@ -102,21 +95,23 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
-	series := c.Series
-	if len(series) == 0 {
+	// The defaults of series and time are not type-checked: they fit records of any shape at
+	// run time (a missing field is nil), so flagging them would only be noise.
+	if len(c.Series) == 0 {
 		for _, s := range DefaultSeries {
-			series = append(series, config.Expr{Src: s})
+			p.series = append(p.series, eval.MustCompile(s, eval.Any))
+			p.seriesName = append(p.seriesName, s)
 		}
 	}
-	for _, s := range series {
+	for _, s := range c.Series {
 		p.series = append(p.series, compile(s, eval.Any))
 		p.seriesName = append(p.seriesName, strings.TrimSpace(s.Src))
 	}
-	timeExpr := config.Expr{Src: "ts_event"}
 	if c.Time != nil && !c.Time.IsZero() {
-		timeExpr = *c.Time
+		p.time = compile(*c.Time, eval.Any)
+	} else {
+		p.time = eval.MustCompile("ts_event", eval.Any)
 	}
-	p.time = compile(timeExpr, eval.Any)
 	for _, rc := range c.Rules {
 		r := &rule{Rule: rc, when: compile(rc.When, eval.Bool)}
 		if r.Severity == "" {
