@@ -44,6 +44,13 @@ type Rejected struct {
 	// or "output".
 	Stage string
 	Err   error
+	// Topic, if set, is where the record goes instead of the stream's dead-letter topic: a
+	// side output such as a window's late: topic. The record is written the same way (its
+	// original bytes, with the reason in headers).
+	Topic string
+	// Late marks a record that arrived after the window it belongs to had closed; it is
+	// counted as late (eventops_late_records_total), not as a failure.
+	Late bool
 }
 
 // Rejects collects the records of a batch that go to the dead-letter topic.
@@ -54,6 +61,12 @@ type Rejects struct {
 // Add records that rec failed at stage because of err.
 func (r *Rejects) Add(rec *Record, stage string, err error) {
 	r.Items = append(r.Items, Rejected{Record: rec, Stage: stage, Err: err})
+}
+
+// AddLate records that rec arrived too late at stage (err says by how much); it goes to
+// topic, or to the dead-letter topic when topic is empty.
+func (r *Rejects) AddLate(rec *Record, stage, topic string, err error) {
+	r.Items = append(r.Items, Rejected{Record: rec, Stage: stage, Err: err, Topic: topic, Late: true})
 }
 
 // Len is the number of rejected records.

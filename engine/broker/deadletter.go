@@ -43,7 +43,7 @@ func NewDeadLetterWriter(b *Broker, stream string) *DeadLetterWriter {
 	return &DeadLetterWriter{broker: b, stream: stream, Clock: engine.WallClock{}}
 }
 
-// Write produces every item to topic and returns once all are acknowledged (acks=all), or
+// Write produces every item to topic (or to the item's own Topic, for side outputs) and returns once all are acknowledged (acks=all), or
 // with the first error, in which case the caller retries the whole slice.
 func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engine.Rejected) error {
 	if len(items) == 0 {
@@ -62,8 +62,14 @@ func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engi
 		mu       sync.Mutex
 		firstErr error
 	)
+	counts := map[string]int{}
 	for _, it := range items {
-		kr := w.record(topic, it, now)
+		to := topic
+		if it.Topic != "" {
+			to = it.Topic // a side output such as a window's late: topic
+		}
+		counts[to]++
+		kr := w.record(to, it, now)
 		wg.Add(1)
 		client.Produce(ctx, kr, func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -81,7 +87,9 @@ func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engi
 		return fmt.Errorf("broker: writing %d dead letters to %s: %w", len(items), topic, firstErr)
 	}
 	if w.Metrics != nil {
-		w.Metrics.DeadLetters.WithLabelValues(w.stream, topic).Add(float64(len(items)))
+		for to, n := range counts {
+			w.Metrics.DeadLetters.WithLabelValues(w.stream, to).Add(float64(n))
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -32,7 +33,30 @@ type InputConfig struct {
 	// Metrics, if set, receives consumer lag.
 	Metrics *telemetry.Metrics
 	Logger  *slog.Logger
+	// TransactionalID, if set, makes the input commit its offsets inside Kafka transactions,
+	// together with the stream's state checkpoint (AckWithState). It must be unique among the
+	// live members of the group; a member restarted with the same id fences its predecessor
+	// and aborts the transaction it left open.
+	TransactionalID string
+	// Assigned, if set, is called when partitions are assigned to this member, before any of
+	// their records is read (the stream restores their state there). Revoked is called when
+	// partitions are taken away or lost. Both run in the group's goroutine, never while a
+	// batch is unacked (see BlockRebalanceOnPoll).
+	Assigned func(ctx context.Context, partitions []int32)
+	Revoked  func(partitions []int32)
 }
+
+// StateRecord is one entry of a stream's state checkpoint: Value nil deletes Key.
+type StateRecord struct {
+	Partition int32
+	Key       string
+	Value     []byte
+}
+
+// ErrAborted says a transaction did not commit (the group rebalanced, or a write failed):
+// the input rewound to its committed offsets, so the batch is read again, and the stream
+// must restore its state from the changelog before it goes on.
+var ErrAborted = errors.New("broker: transaction aborted; the batch will be read again")
 
 // Input reads a topic as a member of a consumer group. It commits only what is acked, so a
 // record whose outputs never became durable is read again after a restart or a rebalance.
@@ -42,9 +66,10 @@ type InputConfig struct {
 // for partitions that another member already re-reads. Acks should therefore follow Reads
 // promptly; a member that blocks rebalancing past the rebalance timeout is evicted.
 type Input struct {
-	cfg    InputConfig
-	client *kgo.Client
-	logger *slog.Logger
+	cfg     InputConfig
+	client  *kgo.Client
+	session *kgo.GroupTransactSession // set when cfg.TransactionalID is
+	logger  *slog.Logger
 
 	// topicID identifies the topic's incarnation (see engine.Source.TopicID).
 	topicID [16]byte
@@ -53,6 +78,8 @@ type Input struct {
 	// pending holds, in Read order, the offsets to commit for each batch not yet acked.
 	pending []map[int32]kgo.EpochOffset
 	closed  bool
+	// assigned is the set of partitions this member owns now.
+	assigned map[int32]bool
 }
 
 var _ engine.Input = (*Input)(nil)
@@ -76,7 +103,8 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 	default:
 		return nil, fmt.Errorf("broker: input start %q: want earliest or latest", cfg.Start)
 	}
-	client, err := kgo.NewClient(append(b.ClientOpts(),
+	in := &Input{cfg: cfg, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group), assigned: map[int32]bool{}}
+	opts := append(b.ClientOpts(),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.ConsumeStartOffset(start),
@@ -89,11 +117,48 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 		// was not woken by new records on the embedded broker: the first event after a
 		// restart surfaced 5 s late although /-/ready already said ready.
 		kgo.FetchMaxWait(500*time.Millisecond),
-	)...)
+		// Records of aborted transactions never reach a stream (ours write state that way,
+		// and a producer of an input topic may too).
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			in.mu.Lock()
+			for _, p := range m[cfg.Topic] {
+				in.assigned[p] = true
+			}
+			in.mu.Unlock()
+			if cfg.Assigned != nil && len(m[cfg.Topic]) > 0 {
+				cfg.Assigned(ctx, m[cfg.Topic])
+			}
+		}),
+	)
+	revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		in.mu.Lock()
+		for _, p := range m[cfg.Topic] {
+			delete(in.assigned, p)
+		}
+		in.mu.Unlock()
+		if cfg.Revoked != nil && len(m[cfg.Topic]) > 0 {
+			cfg.Revoked(m[cfg.Topic])
+		}
+	}
+	opts = append(opts, kgo.OnPartitionsRevoked(revoked), kgo.OnPartitionsLost(revoked))
+	var err error
+	if cfg.TransactionalID != "" {
+		opts = append(opts,
+			kgo.TransactionalID(cfg.TransactionalID),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), // state records go to their input partition's twin
+			kgo.RequiredAcks(kgo.AllISRAcks()),
+		)
+		in.session, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			in.client = in.session.Client()
+		}
+	} else {
+		in.client, err = kgo.NewClient(opts...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("broker: input %s: creating consumer: %w", cfg.Topic, err)
 	}
-	in := &Input{cfg: cfg, client: client, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group)}
 	in.topicID = in.lookupTopicID()
 	return in, nil
 }
@@ -255,6 +320,94 @@ func (in *Input) Close() error {
 	in.closed = true
 	in.pending = nil
 	in.mu.Unlock()
+	if in.session != nil {
+		in.session.CloseAllowingRebalance()
+		return nil
+	}
 	in.client.CloseAllowingRebalance()
+	return nil
+}
+
+// Assigned lists the partitions this member owns now, in order.
+func (in *Input) Assigned() []int32 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make([]int32, 0, len(in.assigned))
+	for p := range in.assigned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// AckWithState commits the oldest unacked batch together with state: the state records go
+// to changelog (partition = the input partition they belong to) and the batch's offsets are
+// committed in the same Kafka transaction, so the checkpoint on the changelog is always the
+// state at the committed offsets. batch may be empty (state changed by the clock alone).
+//
+// The input must be transactional, and its stream must read a batch only after the previous
+// one is acked (the transaction commits every offset read so far). On ErrAborted nothing
+// was committed and the input has rewound to its committed offsets.
+func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord) error {
+	if in.session == nil {
+		return errors.New("broker: AckWithState on an input without a transactional id")
+	}
+	in.mu.Lock()
+	if len(in.pending) == 0 && len(batch) > 0 {
+		in.mu.Unlock()
+		return errors.New("broker: ack without a batch read")
+	}
+	in.mu.Unlock()
+
+	if err := in.session.Begin(); err != nil {
+		return fmt.Errorf("broker: input %s: beginning transaction: %w", in.cfg.Topic, err)
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, st := range state {
+		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: st.Partition, Key: []byte(st.Key), Value: st.Value},
+			func(_ *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			})
+	}
+	// End flushes, so every promise above has run when it returns.
+	committed, err := in.session.End(ctx, kgo.TryCommit)
+	mu.Lock()
+	produceErr := firstErr
+	mu.Unlock()
+	if produceErr != nil && committed {
+		// Cannot happen (a failed record fails the flush), but a commit without the state
+		// would be silent loss: say so loudly.
+		in.logger.Error("transaction committed although a state record failed", "err", produceErr)
+	}
+	in.mu.Lock()
+	if committed && err == nil {
+		if len(in.pending) > 0 {
+			in.pending = in.pending[1:]
+		}
+	} else {
+		in.pending = nil // rewound: everything read is read again
+	}
+	idle := len(in.pending) == 0
+	in.mu.Unlock()
+	if idle {
+		in.session.AllowRebalance()
+	}
+	if err != nil {
+		in.logger.Warn("transaction failed; rewinding to the committed offsets", "err", err, "state_err", produceErr)
+		return fmt.Errorf("%w: %w", ErrAborted, err)
+	}
+	if !committed {
+		in.logger.Info("transaction aborted (the group rebalanced); rewinding to the committed offsets", "state_err", produceErr)
+		return ErrAborted
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,14 @@ type RunOptions struct {
 	Drain time.Duration
 	// Started, if set, is called once every stream and the API are up.
 	Started func(*Running)
+	// InstanceID names this engine among the members of its consumer groups; stateful
+	// streams derive their Kafka transactional ids from it, so it must be unique among the
+	// instances running at once and should stay the same across restarts of one instance
+	// (a restart then fences its predecessor at once). Default: $EVENTOPS_INSTANCE_ID, else
+	// the host name.
+	InstanceID string
+	// TickEvery is how often processors that depend on the clock are ticked (default 1s).
+	TickEvery time.Duration
 }
 
 // Running describes a started pipeline, for tests and the CLI.
@@ -43,6 +52,15 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	if ro.Drain == 0 {
 		ro.Drain = 10 * time.Second
 	}
+	if ro.TickEvery == 0 {
+		ro.TickEvery = time.Second
+	}
+	if ro.InstanceID == "" {
+		ro.InstanceID = os.Getenv("EVENTOPS_INSTANCE_ID")
+	}
+	if ro.InstanceID == "" {
+		ro.InstanceID, _ = os.Hostname()
+	}
 	cfg := p.Pipeline
 
 	b, err := broker.Start(ctx, cfg.Broker, log)
@@ -55,6 +73,9 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	}
 	if err := b.EnsureTopics(ctx, cfg.Topics); err != nil {
 		return fmt.Errorf("creating topics: %w", err)
+	}
+	if err := b.EnsureTopics(ctx, p.changelogTopics()); err != nil {
+		return fmt.Errorf("creating state changelog topics: %w", err)
 	}
 	if cfg.Broker.Embedded != nil {
 		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
@@ -159,18 +180,30 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan, ro RunOptions) (*stream, error) {
 	log := p.opts.Logger.With("stream", sp.Name)
 	sc := sp.Config
-	group := sc.Input.Group
-	if group == "" {
-		group = "eventops." + sp.Name
-	}
+	group := sp.Group()
 	batchSize := sc.Input.BatchSize
 	if batchSize <= 0 {
 		batchSize = 10000
 	}
-	in, err := broker.NewInput(b, broker.InputConfig{
+	inCfg := broker.InputConfig{
 		Stream: sp.Name, Topic: sc.Input.Topic, Group: group, Start: sc.Input.Start,
 		BatchSize: batchSize, Metrics: ro.Metrics, Logger: log,
-	})
+	}
+	keeper := newStateKeeper(sp, ChangelogTopic(group), func(ctx context.Context, topic string, partitions []int32) (map[int32]map[string][]byte, error) {
+		return broker.ReadChangelog(ctx, b, topic, partitions)
+	}, log)
+	if keeper != nil {
+		inCfg.TransactionalID = group + "." + ro.InstanceID
+		inCfg.Assigned = func(ctx context.Context, partitions []int32) {
+			if err := keeper.restoreRetrying(ctx, partitions); err != nil {
+				log.Error("state restore abandoned", "partitions", partitions, "err", err)
+				return
+			}
+			ro.Metrics.StateRestores.WithLabelValues(sp.Name).Add(float64(len(partitions)))
+		}
+		inCfg.Revoked = keeper.drop
+	}
+	in, err := broker.NewInput(b, inCfg)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", sc.Input.Topic, err)
 	}
@@ -187,7 +220,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		in.Close()
 		return nil, fmt.Errorf("output: %w", err)
 	}
-	return &stream{
+	s := &stream{
 		plan:        sp,
 		input:       in,
 		output:      out,
@@ -199,7 +232,37 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		backoffMax:  5 * time.Second,
 		settleEvery: time.Second,
 		acked:       make(chan struct{}, 1),
-	}, nil
+		clock:       p.opts.Clock,
+	}
+	if keeper != nil {
+		s.state, s.ckpt = keeper, in
+	}
+	if hasTicker(sp.Processors) {
+		s.tickEvery = ro.TickEvery
+	}
+	return s, nil
+}
+
+// Group is the stream's consumer group.
+func (sp *StreamPlan) Group() string {
+	if sp.Config.Input.Group != "" {
+		return sp.Config.Input.Group
+	}
+	return "eventops." + sp.Name
+}
+
+// changelogTopics declares the compacted topic of every stateful stream: one partition per
+// partition of its input topic, since a partition's state is checkpointed to its twin.
+func (p *Plan) changelogTopics() map[string]config.Topic {
+	out := map[string]config.Topic{}
+	for _, sp := range p.Streams {
+		if !sp.Stateful() {
+			continue
+		}
+		parts := p.Pipeline.Topics[sp.Config.Input.Topic].Partitions
+		out[ChangelogTopic(sp.Group())] = config.Topic{Partitions: max(parts, 1), Replication: p.Pipeline.Topics[sp.Config.Input.Topic].Replication, Cleanup: "compact"}
+	}
+	return out
 }
 
 func (s *stream) close() {

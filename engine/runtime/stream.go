@@ -14,6 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/schema"
 	"github.com/eventops/eventops-engine/engine/telemetry"
@@ -52,6 +53,17 @@ type stream struct {
 	settleEvery time.Duration
 	inFlight    atomic.Int64  // batches handed to delivery and not yet acked
 	acked       chan struct{} // signalled after each ack
+
+	// state, when the stream has stateful processors, checkpoints their state with every
+	// ack (ckpt is then the input, committing offsets and state in one transaction). Such a
+	// stream reads a batch only once the previous one is acked, since the transaction
+	// commits every offset read so far.
+	state *stateKeeper
+	ckpt  checkpointInput
+	// tickEvery is how often processors that depend on the clock (engine.Ticker) are
+	// ticked, with clock's time; 0 when none does.
+	tickEvery time.Duration
+	clock     engine.Clock
 }
 
 // processed is a batch that went through the processors, on its way to delivery.
@@ -59,6 +71,7 @@ type processed struct {
 	batch   []*engine.Record // as read: what Ack needs
 	out     []*engine.Record // what the output writes
 	rejects engine.Rejects   // what the dead-letter topic gets
+	state   []broker.StateRecord
 }
 
 // inFlight is how many processed batches may wait for delivery while the next one is
@@ -89,19 +102,40 @@ func (s *stream) run(ctx context.Context) error {
 
 // process is the first stage: read and process batches, hand them to delivery.
 func (s *stream) process(ctx, work context.Context, queue chan<- *processed) error {
-	lastSettle := time.Now()
+	lastSettle, lastTick := time.Now(), time.Now()
 	for {
-		if time.Since(lastSettle) >= s.settleEvery {
+		if s.state != nil || time.Since(lastSettle) >= s.settleEvery {
 			if !s.settle(work) {
 				return nil
 			}
 			lastSettle = time.Now()
 		}
+		if s.tickEvery > 0 && time.Since(lastTick) >= s.tickEvery {
+			lastTick = time.Now()
+			if p := s.tick(work); p != nil {
+				s.inFlight.Add(1)
+				select {
+				case queue <- p:
+				case <-work.Done():
+					return nil
+				}
+				continue
+			}
+		}
+		readCtx, cancelRead := ctx, context.CancelFunc(func() {})
+		if s.tickEvery > 0 {
+			// Wake up for the next tick even when no record comes.
+			readCtx, cancelRead = context.WithTimeout(ctx, s.tickEvery-time.Since(lastTick))
+		}
 		t0 := time.Now()
-		batch, err := s.input.Read(ctx)
+		batch, err := s.input.Read(readCtx)
+		cancelRead()
 		s.observe("read", t0)
 		if ctx.Err() != nil || work.Err() != nil {
 			return nil
+		}
+		if err != nil && readCtx.Err() != nil {
+			continue // time to tick
 		}
 		if err != nil {
 			s.log.Warn("input read failed; retrying", "err", err)
@@ -151,7 +185,7 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 			}
 			t1 = s.observe("dead_letter", t1)
 		}
-		if err := retry(ctx, s, "ack", func() error { return s.input.Ack(ctx, p.batch) }); err != nil {
+		if err := s.ack(ctx, p); err != nil {
 			return err
 		}
 		s.observe("ack", t1)
@@ -162,6 +196,73 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 		}
 	}
 	return nil
+}
+
+// ack commits a delivered batch: its offsets, and for a stateful stream its state.
+func (s *stream) ack(ctx context.Context, p *processed) error {
+	if s.state == nil {
+		return retry(ctx, s, "ack", func() error { return s.input.Ack(ctx, p.batch) })
+	}
+	if len(p.batch) == 0 && len(p.state) == 0 {
+		return nil
+	}
+	return retry(ctx, s, "checkpoint", func() error {
+		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state)
+		if errors.Is(err, broker.ErrAborted) {
+			// Nothing was committed and the input rewound to its committed offsets: the
+			// state must go back to what was committed with them before anything is read.
+			s.log.Info("checkpoint aborted; restoring the committed state", "err", err)
+			return s.state.restoreRetrying(ctx, s.ckpt.Assigned())
+		}
+		return err
+	})
+}
+
+// tick advances the processors that depend on the clock; nil when that changed nothing.
+func (s *stream) tick(ctx context.Context) *processed {
+	p := &processed{}
+	if s.state != nil {
+		s.state.mu.Lock()
+		defer s.state.mu.Unlock()
+	}
+	now := s.clock.Now()
+	for i, proc := range s.plan.Processors {
+		t, ok := proc.Processor.(engine.Ticker)
+		if !ok {
+			continue
+		}
+		recs, err := t.Tick(ctx, now, &p.rejects)
+		if err != nil {
+			// Nothing was read, so nothing goes to the dead-letter topic: what the tick
+			// could not advance is tried again at the next one.
+			s.log.Warn("processor tick failed", "processor", proc.Name, "err", err)
+			continue
+		}
+		for _, next := range s.plan.Processors[i+1:] {
+			if len(recs) == 0 {
+				break
+			}
+			in := recs
+			if recs, err = next.Process(ctx, in, &p.rejects); err != nil {
+				s.log.Error("processor failed on ticked records; sending them to the dead-letter topic", "processor", next.Name, "err", err)
+				for _, r := range in {
+					p.rejects.Add(r, next.Name, err)
+				}
+				recs = nil
+			}
+		}
+		p.out = append(p.out, recs...)
+	}
+	if s.state != nil {
+		p.state = s.state.changes()
+	}
+	if len(p.out) == 0 && len(p.rejects.Items) == 0 && len(p.state) == 0 {
+		return nil
+	}
+	if s.plan.OutputSchema != nil {
+		p.out = s.validate(p.out, s.plan.OutputSchema, "output.schema", &p.rejects)
+	}
+	return p
 }
 
 // observe records the time since start in the stage histogram and returns now.
@@ -178,6 +279,13 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 	p := &processed{batch: batch}
 
 	recs := s.decode(batch, &p.rejects)
+	if s.state != nil {
+		s.state.mu.Lock()
+		defer func() {
+			p.state = s.state.changes()
+			s.state.mu.Unlock()
+		}()
+	}
 	for _, proc := range s.plan.Processors {
 		s.metrics.ProcessorIn.WithLabelValues(name, proc.Name).Add(float64(len(recs)))
 		out, err := proc.Process(ctx, recs, &p.rejects)
@@ -275,6 +383,9 @@ func (s *stream) validate(recs []*engine.Record, sch *schema.Validator, stage st
 // write writes a batch's output durably, retrying transient failures until it succeeds or
 // ctx ends. Records the output can never write join the batch's dead letters.
 func (s *stream) write(ctx context.Context, p *processed) error {
+	if len(p.out) == 0 {
+		return nil
+	}
 	err := retry(ctx, s, "output", func() error {
 		s.outRejects.Reset()
 		return s.output.Write(ctx, p.out, &s.outRejects)
@@ -288,16 +399,28 @@ func (s *stream) write(ctx context.Context, p *processed) error {
 }
 
 func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects) error {
+	perTopic := map[string]int{}
 	for _, it := range rejects.Items {
-		s.metrics.Errors.WithLabelValues(s.plan.Name, it.Stage).Inc()
-		s.log.Debug("record rejected", "stage", it.Stage, "reason", it.Err,
+		if it.Late {
+			s.metrics.LateRecords.WithLabelValues(s.plan.Name, it.Stage).Inc()
+		} else {
+			s.metrics.Errors.WithLabelValues(s.plan.Name, it.Stage).Inc()
+		}
+		to := s.plan.DeadLetter
+		if it.Topic != "" {
+			to = it.Topic
+		}
+		perTopic[to]++
+		s.log.Debug("record rejected", "stage", it.Stage, "reason", it.Err, "to", to,
 			"topic", it.Record.Source.Topic, "partition", it.Record.Source.Partition, "offset", it.Record.Source.Offset)
 	}
 	err := retry(ctx, s, "dead-letter", func() error {
 		return s.dlq.Write(ctx, s.plan.DeadLetter, rejects.Items)
 	})
 	if err == nil {
-		s.metrics.DeadLetters.WithLabelValues(s.plan.Name, s.plan.DeadLetter).Add(float64(len(rejects.Items)))
+		for to, n := range perTopic {
+			s.metrics.DeadLetters.WithLabelValues(s.plan.Name, to).Add(float64(n))
+		}
 	}
 	return err
 }

@@ -38,6 +38,18 @@ type Metrics struct {
 	StageSeconds *prometheus.HistogramVec
 	// AlertsEmitted counts alert transitions emitted by threshold rules. Labels: stream, rule, state.
 	AlertsEmitted *prometheus.CounterVec
+	// LateRecords counts records that arrived after their window or alert evaluation had
+	// moved past them (sent to a late: topic or the dead-letter topic). Labels: stream, processor.
+	LateRecords *prometheus.CounterVec
+	// Checkpoints counts state checkpoints committed with a batch's offsets, and
+	// CheckpointEntries the state entries they wrote. Labels: stream.
+	Checkpoints       *prometheus.CounterVec
+	CheckpointEntries *prometheus.CounterVec
+	// CheckpointAborts counts checkpoint transactions that did not commit (a rebalance, a
+	// failed write); the batch is read again. Labels: stream.
+	CheckpointAborts *prometheus.CounterVec
+	// StateRestores counts partitions whose state was restored from the changelog. Labels: stream.
+	StateRestores *prometheus.CounterVec
 	// SSEClients is the number of connected Server-Sent Events clients. Labels: path.
 	SSEClients *prometheus.GaugeVec
 	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
@@ -63,9 +75,14 @@ func New() *Metrics {
 	m.SinkDuplicates = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sink_duplicates_skipped_total", Help: "Rows skipped because their dedupe key was already stored (redeliveries)."}, []string{"stream", "sink"})
 	m.StageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_stream_stage_seconds", Help: "Time per batch in each stage of a stream: read, process, write, dead_letter, ack.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"stream", "stage"})
 	m.AlertsEmitted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_alerts_emitted_total", Help: "Alert transitions emitted by rules."}, []string{"stream", "rule", "state"})
+	m.LateRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_late_records_total", Help: "Records that arrived after their window or alert evaluation had moved past them."}, []string{"stream", "processor"})
+	m.Checkpoints = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_checkpoints_total", Help: "State checkpoints committed together with a batch's offsets."}, []string{"stream"})
+	m.CheckpointEntries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_checkpoint_entries_total", Help: "State entries written to changelog topics."}, []string{"stream"})
+	m.CheckpointAborts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_checkpoint_aborts_total", Help: "Checkpoint transactions that did not commit; the batch is read again."}, []string{"stream"})
+	m.StateRestores = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_restored_partitions_total", Help: "Partitions whose state was restored from the changelog."}, []string{"stream"})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
-	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.SSEClients, m.SSEDropped} {
+	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.SSEClients, m.SSEDropped} {
 		f(c)
 	}
 	return m

@@ -1,0 +1,164 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/broker"
+)
+
+// checkpointInput is an input that commits its offsets in a transaction with the stream's
+// state (broker.Input with a transactional id).
+type checkpointInput interface {
+	engine.Input
+	AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord) error
+	Assigned() []int32
+}
+
+// changelogReader reads the committed state of partitions from a changelog topic.
+type changelogReader func(ctx context.Context, topic string, partitions []int32) (map[int32]map[string][]byte, error)
+
+// stateKeeper checkpoints and restores the state of a stream's stateful processors.
+//
+// A changelog record's key is the processor's short name (processors[1].window), a NUL, and
+// the processor's own key; its partition is the input partition the state belongs to.
+type stateKeeper struct {
+	changelog string
+	procs     []statefulProc
+	read      changelogReader
+	log       *slog.Logger
+
+	// mu is held while processors run (Process, Tick) and while state is restored or
+	// dropped: partition callbacks come from the consumer group's goroutine.
+	mu sync.Mutex
+}
+
+type statefulProc struct {
+	name string
+	engine.Stateful
+}
+
+// ChangelogTopic is the compacted topic where the stream of consumer group group keeps its
+// state checkpoints.
+func ChangelogTopic(group string) string { return group + ".changelog" }
+
+// newStateKeeper returns nil when no processor of sp keeps state.
+func newStateKeeper(sp *StreamPlan, changelog string, read changelogReader, log *slog.Logger) *stateKeeper {
+	k := &stateKeeper{changelog: changelog, read: read, log: log}
+	for _, p := range sp.Processors {
+		if st, ok := p.Processor.(engine.Stateful); ok {
+			k.procs = append(k.procs, statefulProc{name: p.Name, Stateful: st})
+		}
+	}
+	if len(k.procs) == 0 {
+		return nil
+	}
+	return k
+}
+
+// Stateful reports whether any processor of sp keeps state (and so the stream checkpoints).
+func (sp *StreamPlan) Stateful() bool {
+	for _, p := range sp.Processors {
+		if _, ok := p.Processor.(engine.Stateful); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// changes collects what the processors changed since the last call. Call with mu held.
+func (k *stateKeeper) changes() []broker.StateRecord {
+	var out []broker.StateRecord
+	for _, p := range k.procs {
+		prefix := p.name + "\x00"
+		p.Changes(func(partition int32, key string, value []byte) {
+			out = append(out, broker.StateRecord{Partition: partition, Key: prefix + key, Value: value})
+		})
+	}
+	return out
+}
+
+// restore loads the checkpointed state of partitions into every stateful processor,
+// replacing what they hold for those partitions.
+func (k *stateKeeper) restore(ctx context.Context, partitions []int32) error {
+	if len(partitions) == 0 {
+		return nil
+	}
+	t0 := time.Now()
+	state, err := k.read(ctx, k.changelog, partitions)
+	if err != nil {
+		return fmt.Errorf("restoring state of partitions %v: %w", partitions, err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	entries := 0
+	for _, part := range partitions {
+		byProc := make(map[string]map[string][]byte, len(k.procs))
+		for _, p := range k.procs {
+			byProc[p.name] = map[string][]byte{}
+		}
+		for key, v := range state[part] {
+			name, rest, ok := strings.Cut(key, "\x00")
+			if m, known := byProc[name]; ok && known {
+				m[rest] = v
+				entries++
+			}
+			// Entries of a processor that is no longer in the stream are left alone: they
+			// are not this pipeline's state.
+		}
+		for _, p := range k.procs {
+			if err := p.Restore(part, byProc[p.name]); err != nil {
+				return fmt.Errorf("restoring %s, partition %d: %w", p.name, part, err)
+			}
+		}
+	}
+	// What Restore loaded is already checkpointed: drop it from the next changes.
+	for _, p := range k.procs {
+		p.Changes(func(int32, string, []byte) {})
+	}
+	k.log.Info("state restored", "partitions", partitions, "entries", entries, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// restoreRetrying restores until it succeeds or ctx ends: a partition cannot be processed
+// without its state.
+func (k *stateKeeper) restoreRetrying(ctx context.Context, partitions []int32) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := k.restore(ctx, partitions)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		k.log.Warn("state restore failed; retrying", "err", err, "wait", wait)
+		if !sleepCtx(ctx, wait) {
+			return ctx.Err()
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// drop forgets the state of partitions (assigned to another member).
+func (k *stateKeeper) drop(partitions []int32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.procs {
+		for _, part := range partitions {
+			p.Drop(part)
+		}
+	}
+	k.log.Info("state dropped", "partitions", partitions)
+}
+
+// hasTicker reports whether any processor needs the clock to tick.
+func hasTicker(procs []NamedProcessor) bool {
+	return slices.ContainsFunc(procs, func(p NamedProcessor) bool {
+		_, ok := p.Processor.(engine.Ticker)
+		return ok
+	})
+}
