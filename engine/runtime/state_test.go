@@ -38,7 +38,10 @@ func (c *counter) Process(_ context.Context, batch []*engine.Record, _ *engine.R
 	for _, r := range batch {
 		p, key := r.Source.Partition, fmt.Sprint(r.Value["key"])
 		if c.counts[p] == nil {
-			c.counts[p], c.dirty[p] = map[string]int{}, map[string]bool{}
+			c.counts[p] = map[string]int{}
+		}
+		if c.dirty[p] == nil {
+			c.dirty[p] = map[string]bool{}
 		}
 		c.counts[p][key]++
 		c.dirty[p][key] = true
