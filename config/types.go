@@ -242,5 +242,8 @@ type Route struct {
 	Order   string   `yaml:"order" doc:"Column and direction, e.g. 'ts desc'."`
 	Limit   int      `yaml:"limit" default:"100" doc:"Maximum rows; a request may ask for fewer with ?limit=."`
 	Columns []string `yaml:"columns" doc:"Columns to return; default all."`
-	Stream  string   `yaml:"stream" ref:"topics" doc:"Topic to stream as Server-Sent Events."`
+	// LatestBy makes a history table answer with current state: the alerts table keeps every
+	// transition, and latest_by: fingerprint with where state = "firing" lists what fires now.
+	LatestBy string `yaml:"latest_by" doc:"Keep only the newest row (by ts) of each value of this column before where applies, e.g. latest_by: fingerprint on the alerts table with where: {state: '\"firing\"'} lists the alerts firing now."`
+	Stream   string `yaml:"stream" ref:"topics" doc:"Topic to stream as Server-Sent Events."`
 }

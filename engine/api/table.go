@@ -32,7 +32,13 @@ type tableRoute struct {
 	desc    bool
 	limit   int
 	params  []string // query parameters the filters read, for /-/routes
+	// latestBy keeps only the newest row (by latestTime) per value of this column.
+	latestBy string
 }
+
+// latestTime is the column that tells the newest row for latest_by: every built-in table
+// and every table a sink writes from engine records has it.
+const latestTime = "ts"
 
 // whereCond is one compiled filter: column = value of prog.
 type whereCond struct {
@@ -54,7 +60,7 @@ func (s *Server) buildTableRoute(r *config.Route, path string) (*tableRoute, err
 	if limit <= 0 {
 		limit = 100
 	}
-	t := &tableRoute{srv: s, path: r.Path, table: r.Table, store: st, columns: r.Columns, limit: limit}
+	t := &tableRoute{srv: s, path: r.Path, table: r.Table, store: st, columns: r.Columns, limit: limit, latestBy: r.LatestBy}
 
 	for _, f := range r.Where {
 		fpath := path + ".where." + f.Name
@@ -113,6 +119,14 @@ func (s *Server) buildTableRoute(r *config.Route, path string) (*tableRoute, err
 			errs.Add(s.posOr(p, path), p, "%s", unknown(c))
 		}
 	}
+	if t.latestBy != "" {
+		if !slices.Contains(cols, t.latestBy) {
+			errs.Add(s.posOr(path+".latest_by", path), path+".latest_by", "%s", unknown(t.latestBy))
+		}
+		if !slices.Contains(cols, latestTime) {
+			errs.Add(s.posOr(path+".latest_by", path), path+".latest_by", "latest_by needs a %q column to tell the newest row: %s", latestTime, unknown(latestTime))
+		}
+	}
 	if t.orderBy != "" && !slices.Contains(cols, t.orderBy) {
 		errs.Add(s.posOr(path+".order", path), path+".order", "%s", unknown(t.orderBy))
 	}
@@ -150,6 +164,9 @@ func (t *tableRoute) serve(c *fiber.Ctx) error {
 	}
 
 	q := store.Query{Table: t.table, Columns: t.columns, OrderBy: t.orderBy, Desc: t.desc, Limit: limit}
+	if t.latestBy != "" {
+		q.LatestBy, q.LatestTime = t.latestBy, latestTime
+	}
 	now := t.srv.deps.Clock.Now()
 	for _, w := range t.where {
 		env := eval.Env{Vars: map[string]any{"query": query, "path": pathParams}, Now: now}

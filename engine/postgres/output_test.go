@@ -121,10 +121,10 @@ func TestOutputCreatesBuiltinTablesWithIndexes(t *testing.T) {
 		{"metrics", "id event_id ts tenant source_id metric value unit tags",
 			[]string{"UNIQUE INDEX metrics_event_id_key ON %s.metrics USING btree (event_id)",
 				"INDEX metrics_tenant_source_metric_ts_idx ON %s.metrics USING btree (tenant, source_id, metric, ts DESC)"}},
-		{"alerts", "id event_id ts tenant source_id metric severity rule value message tags fingerprint state started_at resolved_at labels",
+		{"alerts", "id event_id ts tenant source_id metric severity rule value message tags fingerprint state started_at resolved_at labels previous_severity reason fired_at annotations",
 			[]string{"UNIQUE INDEX alerts_event_id_key ON %s.alerts USING btree (event_id)",
 				"INDEX alerts_ts_idx ON %s.alerts USING btree (ts DESC)",
-				"INDEX alerts_fingerprint_idx ON %s.alerts USING btree (fingerprint)"}},
+				"INDEX alerts_fingerprint_ts_idx ON %s.alerts USING btree (fingerprint, ts DESC)"}},
 	}
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {

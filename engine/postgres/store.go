@@ -104,7 +104,21 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]map[string]any, err
 		}
 	}
 	sql.WriteString(" FROM ")
-	sql.WriteString(t.quoted())
+	if q.LatestBy != "" {
+		by, err := lookup("latest_by", q.LatestBy)
+		if err != nil {
+			return nil, err
+		}
+		at, err := lookup("latest_by time", q.LatestTime)
+		if err != nil {
+			return nil, err
+		}
+		byID, atID := pgx.Identifier{by.name}.Sanitize(), pgx.Identifier{at.name}.Sanitize()
+		sql.WriteString("(SELECT DISTINCT ON (" + byID + ") * FROM " + t.quoted() +
+			" ORDER BY " + byID + ", " + atID + " DESC) AS latest")
+	} else {
+		sql.WriteString(t.quoted())
+	}
 
 	var args []any
 	for i, cond := range q.Where {

@@ -148,3 +148,42 @@ func TestStoreSelectedColumns(t *testing.T) {
 		t.Errorf("row = %v, want only ts and value", rows[0])
 	}
 }
+
+// TestStoreLatestBy lists the alerts firing now from the alerts history: the newest row of
+// each fingerprint, then the where conditions.
+func TestStoreLatestBy(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	o := newOutput(t, dsn, config.PostgresOutput{Table: "alerts"})
+	alert := func(id, fp, state, ts string) *engine.Record {
+		return &engine.Record{Value: map[string]any{"event_id": id, "fingerprint": fp, "state": state, "ts": ts, "rule": "cpu", "tenant_id": "acme"}}
+	}
+	write(t, o, []*engine.Record{
+		alert("a1", "fa", "firing", "2025-10-16T09:00:00Z"),
+		alert("a2", "fa", "resolved", "2025-10-16T09:05:00Z"), // fa resolved: not firing now
+		alert("b1", "fb", "firing", "2025-10-16T09:01:00Z"),   // fb still firing
+		alert("c1", "fc", "firing", "2025-10-16T09:02:00Z"),
+		alert("c2", "fc", "resolved", "2025-10-16T09:03:00Z"),
+		alert("c3", "fc", "firing", "2025-10-16T09:04:00Z"), // fc fired again
+	})
+	st, err := postgres.NewStore(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Query(context.Background(), store.Query{
+		Table: "alerts", Where: []store.Cond{{Column: "state", Value: "firing"}},
+		LatestBy: "fingerprint", LatestTime: "ts", OrderBy: "ts", Desc: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r["event_id"].(string))
+	}
+	if strings.Join(got, ",") != "c3,b1" {
+		t.Errorf("firing now = %v, want [c3 b1] (fa resolved; fc's newest row is firing)", got)
+	}
+	if _, err := st.Query(context.Background(), store.Query{Table: "alerts", LatestBy: "nope", LatestTime: "ts"}); !errors.Is(err, postgres.ErrBadQuery) {
+		t.Errorf("latest_by an unknown column: err = %v, want ErrBadQuery", err)
+	}
+}

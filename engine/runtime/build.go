@@ -364,6 +364,12 @@ func (b *builder) routes() {
 		if fields := strings.Fields(r.Order); len(fields) > 0 {
 			unknown(b.p.At(path+".order"), path+".order", fields[0])
 		}
+		if r.LatestBy != "" {
+			unknown(b.p.At(path+".latest_by"), path+".latest_by", r.LatestBy)
+			if !slices.Contains(cols, "ts") {
+				b.errs.Add(b.p.At(path+".latest_by"), path+".latest_by", "latest_by needs a \"ts\" column to tell the newest row; table %q has none", r.Table)
+			}
+		}
 	}
 }
 

@@ -14,6 +14,10 @@ type Query struct {
 	OrderBy string   // column name; empty: backend order
 	Desc    bool
 	Limit   int
+	// LatestBy, if set, keeps only the newest row (by LatestTime) of each value of this
+	// column; Where applies to those rows.
+	LatestBy   string
+	LatestTime string
 }
 
 // Cond is one equality condition.
