@@ -51,6 +51,7 @@ type StreamPlan struct {
 type NamedProcessor struct {
 	Path string // streams[0].processors[1].enrich
 	Name string // processors[1].enrich: the short name used in metrics and dead-letter headers
+	Type string // enrich
 	engine.Processor
 }
 
@@ -262,7 +263,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		if typed, ok := proc.(engine.TypedProcessor); ok {
 			in = typed.OutputType()
 		}
-		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Processor: proc})
+		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc})
 	}
 	if k := sc.Output.Key; k != nil && !k.IsZero() {
 		prog, _, err := eval.CompileChecked(*k, eval.Any, in, &b.warns)

@@ -238,6 +238,7 @@ func (s *stream) tick(ctx context.Context) *processed {
 			s.log.Warn("processor tick failed", "processor", proc.Name, "err", err)
 			continue
 		}
+		s.countAlerts(proc, recs)
 		for _, next := range s.plan.Processors[i+1:] {
 			if len(recs) == 0 {
 				break
@@ -250,12 +251,14 @@ func (s *stream) tick(ctx context.Context) *processed {
 				}
 				recs = nil
 			}
+			s.countAlerts(next, recs)
 		}
 		p.out = append(p.out, recs...)
 	}
 	if s.state != nil {
 		p.state = s.state.changes()
 	}
+
 	if len(p.out) == 0 && len(p.rejects.Items) == 0 && len(p.state) == 0 {
 		return nil
 	}
@@ -263,6 +266,18 @@ func (s *stream) tick(ctx context.Context) *processed {
 		p.out = s.validate(p.out, s.plan.OutputSchema, "output.schema", &p.rejects)
 	}
 	return p
+}
+
+// countAlerts counts the alert transitions an alerting processor emitted, by rule and state.
+func (s *stream) countAlerts(proc NamedProcessor, out []*engine.Record) {
+	if proc.Type != "threshold" && proc.Type != "anomaly" {
+		return
+	}
+	for _, r := range out {
+		rule, _ := r.Value["rule"].(string)
+		state, _ := r.Value["state"].(string)
+		s.metrics.AlertsEmitted.WithLabelValues(s.plan.Name, rule, state).Inc()
+	}
 }
 
 // observe records the time since start in the stage histogram and returns now.
@@ -299,6 +314,7 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 			out = nil
 		}
 		s.metrics.ProcessorOut.WithLabelValues(name, proc.Name).Add(float64(len(out)))
+		s.countAlerts(proc, out)
 		recs = out
 	}
 	if s.plan.OutputSchema != nil {
