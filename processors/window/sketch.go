@@ -155,8 +155,13 @@ func (s *sketch) merge(o *sketch) {
 
 // quantile estimates the value of rank floor(q·(n-1)); NaN when the sketch is empty.
 func (s *sketch) quantile(q float64) float64 {
-	if s.n == 0 {
+	switch {
+	case s.n == 0:
 		return math.NaN()
+	case q <= 0:
+		return s.min
+	case q >= 1:
+		return s.max
 	}
 	rank := q * float64(s.n-1)
 	var seen float64

@@ -1,0 +1,270 @@
+package window
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+)
+
+// workload is a stream of batches and ticks: out-of-order readings of several hosts over
+// three partitions, some of them later than the lateness allows, with pauses long enough
+// for the idle timeout.
+type action struct {
+	batch []*engine.Record
+	tick  bool
+	wait  time.Duration // wall-clock time that passes before the action
+}
+
+func workload(seed uint64, n int) []action {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var acts []action
+	var offsets [3]int64
+	eventSec := 0.0
+	for len(acts) < n {
+		if rng.IntN(10) == 0 {
+			acts = append(acts, action{tick: true, wait: time.Duration(rng.IntN(120)) * time.Second})
+			continue
+		}
+		var batch []*engine.Record
+		for range 1 + rng.IntN(12) {
+			part := int32(rng.IntN(3))
+			host := fmt.Sprintf("h%d-%d", part, rng.IntN(4)) // hosts stay on their partition
+			eventSec += rng.Float64() * 4
+			at := eventSec - rng.Float64()*rng.Float64()*90 // mostly in order, some very late
+			var v any = float64(rng.IntN(100))
+			if rng.IntN(15) == 0 {
+				v = nil
+			}
+			r := ev(host, at, v, offsets[part])
+			r.Source.Partition = part
+			r.Value["counter"] = float64(int(eventSec) % 500) // resets every 500 s
+			r.Value["user"] = fmt.Sprintf("u%d", rng.IntN(30))
+			if host[len(host)-1] == '0' {
+				r.Value["tags"] = map[string]any{"env": "prod"}
+			}
+			offsets[part]++
+			batch = append(batch, r)
+		}
+		acts = append(acts, action{batch: batch, wait: time.Duration(rng.IntN(3)) * time.Second})
+	}
+	return acts
+}
+
+// allAggregates uses every aggregate function, so that every kind of state is
+// checkpointed.
+var allAggregates = aggs(
+	"n", "count()", "nv", "count(value)", "sum", "sum(value)", "avg", "avg(value)",
+	"min", "min(value)", "max", "max(value)", "first", "first(value)", "last", "last(user)",
+	"rate", "rate(counter)", "per_s", "rate()", "sd", "stddev(value)",
+	"p50", "p50(value)", "p99", "p99(value)", "users", "distinct(user)")
+
+func windowConfigs() map[string]func() *Config {
+	base := func(c *Config) *Config {
+		c.GroupBy = groupByHost
+		c.GroupAs = map[string]config.Expr{"env": x(`tags?.env ?? "none"`)}
+		c.Aggregate = allAggregates
+		c.Lateness = config.Duration(20 * time.Second)
+		c.IdleTimeout = config.Duration(90 * time.Second)
+		return c
+	}
+	return map[string]func() *Config{
+		"tumbling": func() *Config { return base(&Config{Type: Tumbling, Size: config.Duration(time.Minute)}) },
+		"hopping": func() *Config {
+			return base(&Config{Type: Hopping, Size: config.Duration(time.Minute), Hop: config.Duration(15 * time.Second)})
+		},
+		"session": func() *Config { return base(&Config{Type: Session, Gap: config.Duration(10 * time.Second)}) },
+	}
+}
+
+// transcript writes what a processor produced, every byte that reaches the next stage:
+// records (value, source, timestamp) and rejects (stage, reason, topic, late).
+func transcript(out []*engine.Record, rejects *engine.Rejects) string {
+	var b strings.Builder
+	for _, r := range out {
+		v, _ := json.Marshal(r.Value)
+		fmt.Fprintf(&b, "out %s %s/%d@%d %s\n", v, r.Source.Topic, r.Source.Partition, r.Source.Offset, r.Timestamp.Format(time.RFC3339Nano))
+	}
+	for _, it := range rejects.Items {
+		fmt.Fprintf(&b, "rej %s/%d@%d %s %v %s %v\n", it.Record.Source.Topic, it.Record.Source.Partition, it.Record.Source.Offset, it.Stage, it.Late, it.Topic, it.Err)
+	}
+	return b.String()
+}
+
+// runner drives a processor through actions the way the runtime does: Changes after every
+// batch and tick, kept in a changelog (latest value per key, deletions removed).
+type runner struct {
+	p         *Processor
+	clock     *stepClock
+	changelog map[int32]map[string][]byte
+}
+
+func newRunner(t testing.TB, cfg *Config) *runner {
+	clock := &stepClock{now: wall}
+	return &runner{p: newProc(t, cfg, clock), clock: clock, changelog: map[int32]map[string][]byte{}}
+}
+
+func (r *runner) do(t testing.TB, a action) string {
+	r.clock.now = r.clock.now.Add(a.wait)
+	var rejects engine.Rejects
+	var out []*engine.Record
+	var err error
+	if a.tick {
+		out, err = r.p.Tick(context.Background(), r.clock.now, &rejects)
+	} else {
+		out, err = r.p.Process(context.Background(), a.batch, &rejects)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.p.Changes(func(part int32, key string, value []byte) {
+		if r.changelog[part] == nil {
+			r.changelog[part] = map[string][]byte{}
+		}
+		if value == nil {
+			delete(r.changelog[part], key)
+		} else {
+			r.changelog[part][key] = value
+		}
+	})
+	return transcript(out, &rejects)
+}
+
+// TestRestoreContinuesExactly is the checkpoint contract: stop anywhere, restore the
+// changelog into a new processor, and the rest of the input gives byte-identical output
+// to a processor that never stopped.
+func TestRestoreContinuesExactly(t *testing.T) {
+	acts := workload(42, 400)
+	for name, cfg := range windowConfigs() {
+		t.Run(name, func(t *testing.T) {
+			ref := newRunner(t, cfg())
+			var want []string
+			emitted := 0
+			for _, a := range acts {
+				tr := ref.do(t, a)
+				want = append(want, tr)
+				emitted += strings.Count(tr, "out ")
+			}
+			if emitted < 50 || !strings.Contains(strings.Join(want, ""), "true  late: event time") {
+				t.Fatalf("the workload closed %d windows and had late records: %v; it tests too little", emitted, strings.Contains(strings.Join(want, ""), "true  late: event time"))
+			}
+			for _, stop := range []int{1, 17, 60, 133, 250, 399} {
+				first := newRunner(t, cfg())
+				for i, a := range acts[:stop] {
+					if got := first.do(t, a); got != want[i] {
+						t.Fatalf("stop %d: the run before stopping already differs at step %d", stop, i)
+					}
+				}
+				second := newRunner(t, cfg())
+				second.clock.now = first.clock.now
+				for part := range int32(3) {
+					if err := second.p.Restore(part, first.changelog[part]); err != nil {
+						t.Fatalf("restore partition %d: %v", part, err)
+					}
+				}
+				for i := stop; i < len(acts); i++ {
+					if got := second.do(t, acts[i]); got != want[i] {
+						t.Fatalf("stop %d, step %d: after restore\n%s\nwant\n%s", stop, i, got, want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRestoreAfterConfigEdit: state written before an aggregate was added or removed
+// restores; windows already open start the new aggregate empty.
+func TestRestoreAfterConfigEdit(t *testing.T) {
+	before := &Config{Type: Tumbling, Size: config.Duration(time.Minute), Aggregate: aggs("n", "count()", "avg", "avg(value)")}
+	r := newRunner(t, before)
+	r.do(t, action{batch: []*engine.Record{ev("a", 1, 10.0, 1), ev("a", 2, 20.0, 2)}})
+	after := newRunner(t, &Config{Type: Tumbling, Size: config.Duration(time.Minute), Aggregate: aggs("n", "count()", "top", "max(value)")})
+	if err := after.p.Restore(0, r.changelog[0]); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := process(t, after.p, ev("a", 3, 5.0, 3), ev("a", 60, 0.0, 4))
+	if got, want := summary(out), "[0,60) n=3 top=5"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestRestoreRejectsCorruptState(t *testing.T) {
+	p := newProc(t, windowConfigs()["tumbling"](), nil)
+	for _, entries := range []map[string][]byte{
+		{"m": {1, 1}},
+		{"g[\"a\"]": {1, 200}},
+		{"x": {1}},
+	} {
+		if err := p.Restore(0, entries); err == nil {
+			t.Errorf("Restore(%q) accepted corrupt state", entries)
+		}
+	}
+}
+
+func TestChangesAndDrop(t *testing.T) {
+	r := newRunner(t, &Config{Type: Tumbling, Size: config.Duration(time.Minute), Aggregate: aggs("n", "count()")})
+	a, b := ev("a", 1, 1.0, 1), ev("b", 2, 1.0, 1)
+	b.Source.Partition = 1
+	r.do(t, action{batch: []*engine.Record{a, b}})
+	if len(r.changelog[0]) != 2 || len(r.changelog[1]) != 2 {
+		t.Fatalf("changelog after one record per partition: %v, want a watermark and a window each", r.changelog)
+	}
+	// The window closes: its entry is deleted, the watermark entry stays.
+	c := ev("a", 61, 1.0, 2)
+	if got := r.do(t, action{batch: []*engine.Record{c}}); !strings.Contains(got, `"n":1`) {
+		t.Fatalf("window did not close: %s", got)
+	}
+	if _, ok := r.changelog[0][`g[]`]; !ok || len(r.changelog[0]) != 2 {
+		t.Errorf("partition 0 entries %q, want the watermark and the new window only", keys(r.changelog[0]))
+	}
+	// Partition 1 moves to another instance: its windows are gone here and nothing of it
+	// is reported again.
+	r.p.Drop(1)
+	reported := 0
+	r.p.Changes(func(part int32, _ string, _ []byte) {
+		if part == 1 {
+			reported++
+		}
+	})
+	d := ev("b", 500, 1.0, 2)
+	d.Source.Partition = 1
+	out := r.do(t, action{batch: []*engine.Record{d}})
+	if reported > 0 || strings.Contains(out, "out ") {
+		t.Errorf("after Drop: %d changes reported, output %q; want none", reported, out)
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestEventIDIsStable(t *testing.T) {
+	cfg := &Config{Type: Tumbling, Size: config.Duration(time.Minute), GroupBy: groupByHost, Aggregate: aggs("n", "count()")}
+	run := func() []*engine.Record {
+		out, _ := process(t, newProc(t, cfg, nil), ev("a", 1, 1.0, 1), ev("b", 2, 1.0, 2), ev("a", 61, 1.0, 3))
+		return out
+	}
+	first, again := run(), run()
+	if len(first) != 2 {
+		t.Fatalf("%d windows, want 2", len(first))
+	}
+	if first[0].Value["event_id"] != again[0].Value["event_id"] || first[0].Value["event_id"] == first[1].Value["event_id"] {
+		t.Errorf("event ids %v %v (replay %v): want stable per window and distinct across groups", first[0].Value["event_id"], first[1].Value["event_id"], again[0].Value["event_id"])
+	}
+	w := first[0]
+	if w.Value["ts_event"] != "2025-10-16T09:01:00Z" || w.Value["window_start"] != "2025-10-16T09:00:00Z" ||
+		w.Value["source"].(map[string]any)["source_id"] != "a" || w.Value["tenant_id"] != "acme" ||
+		w.Source.Offset != 1 || w.Source.Topic != "signals.metric.v1" {
+		t.Errorf("window record %v from %+v", w.Value, w.Source)
+	}
+}
