@@ -54,6 +54,9 @@ Run flags:
   --log-level LEVEL   debug, info, warn or error (default info)
   --log-format FMT    text or json (default text)
   --dry-run           load and build, print what is wrong, start nothing
+  --instance-id ID    this engine's name in its consumer groups; must differ between
+                      instances running at once, should stay the same across restarts
+                      (default $EVENTOPS_INSTANCE_ID, else the host name)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -101,6 +104,7 @@ func runPipeline(args []string, stderr io.Writer) int {
 	fs.StringVar(&level, "log-level", "info", "log level")
 	fs.StringVar(&format, "log-format", "text", "log format: text or json")
 	dryRun := fs.Bool("dry-run", false, "load and build the pipeline, print what is wrong, start nothing")
+	instanceID := fs.String("instance-id", "", "this engine's name among the members of its consumer groups (default $EVENTOPS_INSTANCE_ID, else the host name)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -133,7 +137,7 @@ func runPipeline(args []string, stderr io.Writer) int {
 	plan := checked.plan
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := plan.Run(ctx, runtime.RunOptions{}); err != nil {
+	if err := plan.Run(ctx, runtime.RunOptions{InstanceID: *instanceID}); err != nil {
 		logger.Error("pipeline stopped", "err", err)
 		return 1
 	}
