@@ -69,6 +69,12 @@ var builtinTables = map[string]builtinTable{
 			{"started_at", "TIMESTAMPTZ", "started_at"},
 			{"resolved_at", "TIMESTAMPTZ", "resolved_at"},
 			{"labels", "JSONB", "labels"},
+			// Added with the threshold processor's alert lifecycle; an older alerts table
+			// gets them from createBuiltin's ALTER TABLE ... ADD COLUMN.
+			{"previous_severity", idText, "previous_severity"},
+			{"reason", idText, "reason"},
+			{"fired_at", "TIMESTAMPTZ", "fired_at"},
+			{"annotations", "JSONB", "annotations"},
 		},
 		indexes: []string{"ts_idx (ts DESC)", "fingerprint_idx (fingerprint)"},
 	},

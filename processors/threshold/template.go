@@ -13,8 +13,10 @@ import (
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
-// template is a compiled message: literal text and {{expr}} placeholders.
+// template is a compiled message or annotation: literal text and {{expr}} placeholders.
 type template struct {
+	// what names the template in errors: "message" or "annotations.<name>".
+	what  string
 	parts []templatePart
 }
 
@@ -23,10 +25,11 @@ type templatePart struct {
 	prog *eval.Program
 }
 
-// compileTemplate compiles the placeholders of src; errors point at the placeholder.
-func compileTemplate(src config.Expr, env engine.BuildEnv) (*template, error) {
+// compileTemplate compiles the placeholders of src, the template named what; errors point
+// at the placeholder.
+func compileTemplate(src config.Expr, what string, env engine.BuildEnv) (*template, error) {
 	var errs config.Errors
-	t := &template{}
+	t := &template{what: what}
 	rest, offset := src.Src, 0
 	// at is the 1-based character number of byte offset b of the source, as ExprError wants.
 	at := func(b int) int { return utf8.RuneCountInString(src.Src[:b]) + 1 }
@@ -34,14 +37,14 @@ func compileTemplate(src config.Expr, env engine.BuildEnv) (*template, error) {
 		open := strings.Index(rest, "{{")
 		if open < 0 {
 			if strings.Contains(rest, "}}") {
-				errs = append(errs, config.ExprError(src, at(offset+strings.Index(rest, "}}")), "message: }} without an opening {{"))
+				errs = append(errs, config.ExprError(src, at(offset+strings.Index(rest, "}}")), "%s: }} without an opening {{", what))
 			}
 			t.parts = append(t.parts, templatePart{text: rest})
 			break
 		}
 		end := strings.Index(rest[open+2:], "}}")
 		if end < 0 {
-			errs = append(errs, config.ExprError(src, at(offset+open), "message: {{ without a closing }}"))
+			errs = append(errs, config.ExprError(src, at(offset+open), "%s: {{ without a closing }}", what))
 			break
 		}
 		t.parts = append(t.parts, templatePart{text: rest[:open]})
@@ -50,7 +53,7 @@ func compileTemplate(src config.Expr, env engine.BuildEnv) (*template, error) {
 		lead := len(inner) - len(strings.TrimLeft(inner, " \t"))
 		e := src.Sub(at(offset+open+2+lead)-1, strings.TrimSpace(inner))
 		if e.Src == "" {
-			errs = append(errs, config.ExprError(src, at(offset+open), "message: empty {{}} placeholder"))
+			errs = append(errs, config.ExprError(src, at(offset+open), "%s: empty {{}} placeholder", what))
 		} else if p, _, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings); err != nil {
 			errs.Append(e.Pos, e.Path, err)
 		} else {
@@ -75,7 +78,7 @@ func (t *template) render(env eval.Env) (string, error) {
 		}
 		v, err := p.prog.Eval(env)
 		if err != nil {
-			return "", fmt.Errorf("message: %w", err)
+			return "", fmt.Errorf("%s: %w", t.what, err)
 		}
 		b.WriteString(format(v))
 	}

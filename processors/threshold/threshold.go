@@ -1,22 +1,72 @@
 // Package threshold is the threshold processor: it runs alert rules over records and emits
-// an alert record whenever a series starts firing and when it resolves.
+// alert records as each (rule, series) alert moves through its life — pending, firing
+// (and up or down a severity ladder), resolved — following Prometheus's alert model, in
+// event time.
 //
-// Each rule keeps one alert State per series (by default tenant, source and metric). Time is
-// event time, taken from the record (ts_event by default), so a `for: 2m` rule fires when
-// the condition has held across two minutes of the events' own timestamps, whether they
-// arrive live or are replayed from the start of a topic. Input records are consumed: the
+// Time is event time, taken from the record (ts_event by default), so a `for: 2m` rule fires
+// when the condition has held across two minutes of the events' own timestamps, whether the
+// events arrive live or are replayed from the start of a topic. The transitions are one pure
+// function, Evaluate, of a small plain-data State.
+//
+// State is kept per input partition (engine.Stateful), so it moves with the partition
+// between the instances of a consumer group: one changelog entry per series, holding the
+// alert state of each rule by rule name; one for the partition's clocks; and, with
+// lateness, one per record waiting for the watermark. Input records are consumed: the
 // processor's output is the alert records only.
+//
+// # Alert records
+//
+// Every transition makes one record, keyed by its fingerprint (a hash of rule and series), so
+// a compacted topic keeps the latest record of each alert:
+//
+//   - state pending: the condition started to hold and the rule has `for`.
+//   - state firing: the alert fires; also on every move up or down the severity ladder while
+//     firing, with the new severity and previous_severity.
+//   - state resolved, reason cleared: a firing alert resolved.
+//   - state resolved, reason cancelled: a pending alert whose condition stopped holding
+//     before `for` elapsed. It was never firing, but without this record the compacted topic
+//     would show it pending forever.
+//
+// started_at is when the condition started to hold (Prometheus's activeAt): the start of
+// pending, or the firing time without `for`. fired_at is when it fired; resolved_at is never
+// before started_at. event_id is a UUID hashed from the triggering record's id, the rule, the
+// transition and the fingerprint, so a redelivered record makes the same ids. A heartbeat
+// alert that fires on silence has no triggering record: its id is hashed from the moment it
+// became due (last heartbeat + absent), so it is the same whether the partition's event time
+// or the wall clock (Tick) found it.
+//
+// # Out-of-order records
+//
+// With lateness 0 a record is evaluated when it arrives. One older than the newest record
+// already evaluated for its series would rewind the series' clock (a pending alert could fire
+// early, a resolved one come back), so it is not evaluated: it goes to the dead-letter topic
+// as late (engine.Rejects.AddLate), where it is counted and visible with its reason, rather
+// than silently dropped. Set lateness to evaluate such records in order instead: records
+// then wait per partition until the watermark (newest event time − lateness) passes them and
+// are evaluated in event-time order (ties in arrival order); only records older than the
+// watermark are late.
+//
+// # Reloads
+//
+// Restore matches states to rules by name: a rule edited between evaluations keeps its
+// series' states (a pending alert of a rule whose `for` grew keeps pending), states of rules
+// that no longer exist are ignored, and new rules start empty. Export hands the current
+// entries over for that copy. A severity that no longer exists in an edited ladder becomes
+// the ladder's lowest. Changing series: forgets every series state (their keys no longer
+// match), which Restore recognizes from the series expressions stored with the partition.
 package threshold
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/eventops/eventops-engine/config"
@@ -30,48 +80,73 @@ var Factory = engine.ProcessorFactory{
 	Type: "threshold",
 	Example: `- threshold:
     series: [tenant_id, source.source_id, metric]
+    lateness: 30s
     rules:
-      - name: cpu_load_critical
-        when: 'metric == "cpu_load" && value >= 90'
+      - name: cpu_load
+        when: 'metric == "cpu_load"'
+        severities:
+          - {severity: critical, when: 'value >= 90'}
+          - {severity: warning, when: 'value >= 80'}
         for: 2m
-        severity: critical
+        keep_firing_for: 1m
+        clear_when: 'value < 75'
         message: 'CPU load {{value}}% on {{source.source_id}}'
         labels: {team: 'tags.team ?? "ops"'}
+        annotations: {runbook: 'https://runbooks.example/cpu?host={{source.source_id}}'}
+      - name: agent_silent
+        absent: 5m
+        when: 'metric == "cpu_load"'
+        severity: critical
+        message: 'no CPU readings from {{source.source_id}} for 5 minutes'
 `,
-	Doc: "Evaluates alert rules on every record, per series (tenant, source and metric by default), " +
-		"in event time. A rule whose condition holds for `for` fires; it resolves when the " +
-		"condition is false again. Only those two transitions produce records (alerts with " +
-		"event_id, fingerprint, rule, state, severity, ts, started_at, resolved_at, tenant_id, " +
-		"source_id, metric, value, message, labels, tags, series); input records are consumed.",
+	Doc: "Evaluates alert rules per series (tenant, source and metric by default) in event time, " +
+		"with Prometheus's alert lifecycle: a rule whose condition holds is pending until it has " +
+		"held for `for`, then firing; it resolves when the condition stops holding (or, with " +
+		"`clear_when`, when that is true), after `keep_firing_for`. A severity ladder " +
+		"(`severities`) escalates and de-escalates a firing alert; `absent` rules fire when a " +
+		"series stops sending. Every transition emits an alert record keyed by its fingerprint: " +
+		"event_id, fingerprint, rule, state (pending, firing, resolved), severity, " +
+		"previous_severity, reason (cleared or cancelled, on resolved), ts, started_at, fired_at, " +
+		"resolved_at, tenant_id, source_id, metric, value, message, labels, annotations, tags, " +
+		"series. Input records are consumed. State is kept per input partition and checkpointed " +
+		"by the runtime; `lateness` orders out-of-order records.",
 	NewConfig: func() any { return &Config{} },
 	Build:     build,
 }
 
-// Snapshot is a processor's alert state: rule name to series key to state. Only series that
-// are pending or firing have an entry.
-type Snapshot map[string]map[string]State
-
-// Processor evaluates the rules. Process is called by one goroutine at a time (the stream);
-// Snapshot and Restore may be called from others.
+// Processor evaluates the rules. Process, Tick, Changes, Restore, Drop and Export are called
+// by one goroutine at a time.
 type Processor struct {
 	series     []*eval.Program
 	seriesName []string
-	time       *eval.Program
-	rules      []*rule
-	path       string
-	clock      engine.Clock
+	// seriesSig identifies the series expressions, so that Restore can tell states keyed by
+	// other series apart.
+	seriesSig string
+	time      *eval.Program
+	rules     []*rule
+	byName    map[string]int
+	hasAbsent bool
+	lateness  int64
+	path      string
+	clock     engine.Clock
+	logger    *slog.Logger
 
-	mu     sync.Mutex
-	states []map[string]State // per rule, keyed by series key
-	out    *types.Type
+	parts map[int32]*partition
+	out   *types.Type
 }
 
 type rule struct {
 	Rule
-	when       *eval.Program
-	message    *template
-	labels     []*eval.Program
-	labelNames []string
+	when   *eval.Program // nil: always (a ladder or a heartbeat rule without when)
+	levels []*eval.Program
+	// sevs are the severity names by level (one entry for a rule without a ladder).
+	sevs            []string
+	clear           *eval.Program
+	message         *template
+	labels          []*eval.Program
+	labelNames      []string
+	annotations     []*template
+	annotationNames []string
 }
 
 func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
@@ -85,15 +160,19 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	var errs config.Errors
 	compile := func(e config.Expr, kind eval.Kind) *eval.Program {
 		if e.IsZero() {
-			return nil // Validate said so
+			return nil // optional, or Validate said so
 		}
 		p, _, err := eval.CompileChecked(e, kind, env.Input, env.Warnings)
 		errs.Append(e.Pos, e.Path, err)
 		return p
 	}
-	p := &Processor{path: env.Path, clock: env.Clock}
+	p := &Processor{path: env.Path, clock: env.Clock, logger: env.Logger, lateness: int64(c.Lateness),
+		byName: map[string]int{}, parts: map[int32]*partition{}}
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
+	}
+	if p.logger == nil {
+		p.logger = slog.Default()
 	}
 	// The defaults of series and time are not type-checked: they fit records of any shape at
 	// run time (a missing field is nil), so flagging them would only be noise.
@@ -107,19 +186,31 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.series = append(p.series, compile(s, eval.Any))
 		p.seriesName = append(p.seriesName, strings.TrimSpace(s.Src))
 	}
+	p.seriesSig = strings.Join(p.seriesName, "\x1f")
 	if c.Time != nil && !c.Time.IsZero() {
 		p.time = compile(*c.Time, eval.Any)
 	} else {
 		p.time = eval.MustCompile("ts_event", eval.Any)
 	}
-	for _, rc := range c.Rules {
+	for i, rc := range c.Rules {
 		r := &rule{Rule: rc, when: compile(rc.When, eval.Bool)}
-		if r.Severity == "" {
-			r.Severity = SeverityWarning
+		for _, l := range rc.Severities {
+			r.levels = append(r.levels, compile(l.When, eval.Bool))
+			r.sevs = append(r.sevs, l.Severity)
 		}
-		r.message = &template{parts: []templatePart{{text: rc.Name + ": " + rc.When.Src}}}
+		if len(r.sevs) == 0 {
+			sev := rc.Severity
+			if sev == "" {
+				sev = SeverityWarning
+			}
+			r.sevs = []string{sev}
+		}
+		if rc.ClearWhen != nil {
+			r.clear = compile(*rc.ClearWhen, eval.Bool)
+		}
+		r.message = &template{parts: []templatePart{{text: defaultMessage(rc)}}}
 		if rc.Message != nil && !rc.Message.IsZero() {
-			t, err := compileTemplate(*rc.Message, env)
+			t, err := compileTemplate(*rc.Message, "message", env)
 			errs.Append(rc.Message.Pos, rc.Message.Path, err)
 			r.message = t
 		}
@@ -128,19 +219,45 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		}
 		sort.Strings(r.labelNames)
 		for _, name := range r.labelNames {
-			r.labels = append(r.labels, compile(*rc.Labels[name], eval.Any))
+			if e := rc.Labels[name]; e != nil {
+				r.labels = append(r.labels, compile(*e, eval.Any))
+			}
 		}
+		for name := range rc.Annotations {
+			r.annotationNames = append(r.annotationNames, name)
+		}
+		sort.Strings(r.annotationNames)
+		for _, name := range r.annotationNames {
+			if e := rc.Annotations[name]; e != nil && !e.IsZero() {
+				t, err := compileTemplate(*e, "annotations."+name, env)
+				errs.Append(e.Pos, e.Path, err)
+				r.annotations = append(r.annotations, t)
+			}
+		}
+		if rc.Absent > 0 {
+			p.hasAbsent = true
+		}
+		p.byName[rc.Name] = i
 		p.rules = append(p.rules, r)
 	}
 	if invalid != nil || len(errs) > 0 {
 		return nil, errors.Join(invalid, errs.Err())
 	}
-	p.states = make([]map[string]State, len(p.rules))
-	for i := range p.states {
-		p.states[i] = map[string]State{}
+	if len(p.rules) > 1<<16 {
+		return nil, config.FieldErrorf("rules", "at most %d rules per processor", 1<<16)
 	}
 	p.out = alertType(env.Input, p.seriesName)
 	return p, nil
+}
+
+func defaultMessage(r Rule) string {
+	switch {
+	case r.Absent > 0:
+		return fmt.Sprintf("%s: no record for %s", r.Name, r.Absent.D())
+	case len(r.Severities) > 0:
+		return r.Name
+	}
+	return r.Name + ": " + r.When.Src
 }
 
 // OutputType is the alert record (see alert).
@@ -166,64 +283,229 @@ func alertType(in *types.Type, seriesNames []string) *types.Type {
 	}
 	return types.ObjectOf("the threshold processor's alert records", map[string]*types.Type{
 		"event_id": types.TStr, "fingerprint": types.TStr, "rule": types.TStr, "state": types.TStr,
-		"severity": types.TStr, "ts": types.TStr, "started_at": types.TStr, "resolved_at": types.TStr,
-		"message": types.TStr, "labels": {Kind: types.Object, Extra: types.Any},
-		"series":    types.ObjectOf("the rule's series", series),
-		"tenant_id": copied("tenant_id"), "metric": copied("metric"), "value": copied("value"),
+		"severity": types.TStr, "previous_severity": types.TStr, "reason": types.TStr,
+		"ts": types.TStr, "started_at": types.TStr, "fired_at": types.TStr, "resolved_at": types.TStr,
+		"last_seen_at": types.TStr,
+		"message":      types.TStr, "labels": {Kind: types.Object, Extra: types.Any},
+		"annotations": {Kind: types.Object, Extra: types.TStr},
+		"series":      types.ObjectOf("the rule's series", series),
+		"tenant_id":   copied("tenant_id"), "metric": copied("metric"), "value": copied("value"),
 		"tags": copied("tags"), "source_id": sourceID,
 	})
 }
 
-// change is a state change computed for a record, applied only once the whole record has
-// been evaluated without error.
-type change struct {
-	rule  int
-	key   string
-	state State
-}
+// lateError says a record came too late to be evaluated.
+type lateError struct{ msg string }
 
-// Process evaluates every rule on every record and returns the alerts. A record on which a
-// rule, the series, the time or an alert's message cannot be evaluated is rejected and
-// changes no state.
+func (e *lateError) Error() string { return e.msg }
+
+// Process evaluates every rule on every record (or, with lateness, buffers records until the
+// watermark passes them) and returns the alerts. A record on which a rule, the series, the
+// time or an alert's template cannot be evaluated is rejected and changes no state.
 func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []*engine.Record
 	now := p.clock.Now()
-	var changes []change
-	var alerts []*engine.Record
+	var out []*engine.Record
 	for _, rec := range batch {
-		var err error
-		changes, alerts, err = p.evaluate(rec, now, changes[:0], alerts[:0])
+		part := p.partition(rec.Source.Partition, now)
+		part.arrival = now
+		at, err := p.eventTime(eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}, now)
 		if err != nil {
 			rejects.Add(rec, p.path, fmt.Errorf("threshold: %w", err))
 			continue
 		}
-		for _, c := range changes {
-			if c.state.Phase == Inactive {
-				delete(p.states[c.rule], c.key)
-			} else {
-				p.states[c.rule][c.key] = c.state
-			}
+		t := at.UnixNano()
+		if p.lateness == 0 {
+			out = p.evalRecord(part, rec, t, now, out, rejects)
+			continue
 		}
-		out = append(out, alerts...)
+		if t < part.wm {
+			rejects.AddLate(rec, p.path, "", fmt.Errorf("threshold: event time %s is %s before the watermark %s (the partition's newest event time minus lateness %s); it was not evaluated",
+				fmtTime(t), time.Duration(part.wm-t), fmtTime(part.wm), time.Duration(p.lateness)))
+			continue
+		}
+		part.buffer(rec, t)
+		out = p.release(part, part.maxEvent-p.lateness, now, out, rejects)
 	}
 	return out, nil
 }
 
-// evaluate runs every rule on rec without changing any state.
-func (p *Processor) evaluate(rec *engine.Record, now time.Time, changes []change, alerts []*engine.Record) ([]change, []*engine.Record, error) {
-	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
-	at, err := p.eventTime(env, now)
-	if err != nil {
-		return nil, nil, err
+// Tick releases the records of partitions that have been idle (by the wall clock) for the
+// time they would have waited for the watermark, and fires heartbeat rules of partitions
+// that went silent: a partition idle for d is treated as if its event time had moved on by d.
+func (p *Processor) Tick(_ context.Context, now time.Time, rejects *engine.Rejects) ([]*engine.Record, error) {
+	var out []*engine.Record
+	for _, id := range p.partitionIDs() {
+		part := p.parts[id]
+		idle := max(int64(now.Sub(part.arrival)), 0)
+		if len(part.buf) > 0 {
+			out = p.release(part, min(part.maxEvent-p.lateness+idle, part.maxEvent), now, out, rejects)
+		}
+		if p.hasAbsent && part.clock != 0 {
+			out = p.scanAbsent(part, part.clock+idle, nil, now, out)
+		}
 	}
+	return out, nil
+}
+
+// evalRecord evaluates rec (at event time t) and then the heartbeat rules of the partition
+// against its event time.
+func (p *Processor) evalRecord(part *partition, rec *engine.Record, t int64, now time.Time, out []*engine.Record, rejects *engine.Rejects) []*engine.Record {
+	alerts, err := p.evaluate(part, rec, t, now)
+	if late := (*lateError)(nil); errors.As(err, &late) {
+		rejects.AddLate(rec, p.path, "", fmt.Errorf("threshold: %w", err))
+		return out
+	}
+	if err != nil {
+		rejects.Add(rec, p.path, fmt.Errorf("threshold: %w", err))
+		return out
+	}
+	out = append(out, alerts...)
+	if t > part.clock {
+		part.clock = t
+		part.dirtyMeta = true
+	}
+	if p.hasAbsent {
+		out = p.scanAbsent(part, part.clock, rec, now, out)
+	}
+	return out
+}
+
+// change is a rule's new state for the series being evaluated, applied only once the whole
+// record has been evaluated without error.
+type change struct {
+	rule int
+	slot int // index in series.alerts, -1 for a new one
+	next State
+}
+
+// evaluate runs every rule on rec for its series and applies the new states, or changes
+// nothing and returns an error.
+func (p *Processor) evaluate(part *partition, rec *engine.Record, t int64, now time.Time) ([]*engine.Record, error) {
+	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
+	values, key, err := p.seriesOf(env)
+	if err != nil {
+		return nil, err
+	}
+	id := seriesID(key)
+	s, had := part.series[id]
+	if p.lateness == 0 && had && t < s.last {
+		return nil, &lateError{fmt.Sprintf("event time %s is %s older than the newest record already evaluated for its series (%s); set lateness to evaluate out-of-order records in order",
+			fmtTime(t), time.Duration(s.last-t), fmtTime(s.last))}
+	}
+	at := time.Unix(0, t).UTC()
+	var changes []change
+	var alerts []*engine.Record
+	for i, r := range p.rules {
+		slot, old := -1, State{}
+		for j := range s.alerts {
+			if int(s.alerts[j].rule) == i {
+				slot, old = j, s.alerts[j].State
+				break
+			}
+		}
+		in, skip, err := r.input(env, old)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+		if skip {
+			continue
+		}
+		next, tr := Evaluate(old, in, at, r.Rule)
+		if next == old {
+			continue
+		}
+		changes = append(changes, change{rule: i, slot: slot, next: next})
+		if tr == NoChange {
+			continue
+		}
+		a, err := p.alert(alertOf{rec: rec, env: env, r: r, key: key, values: values, old: old, next: next, tr: tr, at: t, trigger: triggerID(rec)})
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+		alerts = append(alerts, a)
+	}
+
+	// Apply.
+	dirty := false
+	if p.lateness == 0 && t > s.last {
+		s.last, dirty = t, true
+	}
+	if p.hasAbsent && s.vals == "" {
+		b, err := json.Marshal(values)
+		if err == nil {
+			s.vals = string(b)
+		}
+	}
+	if len(changes) > 0 {
+		dirty = true
+		for _, c := range changes {
+			if c.slot >= 0 {
+				s.alerts[c.slot].State = c.next
+			} else if kept(c.next) {
+				s.alerts = append(s.alerts, slot{rule: uint16(c.rule), State: c.next})
+			}
+			if r := p.rules[c.rule]; r.Absent > 0 && c.next.Phase != Firing {
+				part.noteDeadline(c.next.LastSeen + int64(r.Absent))
+			}
+		}
+		s.alerts = deleteUnkept(s.alerts)
+	}
+	if !dirty {
+		return alerts, nil
+	}
+	part.dirty(id)
+	if p.lateness == 0 || len(s.alerts) > 0 {
+		part.series[id] = s
+	} else if had {
+		delete(part.series, id)
+	}
+	return alerts, nil
+}
+
+// input evaluates rule r's expressions on a record. skip is set for a heartbeat rule and a
+// record that is not a heartbeat: such a record says nothing to the rule.
+func (r *rule) input(env eval.Env, old State) (in Input, skip bool, err error) {
+	in.Level = -1
+	holds := true
+	if r.when != nil {
+		if holds, err = r.when.EvalBool(env); err != nil {
+			return in, false, err
+		}
+	}
+	if r.Absent > 0 {
+		return Input{Level: 0}, !holds, nil
+	}
+	if holds {
+		if len(r.levels) == 0 {
+			in.Level = 0
+		}
+		for i, l := range r.levels {
+			m, err := l.EvalBool(env)
+			if err != nil {
+				return in, false, fmt.Errorf("severities[%d]: %w", i, err)
+			}
+			if m {
+				in.Level = i
+				break
+			}
+		}
+	}
+	if old.Phase == Firing && r.clear != nil {
+		if in.Clear, err = r.clear.EvalBool(env); err != nil {
+			return in, false, fmt.Errorf("clear_when: %w", err)
+		}
+	}
+	return in, false, nil
+}
+
+// seriesOf evaluates the series expressions: their values and the series key.
+func (p *Processor) seriesOf(env eval.Env) ([]any, string, error) {
 	values := make([]any, len(p.series))
 	var key strings.Builder
 	for i, s := range p.series {
 		v, err := s.Eval(env)
 		if err != nil {
-			return nil, nil, fmt.Errorf("series: %w", err)
+			return nil, "", fmt.Errorf("series: %w", err)
 		}
 		values[i] = v
 		if i > 0 {
@@ -231,28 +513,16 @@ func (p *Processor) evaluate(rec *engine.Record, now time.Time, changes []change
 		}
 		key.WriteString(format(v))
 	}
-	seriesKey := key.String()
-	for i, r := range p.rules {
-		matched, err := r.when.EvalBool(env)
-		if err != nil {
-			return nil, nil, fmt.Errorf("rule %s: %w", r.Name, err)
-		}
-		old := p.states[i][seriesKey]
-		next, tr := Evaluate(old, matched, at, r.Rule)
-		if next == old {
-			continue
-		}
-		changes = append(changes, change{rule: i, key: seriesKey, state: next})
-		if tr != ToFiring && tr != ToResolved {
-			continue
-		}
-		alert, err := p.alert(rec, env, r, seriesKey, values, old, next, tr, at)
-		if err != nil {
-			return nil, nil, fmt.Errorf("rule %s: %w", r.Name, err)
-		}
-		alerts = append(alerts, alert)
-	}
-	return changes, alerts, nil
+	return values, key.String(), nil
+}
+
+// seriesID is the compact map key of a series: a 128-bit hash of its key.
+func seriesID(key string) sid {
+	h := fnv.New128a()
+	h.Write([]byte(key))
+	var id sid
+	h.Sum(id[:0])
+	return id
 }
 
 // eventTime is the record's event time, or now when the record has none.
@@ -271,62 +541,121 @@ func (p *Processor) eventTime(env eval.Env, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// alert builds the alert record for a transition to firing or resolved.
-func (p *Processor) alert(rec *engine.Record, env eval.Env, r *rule, seriesKey string, values []any,
-	old, next State, tr Transition, at time.Time) (*engine.Record, error) {
-	msg, err := r.message.render(env)
+// alertOf is what an alert record is made from.
+type alertOf struct {
+	rec       *engine.Record // the triggering record; nil for a heartbeat alert made by Tick
+	env       eval.Env       // what templates are rendered on
+	r         *rule
+	key       string
+	values    []any
+	old, next State
+	tr        Transition
+	at        int64
+	trigger   string
+	// lenient: a template that fails does not stop the alert (there is no record to
+	// reject when a series' silence fires it).
+	lenient bool
+	// tickTime is the wall time of the Tick that made an alert without a record.
+	tickTime time.Time
+}
+
+// alert builds the alert record of a transition.
+func (p *Processor) alert(a alertOf) (*engine.Record, error) {
+	r := a.r
+	msg, err := r.message.render(a.env)
 	if err != nil {
-		return nil, err
+		if !a.lenient {
+			return nil, err
+		}
+		msg = fmt.Sprintf("%s (%v)", defaultMessage(r.Rule), err)
 	}
 	labels := make(map[string]any, len(r.labels))
 	for i, l := range r.labels {
-		v, err := l.Eval(env)
-		if err != nil {
+		v, err := l.Eval(a.env)
+		if err != nil && !a.lenient {
 			return nil, fmt.Errorf("labels.%s: %w", r.labelNames[i], err)
 		}
-		if v != nil {
+		if err == nil && v != nil {
 			labels[r.labelNames[i]] = v
 		}
 	}
-	series := make(map[string]any, len(values))
-	for i, v := range values {
+	annotations := make(map[string]any, len(r.annotations))
+	for i, t := range r.annotations {
+		v, err := t.render(a.env)
+		if err != nil && !a.lenient {
+			return nil, err
+		}
+		if err == nil {
+			annotations[r.annotationNames[i]] = v
+		}
+	}
+	series := make(map[string]any, len(a.values))
+	for i, v := range a.values {
 		series[p.seriesName[i]] = v
 	}
-	fp := Fingerprint(r.Name, seriesKey)
-	started := next.Since
-	if tr == ToResolved {
-		started = old.Since
+	fp := Fingerprint(r.Name, a.key)
+	cur := a.next
+	state := "firing"
+	switch a.tr {
+	case ToPending:
+		state = "pending"
+	case Cancelled, ToResolved:
+		state, cur = "resolved", a.old
 	}
+	sev := r.sevs[min(int(cur.Level), len(r.sevs)-1)]
 	v := map[string]any{
-		"event_id":    EventID(triggerID(rec), r.Name, string(tr), fp),
 		"fingerprint": fp,
 		"rule":        r.Name,
-		"state":       string(tr),
-		"severity":    r.Severity,
-		"ts":          at.UTC().Format(time.RFC3339Nano),
-		"started_at":  started.UTC().Format(time.RFC3339Nano),
+		"state":       state,
+		"severity":    sev,
+		"ts":          fmtTime(a.at),
+		"started_at":  fmtTime(cur.ActiveAt),
 		"message":     msg,
 		"labels":      labels,
+		"annotations": annotations,
 		"series":      series,
 	}
-	if tr == ToResolved {
-		v["resolved_at"] = v["ts"]
+	transition := a.tr.String()
+	if cur.FiredAt != 0 {
+		v["fired_at"] = fmtTime(cur.FiredAt)
 	}
+	switch a.tr {
+	case Escalated, Deescalated:
+		v["previous_severity"] = r.sevs[min(int(a.old.Level), len(r.sevs)-1)]
+		transition += ":" + sev
+	case Cancelled:
+		v["reason"] = "cancelled"
+	case ToResolved:
+		v["reason"] = "cleared"
+	}
+	if state == "resolved" {
+		// A heartbeat alert fired by the wall clock may be resolved by a record whose event
+		// time is before the moment it fired; an alert never ends before it began.
+		v["resolved_at"] = fmtTime(max(a.at, cur.ActiveAt))
+	}
+	if r.Absent > 0 && cur.LastSeen != 0 {
+		v["last_seen_at"] = fmtTime(cur.LastSeen)
+	}
+	v["event_id"] = EventID(a.trigger, r.Name, transition, fp)
+	vars := a.env.Vars
 	for _, f := range []string{"tenant_id", "metric", "value", "tags"} {
-		if x, ok := rec.Value[f]; ok && x != nil {
+		if x, ok := vars[f]; ok && x != nil {
 			v[f] = x
 		}
 	}
-	if src, ok := rec.Value["source"].(map[string]any); ok && src["source_id"] != nil {
+	if src, ok := vars["source"].(map[string]any); ok && src["source_id"] != nil {
 		v["source_id"] = src["source_id"]
 	}
-	return &engine.Record{
-		Value:     v,
-		Key:       []byte(fp),
-		Source:    rec.Source,
-		Timestamp: rec.Timestamp,
-	}, nil
+	out := &engine.Record{Value: v, Key: []byte(fp)}
+	if a.rec != nil {
+		out.Source, out.Timestamp = a.rec.Source, a.rec.Timestamp
+	} else {
+		out.Source, out.Timestamp = a.env.Source, a.tickTime
+	}
+	return out, nil
 }
+
+func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // triggerID identifies the record that caused a transition: its event_id when it has one
 // (set by the normalizing map), else the id of its source position.
@@ -338,7 +667,7 @@ func triggerID(rec *engine.Record) string {
 }
 
 // Fingerprint identifies an alert across its transitions: the same rule and series always
-// give the same fingerprint, so firing and resolved records share a key (and a compacted
+// give the same fingerprint, so all records of one alert share a key (and a compacted
 // topic keeps the latest state of each alert).
 func Fingerprint(rule, seriesKey string) string {
 	h := sha256.New()
@@ -348,12 +677,13 @@ func Fingerprint(rule, seriesKey string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// EventID is the id of one alert record, as a version-8 UUID: a hash of the triggering
-// record's id, the rule, the transition and the fingerprint, so a redelivered trigger
-// produces the same id and the sink can drop the duplicate.
-func EventID(trigger, rule, state, fingerprint string) string {
+// EventID is the id of one alert record, as a version-8 UUID: a hash of the trigger (the
+// triggering record's id, or for an alert fired by a series' silence the moment it became
+// due), the rule, the transition and the fingerprint, so a redelivered trigger produces the
+// same id and the sink can drop the duplicate.
+func EventID(trigger, rule, transition, fingerprint string) string {
 	h := sha256.New()
-	for _, s := range []string{trigger, rule, state, fingerprint} {
+	for _, s := range []string{trigger, rule, transition, fingerprint} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -362,36 +692,4 @@ func EventID(trigger, rule, state, fingerprint string) string {
 	b[8] = (b[8] & 0x3f) | 0x80
 	x := hex.EncodeToString(b)
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
-}
-
-// Snapshot copies the alert state, for checkpointing.
-func (p *Processor) Snapshot() Snapshot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(Snapshot, len(p.rules))
-	for i, r := range p.rules {
-		m := make(map[string]State, len(p.states[i]))
-		for k, s := range p.states[i] {
-			m[k] = s
-		}
-		out[r.Name] = m
-	}
-	return out
-}
-
-// Restore replaces the alert state with s. States of rules this processor does not have
-// (removed by a config edit) are ignored, so that a reload keeps the alerts of the rules
-// that stayed.
-func (p *Processor) Restore(s Snapshot) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, r := range p.rules {
-		m := make(map[string]State, len(s[r.Name]))
-		for k, st := range s[r.Name] {
-			if st.Phase != Inactive {
-				m[k] = st
-			}
-		}
-		p.states[i] = m
-	}
 }

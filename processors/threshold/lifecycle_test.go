@@ -1,0 +1,431 @@
+package threshold
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+)
+
+// changelog is what the runtime keeps of Changes: the latest value of each key per partition.
+type changelog map[int32]map[string][]byte
+
+func (c changelog) collect(p *Processor) {
+	p.Changes(func(part int32, key string, v []byte) {
+		if c[part] == nil {
+			c[part] = map[string][]byte{}
+		}
+		if v == nil {
+			delete(c[part], key)
+		} else {
+			c[part][key] = v
+		}
+	})
+}
+
+func (c changelog) restore(t *testing.T, p *Processor) {
+	t.Helper()
+	for part, entries := range c {
+		if err := p.Restore(part, entries); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ids lists "summary=event_id" per alert: what a downstream consumer would see.
+func ids(alerts []*engine.Record) string {
+	var out []string
+	for _, a := range alerts {
+		out = append(out, summary([]*engine.Record{a})+"="+a.Value["event_id"].(string))
+	}
+	return strings.Join(out, "\n")
+}
+
+func sortedIDs(alerts []*engine.Record) string {
+	lines := strings.Split(ids(alerts), "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+func onPartition(r *engine.Record, part int32) *engine.Record {
+	r.Source.Partition = part
+	return r
+}
+
+// scenario is a stream of CPU readings for three hosts on two partitions that exercises
+// for, a ladder, keep_firing_for, clear_when and a heartbeat rule.
+func scenario() []*engine.Record {
+	values := map[string][]float64{
+		"a": {50, 85, 91, 95, 96, 97, 70, 92, 93, 60, 55, 50, 91, 92, 93, 94, 40, 40},
+		"b": {95, 96, 97, 98, 60, 50, 97, 97, 97, 97},
+		"c": {10, 20, 30, 99, 99, 99, 99, 99, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10},
+	}
+	var recs []*engine.Record
+	for minute := 0; minute < 18; minute++ {
+		for _, host := range []string{"a", "b", "c"} {
+			if minute < len(values[host]) {
+				part := int32(0)
+				if host == "c" {
+					part = 1
+				}
+				recs = append(recs, onPartition(event(host, minute, values[host][minute]), part))
+			}
+		}
+	}
+	return recs
+}
+
+func scenarioConfig(lateness time.Duration) *Config {
+	ladder := ladderRule()
+	ladder.For = minutes(2)
+	ladder.KeepFiringFor = minutes(1)
+	ladder.ClearWhen = xp("value < 75")
+	return &Config{Lateness: config.Duration(lateness), Rules: []Rule{
+		ladder,
+		cpuRule(0),
+		{Name: "silent", Absent: minutes(3), Severity: SeverityCritical, Message: xp("no data from {{source.source_id}}")},
+	}}
+}
+
+func TestScenarioAlerts(t *testing.T) {
+	p := newProc(t, scenarioConfig(0))
+	var alerts []*engine.Record
+	for _, r := range scenario() {
+		alerts = append(alerts, first(run(t, p, r))...)
+	}
+	var forHost = map[string][]string{}
+	for _, a := range alerts {
+		s := summary([]*engine.Record{a})
+		forHost[a.Value["rule"].(string)] = append(forHost[a.Value["rule"].(string)], s)
+	}
+	want := map[string]string{
+		// a dips to 70 at minute 6 (below clear_when) and is back at 7, within
+		// keep_firing_for: it keeps firing; at 9 it dips for good and resolves 1m later.
+		"cpu": "b:pending@0 a:pending@1 b:firing/critical@2 a:firing/critical@3 c:pending@3 b:resolved@5 c:firing/critical@5 " +
+			"b:pending@6 b:firing/critical@8 c:resolved@9 a:resolved@10 a:pending@12 a:firing/critical@14 a:resolved@17",
+		"cpu_high": "b:firing/critical@0 a:firing/critical@2 c:firing/critical@3 b:resolved@4 a:resolved@6 b:firing/critical@6 " +
+			"a:firing/critical@7 c:resolved@8 a:resolved@9 a:firing/critical@12 a:resolved@16",
+		// b stops after minute 9: a's minute 12 record shows b silent since 9 for 3m.
+		"silent": "b:firing/critical@12",
+	}
+	for rule, w := range want {
+		if got := strings.Join(forHost[rule], " "); got != w {
+			t.Errorf("rule %s:\n got %s\nwant %s", rule, got, w)
+		}
+	}
+}
+
+// TestRestoreRoundTrip stops a processor after every record, restores a new one from what
+// Changes reported, and checks that the alerts are those of one uninterrupted processor.
+func TestRestoreRoundTrip(t *testing.T) {
+	for _, lateness := range []time.Duration{0, 2 * time.Minute} {
+		t.Run(fmt.Sprint("lateness ", lateness), func(t *testing.T) {
+			recs := scenario()
+			whole := newProc(t, scenarioConfig(lateness))
+			var want []*engine.Record
+			for _, r := range recs {
+				want = append(want, first(run(t, whole, r))...)
+			}
+			if len(want) < 20 {
+				t.Fatalf("scenario made only %d alerts", len(want))
+			}
+			for k := 0; k <= len(recs); k++ {
+				a := newProc(t, scenarioConfig(lateness))
+				log := changelog{}
+				var got []*engine.Record
+				for _, r := range recs[:k] {
+					got = append(got, first(run(t, a, r))...)
+					log.collect(a)
+				}
+				b := newProc(t, scenarioConfig(lateness))
+				log.restore(t, b)
+				for _, r := range recs[k:] {
+					got = append(got, first(run(t, b, r))...)
+				}
+				if ids(got) != ids(want) {
+					t.Fatalf("stopped after %d records:\n got %s\nwant %s", k, ids(got), ids(want))
+				}
+			}
+		})
+	}
+}
+
+func TestChangesReportsOnlyChanges(t *testing.T) {
+	p := newProc(t, &Config{Lateness: config.Duration(time.Minute), Rules: []Rule{cpuRule(0)}})
+	count := func() (puts, deletes int) {
+		p.Changes(func(_ int32, _ string, v []byte) {
+			if v == nil {
+				deletes++
+			} else {
+				puts++
+			}
+		})
+		return
+	}
+	run(t, p, event("a", 0, 95))
+	if puts, deletes := count(); puts != 2 || deletes != 0 { // meta and the buffered record
+		t.Fatalf("after one buffered record: %d puts %d deletes", puts, deletes)
+	}
+	if puts, deletes := count(); puts != 0 || deletes != 0 {
+		t.Fatalf("nothing changed, yet %d puts %d deletes", puts, deletes)
+	}
+	// Minute 2 releases minute 0 (firing: the series entry) and waits itself.
+	run(t, p, event("a", 2, 95))
+	if puts, deletes := count(); puts != 3 || deletes != 1 {
+		t.Fatalf("after a release: %d puts %d deletes, want meta+series+buffer and the released record deleted", puts, deletes)
+	}
+}
+
+func TestDrop(t *testing.T) {
+	p := newProc(t, &Config{Rules: []Rule{cpuRule(0)}})
+	run(t, p, onPartition(event("a", 0, 95), 0), onPartition(event("b", 0, 95), 1))
+	p.Changes(func(int32, string, []byte) {})
+	p.Drop(1)
+	reported := map[int32]bool{}
+	p.Export(func(part int32, _ string, _ []byte) { reported[part] = true })
+	if reported[1] || !reported[0] {
+		t.Fatalf("after Drop(1), Export has partitions %v", reported)
+	}
+	// Another instance owns b's alert now; if partition 1 comes back without its state,
+	// b starts from nothing (the runtime restores it first).
+	alerts, _ := run(t, p, onPartition(event("b", 1, 96), 1), onPartition(event("a", 1, 96), 0))
+	if got := summary(alerts); got != "b:firing/critical@1" {
+		t.Fatalf("alerts %q", got)
+	}
+	p.Changes(func(part int32, key string, _ []byte) {
+		if part == 1 && key != metaKey && !strings.HasPrefix(key, seriesPrefix) {
+			t.Errorf("unexpected key %q", key)
+		}
+	})
+}
+
+func TestRuleEditedBetweenEvaluations(t *testing.T) {
+	tests := []struct {
+		name     string
+		v1, v2   []Rule
+		before   []*engine.Record
+		after    []*engine.Record
+		want     string // alerts after the edit
+		wantRule string // which rule's alerts
+	}{
+		{"a longer for keeps pending from the original start",
+			[]Rule{cpuRule(2 * time.Minute)}, []Rule{cpuRule(5 * time.Minute), {Name: "new", When: x("false")}},
+			[]*engine.Record{event("a", 0, 95), event("a", 1, 95)},
+			[]*engine.Record{event("a", 2, 95), event("a", 4, 95), event("a", 5, 95), event("a", 6, 10)},
+			"a:firing/critical@5 a:resolved@6", "cpu_high"},
+		{"a higher threshold resolves a firing alert on the next record",
+			[]Rule{cpuRule(0)}, []Rule{{Name: "cpu_high", When: x("value >= 98"), Severity: SeverityCritical}},
+			[]*engine.Record{event("a", 0, 95)},
+			[]*engine.Record{event("a", 1, 95)},
+			"a:resolved@1", "cpu_high"},
+		{"a removed rule's states are ignored, others kept",
+			[]Rule{cpuRule(0), {Name: "gone", When: x("true")}}, []Rule{cpuRule(0)},
+			[]*engine.Record{event("a", 0, 95)},
+			[]*engine.Record{event("a", 1, 96), event("a", 2, 10)},
+			"a:resolved@2", ""},
+		{"a severity that left the ladder becomes its lowest",
+			[]Rule{ladderRule()}, []Rule{{Name: "cpu", Severities: []Level{{Severity: SeverityWarning, When: x("value >= 80")}, {Severity: SeverityInfo, When: x("value >= 70")}}}},
+			[]*engine.Record{event("a", 0, 95)},
+			[]*engine.Record{event("a", 1, 95), event("a", 2, 72)},
+			"a:firing/warning<-info@1 a:firing/info<-warning@2", "cpu"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v1 := newProc(t, &Config{Rules: tt.v1})
+			run(t, v1, tt.before...)
+			log := changelog{}
+			log.collect(v1)
+			v2 := newProc(t, &Config{Rules: tt.v2})
+			log.restore(t, v2)
+			alerts, _ := run(t, v2, tt.after...)
+			alerts = slices.DeleteFunc(alerts, func(a *engine.Record) bool { return tt.wantRule != "" && a.Value["rule"] != tt.wantRule })
+			if got := summary(alerts); got != tt.want {
+				t.Fatalf("after the edit: %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEditedSeriesForgetsStates(t *testing.T) {
+	v1 := newProc(t, &Config{Rules: []Rule{cpuRule(0)}})
+	run(t, v1, event("a", 0, 95))
+	log := changelog{}
+	log.collect(v1)
+	v2 := newProc(t, &Config{Series: []config.Expr{x("source.source_id")}, Rules: []Rule{cpuRule(0)}})
+	log.restore(t, v2)
+	log.collect(v2)
+	for key := range log[0] {
+		if strings.HasPrefix(key, seriesPrefix) {
+			t.Fatalf("series entry %s of the old series expressions not deleted", key)
+		}
+	}
+	if got := summary(first(run(t, v2, event("a", 1, 96)))); got != "a:firing/critical@1" {
+		t.Fatalf("alerts %q", got)
+	}
+}
+
+func TestLateRecordsWithoutLateness(t *testing.T) {
+	p := newProc(t, &Config{Rules: []Rule{cpuRule(2 * time.Minute)}})
+	alerts, rejects := run(t, p,
+		event("a", 1, 50), event("a", 0, 95), // a: minute 0 after minute 1 is late
+		event("b", 5, 95), event("a", 2, 95), // b's clock does not make a late
+		event("a", 3, 95), event("a", 4, 95))
+	if got := summary(alerts); got != "b:pending@5 a:pending@2 a:firing/critical@4" {
+		t.Fatalf("alerts %q", got)
+	}
+	if rejects.Len() != 1 {
+		t.Fatalf("rejects %v", rejects.Items)
+	}
+	r := rejects.Items[0]
+	if !r.Late || r.Stage != path || r.Record.Value["ts_event"] != "2025-10-16T09:00:00Z" || r.Topic != "" ||
+		!strings.Contains(r.Err.Error(), "1m0s older than the newest record already evaluated for its series") {
+		t.Fatalf("late reject %+v", r)
+	}
+}
+
+// shuffle moves each record by up to maxShift positions, deterministically.
+func shuffle(recs []*engine.Record, maxShift int) []*engine.Record {
+	rng := rand.New(rand.NewPCG(1, 2))
+	type keyed struct {
+		k float64
+		r *engine.Record
+	}
+	ks := make([]keyed, len(recs))
+	for i, r := range recs {
+		ks[i] = keyed{float64(i) + rng.Float64()*float64(maxShift), r}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		switch {
+		case a.k < b.k:
+			return -1
+		case a.k > b.k:
+			return 1
+		}
+		return 0
+	})
+	out := make([]*engine.Record, len(recs))
+	for i, k := range ks {
+		out[i] = k.r
+	}
+	return out
+}
+
+func TestLatenessOrdersOutOfOrderRecords(t *testing.T) {
+	recs := scenario()
+	ordered, _ := newProcClock(t, scenarioConfig(3*time.Minute))
+	var want []*engine.Record
+	for _, r := range recs {
+		want = append(want, first(run(t, ordered, r))...)
+	}
+	want = append(want, tick(t, ordered, wallStart.Add(time.Hour))...)
+
+	// Three hosts a minute: moving records by up to 7 places keeps them within 3 minutes.
+	shuffled := shuffle(recs, 7)
+	if slices.Equal(shuffled, recs) {
+		t.Fatal("shuffle left the records in order")
+	}
+	p, _ := newProcClock(t, scenarioConfig(3*time.Minute))
+	var got []*engine.Record
+	for _, r := range shuffled {
+		out, rejects := run(t, p, r)
+		if rejects.Len() > 0 {
+			t.Fatalf("rejects %v", rejects.Items[0].Err)
+		}
+		got = append(got, out...)
+	}
+	got = append(got, tick(t, p, wallStart.Add(time.Hour))...)
+	// The same alerts; records of one event time are evaluated in arrival order, and
+	// partitions release independently, so only the order of those may differ.
+	if sortedIDs(got) != sortedIDs(want) {
+		t.Fatalf("out of order:\n got %s\nwant %s", ids(got), ids(want))
+	}
+}
+
+func TestLatenessWatermark(t *testing.T) {
+	p := newProc(t, &Config{Lateness: config.Duration(2 * time.Minute), Rules: []Rule{cpuRule(0)}})
+	alerts, _ := run(t, p, event("a", 0, 95), event("a", 1, 10))
+	if len(alerts) != 0 {
+		t.Fatalf("evaluated before the watermark passed: %s", summary(alerts))
+	}
+	// Minute 3 moves the watermark to 1: minutes 0 and 1 are evaluated, in order.
+	alerts, _ = run(t, p, event("a", 3, 96), event("b", 1, 99))
+	if got := summary(alerts); got != "a:firing/critical@0 a:resolved@1 b:firing/critical@1" {
+		t.Fatalf("alerts %q", got)
+	}
+	// Minute 0 is now behind the watermark: late, for every series of the partition.
+	alerts, rejects := run(t, p, event("c", 0, 99))
+	if len(alerts) != 0 || rejects.Len() != 1 || !rejects.Items[0].Late ||
+		!strings.Contains(rejects.Items[0].Err.Error(), "before the watermark 2025-10-16T09:01:00Z") {
+		t.Fatalf("alerts %s rejects %+v", summary(alerts), rejects.Items)
+	}
+}
+
+func TestIdlePartitionReleasesByWallClock(t *testing.T) {
+	p, clock := newProcClock(t, &Config{Lateness: config.Duration(5 * time.Minute), Rules: []Rule{cpuRule(0)}})
+	run(t, p, event("a", 0, 95))
+	if out := tick(t, p, clock.t.Add(4*time.Minute)); len(out) != 0 {
+		t.Fatalf("released before lateness passed on the wall clock: %s", summary(out))
+	}
+	if got := summary(tick(t, p, clock.t.Add(5*time.Minute))); got != "a:firing/critical@0" {
+		t.Fatalf("tick released %q", got)
+	}
+}
+
+func absentConfig() *Config {
+	return &Config{Rules: []Rule{{Name: "silent", Absent: minutes(5), When: x(`metric == "cpu_load"`), Severity: SeverityCritical,
+		Message:     xp("no data from {{source.source_id}}"),
+		Labels:      map[string]*config.Expr{"host": xp("source.source_id")},
+		Annotations: map[string]*config.Expr{"hint": xp("check {{tenant_id}}/{{source.source_id}}")}}}}
+}
+
+func TestAbsentByEventTime(t *testing.T) {
+	p := newProc(t, absentConfig())
+	mem := event("a", 2, 50)
+	mem.Value["metric"] = "mem_used" // not a heartbeat of rule silent
+	var alerts []*engine.Record
+	for _, r := range []*engine.Record{event("a", 0, 1), event("b", 0, 1), mem, event("b", 3, 1), event("b", 5, 1), event("b", 6, 1), event("a", 8, 1)} {
+		alerts = append(alerts, first(run(t, p, r))...)
+	}
+	if got := summary(alerts); got != "a:firing/critical@5 a:resolved@8" {
+		t.Fatalf("alerts %q", got)
+	}
+	f := alerts[0].Value
+	if f["started_at"] != "2025-10-16T09:05:00Z" || f["last_seen_at"] != "2025-10-16T09:00:00Z" || f["message"] != "no data from a" ||
+		f["labels"].(map[string]any)["host"] != "a" || f["annotations"].(map[string]any)["hint"] != "check acme/a" || f["tenant_id"] != "acme" {
+		t.Fatalf("firing = %v", f)
+	}
+	// mem_used is a different series (metric is part of it), so it never heartbeats a's cpu series.
+}
+
+func TestAbsentByWallClockWhenThePartitionIsSilent(t *testing.T) {
+	p, clock := newProcClock(t, absentConfig())
+	run(t, p, event("a", 0, 1))
+	if out := tick(t, p, clock.t.Add(4*time.Minute)); len(out) != 0 {
+		t.Fatalf("fired early: %s", summary(out))
+	}
+	fired := tick(t, p, clock.t.Add(5*time.Minute))
+	if got := summary(fired); got != "a:firing/critical@5" {
+		t.Fatalf("tick fired %q", got)
+	}
+	if out := tick(t, p, clock.t.Add(9*time.Minute)); len(out) != 0 {
+		t.Fatalf("fired twice: %s", summary(out))
+	}
+	// The same silence found by event time gives the same alert id, so a sink drops one.
+	q := newProc(t, absentConfig())
+	byEvent, _ := run(t, q, event("a", 0, 1), onPartition(event("b", 5, 1), 0))
+	if len(byEvent) != 1 || byEvent[0].Value["event_id"] != fired[0].Value["event_id"] {
+		t.Fatalf("event-time alert %v, tick alert %v", byEvent, fired[0].Value)
+	}
+	// The partition was silent because its records were delayed: a reading from minute 3
+	// arrives and resolves the alert, which never ends before it began.
+	clock.t = clock.t.Add(10 * time.Minute)
+	resolved, _ := run(t, p, event("a", 3, 1))
+	if len(resolved) != 1 || resolved[0].Value["state"] != "resolved" || resolved[0].Value["resolved_at"] != "2025-10-16T09:05:00Z" {
+		t.Fatalf("resolved %v", resolved)
+	}
+}
