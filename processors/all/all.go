@@ -9,6 +9,7 @@ import (
 	"github.com/eventops/eventops-engine/processors/filter"
 	mapproc "github.com/eventops/eventops-engine/processors/map"
 	"github.com/eventops/eventops-engine/processors/threshold"
+	"github.com/eventops/eventops-engine/processors/window"
 )
 
 // Factories returns every processor type, in documentation order.
@@ -17,6 +18,7 @@ func Factories() []engine.ProcessorFactory {
 		mapproc.Factory,
 		filter.Factory,
 		enrich.Factory,
+		window.Factory,
 		threshold.Factory,
 	}
 }
