@@ -429,3 +429,26 @@ func TestAbsentByWallClockWhenThePartitionIsSilent(t *testing.T) {
 		t.Fatalf("resolved %v", resolved)
 	}
 }
+
+func TestIdleSeriesAreForgotten(t *testing.T) {
+	p, clock := newProcClock(t, &Config{Rules: []Rule{cpuRule(0)}})
+	run(t, p, event("quiet", 0, 10), event("firing", 0, 95))
+	run(t, p, event("busy", 61, 10))
+	log := changelog{}
+	log.collect(p)
+	tick(t, p, clock.t.Add(time.Minute))
+	log.collect(p)
+	var kept []string
+	for _, s := range p.parts[0].series {
+		kept = append(kept, fmt.Sprint(s.last == m(61), len(s.alerts)))
+	}
+	slices.Sort(kept)
+	// quiet is forgotten (in memory and in the changelog); firing keeps its alert; busy is recent.
+	if strings.Join(kept, ",") != "false 1,true 0" || len(log[0]) != 3 {
+		t.Fatalf("kept %v, changelog %d entries", kept, len(log[0]))
+	}
+	// A record of the forgotten series, older than its last one, is evaluated now.
+	if alerts, rejects := run(t, p, event("quiet", 0, 99)); len(alerts) != 1 || rejects.Len() != 0 {
+		t.Fatalf("alerts %s rejects %d", summary(alerts), rejects.Len())
+	}
+}

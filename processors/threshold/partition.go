@@ -64,6 +64,8 @@ type partition struct {
 	// arrival is when (by the wall clock) the partition's last record arrived. Not
 	// checkpointed: a restored partition counts its silence from the restore.
 	arrival time.Time
+	// swept is when Tick last looked for series to forget.
+	swept time.Time
 	// nextAbsent is at most the earliest time a heartbeat rule of the partition can fire
 	// (0: none can), so that the series are only scanned when one may be due.
 	nextAbsent int64
@@ -262,4 +264,15 @@ func isIdent(s string) bool {
 		}
 	}
 	return true
+}
+
+// forgetIdle forgets the series that hold no alert state and whose last record is before
+// horizon (event time).
+func (part *partition) forgetIdle(horizon int64) {
+	for id, s := range part.series {
+		if len(s.alerts) == 0 && s.last < horizon {
+			delete(part.series, id)
+			part.dirty(id)
+		}
+	}
 }

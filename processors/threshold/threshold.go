@@ -46,6 +46,15 @@
 // are evaluated in event-time order (ties in arrival order); only records older than the
 // watermark are late.
 //
+// # Memory
+//
+// A series costs a map entry keyed by a 128-bit hash of its key (about 150 bytes with a
+// million series), plus about 50 bytes per rule with an alert. With lateness 0 a series
+// without an alert is kept only to tell its late records, and forgotten an hour (of the
+// partition's event time) after its last record; with lateness above 0 it is not kept at
+// all. A heartbeat rule keeps every series it has seen (with its values, for the alert it
+// may have to raise), until the partition is dropped.
+//
 // # Reloads
 //
 // Restore matches states to rules by name: a rule edited between evaluations keeps its
@@ -343,9 +352,23 @@ func (p *Processor) Tick(_ context.Context, now time.Time, rejects *engine.Rejec
 		if p.hasAbsent && part.clock != 0 {
 			out = p.scanAbsent(part, part.clock+idle, nil, now, out)
 		}
+		if p.lateness == 0 && now.Sub(part.swept) >= sweepEvery {
+			part.forgetIdle(part.clock - int64(forgetAfter))
+			part.swept = now
+		}
 	}
 	return out, nil
 }
+
+// A series without an alert is kept (with lateness 0) only to tell its late records; it is
+// forgotten once its partition's event time is forgetAfter past its last record, so that
+// series that come and go (containers, short-lived hosts) do not pile up. A record older
+// than that for a forgotten series is evaluated instead of counted late. Tick looks for
+// such series every sweepEvery of wall time.
+const (
+	forgetAfter = time.Hour
+	sweepEvery  = time.Minute
+)
 
 // evalRecord evaluates rec (at event time t) and then the heartbeat rules of the partition
 // against its event time.

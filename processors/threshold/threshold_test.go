@@ -23,7 +23,7 @@ var (
 
 const path = "streams[1].processors[0].threshold"
 
-func x(src string) config.Expr { return config.Expr{Src: src} }
+func x(src string) config.Expr   { return config.Expr{Src: src} }
 func xp(src string) *config.Expr { return &config.Expr{Src: src} }
 func minutes(n int) config.Duration {
 	return config.Duration(time.Duration(n) * time.Minute)
