@@ -123,6 +123,12 @@ var Factory = engine.ProcessorFactory{
 	Build:     build,
 }
 
+var (
+	_ engine.Stateful       = (*Processor)(nil)
+	_ engine.Ticker         = (*Processor)(nil)
+	_ engine.TypedProcessor = (*Processor)(nil)
+)
+
 // Processor evaluates the rules. Process, Tick, Changes, Restore, Drop and Export are called
 // by one goroutine at a time.
 type Processor struct {
