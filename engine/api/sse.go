@@ -136,8 +136,10 @@ func (c *sseClient) drop() {
 
 func newHub(topic string, opts []kgo.Opt, replay int, log *slog.Logger) *hub {
 	return &hub{
-		topic:   topic,
-		opts:    opts,
+		topic: topic,
+		// Alerts written by a stateful stream commit with its checkpoint: a client sees an
+		// alert once, and never one whose transaction was aborted (it is written again).
+		opts:    append(slices.Clip(opts), kgo.FetchIsolationLevel(kgo.ReadCommitted())),
 		replay:  replay,
 		log:     log.With("topic", topic),
 		next:    position{},
@@ -304,7 +306,9 @@ func (h *hub) backfill(ctx context.Context, gaps map[int32][2]int64, emit func(*
 	}
 	opts := append(slices.Clip(h.opts),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{h.topic: start}),
-		kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.FetchMaxWait(100*time.Millisecond),
+		// A gap may end with a transaction marker: keep markers so its end is seen.
+		kgo.KeepControlRecords())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka client for replay of %s: %w", h.topic, err)
@@ -326,7 +330,7 @@ func (h *hub) backfill(ctx context.Context, gaps map[int32][2]int64, emit func(*
 			if !ok || !pending[r.Partition] {
 				return
 			}
-			if r.Offset < g[1] {
+			if r.Offset < g[1] && !r.Attrs.IsControl() {
 				byPartition[r.Partition] = append(byPartition[r.Partition], &event{partition: r.Partition, offset: r.Offset, data: eventData(r.Value)})
 			}
 			if r.Offset >= g[1]-1 {

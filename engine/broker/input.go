@@ -44,6 +44,20 @@ type InputConfig struct {
 	// batch is unacked (see BlockRebalanceOnPoll).
 	Assigned func(ctx context.Context, partitions []int32)
 	Revoked  func(partitions []int32)
+	// Changelog is the topic AckWithState writes state records to: they go to the partition
+	// they name, while output records it is given are partitioned by key as usual.
+	Changelog string
+}
+
+// checkpointPartitioner sends state records to the partition they name (the twin of the
+// input partition they belong to) and everything else by key, as the default producer does.
+type checkpointPartitioner struct{ changelog string }
+
+func (p checkpointPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if topic == p.changelog {
+		return kgo.ManualPartitioner().ForTopic(topic)
+	}
+	return kgo.StickyKeyPartitioner(nil).ForTopic(topic)
 }
 
 // StateRecord is one entry of a stream's state checkpoint: Value nil deletes Key.
@@ -146,7 +160,7 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 	if cfg.TransactionalID != "" {
 		opts = append(opts,
 			kgo.TransactionalID(cfg.TransactionalID),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()), // state records go to their input partition's twin
+			kgo.RecordPartitioner(checkpointPartitioner{changelog: cfg.Changelog}),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
 		)
 		in.session, err = kgo.NewGroupTransactSession(opts...)
@@ -341,14 +355,16 @@ func (in *Input) Assigned() []int32 {
 }
 
 // AckWithState commits the oldest unacked batch together with state: the state records go
-// to changelog (partition = the input partition they belong to) and the batch's offsets are
-// committed in the same Kafka transaction, so the checkpoint on the changelog is always the
-// state at the committed offsets. batch may be empty (state changed by the clock alone).
+// to changelog (partition = the input partition they belong to), out (the batch's output
+// records, already encoded, for a topic output) to their topics, and the batch's offsets are
+// committed, all in one Kafka transaction. So the checkpoint on the changelog is always the
+// state at the committed offsets, and consumers reading committed records see each output
+// record once. batch may be empty (state changed by the clock alone).
 //
 // The input must be transactional, and its stream must read a batch only after the previous
 // one is acked (the transaction commits every offset read so far). On ErrAborted nothing
 // was committed and the input has rewound to its committed offsets.
-func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord) error {
+func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord, out []*kgo.Record) error {
 	if in.session == nil {
 		return errors.New("broker: AckWithState on an input without a transactional id")
 	}
@@ -366,17 +382,20 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 		mu       sync.Mutex
 		firstErr error
 	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+		}
+	}
+	for _, r := range out {
+		in.session.Produce(ctx, r, promise)
+	}
 	for _, st := range state {
-		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: st.Partition, Key: []byte(st.Key), Value: st.Value},
-			func(_ *kgo.Record, err error) {
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			})
+		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: st.Partition, Key: []byte(st.Key), Value: st.Value}, promise)
 	}
 	// End flushes, so every promise above has run when it returns.
 	committed, err := in.session.End(ctx, kgo.TryCommit)

@@ -122,6 +122,24 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 // slabBytes is the size of the blocks record values are encoded into: one allocation for
 // many records instead of several (growing) per record. Values are never rewritten once
 // encoded, so each record's value stays valid until the producer is done with it.
+// Encode turns batch into the Kafka records Write would produce, without producing them, for
+// a stream that writes its output inside a transaction (Input.AckWithState). A record that
+// cannot be encoded goes to rejects.
+func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.Record {
+	now := o.cfg.Clock.Now()
+	out := make([]*kgo.Record, 0, len(batch))
+	var slab []byte
+	for _, rec := range batch {
+		kr, err := o.encode(rec, now, &slab)
+		if err != nil {
+			rejects.Add(rec, "output", err)
+			continue
+		}
+		out = append(out, kr)
+	}
+	return out
+}
+
 const slabBytes = 64 << 10
 
 func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte) (*kgo.Record, error) {

@@ -194,6 +194,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	}, log)
 	if keeper != nil {
 		inCfg.TransactionalID = group + "." + ro.InstanceID
+		inCfg.Changelog = keeper.changelog
 		inCfg.Assigned = func(ctx context.Context, partitions []int32) {
 			if err := keeper.restoreRetrying(ctx, partitions); err != nil {
 				log.Error("state restore abandoned", "partitions", partitions, "err", err)
@@ -236,6 +237,9 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	}
 	if keeper != nil {
 		s.state, s.ckpt = keeper, in
+		if to, ok := out.(transactionalOutput); ok {
+			s.txnOut = to
+		}
 	}
 	if hasTicker(sp.Processors) {
 		s.tickEvery = ro.TickEvery

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/broker"
 )
@@ -17,8 +19,14 @@ import (
 // state (broker.Input with a transactional id).
 type checkpointInput interface {
 	engine.Input
-	AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord) error
+	AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord, out []*kgo.Record) error
 	Assigned() []int32
+}
+
+// transactionalOutput is a topic output whose records a stateful stream writes inside its
+// checkpoint transaction instead of producing them itself (broker.Output).
+type transactionalOutput interface {
+	Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.Record
 }
 
 // changelogReader reads the committed state of partitions from a changelog topic.

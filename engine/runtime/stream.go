@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/broker"
@@ -60,6 +61,9 @@ type stream struct {
 	// commits every offset read so far.
 	state *stateKeeper
 	ckpt  checkpointInput
+	// txnOut, for a stateful stream writing to a topic, encodes the output for the
+	// checkpoint transaction: consumers reading committed records see each output once.
+	txnOut transactionalOutput
 	// tickEvery is how often processors that depend on the clock (engine.Ticker) are
 	// ticked, with clock's time; 0 when none does.
 	tickEvery time.Duration
@@ -72,6 +76,7 @@ type processed struct {
 	out     []*engine.Record // what the output writes
 	rejects engine.Rejects   // what the dead-letter topic gets
 	state   []broker.StateRecord
+	records []*kgo.Record // the output, encoded for the checkpoint transaction (txnOut)
 }
 
 // inFlight is how many processed batches may wait for delivery while the next one is
@@ -207,12 +212,20 @@ func (s *stream) ack(ctx context.Context, p *processed) error {
 		return nil
 	}
 	return retry(ctx, s, "checkpoint", func() error {
-		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state)
+		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state, p.records)
 		if errors.Is(err, broker.ErrAborted) {
 			// Nothing was committed and the input rewound to its committed offsets: the
 			// state must go back to what was committed with them before anything is read.
 			s.log.Info("checkpoint aborted; restoring the committed state", "err", err)
+			s.metrics.CheckpointAborts.WithLabelValues(s.plan.Name).Inc()
 			return s.state.restoreRetrying(ctx, s.ckpt.Assigned())
+		}
+		if err == nil {
+			s.metrics.Checkpoints.WithLabelValues(s.plan.Name).Inc()
+			s.metrics.CheckpointEntries.WithLabelValues(s.plan.Name).Add(float64(len(p.state)))
+			if s.txnOut != nil {
+				s.metrics.RecordsOut.WithLabelValues(s.plan.Name).Add(float64(len(p.records)))
+			}
 		}
 		return err
 	})
@@ -400,6 +413,12 @@ func (s *stream) validate(recs []*engine.Record, sch *schema.Validator, stage st
 // ctx ends. Records the output can never write join the batch's dead letters.
 func (s *stream) write(ctx context.Context, p *processed) error {
 	if len(p.out) == 0 {
+		return nil
+	}
+	if s.txnOut != nil {
+		s.outRejects.Reset()
+		p.records = s.txnOut.Encode(p.out, &s.outRejects) // written by ack, in the transaction
+		p.rejects.Items = append(p.rejects.Items, s.outRejects.Items...)
 		return nil
 	}
 	err := retry(ctx, s, "output", func() error {
