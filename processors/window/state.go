@@ -30,6 +30,7 @@ type partition struct {
 
 // series is one group's open windows, sorted by start.
 type series struct {
+	key  string // the group key, shared with the map's key (one allocation per series)
 	wins []*window
 	// sched is the end under which the series is in the heap; scheduled is false while it
 	// is not. Heap entries whose end differs from sched are stale and skipped.
@@ -129,7 +130,7 @@ func (p *Processor) add(part *partition, rec *engine.Record, t int64, key []byte
 		}
 		p.addValues(s.wins[i], t, rec)
 	}
-	part.changed(string(key), s)
+	part.changed(s)
 	return nil
 }
 
@@ -182,7 +183,7 @@ func (p *Processor) addSession(part *partition, rec *engine.Record, t int64, key
 		w.end = max(w.end, t+p.gap)
 	}
 	p.addValues(w, t, rec)
-	part.changed(string(key), s)
+	part.changed(s)
 	return nil
 }
 
@@ -205,17 +206,17 @@ func (p *Processor) lateError(t, wm int64, why string) error {
 func (part *partition) seriesFor(key []byte) *series {
 	s := part.series[string(key)]
 	if s == nil {
-		s = &series{}
-		part.series[string(key)] = s
+		s = &series{key: string(key)}
+		part.series[s.key] = s
 	}
 	return s
 }
 
 // changed marks a series for the next Changes and makes sure it is in the heap under an
 // end no later than its first window's.
-func (part *partition) changed(key string, s *series) {
-	part.dirty[key] = struct{}{}
-	part.schedule(key, s)
+func (part *partition) changed(s *series) {
+	part.dirty[s.key] = struct{}{}
+	part.schedule(s.key, s)
 }
 
 func (part *partition) schedule(key string, s *series) {
@@ -348,6 +349,7 @@ func (p *Processor) Restore(id int32, entries map[string][]byte) error {
 		if len(s.wins) == 0 {
 			continue
 		}
+		s.key = group
 		part.series[group] = s
 		part.schedule(group, s)
 	}
