@@ -144,6 +144,11 @@ func TestRestoreRoundTrip(t *testing.T) {
 				}
 				b := newProc(t, scenarioConfig(lateness))
 				log.restore(t, b)
+				// What Changes reported is the whole state: the restored processor holds
+				// exactly what the stopped one did.
+				if fmt.Sprint(snapshot(b)) != fmt.Sprint(snapshot(a)) {
+					t.Fatalf("stopped after %d records: restored state differs:\n got %v\nwant %v", k, snapshot(b), snapshot(a))
+				}
 				for _, r := range recs[k:] {
 					got = append(got, first(run(t, b, r))...)
 				}
