@@ -76,7 +76,7 @@ var builtinTables = map[string]builtinTable{
 			{"fired_at", "TIMESTAMPTZ", "fired_at"},
 			{"annotations", "JSONB", "annotations"},
 		},
-		indexes: []string{"ts_idx (ts DESC)", "fingerprint_idx (fingerprint)"},
+		indexes: []string{"ts_idx (ts DESC)", "fingerprint_ts_idx (fingerprint, ts DESC)"},
 	},
 }
 
