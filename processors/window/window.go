@@ -12,8 +12,9 @@
 // State (open windows, watermarks) is kept per input partition and is engine.Stateful: it
 // is checkpointed with the input offsets and restored when the partition moves, and a
 // restored processor continues exactly as the original would have (same windows, same
-// output records, byte for byte). See DESIGN notes in the Factory's Doc and in
-// docs/components/processor-window.md.
+// output records, byte for byte). The user-facing semantics are in the Factory's Doc and
+// the config's doc tags (docs/components/processor-window.md is generated from them); the
+// error bounds of the sketches are argued in sketch.go and distinct.go.
 package window
 
 import (
