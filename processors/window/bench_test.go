@@ -15,7 +15,7 @@ import (
 // an average and a count per series.
 func seriesConfig() *Config {
 	return &Config{Type: Tumbling, Size: config.Duration(time.Minute), GroupBy: groupByHost,
-		Aggregate: aggs("avg", "avg(value)", "p95", "p95(value)", "n", "count()"),
+		Aggregate:   aggs("avg", "avg(value)", "p95", "p95(value)", "n", "count()"),
 		IdleTimeout: config.Duration(time.Minute)}
 }
 
