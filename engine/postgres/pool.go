@@ -15,7 +15,28 @@ import (
 var pools = struct {
 	sync.Mutex
 	m map[string]*pgxpool.Pool
+	// users counts the pipelines running (Retain/Release): pools are closed when the last
+	// one stops, not when any one does (a reload runs two at once, and tests run several).
+	users int
 }{m: map[string]*pgxpool.Pool{}}
+
+// Retain says a pipeline that uses pools is running; call Release when it has stopped.
+func Retain() {
+	pools.Lock()
+	pools.users++
+	pools.Unlock()
+}
+
+// Release says a pipeline stopped; the last one to stop closes every pool.
+func Release() {
+	pools.Lock()
+	pools.users--
+	last := pools.users <= 0
+	pools.Unlock()
+	if last {
+		CloseAll()
+	}
+}
 
 // Pool returns the process-wide pool for dsn, connecting (and checking the connection) the
 // first time a DSN is seen. A DSN that cannot be reached is not remembered, so a later call

@@ -80,7 +80,8 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	if cfg.Broker.Embedded != nil {
 		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
 	}
-	defer postgres.CloseAll()
+	postgres.Retain()
+	defer postgres.Release()
 
 	var ready atomic.Bool
 	var streams []*stream
