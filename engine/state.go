@@ -36,11 +36,9 @@ type Stateful interface {
 // records: windows of an idle partition close after an idle timeout, a heartbeat rule fires
 // when a series stops sending. The runtime calls Tick about once a second (and the rule test
 // runner at every step of its virtual clock) with the current time; what Tick returns goes
-// through the processors after this one, like the output of Process.
+// through the processors after this one, like the output of Process. A record made in Tick
+// carries in Source.Partition the input partition whose state made it, so a stateful
+// processor after this one keeps its state with that partition's.
 type Ticker interface {
 	Tick(ctx context.Context, now time.Time, rejects *Rejects) ([]*Record, error)
 }
-
-// TickPartition is the Source.Partition of records a processor makes in Tick that belong to
-// no input partition.
-const TickPartition int32 = -1
