@@ -107,8 +107,8 @@ func TestSchemaRejectsMistakesWhereTheyAre(t *testing.T) {
 			"/topics/ops.deadletter.v1/partitions", ""},
 		{"missing required field", "  - name: rules\n", "  - input_name: rules\n",
 			"/streams/1", "name"},
-		{"unknown setting of a processor", "severity: critical", "severty: critical",
-			"/streams/1/processors/0/threshold/rules/0", "severty"},
+		{"unknown setting of a processor", "clear_when:", "clear_whenn:",
+			"/streams/1/processors/0/threshold/rules/0", "clear_whenn"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
