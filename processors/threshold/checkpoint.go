@@ -120,7 +120,9 @@ func (p *Processor) Drop(partition int32) { delete(p.parts, partition) }
 
 // Restore replaces the state of partition with entries (engine.Stateful). States of rules
 // this processor does not have are ignored, and so are series made by other series
-// expressions (their deletion is reported by the next Changes).
+// expressions. Restore itself leaves nothing for Changes to report (the runtime discards
+// that report); the deletion of such entries is reported after the partition's next
+// Process or Tick.
 func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 	part := newPartition(partition, p.clock.Now())
 	var meta metaEntry
@@ -133,7 +135,7 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 	part.clock, part.maxEvent, part.wm, part.seq = meta.Clock, meta.MaxEvent, meta.WM, meta.Seq
 	sameSeries := meta.Series == p.seriesSig
 	if !sameSeries {
-		part.dirtyMeta = true
+		part.staleMeta = true
 	}
 	for _, key := range slices.Sorted(maps.Keys(entries)) {
 		v := entries[key]
@@ -146,7 +148,7 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 				copy(id[:], b)
 			}
 			if !sameSeries {
-				part.dirty(id) // reported as deleted
+				part.staleSeries = append(part.staleSeries, id) // to be deleted
 				continue
 			}
 			s, err := p.decodeSeries(v)
@@ -154,7 +156,7 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 				return fmt.Errorf("threshold: restore partition %d: %s: %w", partition, key, err)
 			}
 			if p.lateness > 0 && len(s.alerts) == 0 {
-				part.dirty(id)
+				part.staleSeries = append(part.staleSeries, id) // not kept with lateness
 				continue
 			}
 			part.series[id] = s

@@ -74,6 +74,14 @@ type partition struct {
 	dirtySeries map[sid]struct{}
 	dirtyBuf    map[uint64]*buffered // nil: deleted
 	dirtyMeta   bool
+
+	// What Restore found out of date in the changelog (series keyed by other series
+	// expressions, series without alerts under lateness): it goes into the dirty sets at
+	// the partition's next Process or Tick, because the runtime discards what Changes
+	// reports right after Restore. An entry left in the changelog would come back on
+	// every restore.
+	staleSeries []sid
+	staleMeta   bool
 }
 
 type buffered struct {
@@ -94,7 +102,19 @@ func (p *Processor) partition(id int32, now time.Time) *partition {
 		part.dirtyMeta = true
 		p.parts[id] = part
 	}
+	part.settleStale()
 	return part
+}
+
+// settleStale marks what Restore found out of date as changed, for the next Changes.
+func (part *partition) settleStale() {
+	for _, id := range part.staleSeries {
+		part.dirty(id)
+	}
+	part.staleSeries = nil
+	if part.staleMeta {
+		part.dirtyMeta, part.staleMeta = true, false
+	}
 }
 
 func (p *Processor) partitionIDs() []int32 {

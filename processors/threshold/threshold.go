@@ -351,6 +351,7 @@ func (p *Processor) Tick(_ context.Context, now time.Time, rejects *engine.Rejec
 	var out []*engine.Record
 	for _, id := range p.partitionIDs() {
 		part := p.parts[id]
+		part.settleStale()
 		idle := max(int64(now.Sub(part.arrival)), 0)
 		if len(part.buf) > 0 {
 			out = p.release(part, min(part.maxEvent-p.lateness+idle, part.maxEvent), now, out, rejects)
