@@ -334,6 +334,10 @@ func (p *Processor) Restore(id int32, entries map[string][]byte) error {
 			return fmt.Errorf("window state %q: %w", metaKey, err)
 		}
 	}
+	// The partition's silence counts from the restore, not from its last checkpointed
+	// record: the records written while no instance read it are about to be replayed, and
+	// a tick before they arrive must not close their windows as idle.
+	part.arrival = p.clock.Now().UnixNano()
 	for _, key := range slices.Sorted(maps.Keys(entries)) {
 		if key == metaKey {
 			continue

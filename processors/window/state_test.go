@@ -138,10 +138,18 @@ func (r *runner) do(t testing.TB, a action) string {
 
 // TestRestoreContinuesExactly is the checkpoint contract: stop anywhere, restore the
 // changelog into a new processor, and the rest of the input gives byte-identical output
-// to a processor that never stopped.
+// to a processor that never stopped. The idle timeout is off: it depends on the wall
+// clock, and a restored partition counts its silence from the restore (see
+// TestRestoreRestartsTheIdleClock); what it closed before the stop stays closed
+// (TestRestoreKeepsTheIdleWatermark).
 func TestRestoreContinuesExactly(t *testing.T) {
 	acts := workload(42, 400)
-	for name, cfg := range windowConfigs() {
+	for name, newCfg := range windowConfigs() {
+		cfg := func() *Config {
+			c := newCfg()
+			c.IdleTimeout = config.Forever
+			return c
+		}
 		t.Run(name, func(t *testing.T) {
 			ref := newRunner(t, cfg())
 			var want []string
@@ -266,5 +274,52 @@ func TestEventIDIsStable(t *testing.T) {
 		w.Value["source"].(map[string]any)["source_id"] != "a" || w.Value["tenant_id"] != "acme" ||
 		w.Source.Offset != 1 || w.Source.Topic != "signals.metric.v1" {
 		t.Errorf("window record %v from %+v", w.Value, w.Source)
+	}
+}
+
+// TestRestoreRestartsTheIdleClock: a partition restored after downtime is not idle; the
+// records that arrived while no instance read it are about to be replayed. Counting its
+// silence from the checkpoint would let the first tick after the restore close its windows
+// and make the replayed records late.
+func TestRestoreRestartsTheIdleClock(t *testing.T) {
+	cfg := &Config{Type: Tumbling, Size: config.Duration(time.Minute), GroupBy: groupByHost,
+		Aggregate: aggs("n", "count()"), IdleTimeout: config.Duration(time.Minute)}
+	before := newRunner(t, cfg)
+	before.do(t, action{batch: []*engine.Record{ev("a", 30, 1.0, 1)}})
+
+	after := newRunner(t, cfg)
+	after.clock.now = before.clock.now.Add(10 * time.Minute) // down for 10 minutes
+	if err := after.p.Restore(0, before.changelog[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := after.do(t, action{tick: true, wait: time.Second}); got != "" {
+		t.Errorf("first tick after the restore emitted\n%s", got)
+	}
+	after.do(t, action{batch: []*engine.Record{ev("a", 45, 1.0, 2)}, wait: time.Second})
+	out, _ := process(t, after.p, ev("a", 70, 1.0, 3))
+	if got, want := summary(out), "a[0,60) n=2"; got != want {
+		t.Errorf("windows %q, want %q: the replayed record belongs to the restored window", got, want)
+	}
+}
+
+// TestRestoreKeepsTheIdleWatermark: windows the idle timeout closed stay closed after a
+// restore, and a record behind the watermark it reached is still late.
+func TestRestoreKeepsTheIdleWatermark(t *testing.T) {
+	cfg := &Config{Type: Tumbling, Size: config.Duration(time.Minute), GroupBy: groupByHost,
+		Aggregate: aggs("n", "count()"), IdleTimeout: config.Duration(time.Minute)}
+	before := newRunner(t, cfg)
+	before.do(t, action{batch: []*engine.Record{ev("a", 30, 1.0, 1)}})
+	if got := before.do(t, action{tick: true, wait: 2 * time.Minute}); !strings.Contains(got, `"n":1`) {
+		t.Fatalf("idle partition: window not closed: %q", got)
+	}
+	after := newRunner(t, cfg)
+	after.clock.now = before.clock.now
+	if err := after.p.Restore(0, before.changelog[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The idle watermark is 30s + 2m: a record at 1m50s is late, one at 2m40s is not.
+	out, rejects := process(t, after.p, ev("a", 110, 1.0, 2), ev("a", 160, 1.0, 3))
+	if len(out) != 0 || rejects.Len() != 1 || rejects.Items[0].Record.Source.Offset != 2 {
+		t.Errorf("after restore: output %q, rejects %s; want the record at 1m50s late", summary(out), lateReasons(rejects))
 	}
 }

@@ -12,7 +12,8 @@
 // State (open windows, watermarks) is kept per input partition and is engine.Stateful: it
 // is checkpointed with the input offsets and restored when the partition moves, and a
 // restored processor continues exactly as the original would have (same windows, same
-// output records, byte for byte). The user-facing semantics are in the Factory's Doc and
+// output records, byte for byte), except that a restored partition counts its idle time
+// from the restore: its records written meanwhile are about to be replayed. The user-facing semantics are in the Factory's Doc and
 // the config's doc tags (docs/components/processor-window.md is generated from them); the
 // error bounds of the sketches are argued in sketch.go and distinct.go.
 package window
