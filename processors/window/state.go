@@ -124,7 +124,14 @@ func (p *Processor) add(part *partition, rec *engine.Record, t int64, key []byte
 		if end <= wm || t < start || t >= end {
 			continue // closed already (the record is late for this one only), or not its window
 		}
-		i, found := slices.BinarySearchFunc(s.wins, start, func(w *window, start int64) int { return cmpInt(w.start, start) })
+		// Windows are matched by both bounds: one restored from before an edit of size or
+		// hop has the same start as a window of the new shape but is another window.
+		i, found := slices.BinarySearchFunc(s.wins, [2]int64{start, end}, func(w *window, b [2]int64) int {
+			if c := cmpInt(w.start, b[0]); c != 0 {
+				return c
+			}
+			return cmpInt(w.end, b[1])
+		})
 		if !found {
 			s.wins = slices.Insert(s.wins, i, p.newWindow(start, end))
 		}

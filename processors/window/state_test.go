@@ -323,3 +323,22 @@ func TestRestoreKeepsTheIdleWatermark(t *testing.T) {
 		t.Errorf("after restore: output %q, rejects %s; want the record at 1m50s late", summary(out), lateReasons(rejects))
 	}
 }
+
+// TestRestoreAfterSizeEdit: windows open when size: was edited close with the bounds they
+// were opened with; records after the restore go to windows of the new size, and the two
+// windows starting at the same time are two records with two event ids.
+func TestRestoreAfterSizeEdit(t *testing.T) {
+	before := newRunner(t, &Config{Type: Tumbling, Size: config.Duration(time.Minute), GroupBy: groupByHost, Aggregate: aggs("n", "count()")})
+	before.do(t, action{batch: []*engine.Record{ev("a", 10, 1.0, 1)}})
+	after := newRunner(t, &Config{Type: Tumbling, Size: config.Duration(5 * time.Minute), GroupBy: groupByHost, Aggregate: aggs("n", "count()")})
+	if err := after.p.Restore(0, before.changelog[0]); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := process(t, after.p, ev("a", 20, 1.0, 2), ev("a", 120, 1.0, 3), ev("a", 310, 1.0, 4))
+	if got, want := summary(out), "a[0,60) n=1\na[0,300) n=2"; got != want {
+		t.Fatalf("windows\n%s\nwant\n%s", got, want)
+	}
+	if out[0].Value["event_id"] == out[1].Value["event_id"] {
+		t.Errorf("two windows share event_id %v: a sink would drop the second", out[0].Value["event_id"])
+	}
+}

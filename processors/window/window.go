@@ -492,7 +492,7 @@ func (p *Processor) emit(part *partition, id int32, key string, w *window) *engi
 	v["window_start"] = start
 	v["window_end"] = end
 	v["ts_event"] = end
-	v["event_id"] = eventID(p.path, id, key, w.start)
+	v["event_id"] = eventID(p.path, id, key, w.start, p.shapeEnd(w))
 	for i := range p.aggs {
 		a := &p.aggs[i]
 		r := a.result(&p.slots[a.slot], w)
@@ -527,10 +527,21 @@ func formatTime(ns int64) string {
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }
 
+// shapeEnd is the end of a tumbling or hopping window whose length is not the configured
+// size (it was opened before size was edited), 0 for every other window: the start alone
+// identifies a window of the configured shape (and a session of a group), but not one of
+// an older shape that starts at the same time.
+func (p *Processor) shapeEnd(w *window) int64 {
+	if p.kind == Session || w.end-w.start == p.size {
+		return 0
+	}
+	return w.end
+}
+
 // eventID identifies a window's record as a version-8 UUID: a hash of the processor's
-// path, the input partition, the group and the window start. A replay that closes the
-// same window gives the same id, so sinks drop the duplicate.
-func eventID(path string, partition int32, key string, start int64) string {
+// path, the input partition, the group and the window start (and end, when not 0). A
+// replay that closes the same window gives the same id, so sinks drop the duplicate.
+func eventID(path string, partition int32, key string, start, end int64) string {
 	h := sha256.New()
 	h.Write([]byte(path))
 	h.Write([]byte{0})
@@ -539,6 +550,9 @@ func eventID(path string, partition int32, key string, start int64) string {
 	h.Write([]byte(key))
 	h.Write([]byte{0})
 	fmt.Fprintf(h, "%d", start)
+	if end != 0 {
+		fmt.Fprintf(h, "\x00%d", end)
+	}
 	b := h.Sum(nil)[:16]
 	b[6] = (b[6] & 0x0f) | 0x80
 	b[8] = (b[8] & 0x3f) | 0x80
