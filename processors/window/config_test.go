@@ -99,7 +99,7 @@ func TestConfigErrors(t *testing.T) {
           aggregate: {avg: avg(metric), top: max(valu)}
 `, []string{
 			`p.yaml:12:40: ` + w + `.group_by[1]: expression "source.host": "source" has no field "host"`,
-			`p.yaml:13:32: ` + w + `.aggregate.avg: avg needs a number; metric is string`,
+			`p.yaml:13:32: ` + w + `.aggregate.avg: avg needs a number; metric is of type string`,
 			`p.yaml:13:50: ` + w + `.aggregate.top: expression "valu": unknown field "valu" (did you mean "value"?)`,
 		}},
 		{"durations", `          type: tumbling

@@ -188,7 +188,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 			}
 			argType = orAny(t)
 			if cl.fn.numeric() && !numberLike(argType) {
-				errs = append(errs, config.ExprError(*cl.arg, 1, "%s needs a number; %s is %s", cl.name, cl.arg.Src, argType))
+				errs = append(errs, config.ExprError(*cl.arg, 1, "%s needs a number; %s is of type %s", cl.name, strings.TrimSpace(cl.arg.Src), argType))
 				continue
 			}
 			src := strings.TrimSpace(cl.arg.Src)
