@@ -63,7 +63,8 @@ var Factory = engine.ProcessorFactory{
 		"partition and checkpointed with the stream's offsets, so windows survive restarts and " +
 		"rebalances; key the input topic by (part of) the group so that a group's records share " +
 		"a partition. Quantiles (pNN) come from a mergeable log-bucket sketch within 1% of the " +
-		"exact value; distinct is exact up to 512 values, then a HyperLogLog with about 1.6% " +
+		"exact value (the lower nearest rank: of n sorted values, the one at 0-based rank " +
+		"floor(q × (n-1))); distinct is exact up to 512 values, then a HyperLogLog with about 1.6% " +
 		"standard error.",
 	NewConfig: func() any { return &Config{} },
 	Build:     build,
