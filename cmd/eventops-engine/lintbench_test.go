@@ -154,7 +154,7 @@ func bigPipelineYAML() string {
 			for mi, metric := range d.metrics {
 				writeBigPipelineRules(&b, src, d, metric, si*len(benchDomains)+di+mi)
 			}
-			p("    output: {topic: ops.alert.%s.v1, key: tenant_id}", d.name)
+			p("    output: {topic: ops.alert.%s.v1}", d.name)
 		}
 	}
 	p("")

@@ -266,6 +266,10 @@ func (b *builder) stream(i int) *StreamPlan {
 		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc})
 	}
 	if k := sc.Output.Key; k != nil && !k.IsZero() {
+		if n := len(sc.Processors); n > 0 && sc.Processors[n-1].Type == "threshold" &&
+			strings.Contains(p.Topics[sc.Output.Topic].Cleanup, "compact") && strings.TrimSpace(k.Src) != "fingerprint" {
+			b.warns.AddWarning(k.Pos, path+".output.key", "alerts are keyed by their fingerprint (rule + series) so that a compacted topic keeps the latest state of each alert; this key replaces it, and a compacted %s keeps one alert per key value. Remove output.key unless that is what you want", sc.Output.Topic)
+		}
 		prog, _, err := eval.CompileChecked(*k, eval.Any, in, &b.warns)
 		b.add(err, path+".output.key", k.Pos)
 		sp.OutputKey = prog
