@@ -118,7 +118,9 @@ var Factory = engine.ProcessorFactory{
 		"previous_severity, reason (cleared or cancelled, on resolved), ts, started_at, fired_at, " +
 		"resolved_at, tenant_id, source_id, metric, value, message, labels, annotations, tags, " +
 		"series. Input records are consumed. State is kept per input partition and checkpointed " +
-		"by the runtime; `lateness` orders out-of-order records.",
+		"by the runtime; `lateness` orders out-of-order records. Unlike Prometheus, where a " +
+		"vanished series resolves, an alert is evaluated only on its series' records: a firing " +
+		"alert whose series stops sending stays firing, so pair such rules with an `absent` rule.",
 	NewConfig: func() any { return &Config{} },
 	Build:     build,
 }
