@@ -90,7 +90,7 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 	}
 	p := &Program{src: e, prog: prog, kind: kind, needsCtx: patcher.patched}
 	if kind == Any {
-		p.path = fieldPath(e.Src)
+		p.path = FieldPath(e.Src)
 	}
 	p.vms.New = func() any { return &vm.VM{} }
 	return p, nil
@@ -101,7 +101,7 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 func compileLater(e config.Expr, kind Kind) *Program {
 	p := &Program{src: e, kind: kind, needsCtx: callsContextFunction(e.Src)}
 	if kind == Any {
-		p.path = fieldPath(e.Src)
+		p.path = FieldPath(e.Src)
 	}
 	p.vms.New = func() any { return &vm.VM{} }
 	return p
@@ -188,16 +188,16 @@ func (p *Program) run(vars map[string]any) (any, error) {
 	return out, nil
 }
 
-// fieldPath returns the parts of src when it is a plain dotted field path such as
+// FieldPath returns the parts of src when it is a plain dotted field path such as
 // source.source_id, and nil otherwise.
-func fieldPath(src string) []string {
+func FieldPath(src string) []string {
 	src = strings.TrimSpace(src)
 	if src == "" {
 		return nil
 	}
 	parts := strings.Split(src, ".")
 	for _, part := range parts {
-		if !isIdentifier(part) || reserved[part] {
+		if !IsIdentifier(part) || reserved[part] {
 			return nil
 		}
 	}
@@ -206,7 +206,8 @@ func fieldPath(src string) []string {
 
 var reserved = map[string]bool{"true": true, "false": true, "nil": true, "not": true, "and": true, "or": true, "in": true, "matches": true, "contains": true, "startsWith": true, "endsWith": true, "let": true, "if": true, "else": true, ctxVar: true}
 
-func isIdentifier(s string) bool {
+// IsIdentifier reports whether s can name a field in an expression without quoting.
+func IsIdentifier(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/eval"
 )
 
 // Window types.
@@ -101,7 +102,7 @@ func (c *Config) Validate() error {
 	var paths []string
 	for i, g := range c.GroupBy {
 		at := fmt.Sprintf("group_by[%d]", i)
-		parts := fieldPath(g.Src)
+		parts := eval.FieldPath(g.Src)
 		if parts == nil {
 			src := strings.TrimSpace(g.Src)
 			errs = append(errs, config.ExprError(g, 1, "%q is not a field path; group_by takes paths such as source.source_id, reproduced at the same path in the output. Name a computed key under group_as instead, e.g. group_as: {key: '%s'}", src, src))
@@ -131,7 +132,7 @@ func (c *Config) Validate() error {
 			bad(at, "an expression is required")
 		}
 		switch prev, dup := taken[name]; {
-		case !isIdentifier(name):
+		case !eval.IsIdentifier(name):
 			bad(at, "%q is not a usable field name (letters, digits and _, not starting with a digit)", name)
 		case dup:
 			bad(at, "the output field %q is already %s", name, prev)
@@ -145,7 +146,7 @@ func (c *Config) Validate() error {
 	for _, name := range slices.Sorted(maps.Keys(c.Aggregate)) {
 		at := "aggregate." + name
 		switch prev, dup := taken[name]; {
-		case !isIdentifier(name):
+		case !eval.IsIdentifier(name):
 			bad(at, "%q is not a usable field name (letters, digits and _, not starting with a digit)", name)
 		case dup:
 			bad(at, "the output field %q is already %s", name, prev)
@@ -176,36 +177,4 @@ func (c *Config) idle() time.Duration {
 		return 0
 	}
 	return c.IdleTimeout.D()
-}
-
-// fieldPath returns the parts of src when it is a dotted field path, else nil.
-func fieldPath(src string) []string {
-	src = strings.TrimSpace(src)
-	if src == "" {
-		return nil
-	}
-	parts := strings.Split(src, ".")
-	for _, p := range parts {
-		if !isIdentifier(p) || keywords[p] {
-			return nil
-		}
-	}
-	return parts
-}
-
-var keywords = map[string]bool{"true": true, "false": true, "nil": true, "not": true, "and": true, "or": true, "in": true, "matches": true, "contains": true, "startsWith": true, "endsWith": true, "let": true, "if": true, "else": true}
-
-func isIdentifier(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
-		case i > 0 && r >= '0' && r <= '9':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -145,7 +145,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.time = eval.MustCompile("ts_event", eval.Any)
 	}
 	for _, g := range c.GroupBy {
-		parts := fieldPath(g.Src)
+		parts := eval.FieldPath(g.Src)
 		if parts == nil {
 			continue // Validate said so
 		}
@@ -159,7 +159,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.GroupAs)) {
 		e := c.GroupAs[name]
-		if e.IsZero() || !isIdentifier(name) {
+		if e.IsZero() || !eval.IsIdentifier(name) {
 			continue
 		}
 		prog, t, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings)
