@@ -1,6 +1,7 @@
 package threshold
 
 import (
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -175,9 +176,9 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 	}
 	slices.SortFunc(part.buf, func(x, y buffered) int {
 		if x.at != y.at {
-			return cmpInt(x.at, y.at)
+			return cmp.Compare(x.at, y.at)
 		}
-		return cmpInt(int64(x.seq), int64(y.seq))
+		return cmp.Compare(int64(x.seq), int64(y.seq))
 	})
 	p.parts[partition] = part
 	return nil

@@ -1,6 +1,7 @@
 package threshold
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -135,24 +136,14 @@ func (part *partition) buffer(rec *engine.Record, at int64) {
 	b := buffered{at: at, seq: part.seq, rec: rec}
 	i, _ := slices.BinarySearchFunc(part.buf, b, func(x, y buffered) int {
 		if x.at != y.at {
-			return cmpInt(x.at, y.at)
+			return cmp.Compare(x.at, y.at)
 		}
-		return cmpInt(int64(x.seq), int64(y.seq))
+		return cmp.Compare(int64(x.seq), int64(y.seq))
 	})
 	part.buf = slices.Insert(part.buf, i, b)
 	part.dirtyBuf[b.seq] = &b
 	part.maxEvent = max(part.maxEvent, at)
 	part.dirtyMeta = true
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // release moves the watermark to wm and evaluates, in order, the buffered records it passed.

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"maps"
@@ -127,10 +128,10 @@ func (p *Processor) add(part *partition, rec *engine.Record, t int64, key []byte
 		// Windows are matched by both bounds: one restored from before an edit of size or
 		// hop has the same start as a window of the new shape but is another window.
 		i, found := slices.BinarySearchFunc(s.wins, [2]int64{start, end}, func(w *window, b [2]int64) int {
-			if c := cmpInt(w.start, b[0]); c != 0 {
+			if c := cmp.Compare(w.start, b[0]); c != 0 {
 				return c
 			}
-			return cmpInt(w.end, b[1])
+			return cmp.Compare(w.end, b[1])
 		})
 		if !found {
 			s.wins = slices.Insert(s.wins, i, p.newWindow(start, end))
@@ -170,7 +171,7 @@ func (p *Processor) addSession(part *partition, rec *engine.Record, t int64, key
 	var w *window
 	if len(touching) == 0 {
 		w = p.newWindow(t, t+p.gap)
-		i, _ := slices.BinarySearchFunc(s.wins, t, func(w *window, start int64) int { return cmpInt(w.start, start) })
+		i, _ := slices.BinarySearchFunc(s.wins, t, func(w *window, start int64) int { return cmp.Compare(w.start, start) })
 		s.wins = slices.Insert(s.wins, i, w)
 	} else {
 		w = s.wins[touching[0]]
@@ -192,16 +193,6 @@ func (p *Processor) addSession(part *partition, rec *engine.Record, t int64, key
 	p.addValues(w, t, rec)
 	part.changed(s)
 	return nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (p *Processor) lateError(t, wm int64, why string) error {
