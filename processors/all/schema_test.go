@@ -92,7 +92,7 @@ func TestSchemaRejectsMistakesWhereTheyAre(t *testing.T) {
 		wantAt         string // JSON pointer of the value an editor marks
 		wantMsg        string
 	}{
-		{"typo in a key", "{partitions: 3, retention: 3d, ingest: true}", "{partitions: 3, retnetion: 3d, ingest: true}",
+		{"typo in a key", "{partitions: 1, retention: 3d, ingest: true}", "{partitions: 1, retnetion: 3d, ingest: true}",
 			"/topics/ingest.raw.agent", "retnetion"},
 		{"value outside the enum", "cleanup: compact+delete", "cleanup: compact-delete",
 			"/topics/ops.alert.v1/cleanup", "compact"},
