@@ -11,6 +11,7 @@ import (
 	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
+	"github.com/eventops/eventops-engine/engine/store/storetest"
 )
 
 // The PostgreSQL output passes the conformance suite every output must pass, with the
@@ -37,4 +38,39 @@ func TestOutputConformance(t *testing.T) {
 		}
 		return out, read
 	}, enginetest.ExactlyOnce())
+}
+
+// The PostgreSQL store answers the API's routes as every store must (engine/store/storetest),
+// so that a pipeline moved between PostgreSQL and the local store gets the same answers.
+func TestStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		return openStoreBackend(t, pgtest.DSN(t))
+	})
+}
+
+// openStoreBackend opens outputs for both built-in tables and a store on dsn. Writes are
+// durable when Write returns, so there is nothing to flush; a restart is new outputs and a
+// new store on the same schema.
+func openStoreBackend(t *testing.T, dsn string) storetest.Backend {
+	ctx := context.Background()
+	outputs := map[string]engine.Output{}
+	for _, table := range []string{"metrics", "alerts"} {
+		out, err := postgres.NewOutput(ctx, &config.PostgresOutput{DSN: dsn, Table: table}, postgres.OutputOptions{Stream: "storetest"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { out.Close() })
+		outputs[table] = out
+	}
+	st, err := postgres.NewStore(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storetest.Backend{
+		Metrics:     outputs["metrics"],
+		Alerts:      outputs["alerts"],
+		Store:       st,
+		Reopen:      func(t *testing.T) storetest.Backend { return openStoreBackend(t, dsn) },
+		ErrBadQuery: postgres.ErrBadQuery,
+	}
 }

@@ -21,6 +21,13 @@
 // some row (a CHECK or NOT NULL constraint, a varchar too short), the batch is split in
 // halves until the refused rows are alone; they go to rejects and the rest is committed.
 //
+// A batch is visible to queries all at once (one COPY or one transaction), with one
+// exception: a batch of OutputOptions.Parallel × 1000 rows or more is split by event_id
+// over several connections, each part its own transaction, so a query running meanwhile
+// can see some parts and not yet the others (never part of a part, never a row twice).
+// The store suite (engine/store/storetest) checks whole-batch visibility on batches below
+// that size; one transaction across connections would take two-phase commit.
+//
 // Why this path: BenchmarkWrite, 10k-row batches of metrics records into the metrics table
 // (with its query index), one connection, on a shared 2-core machine (figures vary ±20%
 // between runs there; compare within a run):
