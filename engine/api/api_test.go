@@ -166,6 +166,9 @@ func TestTableRoute(t *testing.T) {
 			wantErr: `limit must be an integer between 1 and 2, got "3"`},
 		{name: "limit zero", query: "?tenant=acme&host=host-a&limit=0", wantCode: 400,
 			wantErr: `limit must be an integer between 1 and 2, got "0"`},
+		{name: "a value the column cannot hold is the client's mistake: 400 with the reason", query: "?tenant=acme&host=host-a",
+			storeErr: fmt.Errorf("%w: where value: cannot parse \"high\" as a number", store.ErrBadQuery),
+			wantCode: 400, wantErr: `bad query: where value: cannot parse "high" as a number`},
 		{name: "store failure is a 500 without internals", query: "?tenant=acme&host=host-a", storeErr: errors.New("connection refused to 10.0.0.5"),
 			wantCode: 500, wantErr: "query on table metrics failed"},
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -188,6 +189,11 @@ func (t *tableRoute) serve(c *fiber.Ctx) error {
 	}
 
 	rows, err := t.store.Query(c.UserContext(), q)
+	if errors.Is(err, store.ErrBadQuery) {
+		// The request asked for something the table cannot answer (?value=high on a number
+		// column): the client's mistake, said as such.
+		return jsonError(c, fiber.StatusBadRequest, "%v", err)
+	}
 	if err != nil {
 		t.srv.log.Error("api: table query failed", "path", t.path, "table", t.table, "err", err)
 		return jsonError(c, fiber.StatusInternalServerError, "query on table %s failed", t.table)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -17,8 +16,9 @@ import (
 )
 
 // ErrBadQuery wraps every error caused by the query itself (unknown table or column, a value
-// that does not fit its column) rather than by the database, so the API can answer 400.
-var ErrBadQuery = errors.New("bad query")
+// that does not fit its column) rather than by the database, so the API can answer 400. It is
+// store.ErrBadQuery, shared by every backend.
+var ErrBadQuery = store.ErrBadQuery
 
 // Store answers the API's table queries from PostgreSQL.
 type Store struct {

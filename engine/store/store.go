@@ -3,7 +3,15 @@
 // holds the table.
 package store
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrBadQuery wraps every error caused by the request rather than by the backend: an unknown
+// table or column, or a value that does not fit its column (?value=high on a number column).
+// The API answers those with 400 and the reason; anything else is a 500.
+var ErrBadQuery = errors.New("bad query")
 
 // Query asks for rows of one table. Column names come from the pipeline file and are checked
 // against Columns before a query runs; values are always bound as parameters.
