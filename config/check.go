@@ -389,8 +389,12 @@ func (l *loader) checkStreams(p *Pipeline) {
 			switch {
 			case o.Topic != "" && o.Postgres != nil:
 				l.errs.Add(l.keyPosOf(path+".output.postgres"), path+".output", "set exactly one of topic and postgres, not both (use a sink to also copy the topic into PostgreSQL)")
-			case o.Topic == "" && o.Postgres == nil:
-				l.errs.Add(l.posOf(path+".output"), path+".output", "set one of topic and postgres")
+			case o.Topic != "" && o.Parquet != nil:
+				l.errs.Add(l.keyPosOf(path+".output.parquet"), path+".output", "set exactly one of topic and parquet, not both (use a sink to also copy the topic into Parquet files)")
+			case o.Postgres != nil && o.Parquet != nil:
+				l.errs.Add(l.keyPosOf(path+".output.parquet"), path+".output", "set exactly one of postgres and parquet, not both (use a sink for the second store)")
+			case o.Topic == "" && o.Postgres == nil && o.Parquet == nil:
+				l.errs.Add(l.posOf(path+".output"), path+".output", "set one of topic, postgres and parquet")
 			}
 		}
 	}
@@ -400,8 +404,11 @@ func (l *loader) checkSinks(p *Pipeline) {
 	for i, s := range p.Sinks {
 		path := indexPath("sinks", i)
 		p.Pos[path] = l.posOf(path)
-		if s.Postgres == nil {
-			l.errs.Add(l.posOf(path), path, "a sink needs a store: add postgres: {dsn: ..., table: ...}")
+		switch {
+		case s.Postgres == nil && s.Parquet == nil:
+			l.errs.Add(l.posOf(path), path, "a sink needs a store: add postgres: {dsn: ..., table: ...} or parquet: {dir: ..., table: ...}")
+		case s.Postgres != nil && s.Parquet != nil:
+			l.errs.Add(l.keyPosOf(path+".parquet"), path, "set exactly one of postgres and parquet, not both (use two sinks to fill both stores)")
 		}
 		if s.BatchSize < 1 {
 			l.errs.Add(l.posOf(path+".batch_size"), path+".batch_size", "must be at least 1, got %d", s.BatchSize)
@@ -420,10 +427,16 @@ func (l *loader) checkAPI(p *Pipeline) {
 		if s.Output.Postgres != nil && s.Output.Postgres.Table != "" {
 			tables[s.Output.Postgres.Table] = true
 		}
+		if s.Output.Parquet != nil && s.Output.Parquet.Table != "" {
+			tables[s.Output.Parquet.Table] = true
+		}
 	}
 	for _, s := range p.Sinks {
 		if s.Postgres != nil && s.Postgres.Table != "" {
 			tables[s.Postgres.Table] = true
+		}
+		if s.Parquet != nil && s.Parquet.Table != "" {
+			tables[s.Parquet.Table] = true
 		}
 	}
 	written := slices.Sorted(maps.Keys(tables))
@@ -431,10 +444,10 @@ func (l *loader) checkAPI(p *Pipeline) {
 	// its own error is enough.
 	unknownTables := false
 	for _, s := range p.Streams {
-		unknownTables = unknownTables || s.Output.Postgres != nil && s.Output.Postgres.Table == ""
+		unknownTables = unknownTables || s.Output.Postgres != nil && s.Output.Postgres.Table == "" || s.Output.Parquet != nil && s.Output.Parquet.Table == ""
 	}
 	for _, s := range p.Sinks {
-		unknownTables = unknownTables || s.Postgres != nil && s.Postgres.Table == ""
+		unknownTables = unknownTables || s.Postgres != nil && s.Postgres.Table == "" || s.Parquet != nil && s.Parquet.Table == ""
 	}
 	firstPath := map[string]Pos{}
 	for i, r := range p.API.Routes {
@@ -465,7 +478,7 @@ func (l *loader) checkAPI(p *Pipeline) {
 			if len(written) > 0 {
 				list = "tables written: " + strings.Join(written, ", ")
 			}
-			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is not written by any postgres output or sink (%s)", r.Table, list)
+			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is not written by any postgres or parquet output or sink (%s)", r.Table, list)
 		}
 		if r.Order != "" && !orderRE.MatchString(strings.TrimSpace(r.Order)) {
 			l.errs.Add(l.posOf(path+".order"), path+".order", "order must be a column, optionally followed by asc or desc (e.g. \"ts desc\"), got %q", r.Order)

@@ -77,4 +77,24 @@ var CoreComponents = []Component{
 `,
 		Config: reflect.TypeFor[PostgresOutput](),
 	},
+	{
+		Kind:  "output",
+		Name:  "parquet",
+		Paths: []string{"streams[].output.parquet", "sinks[].parquet"},
+		Doc: "Writes records as rows of Parquet files in a local directory, in Hive-style partitions " +
+			"(dir/tenant=acme/metric=cpu_load/date=2025-10-16/part-*.parquet) that DuckDB, Arrow and Spark read. " +
+			"The built-in tables metrics and alerts have default columns; any other table needs columns:. " +
+			"A batch is durable once it is in the output's write-ahead log; rows are written to files by " +
+			"rows, bytes or age, each file appearing atomically, and a redelivered record (at or below the " +
+			"highest source offset already stored) is not written twice. Small files are merged, and " +
+			"retention: deletes old date= partitions.",
+		Example: `output:
+  parquet:
+    dir: data/parquet
+    table: metrics
+    flush_age: 5s
+    retention: 30d
+`,
+		Config: reflect.TypeFor[ParquetOutput](),
+	},
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"time"
 )
 
@@ -200,13 +201,14 @@ type Input struct {
 	BatchSize  int    `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
 }
 
-// Output is a stream's output: exactly one of Topic and Postgres.
+// Output is a stream's output: exactly one of Topic, Postgres and Parquet.
 type Output struct {
 	Topic    string           `yaml:"topic" ref:"topics" doc:"Topic to write records to."`
 	Key      *Expr            `yaml:"key" doc:"Expression giving the record key."`
 	Headers  map[string]*Expr `yaml:"headers" doc:"Header name to expression."`
 	Schema   string           `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
 	Postgres *PostgresOutput  `yaml:"postgres" doc:"Write records to a PostgreSQL table."`
+	Parquet  *ParquetOutput   `yaml:"parquet" doc:"Write records to Parquet files in a local directory (the local store)."`
 }
 
 // PostgresOutput writes records into a PostgreSQL table.
@@ -218,6 +220,63 @@ type PostgresOutput struct {
 	Create    *bool  `yaml:"create" default:"true" doc:"Create the table and its indexes if missing."`
 }
 
+// ParquetOutput writes records as rows of Parquet files under Dir, in Hive-style partitions
+// (dir/tenant=acme/metric=cpu_load/date=2025-10-16/part-*.parquet).
+type ParquetOutput struct {
+	Dir          string          `yaml:"dir" required:"true" doc:"Directory of the table's files, relative to the working directory (like broker.embedded.data_dir). Give each table its own directory, e.g. data/parquet for metrics and data/parquet-alerts for alerts, so that a glob over one does not read the other."`
+	Table        string          `yaml:"table" required:"true" doc:"Table name; metrics and alerts have built-in columns, any other table needs columns:."`
+	Columns      Fields          `yaml:"columns" doc:"Column name to expression; default for the built-in tables (entries here replace or add to them)."`
+	PartitionBy  Fields          `yaml:"partition_by" doc:"Partition directory name to expression over the row's columns (not the record), in directory order. A timestamp value becomes its UTC date (YYYY-MM-DD). Default for metrics: {tenant: tenant, metric: metric, date: ts}; for alerts: {tenant: tenant, date: ts}; none for other tables."`
+	FlushRows    int             `yaml:"flush_rows" default:"100000" doc:"Write the buffered rows to files once this many are buffered."`
+	FlushBytes   Size            `yaml:"flush_bytes" default:"64MiB" doc:"Write the buffered rows to files once they take about this much memory."`
+	FlushAge     Duration        `yaml:"flush_age" default:"10s" doc:"Write the buffered rows to files once the oldest has waited this long. Rows are durable (in the write-ahead log) and queryable before that."`
+	RowGroupRows int             `yaml:"row_group_rows" default:"131072" doc:"Maximum rows per row group: row groups are the unit readers skip by their min/max statistics."`
+	Compression  string          `yaml:"compression" default:"zstd" enum:"zstd,snappy,none" doc:"Column compression codec."`
+	Retention    Duration        `yaml:"retention" default:"forever" doc:"Delete date= partitions whose date is older than this (e.g. 30d); 'forever' keeps everything."`
+	Compact      *ParquetCompact `yaml:"compact" doc:"Merging of small files within a partition."`
+}
+
+// ParquetCompact configures the background merging of a partition's small files.
+type ParquetCompact struct {
+	MinFiles   int      `yaml:"min_files" default:"8" doc:"Merge a partition's small files once it has at least this many; 0 turns compaction off."`
+	TargetSize Size     `yaml:"target_size" default:"128MiB" doc:"Files at least this large are left alone; merging stops adding inputs at this size."`
+	Interval   Duration `yaml:"interval" default:"1m" doc:"How often partitions are checked for compaction and retention."`
+}
+
+// Validate reports every problem of the Parquet output's settings.
+func (c *ParquetOutput) Validate() error {
+	var errs []error
+	if c.FlushRows < 1 {
+		errs = append(errs, FieldErrorf("flush_rows", "must be at least 1, got %d", c.FlushRows))
+	}
+	if c.FlushBytes < 0 {
+		errs = append(errs, FieldErrorf("flush_bytes", "must not be negative"))
+	}
+	if c.FlushAge <= 0 {
+		errs = append(errs, FieldErrorf("flush_age", "must be positive, e.g. 10s"))
+	}
+	if c.RowGroupRows < 1 {
+		errs = append(errs, FieldErrorf("row_group_rows", "must be at least 1, got %d", c.RowGroupRows))
+	}
+	if c.Retention == 0 || (c.Retention > 0 && c.Retention.D() < 24*time.Hour) {
+		errs = append(errs, FieldErrorf("retention", "must be at least 1d (partitions are whole days) or forever, got %s", time.Duration(c.Retention)))
+	}
+	if c.Compact != nil {
+		if c.Compact.MinFiles < 0 || c.Compact.MinFiles == 1 {
+			errs = append(errs, FieldErrorf("compact.min_files", "must be 0 (off) or at least 2, got %d", c.Compact.MinFiles))
+		}
+		if c.Compact.Interval <= 0 {
+			errs = append(errs, FieldErrorf("compact.interval", "must be positive, e.g. 1m"))
+		}
+	}
+	for _, f := range c.PartitionBy {
+		if f.Expr == nil {
+			errs = append(errs, FieldErrorf("partition_by."+f.Name, "a partition needs an expression over the row's columns, e.g. tenant"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Sink copies a topic into a store.
 type Sink struct {
 	Name      string          `yaml:"name" doc:"Name; default sink.<from>.<table>."`
@@ -225,6 +284,7 @@ type Sink struct {
 	Group     string          `yaml:"group" doc:"Consumer group; default eventops.<name>."`
 	BatchSize int             `yaml:"batch_size" default:"10000" doc:"Maximum records written in one transaction."`
 	Postgres  *PostgresOutput `yaml:"postgres" doc:"Write to a PostgreSQL table."`
+	Parquet   *ParquetOutput  `yaml:"parquet" doc:"Write to Parquet files in a local directory (the local store)."`
 }
 
 // API is the HTTP server.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/eventops/eventops-engine/engine/tables"
 )
 
 // querier is what catalog reads need: a pool, a connection or a transaction.
@@ -38,46 +40,36 @@ type builtinTable struct {
 // (measured with 300k rows on a C.UTF-8 database, which PostgreSQL does not treat as "C").
 const idText = `TEXT COLLATE "C"`
 
+// builtinTables are the built-in tables (engine/tables, shared with the Parquet sink) with
+// PostgreSQL types and the indexes that serve the API's queries.
 var builtinTables = map[string]builtinTable{
-	"metrics": {
-		columns: []builtinColumn{
-			{"event_id", idText + " NOT NULL", "event_id"},
-			{"ts", "TIMESTAMPTZ", "ts_event"},
-			{"tenant", idText, "tenant_id"},
-			{"source_id", idText, "source?.source_id"},
-			{"metric", idText, "metric"},
-			{"value", "DOUBLE PRECISION", "value"},
-			{"unit", idText, "unit"},
-			{"tags", "JSONB", "tags"},
-		},
-		indexes: []string{"tenant_source_metric_ts_idx (tenant, source_id, metric, ts DESC)"},
-	},
-	"alerts": {
-		columns: []builtinColumn{
-			{"event_id", idText + " NOT NULL", "event_id"},
-			{"ts", "TIMESTAMPTZ", "ts"},
-			{"tenant", idText, "tenant_id"},
-			{"source_id", idText, "source_id"},
-			{"metric", idText, "metric"},
-			{"severity", idText, "severity"},
-			{"rule", idText, "rule"},
-			{"value", "DOUBLE PRECISION", "value"},
-			{"message", "TEXT", "message"},
-			{"tags", "JSONB", "tags"},
-			{"fingerprint", idText, "fingerprint"},
-			{"state", idText, "state"},
-			{"started_at", "TIMESTAMPTZ", "started_at"},
-			{"resolved_at", "TIMESTAMPTZ", "resolved_at"},
-			{"labels", "JSONB", "labels"},
-			// Added with the threshold processor's alert lifecycle; an older alerts table
-			// gets them from createBuiltin's ALTER TABLE ... ADD COLUMN.
-			{"previous_severity", idText, "previous_severity"},
-			{"reason", idText, "reason"},
-			{"fired_at", "TIMESTAMPTZ", "fired_at"},
-			{"annotations", "JSONB", "annotations"},
-		},
-		indexes: []string{"ts_idx (ts DESC)", "fingerprint_ts_idx (fingerprint, ts DESC)"},
-	},
+	"metrics": pgTable("metrics", "tenant_source_metric_ts_idx (tenant, source_id, metric, ts DESC)"),
+	// The alerts columns added with the threshold processor's alert lifecycle
+	// (previous_severity, reason, fired_at, annotations) reach an older alerts table through
+	// createBuiltin's ALTER TABLE ... ADD COLUMN.
+	"alerts": pgTable("alerts", "ts_idx (ts DESC)", "fingerprint_ts_idx (fingerprint, ts DESC)"),
+}
+
+// pgDDL is the PostgreSQL type of each neutral column type.
+var pgDDL = map[tables.Type]string{
+	tables.ID:     idText,
+	tables.Text:   "TEXT",
+	tables.Time:   "TIMESTAMPTZ",
+	tables.Double: "DOUBLE PRECISION",
+	tables.JSON:   "JSONB",
+}
+
+func pgTable(name string, indexes ...string) builtinTable {
+	var t builtinTable
+	for _, c := range tables.Builtin[name].Columns {
+		ddl := pgDDL[c.Type]
+		if c.NotNull {
+			ddl += " NOT NULL"
+		}
+		t.columns = append(t.columns, builtinColumn{c.Name, ddl, c.Expr})
+	}
+	t.indexes = indexes
+	return t
 }
 
 // tableRef is a table name as configured ("metrics" or "ops.metrics"), split and quoted.

@@ -12,6 +12,7 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 	"github.com/eventops/eventops-engine/engine/lookup"
+	"github.com/eventops/eventops-engine/engine/parquet"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/schema"
 	"github.com/eventops/eventops-engine/engine/types"
@@ -293,6 +294,9 @@ func (b *builder) stream(i int) *StreamPlan {
 	if pg := sc.Output.Postgres; pg != nil {
 		b.postgres(pg, in, path+".output.postgres")
 	}
+	if pq := sc.Output.Parquet; pq != nil {
+		b.parquet(pq, in, path+".output.parquet")
+	}
 	b.written[i] = types.Encoded(in)
 	return sp
 }
@@ -306,10 +310,13 @@ func (b *builder) sink(i int, sk config.Sink) {
 	sc := config.Stream{
 		Name:   name,
 		Input:  config.Input{Topic: sk.From, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter},
-		Output: config.Output{Postgres: sk.Postgres},
+		Output: config.Output{Postgres: sk.Postgres, Parquet: sk.Parquet},
 	}
 	if sk.Postgres != nil {
 		b.postgres(sk.Postgres, b.topicType(sk.From), fmt.Sprintf("sinks[%d].postgres", i))
+	}
+	if sk.Parquet != nil {
+		b.parquet(sk.Parquet, b.topicType(sk.From), fmt.Sprintf("sinks[%d].parquet", i))
 	}
 	b.plan.Streams = append(b.plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true})
 }
@@ -333,6 +340,23 @@ func (b *builder) postgres(pg *config.PostgresOutput, in *types.Type, path strin
 		if _, err := eval.CheckFields(pg.Columns, in, "", &b.warns); err != nil {
 			b.add(err, path+".columns", b.p.At(path+".columns"))
 		}
+	}
+}
+
+// parquet checks a Parquet output's columns and partitions against the records it
+// receives (by building it without touching its directory), and notes its table's columns.
+func (b *builder) parquet(pc *config.ParquetOutput, in *types.Type, path string) {
+	if b.tables == nil {
+		b.tables = map[string][]string{}
+	}
+	cols, err := parquet.Check(pc, in, &b.warns)
+	if err != nil {
+		b.add(err, path, b.p.At(path))
+	}
+	if prev, seen := b.tables[pc.Table]; !seen {
+		b.tables[pc.Table] = cols
+	} else if prev != nil && cols != nil {
+		b.tables[pc.Table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
 	}
 }
 
@@ -468,6 +492,9 @@ func overlaps(e *config.Error, prior config.Errors) bool {
 func sinkTable(sk config.Sink) string {
 	if sk.Postgres != nil {
 		return sk.Postgres.Table
+	}
+	if sk.Parquet != nil {
+		return sk.Parquet.Table
 	}
 	return "store"
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/api"
 	"github.com/eventops/eventops-engine/engine/broker"
+	"github.com/eventops/eventops-engine/engine/parquet"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/store"
 	"github.com/eventops/eventops-engine/engine/telemetry"
@@ -213,6 +214,8 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	switch {
 	case sc.Output.Postgres != nil:
 		out, err = postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log, Clock: p.opts.Clock})
+	case sc.Output.Parquet != nil:
+		out, err = parquet.NewOutput(sc.Output.Parquet, parquet.Options{Stream: sp.Name, Logger: log, Clock: p.opts.Clock})
 	default:
 		out, err = broker.NewOutput(b, broker.OutputConfig{
 			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
