@@ -470,10 +470,11 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 		pq.CreatedBy("eventops-engine", "", "")}, meta...)
 	w := pq.NewWriter(tmp, options...)
 	buf := make([]pq.Row, 0, 1024)
+	slab := make([]pq.Value, cap(buf)*len(o.order))
 	for i := 0; i < len(rows); i += cap(buf) {
 		buf = buf[:0]
-		for _, r := range rows[i:min(i+cap(buf), len(rows))] {
-			buf = append(buf, parquetRow(r, o.order, nil))
+		for j, r := range rows[i:min(i+cap(buf), len(rows))] {
+			buf = append(buf, parquetRow(r, o.order, slab[j*len(o.order):j*len(o.order)]))
 		}
 		if _, err := w.WriteRows(buf); err != nil {
 			tmp.Close()
