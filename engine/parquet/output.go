@@ -214,14 +214,6 @@ func compile(cfg *config.ParquetOutput, opts Options) (*Output, error) {
 	return o, nil
 }
 
-func columnNames(cols []Column) string {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-	}
-	return strings.Join(names, ", ")
-}
-
 // Columns lists the table's columns, in row order.
 func (o *Output) Columns() []Column {
 	out := make([]Column, len(o.cols))
