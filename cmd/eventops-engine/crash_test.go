@@ -128,19 +128,27 @@ sinks:
   - {from: signals.metric.v1, batch_size: 2000, postgres: {dsn: "%s", table: metrics}}
 `
 
+// crashSetup gives a crash test a fresh database schema, the engine binary, and a pipeline
+// file made from format (its %s are the broker data directory, then the DSN).
+func crashSetup(t *testing.T, format string) (dsn, bin, pipeline string) {
+	t.Helper()
+	dsn = pgtest.DSN(t)
+	bin = buildBinary(t)
+	dir := t.TempDir()
+	pipeline = filepath.Join(dir, "pipeline.yaml")
+	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(format, filepath.Join(dir, "broker"), dsn)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, bin, pipeline
+}
+
 // Killing the engine with SIGKILL in the middle of a stream of 100k events and starting it
 // again ends with exactly 100k rows: nothing lost, nothing written twice.
 func TestSIGKILLMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the engine binary; skipped with -short")
 	}
-	dsn := pgtest.DSN(t)
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	pipeline := filepath.Join(dir, "pipeline.yaml")
-	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(crashPipeline, filepath.Join(dir, "broker"), dsn)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dsn, bin, pipeline := crashSetup(t, crashPipeline)
 	const n = 100_000
 
 	eng := startEngine(t, bin, pipeline)
@@ -260,13 +268,7 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the engine binary; skipped with -short")
 	}
-	dsn := pgtest.DSN(t)
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	pipeline := filepath.Join(dir, "pipeline.yaml")
-	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(crashStatefulPipeline, filepath.Join(dir, "broker"), dsn)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dsn, bin, pipeline := crashSetup(t, crashStatefulPipeline)
 	const n, hot, perHost = 100_000, 10, 1000 + 999
 
 	eng := startEngine(t, bin, pipeline)
