@@ -166,19 +166,11 @@ func (o *Output) compactDir(dir string, ents []os.DirEntry, c config.ParquetComp
 
 // readFile reads a file of this table back as rows in Columns order.
 func (o *Output) readFile(path string) ([]Row, error) {
-	f, err := os.Open(path)
+	f, pf, err := openParquet(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := pq.OpenFile(f, info.Size())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
 	if pf.Schema().String() != o.schema.String() {
 		return nil, fmt.Errorf("%s has other columns than the table now has; left as it is", path)
 	}
@@ -245,19 +237,11 @@ func Live(dir string) ([]string, error) {
 }
 
 func compactedFrom(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, pf, err := openParquet(path, pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := pq.OpenFile(f, info.Size(), pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
 	v, ok := pf.Lookup(MetaCompactedFrom)
 	if !ok {
 		return nil, nil
@@ -267,4 +251,23 @@ func compactedFrom(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: %s: %w", path, MetaCompactedFrom, err)
 	}
 	return from, nil
+}
+
+// openParquet opens the Parquet file at path; the caller closes the returned *os.File.
+func openParquet(path string, opts ...pq.FileOption) (*os.File, *pq.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	pf, err := pq.OpenFile(f, info.Size(), opts...)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return f, pf, nil
 }
