@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +18,6 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
-	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/processors/all"
 )
 
@@ -84,33 +80,7 @@ func (r *statefulRun) instance(id string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", id)
-	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- plan.Run(ctx, runtime.RunOptions{InstanceID: id}) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("instance %s: %v", id, err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("instance %s did not stop within 30s", id)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return runInstance(t, cfg, all.Factories(), id)
 }
 
 // produce sends readings keyed by host, so each host's readings stay in one partition.

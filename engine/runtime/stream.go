@@ -251,22 +251,9 @@ func (s *stream) tick(ctx context.Context) *processed {
 			s.log.Warn("processor tick failed", "processor", proc.Name, "err", err)
 			continue
 		}
+		s.metrics.ProcessorOut.WithLabelValues(s.plan.Name, proc.Name).Add(float64(len(recs)))
 		s.countAlerts(proc, recs)
-		for _, next := range s.plan.Processors[i+1:] {
-			if len(recs) == 0 {
-				break
-			}
-			in := recs
-			if recs, err = next.Process(ctx, in, &p.rejects); err != nil {
-				s.log.Error("processor failed on ticked records; sending them to the dead-letter topic", "processor", next.Name, "err", err)
-				for _, r := range in {
-					p.rejects.Add(r, next.Name, err)
-				}
-				recs = nil
-			}
-			s.countAlerts(next, recs)
-		}
-		p.out = append(p.out, recs...)
+		p.out = append(p.out, s.runFrom(ctx, i+1, recs, &p.rejects)...)
 	}
 	if s.state != nil {
 		p.state = s.state.changes()
@@ -274,9 +261,6 @@ func (s *stream) tick(ctx context.Context) *processed {
 
 	if len(p.out) == 0 && len(p.rejects.Items) == 0 && len(p.state) == 0 {
 		return nil
-	}
-	if s.plan.OutputSchema != nil {
-		p.out = s.validate(p.out, s.plan.OutputSchema, "output.schema", &p.rejects)
 	}
 	return p
 }
@@ -314,15 +298,26 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 			s.state.mu.Unlock()
 		}()
 	}
-	for _, proc := range s.plan.Processors {
+	p.out = s.runFrom(ctx, 0, recs, &p.rejects)
+	return p
+}
+
+// runFrom runs recs through the stream's processors from index first on, then checks the
+// output schema. Read batches start at 0; what a ticker emits starts after the ticker.
+func (s *stream) runFrom(ctx context.Context, first int, recs []*engine.Record, rejects *engine.Rejects) []*engine.Record {
+	name := s.plan.Name
+	for _, proc := range s.plan.Processors[first:] {
+		if len(recs) == 0 {
+			break
+		}
 		s.metrics.ProcessorIn.WithLabelValues(name, proc.Name).Add(float64(len(recs)))
-		out, err := proc.Process(ctx, recs, &p.rejects)
+		out, err := proc.Process(ctx, recs, rejects)
 		if err != nil {
 			// The processor could not handle the batch at all: nothing may be lost, so every
 			// record of it goes to the dead-letter topic with the reason.
 			s.log.Error("processor failed on a whole batch; sending it to the dead-letter topic", "processor", proc.Name, "err", err)
 			for _, r := range recs {
-				p.rejects.Add(r, proc.Name, err)
+				rejects.Add(r, proc.Name, err)
 			}
 			out = nil
 		}
@@ -331,10 +326,9 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 		recs = out
 	}
 	if s.plan.OutputSchema != nil {
-		recs = s.validate(recs, s.plan.OutputSchema, "output.schema", &p.rejects)
+		recs = s.validate(recs, s.plan.OutputSchema, "output.schema", rejects)
 	}
-	p.out = recs
-	return p
+	return recs
 }
 
 // decode turns raw bytes into values and applies the input schema. Both are pure per-record
