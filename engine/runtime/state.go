@@ -126,7 +126,9 @@ func (k *stateKeeper) restore(ctx context.Context, partitions []int32) error {
 			}
 		}
 	}
-	// What Restore loaded is already checkpointed: drop it from the next changes.
+	// What Restore loaded is already checkpointed: drop it from the next changes. Nothing
+	// else can be pending here: every Process and Tick collects its changes before it lets
+	// go of mu.
 	for _, p := range k.procs {
 		p.Changes(func(int32, string, []byte) {})
 	}
