@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -58,7 +59,7 @@ func ReadChangelog(ctx context.Context, b *Broker, topic string, partitions []in
 		// Transaction markers are the last records of a changelog partition: keep them, so
 		// that reaching the end offset is seen even when the last record is a marker.
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(200e6),
+		kgo.FetchMaxWait(200*time.Millisecond),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: reading changelog %s: %w", topic, err)
