@@ -230,6 +230,7 @@ type ParquetOutput struct {
 	FlushRows    int             `yaml:"flush_rows" default:"100000" doc:"Write the buffered rows to files once this many are buffered."`
 	FlushBytes   Size            `yaml:"flush_bytes" default:"64MiB" doc:"Write the buffered rows to files once they take about this much memory."`
 	FlushAge     Duration        `yaml:"flush_age" default:"10s" doc:"Write the buffered rows to files once the oldest has waited this long. Rows are durable (in the write-ahead log) and queryable before that."`
+	SortBy       []string        `yaml:"sort_by" doc:"Columns each file's rows are sorted by, so that readers skip the pages of other hosts or alerts by their min/max statistics. Default for metrics: [tenant, metric, source_id, ts]; for alerts: [tenant, fingerprint, ts]; none for other tables."`
 	RowGroupRows int             `yaml:"row_group_rows" default:"131072" doc:"Maximum rows per row group: row groups are the unit readers skip by their min/max statistics."`
 	Compression  string          `yaml:"compression" default:"zstd" enum:"zstd,snappy,none" doc:"Column compression codec."`
 	Retention    Duration        `yaml:"retention" default:"forever" doc:"Delete date= partitions whose date is older than this (e.g. 30d); 'forever' keeps everything."`

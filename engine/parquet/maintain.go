@@ -71,7 +71,7 @@ func (o *Output) applyRetention() error {
 			return filepath.SkipDir
 		}
 		if !day.Add(24 * time.Hour).After(cutoff) {
-			if err := os.RemoveAll(path); err != nil {
+			if err := o.removeLocked(func() error { return os.RemoveAll(path) }); err != nil {
 				return fmt.Errorf("retention: remove %s: %w", path, err)
 			}
 		}
@@ -116,7 +116,7 @@ func (o *Output) compactDir(dir string, ents []os.DirEntry, c config.ParquetComp
 	}
 	for _, e := range ents {
 		if !slices.Contains(live, e.Name()) {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := o.removeLocked(func() error { return os.Remove(filepath.Join(dir, e.Name())) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("compaction: remove superseded %s: %w", e.Name(), err)
 			}
 		}
@@ -156,12 +156,28 @@ func (o *Output) compactDir(dir string, ents []os.DirEntry, c config.ParquetComp
 		pq.KeyValueMetadata(MetaCompactedFrom, string(from))); err != nil {
 		return fmt.Errorf("compaction: %w", err)
 	}
-	for _, in := range inputs {
-		if err := os.Remove(filepath.Join(dir, in)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("compaction: remove input %s: %w", in, err)
+	err = o.removeLocked(func() error {
+		for _, in := range inputs {
+			if err := os.Remove(filepath.Join(dir, in)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("compaction: remove input %s: %w", in, err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return syncDir(dir)
+}
+
+// removeLocked deletes files under the output's lock, which a query holds while it lists and
+// opens the files it reads: a query never lists a file that is gone before it opens it.
+// (Files written aside and renamed in need no lock: Live sorts out a compacted file seen
+// next to its inputs.)
+func (o *Output) removeLocked(remove func() error) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return remove()
 }
 
 // readFile reads a file of this table back as rows in Columns order.

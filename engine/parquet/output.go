@@ -90,6 +90,10 @@ type Output struct {
 	cols  []column
 	parts []partitioner
 	idCol int // index of event_id, or -1
+	// sortBy are the columns (indexes) each file's rows are sorted by.
+	sortBy []int
+	// pageBufferSize, if set, replaces parquet-go's page size (tests use small pages).
+	pageBufferSize int
 
 	schema *pq.Schema
 	order  []int
@@ -198,6 +202,18 @@ func compile(cfg *config.ParquetOutput, opts Options) (*Output, error) {
 			p.prog = prog
 		}
 		o.parts = append(o.parts, p)
+	}
+	sortBy := cfg.SortBy
+	if sortBy == nil {
+		sortBy = defaultSortBy[cfg.Table]
+	}
+	for _, name := range sortBy {
+		i := slices.IndexFunc(cols, func(c Column) bool { return c.Name == name })
+		if i < 0 {
+			errs.Add(config.Pos{}, "sort_by", "%q is not a column of table %s", name, cfg.Table)
+			continue
+		}
+		o.sortBy = append(o.sortBy, i)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -457,9 +473,20 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 		return fmt.Errorf("create file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
+	o.sortRows(rows)
 	options := append([]pq.WriterOption{o.schema, pq.Compression(o.codec),
 		pq.MaxRowsPerRowGroup(int64(o.cfg.RowGroupRows)), pq.DataPageStatistics(true),
 		pq.CreatedBy("eventops-engine", "", "")}, meta...)
+	if len(o.sortBy) > 0 {
+		var sorting []pq.SortingColumn
+		for _, i := range o.sortBy {
+			sorting = append(sorting, pq.Ascending(o.cols[i].Name))
+		}
+		options = append(options, pq.SortingWriterConfig(pq.SortingColumns(sorting...)))
+	}
+	if o.pageBufferSize > 0 {
+		options = append(options, pq.PageBufferSize(o.pageBufferSize))
+	}
 	w := pq.NewWriter(tmp, options...)
 	buf := make([]pq.Row, 0, 1024)
 	slab := make([]pq.Value, cap(buf)*len(o.order))
@@ -488,6 +515,26 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 		return fmt.Errorf("rename into place: %w", err)
 	}
 	return syncDir(pdir)
+}
+
+// sortRows sorts rows by the sort key, NULLs last (what the files declare: ascending,
+// nulls last). Rows mostly arrive in time order per host, which the sort's pattern
+// detection makes cheap.
+func (o *Output) sortRows(rows []Row) {
+	if len(o.sortBy) == 0 {
+		return
+	}
+	cmpRows := func(a, b Row) int {
+		for _, k := range o.sortBy {
+			if c := compareValues(a.Values[k], b.Values[k]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	}
+	if !slices.IsSortedFunc(rows, cmpRows) {
+		slices.SortStableFunc(rows, cmpRows)
+	}
 }
 
 const marksFile = "marks.json"

@@ -42,6 +42,13 @@ var defaultPartitions = map[string][][2]string{
 	"alerts":  {{"tenant", "tenant"}, {"date", "ts"}},
 }
 
+// defaultSortBy are the built-in tables' sort keys: the columns routes filter on, then the
+// time, so that one host's readings (or one alert's records) are contiguous in a file.
+var defaultSortBy = map[string][]string{
+	"metrics": {"tenant", "metric", "source_id", "ts"},
+	"alerts":  {"tenant", "fingerprint", "ts"},
+}
+
 // columnsFor works out the written columns and the expressions that fill them: the built-in
 // table's, with the configured columns replacing or adding to them, or the configured ones
 // for any other table (typed from their expressions' static types when in is known).
