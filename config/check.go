@@ -41,6 +41,7 @@ func (l *loader) check(p *Pipeline) {
 	l.checkStreams(p)
 	l.checkSinks(p)
 	l.checkAPI(p)
+	l.checkParquetWriters(p)
 	l.checkReferences(p)
 	l.checkProducers(p)
 }
@@ -422,22 +423,29 @@ func (l *loader) checkAPI(p *Pipeline) {
 	if p.API == nil {
 		return
 	}
-	tables := map[string]bool{}
-	for _, s := range p.Streams {
-		if s.Output.Postgres != nil && s.Output.Postgres.Table != "" {
-			tables[s.Output.Postgres.Table] = true
-		}
-		if s.Output.Parquet != nil && s.Output.Parquet.Table != "" {
-			tables[s.Output.Parquet.Table] = true
+	tables, pgTables, parquetTables := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	addPG := func(o *PostgresOutput) {
+		if o != nil && o.Table != "" {
+			tables[o.Table], pgTables[o.Table] = true, true
 		}
 	}
+	addParquet := func(o *ParquetOutput) {
+		if o != nil && o.Table != "" {
+			tables[o.Table], parquetTables[o.Table] = true, true
+		}
+	}
+	for _, s := range p.Streams {
+		addPG(s.Output.Postgres)
+		addParquet(s.Output.Parquet)
+	}
 	for _, s := range p.Sinks {
-		if s.Postgres != nil && s.Postgres.Table != "" {
-			tables[s.Postgres.Table] = true
+		if s.Postgres != nil && s.Parquet != nil {
+			// Its own error says to use two sinks; a route reading the table is not a second mistake.
+			tables[s.Postgres.Table], tables[s.Parquet.Table] = true, true
+			continue
 		}
-		if s.Parquet != nil && s.Parquet.Table != "" {
-			tables[s.Parquet.Table] = true
-		}
+		addPG(s.Postgres)
+		addParquet(s.Parquet)
 	}
 	written := slices.Sorted(maps.Keys(tables))
 	// A postgres output or sink whose table did not decode may be the writer a route means:
@@ -480,11 +488,47 @@ func (l *loader) checkAPI(p *Pipeline) {
 			}
 			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is not written by any postgres or parquet output or sink (%s)", r.Table, list)
 		}
+		if r.Table != "" && pgTables[r.Table] && parquetTables[r.Table] {
+			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is written both to PostgreSQL and to Parquet files, so the route could read either; give one of the writers another table name", r.Table)
+		}
 		if r.Order != "" && !orderRE.MatchString(strings.TrimSpace(r.Order)) {
 			l.errs.Add(l.posOf(path+".order"), path+".order", "order must be a column, optionally followed by asc or desc (e.g. \"ts desc\"), got %q", r.Order)
 		}
 		if r.Limit < 1 {
 			l.errs.Add(l.posOf(path+".limit"), path+".limit", "must be at least 1, got %d", r.Limit)
 		}
+	}
+}
+
+// checkParquetWriters makes sure each Parquet table and directory has one writer: two
+// outputs in one directory would share (and corrupt) its write-ahead log, and two tables of
+// one name would leave a route reading either.
+func (l *loader) checkParquetWriters(p *Pipeline) {
+	byTable, byDir := map[string]string{}, map[string]string{}
+	check := func(o *ParquetOutput, path string) {
+		if o == nil {
+			return
+		}
+		if o.Table != "" {
+			if first, dup := byTable[o.Table]; dup {
+				l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is already written to Parquet files by %s; one table has one writer (a second stream can write its topic, which one sink stores)", o.Table, first)
+			} else {
+				byTable[o.Table] = path
+			}
+		}
+		if o.Dir != "" {
+			dir := filepath.Clean(o.Dir)
+			if first, dup := byDir[dir]; dup {
+				l.errs.Add(l.posOf(path+".dir"), path+".dir", "directory %q is already used by %s; give each Parquet table its own directory", o.Dir, first)
+			} else {
+				byDir[dir] = path
+			}
+		}
+	}
+	for i, s := range p.Streams {
+		check(s.Output.Parquet, indexPath("streams", i)+".output.parquet")
+	}
+	for i, s := range p.Sinks {
+		check(s.Parquet, indexPath("sinks", i)+".parquet")
 	}
 }

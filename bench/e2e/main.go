@@ -1,5 +1,6 @@
 // Command e2e measures the quickstart flow end to end: embedded broker → normalize (map +
-// enrich, schema-checked) → rules (threshold) and sinks → PostgreSQL, from a backlog of N raw
+// enrich, schema-checked) → rules (threshold) and sinks → PostgreSQL (the quickstart's sinks
+// write Parquet; here they are swapped for eventops-flow's PostgreSQL ones), from a backlog of N raw
 // events until every one of them is a row in `metrics` and the rules stream has committed
 // every batch. In the same run it measures the ceiling: a plain pgx CopyFrom of the very same
 // rows into an identical table (with its unique index, and without indexes), so the figure
@@ -319,7 +320,21 @@ func writePipeline(dir, dsn string, hosts int) (string, error) {
 	y = strings.Replace(y, "listen: 127.0.0.1:9092", "listen: 127.0.0.1:0", 1)
 	y = strings.Replace(y, "data_dir: data/broker", "data_dir: "+filepath.Join(dir, "broker"), 1)
 	y = strings.ReplaceAll(y, "../schemas/", filepath.Join(root, "schemas")+"/")
-	y = strings.ReplaceAll(y, "${PG_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}", dsn)
+	// The quickstart stores into Parquet files; this benchmark measures the PostgreSQL path
+	// (eventops-flow's stores), so its sinks are swapped for the PostgreSQL ones.
+	for table, line := range map[string]string{
+		"metrics": "  - {from: signals.metric.v1, parquet: {dir: data/parquet, table: metrics}}\n",
+		"alerts":  "  - {from: ops.alert.v1,      parquet: {dir: data/parquet-alerts, table: alerts}}\n",
+	} {
+		if !strings.Contains(y, line) {
+			return "", fmt.Errorf("examples/quickstart.yaml no longer has the sink %q; update bench/e2e", strings.TrimSpace(line))
+		}
+		from := "signals.metric.v1"
+		if table == "alerts" {
+			from = "ops.alert.v1"
+		}
+		y = strings.Replace(y, line, fmt.Sprintf("  - {from: %s, postgres: {dsn: %q, table: %s}}\n", from, dsn, table), 1)
+	}
 	if lateness != "" {
 		const at = "      - threshold:\n"
 		if !strings.Contains(y, at) {

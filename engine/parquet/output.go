@@ -239,6 +239,9 @@ func (o *Output) Columns() []Column {
 	return out
 }
 
+// Table is the name of the table the output writes.
+func (o *Output) Table() string { return o.table }
+
 // Dir is the directory the files are written under.
 func (o *Output) Dir() string { return o.dir }
 

@@ -46,6 +46,9 @@ type StreamPlan struct {
 	DeadLetter   string
 	// Sink is true for entries of sinks: (no processors, postgres output).
 	Sink bool
+	// OutputType is the type of the records reaching the output (what its column
+	// expressions are checked against; a Parquet file's custom columns are typed from it).
+	OutputType *types.Type
 }
 
 // NamedProcessor is a built processor with its config path.
@@ -298,6 +301,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		b.parquet(pq, in, path+".output.parquet")
 	}
 	b.written[i] = types.Encoded(in)
+	sp.OutputType = in
 	return sp
 }
 
@@ -318,7 +322,7 @@ func (b *builder) sink(i int, sk config.Sink) {
 	if sk.Parquet != nil {
 		b.parquet(sk.Parquet, b.topicType(sk.From), fmt.Sprintf("sinks[%d].parquet", i))
 	}
-	b.plan.Streams = append(b.plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true})
+	b.plan.Streams = append(b.plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true, OutputType: b.topicType(sk.From)})
 }
 
 // postgres checks a PostgreSQL output's columns against the records it receives, and notes

@@ -37,12 +37,20 @@ type flow struct {
 // and broker data directory, and waits until it is up.
 func startFlow(t *testing.T, dataDir, dsn string) *flow {
 	t.Helper()
-	env := map[string]string{"DATA_DIR": dataDir, "PG_DSN": dsn}
 	data, err := os.ReadFile("testdata/flow.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadBytes("testdata/flow.yaml", data, all.Registry(), func(k string) (string, bool) {
+	f := startPipeline(t, "testdata/flow.yaml", data, map[string]string{"DATA_DIR": dataDir, "PG_DSN": dsn})
+	f.dsn = dsn
+	return f
+}
+
+// startPipeline runs the pipeline file (its text given, so a test can change its ports) and
+// waits until it is up; the pipeline stops at the end of the test or at f.stop.
+func startPipeline(t *testing.T, file string, data []byte, env map[string]string) *flow {
+	t.Helper()
+	cfg, err := config.LoadBytes(file, data, all.Registry(), func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	})
@@ -63,7 +71,7 @@ func startFlow(t *testing.T, dataDir, dsn string) *flow {
 	go func() {
 		done <- plan.Run(ctx, runtime.RunOptions{Started: func(r *runtime.Running) { started <- r }})
 	}()
-	f := &flow{t: t, dsn: dsn}
+	f := &flow{t: t}
 	select {
 	case r := <-started:
 		f.brokers = r.Broker.Addrs()

@@ -106,10 +106,11 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 
 	var server *api.Server
 	if cfg.API != nil {
-		stores, err := p.stores(ctx)
+		stores, closeStores, err := p.stores(ctx, streams)
 		if err != nil {
 			return err
 		}
+		defer closeStores()
 		server, err = api.New(cfg.API, api.Deps{
 			Stores:    stores,
 			KafkaOpts: b.ClientOpts(),
@@ -215,7 +216,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	case sc.Output.Postgres != nil:
 		out, err = postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log, Clock: p.opts.Clock})
 	case sc.Output.Parquet != nil:
-		out, err = parquet.NewOutput(sc.Output.Parquet, parquet.Options{Stream: sp.Name, Logger: log, Clock: p.opts.Clock})
+		out, err = parquet.NewOutput(sc.Output.Parquet, parquet.Options{Stream: sp.Name, Logger: log, Clock: p.opts.Clock, Input: sp.OutputType})
 	default:
 		out, err = broker.NewOutput(b, broker.OutputConfig{
 			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
@@ -282,9 +283,11 @@ func (s *stream) close() {
 	}
 }
 
-// stores finds, for every table written by a postgres output or sink, the store that answers
-// queries on it (the DSN of the first writer).
-func (p *Plan) stores(ctx context.Context) (map[string]store.Store, error) {
+// stores finds, for every table written by a postgres or parquet output or sink, the store
+// that answers queries on it: PostgreSQL at the DSN of the first writer, or the Parquet
+// files (and unflushed rows) of the stream writing them. Lint makes sure a route's table
+// has one kind of writer.
+func (p *Plan) stores(ctx context.Context, streams []*stream) (map[string]store.Store, func(), error) {
 	dsns := map[string]string{}
 	add := func(pg *config.PostgresOutput) {
 		if pg != nil {
@@ -303,9 +306,27 @@ func (p *Plan) stores(ctx context.Context) (map[string]store.Store, error) {
 	for table, dsn := range dsns {
 		st, err := postgres.NewStore(ctx, dsn)
 		if err != nil {
-			return nil, fmt.Errorf("store for table %s: %w", table, err)
+			return nil, nil, fmt.Errorf("store for table %s: %w", table, err)
 		}
 		out[table] = st
 	}
-	return out, nil
+	var files []*parquet.Output
+	for _, s := range streams {
+		if o, ok := s.output.(*parquet.Output); ok {
+			files = append(files, o)
+		}
+	}
+	if len(files) == 0 {
+		return out, func() {}, nil
+	}
+	local, err := parquet.NewStore(files...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, o := range files {
+		if _, both := out[o.Table()]; !both {
+			out[o.Table()] = local
+		}
+	}
+	return out, func() { local.Close() }, nil
 }

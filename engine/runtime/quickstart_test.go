@@ -1,0 +1,111 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The quickstart needs nothing but the binary: with its embedded broker and the local store
+// it takes the seed's event, streams its alert, answers /metrics/cpu and /alerts/firing at
+// once (before any file is written), leaves the files where the seed says, and after a
+// restart still answers from the files, with no row twice, and resolves the alert.
+func TestQuickstartRunsOnTheLocalStore(t *testing.T) {
+	file, err := filepath.Abs("../../examples/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	for old, new := range map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`} {
+		if !strings.Contains(text, old) {
+			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	t.Chdir(t.TempDir()) // data/ is relative to the working directory, as for a user
+
+	f := startPipeline(t, file, []byte(text), nil)
+	req, _ := http.NewRequest("GET", f.apiURL+"/alerts/stream", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	f.produce("ingest.raw.agent", seedEvent)
+	var alert map[string]any
+	if err := json.Unmarshal([]byte(readSSEData(t, resp.Body)), &alert); err != nil {
+		t.Fatal(err)
+	}
+	if alert["state"] != "firing" || alert["severity"] != "critical" || alert["rule"] != "cpu_load" {
+		t.Fatalf("alert on the stream: %v, want cpu_load firing critical", alert)
+	}
+
+	get := func(f *flow, path string) []map[string]any {
+		t.Helper()
+		r, err := http.Get(f.apiURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var rows []map[string]any
+		if r.StatusCode != 200 {
+			t.Fatalf("GET %s: status %d", path, r.StatusCode)
+		}
+		if err := json.NewDecoder(r.Body).Decode(&rows); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return rows
+	}
+	var rows []map[string]any
+	eventually(t, 10*time.Second, "the reading visible through /metrics/cpu", func() bool {
+		rows = get(f, "/metrics/cpu?tenant=acme&host=host-a")
+		return len(rows) == 1
+	})
+	tags, _ := rows[0]["tags"].(map[string]any)
+	if rows[0]["value"] != 92.0 || rows[0]["ts"] != "2025-10-16T09:00:00Z" || tags["env"] != "prod" || tags["owner"] != "team-platform" {
+		t.Fatalf("/metrics/cpu row lacks the value, time, agent or CMDB tags: %v", rows[0])
+	}
+	eventually(t, 10*time.Second, "the alert in /alerts/firing", func() bool {
+		rows = get(f, "/alerts/firing")
+		return len(rows) == 1 && rows[0]["severity"] == "critical"
+	})
+	if files, _ := filepath.Glob("data/parquet/*/*/*/*.parquet"); len(files) != 0 {
+		t.Fatalf("files %v before flush_age: the rows above came from memory, this test wants to see both", files)
+	}
+	f.stop()
+
+	for _, pattern := range []string{
+		"data/parquet/tenant=acme/metric=cpu_load/date=2025-10-16/part-*.parquet",
+		"data/parquet-alerts/tenant=acme/date=2025-10-16/part-*.parquet",
+	} {
+		if files, _ := filepath.Glob(pattern); len(files) != 1 {
+			t.Errorf("after a stop, files matching %s: %v, want 1", pattern, files)
+		}
+	}
+
+	f = startPipeline(t, file, []byte(text), nil)
+	if rows := get(f, "/metrics/cpu?tenant=acme&host=host-a"); len(rows) != 1 {
+		t.Fatalf("after a restart /metrics/cpu has %d rows, want the 1 in the files: %v", len(rows), rows)
+	}
+	f.produce("ingest.raw.agent", strings.Replace(strings.Replace(seedEvent, `"value":92`, `"value":50`, 1), "09:00:00", "09:01:00", 1))
+	eventually(t, 10*time.Second, "the alert resolved after the restart", func() bool {
+		return len(get(f, "/alerts/firing")) == 0
+	})
+	if rows := get(f, "/metrics/cpu?tenant=acme&host=host-a"); len(rows) != 2 || rows[0]["value"] != 50.0 {
+		t.Fatalf("/metrics/cpu after the restart: %v, want the new reading then the first", rows)
+	}
+	if rows := get(f, "/alerts?tenant=acme"); len(rows) != 2 || rows[0]["state"] != "resolved" || rows[1]["state"] != "firing" {
+		t.Fatalf("/alerts after the restart: %v, want resolved then firing, each once", rows)
+	}
+}
