@@ -2,16 +2,20 @@ package parquet
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
+	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/store"
 )
 
 // benchRows is the benchmark's input: 100k readings of 100 hosts, 2 metrics, one day.
@@ -91,4 +95,75 @@ func BenchmarkWrite(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+// BenchmarkQueryMetricsCPU measures the quickstart's /metrics/cpu query (one host's 1000
+// newest readings: tenant, source_id and metric = cpu_load, ts desc, limit 1000) over 10M
+// stored rows: 1000 hosts reading every 10 s for 28 hours, in files of 100k rows as the
+// sink flushes them ("flushed"), then after compaction merged each date partition
+// ("compacted"). It reports the latency percentiles of the query plus the JSON encoding the
+// API does. Building the table takes about a minute.
+//
+//	go test ./engine/parquet -run '^$' -bench QueryMetricsCPU -benchtime 200x
+func BenchmarkQueryMetricsCPU(b *testing.B) {
+	const hosts, rows, perFile = 1000, 10_000_000, 100_000
+	dir := b.TempDir()
+	cfg := metricsConfig(dir)
+	cfg.RowGroupRows = 131072
+	cfg.Compact = &config.ParquetCompact{MinFiles: 2, TargetSize: 1 << 40, Interval: config.Duration(time.Minute)}
+	o, err := NewOutput(cfg, Options{NoBackground: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	t0 := time.Date(2025, 10, 16, 0, 0, 0, 0, time.UTC)
+	buf := map[string][]Row{}
+	for i := range rows {
+		host := i % hosts
+		ts := t0.Add(time.Duration(i/hosts) * 10 * time.Second)
+		part := "tenant=acme/metric=cpu_load/date=" + ts.Format(time.DateOnly)
+		buf[part] = append(buf[part], Row{Partition: part, Values: []any{
+			fmt.Sprintf("ev-%010d", i), ts, "acme", fmt.Sprintf("host-%04d", host), "cpu_load",
+			float64(i % 100), "percent", `{"env":"prod","site":"fra1"}`}})
+		if (i+1)%perFile == 0 {
+			for p, rs := range buf {
+				if err := o.writeFile(p, fmt.Sprintf("part-%012d.parquet", i/perFile), rs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			clear(buf)
+		}
+	}
+	st, err := NewStore(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	q := store.Query{Table: "metrics", OrderBy: "ts", Desc: true, Limit: 1000}
+	run := func(b *testing.B) {
+		var lat []time.Duration
+		for i := 0; b.Loop(); i++ {
+			q.Where = []store.Cond{{Column: "tenant", Value: "acme"}, {Column: "source_id", Value: fmt.Sprintf("host-%04d", (i*37)%hosts)}, {Column: "metric", Value: "cpu_load"}}
+			start := time.Now()
+			res, err := st.Query(context.Background(), q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := json.Marshal(res); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+			if len(res) != 1000 {
+				b.Fatalf("%d rows, want 1000", len(res))
+			}
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+	b.Run("flushed", run)
+	if err := o.Maintain(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("compacted", run)
 }

@@ -68,19 +68,111 @@ func (p *queryPlan) scan(ctx context.Context, sn *snapshot) ([]*hit, error) {
 		}
 	}
 	read := p.firstPass()
-	for _, f := range sn.files {
-		for rgi, rg := range f.pf.RowGroups() {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			hs, err := p.scanRowGroup(f, rgi, rg, read)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", f.path, err)
-			}
-			hits = append(hits, hs...)
+	units, topN := p.units(sn.files)
+	for _, u := range units {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
+		if topN && len(hits) >= p.limit {
+			// Keep the best limit rows; once no row of the next row group can beat the
+			// worst of them, no later one can either (they come best bound first).
+			hits = p.finish(hits)
+			if !p.better(u.bound, hits[len(hits)-1].vals[p.order]) {
+				break
+			}
+		}
+		hs, err := p.scanRowGroup(u.f, u.rg, u.f.pf.RowGroups()[u.rg], read)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", u.f.path, err)
+		}
+		hits = append(hits, hs...)
 	}
 	return hits, nil
+}
+
+// unit is one row group of one file, with the best value of the order column it can hold.
+type unit struct {
+	f     *openFile
+	rg    int
+	bound any
+}
+
+// units lists the row groups to scan. For a query with an order and a limit (and no
+// latest_by) they come best bound first, and topN says the scan may stop early: the newest
+// 1000 readings of a host are in the newest files, whatever the table's size.
+func (p *queryPlan) units(files []*openFile) ([]unit, bool) {
+	var out []unit
+	for _, f := range files {
+		for rgi := range f.pf.RowGroups() {
+			out = append(out, unit{f: f, rg: rgi})
+		}
+	}
+	if p.order < 0 || p.limit <= 0 || p.latestBy >= 0 {
+		return out, false
+	}
+	name := p.out.cols[p.order].Name
+	for i := range out {
+		u := &out[i]
+		leaf, ok := u.f.leaves[name]
+		if !ok {
+			continue // all NULL: the largest value, so the bound stays nil
+		}
+		b, ok := orderBound(u.f.pf.RowGroups()[u.rg].ColumnChunks()[leaf], p.desc)
+		if !ok {
+			continue // unknown: nil, the largest bound, so it is never skipped
+		}
+		u.bound = b
+	}
+	slices.SortStableFunc(out, func(a, b unit) int {
+		c := compareValues(a.bound, b.bound)
+		if p.desc {
+			return -c
+		}
+		return c
+	})
+	return out, true
+}
+
+// better tells whether a row group whose best order value is bound may hold a row that
+// sorts before worst (the last row kept so far).
+func (p *queryPlan) better(bound, worst any) bool {
+	c := compareValues(bound, worst)
+	if p.desc {
+		return c > 0
+	}
+	return c < 0
+}
+
+// orderBound is the best value of an order column a row group holds, from its page index:
+// the largest (desc) or smallest (asc) value, NULL being above every value. ok is false
+// without a page index.
+func orderBound(ch pq.ColumnChunk, desc bool) (any, bool) {
+	ci, err := ch.ColumnIndex()
+	if err != nil {
+		return nil, false
+	}
+	var best any
+	found := false
+	for i := range ci.NumPages() {
+		if desc && (ci.NullCount(i) > 0 || ci.NullPage(i)) {
+			return nil, true // a NULL is the best value descending
+		}
+		if ci.NullPage(i) {
+			continue // ascending, NULLs come last: they add nothing
+		}
+		v := ci.MaxValue(i)
+		if !desc {
+			v = ci.MinValue(i)
+		}
+		gv := goValue(v)
+		if !found || (desc && compareValues(gv, best) > 0) || (!desc && compareValues(gv, best) < 0) {
+			best, found = gv, true
+		}
+	}
+	if !found {
+		return nil, true // only NULLs: they sort last ascending, first descending
+	}
+	return best, true
 }
 
 func (p *queryPlan) scanRowGroup(f *openFile, rgi int, rg pq.RowGroup, read []int) ([]*hit, error) {
@@ -129,17 +221,10 @@ func (p *queryPlan) scanRowGroup(f *openFile, rgi int, rg pq.RowGroup, read []in
 	}
 	for _, c := range toRead {
 		ch, _ := chunk(c.col)
-		vals, err := readAt(ch, rows)
-		if err != nil {
+		var err error
+		if rows, err = filterAt(ch, rows, c.val); err != nil {
 			return nil, fmt.Errorf("column %s: %w", p.out.cols[c.col].Name, err)
 		}
-		kept := rows[:0]
-		for i, v := range vals {
-			if equalValues(v, c.val) {
-				kept = append(kept, rows[i])
-			}
-		}
-		rows = kept
 		if len(rows) == 0 {
 			return nil, nil
 		}
@@ -340,42 +425,75 @@ func intersect(a, b []rowRange) []rowRange {
 	return out
 }
 
-// readAt returns a column chunk's values at rows (ascending), reading each page that holds
-// any of them once.
+// readAt returns a column chunk's values at rows (ascending).
 func readAt(ch pq.ColumnChunk, rows []int64) ([]any, error) {
 	out := make([]any, len(rows))
+	err := eachAt(ch, rows, func(i int, v pq.Value) { out[i] = goValue(v) })
+	return out, err
+}
+
+// filterAt keeps the rows (ascending) whose value in the column chunk equals val (nil:
+// NULL), comparing the values in the page, without copying them out.
+func filterAt(ch pq.ColumnChunk, rows []int64, val any) ([]int64, error) {
+	kept := rows[:0]
+	err := eachAt(ch, rows, func(i int, v pq.Value) {
+		if valueEquals(v, val) {
+			kept = append(kept, rows[i])
+		}
+	})
+	return kept, err
+}
+
+// valueEquals compares a file value with a condition's value of the column's type.
+func valueEquals(v pq.Value, val any) bool {
+	if v.IsNull() || val == nil {
+		return v.IsNull() && val == nil
+	}
+	switch x := val.(type) {
+	case string:
+		return v.Kind() == pq.ByteArray && string(v.ByteArray()) == x // no allocation: compared in place
+	case float64:
+		return v.Kind() == pq.Double && v.Double() == x
+	case time.Time:
+		return v.Kind() == pq.Int64 && v.Int64() == x.UnixMicro()
+	}
+	return false
+}
+
+// eachAt calls fn with the column chunk's value at each of rows (ascending), reading each
+// page that holds any of them once. The value is valid during the call only.
+func eachAt(ch pq.ColumnChunk, rows []int64, fn func(i int, v pq.Value)) error {
 	if len(rows) == 0 {
-		return out, nil
+		return nil
 	}
 	pages := ch.Pages()
 	defer pages.Close()
 	var buf []pq.Value
 	for i := 0; i < len(rows); {
 		if err := pages.SeekToRow(rows[i]); err != nil {
-			return nil, err
+			return err
 		}
 		page, err := pages.ReadPage()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// After the seek the page starts at rows[i]; a flat column has one value per row.
 		base, n := rows[i], page.NumRows()
 		buf = slices.Grow(buf[:0], int(page.NumValues()))[:page.NumValues()]
 		got, err := readValues(page.Values(), buf)
+		if err == nil && int64(got) != n {
+			err = fmt.Errorf("page has %d values for %d rows: not a flat column", got, n)
+		}
 		if err != nil {
 			pq.Release(page)
-			return nil, err
-		}
-		if int64(got) != n {
-			pq.Release(page)
-			return nil, fmt.Errorf("page has %d values for %d rows: not a flat column", got, n)
+			return err
 		}
 		for ; i < len(rows) && rows[i] < base+n; i++ {
-			out[i] = goValue(buf[rows[i]-base])
+			fn(i, buf[rows[i]-base])
 		}
 		pq.Release(page)
 	}
-	return out, nil
+	return nil
 }
 
 func readValues(r pq.ValueReader, buf []pq.Value) (int, error) {
