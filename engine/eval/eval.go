@@ -90,7 +90,7 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 	}
 	p := &Program{src: e, prog: prog, kind: kind, needsCtx: patcher.patched}
 	if kind == Any {
-		p.path = FieldPath(e.Src)
+		p.path = lookupablePath(e.Src)
 	}
 	p.vms.New = func() any { return &vm.VM{} }
 	return p, nil
@@ -101,7 +101,7 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 func compileLater(e config.Expr, kind Kind) *Program {
 	p := &Program{src: e, kind: kind, needsCtx: callsContextFunction(e.Src)}
 	if kind == Any {
-		p.path = FieldPath(e.Src)
+		p.path = lookupablePath(e.Src)
 	}
 	p.vms.New = func() any { return &vm.VM{} }
 	return p
@@ -186,6 +186,13 @@ func (p *Program) run(vars map[string]any) (any, error) {
 		return nil, fmt.Errorf("%s: %w", p.src.Src, unwrapRuntime(err))
 	}
 	return out, nil
+}
+
+// lookupablePath is the path a program reads without the VM: a FieldPath, or one written
+// with optional chaining (source?.source_id), which reads the same wherever lookupPath
+// answers (it leaves a missing or non-object step to the VM).
+func lookupablePath(src string) []string {
+	return FieldPath(strings.ReplaceAll(src, "?.", "."))
 }
 
 // FieldPath returns the parts of src when it is a plain dotted field path such as

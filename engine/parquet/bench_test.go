@@ -75,9 +75,10 @@ func BenchmarkWrite(b *testing.B) {
 			for i, r := range recs {
 				v := r.Value
 				ts, _ := time.Parse(time.RFC3339Nano, v["ts_event"].(string))
+				tags, _ := json.Marshal(v["tags"]) // the same column the output writes
 				rows[i] = bareRow{EventID: v["event_id"].(string), TS: ts, Tenant: v["tenant_id"].(string),
 					SourceID: v["source"].(map[string]any)["source_id"].(string), Metric: v["metric"].(string),
-					Value: v["value"].(float64), Unit: v["unit"].(string), Tags: `{"env":"prod"}`}
+					Value: v["value"].(float64), Unit: v["unit"].(string), Tags: string(tags)}
 			}
 			f, err := os.Create(filepath.Join(b.TempDir(), "bare.parquet"))
 			if err != nil {

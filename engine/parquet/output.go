@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/tables"
 	"github.com/eventops/eventops-engine/engine/types"
 )
 
@@ -284,6 +286,7 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		return nil
 	}
 	now := o.opts.Clock.Now()
+	converted := o.convertBatch(batch, now)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -303,10 +306,8 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		return m
 	}
 	rows := make([]walRow, 0, len(batch))
-	vars := map[string]any{}
-	for _, rec := range batch {
-		env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
-		r, err := o.row(env, vars)
+	for i, rec := range batch {
+		r, err := converted[i].row, converted[i].err
 		if err != nil {
 			rejects.Add(rec, "output", err)
 			continue
@@ -342,6 +343,42 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		}
 	}
 	return nil
+}
+
+type converted struct {
+	row Row
+	err error
+}
+
+// convertBatch evaluates the columns and partitions of a batch's records, in parallel
+// chunks on a large batch: the programs are safe for concurrent use, and each record is
+// evaluated by one goroutine only.
+func (o *Output) convertBatch(batch []*engine.Record, now time.Time) []converted {
+	const minChunk = 2048
+	out := make([]converted, len(batch))
+	convert := func(from, to int) {
+		vars := map[string]any{}
+		for i := from; i < to; i++ {
+			rec := batch[i]
+			out[i].row, out[i].err = o.row(eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}, vars)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/minChunk)
+	if workers <= 1 {
+		convert(0, len(batch))
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(batch) + workers - 1) / workers
+	for from := 0; from < len(batch); from += per {
+		wg.Add(1)
+		go func(from, to int) {
+			defer wg.Done()
+			convert(from, to)
+		}(from, min(from+per, len(batch)))
+	}
+	wg.Wait()
+	return out
 }
 
 func (o *Output) buffer(rows []walRow, now time.Time) {
@@ -430,11 +467,24 @@ func (o *Output) flushLocked() error {
 	}
 	gen := o.wal.gen
 	marks := o.marksJSON()
-	for _, p := range slices.Sorted(maps.Keys(o.buf)) {
-		name := fmt.Sprintf("part-%012d.parquet", gen)
-		if err := o.writeFile(p, name, o.buf[p], pq.KeyValueMetadata(MetaGeneration, strconv.FormatInt(gen, 10)), pq.KeyValueMetadata(MetaMarks, marks)); err != nil {
-			return err
-		}
+	// Partitions are written in parallel, one per core: each is its own file, sorted and
+	// encoded independently.
+	parts := slices.Sorted(maps.Keys(o.buf))
+	errs := make([]error, len(parts))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			name := fmt.Sprintf("part-%012d.parquet", gen)
+			errs[i] = o.writeFile(p, name, o.buf[p], pq.KeyValueMetadata(MetaGeneration, strconv.FormatInt(gen, 10)), pq.KeyValueMetadata(MetaMarks, marks))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if err := o.saveMarks(); err != nil {
 		return err
@@ -520,24 +570,72 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 	return syncDir(pdir)
 }
 
-// sortRows sorts rows by the sort key, NULLs last (what the files declare: ascending,
-// nulls last). Rows mostly arrive in time order per host, which the sort's pattern
-// detection makes cheap.
+// sortRows sorts one partition's rows by the sort key, NULLs last (what the files declare:
+// ascending, nulls last). Columns a partition holds one value of (tenant, metric) are
+// skipped. When the first remaining column is text (a host), rows are grouped by it in one
+// pass, the few distinct values sorted, and each group sorted by the rest only when it is
+// not already in order: readings mostly arrive in time order per host, so a flush costs
+// about one pass over its rows instead of a comparison sort.
 func (o *Output) sortRows(rows []Row) {
-	if len(o.sortBy) == 0 {
+	keys := slices.DeleteFunc(slices.Clone(o.sortBy), func(k int) bool {
+		return slices.ContainsFunc(o.parts, func(p partitioner) bool { return p.col == k && o.cols[k].Type != tables.Time })
+	})
+	if len(keys) == 0 || len(rows) < 2 {
 		return
 	}
-	cmpRows := func(a, b Row) int {
-		for _, k := range o.sortBy {
-			if c := compareValues(a.Values[k], b.Values[k]); c != 0 {
-				return c
+	cmpBy := func(keys []int) func(a, b Row) int {
+		return func(a, b Row) int {
+			for _, k := range keys {
+				if c := compareValues(a.Values[k], b.Values[k]); c != 0 {
+					return c
+				}
 			}
+			return 0
 		}
-		return 0
 	}
-	if !slices.IsSortedFunc(rows, cmpRows) {
-		slices.SortStableFunc(rows, cmpRows)
+	first, rest := keys[0], keys[1:]
+	if t := o.cols[first].Type; t != tables.ID && t != tables.Text {
+		if cmpAll := cmpBy(keys); !slices.IsSortedFunc(rows, cmpAll) {
+			slices.SortFunc(rows, cmpAll)
+		}
+		return
 	}
+	groupOf := map[string]int{}
+	var groups [][]Row
+	var nulls []Row
+	for _, r := range rows {
+		v, ok := r.Values[first].(string)
+		if !ok {
+			nulls = append(nulls, r)
+			continue
+		}
+		g, seen := groupOf[v]
+		if !seen {
+			g = len(groups)
+			groupOf[v] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], r)
+	}
+	names := make([]string, 0, len(groupOf))
+	for v := range groupOf {
+		names = append(names, v)
+	}
+	slices.Sort(names)
+	cmpRest := cmpBy(rest)
+	at := 0
+	place := func(g []Row) {
+		out := rows[at : at+len(g)]
+		copy(out, g)
+		if len(rest) > 0 && !slices.IsSortedFunc(out, cmpRest) {
+			slices.SortFunc(out, cmpRest)
+		}
+		at += len(g)
+	}
+	for _, v := range names {
+		place(groups[groupOf[v]])
+	}
+	place(nulls)
 }
 
 const marksFile = "marks.json"

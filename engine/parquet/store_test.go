@@ -193,3 +193,55 @@ func bruteForce(all []map[string]any, q store.Query) []string {
 	}
 	return out
 }
+
+// A batch large enough to be converted in parallel keeps every row once, in its partition,
+// and sends exactly the records that do not fit to the dead-letter path, each with its
+// reason; the files hold each partition's rows sorted by host, then time.
+func TestLargeBatchKeepsEveryRowAndRejectsOnlyTheBadOnes(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: time.Date(2025, 10, 16, 12, 0, 0, 0, time.UTC)}
+	o := open(t, metricsConfig(dir), clock)
+	var recs []*engine.Record
+	bad := map[int64]bool{}
+	for i := range int64(10_000) {
+		r := reading(i, fmt.Sprintf("host-%02d", (i*7)%23), []string{"cpu_load", "mem_used"}[i%2], float64(i),
+			time.Date(2025, 10, 16, 9, 0, 0, 0, time.UTC).Add(time.Duration(10_000-i)*time.Second).Format(time.RFC3339))
+		if i%1000 == 999 {
+			r.Value["value"] = "high"
+			bad[i] = true
+		}
+		recs = append(recs, r)
+	}
+	var rej engine.Rejects
+	if err := o.Write(context.Background(), recs, &rej); err != nil {
+		t.Fatal(err)
+	}
+	if rej.Len() != len(bad) {
+		t.Fatalf("%d records rejected, want the %d bad ones", rej.Len(), len(bad))
+	}
+	for _, r := range rej.Items {
+		if !bad[r.Record.Source.Offset] || !strings.Contains(r.Err.Error(), "value") {
+			t.Errorf("rejected offset %d: %v", r.Record.Source.Offset, r.Err)
+		}
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, f := range files(t, dir) {
+		rows, err := o.readFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(rows)
+		for i := 1; i < len(rows); i++ {
+			a, b := rows[i-1].Values, rows[i].Values
+			if c := compareValues(a[3], b[3]); c > 0 || c == 0 && compareValues(a[1], b[1]) > 0 {
+				t.Fatalf("%s: row %d (%v %v) sorts before row %d (%v %v): not sorted by host, then time", f, i, b[3], b[1], i-1, a[3], a[1])
+			}
+		}
+	}
+	if total != 10_000-len(bad) {
+		t.Fatalf("%d rows in the files, want %d", total, 10_000-len(bad))
+	}
+}
