@@ -1,7 +1,8 @@
-// Package parquet is the write side of the local store: an engine.Output that writes a
-// table's rows as Parquet files under one directory, in Hive-style partitions
+// Package parquet is the local store: an engine.Output that writes a table's rows as
+// Parquet files under one directory, in Hive-style partitions
 // (dir/tenant=acme/metric=cpu_load/date=2025-10-16/part-<generation>.parquet) that DuckDB,
-// Arrow and Spark read, and that the engine's read side (next) queries.
+// Arrow and Spark read, and a store.Store (Store, scan.go) that answers the API's routes
+// from those files plus the rows not yet flushed.
 //
 // Durability. Write returns once the batch's rows are in an append-only write-ahead log
 // (dir/_wal/wal-<generation>.log), fsynced: that is what makes the engine's contract ("Write
