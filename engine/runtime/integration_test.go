@@ -165,6 +165,23 @@ func (f *flow) count(table string) int {
 	return n
 }
 
+// subscribe opens an SSE route; the response is closed at the end of the test.
+func (f *flow) subscribe(path string) *http.Response {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", f.apiURL+path, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	f.t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { resp.Body.Close() })
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		f.t.Fatalf("%s: content type %q, want text/event-stream", path, ct)
+	}
+	return resp
+}
+
 // eventually polls cond until it is true or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -182,17 +199,7 @@ func TestSeedQuickstartEndToEnd(t *testing.T) {
 	f := startFlow(t, t.TempDir(), dsn)
 
 	// Subscribe to live alerts before the event is sent: the stream shows events from now on.
-	req, _ := http.NewRequest("GET", f.apiURL+"/alerts/stream", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		t.Fatalf("alert stream content type %q", ct)
-	}
+	resp := f.subscribe("/alerts/stream")
 
 	f.produce("ingest.raw.agent", seedEvent)
 

@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -34,14 +33,7 @@ func TestQuickstartRunsOnTheLocalStore(t *testing.T) {
 	t.Chdir(t.TempDir()) // data/ is relative to the working directory, as for a user
 
 	f := startPipeline(t, file, []byte(text), nil)
-	req, _ := http.NewRequest("GET", f.apiURL+"/alerts/stream", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := f.subscribe("/alerts/stream")
 	f.produce("ingest.raw.agent", seedEvent)
 	var alert map[string]any
 	if err := json.Unmarshal([]byte(readSSEData(t, resp.Body)), &alert); err != nil {
