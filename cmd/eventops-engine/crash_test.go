@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,17 @@ type engineProc struct {
 	cmd     *exec.Cmd
 	brokers string
 	exited  chan struct{}
+
+	mu  sync.Mutex
+	log strings.Builder // its stderr so far
+}
+
+// logTail is the last n lines the engine logged, for failure messages.
+func (p *engineProc) logTail(n int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(p.log.String(), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 var brokerAddr = regexp.MustCompile(`embedded broker listening.*addr=(127\.0\.0\.1:\d+)`)
@@ -55,12 +67,13 @@ func startEngine(t *testing.T, bin, pipeline string, env ...string) *engineProc 
 	p := &engineProc{cmd: cmd, exited: make(chan struct{})}
 	addr := make(chan string, 1)
 	running := make(chan struct{})
-	var log strings.Builder
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			log.WriteString(line + "\n")
+			p.mu.Lock()
+			p.log.WriteString(line + "\n")
+			p.mu.Unlock()
 			if m := brokerAddr.FindStringSubmatch(line); m != nil {
 				select {
 				case addr <- m[1]:
@@ -81,14 +94,14 @@ func startEngine(t *testing.T, bin, pipeline string, env ...string) *engineProc 
 	select {
 	case p.brokers = <-addr:
 	case <-p.exited:
-		t.Fatalf("engine exited before starting:\n%s", log.String())
+		t.Fatalf("engine exited before starting:\n%s", p.logTail(200))
 	case <-time.After(60 * time.Second):
-		t.Fatalf("engine did not report its broker address within 60s:\n%s", log.String())
+		t.Fatalf("engine did not report its broker address within 60s:\n%s", p.logTail(200))
 	}
 	select {
 	case <-running:
 	case <-p.exited:
-		t.Fatalf("engine exited before running:\n%s", log.String())
+		t.Fatalf("engine exited before running:\n%s", p.logTail(200))
 	case <-time.After(60 * time.Second):
 		t.Fatal("engine did not start its streams within 60s")
 	}
@@ -290,7 +303,7 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	before, _ := count()
 	t.Logf("killed the engine at %d alert rows of %d", before, hot*perHost)
 
-	startEngine(t, bin, pipeline)
+	restarted := startEngine(t, bin, pipeline)
 	// A lost state shows as alerts that never come, so wait a bounded time and then
 	// compare what is there.
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -300,7 +313,7 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	}
 	rows, distinct := count()
 	if rows != hot*perHost || distinct != rows {
-		t.Fatalf("after a SIGKILL at %d rows and a restart: %d alert rows (%d distinct); want exactly %d", before, rows, distinct, hot*perHost)
+		t.Fatalf("after a SIGKILL at %d rows and a restart: %d alert rows (%d distinct); want exactly %d\nthe restarted engine's log:\n%s", before, rows, distinct, hot*perHost, restarted.logTail(60))
 	}
 	perState, err := conn.Query(context.Background(), `SELECT source_id, state, count(*) FROM alerts GROUP BY 1, 2 ORDER BY 1, 2`)
 	if err != nil {

@@ -209,15 +209,20 @@ func compile(cfg *config.ParquetOutput, opts Options) (*Output, error) {
 	if sortBy == nil {
 		sortBy = defaultSortBy[cfg.Table]
 	}
-	for _, name := range sortBy {
+	var sortErrs []error
+	for k, name := range sortBy {
 		i := slices.IndexFunc(cols, func(c Column) bool { return c.Name == name })
 		if i < 0 {
-			errs.Add(config.Pos{}, "sort_by", "%q is not a column of table %s", name, cfg.Table)
+			names := make([]string, len(cols))
+			for j, c := range cols {
+				names[j] = c.Name
+			}
+			sortErrs = append(sortErrs, config.FieldErrorf(fmt.Sprintf("sort_by[%d]", k), "%q is not a column of table %s (columns: %s)", name, cfg.Table, strings.Join(names, ", ")))
 			continue
 		}
 		o.sortBy = append(o.sortBy, i)
 	}
-	if err := errs.Err(); err != nil {
+	if err := errors.Join(errs.Err(), errors.Join(sortErrs...)); err != nil {
 		return nil, err
 	}
 	switch cfg.Compression {
