@@ -362,10 +362,14 @@ func (o *Output) convertBatch(batch []*engine.Record, now time.Time) []converted
 	const minChunk = 2048
 	out := make([]converted, len(batch))
 	convert := func(from, to int) {
-		vars := map[string]any{}
+		// One allocation for the values of all rows, and each partition name once: fewer,
+		// larger objects for the collector, which otherwise dominates a flush of boxed rows.
+		sc := rowScratch{vars: map[string]any{}, parts: map[string]string{}}
+		slab := make([]any, (to-from)*len(o.cols))
 		for i := from; i < to; i++ {
 			rec := batch[i]
-			out[i].row, out[i].err = o.row(eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}, vars)
+			k := (i - from) * len(o.cols)
+			out[i].row, out[i].err = o.row(eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}, slab[k:k+len(o.cols):k+len(o.cols)], &sc)
 		}
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(batch)/minChunk)
@@ -407,9 +411,16 @@ func rowBytes(r Row) int64 {
 	return n
 }
 
-// row evaluates the columns and the partition of one record.
-func (o *Output) row(env eval.Env, vars map[string]any) (Row, error) {
-	vals := make([]any, len(o.cols))
+// rowScratch is what converting records reuses: the variables partition expressions see,
+// the partition path being built, and the partition names seen (interned).
+type rowScratch struct {
+	vars  map[string]any
+	path  []byte
+	parts map[string]string
+}
+
+// row evaluates the columns (into vals) and the partition of one record.
+func (o *Output) row(env eval.Env, vals []any, sc *rowScratch) (Row, error) {
 	for i, c := range o.cols {
 		v, err := c.prog.Eval(env)
 		if err != nil {
@@ -419,29 +430,35 @@ func (o *Output) row(env eval.Env, vars map[string]any) (Row, error) {
 			return Row{}, fmt.Errorf("column %s: %w", c.Name, err)
 		}
 	}
-	var b strings.Builder
+	b := sc.path[:0]
 	for i, p := range o.parts {
 		var v any
 		if p.col >= 0 {
 			v = vals[p.col]
 		} else {
-			clear(vars)
+			clear(sc.vars)
 			for j, c := range o.cols {
-				vars[c.Name] = vals[j]
+				sc.vars[c.Name] = vals[j]
 			}
 			var err error
-			if v, err = p.prog.Eval(eval.Env{Vars: vars, Now: env.Now}); err != nil {
+			if v, err = p.prog.Eval(eval.Env{Vars: sc.vars, Now: env.Now}); err != nil {
 				return Row{}, fmt.Errorf("partition %s: %w", p.name, err)
 			}
 		}
 		if i > 0 {
-			b.WriteByte('/')
+			b = append(b, '/')
 		}
-		b.WriteString(p.name)
-		b.WriteByte('=')
-		b.WriteString(partitionValue(v))
+		b = append(b, p.name...)
+		b = append(b, '=')
+		b = appendPartitionValue(b, v)
 	}
-	return Row{Partition: b.String(), Values: vals}, nil
+	sc.path = b
+	part, ok := sc.parts[string(b)] // no allocation for the lookup
+	if !ok {
+		part = string(b)
+		sc.parts[part] = part
+	}
+	return Row{Partition: part, Values: vals}, nil
 }
 
 // MaybeFlush writes the buffered rows to files if the oldest has waited flush_age.
