@@ -310,6 +310,13 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		staged[k] = m
 		return m
 	}
+	// A batch comes from a few source partitions: their keys are built once.
+	type sourceKey struct {
+		topic     string
+		partition int32
+		id        [16]byte
+	}
+	keys := map[sourceKey]string{}
 	rows := make([]walRow, 0, len(batch))
 	for i, rec := range batch {
 		r, err := converted[i].row, converted[i].err
@@ -317,7 +324,13 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 			rejects.Add(rec, "output", err)
 			continue
 		}
-		wr := walRow{Row: r, Mark: markKey(rec.Source), Offset: rec.Source.Offset}
+		sk := sourceKey{rec.Source.Topic, rec.Source.Partition, rec.Source.TopicID}
+		key, ok := keys[sk]
+		if !ok {
+			key = markKey(rec.Source)
+			keys[sk] = key
+		}
+		wr := walRow{Row: r, Mark: key, Offset: rec.Source.Offset}
 		if o.idCol >= 0 {
 			wr.EventID, _ = r.Values[o.idCol].(string)
 		}
@@ -328,7 +341,8 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		case wr.Offset == m.Offset:
 			m.IDs = append(m.IDs, wr.EventID)
 		default:
-			m.Offset, m.IDs = wr.Offset, []string{wr.EventID}
+			// The staged mark's IDs are its own (cloned from the stored mark): reused.
+			m.Offset, m.IDs = wr.Offset, append(m.IDs[:0], wr.EventID)
 		}
 		rows = append(rows, wr)
 	}
