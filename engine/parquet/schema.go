@@ -132,6 +132,8 @@ func rowType(cols []Column) *types.Type {
 }
 
 // convert turns a record value into the column's value; the error says why it does not fit.
+// A value that needs no change is returned as the same interface value: boxing it again
+// would allocate once per column and row.
 func convert(t tables.Type, v any) (any, error) {
 	if v == nil {
 		return nil, nil
@@ -140,7 +142,7 @@ func convert(t tables.Type, v any) (any, error) {
 	case tables.ID, tables.Text:
 		switch x := v.(type) {
 		case string:
-			return x, nil
+			return v, nil
 		case float64:
 			return strconv.FormatFloat(x, 'f', -1, 64), nil
 		case int, int64, bool:
@@ -152,7 +154,7 @@ func convert(t tables.Type, v any) (any, error) {
 	case tables.Double:
 		switch x := v.(type) {
 		case float64:
-			return x, nil
+			return v, nil
 		case int:
 			return float64(x), nil
 		case int64:
