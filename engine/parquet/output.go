@@ -428,9 +428,12 @@ func rowBytes(r Row) int64 {
 // rowScratch is what converting records reuses: the variables partition expressions see,
 // the partition path being built, and the partition names seen (interned).
 type rowScratch struct {
-	vars  map[string]any
-	path  []byte
-	parts map[string]string
+	vars     map[string]any
+	path     []byte
+	parts    map[string]string
+	lastPart string
+	day      int64 // days since the epoch of dateText
+	dateText string
 }
 
 // row evaluates the columns (into vals) and the partition of one record.
@@ -464,15 +467,37 @@ func (o *Output) row(env eval.Env, vals []any, sc *rowScratch) (Row, error) {
 		}
 		b = append(b, p.name...)
 		b = append(b, '=')
-		b = appendPartitionValue(b, v)
+		if t, ok := v.(time.Time); ok {
+			b = sc.appendDate(b, t)
+		} else {
+			b = appendPartitionValue(b, v)
+		}
 	}
 	sc.path = b
+	// Consecutive records mostly share a partition: compare with the last one before
+	// hashing the path.
+	if sc.lastPart != "" && string(b) == sc.lastPart {
+		return Row{Partition: sc.lastPart, Values: vals}, nil
+	}
 	part, ok := sc.parts[string(b)] // no allocation for the lookup
 	if !ok {
 		part = string(b)
 		sc.parts[part] = part
 	}
+	sc.lastPart = part
 	return Row{Partition: part, Values: vals}, nil
+}
+
+// appendDate appends t's UTC date, formatting each day once per chunk.
+func (sc *rowScratch) appendDate(b []byte, t time.Time) []byte {
+	day := t.Unix() / 86400
+	if t.Unix() < 0 && t.Unix()%86400 != 0 {
+		day-- // floor for instants before 1970
+	}
+	if sc.dateText == "" || day != sc.day {
+		sc.day, sc.dateText = day, t.UTC().Format(time.DateOnly)
+	}
+	return append(b, sc.dateText...)
 }
 
 // MaybeFlush writes the buffered rows to files if the oldest has waited flush_age.
@@ -562,7 +587,7 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 		return fmt.Errorf("create file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
-	o.sortRows(rows)
+	perm := o.sortedOrder(rows)
 	options := append([]pq.WriterOption{o.schema, pq.Compression(o.codec),
 		pq.MaxRowsPerRowGroup(int64(o.cfg.RowGroupRows)), pq.DataPageStatistics(true),
 		pq.CreatedBy("eventops-engine", "", "")}, meta...)
@@ -577,12 +602,23 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 		options = append(options, pq.PageBufferSize(o.pageBufferSize))
 	}
 	w := pq.NewWriter(tmp, options...)
+	// The rows are converted to the file's layout in the order they came (the order their
+	// values were allocated in, so memory is read mostly in sequence), then written in the
+	// sorted order.
+	n := len(o.order)
+	slab := make([]pq.Value, len(rows)*n)
+	for i, r := range rows {
+		parquetRow(r, o.order, slab[i*n:i*n:i*n+n])
+	}
 	buf := make([]pq.Row, 0, 1024)
-	slab := make([]pq.Value, cap(buf)*len(o.order))
 	for i := 0; i < len(rows); i += cap(buf) {
 		buf = buf[:0]
-		for j, r := range rows[i:min(i+cap(buf), len(rows))] {
-			buf = append(buf, parquetRow(r, o.order, slab[j*len(o.order):j*len(o.order)]))
+		for j := i; j < min(i+cap(buf), len(rows)); j++ {
+			k := j
+			if perm != nil {
+				k = int(perm[j])
+			}
+			buf = append(buf, slab[k*n:k*n+n:k*n+n])
 		}
 		if _, err := w.WriteRows(buf); err != nil {
 			tmp.Close()
@@ -606,23 +642,24 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 	return syncDir(pdir)
 }
 
-// sortRows sorts one partition's rows by the sort key, NULLs last (what the files declare:
-// ascending, nulls last). Columns a partition holds one value of (tenant, metric) are
-// skipped. When the first remaining column is text (a host), rows are grouped by it in one
-// pass, the few distinct values sorted, and each group sorted by the rest only when it is
-// not already in order: readings mostly arrive in time order per host, so a flush costs
-// about one pass over its rows instead of a comparison sort.
-func (o *Output) sortRows(rows []Row) {
+// sortedOrder returns the order of one partition's rows by the sort key, NULLs last (what
+// the files declare: ascending, nulls last), or nil to keep them as they are. Columns a
+// partition holds one value of (tenant, metric) are skipped. When the first remaining
+// column is text (a host), rows are grouped by it in one pass, the few distinct values
+// sorted, and each group sorted by the rest only when it is not already in order: readings
+// mostly arrive in time order per host, so a flush costs about one pass over its rows
+// instead of a comparison sort. The rows themselves do not move (see writeFile).
+func (o *Output) sortedOrder(rows []Row) []int32 {
 	keys := slices.DeleteFunc(slices.Clone(o.sortBy), func(k int) bool {
 		return slices.ContainsFunc(o.parts, func(p partitioner) bool { return p.col == k && o.cols[k].Type != tables.Time })
 	})
 	if len(keys) == 0 || len(rows) < 2 {
-		return
+		return nil
 	}
-	cmpBy := func(keys []int) func(a, b Row) int {
-		return func(a, b Row) int {
+	cmpBy := func(keys []int) func(a, b int32) int {
+		return func(a, b int32) int {
 			for _, k := range keys {
-				if c := compareValues(a.Values[k], b.Values[k]); c != 0 {
+				if c := compareValues(rows[a].Values[k], rows[b].Values[k]); c != 0 {
 					return c
 				}
 			}
@@ -631,18 +668,22 @@ func (o *Output) sortRows(rows []Row) {
 	}
 	first, rest := keys[0], keys[1:]
 	if t := o.cols[first].Type; t != tables.ID && t != tables.Text {
-		if cmpAll := cmpBy(keys); !slices.IsSortedFunc(rows, cmpAll) {
-			slices.SortFunc(rows, cmpAll)
+		perm := make([]int32, len(rows))
+		for i := range perm {
+			perm[i] = int32(i)
 		}
-		return
+		if cmpAll := cmpBy(keys); !slices.IsSortedFunc(perm, cmpAll) {
+			slices.SortFunc(perm, cmpAll)
+		}
+		return perm
 	}
 	groupOf := map[string]int{}
-	var groups [][]Row
-	var nulls []Row
-	for _, r := range rows {
+	var groups [][]int32
+	var nulls []int32
+	for i, r := range rows {
 		v, ok := r.Values[first].(string)
 		if !ok {
-			nulls = append(nulls, r)
+			nulls = append(nulls, int32(i))
 			continue
 		}
 		g, seen := groupOf[v]
@@ -651,7 +692,7 @@ func (o *Output) sortRows(rows []Row) {
 			groupOf[v] = g
 			groups = append(groups, nil)
 		}
-		groups[g] = append(groups[g], r)
+		groups[g] = append(groups[g], int32(i))
 	}
 	names := make([]string, 0, len(groupOf))
 	for v := range groupOf {
@@ -659,19 +700,18 @@ func (o *Output) sortRows(rows []Row) {
 	}
 	slices.Sort(names)
 	cmpRest := cmpBy(rest)
-	at := 0
-	place := func(g []Row) {
-		out := rows[at : at+len(g)]
-		copy(out, g)
-		if len(rest) > 0 && !slices.IsSortedFunc(out, cmpRest) {
-			slices.SortFunc(out, cmpRest)
+	perm := make([]int32, 0, len(rows))
+	place := func(g []int32) {
+		if len(rest) > 0 && !slices.IsSortedFunc(g, cmpRest) {
+			slices.SortFunc(g, cmpRest)
 		}
-		at += len(g)
+		perm = append(perm, g...)
 	}
 	for _, v := range names {
 		place(groups[groupOf[v]])
 	}
 	place(nulls)
+	return perm
 }
 
 const marksFile = "marks.json"

@@ -181,3 +181,21 @@ func TestFilesReadByArrow(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The date partition of an instant is its UTC date, also across midnight, in zones other
+// than UTC and before 1970, whatever the previous row's date was.
+func TestDatePartitionIsTheUTCDate(t *testing.T) {
+	var sc rowScratch
+	for _, s := range []string{
+		"2025-10-16T23:59:59.999999Z", "2025-10-17T00:00:00Z", "2025-10-17T01:30:00+02:00",
+		"1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "1969-12-31T00:00:00Z", "1960-02-29T12:00:00Z", "2025-10-16T10:00:00Z",
+	} {
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(sc.appendDate(nil, ts)), ts.UTC().Format(time.DateOnly); got != want {
+			t.Errorf("%s: date %s, want %s", s, got, want)
+		}
+	}
+}
