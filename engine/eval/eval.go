@@ -71,6 +71,16 @@ type Program struct {
 // Source returns the expression as written.
 func (p *Program) Source() config.Expr { return p.src }
 
+// Lookup reads a field-path program's value straight from vars, as Eval would; ok is false
+// when the program is not a field path or the answer needs the VM (then call Eval). For
+// callers that evaluate many paths per record and want to skip Eval's bookkeeping.
+func (p *Program) Lookup(vars map[string]any) (v any, ok bool) {
+	if p.path == nil {
+		return nil, false
+	}
+	return lookupPath(vars, p.path)
+}
+
 // Compile compiles e. Errors are *config.Error placed at the offending column of e.
 func Compile(e config.Expr, kind Kind) (*Program, error) {
 	patcher := &ctxPatcher{}

@@ -317,6 +317,8 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		id        [16]byte
 	}
 	keys := map[sourceKey]string{}
+	var lastKey string // consecutive records mostly come from one source partition
+	var lastMark *mark
 	rows := make([]walRow, 0, len(batch))
 	for i, rec := range batch {
 		r, err := converted[i].row, converted[i].err
@@ -334,7 +336,11 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		if o.idCol >= 0 {
 			wr.EventID, _ = r.Values[o.idCol].(string)
 		}
-		m := current(wr.Mark)
+		m := lastMark
+		if wr.Mark != lastKey || m == nil {
+			m, lastKey = current(wr.Mark), wr.Mark
+			lastMark = m
+		}
 		switch {
 		case wr.Offset < m.Offset, wr.Offset == m.Offset && m.has(wr.EventID):
 			continue // stored by an earlier delivery
@@ -439,9 +445,12 @@ type rowScratch struct {
 // row evaluates the columns (into vals) and the partition of one record.
 func (o *Output) row(env eval.Env, vals []any, sc *rowScratch) (Row, error) {
 	for i, c := range o.cols {
-		v, err := c.prog.Eval(env)
-		if err != nil {
-			return Row{}, fmt.Errorf("column %s: %w", c.Name, err)
+		v, ok := c.prog.Lookup(env.Vars)
+		var err error
+		if !ok {
+			if v, err = c.prog.Eval(env); err != nil {
+				return Row{}, fmt.Errorf("column %s: %w", c.Name, err)
+			}
 		}
 		if vals[i], err = convert(c.Type, v); err != nil {
 			return Row{}, fmt.Errorf("column %s: %w", c.Name, err)

@@ -196,7 +196,8 @@ func convert(t tables.Type, v any) (any, error) {
 // way encoding/json does (sorted keys) at a fraction of its cost; ok is false for anything
 // else.
 func flatJSON(m map[string]any) (string, bool) {
-	keys := make([]string, 0, len(m))
+	var small [8]string // tags are a handful of keys: no allocation for their order
+	keys := small[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
