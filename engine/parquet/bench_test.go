@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
@@ -48,6 +49,9 @@ type bareRow struct {
 // log, one file per partition) with a bare parquet-go write of the same rows into one file
 // (the target: at least 60% of bare).
 func BenchmarkWrite(b *testing.B) {
+	// Both writers run with the collector setting of the eventops-engine binary (main.go),
+	// which is where the sink runs.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	recs := benchRecords()
 	b.Run("output", func(b *testing.B) {
 		for b.Loop() {
