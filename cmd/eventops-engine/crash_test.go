@@ -65,7 +65,6 @@ func startEngine(t *testing.T, bin, pipeline string, env ...string) *engineProc 
 		t.Fatal(err)
 	}
 	p := &engineProc{cmd: cmd, exited: make(chan struct{})}
-	addr := make(chan string, 1)
 	running := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -73,13 +72,10 @@ func startEngine(t *testing.T, bin, pipeline string, env ...string) *engineProc 
 			line := sc.Text()
 			p.mu.Lock()
 			p.log.WriteString(line + "\n")
-			p.mu.Unlock()
-			if m := brokerAddr.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
+			if m := brokerAddr.FindStringSubmatch(line); m != nil && p.brokers == "" {
+				p.brokers = m[1]
 			}
+			p.mu.Unlock()
 			if strings.Contains(line, "pipeline running") {
 				close(running)
 			}
@@ -92,19 +88,14 @@ func startEngine(t *testing.T, bin, pipeline string, env ...string) *engineProc 
 		<-p.exited
 	})
 	select {
-	case p.brokers = <-addr:
-	case <-p.exited:
-		t.Fatalf("engine exited before starting:\n%s", p.logTail(200))
-	case <-time.After(60 * time.Second):
-		t.Fatalf("engine did not report its broker address within 60s:\n%s", p.logTail(200))
-	}
-	select {
 	case <-running:
 	case <-p.exited:
 		t.Fatalf("engine exited before running:\n%s", p.logTail(200))
 	case <-time.After(60 * time.Second):
-		t.Fatal("engine did not start its streams within 60s")
+		t.Fatalf("engine did not start its streams within 60s:\n%s", p.logTail(200))
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p
 }
 
@@ -237,10 +228,21 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
-const crashStatefulPipeline = `
+// brokerOnlyPipeline runs the engine binary as nothing but its embedded broker (%s: the
+// data directory), so that a crash test can kill the engine without killing its broker.
+const brokerOnlyPipeline = `
 version: 1
 broker:
   embedded: {listen: "127.0.0.1:0", data_dir: "%s"}
+topics: {}
+`
+
+// crashStatefulPipeline reads an external broker (%s: its address), as eventops-flow reads
+// Redpanda, then the DSN.
+const crashStatefulPipeline = `
+version: 1
+broker:
+  brokers: ["%s"]
 topics:
   ingest.raw.agent:  {partitions: 3, retention: 3d}
   signals.metric.v1: {partitions: 3, retention: 14d}
@@ -281,11 +283,31 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the engine binary; skipped with -short")
 	}
-	dsn, bin, pipeline := crashSetup(t, crashStatefulPipeline)
+	// The broker runs in a process of its own, as Redpanda does in production: the kill
+	// takes down the engine alone. (With the embedded broker the kill would also take down
+	// the broker, possibly halfway through writing a transaction's commit markers; kfake's
+	// recovery then aborts what each partition had not marked yet, so one transaction can
+	// end committed on the changelog and aborted on the offsets. That is a limit of the
+	// embedded broker, documented in README.)
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	brokerFile := filepath.Join(dir, "broker.yaml")
+	if err := os.WriteFile(brokerFile, []byte(fmt.Sprintf(brokerOnlyPipeline, filepath.Join(dir, "broker"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	brk := startEngine(t, bin, brokerFile)
+	if brk.brokers == "" {
+		t.Fatalf("the broker process did not log its address:\n%s", brk.logTail(50))
+	}
+	dsn := pgtest.DSN(t)
+	pipeline := filepath.Join(dir, "pipeline.yaml")
+	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(crashStatefulPipeline, brk.brokers, dsn)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const n, hot, perHost = 100_000, 10, 1000 + 999
 
 	eng := startEngine(t, bin, pipeline)
-	produceEvents(t, eng.brokers, n, true) // keyed by host: each host's readings stay in order
+	produceEvents(t, brk.brokers, n, true) // keyed by host: each host's readings stay in order
 
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
