@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -307,4 +309,24 @@ type Route struct {
 	// transition, and latest_by: fingerprint with where state = "firing" lists what fires now.
 	LatestBy string `yaml:"latest_by" doc:"Keep only the newest row (by ts) of each value of this column before where applies, e.g. latest_by: fingerprint on the alerts table with where: {state: '\"firing\"'} lists the alerts firing now."`
 	Stream   string `yaml:"stream" ref:"topics" doc:"Topic to stream as Server-Sent Events."`
+}
+
+// Files lists the files the pipeline is made of: the pipeline file itself and every file it
+// references (schemas, lookup tables), as resolved paths. A hot reload watches them.
+func (p *Pipeline) Files() []string {
+	files := []string{}
+	if p.File != "" {
+		files = append(files, p.File)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Schemas)) {
+		if f := p.Schemas[name]; f != "" {
+			files = append(files, f)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
+		if f := p.Lookups[name].File; f != "" {
+			files = append(files, f)
+		}
+	}
+	return slices.Compact(files)
 }
