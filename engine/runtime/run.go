@@ -192,20 +192,35 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		Stream: sp.Name, Topic: sc.Input.Topic, Group: group, Start: sc.Input.Start,
 		BatchSize: batchSize, Metrics: ro.Metrics, Logger: log,
 	}
+	s := &stream{
+		plan:         sp,
+		metrics:      ro.Metrics,
+		log:          log,
+		drain:        ro.Drain,
+		backoffMin:   100 * time.Millisecond,
+		backoffMax:   5 * time.Second,
+		settleEvery:  time.Second,
+		acked:        make(chan struct{}, 1),
+		clock:        p.opts.Clock,
+		swaps:        make(chan *swapTo, 1),
+		tickInterval: ro.TickEvery,
+	}
 	keeper := newStateKeeper(sp, ChangelogTopic(group), func(ctx context.Context, topic string, partitions []int32) (map[int32]map[string][]byte, error) {
 		return broker.ReadChangelog(ctx, b, topic, partitions)
 	}, log)
 	if keeper != nil {
+		s.keeperRef.Store(keeper)
 		inCfg.TransactionalID = group + "." + ro.InstanceID
 		inCfg.Changelog = keeper.changelog
+		// The callbacks go through the stream, whose keeper a hot reload may replace.
 		inCfg.Assigned = func(ctx context.Context, partitions []int32) {
-			if err := keeper.restoreRetrying(ctx, partitions); err != nil {
+			if err := s.restoreState(ctx, partitions); err != nil {
 				log.Error("state restore abandoned", "partitions", partitions, "err", err)
 				return
 			}
 			ro.Metrics.StateRestores.WithLabelValues(sp.Name).Add(float64(len(partitions)))
 		}
-		inCfg.Revoked = keeper.drop
+		inCfg.Revoked = s.dropState
 	}
 	in, err := broker.NewInput(b, inCfg)
 	if err != nil {
@@ -226,20 +241,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		in.Close()
 		return nil, fmt.Errorf("output: %w", err)
 	}
-	s := &stream{
-		plan:        sp,
-		input:       in,
-		output:      out,
-		dlq:         broker.NewDeadLetterWriter(b, sp.Name),
-		metrics:     ro.Metrics,
-		log:         log,
-		drain:       ro.Drain,
-		backoffMin:  100 * time.Millisecond,
-		backoffMax:  5 * time.Second,
-		settleEvery: time.Second,
-		acked:       make(chan struct{}, 1),
-		clock:       p.opts.Clock,
-	}
+	s.input, s.output, s.dlq = in, out, broker.NewDeadLetterWriter(b, sp.Name)
 	if keeper != nil {
 		s.state, s.ckpt = keeper, in
 		if to, ok := out.(transactionalOutput); ok {
@@ -247,7 +249,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		}
 	}
 	if hasTicker(sp.Processors) {
-		s.tickEvery = ro.TickEvery
+		s.tickEvery = s.tickInterval
 	}
 	return s, nil
 }

@@ -2,11 +2,13 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -45,6 +47,9 @@ type stateKeeper struct {
 	// mu is held while processors run (Process, Tick) and while state is restored or
 	// dropped: partition callbacks come from the consumer group's goroutine.
 	mu sync.Mutex
+	// retired is set when a hot reload replaced this keeper: restores and drops then go to
+	// its successor (swap.go).
+	retired atomic.Bool
 }
 
 type statefulProc struct {
@@ -105,6 +110,9 @@ func (k *stateKeeper) restore(ctx context.Context, partitions []int32) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.retired.Load() {
+		return errRetired
+	}
 	entries := 0
 	for _, part := range partitions {
 		byProc := make(map[string]map[string][]byte, len(k.procs))
@@ -142,7 +150,7 @@ func (k *stateKeeper) restoreRetrying(ctx context.Context, partitions []int32) e
 	wait := 100 * time.Millisecond
 	for {
 		err := k.restore(ctx, partitions)
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, errRetired) {
 			return err
 		}
 		k.log.Warn("state restore failed; retrying", "err", err, "wait", wait)
@@ -154,15 +162,19 @@ func (k *stateKeeper) restoreRetrying(ctx context.Context, partitions []int32) e
 }
 
 // drop forgets the state of partitions (assigned to another member).
-func (k *stateKeeper) drop(partitions []int32) {
+func (k *stateKeeper) drop(partitions []int32) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.retired.Load() {
+		return errRetired
+	}
 	for _, p := range k.procs {
 		for _, part := range partitions {
 			p.Drop(part)
 		}
 	}
 	k.log.Info("state dropped", "partitions", partitions)
+	return nil
 }
 
 // hasTicker reports whether any processor needs the clock to tick.

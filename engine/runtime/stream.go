@@ -67,7 +67,17 @@ type stream struct {
 	// tickEvery is how often processors that depend on the clock (engine.Ticker) are
 	// ticked, with clock's time; 0 when none does.
 	tickEvery time.Duration
-	clock     engine.Clock
+	// tickInterval is the run's tick period, for a stream that gains a Ticker in a reload.
+	tickInterval time.Duration
+	clock        engine.Clock
+
+	// swaps receives the stream's next version (a hot reload); the processing stage applies
+	// it at the next commit boundary (swap.go). keeperRef is the state keeper the consumer
+	// group's partition callbacks use: the current one, also across a swap. wake, while a
+	// Read waits, cancels it, so that an idle stream takes a swap at once.
+	swaps     chan *swapTo
+	keeperRef atomic.Pointer[stateKeeper]
+	wake      atomic.Pointer[context.CancelFunc]
 }
 
 // processed is a batch that went through the processors, on its way to delivery.
@@ -109,6 +119,22 @@ func (s *stream) run(ctx context.Context) error {
 func (s *stream) process(ctx, work context.Context, queue chan<- *processed) error {
 	lastSettle, lastTick := time.Now(), time.Now()
 	for {
+		select {
+		case sw := <-s.swaps:
+			// A commit boundary: every batch read so far is delivered and acked by the
+			// current version, every later one is processed by the next.
+			t0 := time.Now()
+			if !s.settle(work) {
+				sw.done <- SwapResult{Err: errors.New("the stream stopped before the swap")}
+				return nil
+			}
+			res := s.apply(sw)
+			res.Pause = time.Since(t0)
+			sw.done <- res
+			lastSettle = time.Now()
+			continue
+		default:
+		}
 		if s.state != nil || time.Since(lastSettle) >= s.settleEvery {
 			if !s.settle(work) {
 				return nil
@@ -127,13 +153,18 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 				continue
 			}
 		}
-		readCtx, cancelRead := ctx, context.CancelFunc(func() {})
+		readCtx, cancelRead := context.WithCancel(ctx)
 		if s.tickEvery > 0 {
 			// Wake up for the next tick even when no record comes.
 			readCtx, cancelRead = context.WithTimeout(ctx, s.tickEvery-time.Since(lastTick))
 		}
+		s.wake.Store(&cancelRead)
+		if len(s.swaps) > 0 {
+			cancelRead() // a swap came in since the top of the loop
+		}
 		t0 := time.Now()
 		batch, err := s.input.Read(readCtx)
+		s.wake.Store(nil)
 		cancelRead()
 		s.observe("read", t0)
 		if ctx.Err() != nil || work.Err() != nil {

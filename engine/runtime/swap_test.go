@@ -1,0 +1,122 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+	mapproc "github.com/eventops/eventops-engine/processors/map"
+)
+
+const swapPipeline = `version: 1
+broker: {embedded: {}}
+topics:
+  in:  {ingest: true}
+  out: {}
+  dlq: {}
+dead_letter: dlq
+streams:
+  - name: s
+    input: {topic: in}
+    processors:
+      - map: {v: v, version: 'VERSION'}
+    output: {topic: out}
+`
+
+// swapPlan builds the stream of swapPipeline with the map writing version.
+func swapPlan(t *testing.T, version string) *StreamPlan {
+	t.Helper()
+	text := strings.Replace(swapPipeline, "VERSION", version, 1)
+	reg := config.Registry{Processors: map[string]config.ProcessorSpec{"map": {NewConfig: mapproc.Factory.NewConfig}}}
+	cfg, err := config.LoadBytes("swap.yaml", []byte(text), reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Build(cfg, Options{Factories: []engine.ProcessorFactory{mapproc.Factory}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan.Streams[0]
+}
+
+// collectOutput keeps what was written, in order.
+type collectOutput struct {
+	mu   sync.Mutex
+	recs []*engine.Record
+}
+
+func (o *collectOutput) Write(_ context.Context, batch []*engine.Record, _ *engine.Rejects) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.recs = append(o.recs, batch...)
+	return nil
+}
+func (o *collectOutput) Close() error { return nil }
+func (o *collectOutput) len() int     { o.mu.Lock(); defer o.mu.Unlock(); return len(o.recs) }
+
+// A swap in the middle of a steady stream of records happens at a commit boundary: every
+// record is written once, the ones before the swap by the first version and all the ones
+// after by the second, and the stream pauses only to settle what was in flight.
+func TestSwapAtACommitBoundary(t *testing.T) {
+	in := &endlessInput{ackedInOrder: true}
+	out := &collectOutput{}
+	s := &stream{
+		plan: swapPlan(t, "1"), input: in, output: out,
+		metrics: telemetry.New(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		drain: time.Second, backoffMin: time.Millisecond, backoffMax: time.Millisecond,
+		settleEvery: time.Second, acked: make(chan struct{}, 1), swaps: make(chan *swapTo, 1),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 20s: %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitUntil("200 records through the first version", func() bool { return out.len() >= 200 })
+	res, err := s.Swap(ctx, swapPlan(t, "2"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := out.len()
+	waitUntil("200 more records", func() bool { return out.len() >= at+200 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res.Pause <= 0 || len(res.Kept) != 0 {
+		t.Errorf("swap result %+v: want a pause and no kept processor (the map changed)", res)
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	switched := -1
+	for i, r := range out.recs {
+		if want := int64(i + 1); r.Source.Offset != want {
+			t.Fatalf("record %d has offset %d, want %d: a record was lost or written twice", i, r.Source.Offset, want)
+		}
+		v := fmt.Sprint(r.Value["version"])
+		if switched < 0 && v == "2" {
+			switched = i
+		}
+		if (switched < 0 && v != "1") || (switched >= 0 && v != "2") {
+			t.Fatalf("record %d (offset %d) has version %v after the switch at %d: the versions interleave", i, r.Source.Offset, v, switched)
+		}
+	}
+	if switched < 200 || switched > at {
+		t.Errorf("the second version took over at record %d, want it between the 200 records seen before Swap and the %d seen when it returned", switched, at)
+	}
+}
