@@ -18,7 +18,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/processors/all"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -57,6 +59,9 @@ Run flags:
   --instance-id ID    this engine's name in its consumer groups; must differ between
                       instances running at once, should stay the same across restarts
                       (default $EVENTOPS_INSTANCE_ID, else the host name)
+  --no-watch          do not reload when the pipeline file or a file it references
+                      changes (watching is on by default; SIGHUP and POST /-/reload
+                      reload either way)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -105,6 +110,8 @@ func runPipeline(args []string, stderr io.Writer) int {
 	fs.StringVar(&format, "log-format", "text", "log format: text or json")
 	dryRun := fs.Bool("dry-run", false, "load and build the pipeline, print what is wrong, start nothing")
 	instanceID := fs.String("instance-id", "", "this engine's name among the members of its consumer groups (default $EVENTOPS_INSTANCE_ID, else the host name)")
+	watch := fs.Bool("watch", true, "reload when the pipeline file or a file it references changes")
+	noWatch := fs.Bool("no-watch", false, "do not watch the pipeline's files (SIGHUP and POST /-/reload still reload)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -137,7 +144,27 @@ func runPipeline(args []string, stderr io.Writer) int {
 	plan := checked.plan
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := plan.Run(ctx, runtime.RunOptions{InstanceID: *instanceID}); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	opts := runtime.RunOptions{
+		InstanceID: *instanceID,
+		Load:       func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) },
+		Watch:      *watch && !*noWatch,
+		Started: func(r *runtime.Running) {
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						r.ReloadFiles(ctx, "SIGHUP", nil)
+					}
+				}
+			}()
+		},
+	}
+	if err := plan.Run(ctx, opts); err != nil {
 		logger.Error("pipeline stopped", "err", err)
 		return 1
 	}

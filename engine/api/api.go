@@ -61,6 +61,10 @@ type Deps struct {
 	// Pos gives positions of config paths ("api.routes[0]", "api.routes[0].table", ...) so
 	// that errors about a route point at it; the loader's Pipeline.Pos. Optional.
 	Pos map[string]config.Pos
+	// Reload, if set, serves POST /-/reload: it reloads the pipeline from its files and
+	// returns the outcome (JSON); ReloadStatus serves GET /-/reload.
+	Reload       func(ctx context.Context, trigger string) any
+	ReloadStatus func() any
 }
 
 // Server is the HTTP server. Build it with New, then Start and Shutdown it.
@@ -132,6 +136,18 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 
 	s.app.Get("/-/healthy", func(c *fiber.Ctx) error { return c.SendString("OK\n") })
 	s.app.Get("/-/ready", s.handleReady)
+	if deps.ReloadStatus != nil {
+		s.app.Get("/-/reload", func(c *fiber.Ctx) error { return c.JSON(deps.ReloadStatus()) })
+	}
+	if deps.Reload != nil {
+		s.app.Post("/-/reload", func(c *fiber.Ctx) error {
+			st := deps.Reload(c.UserContext(), "POST /-/reload")
+			if r, ok := st.(interface{ Rejected() bool }); ok && r.Rejected() {
+				c.Status(fiber.StatusUnprocessableEntity)
+			}
+			return c.JSON(st)
+		})
+	}
 	s.app.Get("/-/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/-/routes", func(c *fiber.Ctx) error { return c.JSON(s.routes) })
 

@@ -67,6 +67,9 @@ func (t *Table) Name() string { return t.name }
 // File is the file the table was loaded from, or "" for inline and in-code tables.
 func (t *Table) File() string { return t.cfg.File }
 
+// Config is the table's definition.
+func (t *Table) Config() config.Lookup { return t.cfg }
+
 // Get returns the row for key. The row is shared: callers copy values out and must not
 // change it.
 func (t *Table) Get(key string) (map[string]any, bool) {

@@ -3,6 +3,7 @@ package reload
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"reflect"
 	"slices"
 
@@ -16,6 +17,7 @@ import (
 // contents changed on disk (a lookup table edited): their users are reported changed.
 func Diff(old, new *config.Pipeline, changedFiles []string) []string {
 	var out []string
+	changed := func(file string) bool { return ChangedFile(changedFiles, file) }
 	section := func(name string, a, b map[string]any) {
 		for _, k := range slices.Sorted(maps.Keys(a)) {
 			bv, ok := b[k]
@@ -42,12 +44,12 @@ func Diff(old, new *config.Pipeline, changedFiles []string) []string {
 	section("schemas", byName(old.Schemas), byName(new.Schemas))
 	section("lookups", byName(old.Lookups), byName(new.Lookups))
 	for _, name := range slices.Sorted(maps.Keys(new.Lookups)) {
-		if _, had := old.Lookups[name]; had && Same(old.Lookups[name], new.Lookups[name]) && slices.Contains(changedFiles, new.Lookups[name].File) {
+		if _, had := old.Lookups[name]; had && Same(old.Lookups[name], new.Lookups[name]) && changed(new.Lookups[name].File) {
 			out = append(out, fmt.Sprintf("lookups.%s: file changed", name))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(new.Schemas)) {
-		if _, had := old.Schemas[name]; had && old.Schemas[name] == new.Schemas[name] && slices.Contains(changedFiles, new.Schemas[name]) {
+		if _, had := old.Schemas[name]; had && old.Schemas[name] == new.Schemas[name] && changed(new.Schemas[name]) {
 			out = append(out, fmt.Sprintf("schemas.%s: file changed", name))
 		}
 	}
@@ -68,6 +70,21 @@ func Diff(old, new *config.Pipeline, changedFiles []string) []string {
 		section("api.routes", routes(old.API.Routes), routes(new.API.Routes))
 	}
 	return out
+}
+
+// ChangedFile tells whether file is one of changed, comparing absolute paths (the watcher
+// reports absolute paths, a pipeline may name its files relative to the working directory).
+func ChangedFile(changed []string, file string) bool {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return false
+	}
+	for _, c := range changed {
+		if ca, err := filepath.Abs(c); err == nil && ca == abs {
+			return true
+		}
+	}
+	return false
 }
 
 func byName[V any](m map[string]V) map[string]any {

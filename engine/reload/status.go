@@ -29,6 +29,9 @@ type Status struct {
 	LastApplied time.Time `json:"last_applied,omitzero"`
 }
 
+// Rejected tells whether the attempt was refused (POST /-/reload answers 422).
+func (s Status) Rejected() bool { return s.Result == Rejected }
+
 // Problem is one reason a reload was rejected, placed where the file says it.
 type Problem struct {
 	File    string `json:"file,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"github.com/eventops/eventops-engine/engine/lookup"
 	"github.com/eventops/eventops-engine/engine/parquet"
 	"github.com/eventops/eventops-engine/engine/postgres"
+	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/schema"
 	"github.com/eventops/eventops-engine/engine/types"
 )
@@ -24,6 +25,10 @@ type Options struct {
 	Clock  engine.Clock
 	// Factories are the processor types available (processors/all.Factories()).
 	Factories []engine.ProcessorFactory
+	// Lookups, when a running pipeline reloads, are its tables: a declared lookup whose
+	// definition did not change uses the running table (read again in place when its file
+	// changed), so every processor, old and new, shares one table.
+	Lookups lookup.Set
 }
 
 // Plan is a pipeline compiled and checked, ready to Run.
@@ -79,6 +84,10 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 
 	b.plan.Lookups = lookup.Set{}
 	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
+		if t, ok := opts.Lookups[name]; ok && t != nil && reload.Same(t.Config(), p.Lookups[name]) {
+			b.plan.Lookups[name] = t
+			continue
+		}
 		t, err := lookup.Load(name, p.Lookups[name])
 		if err != nil {
 			b.add(err, "lookups."+name+".file", p.At("lookups."+name+".file"))

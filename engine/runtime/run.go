@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,12 +35,21 @@ type RunOptions struct {
 	InstanceID string
 	// TickEvery is how often processors that depend on the clock are ticked (default 1s).
 	TickEvery time.Duration
+	// Load, if set, loads the pipeline from its files again; it makes the pipeline
+	// reloadable (POST /-/reload, Running.ReloadFiles, and Watch).
+	Load func() (*config.Pipeline, error)
+	// Watch reloads the pipeline when its file or a file it references changes (needs Load).
+	Watch bool
+	// WatchDebounce is how long the files must be quiet before a reload (default 300ms).
+	WatchDebounce time.Duration
 }
 
-// Running describes a started pipeline, for tests and the CLI.
+// Running describes a started pipeline, for tests and the CLI; Reload (reload.go) changes
+// it.
 type Running struct {
 	Broker *broker.Broker
 	API    *api.Server
+	live   *live
 }
 
 // Run connects everything the plan needs and runs it until ctx ends, then shuts down:
@@ -86,6 +95,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 
 	var ready atomic.Bool
 	var streams []*stream
+	lv := &live{plan: p, b: b, ro: ro, streams: map[string]*liveStream{}, errc: make(chan error, 64)}
 	// Until the streams run, a failure must close what was opened: a consumer left in its
 	// group would hold its partitions until the session times out on the next start.
 	started := false
@@ -112,17 +122,24 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		}
 		defer closeStores()
 		server, err = api.New(cfg.API, api.Deps{
-			Stores:    stores,
-			KafkaOpts: b.ClientOpts(),
-			Pos:       cfg.Pos,
-			Metrics:   ro.Metrics,
-			Logger:    log.With("component", "api"),
-			Clock:     p.opts.Clock,
+			Stores:       stores,
+			KafkaOpts:    b.ClientOpts(),
+			Pos:          cfg.Pos,
+			Metrics:      ro.Metrics,
+			Logger:       log.With("component", "api"),
+			Clock:        p.opts.Clock,
+			ReloadStatus: func() any { return lv.tracker.Status() },
+			Reload: func(ctx context.Context, trigger string) any {
+				if ro.Load == nil {
+					return lv.tracker.Status()
+				}
+				return (&Running{live: lv}).ReloadFiles(ctx, trigger, nil)
+			},
 			Ready: func() error {
 				if !ready.Load() {
 					return errors.New("streams are starting")
 				}
-				for _, s := range streams {
+				for _, s := range lv.running() {
 					if j, ok := s.input.(interface{ Joined() bool }); ok && !j.Joined() {
 						return fmt.Errorf("stream %s has not joined its consumer group yet", s.plan.Name)
 					}
@@ -142,39 +159,45 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(streams))
+	lv.runCtx, lv.cancel = runCtx, cancel
 	for _, s := range streams {
-		wg.Add(1)
-		go func(s *stream) {
-			defer wg.Done()
-			if err := s.run(runCtx); err != nil {
-				errc <- fmt.Errorf("stream %s: %w", s.plan.Name, err)
-				cancel()
-			}
-		}(s)
+		lv.start(s)
 	}
 	ready.Store(true)
+	ro.Metrics.ConfigReloadSuccess.Set(1)
+	ro.Metrics.ConfigReloadTime.Set(float64(time.Now().Unix()))
 	log.Info("pipeline running", "file", cfg.File, "streams", len(streams))
+	running := &Running{Broker: b, API: server, live: lv}
+	if ro.Watch && ro.Load != nil {
+		stopWatch, err := running.watch(runCtx)
+		if err != nil {
+			log.Warn("not watching the pipeline's files; reload with SIGHUP or POST /-/reload", "err", err)
+		} else {
+			defer stopWatch()
+		}
+	}
 	if ro.Started != nil {
-		ro.Started(&Running{Broker: b, API: server})
+		ro.Started(running)
 	}
 
 	<-runCtx.Done()
 	log.Info("shutting down")
 	ready.Store(false)
-	wg.Wait()
-	for _, s := range streams {
-		s.close()
+	lv.mu.Lock() // waits for a reload under way; none starts after
+	lv.closed = true
+	lv.mu.Unlock()
+	lv.wg.Wait()
+	for _, ls := range lv.streams {
+		ls.s.close()
 	}
 	if server != nil {
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = server.Shutdown(sctx)
 		scancel()
 	}
-	close(errc)
+	close(lv.errc)
 	var errs []error
-	for e := range errc {
+	for e := range lv.errc {
 		errs = append(errs, e)
 	}
 	return errors.Join(errs...)
@@ -226,17 +249,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", sc.Input.Topic, err)
 	}
-	var out engine.Output
-	switch {
-	case sc.Output.Postgres != nil:
-		out, err = postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log, Clock: p.opts.Clock})
-	case sc.Output.Parquet != nil:
-		out, err = parquet.NewOutput(sc.Output.Parquet, parquet.Options{Stream: sp.Name, Logger: log, Clock: p.opts.Clock, Input: sp.OutputType})
-	default:
-		out, err = broker.NewOutput(b, broker.OutputConfig{
-			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
-		})
-	}
+	out, err := p.openOutput(ctx, b, sp, ro, log)
 	if err != nil {
 		in.Close()
 		return nil, fmt.Errorf("output: %w", err)
@@ -252,6 +265,21 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		s.tickEvery = s.tickInterval
 	}
 	return s, nil
+}
+
+// openOutput opens the stream's output.
+func (p *Plan) openOutput(ctx context.Context, b *broker.Broker, sp *StreamPlan, ro RunOptions, log *slog.Logger) (engine.Output, error) {
+	sc := sp.Config
+	switch {
+	case sc.Output.Postgres != nil:
+		return postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log, Clock: p.opts.Clock})
+	case sc.Output.Parquet != nil:
+		return parquet.NewOutput(sc.Output.Parquet, parquet.Options{Stream: sp.Name, Logger: log, Clock: p.opts.Clock, Input: sp.OutputType})
+	default:
+		return broker.NewOutput(b, broker.OutputConfig{
+			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
+		})
+	}
 }
 
 // Group is the stream's consumer group.

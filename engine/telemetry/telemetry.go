@@ -54,6 +54,15 @@ type Metrics struct {
 	SSEClients *prometheus.GaugeVec
 	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
 	SSEDropped *prometheus.CounterVec
+	// Reloads counts reload attempts by result (applied, unchanged, rejected);
+	// ConfigReloadSuccess is 1 when the last attempt did not fail, and ConfigReloadTime the
+	// Unix time of the last applied configuration (the start counts), as Prometheus exports
+	// them for its own reloads. SwapPause is how long a stream read nothing while it
+	// switched to its new version. Labels: result; -; -; stream.
+	Reloads             *prometheus.CounterVec
+	ConfigReloadSuccess prometheus.Gauge
+	ConfigReloadTime    prometheus.Gauge
+	SwapPause           *prometheus.HistogramVec
 }
 
 // New registers every metric on a fresh registry (with Go and process collectors).
@@ -82,6 +91,13 @@ func New() *Metrics {
 	m.StateRestores = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_restored_partitions_total", Help: "Partitions whose state was restored from the changelog."}, []string{"stream"})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
+	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_config_reloads_total", Help: "Configuration reload attempts, by result."}, []string{"result"})
+	m.ConfigReloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_successful", Help: "Whether the last configuration reload attempt succeeded (1) or was rejected (0)."})
+	m.ConfigReloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_success_timestamp_seconds", Help: "When the running configuration was applied (Unix time)."})
+	m.SwapPause = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_stream_swap_pause_seconds", Help: "How long a stream read nothing while a reload switched it to its new version.", Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 5}}, []string{"stream"})
+	for _, c := range []prometheus.Collector{m.Reloads, m.ConfigReloadSuccess, m.ConfigReloadTime, m.SwapPause} {
+		f(c)
+	}
 	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.SSEClients, m.SSEDropped} {
 		f(c)
 	}

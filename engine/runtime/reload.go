@@ -1,0 +1,373 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/broker"
+	"github.com/eventops/eventops-engine/engine/lookup"
+	"github.com/eventops/eventops-engine/engine/reload"
+)
+
+// live is the running set of streams, which a reload changes stream by stream.
+type live struct {
+	mu      sync.Mutex // held by a reload, and from shutdown on
+	plan    *Plan      // the configuration in force
+	b       *broker.Broker
+	ro      RunOptions
+	runCtx  context.Context
+	cancel  context.CancelFunc // stops the whole run (a stream failed)
+	wg      sync.WaitGroup
+	errc    chan error
+	streams map[string]*liveStream
+	tracker reload.Tracker
+	closed  bool // shutting down: no more reloads
+}
+
+type liveStream struct {
+	s    *stream
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// start runs s until the run ends or the stream is stopped.
+func (l *live) start(s *stream) {
+	ctx, stop := context.WithCancel(l.runCtx)
+	ls := &liveStream{s: s, stop: stop, done: make(chan struct{})}
+	l.streams[s.plan.Name] = ls
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(ls.done)
+		if err := s.run(ctx); err != nil {
+			select {
+			case l.errc <- fmt.Errorf("stream %s: %w", s.plan.Name, err):
+			default:
+			}
+			l.cancel()
+		}
+	}()
+}
+
+// stop ends one stream at its commit boundary (run returns once its in-flight batches are
+// delivered) and closes it.
+func (l *live) stop(name string) {
+	ls := l.streams[name]
+	ls.stop()
+	<-ls.done
+	ls.s.close()
+	delete(l.streams, name)
+}
+
+// running lists the streams (for readiness).
+func (l *live) running() []*stream {
+	if !l.mu.TryLock() {
+		return nil // a reload is under way: the streams it leaves are checked next time
+	}
+	defer l.mu.Unlock()
+	out := make([]*stream, 0, len(l.streams))
+	for _, ls := range l.streams {
+		out = append(out, ls.s)
+	}
+	return out
+}
+
+// ReloadStatus is the status of the last reload (GET /-/reload).
+func (r *Running) ReloadStatus() reload.Status { return r.live.tracker.Status() }
+
+// Reload switches the running pipeline to cfg (loaded from the changed files; changedFiles
+// are the referenced files whose contents changed). The new pipeline is built and checked
+// completely, and everything new is opened, while the old one runs; only then the streams
+// change, each at its own commit boundary: unchanged streams go on untouched, a stream
+// whose processors or output changed swaps in place (keeping the state of what did not
+// change), a stream whose input changed is replaced, new streams start and removed ones
+// stop. Lookup tables whose file changed are read again in place. A reload that fails
+// before the streams change leaves the old pipeline running and says why.
+func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles []string, trigger string) reload.Status {
+	l := r.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	log := l.plan.opts.Logger
+	record := func(result string, changes []string, err error) reload.Status {
+		st := l.tracker.Record(time.Now(), trigger, result, changes, err)
+		l.ro.Metrics.Reloads.WithLabelValues(result).Inc()
+		switch result {
+		case reload.Rejected:
+			l.ro.Metrics.ConfigReloadSuccess.Set(0)
+			log.Error("reload rejected; the running pipeline is unchanged", "trigger", trigger, "changes", changes, "err", err)
+		case reload.Applied:
+			l.ro.Metrics.ConfigReloadSuccess.Set(1)
+			l.ro.Metrics.ConfigReloadTime.Set(float64(time.Now().Unix()))
+			log.Info("reload applied", "trigger", trigger, "changes", changes)
+		default:
+			l.ro.Metrics.ConfigReloadSuccess.Set(1)
+			log.Info("reload: nothing changed", "trigger", trigger)
+		}
+		return st
+	}
+	if l.closed || l.runCtx.Err() != nil {
+		return record(reload.Rejected, nil, errors.New("the pipeline is shutting down"))
+	}
+	// A changed lookup file is read (and checked) now, and swapped in below.
+	var reread []string
+	for _, name := range slices.Sorted(maps.Keys(l.plan.Lookups)) {
+		t := l.plan.Lookups[name]
+		if lk, ok := cfg.Lookups[name]; ok && t != nil && reload.Same(t.Config(), lk) && reload.ChangedFile(changedFiles, t.File()) {
+			if _, err := lookup.Load(name, lk); err != nil {
+				return record(reload.Rejected, nil, &config.Error{Pos: cfg.At("lookups." + name + ".file"), Path: "lookups." + name + ".file", Msg: err.Error()})
+			}
+			reread = append(reread, name)
+		}
+	}
+	opts := l.plan.opts
+	opts.Lookups = l.plan.Lookups
+	next, err := Build(cfg, opts)
+	if err != nil {
+		return record(reload.Rejected, nil, err)
+	}
+	old := l.plan.Pipeline
+	changes := reload.Diff(old, cfg, changedFiles)
+	if len(changes) == 0 {
+		return record(reload.Unchanged, nil, nil)
+	}
+	if err := notReloadable(old, cfg); err != nil {
+		return record(reload.Rejected, changes, err)
+	}
+
+	// Prepare: everything that can fail, with the old pipeline untouched.
+	if err := l.b.EnsureTopics(ctx, addedTopics(old, cfg)); err != nil {
+		return record(reload.Rejected, changes, fmt.Errorf("creating topics: %w", err))
+	}
+	if err := l.b.EnsureTopics(ctx, next.changelogTopics()); err != nil {
+		return record(reload.Rejected, changes, fmt.Errorf("creating state changelog topics: %w", err))
+	}
+	oldPlans := map[string]*StreamPlan{}
+	for _, sp := range l.plan.Streams {
+		oldPlans[sp.Name] = sp
+	}
+	type swap struct {
+		ls   *liveStream
+		plan *StreamPlan
+		out  engine.Output
+	}
+	var swaps []swap
+	var added, replaced []*StreamPlan
+	var opened []*stream
+	var openedOutputs []engine.Output
+	abort := func(err error) reload.Status {
+		for _, s := range opened {
+			s.close()
+		}
+		for _, o := range openedOutputs {
+			o.Close()
+		}
+		return record(reload.Rejected, changes, err)
+	}
+	newNames := map[string]bool{}
+	for _, sp := range next.Streams {
+		newNames[sp.Name] = true
+		prev, ok := oldPlans[sp.Name]
+		ls := l.streams[sp.Name]
+		switch {
+		case !ok || ls == nil:
+			s, err := next.openStream(ctx, l.b, sp, l.ro)
+			if err != nil {
+				return abort(fmt.Errorf("stream %s: %w", sp.Name, err))
+			}
+			opened = append(opened, s)
+			added = append(added, sp)
+		case reload.Same(prev.Config, sp.Config):
+			// Unchanged: it goes on as it is (lookup files are reread in place below).
+		case sameInput(prev, sp):
+			var out engine.Output
+			if !reload.Same(prev.Config.Output, sp.Config.Output) {
+				out, err = next.openOutput(ctx, l.b, sp, l.ro, log.With("stream", sp.Name))
+				if err != nil {
+					return abort(fmt.Errorf("stream %s: output: %w", sp.Name, err))
+				}
+				openedOutputs = append(openedOutputs, out)
+			}
+			swaps = append(swaps, swap{ls: ls, plan: sp, out: out})
+		default:
+			replaced = append(replaced, sp)
+		}
+	}
+	for _, name := range reread {
+		if err := l.plan.Lookups[name].Reload(); err != nil {
+			return abort(fmt.Errorf("lookups.%s: %w", name, err))
+		}
+	}
+
+	// Apply: stream by stream, each at its commit boundary.
+	var failed []error
+	for name := range l.streams {
+		if !newNames[name] {
+			l.stop(name)
+		}
+	}
+	for _, sw := range swaps {
+		res, err := sw.ls.s.Swap(ctx, sw.plan, sw.out)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("stream %s: swap: %w", sw.plan.Name, err))
+			continue
+		}
+		l.ro.Metrics.SwapPause.WithLabelValues(sw.plan.Name).Observe(res.Pause.Seconds())
+		log.Info("stream swapped", "stream", sw.plan.Name, "pause", res.Pause.Round(time.Microsecond), "kept", res.Kept, "state_carried", res.Moved)
+	}
+	for _, sp := range replaced {
+		l.stop(sp.Name)
+		s, err := next.openStream(ctx, l.b, sp, l.ro)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("stream %s: %w", sp.Name, err))
+			continue
+		}
+		l.start(s)
+	}
+	for _, s := range opened {
+		l.start(s)
+	}
+	// The new configuration is in force; streams that did not change keep their running
+	// plans (their processors hold the state), and so do lookup tables already loaded.
+	for i, sp := range next.Streams {
+		if ls := l.streams[sp.Name]; ls != nil {
+			next.Streams[i] = ls.s.plan
+		}
+	}
+	l.plan = next
+	if len(failed) > 0 {
+		return record(reload.Rejected, changes, fmt.Errorf("the new configuration is in force, but: %w", errors.Join(failed...)))
+	}
+	return record(reload.Applied, changes, nil)
+}
+
+// notReloadable says which changes need a restart: the broker, existing topics, lookup
+// definitions, Parquet outputs (the API's local store reads them), and the API (its routes
+// are read at start).
+func notReloadable(old, cfg *config.Pipeline) error {
+	var errs []string
+	if !reload.Same(old.Broker, cfg.Broker) {
+		errs = append(errs, "broker: changing the broker needs a restart")
+	}
+	for _, name := range slices.Sorted(maps.Keys(old.Topics)) {
+		t, ok := cfg.Topics[name]
+		if !ok || !reload.Same(old.Topics[name], t) {
+			errs = append(errs, fmt.Sprintf("topics.%s: changing or removing a declared topic needs a restart (adding topics does not)", name))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(old.Lookups)) {
+		if lk, ok := cfg.Lookups[name]; ok && !reload.Same(old.Lookups[name], lk) {
+			errs = append(errs, fmt.Sprintf("lookups.%s: changing a lookup's file or key needs a restart (editing the file itself does not)", name))
+		}
+	}
+	if !reload.Same(old.API, cfg.API) {
+		errs = append(errs, "api: routes and API settings are read at start; this change needs a restart")
+	}
+	parquetOut := func(p *config.Pipeline) map[string]any {
+		out := map[string]any{}
+		for _, s := range p.Streams {
+			if s.Output.Parquet != nil {
+				out["streams."+s.Name] = s.Output.Parquet
+			}
+		}
+		for _, s := range p.Sinks {
+			if s.Parquet != nil {
+				out["sinks."+s.From+"."+s.Parquet.Table] = s.Parquet
+			}
+		}
+		return out
+	}
+	po, pn := parquetOut(old), parquetOut(cfg)
+	for _, k := range slices.Sorted(maps.Keys(po)) {
+		if v, ok := pn[k]; !ok || !reload.Same(po[k], v) {
+			errs = append(errs, k+": changing or removing a Parquet output needs a restart")
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+func addedTopics(old, cfg *config.Pipeline) map[string]config.Topic {
+	out := map[string]config.Topic{}
+	for name, t := range cfg.Topics {
+		if _, ok := old.Topics[name]; !ok {
+			out[name] = t
+		}
+	}
+	return out
+}
+
+// sameInput tells whether a changed stream can swap in place: same input, consumer group
+// and checkpointing (a stateful stream's input is transactional).
+func sameInput(prev, next *StreamPlan) bool {
+	return reload.Same(prev.Config.Input, next.Config.Input) && prev.Group() == next.Group() && prev.Stateful() == next.Stateful()
+}
+
+// ReloadFiles loads the pipeline from its files again (RunOptions.Load) and reloads it.
+func (r *Running) ReloadFiles(ctx context.Context, trigger string, changedFiles []string) reload.Status {
+	l := r.live
+	if l.ro.Load == nil {
+		return l.tracker.Status()
+	}
+	cfg, err := l.ro.Load()
+	if err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.ro.Metrics.Reloads.WithLabelValues(reload.Rejected).Inc()
+		l.ro.Metrics.ConfigReloadSuccess.Set(0)
+		l.plan.opts.Logger.Error("reload rejected; the running pipeline is unchanged", "trigger", trigger, "err", err)
+		return l.tracker.Record(time.Now(), trigger, reload.Rejected, nil, err)
+	}
+	return r.Reload(ctx, cfg, changedFiles, trigger)
+}
+
+// watch reloads on changes of the pipeline's files until ctx ends; the returned function
+// stops watching.
+func (r *Running) watch(ctx context.Context) (func(), error) {
+	l := r.live
+	debounce := l.ro.WatchDebounce
+	if debounce <= 0 {
+		debounce = 300 * time.Millisecond
+	}
+	w, err := reload.NewWatcher(l.plan.Pipeline.Files(), debounce)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case err := <-w.Errors():
+				l.plan.opts.Logger.Warn("watching the pipeline's files", "err", err)
+			case files := <-w.Changes():
+				names := make([]string, len(files))
+				for i, f := range files {
+					names[i] = filepath.Base(f)
+				}
+				st := r.ReloadFiles(ctx, "file change: "+strings.Join(names, ", "), files)
+				if st.Result == reload.Applied {
+					l.mu.Lock()
+					files := l.plan.Pipeline.Files()
+					l.mu.Unlock()
+					if err := w.Set(files); err != nil {
+						l.plan.opts.Logger.Warn("watching the pipeline's files", "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return func() { w.Close(); <-done }, nil
+}
