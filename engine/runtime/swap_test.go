@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ streams:
 `
 
 // swapPlan builds the stream of swapPipeline with the map writing version.
-func swapPlan(t *testing.T, version string) *StreamPlan {
+func swapPlan(t testing.TB, version string) *StreamPlan {
 	t.Helper()
 	text := strings.Replace(swapPipeline, "VERSION", version, 1)
 	reg := config.Registry{Processors: map[string]config.ProcessorSpec{"map": {NewConfig: mapproc.Factory.NewConfig}}}
@@ -119,4 +120,43 @@ func TestSwapAtACommitBoundary(t *testing.T) {
 	if switched < 200 || switched > at {
 		t.Errorf("the second version took over at record %d, want it between the 200 records seen before Swap and the %d seen when it returned", switched, at)
 	}
+}
+
+// BenchmarkSwapPause swaps a running stream between two versions of its map over and over
+// while records flow, and reports how long the stream read nothing per swap (settling the
+// batch in flight, then switching) and the records/s it kept up meanwhile.
+//
+//	go test ./engine/runtime -run '^$' -bench SwapPause -benchtime 200x
+func BenchmarkSwapPause(b *testing.B) {
+	plans := []*StreamPlan{swapPlan(b, "1"), swapPlan(b, "2")}
+	in := &endlessInput{ackedInOrder: true}
+	out := &collectOutput{}
+	s := &stream{
+		plan: plans[0], input: in, output: out,
+		metrics: telemetry.New(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		drain: time.Second, backoffMin: time.Millisecond, backoffMax: time.Millisecond,
+		settleEvery: time.Second, acked: make(chan struct{}, 1), swaps: make(chan *swapTo, 1),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	var pauses []time.Duration
+	start, before := time.Now(), out.len()
+	for i := 0; b.Loop(); i++ {
+		time.Sleep(time.Millisecond) // records flow between swaps
+		next := *plans[(i+1)%2]       // a fresh copy: a swap takes over its plan
+		next.Processors = append([]NamedProcessor(nil), next.Processors...)
+		res, err := s.Swap(ctx, &next, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pauses = append(pauses, res.Pause)
+	}
+	rate := float64(out.len()-before) / time.Since(start).Seconds()
+	cancel()
+	<-done
+	slices.Sort(pauses)
+	b.ReportMetric(float64(pauses[len(pauses)/2].Microseconds())/1000, "p50-pause-ms")
+	b.ReportMetric(float64(pauses[len(pauses)*99/100].Microseconds())/1000, "p99-pause-ms")
+	b.ReportMetric(rate, "records/s")
 }
