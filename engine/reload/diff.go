@@ -53,8 +53,9 @@ func Diff(old, new *config.Pipeline, changedFiles []string) []string {
 			out = append(out, fmt.Sprintf("schemas.%s: file changed", name))
 		}
 	}
-	section("streams", streams(old.Streams), streams(new.Streams))
-	section("sinks", sinks(old.Sinks), sinks(new.Sinks))
+	streamName := func(s config.Stream) string { return s.Name }
+	section("streams", keyed(old.Streams, streamName), keyed(new.Streams, streamName))
+	section("sinks", keyed(old.Sinks, sinkName), keyed(new.Sinks, sinkName))
 	oldAPI, newAPI := old.API != nil, new.API != nil
 	switch {
 	case oldAPI && !newAPI:
@@ -67,7 +68,8 @@ func Diff(old, new *config.Pipeline, changedFiles []string) []string {
 		if !Same(a, b) {
 			out = append(out, "api: changed")
 		}
-		section("api.routes", routes(old.API.Routes), routes(new.API.Routes))
+		routePath := func(r config.Route) string { return r.Path }
+		section("api.routes", keyed(old.API.Routes, routePath), keyed(new.API.Routes, routePath))
 	}
 	return out
 }
@@ -95,41 +97,28 @@ func byName[V any](m map[string]V) map[string]any {
 	return out
 }
 
-func streams(ss []config.Stream) map[string]any {
-	out := map[string]any{}
-	for _, s := range ss {
-		out[s.Name] = s
+// keyed names items by key, for comparing two lists of named parts.
+func keyed[T any](items []T, key func(T) string) map[string]any {
+	out := make(map[string]any, len(items))
+	for _, it := range items {
+		out[key(it)] = it
 	}
 	return out
 }
 
-// sinks are named by their name, or by what they copy where (the name the engine gives
-// them).
-func sinks(ss []config.Sink) map[string]any {
-	out := map[string]any{}
-	for _, s := range ss {
-		name := s.Name
-		if name == "" {
-			table := ""
-			switch {
-			case s.Postgres != nil:
-				table = s.Postgres.Table
-			case s.Parquet != nil:
-				table = s.Parquet.Table
-			}
-			name = "sink." + s.From + "." + table
-		}
-		out[name] = s
+// sinkName is a sink's name, or the one the engine gives it (what it copies where).
+func sinkName(s config.Sink) string {
+	if s.Name != "" {
+		return s.Name
 	}
-	return out
-}
-
-func routes(rs []config.Route) map[string]any {
-	out := map[string]any{}
-	for _, r := range rs {
-		out[r.Path] = r
+	table := ""
+	switch {
+	case s.Postgres != nil:
+		table = s.Postgres.Table
+	case s.Parquet != nil:
+		table = s.Parquet.Table
 	}
-	return out
+	return "sink." + s.From + "." + table
 }
 
 var (
