@@ -215,8 +215,14 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 		}
 	}
 	for _, sw := range swaps {
-		res, err := sw.ls.s.Swap(ctx, sw.plan, sw.out)
+		// A stream whose output is down (retrying) reaches no commit boundary: bounded.
+		swapCtx, cancelSwap := context.WithTimeout(ctx, swapTimeout)
+		res, err := sw.ls.s.Swap(swapCtx, sw.plan, sw.out)
+		cancelSwap()
 		if err != nil {
+			if errors.Is(err, errSwapWithdrawn) && sw.out != nil {
+				sw.out.Close()
+			}
 			failed = append(failed, fmt.Errorf("stream %s: swap: %w", sw.plan.Name, err))
 			continue
 		}
@@ -242,12 +248,19 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 			next.Streams[i] = ls.s.plan
 		}
 	}
-	l.plan = next
 	if len(failed) > 0 {
-		return record(reload.Rejected, changes, fmt.Errorf("the new configuration is in force, but: %w", errors.Join(failed...)))
+		// What did not switch is retried by the next reload: it compares each stream with
+		// the version it runs, and the file with the configuration before this attempt.
+		next.Pipeline = old
+		l.plan = next
+		return record(reload.Rejected, changes, fmt.Errorf("partly applied: %w", errors.Join(failed...)))
 	}
+	l.plan = next
 	return record(reload.Applied, changes, nil)
 }
+
+// swapTimeout bounds how long a reload waits for one stream's commit boundary.
+var swapTimeout = 30 * time.Second
 
 // notReloadable says which changes need a restart: the broker, existing topics, lookup
 // definitions, Parquet outputs (the API's local store reads them), and the API (its routes

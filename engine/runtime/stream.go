@@ -77,6 +77,9 @@ type stream struct {
 	// Read waits, cancels it, so that an idle stream takes a swap at once.
 	swaps     chan *swapTo
 	keeperRef atomic.Pointer[stateKeeper]
+	// running is the version a swap last switched to (nil: the one it started with), for
+	// readers outside the stream's goroutines.
+	running atomic.Pointer[StreamPlan]
 	wake      atomic.Pointer[context.CancelFunc]
 }
 

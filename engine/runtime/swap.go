@@ -41,6 +41,9 @@ type exporter interface {
 // retry with the stream's current keeper.
 var errRetired = errors.New("state keeper replaced by a reload")
 
+// errSwapWithdrawn: the stream never took the swap up; it runs its current version.
+var errSwapWithdrawn = errors.New("swap withdrawn")
+
 // Swap hands the stream its next version and waits until the processing stage has applied
 // it at a commit boundary (or ctx ends). Every record read before is processed, delivered
 // and acked by the current version; every record read after, by the next.
@@ -61,7 +64,14 @@ func (s *stream) Swap(ctx context.Context, plan *StreamPlan, output engine.Outpu
 	case res := <-sw.done:
 		return res, res.Err
 	case <-ctx.Done():
-		return SwapResult{}, ctx.Err()
+	}
+	// Withdraw the request if the stream has not taken it up; if it has, it is settling
+	// and applies the next version as soon as its batch in flight is committed.
+	select {
+	case <-s.swaps:
+		return SwapResult{}, fmt.Errorf("stream %s did not reach a commit boundary in time; it runs on unchanged: %w", s.plan.Name, errSwapWithdrawn)
+	default:
+		return SwapResult{}, fmt.Errorf("stream %s is still committing its batch in flight; it switches once that is done: %w", s.plan.Name, ctx.Err())
 	}
 }
 
@@ -132,6 +142,7 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 		s.tickEvery = s.tickInterval
 	}
 	s.plan = next
+	s.running.Store(next)
 	return res
 }
 

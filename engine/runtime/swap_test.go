@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -159,4 +160,68 @@ func BenchmarkSwapPause(b *testing.B) {
 	b.ReportMetric(float64(pauses[len(pauses)/2].Microseconds())/1000, "p50-pause-ms")
 	b.ReportMetric(float64(pauses[len(pauses)*99/100].Microseconds())/1000, "p99-pause-ms")
 	b.ReportMetric(rate, "records/s")
+}
+
+// blockedOutput never finishes a write until released: an output that is down.
+type blockedOutput struct {
+	writing chan struct{} // closed at the first write
+	once    *sync.Once
+	release chan struct{}
+}
+
+func (o blockedOutput) Write(ctx context.Context, _ []*engine.Record, _ *engine.Rejects) error {
+	o.once.Do(func() { close(o.writing) })
+	select {
+	case <-o.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (o blockedOutput) Close() error { return nil }
+
+// A stream that cannot reach a commit boundary (its output is down) holds a reload up only
+// for the reload's time limit. If the stream never took the swap up, the request is
+// withdrawn and the stream runs on unchanged once its output is back; if it had taken it up
+// (and was settling), it switches as soon as its batch in flight is committed. Either way
+// the stream ends up running the version the error says.
+func TestSwapGivesUpOnAStuckStream(t *testing.T) {
+	out := blockedOutput{writing: make(chan struct{}), once: &sync.Once{}, release: make(chan struct{})}
+	first, second := swapPlan(t, "1"), swapPlan(t, "2")
+	s := &stream{
+		plan: first, input: &endlessInput{ackedInOrder: true}, output: out,
+		metrics: telemetry.New(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		drain: time.Second, backoffMin: time.Millisecond, backoffMax: time.Millisecond,
+		settleEvery: time.Second, acked: make(chan struct{}, 1), swaps: make(chan *swapTo, 1),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	<-out.writing // the output is stuck on a batch
+	swapCtx, cancelSwap := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err := s.Swap(swapCtx, second, nil)
+	cancelSwap()
+	if err == nil {
+		t.Fatal("Swap on a stuck stream succeeded")
+	}
+	withdrawn := errors.Is(err, errSwapWithdrawn)
+	close(out.release)
+	want := first
+	if !withdrawn {
+		want = second
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := s.running.Load()
+		if got == want || (got == nil && want == first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v the stream runs version %p, want %p", err, got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
 }
