@@ -80,7 +80,7 @@ type stream struct {
 	// running is the version a swap last switched to (nil: the one it started with), for
 	// readers outside the stream's goroutines.
 	running atomic.Pointer[StreamPlan]
-	wake      atomic.Pointer[context.CancelFunc]
+	wake    atomic.Pointer[context.CancelFunc]
 }
 
 // processed is a batch that went through the processors, on its way to delivery.

@@ -145,7 +145,7 @@ func BenchmarkSwapPause(b *testing.B) {
 	start, before := time.Now(), out.len()
 	for i := 0; b.Loop(); i++ {
 		time.Sleep(time.Millisecond) // records flow between swaps
-		next := *plans[(i+1)%2]       // a fresh copy: a swap takes over its plan
+		next := *plans[(i+1)%2]      // a fresh copy: a swap takes over its plan
 		next.Processors = append([]NamedProcessor(nil), next.Processors...)
 		res, err := s.Swap(ctx, &next, nil)
 		if err != nil {
