@@ -13,14 +13,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fasthttp"
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
@@ -69,12 +73,18 @@ type Deps struct {
 
 // Server is the HTTP server. Build it with New, then Start and Shutdown it.
 type Server struct {
-	cfg    *config.API
-	deps   Deps
-	app    *fiber.App
-	log    *slog.Logger
-	routes []routeInfo
+	cfg  *config.API
+	deps Deps
+	app  *fiber.App
+	log  *slog.Logger
+	// routes are the declared routes, served by their own app that a reload replaces
+	// (RoutesFor, UseRoutes); requests already being served (SSE streams) go on in the app
+	// that took them.
+	routes atomic.Pointer[RouteSet]
+
+	hubsMu sync.Mutex
 	hubs   map[string]*hub // by topic
+	runCtx context.Context // set by Start: hubs added by a reload run under it
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -149,8 +159,48 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 		})
 	}
 	s.app.Get("/-/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{})))
-	s.app.Get("/-/routes", func(c *fiber.Ctx) error { return c.JSON(s.routes) })
+	s.app.Get("/-/routes", func(c *fiber.Ctx) error { return c.JSON(s.routes.Load().info) })
+	if cfg.Dashboard == nil || *cfg.Dashboard {
+		s.app.Get("/", serveDashboard)
+	}
+	// Every other request goes to the declared routes in force.
+	s.app.Use(func(c *fiber.Ctx) error {
+		s.routes.Load().handler(c.Context())
+		return nil
+	})
+	rs, err := s.RoutesFor(cfg, deps.Stores, deps.Pos)
+	if err != nil {
+		return nil, err
+	}
+	s.UseRoutes(rs)
+	return s, nil
+}
 
+// RouteSet is a compiled set of declared routes, ready to serve.
+type RouteSet struct {
+	app     *fiber.App
+	handler fasthttp.RequestHandler
+	info    []routeInfo
+}
+
+// RoutesFor compiles cfg's routes against stores, without serving them: a reload checks
+// its routes this way while the old ones serve. pos places errors (the loader's
+// Pipeline.Pos). Problems come back as config.Errors placed at the route.
+func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos map[string]config.Pos) (*RouteSet, error) {
+	if cfg == nil {
+		cfg = &config.API{}
+	}
+	saved := s.deps.Pos
+	if pos != nil {
+		s.deps.Pos = pos
+		defer func() { s.deps.Pos = saved }()
+	}
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		Immutable:             true,
+	})
+	rs := &RouteSet{app: app, info: []routeInfo{}}
 	var errs config.Errors
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
@@ -159,25 +209,21 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 		case r.Table != "" && r.Stream != "":
 			errs.Add(s.pos(path), path, "a route has either table or stream, not both")
 		case r.Table != "":
-			h, err := s.buildTableRoute(r, path)
+			h, err := s.buildTableRoute(r, path, stores)
 			if err != nil {
 				errs.Append(s.pos(path), path, err)
 				continue
 			}
-			s.app.Get(r.Path, h.serve)
-			s.routes = append(s.routes, routeInfo{Path: r.Path, Kind: "table", Table: r.Table, Params: h.params})
+			app.Get(r.Path, h.serve)
+			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "table", Table: r.Table, Params: h.params})
 		case r.Stream != "":
-			hb := s.hubs[r.Stream]
-			if hb == nil {
-				hb = newHub(r.Stream, deps.KafkaOpts, deps.ReplayEvents, s.log)
-				s.hubs[r.Stream] = hb
-			}
+			hb := s.hub(r.Stream)
 			st := &streamRoute{srv: s, hub: hb, path: r.Path, event: eventName(r.Path)}
 			// Zero-valued series from the start, so dashboards see the route before a client.
-			deps.Metrics.SSEClients.WithLabelValues(r.Path)
-			deps.Metrics.SSEDropped.WithLabelValues(r.Path)
-			s.app.Get(r.Path, st.serve)
-			s.routes = append(s.routes, routeInfo{Path: r.Path, Kind: "stream", Topic: r.Stream, Event: st.event})
+			s.deps.Metrics.SSEClients.WithLabelValues(r.Path)
+			s.deps.Metrics.SSEDropped.WithLabelValues(r.Path)
+			app.Get(r.Path, st.serve)
+			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "stream", Topic: r.Stream, Event: st.event})
 		default:
 			errs.Add(s.pos(path), path, "a route needs table or stream")
 		}
@@ -185,13 +231,48 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	if s.routes == nil {
-		s.routes = []routeInfo{}
+	rs.handler = app.Handler()
+	return rs, nil
+}
+
+// UseRoutes serves rs from now on. Hubs of topics the server did not stream yet start now
+// (when the server runs; otherwise Start starts them).
+func (s *Server) UseRoutes(rs *RouteSet) {
+	s.hubsMu.Lock()
+	runCtx := s.runCtx
+	var start []*hub
+	if runCtx != nil {
+		for _, h := range s.hubs {
+			if !h.started {
+				h.started = true
+				start = append(start, h)
+			}
+		}
 	}
-	if cfg.Dashboard == nil || *cfg.Dashboard {
-		s.app.Get("/", serveDashboard)
+	s.hubsMu.Unlock()
+	for _, h := range start {
+		if err := h.position(runCtx); err != nil {
+			s.log.Warn("api: SSE consumer not positioned yet; retrying in the background", "topic", h.topic, "err", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			h.run(runCtx)
+		}()
 	}
-	return s, nil
+	s.routes.Store(rs)
+}
+
+// hub returns the hub of topic, made (not started) if new.
+func (s *Server) hub(topic string) *hub {
+	s.hubsMu.Lock()
+	defer s.hubsMu.Unlock()
+	hb := s.hubs[topic]
+	if hb == nil {
+		hb = newHub(topic, s.deps.KafkaOpts, s.deps.ReplayEvents, s.log)
+		s.hubs[topic] = hb
+	}
+	return hb
 }
 
 // pos returns the position of the config path, or of its closest known parent.
@@ -224,12 +305,19 @@ func (s *Server) Start(ctx context.Context) error {
 
 	// Position every consumer before accepting clients, so that an event produced after a
 	// client connected is always one the hub will see.
-	for _, h := range s.hubs {
+	s.hubsMu.Lock()
+	s.runCtx = runCtx
+	hubs := slices.Collect(maps.Values(s.hubs))
+	for _, h := range hubs {
+		h.started = true
+	}
+	s.hubsMu.Unlock()
+	for _, h := range hubs {
 		if err := h.position(ctx); err != nil {
 			s.log.Warn("api: SSE consumer not positioned yet; retrying in the background", "topic", h.topic, "err", err)
 		}
 	}
-	for _, h := range s.hubs {
+	for _, h := range hubs {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

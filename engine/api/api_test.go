@@ -296,3 +296,34 @@ func TestDashboardCanBeTurnedOff(t *testing.T) {
 		t.Fatalf("GET / with dashboard: false: %d, want 404", code)
 	}
 }
+
+// A reload's routes replace the running ones at once: a new route answers, a removed one is
+// 404, and a route set with a mistake is refused without touching what serves.
+func TestRoutesReplacedByAReload(t *testing.T) {
+	stores := map[string]store.Store{"metrics": metricsStore()}
+	srv, base := startServer(t, &config.API{Routes: []config.Route{cpuRoute()}}, Deps{Stores: stores})
+	if code, _ := get(t, base+"/metrics/cpu?tenant=acme&host=host-a"); code != 200 {
+		t.Fatalf("declared route: %d", code)
+	}
+	byHost := config.Route{Path: "/hosts/:host", Table: "metrics", Where: config.Fields{expr("source_id", "path.host", 3)}, Order: "ts", Columns: []string{"ts", "value"}}
+	if _, err := srv.RoutesFor(&config.API{Routes: []config.Route{{Path: "/x", Table: "nope"}}}, stores, nil); err == nil {
+		t.Fatal("a route on a table no store holds was accepted")
+	}
+	if code, _ := get(t, base+"/metrics/cpu?tenant=acme&host=host-a"); code != 200 {
+		t.Fatalf("after a refused route set, the declared route answers %d", code)
+	}
+	rs, err := srv.RoutesFor(&config.API{Routes: []config.Route{byHost}}, stores, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.UseRoutes(rs)
+	if code, body := get(t, base+"/hosts/host-b"); code != 200 || body != `[{"ts":"2025-10-16T09:03:00Z","value":10}]` {
+		t.Fatalf("new route: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/metrics/cpu?tenant=acme&host=host-a"); code != 404 {
+		t.Fatalf("removed route answers %d, want 404", code)
+	}
+	if code, _ := get(t, base+"/-/healthy"); code != 200 {
+		t.Fatalf("/-/healthy after the reload: %d", code)
+	}
+}

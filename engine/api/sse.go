@@ -103,6 +103,7 @@ func eventData(value []byte) []byte {
 // hub is the one consumer of a topic and the clients listening to it. Publishing never
 // waits for a client: a client whose buffer is full is disconnected.
 type hub struct {
+	started bool // its consumer runs (set under Server.hubsMu)
 	topic  string
 	opts   []kgo.Opt
 	replay int

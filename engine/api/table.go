@@ -50,9 +50,9 @@ type whereCond struct {
 	params []string
 }
 
-func (s *Server) buildTableRoute(r *config.Route, path string) (*tableRoute, error) {
+func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string]store.Store) (*tableRoute, error) {
 	var errs config.Errors
-	st, ok := s.deps.Stores[r.Table]
+	st, ok := stores[r.Table]
 	if !ok {
 		errs.Add(s.posOr(path+".table", path), path+".table", "no sink or output writes table %q, so no store holds it", r.Table)
 		return nil, errs

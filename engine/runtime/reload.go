@@ -13,9 +13,12 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/api"
 	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/lookup"
+	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/reload"
+	"github.com/eventops/eventops-engine/engine/store"
 )
 
 // live is the running set of streams, which a reload changes stream by stream.
@@ -31,6 +34,8 @@ type live struct {
 	streams map[string]*liveStream
 	tracker reload.Tracker
 	closed  bool // shutting down: no more reloads
+	server  *api.Server
+	stores  map[string]store.Store // what the API's routes read, by table
 }
 
 type liveStream struct {
@@ -201,6 +206,16 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 			replaced = append(replaced, sp)
 		}
 	}
+	var routes *api.RouteSet
+	if l.server != nil && cfg.API != nil && !reload.Same(old.API.Routes, cfg.API.Routes) {
+		stores, err := l.storesFor(ctx, next)
+		if err != nil {
+			return abort(err)
+		}
+		if routes, err = l.server.RoutesFor(cfg.API, stores, cfg.Pos); err != nil {
+			return abort(err)
+		}
+	}
 	for _, name := range reread {
 		if err := l.plan.Lookups[name].Reload(); err != nil {
 			return abort(fmt.Errorf("lookups.%s: %w", name, err))
@@ -241,6 +256,9 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	for _, s := range opened {
 		l.start(s)
 	}
+	if routes != nil {
+		l.server.UseRoutes(routes) // open SSE streams go on; new requests see the new routes
+	}
 	// The new configuration is in force; streams that did not change keep their running
 	// plans (their processors hold the state), and so do lookup tables already loaded.
 	for i, sp := range next.Streams {
@@ -257,6 +275,28 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	}
 	l.plan = next
 	return record(reload.Applied, changes, nil)
+}
+
+// storesFor gives the routes of plan a store per table: the running ones, plus PostgreSQL
+// stores for tables only plan's outputs write.
+func (l *live) storesFor(ctx context.Context, plan *Plan) (map[string]store.Store, error) {
+	out := maps.Clone(l.stores)
+	for _, sp := range plan.Streams {
+		pg := sp.Config.Output.Postgres
+		if pg == nil {
+			continue
+		}
+		if _, ok := out[pg.Table]; ok {
+			continue
+		}
+		st, err := postgres.NewStore(ctx, pg.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("store for table %s: %w", pg.Table, err)
+		}
+		out[pg.Table] = st
+		l.stores[pg.Table] = st
+	}
+	return out, nil
 }
 
 // swapTimeout bounds how long a reload waits for one stream's commit boundary.
@@ -281,8 +321,15 @@ func notReloadable(old, cfg *config.Pipeline) error {
 			errs = append(errs, fmt.Sprintf("lookups.%s: changing a lookup's file or key needs a restart (editing the file itself does not)", name))
 		}
 	}
-	if !reload.Same(old.API, cfg.API) {
-		errs = append(errs, "api: routes and API settings are read at start; this change needs a restart")
+	switch {
+	case (old.API == nil) != (cfg.API == nil):
+		errs = append(errs, "api: adding or removing the API needs a restart")
+	case old.API != nil:
+		a, b := *old.API, *cfg.API
+		a.Routes, b.Routes = nil, nil
+		if !reload.Same(a, b) {
+			errs = append(errs, "api: changing the listen address or the dashboard needs a restart (routes reload)")
+		}
 	}
 	parquetOut := func(p *config.Pipeline) map[string]any {
 		out := map[string]any{}

@@ -121,6 +121,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 			return err
 		}
 		defer closeStores()
+		lv.stores = stores
 		server, err = api.New(cfg.API, api.Deps{
 			Stores:       stores,
 			KafkaOpts:    b.ClientOpts(),
@@ -150,6 +151,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		if err != nil {
 			return err
 		}
+		lv.server = server
 		if err := server.Start(ctx); err != nil {
 			return fmt.Errorf("starting API on %s: %w", cfg.API.Listen, err)
 		}
