@@ -104,10 +104,10 @@ func eventData(value []byte) []byte {
 // waits for a client: a client whose buffer is full is disconnected.
 type hub struct {
 	started bool // its consumer runs (set under Server.hubsMu)
-	topic  string
-	opts   []kgo.Opt
-	replay int
-	log    *slog.Logger
+	topic   string
+	opts    []kgo.Opt
+	replay  int
+	log     *slog.Logger
 
 	mu         sync.Mutex
 	cl         *kgo.Client
