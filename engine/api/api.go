@@ -190,10 +190,9 @@ func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos m
 	if cfg == nil {
 		cfg = &config.API{}
 	}
-	saved := s.deps.Pos
+	at := positions(s.deps.Pos)
 	if pos != nil {
-		s.deps.Pos = pos
-		defer func() { s.deps.Pos = saved }()
+		at = positions(pos)
 	}
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -207,11 +206,11 @@ func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos m
 		path := fmt.Sprintf("api.routes[%d]", i)
 		switch {
 		case r.Table != "" && r.Stream != "":
-			errs.Add(s.pos(path), path, "a route has either table or stream, not both")
+			errs.Add(at.of(path), path, "a route has either table or stream, not both")
 		case r.Table != "":
-			h, err := s.buildTableRoute(r, path, stores)
+			h, err := s.buildTableRoute(r, path, stores, at)
 			if err != nil {
-				errs.Append(s.pos(path), path, err)
+				errs.Append(at.of(path), path, err)
 				continue
 			}
 			app.Get(r.Path, h.serve)
@@ -225,7 +224,7 @@ func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos m
 			app.Get(r.Path, st.serve)
 			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "stream", Topic: r.Stream, Event: st.event})
 		default:
-			errs.Add(s.pos(path), path, "a route needs table or stream")
+			errs.Add(at.of(path), path, "a route needs table or stream")
 		}
 	}
 	if err := errs.Err(); err != nil {
@@ -275,15 +274,24 @@ func (s *Server) hub(topic string) *hub {
 	return hb
 }
 
-// pos returns the position of the config path, or of its closest known parent.
-func (s *Server) pos(path string) config.Pos {
-	if p, ok := s.deps.Pos[path]; ok {
+// positions are the config paths' positions (the loader's Pipeline.Pos), for errors about
+// routes.
+type positions map[string]config.Pos
+
+// of returns the position of the config path, or of the api section.
+func (ps positions) of(path string) config.Pos {
+	if p, ok := ps[path]; ok {
 		return p
 	}
-	if p, ok := s.deps.Pos["api"]; ok {
+	return ps["api"]
+}
+
+// or returns the position of path, else of fallback.
+func (ps positions) or(path, fallback string) config.Pos {
+	if p, ok := ps[path]; ok {
 		return p
 	}
-	return config.Pos{}
+	return ps.of(fallback)
 }
 
 // Start positions the SSE consumers at the end of their topics and starts serving on

@@ -50,11 +50,11 @@ type whereCond struct {
 	params []string
 }
 
-func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string]store.Store) (*tableRoute, error) {
+func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string]store.Store, at positions) (*tableRoute, error) {
 	var errs config.Errors
 	st, ok := stores[r.Table]
 	if !ok {
-		errs.Add(s.posOr(path+".table", path), path+".table", "no sink or output writes table %q, so no store holds it", r.Table)
+		errs.Add(at.or(path+".table", path), path+".table", "no sink or output writes table %q, so no store holds it", r.Table)
 		return nil, errs
 	}
 	limit := r.Limit
@@ -90,7 +90,7 @@ func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string
 		case len(fields) == 2 && (strings.EqualFold(fields[1], "asc") || strings.EqualFold(fields[1], "desc")):
 			t.orderBy, t.desc = fields[0], strings.EqualFold(fields[1], "desc")
 		default:
-			errs.Add(s.posOr(path+".order", path), path+".order", "order must be a column optionally followed by asc or desc, e.g. \"ts desc\"; got %q", r.Order)
+			errs.Add(at.or(path+".order", path), path+".order", "order must be a column optionally followed by asc or desc, e.g. \"ts desc\"; got %q", r.Order)
 		}
 	}
 	if len(errs) > 0 {
@@ -103,7 +103,7 @@ func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string
 	defer cancel()
 	cols, err := st.Columns(ctx, r.Table)
 	if err != nil {
-		errs.Add(s.posOr(path+".table", path), path+".table", "table %q: %v", r.Table, err)
+		errs.Add(at.or(path+".table", path), path+".table", "table %q: %v", r.Table, err)
 		return nil, errs
 	}
 	unknown := func(c string) string {
@@ -117,32 +117,24 @@ func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string
 	for i, c := range r.Columns {
 		if !slices.Contains(cols, c) {
 			p := fmt.Sprintf("%s.columns[%d]", path, i)
-			errs.Add(s.posOr(p, path), p, "%s", unknown(c))
+			errs.Add(at.or(p, path), p, "%s", unknown(c))
 		}
 	}
 	if t.latestBy != "" {
 		if !slices.Contains(cols, t.latestBy) {
-			errs.Add(s.posOr(path+".latest_by", path), path+".latest_by", "%s", unknown(t.latestBy))
+			errs.Add(at.or(path+".latest_by", path), path+".latest_by", "%s", unknown(t.latestBy))
 		}
 		if !slices.Contains(cols, latestTime) {
-			errs.Add(s.posOr(path+".latest_by", path), path+".latest_by", "latest_by needs a %q column to tell the newest row: %s", latestTime, unknown(latestTime))
+			errs.Add(at.or(path+".latest_by", path), path+".latest_by", "latest_by needs a %q column to tell the newest row: %s", latestTime, unknown(latestTime))
 		}
 	}
 	if t.orderBy != "" && !slices.Contains(cols, t.orderBy) {
-		errs.Add(s.posOr(path+".order", path), path+".order", "%s", unknown(t.orderBy))
+		errs.Add(at.or(path+".order", path), path+".order", "%s", unknown(t.orderBy))
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return t, nil
-}
-
-// posOr returns the position of path, else of fallback.
-func (s *Server) posOr(path, fallback string) config.Pos {
-	if p, ok := s.deps.Pos[path]; ok {
-		return p
-	}
-	return s.pos(fallback)
 }
 
 func (t *tableRoute) serve(c *fiber.Ctx) error {

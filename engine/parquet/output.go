@@ -92,8 +92,10 @@ type Output struct {
 	cols  []column
 	parts []partitioner
 	idCol int // index of event_id, or -1
-	// sortBy are the columns (indexes) each file's rows are sorted by.
-	sortBy []int
+	// sortBy are the columns (indexes) each file's rows are sorted by; sortKeys the ones
+	// that vary within a partition (not tenant or metric, which name it), which sorting
+	// compares.
+	sortBy, sortKeys []int
 	// pageBufferSize, if set, replaces parquet-go's page size (tests use small pages).
 	pageBufferSize int
 
@@ -225,6 +227,9 @@ func compile(cfg *config.ParquetOutput, opts Options) (*Output, error) {
 	if err := errors.Join(errs.Err(), errors.Join(sortErrs...)); err != nil {
 		return nil, err
 	}
+	o.sortKeys = slices.DeleteFunc(slices.Clone(o.sortBy), func(k int) bool {
+		return slices.ContainsFunc(o.parts, func(p partitioner) bool { return p.col == k && o.cols[k].Type != tables.Time })
+	})
 	switch cfg.Compression {
 	case "snappy":
 		o.codec = &snappy.Codec{}
@@ -267,6 +272,10 @@ func (o *Output) PartitionNames() []string {
 func (o *Output) Pending(keep func(partition string) bool) []Row {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.pendingLocked(keep)
+}
+
+func (o *Output) pendingLocked(keep func(partition string) bool) []Row {
 	var out []Row
 	for p, rows := range o.buf {
 		if keep == nil || keep(p) {
@@ -310,15 +319,17 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		staged[k] = m
 		return m
 	}
-	// A batch comes from a few source partitions: their keys are built once.
+	// A batch comes from a few source partitions: their keys and marks are looked up once.
 	type sourceKey struct {
 		topic     string
 		partition int32
 		id        [16]byte
 	}
-	keys := map[sourceKey]string{}
-	var lastKey string // consecutive records mostly come from one source partition
-	var lastMark *mark
+	type source struct {
+		key  string
+		mark *mark
+	}
+	sources := map[sourceKey]source{}
 	rows := make([]walRow, 0, len(batch))
 	for i, rec := range batch {
 		r, err := converted[i].row, converted[i].err
@@ -327,20 +338,17 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 			continue
 		}
 		sk := sourceKey{rec.Source.Topic, rec.Source.Partition, rec.Source.TopicID}
-		key, ok := keys[sk]
+		src, ok := sources[sk]
 		if !ok {
-			key = markKey(rec.Source)
-			keys[sk] = key
+			key := markKey(rec.Source)
+			src = source{key: key, mark: current(key)}
+			sources[sk] = src
 		}
-		wr := walRow{Row: r, Mark: key, Offset: rec.Source.Offset}
+		wr := walRow{Row: r, Mark: src.key, Offset: rec.Source.Offset}
 		if o.idCol >= 0 {
 			wr.EventID, _ = r.Values[o.idCol].(string)
 		}
-		m := lastMark
-		if wr.Mark != lastKey || m == nil {
-			m, lastKey = current(wr.Mark), wr.Mark
-			lastMark = m
-		}
+		m := src.mark
 		switch {
 		case wr.Offset < m.Offset, wr.Offset == m.Offset && m.has(wr.EventID):
 			continue // stored by an earlier delivery
@@ -479,7 +487,7 @@ func (o *Output) row(env eval.Env, vals []any, sc *rowScratch) (Row, error) {
 		if t, ok := v.(time.Time); ok {
 			b = sc.appendDate(b, t)
 		} else {
-			b = appendPartitionValue(b, v)
+			b = append(b, partitionValue(v)...)
 		}
 	}
 	sc.path = b
@@ -659,9 +667,7 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 // mostly arrive in time order per host, so a flush costs about one pass over its rows
 // instead of a comparison sort. The rows themselves do not move (see writeFile).
 func (o *Output) sortedOrder(rows []Row) []int32 {
-	keys := slices.DeleteFunc(slices.Clone(o.sortBy), func(k int) bool {
-		return slices.ContainsFunc(o.parts, func(p partitioner) bool { return p.col == k && o.cols[k].Type != tables.Time })
-	})
+	keys := o.sortKeys
 	if len(keys) == 0 || len(rows) < 2 {
 		return nil
 	}

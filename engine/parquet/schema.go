@@ -247,14 +247,6 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendPartitionValue appends partitionValue(v), without allocating for a time.
-func appendPartitionValue(b []byte, v any) []byte {
-	if t, ok := v.(time.Time); ok {
-		return t.UTC().AppendFormat(b, time.DateOnly)
-	}
-	return append(b, partitionValue(v)...)
-}
-
 // partitionValue is a partition directory's value: a time is its UTC date, other values
 // their text, escaped for a path.
 func partitionValue(v any) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,27 +49,26 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// table is the output writing table, or the error a query on an unknown table gets.
+func (s *Store) table(name string) (*Output, error) {
+	o, ok := s.tables[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: table %s does not exist (the local store has %s)", store.ErrBadQuery, name, strings.Join(slices.Sorted(maps.Keys(s.tables)), ", "))
+	}
+	return o, nil
+}
+
 // Columns lists the table's columns.
 func (s *Store) Columns(_ context.Context, table string) ([]string, error) {
-	o, ok := s.tables[table]
-	if !ok {
-		return nil, fmt.Errorf("%w: table %s does not exist (the local store has %s)", store.ErrBadQuery, table, strings.Join(slices.Sorted(mapsKeys(s.tables)), ", "))
+	o, err := s.table(table)
+	if err != nil {
+		return nil, err
 	}
 	names := make([]string, len(o.cols))
 	for i, c := range o.cols {
 		names[i] = c.Name
 	}
 	return names, nil
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // cond is one where condition on column col; val is nil for IS NULL, else a value of the
@@ -91,9 +91,9 @@ type queryPlan struct {
 }
 
 func (s *Store) plan(q store.Query) (*queryPlan, error) {
-	o, ok := s.tables[q.Table]
-	if !ok {
-		return nil, fmt.Errorf("%w: table %s does not exist (the local store has %s)", store.ErrBadQuery, q.Table, strings.Join(slices.Sorted(mapsKeys(s.tables)), ", "))
+	o, err := s.table(q.Table)
+	if err != nil {
+		return nil, err
 	}
 	index := func(what, name string) (int, error) {
 		i := slices.IndexFunc(o.cols, func(c column) bool { return c.Name == name })
@@ -103,7 +103,6 @@ func (s *Store) plan(q store.Query) (*queryPlan, error) {
 		return i, nil
 	}
 	p := &queryPlan{out: o, order: -1, desc: q.Desc, limit: q.Limit, latestBy: -1, latestTime: -1}
-	var err error
 	if len(q.Columns) == 0 {
 		for i := range o.cols {
 			p.selected = append(p.selected, i)
@@ -354,12 +353,7 @@ func (s *Store) snapshot(p *queryPlan) (*snapshot, error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	sn := &snapshot{}
-	for part, rows := range o.buf {
-		if keep(part) {
-			sn.pending = append(sn.pending, rows...)
-		}
-	}
+	sn := &snapshot{pending: o.pendingLocked(keep)}
 	dirs, err := partitionDirs(o.dir, o.PartitionNames(), fixed)
 	if err != nil {
 		return nil, err

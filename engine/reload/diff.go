@@ -124,6 +124,9 @@ func sinkName(s config.Sink) string {
 var (
 	posType  = reflect.TypeFor[config.Pos]()
 	exprType = reflect.TypeFor[config.Expr]()
+	// placedBy are fields that only say where a value was written: a processor's config
+	// path holds its stream's index.
+	placedBy = map[reflect.Type]string{reflect.TypeFor[config.ProcessorEntry](): "Path"}
 )
 
 // Same tells whether two config values say the same thing: equal in every field except the
@@ -154,7 +157,7 @@ func same(a, b reflect.Value) bool {
 		}
 		for i := range a.NumField() {
 			f := a.Type().Field(i)
-			if !f.IsExported() || f.Type == posType || (f.Name == "Path" && f.Type.Kind() == reflect.String && a.Type().Name() == "ProcessorEntry") {
+			if !f.IsExported() || f.Type == posType || placedBy[a.Type()] == f.Name {
 				continue
 			}
 			if !same(a.Field(i), b.Field(i)) {
@@ -163,10 +166,7 @@ func same(a, b reflect.Value) bool {
 		}
 		return true
 	case reflect.Slice, reflect.Array:
-		if a.Kind() == reflect.Slice && a.IsNil() != b.IsNil() && (a.Len() != 0 || b.Len() != 0) {
-			return false
-		}
-		if a.Len() != b.Len() {
+		if a.Len() != b.Len() { // a nil slice and an empty one say the same
 			return false
 		}
 		for i := range a.Len() {

@@ -62,6 +62,9 @@ func TestDiffNamesWhatChanged(t *testing.T) {
 	}
 	base := load(t, dir, basePipeline)
 	moved := strings.Replace(basePipeline, "streams:\n", "# the streams\n\nstreams:\n", 1)
+	i, j := strings.Index(basePipeline, "  - name: normalize"), strings.Index(basePipeline, "  - name: rules")
+	k := strings.Index(basePipeline, "api:")
+	reordered := basePipeline[:i] + basePipeline[j:k] + basePipeline[i:j] + basePipeline[k:]
 	for _, tc := range []struct {
 		name    string
 		text    string
@@ -69,6 +72,7 @@ func TestDiffNamesWhatChanged(t *testing.T) {
 		want    []string
 	}{
 		{"comments and blank lines", moved, nil, nil},
+		{"streams in another order", reordered, nil, nil},
 		{"a threshold edited", strings.Replace(basePipeline, "value >= 90", "value >= 95", 1), nil, []string{"streams.rules: changed"}},
 		{"a rule added", strings.Replace(basePipeline, "            - {name: hot, when: 'value >= 90', severity: critical}\n",
 			"            - {name: hot, when: 'value >= 90', severity: critical}\n            - {name: warm, when: 'value >= 80', severity: warning}\n", 1), nil, []string{"streams.rules: changed"}},

@@ -278,25 +278,23 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 }
 
 // storesFor gives the routes of plan a store per table: the running ones, plus PostgreSQL
-// stores for tables only plan's outputs write.
+// stores for tables only plan's outputs write (kept for later reloads).
 func (l *live) storesFor(ctx context.Context, plan *Plan) (map[string]store.Store, error) {
-	out := maps.Clone(l.stores)
 	for _, sp := range plan.Streams {
 		pg := sp.Config.Output.Postgres
 		if pg == nil {
 			continue
 		}
-		if _, ok := out[pg.Table]; ok {
+		if _, ok := l.stores[pg.Table]; ok {
 			continue
 		}
 		st, err := postgres.NewStore(ctx, pg.DSN)
 		if err != nil {
 			return nil, fmt.Errorf("store for table %s: %w", pg.Table, err)
 		}
-		out[pg.Table] = st
 		l.stores[pg.Table] = st
 	}
-	return out, nil
+	return l.stores, nil
 }
 
 // swapTimeout bounds how long a reload waits for one stream's commit boundary.

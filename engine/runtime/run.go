@@ -263,9 +263,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 			s.txnOut = to
 		}
 	}
-	if hasTicker(sp.Processors) {
-		s.tickEvery = s.tickInterval
-	}
+	s.setTicking()
 	return s, nil
 }
 

@@ -137,13 +137,18 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 			s.log.Warn("closing the replaced output", "err", err)
 		}
 	}
-	s.tickEvery = 0
-	if hasTicker(next.Processors) {
-		s.tickEvery = s.tickInterval
-	}
 	s.plan = next
+	s.setTicking()
 	s.running.Store(next)
 	return res
+}
+
+// setTicking ticks the stream when one of its processors depends on the clock.
+func (s *stream) setTicking() {
+	s.tickEvery = 0
+	if hasTicker(s.plan.Processors) {
+		s.tickEvery = s.tickInterval
+	}
 }
 
 // restoreState restores partitions into the current keeper's processors.

@@ -193,23 +193,22 @@ func testMetricsRoutes(t *testing.T, open func(t *testing.T) Backend) {
 }
 
 func testMetricsValues(t *testing.T, open func(t *testing.T) Backend) {
-	ctx := ctxFor(t)
-	s := seed(ctx, t, open)
-	rows := query(ctx, t, s.Store, store.Query{Table: "metrics"})
-	if len(rows) != len(s.metrics) {
-		t.Errorf("metrics has %d rows, want %d: %v", len(rows), len(s.metrics), ids(rows))
-	}
-	checkRows(t, rows, s.metrics, nil)
+	testValues(t, open, "metrics", func(s seeded) map[string]map[string]any { return s.metrics })
 }
 
 func testAlertsValues(t *testing.T, open func(t *testing.T) Backend) {
+	testValues(t, open, "alerts", func(s seeded) map[string]map[string]any { return s.alerts })
+}
+
+// testValues checks every row of table against what was written.
+func testValues(t *testing.T, open func(t *testing.T) Backend, table string, want func(seeded) map[string]map[string]any) {
 	ctx := ctxFor(t)
 	s := seed(ctx, t, open)
-	rows := query(ctx, t, s.Store, store.Query{Table: "alerts"})
-	if len(rows) != len(s.alerts) {
-		t.Errorf("alerts has %d rows, want %d: %v", len(rows), len(s.alerts), ids(rows))
+	rows := query(ctx, t, s.Store, store.Query{Table: table})
+	if len(rows) != len(want(s)) {
+		t.Errorf("%s has %d rows, want %d: %v", table, len(rows), len(want(s)), ids(rows))
 	}
-	checkRows(t, rows, s.alerts, nil)
+	checkRows(t, rows, want(s), nil)
 }
 
 func testAlertsRoutes(t *testing.T, open func(t *testing.T) Backend) {
