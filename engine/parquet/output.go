@@ -330,6 +330,8 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		mark *mark
 	}
 	sources := map[sourceKey]source{}
+	var lastKey sourceKey // consecutive records mostly share a source: skip the map then
+	var last source
 	rows := make([]walRow, 0, len(batch))
 	for i, rec := range batch {
 		r, err := converted[i].row, converted[i].err
@@ -338,11 +340,15 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 			continue
 		}
 		sk := sourceKey{rec.Source.Topic, rec.Source.Partition, rec.Source.TopicID}
-		src, ok := sources[sk]
-		if !ok {
-			key := markKey(rec.Source)
-			src = source{key: key, mark: current(key)}
-			sources[sk] = src
+		src := last
+		if sk != lastKey || src.mark == nil {
+			var ok bool
+			if src, ok = sources[sk]; !ok {
+				key := markKey(rec.Source)
+				src = source{key: key, mark: current(key)}
+				sources[sk] = src
+			}
+			lastKey, last = sk, src
 		}
 		wr := walRow{Row: r, Mark: src.key, Offset: rec.Source.Offset}
 		if o.idCol >= 0 {
