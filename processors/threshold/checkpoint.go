@@ -148,13 +148,29 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 			} else {
 				copy(id[:], b)
 			}
+			s, ended, err := p.decodeSeries(v, sameSeries)
+			if err != nil {
+				return fmt.Errorf("threshold: restore partition %d: %s: %w", partition, key, err)
+			}
+			for _, e := range ended {
+				reason := "rule removed"
+				names := p.seriesName
+				if !sameSeries {
+					reason, names = "series changed", strings.Split(meta.Series, "\x1f")
+				}
+				if a := p.endedAlert(part, e, s.vals, names, reason); a != nil {
+					part.ended = append(part.ended, a)
+				}
+			}
+			if len(ended) > 0 {
+				p.restored = true
+				if sameSeries {
+					part.staleSeries = append(part.staleSeries, id) // to be rewritten without them
+				}
+			}
 			if !sameSeries {
 				part.staleSeries = append(part.staleSeries, id) // to be deleted
 				continue
-			}
-			s, err := p.decodeSeries(v)
-			if err != nil {
-				return fmt.Errorf("threshold: restore partition %d: %s: %w", partition, key, err)
 			}
 			if p.lateness > 0 && len(s.alerts) == 0 {
 				part.staleSeries = append(part.staleSeries, id) // not kept with lateness
@@ -181,6 +197,9 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 		return cmp.Compare(int64(x.seq), int64(y.seq))
 	})
 	p.parts[partition] = part
+	if len(part.staleSeries) > 0 || part.staleMeta {
+		p.restored = true
+	}
 	return nil
 }
 
@@ -206,19 +225,24 @@ func (p *Processor) encodeSeries(s series) []byte {
 	return b
 }
 
-func (p *Processor) decodeSeries(v []byte) (series, error) {
+// decodeSeries decodes a series entry. States of rules the processor has are kept; pending
+// and firing alerts it can no longer evaluate (the rule was removed or changed between
+// threshold and heartbeat, or sameSeries is false: the entry was keyed by other series
+// expressions) are returned as ended, for endedAlert to resolve.
+func (p *Processor) decodeSeries(v []byte, sameSeries bool) (s series, ended []stateEntry, err error) {
 	var e seriesEntry
 	if err := json.Unmarshal(v, &e); err != nil {
-		return series{}, err
+		return series{}, nil, err
 	}
-	s := series{last: e.Last}
-	if p.hasAbsent && len(e.Vals) > 0 {
-		s.vals = string(e.Vals)
-	}
+	s = series{last: e.Last, vals: string(e.Vals)}
 	for _, st := range e.Alerts {
+		active := st.Phase == "pending" || st.Phase == "firing"
 		i, ok := p.byName[st.Rule]
-		if !ok {
-			continue // the rule was removed
+		if !ok || !sameSeries {
+			if active {
+				ended = append(ended, st)
+			}
+			continue
 		}
 		r := p.rules[i]
 		state := State{ActiveAt: st.ActiveAt, FiredAt: st.FiredAt, ClearedAt: st.ClearedAt, LastSeen: st.LastSeen}
@@ -233,7 +257,13 @@ func (p *Processor) decodeSeries(v []byte) (series, error) {
 		if j := slices.Index(r.sevs, st.Severity); j >= 0 {
 			state.Level = uint8(j)
 		}
-		// A rule that changed between heartbeat and threshold keeps nothing of the other kind.
+		// A rule that changed between heartbeat and threshold keeps nothing of the other
+		// kind: an alert of the other kind ends.
+		wasAbsent := st.LastSeen != 0
+		if (r.Absent > 0) != wasAbsent && active {
+			ended = append(ended, st)
+			continue
+		}
 		if r.Absent > 0 {
 			if state.LastSeen == 0 {
 				continue
@@ -247,7 +277,64 @@ func (p *Processor) decodeSeries(v []byte) (series, error) {
 		}
 		s.alerts = append(s.alerts, slot{rule: uint16(i), State: state})
 	}
-	return s, nil
+	if !p.hasAbsent && len(s.alerts) == 0 {
+		s.vals = ""
+	}
+	return s, ended, nil
+}
+
+// endedAlert is the resolved record of an alert no rule evaluates any more, with reason
+// "rule removed" (or "series changed"). The rule's templates are gone with it, so the record
+// has the series, the severity and the times but no labels or annotations; its fingerprint
+// is the alert's, so a compacted topic and the firing-alerts view see it resolve. It is
+// dated at the partition's event time. Without the series values (a checkpoint written
+// before they were kept with alerts) the fingerprint cannot be rebuilt: the alert is
+// logged instead.
+func (p *Processor) endedAlert(part *partition, st stateEntry, vals string, seriesNames []string, reason string) *engine.Record {
+	if vals == "" {
+		p.logger.Warn("threshold: an alert ended without a resolved record (its checkpoint predates the series values)",
+			"processor", p.path, "rule", st.Rule, "reason", reason, "partition", part.id)
+		return nil
+	}
+	values, key, rec := seriesRecord(vals, seriesNames)
+	fp := Fingerprint(st.Rule, key)
+	at := max(part.clock, part.maxEvent, st.ActiveAt, st.FiredAt)
+	series := make(map[string]any, len(values))
+	for i, v := range values {
+		series[seriesNames[i]] = v
+	}
+	v := map[string]any{
+		"fingerprint": fp,
+		"rule":        st.Rule,
+		"state":       "resolved",
+		"reason":      reason,
+		"ts":          fmtTime(at),
+		"started_at":  fmtTime(st.ActiveAt),
+		"resolved_at": fmtTime(at),
+		"message":     st.Rule + ": " + reason,
+		"labels":      map[string]any{},
+		"annotations": map[string]any{},
+		"series":      series,
+		"event_id":    EventID("ended@"+fmtTime(st.ActiveAt), st.Rule, reason, fp),
+	}
+	if st.Severity != "" {
+		v["severity"] = st.Severity
+	}
+	if st.FiredAt != 0 {
+		v["fired_at"] = fmtTime(st.FiredAt)
+	}
+	if st.LastSeen != 0 {
+		v["last_seen_at"] = fmtTime(st.LastSeen)
+	}
+	for _, f := range []string{"tenant_id", "metric"} {
+		if x, ok := rec[f]; ok && x != nil {
+			v[f] = x
+		}
+	}
+	if src, ok := rec["source"].(map[string]any); ok && src["source_id"] != nil {
+		v["source_id"] = src["source_id"]
+	}
+	return &engine.Record{Value: v, Key: []byte(fp), Source: engine.Source{Partition: part.id, Offset: -1}, Timestamp: p.clock.Now()}
 }
 
 func encodeBuffered(b buffered) []byte {

@@ -229,11 +229,11 @@ func TestRuleEditedBetweenEvaluations(t *testing.T) {
 			[]*engine.Record{event("a", 0, 95)},
 			[]*engine.Record{event("a", 1, 95)},
 			"a:resolved@1", "cpu_high"},
-		{"a removed rule's states are ignored, others kept",
+		{"a removed rule's alert resolves at once, the others' states are kept",
 			[]Rule{cpuRule(0), {Name: "gone", When: x("true")}}, []Rule{cpuRule(0)},
 			[]*engine.Record{event("a", 0, 95)},
 			[]*engine.Record{event("a", 1, 96), event("a", 2, 10)},
-			"a:resolved@2", ""},
+			"a:resolved@0 a:resolved@2", ""},
 		{"a severity that left the ladder becomes its lowest",
 			[]Rule{ladderRule()}, []Rule{{Name: "cpu", Severities: []Level{{Severity: SeverityWarning, When: x("value >= 80")}, {Severity: SeverityInfo, When: x("value >= 70")}}}},
 			[]*engine.Record{event("a", 0, 95)},
@@ -272,7 +272,8 @@ func TestEditedSeriesForgetsStates(t *testing.T) {
 	v2 := newProc(t, edited)
 	log.restore(t, v2)
 	v2.Changes(func(int32, string, []byte) {}) // what the runtime does after Restore
-	if got := summary(first(run(t, v2, event("a", 1, 96)))); got != "a:firing/critical@1" {
+	// The alert keyed by the old series cannot be evaluated any more: it resolves.
+	if got := summary(first(run(t, v2, event("a", 1, 96)))); got != "a:resolved@0 a:firing/critical@1" {
 		t.Fatalf("alerts %q", got)
 	}
 	log.collect(v2)
@@ -286,6 +287,58 @@ func TestEditedSeriesForgetsStates(t *testing.T) {
 	v3.Changes(func(int32, string, []byte) {})
 	if got := summary(first(run(t, v3, event("b", 5, 10)))); got != "a:firing/warning@3" {
 		t.Errorf("alerts after the second restore %q, want a's heartbeat only", got)
+	}
+}
+
+// TestRemovedRuleResolvesItsAlerts: a reload (or a restart) that removes a rule resolves its
+// firing and pending alerts with reason "rule removed", under the fingerprint they fired
+// with, in the next output; the checkpoint then forgets them, so a later restore does not
+// resolve them again.
+func TestRemovedRuleResolvesItsAlerts(t *testing.T) {
+	pending := Rule{Name: "slow", When: x("value >= 50"), For: config.Duration(time.Hour), Severity: SeverityInfo}
+	v1 := newProc(t, &Config{Rules: []Rule{cpuRule(0), ladderRule(), pending}})
+	before, _ := run(t, v1, event("a", 0, 95), event("b", 0, 85), onPartition(event("c", 3, 95), 1))
+	fired := map[string]string{} // fingerprint by host and rule
+	for _, a := range before {
+		fired[fmt.Sprint(a.Value["source_id"], "/", a.Value["rule"])] = a.Value["fingerprint"].(string)
+	}
+	log := changelog{}
+	log.collect(v1)
+
+	v2 := newProc(t, &Config{Rules: []Rule{ladderRule()}})
+	log.restore(t, v2)
+	v2.Changes(func(int32, string, []byte) {}) // what the runtime does after Restore
+	ended := tick(t, v2, wallStart)
+	got := map[string]string{}
+	for _, a := range ended {
+		v := a.Value
+		if v["state"] != "resolved" || v["reason"] != "rule removed" || string(a.Key) != v["fingerprint"] {
+			t.Errorf("ended alert %v (key %s): want state resolved, reason rule removed, keyed by its fingerprint", v, a.Key)
+		}
+		if v["tenant_id"] != "acme" || v["metric"] != "cpu_load" || v["message"] != fmt.Sprint(v["rule"], ": rule removed") {
+			t.Errorf("ended alert %v: want the series' tenant and metric and a message saying why", v)
+		}
+		got[fmt.Sprint(v["source_id"], "/", v["rule"])] = v["fingerprint"].(string)
+	}
+	want := map[string]string{"a/cpu_high": fired["a/cpu_high"], "b/slow": fired["b/slow"], "a/slow": fired["a/slow"], "c/cpu_high": fired["c/cpu_high"], "c/slow": fired["c/slow"]}
+	if !maps.Equal(got, want) {
+		t.Fatalf("ended alerts %v, want %v (the removed rules' firing and pending alerts, by the fingerprints they fired with)", got, want)
+	}
+	if s := summary(ended); !strings.Contains(s, "c:resolved@3") || !strings.Contains(s, "a:resolved@0") {
+		t.Errorf("ended alerts %q: want them dated at their partition's event time", s)
+	}
+	// The kept rule goes on from its state.
+	if s := summary(first(run(t, v2, event("a", 4, 10)))); s != "a:resolved@4" {
+		t.Errorf("the kept ladder rule after the reload: %q, want a:resolved@4", s)
+	}
+	if again := tick(t, v2, wallStart); len(again) != 0 {
+		t.Errorf("a second tick ended %q again", summary(again))
+	}
+	log.collect(v2)
+	v3 := newProc(t, &Config{Rules: []Rule{ladderRule()}})
+	log.restore(t, v3)
+	if again := tick(t, v3, wallStart); len(again) != 0 {
+		t.Errorf("after another restore the removed rules' alerts ended again: %q", summary(again))
 	}
 }
 

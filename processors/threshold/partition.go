@@ -22,8 +22,9 @@ type series struct {
 	// last is the newest event time evaluated for the series (lateness 0 only: it tells an
 	// out-of-order record from an in-order one).
 	last int64
-	// vals are the series values as a JSON array, kept when there are heartbeat rules: an
-	// alert fired by a series' silence has no record to take them from.
+	// vals are the series values as a JSON array, kept while the series holds an alert
+	// state and, with heartbeat rules, always: an alert fired by a series' silence, or
+	// resolved because its rule was removed, has no record to take them from.
 	vals string
 	// alerts are the states of the rules that are not inactive for the series (and of
 	// heartbeat rules that have seen it).
@@ -83,6 +84,10 @@ type partition struct {
 	// every restore.
 	staleSeries []sid
 	staleMeta   bool
+	// ended are the alerts Restore found without a rule to evaluate them (the rule was
+	// removed, or the series expressions changed), resolved; they are emitted by the next
+	// Process or Tick, in the same checkpoint as the changelog entries that forget them.
+	ended []*engine.Record
 }
 
 type buffered struct {
@@ -103,12 +108,27 @@ func (p *Processor) partition(id int32, now time.Time) *partition {
 		part.dirtyMeta = true
 		p.parts[id] = part
 	}
-	part.settleStale()
 	return part
 }
 
-// settleStale marks what Restore found out of date as changed, for the next Changes.
-func (part *partition) settleStale() {
+// settleRestored settles every partition restored since the last Process or Tick (see
+// partition.staleSeries) and returns the alerts Restore ended.
+func (p *Processor) settleRestored(out []*engine.Record) []*engine.Record {
+	if !p.restored {
+		return out
+	}
+	p.restored = false
+	for _, id := range p.partitionIDs() {
+		out = p.parts[id].settleStale(out)
+	}
+	return out
+}
+
+// settleStale marks what Restore found out of date as changed, for the next Changes, and
+// hands over the alerts it ended.
+func (part *partition) settleStale(out []*engine.Record) []*engine.Record {
+	out = append(out, part.ended...)
+	part.ended = nil
 	for _, id := range part.staleSeries {
 		part.dirty(id)
 	}
@@ -116,6 +136,7 @@ func (part *partition) settleStale() {
 	if part.staleMeta {
 		part.dirtyMeta, part.staleMeta = true, false
 	}
+	return out
 }
 
 func (p *Processor) partitionIDs() []int32 {
@@ -221,17 +242,9 @@ func (p *Processor) scanAbsent(part *partition, clock int64, trigger *engine.Rec
 // the series values (source.source_id becomes {source: {source_id: ...}}), since there is
 // no triggering record.
 func (p *Processor) silenceAlert(part *partition, r *rule, vals string, old, next State, trigger *engine.Record, now time.Time) alertOf {
-	var values []any
-	_ = json.Unmarshal([]byte(vals), &values) // written by evaluate; empty if absent
-	values = append(values, make([]any, max(len(p.series)-len(values), 0))...)[:len(p.series)]
-	rec := map[string]any{}
-	keyParts := make([]string, len(values))
-	for i, v := range values {
-		keyParts[i] = format(v)
-		setPath(rec, p.seriesName[i], v)
-	}
+	values, key, rec := seriesRecord(vals, p.seriesName)
 	a := alertOf{
-		rec: trigger, r: r, key: strings.Join(keyParts, "\x1f"), values: values, old: old, next: next,
+		rec: trigger, r: r, key: key, values: values, old: old, next: next,
 		tr: ToFiring, at: next.FiredAt, trigger: "absent@" + fmtTime(next.FiredAt), lenient: true,
 	}
 	a.env = eval.Env{Vars: rec, Now: now}
@@ -242,6 +255,20 @@ func (p *Processor) silenceAlert(part *partition, r *rule, vals string, old, nex
 		a.tickTime = now
 	}
 	return a
+}
+
+// seriesRecord decodes a series' values (series.vals) made by the series expressions names:
+// the values, the series key and a record holding them at their paths.
+func seriesRecord(vals string, names []string) (values []any, key string, rec map[string]any) {
+	_ = json.Unmarshal([]byte(vals), &values) // written by evaluate; empty if absent
+	values = append(values, make([]any, max(len(names)-len(values), 0))...)[:len(names)]
+	rec = map[string]any{}
+	keyParts := make([]string, len(values))
+	for i, v := range values {
+		keyParts[i] = format(v)
+		setPath(rec, names[i], v)
+	}
+	return values, strings.Join(keyParts, "\x1f"), rec
 }
 
 // setPath sets a dotted field path (a series expression that is a plain path) in rec; any

@@ -58,11 +58,15 @@
 // # Reloads
 //
 // Restore matches states to rules by name: a rule edited between evaluations keeps its
-// series' states (a pending alert of a rule whose `for` grew keeps pending), states of rules
-// that no longer exist are ignored, and new rules start empty. Export hands the current
-// entries over for that copy. A severity that no longer exists in an edited ladder becomes
-// the ladder's lowest. Changing series: forgets every series state (their keys no longer
-// match), which Restore recognizes from the series expressions stored with the partition.
+// series' states (a pending alert of a rule whose `for` grew keeps pending), and new rules
+// start empty. Export hands the current entries over for that copy. A severity that no
+// longer exists in an edited ladder becomes the ladder's lowest. The pending and firing
+// alerts of a rule that no longer exists (or changed between threshold and heartbeat) end
+// with a resolved record, reason "rule removed", in the next Process or Tick, so that no
+// alert stays firing forever in a compacted topic or a firing-alerts view; to rebuild their
+// fingerprints, a series keeps its values while it holds an alert. Changing series: ends
+// every alert the same way, reason "series changed" (their keys no longer match), which
+// Restore recognizes from the series expressions stored with the partition.
 package threshold
 
 import (
@@ -115,7 +119,7 @@ var Factory = engine.ProcessorFactory{
 		"(`severities`) escalates and de-escalates a firing alert; `absent` rules fire when a " +
 		"series stops sending. Every transition emits an alert record keyed by its fingerprint: " +
 		"event_id, fingerprint, rule, state (pending, firing, resolved), severity, " +
-		"previous_severity, reason (cleared or cancelled, on resolved), ts, started_at, fired_at, " +
+		"previous_severity, reason (on resolved: cleared, cancelled, or after a reload rule removed / series changed), ts, started_at, fired_at, " +
 		"resolved_at, tenant_id, source_id, metric, value, message, labels, annotations, tags, " +
 		"series. Input records are consumed. State is kept per input partition and checkpointed " +
 		"by the runtime; `lateness` orders out-of-order records. Unlike Prometheus, where a " +
@@ -149,7 +153,9 @@ type Processor struct {
 	logger    *slog.Logger
 
 	parts map[int32]*partition
-	out   *types.Type
+	// restored: Restore ran since the last Process or Tick (see settleRestored).
+	restored bool
+	out      *types.Type
 }
 
 type rule struct {
@@ -321,7 +327,7 @@ func (e *lateError) Error() string { return e.msg }
 // time or an alert's template cannot be evaluated is rejected and changes no state.
 func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
 	now := p.clock.Now()
-	var out []*engine.Record
+	out := p.settleRestored(nil)
 	for _, rec := range batch {
 		part := p.partition(rec.Source.Partition, now)
 		part.arrival = now
@@ -350,10 +356,9 @@ func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *
 // time they would have waited for the watermark, and fires heartbeat rules of partitions
 // that went silent: a partition idle for d is treated as if its event time had moved on by d.
 func (p *Processor) Tick(_ context.Context, now time.Time, rejects *engine.Rejects) ([]*engine.Record, error) {
-	var out []*engine.Record
+	out := p.settleRestored(nil)
 	for _, id := range p.partitionIDs() {
 		part := p.parts[id]
-		part.settleStale()
 		idle := max(int64(now.Sub(part.arrival)), 0)
 		if len(part.buf) > 0 {
 			out = p.release(part, min(part.maxEvent-p.lateness+idle, part.maxEvent), now, out, rejects)
@@ -462,12 +467,6 @@ func (p *Processor) evaluate(part *partition, rec *engine.Record, t int64, now t
 	if p.lateness == 0 && t > s.last {
 		s.last, dirty = t, true
 	}
-	if p.hasAbsent && s.vals == "" {
-		b, err := json.Marshal(values)
-		if err == nil {
-			s.vals = string(b)
-		}
-	}
 	if len(changes) > 0 {
 		dirty = true
 		for _, c := range changes {
@@ -481,6 +480,14 @@ func (p *Processor) evaluate(part *partition, rec *engine.Record, t int64, now t
 			}
 		}
 		s.alerts = deleteUnkept(s.alerts)
+	}
+	switch {
+	case s.vals == "" && (p.hasAbsent || len(s.alerts) > 0):
+		if b, err := json.Marshal(values); err == nil {
+			s.vals, dirty = string(b), true
+		}
+	case s.vals != "" && !p.hasAbsent && len(s.alerts) == 0:
+		s.vals = "" // kept only while an alert may need it
 	}
 	if !dirty {
 		return alerts, nil
