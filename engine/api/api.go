@@ -10,6 +10,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -260,6 +261,24 @@ func (s *Server) UseRoutes(rs *RouteSet) {
 		}()
 	}
 	s.routes.Store(rs)
+}
+
+// Announce sends a notice to every open SSE stream: an event of type name (such as
+// "reload") whose data is v as JSON. Notices carry no id and are not replayed, so a client
+// that reconnects resumes its topic where it was.
+func (s *Server) Announce(name string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.log.Warn("api: SSE notice not sent", "event", name, "err", err)
+		return
+	}
+	ev := &event{name: name, data: data}
+	s.hubsMu.Lock()
+	hubs := slices.Collect(maps.Values(s.hubs))
+	s.hubsMu.Unlock()
+	for _, h := range hubs {
+		h.notify(ev)
+	}
 }
 
 // hub returns the hub of topic, made (not started) if new.

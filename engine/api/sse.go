@@ -80,11 +80,15 @@ func parsePosition(id string) position {
 	return pos
 }
 
-// event is one record of the topic, ready to send.
+// event is one record of the topic, ready to send, or a notice about the server (name set).
 type event struct {
 	partition int32
 	offset    int64
 	data      []byte // the record value as one line of JSON
+	// name is the SSE event type of a notice (such as "reload"). A notice is not a record:
+	// it has no id, so a client's Last-Event-ID stays its position in the topic, and it is
+	// not replayed to clients that connect later.
+	name string
 }
 
 // eventData turns a record value into one line: JSON is compacted, anything else becomes a
@@ -244,6 +248,21 @@ func (h *hub) publish(ev *event) {
 		h.base[ev.partition] = ev.offset
 	}
 	h.ring = append(h.ring, ev)
+	for c := range h.clients {
+		select {
+		case c.ch <- ev:
+		default:
+			delete(h.clients, c)
+			c.drop()
+		}
+	}
+}
+
+// notify sends a notice to the clients connected now. Like publish, it never waits: a
+// client whose buffer is full is disconnected.
+func (h *hub) notify(ev *event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for c := range h.clients {
 		select {
 		case c.ch <- ev:
@@ -420,6 +439,12 @@ var errStreamEnded = errors.New("stream ended")
 func (r *streamRoute) stream(ctx context.Context, w *bufio.Writer, sub subscription, conn net.Conn) error {
 	cursor := sub.cursor
 	send := func(ev *event) error {
+		if ev.name != "" {
+			fmt.Fprintf(w, "event: %s\ndata: ", ev.name)
+			w.Write(ev.data)
+			w.WriteString("\n\n")
+			return w.Flush()
+		}
 		if from, ok := cursor[ev.partition]; ok && ev.offset < from {
 			return nil // already seen (the replay and the live feed can overlap a resume point)
 		}

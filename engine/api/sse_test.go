@@ -206,6 +206,28 @@ func TestSSEResumesAfterLastEventID(t *testing.T) {
 	}
 }
 
+// A reload notice reaches every open stream between the alerts, without an id: a client
+// that reconnects with the id of the alert before the notice resumes right after that alert.
+func TestSSEReloadNotice(t *testing.T) {
+	f := newSSEFixture(t, Deps{})
+	s := connectSSE(t, f.base+"/alerts/stream", "")
+	f.produce(t, alert(1))
+	before := s.next(t)
+	f.srv.Announce("reload", map[string]any{"result": "applied", "changes": []string{"streams.rules: changed"}})
+	f.produce(t, alert(2))
+	notice := s.next(t)
+	if notice.event != "reload" || notice.id != "" || notice.data != `{"changes":["streams.rules: changed"],"result":"applied"}` {
+		t.Fatalf("notice %+v, want event reload without an id, with the status as data", notice)
+	}
+	if ev := s.next(t); ev.data != alertLine(2) {
+		t.Fatalf("after the notice: %+v, want alert 2", ev)
+	}
+	again := connectSSE(t, f.base+"/alerts/stream", before.id)
+	if ev := again.next(t); ev.event != "alert" || ev.data != alertLine(2) {
+		t.Fatalf("resumed after alert 1: %+v, want alert 2 (notices are not replayed)", ev)
+	}
+}
+
 func TestSSEHeartbeat(t *testing.T) {
 	f := newSSEFixture(t, Deps{Heartbeat: 10 * time.Millisecond})
 	s := connectSSE(t, f.base+"/alerts/stream", "")

@@ -103,21 +103,7 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	defer l.mu.Unlock()
 	log := l.plan.opts.Logger
 	record := func(result string, changes []string, err error) reload.Status {
-		st := l.tracker.Record(time.Now(), trigger, result, changes, err)
-		l.ro.Metrics.Reloads.WithLabelValues(result).Inc()
-		switch result {
-		case reload.Rejected:
-			l.ro.Metrics.ConfigReloadSuccess.Set(0)
-			log.Error("reload rejected; the running pipeline is unchanged", "trigger", trigger, "changes", changes, "err", err)
-		case reload.Applied:
-			l.ro.Metrics.ConfigReloadSuccess.Set(1)
-			l.ro.Metrics.ConfigReloadTime.Set(float64(time.Now().Unix()))
-			log.Info("reload applied", "trigger", trigger, "changes", changes)
-		default:
-			l.ro.Metrics.ConfigReloadSuccess.Set(1)
-			log.Info("reload: nothing changed", "trigger", trigger)
-		}
-		return st
+		return l.record(trigger, result, changes, err)
 	}
 	if l.closed || l.runCtx.Err() != nil {
 		return record(reload.Rejected, nil, errors.New("the pipeline is shutting down"))
@@ -277,6 +263,31 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	return record(reload.Applied, changes, nil)
 }
 
+// record notes the outcome of a reload attempt (the caller holds l.mu): the status of
+// GET /-/reload, the metrics, a log line, and an SSE notice (event: reload) on the API's
+// streams when something was applied or rejected.
+func (l *live) record(trigger, result string, changes []string, err error) reload.Status {
+	log := l.plan.opts.Logger
+	st := l.tracker.Record(time.Now(), trigger, result, changes, err)
+	l.ro.Metrics.Reloads.WithLabelValues(result).Inc()
+	switch result {
+	case reload.Rejected:
+		l.ro.Metrics.ConfigReloadSuccess.Set(0)
+		log.Error("reload rejected; the running pipeline is unchanged", "trigger", trigger, "changes", changes, "err", err)
+	case reload.Applied:
+		l.ro.Metrics.ConfigReloadSuccess.Set(1)
+		l.ro.Metrics.ConfigReloadTime.Set(float64(time.Now().Unix()))
+		log.Info("reload applied", "trigger", trigger, "changes", changes)
+	default:
+		l.ro.Metrics.ConfigReloadSuccess.Set(1)
+		log.Info("reload: nothing changed", "trigger", trigger)
+	}
+	if l.server != nil && result != reload.Unchanged {
+		l.server.Announce("reload", st)
+	}
+	return st
+}
+
 // storesFor gives the routes of plan a store per table: the running ones, plus PostgreSQL
 // stores for tables only plan's outputs write (kept for later reloads).
 func (l *live) storesFor(ctx context.Context, plan *Plan) (map[string]store.Store, error) {
@@ -381,10 +392,7 @@ func (r *Running) ReloadFiles(ctx context.Context, trigger string, changedFiles 
 	if err != nil {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.ro.Metrics.Reloads.WithLabelValues(reload.Rejected).Inc()
-		l.ro.Metrics.ConfigReloadSuccess.Set(0)
-		l.plan.opts.Logger.Error("reload rejected; the running pipeline is unchanged", "trigger", trigger, "err", err)
-		return l.tracker.Record(time.Now(), trigger, reload.Rejected, nil, err)
+		return l.record(trigger, reload.Rejected, nil, err)
 	}
 	return r.Reload(ctx, cfg, changedFiles, trigger)
 }

@@ -2,27 +2,55 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/processors/all"
 )
 
-const reloadPipeline = `version: 1
+// reloadRules are the versions of the rules stream the test goes through. Every rule labels
+// its alerts with the version (v) and the reading that triggered them (n), so the alert
+// history says which version evaluated which reading.
+var reloadRules = map[int][]reloadRule{
+	1: {{"hot", 90, 0}},
+	2: {{"hot", 95, 0}},                   // a threshold edit
+	3: {{"hot", 95, 0}, {"warm", 80, 95}}, // a new rule
+	4: {{"hot", 95, 0}},                   // the new rule removed
+	5: {{"hot", 97, 0}},                   // a threshold edit, saved editor-style
+}
+
+// reloadRule holds for readings in [min, below) (below 0: no upper bound).
+type reloadRule struct {
+	name       string
+	min, below float64
+}
+
+func (r reloadRule) holds(v float64) bool { return v >= r.min && (r.below == 0 || v < r.below) }
+
+// reloadPipelineText is the test's pipeline with the rules of version v; broken misspells a
+// field in the warm rule, copier adds a stream.
+func reloadPipelineText(dataDir, dsn string, v int, broken, copier bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `version: 1
 broker:
-  embedded: {listen: "127.0.0.1:0", data_dir: "DATA"}
+  embedded: {listen: "127.0.0.1:0", data_dir: %q}
 topics:
   in:     {partitions: 2, ingest: true}
   out:    {partitions: 2}
@@ -36,43 +64,85 @@ streams:
   - name: normalize
     input: {topic: in, batch_size: 50}
     processors:
-      - map: {event_id: record_id(), host: host, value: float(value), n: n}
+      - map:
+          event_id: record_id()
+          ts_event: ts
+          tenant_id: '"acme"'
+          source: {type: '"host"', source_id: host}
+          host: host
+          metric: '"cpu_load"'
+          value: float(value)
+          n: n
       - enrich: {lookup: cmdb, key: host, into: tags}
     output: {topic: out, key: host}
   - name: rules
     input: {topic: out, batch_size: 50}
     processors:
       - threshold:
-          series: [host]
+          series: [source.source_id]
           rules:
-            - {name: hot, when: 'value >= 90', severity: critical}
-    output: {topic: alerts}
-`
+`, dataDir)
+	for _, r := range reloadRules[v] {
+		when := fmt.Sprintf("value >= %g", r.min)
+		if r.below > 0 {
+			when += fmt.Sprintf(" && value < %g", r.below)
+			if broken {
+				when = strings.Replace(when, "value >=", "valeu >=", 1)
+			}
+		}
+		fmt.Fprintf(&b, "            - {name: %s, when: '%s', severity: critical, labels: {v: '\"%d\"', n: 'n'}}\n", r.name, when, v)
+	}
+	b.WriteString("    output: {topic: alerts}\n")
+	if copier {
+		b.WriteString("  - name: copier\n    input: {topic: in}\n    output: {topic: copy}\n")
+	}
+	fmt.Fprintf(&b, `sinks:
+  - {from: out,    postgres: {dsn: %q, table: metrics}}
+  - {from: alerts, postgres: {dsn: %q, table: alerts}}
+`, dsn, dsn)
+	return b.String()
+}
+
+// reloadValues are the readings of a host, in a cycle: they cross every version's thresholds,
+// so each version shows in the alerts every few readings.
+var reloadValues = []float64{99, 50, 92, 85, 96, 10, 98, 88, 60, 93, 70, 97}
 
 // While a producer sends events at a steady pace, the pipeline file and its lookup file are
-// edited several times: a threshold edit, a new rule, a broken edit, a lookup edit, a new
-// stream, an editor-style write by rename. Every edit but the broken one is applied, the
-// broken one is rejected at its line and column with the old pipeline running on, and the
-// normalized topic ends up with every event exactly once.
+// edited, and the engine's watcher reloads them: a threshold edit, a new rule, a broken edit,
+// a lookup file edit, a removed rule, a new stream, and a threshold edit saved the way editors
+// do (written aside, renamed over the file). Each edit happens while events are in flight.
+// Afterwards:
+//   - every edit but the broken one was applied; the broken one was rejected at its line and
+//     column, with the old pipeline running on;
+//   - the PostgreSQL metrics table and the normalized topic hold every event exactly once;
+//   - the alerts table is exactly what the rule versions imply: for each host, the readings
+//     in order, each evaluated by one version, versions only moving forward, state carried
+//     over by rule name, and the removed rule's firing alerts resolved with reason
+//     "rule removed";
+//   - events enriched after the lookup edit carry the new tags, those before the old ones.
 func TestReloadsLoseAndDuplicateNothing(t *testing.T) {
+	dsn := pgtest.DSN(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "pipeline.yaml")
 	cmdb := filepath.Join(dir, "cmdb.csv")
+	dataDir := filepath.Join(dir, "broker")
 	writeFile := func(path, text string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	text := strings.Replace(reloadPipeline, "DATA", filepath.Join(dir, "broker"), 1)
-	writeFile(file, text)
-	writeFile(cmdb, "host,site\nhost-0,fra1\n")
+	writeFile(file, reloadPipelineText(dataDir, dsn, 1, false, false))
+	writeFile(cmdb, "host,site\nh0,fra1\n")
 	load := func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
 	cfg, err := load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +152,8 @@ func TestReloadsLoseAndDuplicateNothing(t *testing.T) {
 	started := make(chan *runtime.Running, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- plan.Run(ctx, runtime.RunOptions{Load: load, Started: func(r *runtime.Running) { started <- r }})
+		done <- plan.Run(ctx, runtime.RunOptions{Load: load, Watch: true, WatchDebounce: 50 * time.Millisecond,
+			Started: func(r *runtime.Running) { started <- r }})
 	}()
 	var running *runtime.Running
 	select {
@@ -93,106 +164,386 @@ func TestReloadsLoseAndDuplicateNothing(t *testing.T) {
 		t.Fatal("pipeline did not start")
 	}
 	brokers := running.Broker.Addrs()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	send := func(n int, host string, value float64) error {
+		rec := &kgo.Record{Topic: "in", Key: []byte(host),
+			Value: fmt.Appendf(nil, `{"host":%q,"value":%g,"n":%d,"ts":%q}`, host, value, n, base.Add(time.Duration(n)*time.Second).Format(time.RFC3339))}
+		return producer.ProduceSync(ctx, rec).FirstErr()
+	}
 
-	// The producer: n events, a few per millisecond, keyed by host.
-	const n = 3000
+	// The producer: n events, two per millisecond, over four hosts. It may run at most 200
+	// events past the edit under way, so that every edit happens while events flow.
+	const n, editEvery = 4000, 400
+	var sent, allowed atomic.Int64
+	allowed.Store(editEvery + 200)
 	var produced sync.WaitGroup
 	produced.Add(1)
 	go func() {
 		defer produced.Done()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer cl.Close()
 		for i := range n {
-			rec := &kgo.Record{Topic: "in", Key: fmt.Appendf(nil, "host-%d", i%5),
-				Value: fmt.Appendf(nil, `{"host":"host-%d","value":%d,"n":%d}`, i%5, (i*7)%100, i)}
-			if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			for int64(i) >= allowed.Load() && ctx.Err() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			host := i % 4
+			if err := send(i, fmt.Sprintf("h%d", host), reloadValues[(i/4+3*host)%len(reloadValues)]); err != nil {
 				t.Error(err)
 				return
 			}
-			if i%10 == 0 {
+			sent.Add(1)
+			if i%2 == 0 {
 				time.Sleep(time.Millisecond)
 			}
 		}
 	}()
-
-	edit := func(old, new string) {
+	waitUntil := func(what string, ok func() bool) {
 		t.Helper()
-		if !strings.Contains(text, old) {
-			t.Fatalf("pipeline has no %q", old)
+		deadline := time.Now().Add(60 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		text = strings.Replace(text, old, new, 1)
-		writeFile(file, text)
 	}
-	reloadWant := func(what, result string) reload.Status {
+	edits := 0
+	// edit waits until the producer is at the edit's turn, writes the change and waits
+	// until the watcher's reload of it has the result wanted.
+	edit := func(what, want string, write func()) reload.Status {
 		t.Helper()
-		st := running.ReloadFiles(ctx, what, []string{file, cmdb})
-		if st.Result != result {
-			t.Fatalf("%s: result %q (%v), want %q", what, st.Result, st.Errors, result)
+		edits++
+		if want != reload.Unchanged {
+			waitUntil("the producer", func() bool { return sent.Load() >= int64(edits*editEvery) })
 		}
+		before := running.ReloadStatus()
+		write()
+		var st reload.Status
+		waitUntil(what+" to be reloaded", func() bool {
+			st = running.ReloadStatus()
+			return st.Attempts > before.Attempts && st.Result != ""
+		})
+		if st.Result != want {
+			t.Fatalf("%s: reload %s (%v), want %s", what, st.Result, st.Errors, want)
+		}
+		allowed.Store(int64((edits+1)*editEvery + 200))
 		return st
 	}
-	edit("when: 'value >= 90'", "when: 'value >= 95'")
-	reloadWant("threshold edit", reload.Applied)
-	edit("            - {name: hot, when: 'value >= 95', severity: critical}\n",
-		"            - {name: hot, when: 'value >= 95', severity: critical}\n            - {name: warm, when: 'value >= 80 && value < 95', severity: warning}\n")
-	reloadWant("new rule", reload.Applied)
-	good := text
-	edit("when: 'value >= 80 && value < 95'", "when: 'valeu >= 80'")
-	st := reloadWant("broken edit", reload.Rejected)
-	if len(st.Errors) == 0 || st.Errors[0].File != file || st.Errors[0].Line != 27 || st.Errors[0].Col != 35 {
-		t.Fatalf("broken edit reported at %+v, want %s:27:35 (the v of valeu)", st.Errors, file)
+	pipeline := func(v int, broken, copier bool) func() {
+		return func() { writeFile(file, reloadPipelineText(dataDir, dsn, v, broken, copier)) }
 	}
-	text = good
-	writeFile(file, text)
-	writeFile(cmdb, "host,site\nhost-0,fra1\nhost-1,ams2\n")
-	reloadWant("lookup edit", reload.Applied)
-	edit("    output: {topic: alerts}\n", "    output: {topic: alerts}\n  - name: copier\n    input: {topic: in}\n    output: {topic: copy}\n")
-	reloadWant("new stream", reload.Applied)
-	// An editor's save: written aside, renamed over the file.
-	text = strings.Replace(text, "when: 'value >= 95'", "when: 'value >= 97'", 1)
-	writeFile(file+".tmp", text)
-	if err := os.Rename(file+".tmp", file); err != nil {
+	pg, err := pgx.Connect(ctx, dsn)
+	if err != nil {
 		t.Fatal(err)
 	}
-	reloadWant("editor-style save", reload.Applied)
-	produced.Wait()
+	defer pg.Close(context.Background())
+	count := func(query string, args ...any) int {
+		var c int
+		if err := pg.QueryRow(ctx, query, args...).Scan(&c); err != nil && !strings.Contains(err.Error(), "does not exist") {
+			t.Fatal(err)
+		}
+		return c
+	}
 
-	// Every event is normalized exactly once, by whichever version was in force.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	edit("threshold edit", reload.Applied, pipeline(2, false, false))
+	edit("new rule", reload.Applied, pipeline(3, false, false))
+	// A host that stays in the new rule's band: its alert is firing when the rule is removed.
+	const pinned = n + 1000
+	if err := send(pinned, "pin", 85); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the pinned host's warm alert", func() bool {
+		return count(`select count(*) from alerts where source_id = 'pin' and rule = 'warm' and state = 'firing'`) == 1
+	})
+	st := edit("broken edit", reload.Rejected, pipeline(3, true, false))
+	brokenText := reloadPipelineText(dataDir, dsn, 3, true, false)
+	at := strings.Index(brokenText, "valeu")
+	line := strings.Count(brokenText[:at], "\n") + 1
+	col := at - strings.LastIndex(brokenText[:at], "\n")
+	if len(st.Errors) == 0 || st.Errors[0].File != file || st.Errors[0].Line != line || st.Errors[0].Col != col {
+		t.Fatalf("broken edit reported at %+v, want %s:%d:%d (the v of valeu)", st.Errors, file, line, col)
+	}
+	edit("the broken edit undone", reload.Unchanged, pipeline(3, false, false))
+	edit("lookup edit", reload.Applied, func() { writeFile(cmdb, "host,site\nh0,fra1\nh1,ams2\n") })
+	edit("removed rule", reload.Applied, pipeline(4, false, false))
+	edit("new stream", reload.Applied, pipeline(4, false, true))
+	edit("editor-style save", reload.Applied, func() {
+		writeFile(file+".swp", reloadPipelineText(dataDir, dsn, 5, false, true))
+		if err := os.Rename(file+".swp", file); err != nil {
+			t.Fatal(err)
+		}
+	})
+	allowed.Store(n)
+	produced.Wait()
+	// Last, a reading per host that fires under the last version and one that resolves it:
+	// once their alerts are in, every reading before them has been evaluated.
+	var last []int
+	for i, host := range []string{"h0", "h1", "h2", "h3", "pin"} {
+		for j, v := range []float64{99, 10} {
+			k := pinned + 1 + 2*i + j
+			if err := send(k, host, v); err != nil {
+				t.Fatal(err)
+			}
+			last = append(last, k)
+		}
+	}
+	total := n + 1 + len(last)
+	waitUntil("the last readings' alerts", func() bool {
+		return count(`select count(*) from alerts where (labels->>'n')::int = any($1) and state = 'resolved'`, last) == 5
+	})
+	waitUntil("every reading in the metrics table", func() bool { return count(`select count(*) from metrics`) >= total })
+
+	// The metrics table and the normalized topic: every event exactly once.
+	if got, distinct := count(`select count(*) from metrics`), count(`select count(distinct ts) from metrics`); got != total || distinct != total {
+		t.Fatalf("metrics holds %d rows of %d distinct events; want each of the %d events once", got, distinct, total)
+	}
+	if seen := topicCounts(t, ctx, brokers, "out", func(m map[int]int) bool { return len(m) >= total }); len(seen) != total || countAbove(seen, 1) > 0 {
+		t.Fatalf("topic out holds %d distinct events (%d more than once), want each of %d once", len(seen), countAbove(seen, 1), total)
+	}
+	copied := topicCounts(t, ctx, brokers, "copy", func(m map[int]int) bool {
+		return !slices.ContainsFunc(last, func(k int) bool { return m[k] == 0 })
+	})
+	for _, k := range last {
+		if copied[k] != 1 {
+			t.Fatalf("the new stream copied reading %d %d times, want once (it runs from its start)", k, copied[k])
+		}
+	}
+	if c := countAbove(copied, 1); c > 0 {
+		t.Fatalf("the new stream copied %d readings more than once", c)
+	}
+
+	// The lookup edit: h1's readings enriched before it have no site, after it site ams2.
+	rows, err := pg.Query(ctx, `select coalesce(tags->>'site', '') from metrics where source_id = 'h1' order by ts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstNew := slices.Index(sites, "ams2")
+	if firstNew <= 0 || slices.ContainsFunc(sites[firstNew:], func(s string) bool { return s != "ams2" }) {
+		t.Fatalf("h1's sites in time order %v: want none, then ams2 from the lookup edit on", compact(sites))
+	}
+
+	checkAlertHistory(t, ctx, pg)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkAlertHistory replays each host's readings through the rule versions and compares
+// with the alerts table. A reading that raised alerts names its version (label v); one that
+// raised none was evaluated by some version between the versions named before and after it,
+// and must be one that raises nothing from the host's state.
+func checkAlertHistory(t *testing.T, ctx context.Context, pg *pgx.Conn) {
+	t.Helper()
+	type alert struct{ rule, state, reason, key string }
+	type reading struct {
+		n      int
+		value  float64
+		alerts []alert
+		v      int // the version its alerts name, 0 if none
+	}
+	rows, err := pg.Query(ctx, `select source_id, (extract(epoch from ts - '2026-01-01T00:00:00Z'))::int, value from metrics order by ts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHost := map[string][]*reading{}
+	byN := map[int]*reading{}
+	for rows.Next() {
+		var host string
+		r := &reading{}
+		if err := rows.Scan(&host, &r.n, &r.value); err != nil {
+			t.Fatal(err)
+		}
+		byHost[host] = append(byHost[host], r)
+		byN[r.n] = r
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = pg.Query(ctx, `select source_id, rule, state, coalesce(reason, ''), fingerprint, labels::text from alerts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := map[string][]alert{}
+	fingerprints := map[string]string{} // host/rule -> fingerprint
+	versions := map[int]bool{}
+	for rows.Next() {
+		var host, labels string
+		var a alert
+		if err := rows.Scan(&host, &a.rule, &a.state, &a.reason, &a.key, &labels); err != nil {
+			t.Fatal(err)
+		}
+		if fp, ok := fingerprints[host+"/"+a.rule]; ok && fp != a.key {
+			t.Errorf("%s's %s alerts have fingerprints %s and %s", host, a.rule, fp, a.key)
+		}
+		fingerprints[host+"/"+a.rule] = a.key
+		if a.reason == "rule removed" {
+			removed[host] = append(removed[host], a)
+			continue
+		}
+		var l struct {
+			V string  `json:"v"`
+			N float64 `json:"n"`
+		}
+		if err := json.Unmarshal([]byte(labels), &l); err != nil {
+			t.Fatal(err)
+		}
+		r := byN[int(l.N)]
+		if r == nil {
+			t.Fatalf("alert %+v of %s names reading %v, which is not in the metrics table", a, host, l.N)
+		}
+		var v int
+		fmt.Sscan(l.V, &v)
+		if r.v != 0 && r.v != v {
+			t.Fatalf("reading %d has alerts of versions %d and %d", r.n, r.v, v)
+		}
+		r.v = v
+		versions[v] = true
+		r.alerts = append(r.alerts, a)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != len(reloadRules) {
+		t.Fatalf("alerts name versions %v; every version should have evaluated some readings", versions)
+	}
+	if len(removed["pin"]) != 1 {
+		t.Fatalf("the pinned host's warm alert ended with %v, want one resolved record with reason rule removed", removed["pin"])
+	}
+	// expect is what version v raises for a reading of value from state firing.
+	expect := func(v int, value float64, firing map[string]bool) []alert {
+		var out []alert
+		for _, r := range reloadRules[v] {
+			switch holds := r.holds(value); {
+			case holds && !firing[r.name]:
+				out = append(out, alert{rule: r.name, state: "firing"})
+			case !holds && firing[r.name]:
+				out = append(out, alert{rule: r.name, state: "resolved", reason: "cleared"})
+			}
+		}
+		return out
+	}
+	strip := func(as []alert) []string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.rule+"/"+a.state+"/"+a.reason)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for host, rs := range byHost {
+		// lo and hi bound the version in force at each reading.
+		lo, hi := make([]int, len(rs)), make([]int, len(rs))
+		for i, cur := 0, 1; i < len(rs); i++ {
+			if rs[i].v != 0 {
+				if rs[i].v < cur {
+					t.Fatalf("%s: reading %d was evaluated by version %d after version %d", host, rs[i].n, rs[i].v, cur)
+				}
+				cur = rs[i].v
+			}
+			lo[i] = cur
+		}
+		for i, cur := len(rs)-1, len(reloadRules); i >= 0; i-- {
+			if rs[i].v != 0 {
+				cur = rs[i].v
+			}
+			hi[i] = cur
+		}
+		firing := map[string]bool{}
+		ended := false
+		for i, r := range rs {
+			if !ended && lo[i] >= 4 {
+				// The warm rule was removed before this reading: its alert, if firing, ended.
+				if firing["warm"] != (len(removed[host]) == 1) || len(removed[host]) > 1 {
+					t.Fatalf("%s: warm firing %v when it was removed, and %d rule removed records", host, firing["warm"], len(removed[host]))
+				}
+				firing["warm"], ended = false, true
+			}
+			if r.v != 0 {
+				want := expect(r.v, r.value, firing)
+				if !slices.Equal(strip(r.alerts), strip(want)) {
+					t.Fatalf("%s: reading %d (value %g) raised %v under version %d; from %v that version raises %v", host, r.n, r.value, strip(r.alerts), r.v, firing, strip(want))
+				}
+				for _, a := range r.alerts {
+					firing[a.rule] = a.state == "firing"
+				}
+				continue
+			}
+			quiet := false
+			for v := lo[i]; v <= hi[i] && !quiet; v++ {
+				quiet = len(expect(v, r.value, firing)) == 0
+			}
+			if !quiet {
+				t.Fatalf("%s: reading %d (value %g) raised nothing, but every version it could have met (%d to %d) raises an alert from %v", host, r.n, r.value, lo[i], hi[i], firing)
+			}
+		}
+		if !ended {
+			t.Fatalf("%s: no reading was certainly evaluated after the warm rule was removed", host)
+		}
+	}
+}
+
+// topicCounts reads a topic (read committed) and counts each reading (its "n") in it: until
+// complete says every reading wanted is there, then on until a poll finds nothing more.
+func topicCounts(t *testing.T, ctx context.Context, brokers []string, topic string, complete func(map[int]int) bool) map[int]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	seen := map[string]int{}
+	seen := map[int]int{}
 	deadline := time.Now().Add(60 * time.Second)
-	total := 0
-	for total < n && time.Now().Before(deadline) {
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fs := cl.PollFetches(pctx)
 		pcancel()
+		if fs.NumRecords() == 0 && complete(seen) {
+			return seen
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: %d readings after 60s, not all that are wanted", topic, len(seen))
+		}
 		fs.EachRecord(func(r *kgo.Record) {
-			total++
-			v := string(r.Value)
-			i := strings.Index(v, `"n":`)
-			j := strings.IndexAny(v[i+4:], ",}")
-			seen[v[i+4:i+4+j]]++
+			var v struct {
+				N int `json:"n"`
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				t.Fatalf("%s: %v", topic, err)
+			}
+			seen[v.N]++
 		})
 	}
-	if total != n || len(seen) != n {
-		t.Fatalf("out holds %d records of %d distinct events; want each of the %d events once", total, len(seen), n)
-	}
-	for k, c := range seen {
-		if c != 1 {
-			t.Fatalf("event %s normalized %d times", k, c)
+}
+
+func countAbove(m map[int]int, limit int) int {
+	c := 0
+	for _, v := range m {
+		if v > limit {
+			c++
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	return c
+}
+
+// compact shows a long sequence of repeated values as value×count.
+func compact(s []string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		out = append(out, fmt.Sprintf("%q×%d", s[i], j-i))
+		i = j
 	}
+	return out
 }

@@ -162,6 +162,9 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 					part.ended = append(part.ended, a)
 				}
 			}
+			if !p.hasAbsent && len(s.alerts) == 0 {
+				s.vals = "" // kept only while an alert may need it
+			}
 			if len(ended) > 0 {
 				p.restored = true
 				if sameSeries {
@@ -276,9 +279,6 @@ func (p *Processor) decodeSeries(v []byte, sameSeries bool) (s series, ended []s
 			state.LastSeen = 0
 		}
 		s.alerts = append(s.alerts, slot{rule: uint16(i), State: state})
-	}
-	if !p.hasAbsent && len(s.alerts) == 0 {
-		s.vals = ""
 	}
 	return s, ended, nil
 }

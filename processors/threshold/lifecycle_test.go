@@ -297,7 +297,8 @@ func TestEditedSeriesForgetsStates(t *testing.T) {
 func TestRemovedRuleResolvesItsAlerts(t *testing.T) {
 	pending := Rule{Name: "slow", When: x("value >= 50"), For: config.Duration(time.Hour), Severity: SeverityInfo}
 	v1 := newProc(t, &Config{Rules: []Rule{cpuRule(0), ladderRule(), pending}})
-	before, _ := run(t, v1, event("a", 0, 95), event("b", 0, 85), onPartition(event("c", 3, 95), 1))
+	// d's only alert is of a removed rule.
+	before, _ := run(t, v1, event("a", 0, 95), event("b", 0, 85), onPartition(event("c", 3, 95), 1), event("d", 0, 60))
 	fired := map[string]string{} // fingerprint by host and rule
 	for _, a := range before {
 		fired[fmt.Sprint(a.Value["source_id"], "/", a.Value["rule"])] = a.Value["fingerprint"].(string)
@@ -320,7 +321,7 @@ func TestRemovedRuleResolvesItsAlerts(t *testing.T) {
 		}
 		got[fmt.Sprint(v["source_id"], "/", v["rule"])] = v["fingerprint"].(string)
 	}
-	want := map[string]string{"a/cpu_high": fired["a/cpu_high"], "b/slow": fired["b/slow"], "a/slow": fired["a/slow"], "c/cpu_high": fired["c/cpu_high"], "c/slow": fired["c/slow"]}
+	want := map[string]string{"a/cpu_high": fired["a/cpu_high"], "b/slow": fired["b/slow"], "a/slow": fired["a/slow"], "c/cpu_high": fired["c/cpu_high"], "c/slow": fired["c/slow"], "d/slow": fired["d/slow"]}
 	if !maps.Equal(got, want) {
 		t.Fatalf("ended alerts %v, want %v (the removed rules' firing and pending alerts, by the fingerprints they fired with)", got, want)
 	}
