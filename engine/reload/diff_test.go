@@ -105,7 +105,7 @@ func TestRejectedReloadSaysWhere(t *testing.T) {
 		t.Fatal("a broken expression loaded")
 	}
 	var tr Tracker
-	st := tr.Record(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "file change: pipeline.yaml", Rejected, nil, err)
+	st := tr.Record(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "file change: pipeline.yaml", Rejected, nil, nil, err)
 	if st.Result != Rejected || st.Attempts != 1 || !st.LastApplied.IsZero() || len(st.Errors) == 0 {
 		t.Fatalf("status %+v", st)
 	}

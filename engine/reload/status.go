@@ -25,8 +25,11 @@ type Status struct {
 	Result  string    `json:"result,omitempty"`
 	Errors  []Problem `json:"errors,omitempty"`
 	// Changes is the diff of the last attempt (see Diff), also for a rejected one.
-	Changes     []string  `json:"changes,omitempty"`
-	LastApplied time.Time `json:"last_applied,omitzero"`
+	Changes []string `json:"changes,omitempty"`
+	// SwapPauseSeconds is, per stream the last attempt swapped in place, how long that stream
+	// read nothing while it switched (see eventops_stream_swap_pause_seconds).
+	SwapPauseSeconds map[string]float64 `json:"swap_pause_seconds,omitempty"`
+	LastApplied      time.Time          `json:"last_applied,omitzero"`
 }
 
 // Rejected tells whether the attempt was refused (POST /-/reload answers 422).
@@ -71,13 +74,13 @@ type Tracker struct {
 	s  Status
 }
 
-// Record notes an attempt's outcome at the given time.
-func (t *Tracker) Record(at time.Time, trigger, result string, changes []string, err error) Status {
+// Record notes an attempt's outcome at the given time; pauses are its streams' swap pauses.
+func (t *Tracker) Record(at time.Time, trigger, result string, changes []string, pauses map[string]float64, err error) Status {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.s.Attempts++
 	t.s.LastAttempt, t.s.Trigger, t.s.Result = at, trigger, result
-	t.s.Changes, t.s.Errors = changes, Problems(err)
+	t.s.Changes, t.s.Errors, t.s.SwapPauseSeconds = changes, Problems(err), pauses
 	if result == Applied {
 		t.s.LastApplied = at
 	}

@@ -102,8 +102,9 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	log := l.plan.opts.Logger
+	var pauses map[string]float64
 	record := func(result string, changes []string, err error) reload.Status {
-		return l.record(trigger, result, changes, err)
+		return l.record(trigger, result, changes, pauses, err)
 	}
 	if l.closed || l.runCtx.Err() != nil {
 		return record(reload.Rejected, nil, errors.New("the pipeline is shutting down"))
@@ -228,6 +229,10 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 			continue
 		}
 		l.ro.Metrics.SwapPause.WithLabelValues(sw.plan.Name).Observe(res.Pause.Seconds())
+		if pauses == nil {
+			pauses = map[string]float64{}
+		}
+		pauses[sw.plan.Name] = res.Pause.Seconds()
 		log.Info("stream swapped", "stream", sw.plan.Name, "pause", res.Pause.Round(time.Microsecond), "kept", res.Kept, "state_carried", res.Moved)
 	}
 	for _, sp := range replaced {
@@ -266,9 +271,9 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 // record notes the outcome of a reload attempt (the caller holds l.mu): the status of
 // GET /-/reload, the metrics, a log line, and an SSE notice (event: reload) on the API's
 // streams when something was applied or rejected.
-func (l *live) record(trigger, result string, changes []string, err error) reload.Status {
+func (l *live) record(trigger, result string, changes []string, pauses map[string]float64, err error) reload.Status {
 	log := l.plan.opts.Logger
-	st := l.tracker.Record(time.Now(), trigger, result, changes, err)
+	st := l.tracker.Record(time.Now(), trigger, result, changes, pauses, err)
 	l.ro.Metrics.Reloads.WithLabelValues(result).Inc()
 	switch result {
 	case reload.Rejected:
@@ -392,7 +397,7 @@ func (r *Running) ReloadFiles(ctx context.Context, trigger string, changedFiles 
 	if err != nil {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return l.record(trigger, reload.Rejected, nil, err)
+		return l.record(trigger, reload.Rejected, nil, nil, err)
 	}
 	return r.Reload(ctx, cfg, changedFiles, trigger)
 }
