@@ -671,7 +671,8 @@ func (o *Output) writeFile(partition, name string, rows []Row, meta ...pq.Writer
 // column is text (a host), rows are grouped by it in one pass, the few distinct values
 // sorted, and each group sorted by the rest only when it is not already in order: readings
 // mostly arrive in time order per host, so a flush costs about one pass over its rows
-// instead of a comparison sort. The rows themselves do not move (see writeFile).
+// instead of a comparison sort. Rows with equal keys keep their arrival order. The rows
+// themselves do not move (see writeFile).
 func (o *Output) sortedOrder(rows []Row) []int32 {
 	keys := o.sortKeys
 	if len(keys) == 0 || len(rows) < 2 {
@@ -694,7 +695,7 @@ func (o *Output) sortedOrder(rows []Row) []int32 {
 			perm[i] = int32(i)
 		}
 		if cmpAll := cmpBy(keys); !slices.IsSortedFunc(perm, cmpAll) {
-			slices.SortFunc(perm, cmpAll)
+			slices.SortStableFunc(perm, cmpAll)
 		}
 		return perm
 	}
@@ -724,7 +725,7 @@ func (o *Output) sortedOrder(rows []Row) []int32 {
 	perm := make([]int32, 0, len(rows))
 	place := func(g []int32) {
 		if len(rest) > 0 && !slices.IsSortedFunc(g, cmpRest) {
-			slices.SortFunc(g, cmpRest)
+			slices.SortStableFunc(g, cmpRest) // rows with equal keys stay in arrival order (see writtenAfter)
 		}
 		perm = append(perm, g...)
 	}

@@ -206,7 +206,12 @@ func (p *queryPlan) finish(hits []*hit) []*hit {
 			if !ok {
 				keys = append(keys, k)
 			}
-			if !ok || compareValues(h.vals[p.latestTime], cur.vals[p.latestTime]) > 0 {
+			if !ok {
+				newest[k] = h
+				continue
+			}
+			switch c := compareValues(h.vals[p.latestTime], cur.vals[p.latestTime]); {
+			case c > 0, c == 0 && writtenAfter(h, cur):
 				newest[k] = h
 			}
 		}
@@ -230,6 +235,24 @@ func (p *queryPlan) finish(hits []*hit) []*hit {
 		hits = hits[:p.limit]
 	}
 	return hits
+}
+
+// writtenAfter tells whether row a was stored after row b, for rows of one key at the same
+// time (latest_by): unflushed rows are the newest, in the order they came (hits keep it);
+// then files by generation, and rows by position (a flush and a compaction keep the arrival
+// order of rows with equal sort keys).
+func writtenAfter(a, b *hit) bool {
+	switch {
+	case a.src == nil:
+		return true // a comes after b in hits
+	case b.src == nil:
+		return false
+	case a.src.gen != b.src.gen:
+		return a.src.gen > b.src.gen
+	case a.rg != b.rg:
+		return a.rg > b.rg
+	}
+	return a.row > b.row
 }
 
 // matches tells whether a row's values meet every condition.
@@ -419,6 +442,7 @@ type openFile struct {
 	pf      *pq.File
 	leaves  map[string]int // column name → leaf index in this file
 	from    []string       // MetaCompactedFrom
+	gen     int64          // the generation in its name (a compacted file: its newest input's)
 	refs    int
 	dropped bool // no longer in the cache: close at the last release
 }
@@ -489,6 +513,7 @@ func (c *fileCache) acquire(path string, info fs.FileInfo) (*openFile, error) {
 		return nil, err
 	}
 	f := &openFile{path: path, size: info.Size(), modTime: info.ModTime(), f: fh, pf: pf, leaves: map[string]int{}, refs: 1}
+	f.gen, _ = fileGen(filepath.Base(path))
 	for _, leaf := range pf.Schema().Columns() {
 		if l, ok := pf.Schema().Lookup(leaf...); ok && len(leaf) == 1 {
 			f.leaves[leaf[0]] = l.ColumnIndex

@@ -114,8 +114,15 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]map[string]any, err
 			return nil, err
 		}
 		byID, atID := pgx.Identifier{by.name}.Sanitize(), pgx.Identifier{at.name}.Sanitize()
+		// Rows of one key at the same time: the one stored last is the newest (a resolved
+		// record dated at its alert's firing time, say). The engine's tables number their
+		// rows in id.
+		tie := ""
+		if _, ok := byName["id"]; ok {
+			tie = ", id DESC"
+		}
 		sql.WriteString("(SELECT DISTINCT ON (" + byID + ") * FROM " + t.quoted() +
-			" ORDER BY " + byID + ", " + atID + " DESC) AS latest")
+			" ORDER BY " + byID + ", " + atID + " DESC" + tie + ") AS latest")
 	} else {
 		sql.WriteString(t.quoted())
 	}

@@ -237,6 +237,33 @@ func testAlertsRoutes(t *testing.T, open func(t *testing.T) Backend) {
 	})
 }
 
+func testLatestTie(t *testing.T, open func(t *testing.T) Backend) {
+	fired := alertRow{"x01", "acme", "fx", "firing", "critical", "09:00"}
+	resolved := alertRow{"x02", "acme", "fx", "resolved", "critical", "09:00"}
+	for _, flushes := range []string{"none", "between", "after both"} {
+		t.Run("flushed "+flushes, func(t *testing.T) {
+			ctx := ctxFor(t)
+			b := open(t)
+			write(ctx, t, b.Alerts, alertRecords([]alertRow{fired}, 0))
+			if flushes != "none" {
+				flush(ctx, t, b)
+			}
+			write(ctx, t, b.Alerts, alertRecords([]alertRow{resolved}, 1))
+			if flushes == "after both" {
+				flush(ctx, t, b)
+			}
+			q := store.Query{Table: "alerts", LatestBy: "fingerprint", LatestTime: "ts"}
+			if got := ids(query(ctx, t, b.Store, q)); !slices.Equal(got, []string{"x02"}) {
+				t.Errorf("newest row of fx = %v, want [x02] (resolved, written after the firing row at the same time)", got)
+			}
+			q.Where = where("state", "firing")
+			if got := ids(query(ctx, t, b.Store, q)); len(got) != 0 {
+				t.Errorf("firing now = %v, want none", got)
+			}
+		})
+	}
+}
+
 func testOrderLimit(t *testing.T, open func(t *testing.T) Backend) {
 	ctx := ctxFor(t)
 	s := seed(ctx, t, open)

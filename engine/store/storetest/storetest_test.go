@@ -218,7 +218,7 @@ func (s *memStore) Query(ctx context.Context, q store.Query) ([]map[string]any, 
 		newest := map[any]map[string]any{}
 		for _, r := range rows {
 			k := r[q.LatestBy]
-			if cur, ok := newest[k]; !ok || compare(r[q.LatestTime], cur[q.LatestTime]) > 0 {
+			if cur, ok := newest[k]; !ok || compare(r[q.LatestTime], cur[q.LatestTime]) >= 0 { // rows are in write order
 				newest[k] = r
 			}
 		}
