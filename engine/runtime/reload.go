@@ -16,6 +16,7 @@ import (
 	"github.com/eventops/eventops-engine/engine/api"
 	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/lookup"
+	"github.com/eventops/eventops-engine/engine/parquet"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/store"
@@ -36,6 +37,7 @@ type live struct {
 	closed  bool // shutting down: no more reloads
 	server  *api.Server
 	stores  map[string]store.Store // what the API's routes read, by table
+	closers []func()               // run at shutdown: stores a reload opened
 }
 
 type liveStream struct {
@@ -194,10 +196,20 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 		}
 	}
 	var routes *api.RouteSet
+	var stores map[string]store.Store
+	var local *parquet.Store // for Parquet tables new to the routes
 	if l.server != nil && cfg.API != nil && !reload.Same(old.API.Routes, cfg.API.Routes) {
-		stores, err := l.storesFor(ctx, next)
+		newOutputs := slices.Clone(openedOutputs)
+		for _, s := range opened {
+			newOutputs = append(newOutputs, s.output)
+		}
+		stores, local, err = l.storesFor(ctx, next, newOutputs)
 		if err != nil {
 			return abort(err)
+		}
+		if local != nil {
+			closeOnAbort := abort
+			abort = func(err error) reload.Status { local.Close(); return closeOnAbort(err) }
 		}
 		if routes, err = l.server.RoutesFor(cfg.API, stores, cfg.Pos); err != nil {
 			return abort(err)
@@ -249,6 +261,10 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	}
 	if routes != nil {
 		l.server.UseRoutes(routes) // open SSE streams go on; new requests see the new routes
+		l.stores = stores
+		if local != nil {
+			l.closers = append(l.closers, func() { local.Close() }) // serving now: kept until shutdown
+		}
 	}
 	// The new configuration is in force; streams that did not change keep their running
 	// plans (their processors hold the state), and so do lookup tables already loaded.
@@ -294,31 +310,55 @@ func (l *live) record(trigger, result string, changes []string, pauses map[strin
 }
 
 // storesFor gives the routes of plan a store per table: the running ones, plus PostgreSQL
-// stores for tables only plan's outputs write (kept for later reloads).
-func (l *live) storesFor(ctx context.Context, plan *Plan) (map[string]store.Store, error) {
+// stores for tables only plan's outputs write, plus a new local store over the Parquet
+// outputs among newOutputs (opened by this reload) whose tables no store holds yet. The
+// running map is not changed; the caller closes the local store if the reload fails.
+func (l *live) storesFor(ctx context.Context, plan *Plan, newOutputs []engine.Output) (map[string]store.Store, *parquet.Store, error) {
+	stores := maps.Clone(l.stores)
+	if stores == nil {
+		stores = map[string]store.Store{}
+	}
 	for _, sp := range plan.Streams {
 		pg := sp.Config.Output.Postgres
 		if pg == nil {
 			continue
 		}
-		if _, ok := l.stores[pg.Table]; ok {
+		if _, ok := stores[pg.Table]; ok {
 			continue
 		}
 		st, err := postgres.NewStore(ctx, pg.DSN)
 		if err != nil {
-			return nil, fmt.Errorf("store for table %s: %w", pg.Table, err)
+			return nil, nil, fmt.Errorf("store for table %s: %w", pg.Table, err)
 		}
-		l.stores[pg.Table] = st
+		stores[pg.Table] = st
 	}
-	return l.stores, nil
+	var added []*parquet.Output
+	for _, o := range newOutputs {
+		if po, ok := o.(*parquet.Output); ok {
+			if _, held := stores[po.Table()]; !held {
+				added = append(added, po)
+			}
+		}
+	}
+	if len(added) == 0 {
+		return stores, nil, nil
+	}
+	local, err := parquet.NewStore(added...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, o := range added {
+		stores[o.Table()] = local
+	}
+	return stores, local, nil
 }
 
 // swapTimeout bounds how long a reload waits for one stream's commit boundary.
 var swapTimeout = 30 * time.Second
 
 // notReloadable says which changes need a restart: the broker, existing topics, lookup
-// definitions, Parquet outputs (the API's local store reads them), and the API (its routes
-// are read at start).
+// definitions, existing Parquet outputs (the API's local store reads them; new ones are
+// fine), and the API's listen address and dashboard.
 func notReloadable(old, cfg *config.Pipeline) error {
 	var errs []string
 	if !reload.Same(old.Broker, cfg.Broker) {
@@ -362,7 +402,7 @@ func notReloadable(old, cfg *config.Pipeline) error {
 	po, pn := parquetOut(old), parquetOut(cfg)
 	for _, k := range slices.Sorted(maps.Keys(po)) {
 		if v, ok := pn[k]; !ok || !reload.Same(po[k], v) {
-			errs = append(errs, k+": changing or removing a Parquet output needs a restart")
+			errs = append(errs, k+": changing or removing a Parquet output needs a restart (adding one does not)")
 		}
 	}
 	if len(errs) == 0 {

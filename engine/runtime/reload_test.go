@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -546,4 +547,101 @@ func compact(s []string) []string {
 		i = j
 	}
 	return out
+}
+
+// A reload can add a Parquet sink and a route on the table it writes: the route answers from
+// the new files' store (rows still unflushed included), and the routes already served go on.
+func TestReloadAddsAParquetTableAndItsRoute(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pipeline.yaml")
+	base := fmt.Sprintf(`version: 1
+broker:
+  embedded: {listen: "127.0.0.1:0", data_dir: %q}
+topics:
+  in:  {partitions: 1}
+  out: {partitions: 1}
+  dlq: {}
+dead_letter: dlq
+streams:
+  - name: copy
+    input: {topic: in}
+    output: {topic: out}
+api:
+  listen: "127.0.0.1:0"
+  routes:
+    - {path: /out, stream: out}
+`, filepath.Join(dir, "broker"))
+	added := strings.Replace(base, "api:\n", fmt.Sprintf("sinks:\n  - {from: in, parquet: {dir: %q, table: metrics}}\napi:\n", filepath.Join(dir, "parquet")), 1) +
+		"    - {path: /readings, table: metrics, where: {source_id: query.host}, order: ts desc}\n"
+	if err := os.WriteFile(file, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Factories: all.Factories()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan *runtime.Running, 1)
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx, runtime.RunOptions{Load: load, Started: func(r *runtime.Running) { started <- r }}) }()
+	var running *runtime.Running
+	select {
+	case running = <-started:
+	case err := <-done:
+		t.Fatalf("pipeline stopped: %v", err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + running.API.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.Header.Get("Content-Type") == "text/event-stream" {
+			return resp.StatusCode, "" // a stream: it does not end
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/readings?host=h1"); code != http.StatusNotFound {
+		t.Fatalf("GET /readings before the reload: %d, want 404", code)
+	}
+	if err := os.WriteFile(file, []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st := running.ReloadFiles(ctx, "test", []string{file}); st.Result != reload.Applied {
+		t.Fatalf("reload: %s %+v", st.Result, st.Errors)
+	}
+	producer, err := kgo.NewClient(kgo.SeedBrokers(running.Broker.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	reading := `{"event_id":"e1","ts_event":"2026-01-01T00:00:00Z","tenant_id":"acme","source":{"source_id":"h1"},"metric":"cpu","value":42}`
+	if err := producer.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte(reading)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get("/readings?host=h1")
+		if code == http.StatusOK && strings.Contains(body, `"event_id":"e1"`) && strings.Contains(body, `"value":42`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readings?host=h1 after the reload: %d %s, want the reading", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _ := get("/out"); code != http.StatusOK {
+		t.Fatalf("GET /out (a route from before the reload): %d, want 200", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

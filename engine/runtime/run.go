@@ -96,6 +96,11 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	var ready atomic.Bool
 	var streams []*stream
 	lv := &live{plan: p, b: b, ro: ro, streams: map[string]*liveStream{}, errc: make(chan error, 64)}
+	defer func() {
+		for _, c := range lv.closers {
+			c()
+		}
+	}()
 	// Until the streams run, a failure must close what was opened: a consumer left in its
 	// group would hold its partitions until the session times out on the next start.
 	started := false
