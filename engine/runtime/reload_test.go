@@ -589,7 +589,9 @@ api:
 	defer cancel()
 	started := make(chan *runtime.Running, 1)
 	done := make(chan error, 1)
-	go func() { done <- plan.Run(ctx, runtime.RunOptions{Load: load, Started: func(r *runtime.Running) { started <- r }}) }()
+	go func() {
+		done <- plan.Run(ctx, runtime.RunOptions{Load: load, Started: func(r *runtime.Running) { started <- r }})
+	}()
 	var running *runtime.Running
 	select {
 	case running = <-started:
