@@ -248,6 +248,12 @@ func (h *hub) publish(ev *event) {
 		h.base[ev.partition] = ev.offset
 	}
 	h.ring = append(h.ring, ev)
+	h.sendLocked(ev)
+}
+
+// sendLocked hands ev to every client (h.mu held); a client whose buffer is full is
+// disconnected rather than waited for.
+func (h *hub) sendLocked(ev *event) {
 	for c := range h.clients {
 		select {
 		case c.ch <- ev:
@@ -263,14 +269,7 @@ func (h *hub) publish(ev *event) {
 func (h *hub) notify(ev *event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for c := range h.clients {
-		select {
-		case c.ch <- ev:
-		default:
-			delete(h.clients, c)
-			c.drop()
-		}
-	}
+	h.sendLocked(ev)
 }
 
 // subscription is what a new client starts from.

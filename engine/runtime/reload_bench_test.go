@@ -3,8 +3,6 @@ package runtime_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -86,24 +84,10 @@ func benchReloadUnderLoad(b *testing.B, mode string) {
 		}
 		return cfg
 	}
-	plan, err := runtime.Build(load(0), runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Factories: all.Factories()})
-	if err != nil {
-		b.Fatal(err)
-	}
 	metrics := telemetry.New()
+	running, stop := runUntilStopped(b, load(0), runtime.RunOptions{Metrics: metrics})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	started := make(chan *runtime.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- plan.Run(ctx, runtime.RunOptions{Metrics: metrics, Started: func(r *runtime.Running) { started <- r }})
-	}()
-	var running *runtime.Running
-	select {
-	case running = <-started:
-	case err := <-done:
-		b.Fatal(err)
-	}
 	producer, err := kgo.NewClient(kgo.SeedBrokers(running.Broker.Addrs()...), kgo.ProducerLinger(time.Millisecond))
 	if err != nil {
 		b.Fatal(err)
@@ -179,8 +163,7 @@ func benchReloadUnderLoad(b *testing.B, mode string) {
 	if failed.Load() > 0 {
 		b.Fatalf("%d events failed to produce", failed.Load())
 	}
-	cancel()
-	<-done
+	stop()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	if len(pauses) > 0 {
 		slices.Sort(pauses)

@@ -140,30 +140,9 @@ func TestReloadsLoseAndDuplicateNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	running, stop := runUntilStopped(t, cfg, runtime.RunOptions{Load: load, Watch: true, WatchDebounce: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	started := make(chan *runtime.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- plan.Run(ctx, runtime.RunOptions{Load: load, Watch: true, WatchDebounce: 50 * time.Millisecond,
-			Started: func(r *runtime.Running) { started <- r }})
-	}()
-	var running *runtime.Running
-	select {
-	case running = <-started:
-	case err := <-done:
-		t.Fatalf("pipeline stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("pipeline did not start")
-	}
 	brokers := running.Broker.Addrs()
 	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -331,8 +310,7 @@ func TestReloadsLoseAndDuplicateNothing(t *testing.T) {
 	}
 
 	checkAlertHistory(t, ctx, pg)
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -581,23 +559,9 @@ api:
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Factories: all.Factories()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	running, stop := runUntilStopped(t, cfg, runtime.RunOptions{Load: load})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	started := make(chan *runtime.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- plan.Run(ctx, runtime.RunOptions{Load: load, Started: func(r *runtime.Running) { started <- r }})
-	}()
-	var running *runtime.Running
-	select {
-	case running = <-started:
-	case err := <-done:
-		t.Fatalf("pipeline stopped: %v", err)
-	}
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + running.API.Addr() + path)
 		if err != nil {
@@ -642,8 +606,43 @@ api:
 	if code, _ := get("/out"); code != http.StatusOK {
 		t.Fatalf("GET /out (a route from before the reload): %d, want 200", code)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runUntilStopped builds cfg and runs it with ro, and returns once the pipeline is up. stop
+// (also called at the end of the test) ends the run and returns its error.
+func runUntilStopped(tb testing.TB, cfg *config.Pipeline, ro runtime.RunOptions) (running *runtime.Running, stop func() error) {
+	tb.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan *runtime.Running, 1)
+	done := make(chan error, 1)
+	ro.Started = func(r *runtime.Running) { started <- r }
+	go func() { done <- plan.Run(ctx, ro) }()
+	select {
+	case running = <-started:
+	case err := <-done:
+		cancel()
+		tb.Fatalf("pipeline stopped before starting: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		tb.Fatal("pipeline did not start within 30s")
+	}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	tb.Cleanup(func() { stop() })
+	return running, stop
 }
