@@ -646,3 +646,154 @@ func runUntilStopped(tb testing.TB, cfg *config.Pipeline, ro runtime.RunOptions)
 	tb.Cleanup(func() { stop() })
 	return running, stop
 }
+
+// A processor inserted before a stateful one moves it (processors[0].threshold becomes
+// processors[1].threshold) without changing it: it keeps its alert states through the
+// reload, and its checkpoint moves to its new name, so a restart after the reload restores
+// them too; nothing is left under the old name.
+func TestMovedProcessorKeepsItsState(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pipeline.yaml")
+	before := fmt.Sprintf(`version: 1
+broker:
+  embedded: {listen: "127.0.0.1:0", data_dir: %q}
+topics:
+  in:     {partitions: 1}
+  alerts: {partitions: 1}
+  dlq:    {}
+dead_letter: dlq
+streams:
+  - name: rules
+    input: {topic: in}
+    processors:
+      - threshold:
+          series: [host]
+          rules: [{name: hot, when: 'value >= 90', severity: critical}]
+    output: {topic: alerts}
+`, filepath.Join(dir, "broker"))
+	after := strings.Replace(before, "    processors:\n", "    processors:\n      - filter: {when: 'value >= 0'}\n", 1)
+	if err := os.WriteFile(file, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, stop := runUntilStopped(t, cfg, runtime.RunOptions{Load: load})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	brokers := running.Broker.Addrs()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	send := func(minute, value int) {
+		t.Helper()
+		v := fmt.Sprintf(`{"host":"h1","value":%d,"ts_event":"2026-01-01T00:%02d:00Z"}`, value, minute)
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alerts, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("alerts"), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alerts.Close()
+	// next is the state of the next alert record, at the minute of the reading that made it.
+	next := func() string {
+		t.Helper()
+		pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer pcancel()
+		for {
+			fs := alerts.PollRecords(pctx, 1)
+			if pctx.Err() != nil {
+				t.Fatal("no alert within 30s")
+			}
+			for _, r := range fs.Records() {
+				var a struct{ State, Ts string }
+				if err := json.Unmarshal(r.Value, &a); err != nil {
+					t.Fatal(err)
+				}
+				return a.State + "@" + a.Ts[14:16]
+			}
+		}
+	}
+	send(1, 95)
+	if got := next(); got != "firing@01" {
+		t.Fatalf("first alert %s, want firing@01", got)
+	}
+	if err := os.WriteFile(file, []byte(after), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st := running.ReloadFiles(ctx, "test", []string{file}); st.Result != reload.Applied {
+		t.Fatalf("reload: %s %+v", st.Result, st.Errors)
+	}
+	send(2, 96) // still firing: no record, unless the state was lost (then: firing@02)
+	send(3, 10)
+	if got := next(); got != "resolved@03" {
+		t.Fatalf("after the reload: %s, want resolved@03 (the firing state kept)", got)
+	}
+	send(4, 97)
+	if got := next(); got != "firing@04" {
+		t.Fatalf("after the reload: %s, want firing@04", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err = load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, stop = runUntilStopped(t, cfg, runtime.RunOptions{Load: load})
+	producer2, err := kgo.NewClient(kgo.SeedBrokers(running.Broker.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer2.Close()
+	producer = producer2
+	alerts, err = kgo.NewClient(kgo.SeedBrokers(running.Broker.Addrs()...), kgo.ConsumeTopics("alerts"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alerts.Close()
+	for _, want := range []string{"firing@01", "resolved@03", "firing@04"} {
+		if got := next(); got != want {
+			t.Fatalf("alerts topic after the restart: %s, want %s", got, want)
+		}
+	}
+	send(5, 98) // still firing after the restart: the state came back under the new name
+	send(6, 10)
+	if got := next(); got != "resolved@06" {
+		t.Fatalf("after the restart: %s, want resolved@06 (the firing state restored)", got)
+	}
+
+	changelog, err := kgo.NewClient(kgo.SeedBrokers(running.Broker.Addrs()...), kgo.ConsumeTopics(runtime.ChangelogTopic("eventops.rules")),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer changelog.Close()
+	latest := map[string]bool{} // key -> has a value
+	for quiet := false; !quiet; {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := changelog.PollFetches(pctx)
+		pcancel()
+		quiet = fs.NumRecords() == 0
+		fs.EachRecord(func(r *kgo.Record) { latest[string(r.Key)] = r.Value != nil })
+	}
+	for key, live := range latest {
+		if live && strings.HasPrefix(key, "processors[0].threshold\x00") {
+			t.Errorf("changelog still holds %q under the threshold's former name", key)
+		}
+	}
+	if !latest["processors[1].threshold\x00meta"] {
+		t.Errorf("changelog has no state under the threshold's new name: %v", latest)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

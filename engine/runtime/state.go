@@ -50,6 +50,12 @@ type stateKeeper struct {
 	// retired is set when a hot reload replaced this keeper: restores and drops then go to
 	// its successor (swap.go).
 	retired atomic.Bool
+	// aliases are the former names of processors a hot reload moved (by current name): a
+	// restore also reads their entries under the former name and moves them (swap.go).
+	aliases map[string]string
+	// pending are changelog records the next checkpoint writes before the processors'
+	// changes: moved state and deletions (call with mu held).
+	pending []broker.StateRecord
 }
 
 type statefulProc struct {
@@ -85,9 +91,11 @@ func (sp *StreamPlan) Stateful() bool {
 	return false
 }
 
-// changes collects what the processors changed since the last call. Call with mu held.
+// changes collects what the processors changed since the last call, after the pending
+// records. Call with mu held.
 func (k *stateKeeper) changes() []broker.StateRecord {
-	var out []broker.StateRecord
+	out := k.pending
+	k.pending = nil
 	for _, p := range k.procs {
 		prefix := p.name + "\x00"
 		p.Changes(func(partition int32, key string, value []byte) {
@@ -95,6 +103,27 @@ func (k *stateKeeper) changes() []broker.StateRecord {
 		})
 	}
 	return out
+}
+
+// rename queues p's whole state under its name and the deletion of the same keys under its
+// former name from.
+func (k *stateKeeper) rename(p statefulProc, from string) {
+	ex, ok := p.Stateful.(exporter)
+	if !ok {
+		return
+	}
+	ex.Export(func(partition int32, key string, value []byte) {
+		k.pending = append(k.pending,
+			broker.StateRecord{Partition: partition, Key: p.name + "\x00" + key, Value: value},
+			broker.StateRecord{Partition: partition, Key: from + "\x00" + key})
+	})
+}
+
+// forget queues the deletion of the entries of a processor that left the stream.
+func (k *stateKeeper) forget(name string, ex exporter) {
+	ex.Export(func(partition int32, key string, _ []byte) {
+		k.pending = append(k.pending, broker.StateRecord{Partition: partition, Key: name + "\x00" + key})
+	})
 }
 
 // restore loads the checkpointed state of partitions into every stateful processor,
@@ -119,8 +148,23 @@ func (k *stateKeeper) restore(ctx context.Context, partitions []int32) error {
 		for _, p := range k.procs {
 			byProc[p.name] = map[string][]byte{}
 		}
+		// A moved processor's entries still under its former name (the checkpoint that
+		// moves them has not committed) are read first; entries under its name win.
+		formerOf := map[string]string{}
+		for name, former := range k.aliases {
+			formerOf[former] = name
+		}
 		for key, v := range state[part] {
 			name, rest, ok := strings.Cut(key, "\x00")
+			if now, moved := formerOf[name]; ok && moved {
+				if _, newer := state[part][now+"\x00"+rest]; !newer {
+					byProc[now][rest] = v
+					entries++
+					k.pending = append(k.pending, broker.StateRecord{Partition: part, Key: now + "\x00" + rest, Value: v})
+				}
+				k.pending = append(k.pending, broker.StateRecord{Partition: part, Key: key})
+				continue
+			}
 			if m, known := byProc[name]; ok && known {
 				m[rest] = v
 				entries++
@@ -173,6 +217,8 @@ func (k *stateKeeper) drop(partitions []int32) error {
 			p.Drop(part)
 		}
 	}
+	// Moves and deletions queued for those partitions are their new owner's business now.
+	k.pending = slices.DeleteFunc(k.pending, func(r broker.StateRecord) bool { return slices.Contains(partitions, r.Partition) })
 	k.log.Info("state dropped", "partitions", partitions)
 	return nil
 }

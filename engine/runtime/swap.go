@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/eventops/eventops-engine/engine"
@@ -76,9 +77,16 @@ func (s *stream) Swap(ctx context.Context, plan *StreamPlan, output engine.Outpu
 }
 
 // apply switches to the next version; called by the processing stage with nothing in
-// flight. Unchanged processors (same position, type and configuration) carry on as they
-// are; a changed stateful processor gets its predecessor's state when the predecessor can
-// export it.
+// flight. Unchanged processors (same type and configuration) carry on as they are, state
+// and all, also when they moved (a processor was inserted or removed before them); a
+// changed stateful processor at the same position gets its predecessor's state when the
+// predecessor can export it.
+//
+// A stateful processor's changelog entries are keyed by its name, which holds its position
+// (processors[1].window). The next checkpoint therefore rewrites the state of a processor
+// that moved under its new name and deletes it under the old one, and deletes the entries
+// of stateful processors that are gone; until that checkpoint commits, a restore also reads
+// a moved processor's entries under its old name (stateKeeper.aliases).
 func (s *stream) apply(sw *swapTo) SwapResult {
 	old, next := s.plan, sw.plan
 	var res SwapResult
@@ -86,22 +94,44 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 		k.mu.Lock() // no restore or drop of the old keeper's processors meanwhile
 		defer k.mu.Unlock()
 	}
-	for i := range next.Processors {
+	used := make([]bool, len(old.Processors))
+	matched := make([]bool, len(next.Processors))
+	unchanged := func(i, j int) bool {
+		return old.Processors[j].Type == next.Processors[i].Type && reload.Same(old.Config.Processors[j].Config, next.Config.Processors[i].Config)
+	}
+	renamed := map[string]string{} // new name -> old name of kept stateful processors
+	keep := func(i, j int) {
 		np := &next.Processors[i]
-		if i >= len(old.Processors) || old.Processors[i].Type != np.Type {
+		np.Processor = old.Processors[j].Processor
+		used[j], matched[i] = true, true
+		res.Kept = append(res.Kept, np.Path)
+		if _, stateful := np.Processor.(engine.Stateful); stateful && old.Processors[j].Name != np.Name {
+			renamed[np.Name] = old.Processors[j].Name
+		}
+	}
+	for i := range next.Processors { // unchanged in place
+		if i < len(old.Processors) && unchanged(i, i) {
+			keep(i, i)
+		}
+	}
+	for i := range next.Processors { // unchanged, moved
+		for j := range old.Processors {
+			if !matched[i] && !used[j] && unchanged(i, j) {
+				keep(i, j)
+			}
+		}
+	}
+	for i := range next.Processors { // changed in place: carry the state over
+		if matched[i] || i >= len(old.Processors) || used[i] || old.Processors[i].Type != next.Processors[i].Type {
 			continue
 		}
-		op := old.Processors[i]
-		if reload.Same(old.Config.Processors[i].Config, next.Config.Processors[i].Config) {
-			np.Processor = op.Processor
-			res.Kept = append(res.Kept, np.Path)
-			continue
-		}
-		ex, canExport := op.Processor.(exporter)
+		np := &next.Processors[i]
+		ex, canExport := old.Processors[i].Processor.(exporter)
 		st, stateful := np.Processor.(engine.Stateful)
 		if !canExport || !stateful {
 			continue
 		}
+		used[i] = true
 		byPartition := map[int32]map[string][]byte{}
 		ex.Export(func(p int32, key string, value []byte) {
 			if byPartition[p] == nil {
@@ -122,6 +152,17 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 		// The carried state is in the changelog already, under the same keys.
 		for _, p := range keeper.procs {
 			p.Changes(func(int32, string, []byte) {})
+		}
+		keeper.aliases = renamed
+		for _, p := range keeper.procs {
+			if from, ok := renamed[p.name]; ok {
+				keeper.rename(p, from)
+			}
+		}
+		for j, op := range old.Processors {
+			if ex, ok := op.Processor.(exporter); ok && !used[j] && !slices.ContainsFunc(keeper.procs, func(p statefulProc) bool { return p.name == op.Name }) {
+				keeper.forget(op.Name, ex) // gone: its entries are deleted
+			}
 		}
 		s.state.retired.Store(true)
 		s.state = keeper
