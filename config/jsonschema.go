@@ -65,6 +65,30 @@ func JSONSchema(reg Registry) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// JSONSchemaOf is the JSON Schema of a file decoded by DecodeFile into a value of type t
+// (another file kind than a pipeline), made from the same tags.
+func JSONSchemaOf(t reflect.Type, title, description string) ([]byte, error) {
+	g := &schemaGenerator{defs: map[string]map[string]any{}, names: map[reflect.Type]string{}}
+	root, err := g.structSchema(t)
+	if err != nil {
+		return nil, err
+	}
+	root["$schema"] = "http://json-schema.org/draft-07/schema#"
+	root["title"] = title
+	root["description"] = description
+	if len(g.defs) > 0 {
+		root["definitions"] = g.defs
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("encoding the %s JSON Schema: %w", title, err)
+	}
+	return buf.Bytes(), nil
+}
+
 // schemaGenerator turns config types into schemas, one definition per named struct or
 // special type, referenced wherever the type is used.
 type schemaGenerator struct {

@@ -70,6 +70,60 @@ func LoadBytes(file string, data []byte, reg Registry, lookupEnv func(string) (s
 	return p, nil
 }
 
+// DecodeFile decodes a YAML file other than a pipeline (a rule test file, say) into v, a
+// pointer to a struct tagged like the pipeline's (yaml, required, default, enum, doc), with
+// the same checks and messages: unknown keys with "did you mean", wrong types, durations,
+// missing required fields, and each type's Validate, every problem at its file:line:col.
+// what names the file in messages about its shape ("test file"). It returns where each
+// decoded path came from, for checks made after decoding.
+func DecodeFile(file string, data []byte, v any, what string) (Positions, error) {
+	l := &loader{
+		file:        file,
+		what:        what,
+		lines:       strings.Split(string(data), "\n"),
+		lookupEnv:   func(string) (string, bool) { return "", false },
+		nodes:       map[string]*yaml.Node{},
+		keys:        map[string]*yaml.Node{},
+		active:      map[*yaml.Node]bool{},
+		failedPaths: map[string]bool{},
+		budget:      max(100_000, 100*len(data)),
+	}
+	doc, err := l.parse(data)
+	if err != nil {
+		return nil, Errors{err}
+	}
+	l.root = doc
+	l.value(doc, reflect.ValueOf(v).Elem(), "")
+	pos := make(Positions, len(l.nodes))
+	for path, n := range l.nodes {
+		pos[path] = l.pos(n)
+	}
+	l.errs.Sort()
+	return pos, l.errs.Err()
+}
+
+// Positions are the file positions of decoded paths ("tests[0].expect[1].at").
+type Positions map[string]Pos
+
+// Of is the position of path, or of the nearest enclosing path decoded.
+func (ps Positions) Of(path string) Pos {
+	for p := path; ; p = parentPath(p) {
+		if pos, ok := ps[p]; ok {
+			return pos
+		}
+		if p == "" {
+			return Pos{}
+		}
+	}
+}
+
+func (l *loader) kind() string {
+	if l.what != "" {
+		return l.what
+	}
+	return "pipeline file"
+}
+
 // parse returns the root mapping of the single YAML document in data.
 func (l *loader) parse(data []byte) (root *yaml.Node, err *Error) {
 	defer func() {
@@ -82,6 +136,9 @@ func (l *loader) parse(data []byte) (root *yaml.Node, err *Error) {
 	var doc yaml.Node
 	if derr := dec.Decode(&doc); derr != nil {
 		if errors.Is(derr, io.EOF) {
+			if l.what != "" {
+				return nil, &Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "the " + l.what + " is empty"}
+			}
 			return nil, &Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "the pipeline file is empty; it needs at least version, broker, topics and streams"}
 		}
 		return nil, l.syntaxError(data, derr)
@@ -89,7 +146,7 @@ func (l *loader) parse(data []byte) (root *yaml.Node, err *Error) {
 	var extra yaml.Node
 	switch derr := dec.Decode(&extra); {
 	case derr == nil:
-		return nil, &Error{Pos: l.pos(&extra), Msg: "a pipeline file holds one YAML document; remove the second '---' or split the file"}
+		return nil, &Error{Pos: l.pos(&extra), Msg: "a " + l.kind() + " holds one YAML document; remove the second '---' or split the file"}
 	case !errors.Is(derr, io.EOF):
 		return nil, l.syntaxError(data, derr)
 	}
@@ -98,6 +155,9 @@ func (l *loader) parse(data []byte) (root *yaml.Node, err *Error) {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
+		if l.what != "" {
+			return nil, &Error{Pos: l.pos(root), Msg: "the " + l.what + " must be a mapping, got " + describe(root)}
+		}
 		return nil, &Error{Pos: l.pos(root), Msg: "the pipeline file must be a mapping (version: 1, broker: ..., streams: ...), got " + describe(root)}
 	}
 	return root, nil

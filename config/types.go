@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -13,6 +14,9 @@ type Pos struct {
 	Line int
 	Col  int
 }
+
+// String is file:line:col.
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
 // Duration is a time span written the way operators write them: "500ms", "30s", "5m",
 // "2h", "3d", "2w", or combinations Go understands ("1h30m"). "forever" means -1.

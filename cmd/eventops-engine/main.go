@@ -3,6 +3,7 @@
 //	eventops-engine -c pipeline.yaml          run it (same as: eventops-engine run -c pipeline.yaml)
 //	eventops-engine run --dry-run -c FILE     load and build it, start nothing
 //	eventops-engine lint FILE|DIR...          check files without connecting to anything
+//	eventops-engine test FILE|DIR...          run rule test files on a virtual clock
 //	eventops-engine version                   print the version
 package main
 
@@ -48,7 +49,11 @@ Usage:
   eventops-engine run --dry-run -c FILE load and build the pipeline, start nothing
   eventops-engine lint [--format text|json|github] [--strict] FILE|DIR...
                                         check pipeline files; exit 1 if any has errors
-  eventops-engine schema                print the JSON Schema of pipeline files (for editors)
+  eventops-engine test [--junit FILE] [--coverage] FILE|DIR...
+                                        run rule test files on a virtual clock; exit 1 if
+                                        a case fails
+  eventops-engine schema [--test]       print the JSON Schema of pipeline files (of rule
+                                        test files with --test), for editors
   eventops-engine version               print the version
 
 Run flags:
@@ -82,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runPipeline(args[1:], stderr)
 	case "schema":
 		return schemaCmd(args[1:], stdout, stderr)
+	case "test":
+		return testCmd(args[1:], stdout, stderr)
 	}
 	if !strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(stderr, "eventops-engine: unknown command %q\n\n%s", args[0], usage)

@@ -69,7 +69,7 @@ func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engi
 			to = it.Topic // a side output such as a window's late: topic
 		}
 		counts[to]++
-		kr := w.record(to, it, now)
+		kr := DeadLetterRecord(w.stream, to, it, now)
 		wg.Add(1)
 		client.Produce(ctx, kr, func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -94,7 +94,10 @@ func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engi
 	return nil
 }
 
-func (w *DeadLetterWriter) record(topic string, it engine.Rejected, now string) *kgo.Record {
+// DeadLetterRecord is the record a dead letter of stream becomes on topic: the original
+// bytes, key and headers, then headers saying where it came from, why it failed (now is
+// the eventops.time header, RFC 3339).
+func DeadLetterRecord(stream, topic string, it engine.Rejected, now string) *kgo.Record {
 	kr := &kgo.Record{Topic: topic}
 	reason := "unknown error"
 	if it.Err != nil {
@@ -109,7 +112,7 @@ func (w *DeadLetterWriter) record(topic string, it engine.Rejected, now string) 
 		}
 	}
 	add := func(k, v string) { kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
-	add(HeaderStream, w.stream)
+	add(HeaderStream, stream)
 	add(HeaderStage, it.Stage)
 	add(HeaderReason, reason)
 	add(HeaderSourceTopic, src.Topic)

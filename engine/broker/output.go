@@ -68,6 +68,15 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 	return &Output{cfg: cfg, client: client}, nil
 }
 
+// NewEncoder returns an Output that only encodes (Encode), for runs without a broker (the
+// rule test runner): its records are those Write would produce.
+func NewEncoder(cfg OutputConfig) *Output {
+	if cfg.Clock == nil {
+		cfg.Clock = engine.WallClock{}
+	}
+	return &Output{cfg: cfg}
+}
+
 // Write encodes and produces every record of batch and waits for all acknowledgements. A
 // record whose key or headers cannot be evaluated, or whose value cannot be encoded, goes to
 // rejects with stage "output". If any produce fails the error is returned and the caller

@@ -81,6 +81,10 @@ type stream struct {
 	// readers outside the stream's goroutines.
 	running atomic.Pointer[StreamPlan]
 	wake    atomic.Pointer[context.CancelFunc]
+
+	// onAlerts, if set, sees the alert records of rule processors as they are emitted (the
+	// rule test runner's expectations are on them).
+	onAlerts func(proc NamedProcessor, recs []*engine.Record)
 }
 
 // processed is a batch that went through the processors, on its way to delivery.
@@ -303,6 +307,9 @@ func (s *stream) tick(ctx context.Context) *processed {
 func (s *stream) countAlerts(proc NamedProcessor, out []*engine.Record) {
 	if proc.Type != "threshold" && proc.Type != "anomaly" {
 		return
+	}
+	if s.onAlerts != nil && len(out) > 0 {
+		s.onAlerts(proc, out)
 	}
 	for _, r := range out {
 		rule, _ := r.Value["rule"].(string)
