@@ -18,7 +18,7 @@ import (
 // the exact line and column of the value they complain about.
 type loader struct {
 	file      string
-	what      string // the kind of file, when it is not a pipeline (DecodeFile)
+	what      string   // the kind of file, when it is not a pipeline (DecodeFile)
 	lines     []string // the raw file, to find where block scalar content starts
 	reg       Registry
 	lookupEnv func(string) (string, bool)

@@ -88,7 +88,7 @@ func testCmd(args []string, stdout, stderr io.Writer) int {
 		if failed > 0 {
 			status = "FAIL"
 		}
-		fmt.Fprintf(stdout, "%s %s: %d %s, %d failed (%s)\n", status, file, len(results), plural(len(results), "case"), failed, time.Since(t1).Round(time.Millisecond))
+		fmt.Fprintf(stdout, "%s %s: %s, %d failed (%s)\n", status, file, plural(len(results), "case"), failed, time.Since(t1).Round(time.Millisecond))
 		for _, r := range results {
 			if r.Passed() {
 				continue

@@ -70,14 +70,14 @@ func (in *Input) Validate() error {
 
 // Series is a run of readings of one series, written in the expanding notation.
 type Series struct {
-	Topic     string         `yaml:"topic" required:"true" doc:"The topic its records are produced to."`
-	Key       string         `yaml:"key" doc:"The key of every record."`
-	Record    map[string]any `yaml:"record" doc:"The fields every record has (tenant, host, metric...)."`
-	Field     string         `yaml:"field" default:"value" doc:"The field that gets each value (a dotted path)."`
-	TimeField string         `yaml:"time_field" default:"ts_event" doc:"The field that gets each record's time, RFC 3339 (a dotted path); \"-\" for none."`
-	Start     string         `yaml:"start" doc:"The time of the first value (RFC 3339 or a duration after the start); default the case's start."`
+	Topic     string          `yaml:"topic" required:"true" doc:"The topic its records are produced to."`
+	Key       string          `yaml:"key" doc:"The key of every record."`
+	Record    map[string]any  `yaml:"record" doc:"The fields every record has (tenant, host, metric...)."`
+	Field     string          `yaml:"field" default:"value" doc:"The field that gets each value (a dotted path)."`
+	TimeField string          `yaml:"time_field" default:"ts_event" doc:"The field that gets each record's time, RFC 3339 (a dotted path); \"-\" for none."`
+	Start     string          `yaml:"start" doc:"The time of the first value (RFC 3339 or a duration after the start); default the case's start."`
 	Interval  config.Duration `yaml:"interval" doc:"Time between values; default the case's interval."`
-	Values    string         `yaml:"values" required:"true" doc:"Values in promtool's expanding notation: 'a+bxn' is a, a+b, ..., a+n*b (n+1 values), 'a-bxn' counts down, 'axn' repeats a n+1 times, '_' skips a step, '_xn' skips n steps; separated by spaces, e.g. '70 80+5x3 _ 50x2'."`
+	Values    string          `yaml:"values" required:"true" doc:"Values in promtool's expanding notation: 'a+bxn' is a, a+b, ..., a+n*b (n+1 values), 'a-bxn' counts down, 'axn' repeats a n+1 times, '_' skips a step, '_xn' skips n steps; separated by spaces, e.g. '70 80+5x3 _ 50x2'."`
 }
 
 // Validate checks the notation and the times.
@@ -102,10 +102,10 @@ func (s *Series) Validate() error {
 // Expectation is what must hold at one point of the virtual clock, once every record due by
 // then went through the pipeline and the clock-driven processors were ticked.
 type Expectation struct {
-	At      string                 `yaml:"at" required:"true" doc:"When: RFC 3339, or a duration after the start."`
-	Alerts  *[]AlertExpectation    `yaml:"alerts" doc:"The alerts active now (pending or firing: each alert's newest record), all of them; [] for none. Left out: not checked."`
-	Records map[string][]RecordExpectation `yaml:"records" doc:"Records written to each topic since the previous expectation, all of them, in order; [] for none."`
-	DeadLetter *[]DeadLetterExpectation `yaml:"dead_letter" doc:"Records rejected since the previous expectation (dead-lettered, or late to a side output), all of them, in order; [] for none."`
+	At         string                         `yaml:"at" required:"true" doc:"When: RFC 3339, or a duration after the start."`
+	Alerts     *[]AlertExpectation            `yaml:"alerts" doc:"The alerts active now (pending or firing: each alert's newest record), all of them; [] for none. Left out: not checked."`
+	Records    map[string][]RecordExpectation `yaml:"records" doc:"Records written to each topic since the previous expectation, all of them, in order; [] for none."`
+	DeadLetter *[]DeadLetterExpectation       `yaml:"dead_letter" doc:"Records rejected since the previous expectation (dead-lettered, or late to a side output), all of them, in order; [] for none."`
 }
 
 // Validate checks the time.
