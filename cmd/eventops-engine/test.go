@@ -101,7 +101,7 @@ func testCmd(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "    %v\n", r.Err)
 			}
 			for _, f := range r.Failures {
-				fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(f.String(), "\n", "\n    "))
+				fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(strings.TrimRight(f.String(), "\n"), "\n", "\n    "))
 			}
 		}
 	}

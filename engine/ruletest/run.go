@@ -304,7 +304,9 @@ func (s *Suite) runCase(ctx context.Context, i int) (res Result) {
 		res.fired[ruleRef{stream: a.Stream, processor: a.Processor, rule: rule}] = true
 	}
 	for _, st := range plan.Streams {
-		res.in[st.Name] = v.RecordsIn(st.Name)
+		if !st.Sink {
+			res.in[st.Name] = v.RecordsIn(st.Name)
+		}
 	}
 	return res
 }

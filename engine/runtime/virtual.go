@@ -113,7 +113,8 @@ func (p *Plan) Virtual(clock *VirtualClock, only []string) *Virtual {
 		if len(only) > 0 && !slices.Contains(only, sp.Name) {
 			continue
 		}
-		s := &stream{plan: sp, metrics: metrics, log: log, clock: clock, backoffMin: time.Millisecond, backoffMax: time.Millisecond}
+		// tickInterval only says "tick it": a Virtual run ticks at every step of the clock.
+		s := &stream{plan: sp, metrics: metrics, log: log, clock: clock, backoffMin: time.Millisecond, backoffMax: time.Millisecond, tickInterval: time.Second}
 		s.output = v.outputFor(sp)
 		s.dlq = virtualDeadLetters{v: v, stream: sp.Name}
 		name := sp.Name
