@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/ruletest"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/processors/all"
 )
@@ -22,7 +23,9 @@ const lintUsage = `Usage: eventops-engine lint [--format text|json|github] [--st
 
 Checks pipeline files without connecting to anything. A directory stands for every *.yaml
 and *.yml file below it (hidden files and directories skipped); each of them is linted as a
-pipeline file. Flags may come before or after the files.
+pipeline file, except *_test.yaml and *_test.yml files, which are rule test files (see
+eventops-engine test): their format, the pipeline they name, and the streams, topics and
+rules they refer to are checked. Flags may come before or after the files.
 
 Flags:
   --format FMT   text (file:line:col: path: message), json (one object per line) or
@@ -40,12 +43,14 @@ type checkResult struct {
 	// unreadable is set when the file could not be checked at all (it does not exist, it
 	// cannot be read); it is not a finding about the file's content.
 	unreadable error
+	// test is set for a rule test file, which has no plan of its own.
+	test bool
 }
 
 // failed reports whether the file must not run. A missing plan counts even when every
 // finding is a warning, so that lint never accepts a file that run would refuse.
 func (r checkResult) failed(strict bool) bool {
-	if r.unreadable != nil || r.plan == nil {
+	if r.unreadable != nil || (r.plan == nil && !r.test) {
 		return true
 	}
 	return slices.ContainsFunc(r.findings, func(f *config.Error) bool { return strict || !f.Warning })
@@ -63,6 +68,22 @@ func checkFile(file string, logger *slog.Logger) checkResult {
 	switch {
 	case err == nil:
 		r.plan = plan
+	case errors.As(err, &errs):
+		r.findings = append(r.findings, errs...)
+	default:
+		r.unreadable = err
+	}
+	r.findings.Sort()
+	return r
+}
+
+// checkTestFile loads a rule test file as eventops-engine test does.
+func checkTestFile(file string) checkResult {
+	r := checkResult{test: true}
+	_, err := ruletest.Load(file)
+	var errs config.Errors
+	switch {
+	case err == nil:
 	case errors.As(err, &errs):
 		r.findings = append(r.findings, errs...)
 	default:
@@ -107,7 +128,12 @@ func lint(args []string, stdout, stderr io.Writer) int {
 	var findings config.Errors
 	code := 0
 	for _, file := range files {
-		r := checkFile(file, logger)
+		var r checkResult
+		if ruletest.IsTestFile(file) {
+			r = checkTestFile(file)
+		} else {
+			r = checkFile(file, logger)
+		}
 		if r.unreadable != nil {
 			problems = append(problems, r.unreadable)
 			continue

@@ -32,6 +32,22 @@ func TestSchemaPrintsTheCommittedPipelineSchema(t *testing.T) {
 	}
 }
 
+// schema --test prints what is committed as schemas/pipeline-test.schema.json, which the
+// examples' test files point editors at.
+func TestSchemaTestPrintsTheCommittedTestFileSchema(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"schema", "--test"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	committed, err := os.ReadFile("../../schemas/pipeline-test.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), committed) {
+		t.Error("output differs from schemas/pipeline-test.schema.json: run go test ./engine/ruletest -run Schema -update")
+	}
+}
+
 func TestSchemaRejectsArguments(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"schema", "pipeline.yaml"}, &out, &errb); code != 2 {

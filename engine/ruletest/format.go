@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -229,3 +230,11 @@ func ExpandValues(s string) ([]float64, error) {
 // maxSeriesValues bounds one series, so that a typo such as 1x1000000000 is an error rather
 // than an out-of-memory crash.
 const maxSeriesValues = 1_000_000
+
+// JSONSchema is the JSON Schema of rule test files (schemas/pipeline-test.schema.json), made
+// from the same tagged types the loader decodes them with.
+func JSONSchema() ([]byte, error) {
+	return config.JSONSchemaOf(reflect.TypeFor[File](), "eventops-engine rule test file",
+		"A rule test file of eventops-engine (eventops-engine test): the pipeline under test, records to produce "+
+			"at points of a virtual clock, and the alerts, records and rejected records expected. See docs/testing.md.")
+}

@@ -126,6 +126,13 @@ func diffAlerts(want []AlertExpectation, got []map[string]any) string {
 	var b strings.Builder
 	for _, m := range missing {
 		fmt.Fprintf(&b, "  - want  %s   (no active alert matches it)\n", m.describe())
+		// Say where the nearest candidate differs: an unmatched alert of the same rule.
+		for _, g := range extra {
+			if m.Rule == "" || m.Rule == g["rule"] {
+				fmt.Fprintf(&b, "          nearest: %s\n", strings.Join(m.mismatches(g), "; "))
+				break
+			}
+		}
 	}
 	for _, g := range extra {
 		fmt.Fprintf(&b, "  + got   %s   (not expected)\n", describeAlert(g))
@@ -138,6 +145,74 @@ func diffAlerts(want []AlertExpectation, got []map[string]any) string {
 		fmt.Fprintf(&b, "\n      %s", describeAlert(g))
 	}
 	return b.String()
+}
+
+// mismatches says which of the fields given differ in got.
+func (a AlertExpectation) mismatches(got map[string]any) []string {
+	var out []string
+	field := func(name, want string) {
+		if want != "" && want != got[name] {
+			out = append(out, fmt.Sprintf("%s: want %q, got %s", name, want, compactJSON(got[name])))
+		}
+	}
+	field("rule", a.Rule)
+	field("state", a.State)
+	field("severity", a.Severity)
+	if a.Message != nil && *a.Message != got["message"] {
+		out = append(out, fmt.Sprintf("message: want %q, got %s", *a.Message, compactJSON(got["message"])))
+	}
+	if a.Labels != nil && !exactMatch(a.Labels, orEmpty(got["labels"])) {
+		out = append(out, fmt.Sprintf("labels: want %s, got %s", compactJSON(jsonable(a.Labels)), compactJSON(got["labels"])))
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Fields)) {
+		if d := mismatch(jsonable(a.Fields[k]), got[k], k); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// mismatch is where a partial match of want against got fails first ("path: want X, got
+// Y"), or "" when it matches.
+func mismatch(want, got any, path string) string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return fmt.Sprintf("%s: want an object, got %s", path, compactJSON(got))
+		}
+		for _, k := range slices.Sorted(maps.Keys(w)) {
+			gv, present := g[k]
+			sub := strings.TrimPrefix(path+"."+k, ".")
+			switch {
+			case w[k] == nil && present && gv != nil:
+				return fmt.Sprintf("%s: want null, got %s", sub, compactJSON(gv))
+			case w[k] == nil:
+			case !present:
+				return fmt.Sprintf("%s: want %s, got nothing", sub, compactJSON(w[k]))
+			default:
+				if d := mismatch(w[k], gv, sub); d != "" {
+					return d
+				}
+			}
+		}
+		return ""
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return fmt.Sprintf("%s: want %s, got %s", path, compactJSON(w), compactJSON(got))
+		}
+		for i := range w {
+			if d := mismatch(w[i], g[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !scalarEqual(want, got) {
+		return fmt.Sprintf("%s: want %s, got %s", path, compactJSON(want), compactJSON(got))
+	}
+	return ""
 }
 
 func (a AlertExpectation) describe() string {
@@ -186,6 +261,9 @@ func diffRecords(want []RecordExpectation, got []runtime.Message) string {
 			fmt.Fprintf(&b, "  + got[%d]   %s   (not expected)\n", i, describeMessage(got[i]))
 		case !want[i].matches(got[i]):
 			fmt.Fprintf(&b, "  - want[%d]  %s\n  + got[%d]   %s\n", i, want[i].describe(), i, describeMessage(got[i]))
+			if d := want[i].mismatch(got[i]); d != "" {
+				fmt.Fprintf(&b, "          differs at %s\n", d)
+			}
 		}
 	}
 	if b.Len() == 0 {
@@ -215,6 +293,26 @@ func (r RecordExpectation) matches(m runtime.Message) bool {
 		return exactMatch(r.Value, got)
 	}
 	return partialMatch(jsonable(r.Value), got)
+}
+
+// mismatch says where the record differs from the expectation.
+func (r RecordExpectation) mismatch(m runtime.Message) string {
+	if r.Key != nil && *r.Key != string(m.Key) {
+		return fmt.Sprintf("key: want %q, got %q", *r.Key, m.Key)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Headers)) {
+		if got, ok := m.Header(k); !ok || got != r.Headers[k] {
+			return fmt.Sprintf("header %s: want %q, got %q", k, r.Headers[k], got)
+		}
+	}
+	got, ok := decodeJSON(m.Value)
+	if !ok {
+		return "value: not JSON"
+	}
+	if r.Match == "exact" {
+		return "value (exact match)"
+	}
+	return mismatch(jsonable(r.Value), got, "value")
 }
 
 func (r RecordExpectation) describe() string {

@@ -49,11 +49,14 @@ func Load(file string) (*Suite, error) {
 		return nil, err
 	}
 	s := &Suite{File: file}
+	var errs config.Errors
 	s.pos, err = config.DecodeFile(file, data, &s.Spec, "test file")
 	if err != nil {
-		return nil, err
+		// What decoded is still checked against the pipeline, so that one run shows all.
+		if !errors.As(err, &errs) || s.pos == nil {
+			return nil, err
+		}
 	}
-	var errs config.Errors
 	at := func(path string) config.Pos { return s.pos.Of(path) }
 	pipelineFile := s.Spec.Pipeline
 	if !filepath.IsAbs(pipelineFile) {
@@ -76,7 +79,7 @@ func Load(file string) (*Suite, error) {
 		o := s.Spec.Lookups[name]
 		lk, ok := over.Lookups[name]
 		if !ok {
-			errs.Add(at("lookups."+name), "lookups."+name, "the pipeline has no lookup %q%s", name, oneOf(slices.Sorted(maps.Keys(cfg.Lookups))))
+			errs.Add(at("lookups."+name), "lookups."+name, "the pipeline has no lookup %q%s", name, oneOf(name, slices.Sorted(maps.Keys(cfg.Lookups))))
 			continue
 		}
 		lk.File, lk.Rows, lk.Format = "", o.Rows, ""
@@ -88,6 +91,7 @@ func Load(file string) (*Suite, error) {
 	s.cfg = &over
 	s.check(&errs)
 	if len(errs) > 0 {
+		errs.Sort()
 		return nil, errs.Err()
 	}
 	// The pipeline with its overrides must build (a bad override file, say).
@@ -98,11 +102,12 @@ func Load(file string) (*Suite, error) {
 	return s, nil
 }
 
-func oneOf(names []string) string {
+// oneOf says what got could have been: the closest name, and the names there are.
+func oneOf(got string, names []string) string {
 	if len(names) == 0 {
 		return ""
 	}
-	return " (it has " + strings.Join(names, ", ") + ")"
+	return config.Suggestion(got, names) + " (it has " + strings.Join(names, ", ") + ")"
 }
 
 // check finds references to things the pipeline does not have: streams, topics, rules.
@@ -116,7 +121,7 @@ func (s *Suite) check(errs *config.Errors) {
 	}
 	for i, name := range s.Spec.Streams {
 		if _, ok := streams[name]; !ok {
-			errs.Add(at(fmt.Sprintf("streams[%d]", i)), fmt.Sprintf("streams[%d]", i), "the pipeline has no stream %q%s", name, oneOf(names))
+			errs.Add(at(fmt.Sprintf("streams[%d]", i)), fmt.Sprintf("streams[%d]", i), "the pipeline has no stream %q%s", name, oneOf(name, names))
 		}
 	}
 	topics := slices.Sorted(maps.Keys(s.cfg.Topics))
@@ -132,19 +137,19 @@ func (s *Suite) check(errs *config.Errors) {
 		}
 		for j, in := range c.Inputs {
 			if p := fmt.Sprintf("%s.inputs[%d].topic", cp, j); !known(in.Topic) {
-				errs.Add(at(p), p, "topic %q is not declared in the pipeline%s", in.Topic, oneOf(topics))
+				errs.Add(at(p), p, "topic %q is not declared in the pipeline%s", in.Topic, oneOf(in.Topic, topics))
 			}
 		}
 		for j, se := range c.Series {
 			if p := fmt.Sprintf("%s.series[%d].topic", cp, j); !known(se.Topic) {
-				errs.Add(at(p), p, "topic %q is not declared in the pipeline%s", se.Topic, oneOf(topics))
+				errs.Add(at(p), p, "topic %q is not declared in the pipeline%s", se.Topic, oneOf(se.Topic, topics))
 			}
 		}
 		for j, e := range c.Expect {
 			ep := fmt.Sprintf("%s.expect[%d]", cp, j)
 			for _, topic := range slices.Sorted(maps.Keys(e.Records)) {
 				if p := ep + ".records." + topic; !known(topic) {
-					errs.Add(at(p), p, "topic %q is not declared in the pipeline%s", topic, oneOf(topics))
+					errs.Add(at(p), p, "topic %q is not declared in the pipeline%s", topic, oneOf(topic, topics))
 				}
 			}
 			if e.Alerts == nil {
@@ -152,7 +157,7 @@ func (s *Suite) check(errs *config.Errors) {
 			}
 			for k, a := range *e.Alerts {
 				if p := fmt.Sprintf("%s.alerts[%d].rule", ep, k); a.Rule != "" && !slices.Contains(rules, a.Rule) {
-					errs.Add(at(p), p, "no rule %q in the streams under test%s", a.Rule, oneOf(rules))
+					errs.Add(at(p), p, "no rule %q in the streams under test%s", a.Rule, oneOf(a.Rule, rules))
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"slices"
@@ -39,6 +40,7 @@ func (c *VirtualClock) Set(t time.Time) {
 // Message is a record in a Virtual run's topics.
 type Message struct {
 	Topic     string
+	TopicID   [16]byte
 	Partition int32
 	Offset    int64
 	Key       []byte
@@ -98,6 +100,7 @@ type virtualStream struct {
 
 type memTopic struct {
 	name       string
+	id         [16]byte // a stand-in for the broker's topic ID, from the name
 	partitions int32
 	messages   []Message
 	next       []int64 // next offset per partition
@@ -138,6 +141,8 @@ func (v *Virtual) topic(name string) *memTopic {
 			n = int32(decl.Partitions)
 		}
 		t = &memTopic{name: name, partitions: n, next: make([]int64, n)}
+		sum := sha256.Sum256([]byte(name))
+		copy(t.id[:], sum[:])
 		v.topics[name] = t
 	}
 	return t
@@ -155,7 +160,7 @@ func (v *Virtual) append(topic string, key, value []byte, headers []engine.Heade
 	if key != nil {
 		p = int32(murmur2(key)&0x7fffffff) % t.partitions
 	}
-	m := Message{Topic: topic, Partition: p, Offset: t.next[p], Key: key, Value: value, Headers: headers, Time: v.clock.Now()}
+	m := Message{Topic: topic, TopicID: t.id, Partition: p, Offset: t.next[p], Key: key, Value: value, Headers: headers, Time: v.clock.Now()}
 	t.next[p]++
 	t.messages = append(t.messages, m)
 	return m
@@ -231,7 +236,7 @@ func (v *Virtual) drain(ctx context.Context) {
 			batch := make([]*engine.Record, len(msgs))
 			for i, m := range msgs {
 				batch[i] = &engine.Record{Raw: m.Value, Key: m.Key, Headers: slices.Clone(m.Headers), Timestamp: m.Time,
-					Source: engine.Source{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}}
+					Source: engine.Source{Topic: m.Topic, TopicID: m.TopicID, Partition: m.Partition, Offset: m.Offset}}
 			}
 			vs.in += len(batch)
 			v.deliver(ctx, vs.s, vs.s.handle(ctx, batch))
