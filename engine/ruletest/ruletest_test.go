@@ -190,5 +190,3 @@ func golden(t *testing.T, file, got string) {
 		t.Errorf("output differs from %s (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", file, got, want)
 	}
 }
-
-
