@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/ruletest"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/processors/all"
 )
@@ -124,6 +125,10 @@ func runPipeline(args []string, stderr io.Writer) int {
 	}
 	if file == "" {
 		fmt.Fprintln(stderr, "eventops-engine: no pipeline file: use -c FILE")
+		return 2
+	}
+	if ruletest.IsTestFile(file) {
+		fmt.Fprintf(stderr, "eventops-engine: %s is a rule test file (its name ends in _test.yaml): run it with eventops-engine test %s\n", file, file)
 		return 2
 	}
 	logger, err := newLogger(stderr, level, format)
