@@ -104,8 +104,8 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		wg.Done()
 	}
 	var slab []byte
-	for _, rec := range batch {
-		kr, err := o.encode(rec, now, &slab)
+	for i, rec := range batch {
+		kr, err := o.encode(rec, now, &slab, len(batch)-i)
 		if err != nil {
 			if rejects == nil {
 				return fmt.Errorf("broker: output %s: record %s/%d@%d: %w", o.cfg.Topic, rec.Source.Topic, rec.Source.Partition, rec.Source.Offset, err)
@@ -138,8 +138,8 @@ func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.
 	now := o.cfg.Clock.Now()
 	out := make([]*kgo.Record, 0, len(batch))
 	var slab []byte
-	for _, rec := range batch {
-		kr, err := o.encode(rec, now, &slab)
+	for i, rec := range batch {
+		kr, err := o.encode(rec, now, &slab, len(batch)-i)
 		if err != nil {
 			rejects.Add(rec, "output", err)
 			continue
@@ -149,15 +149,22 @@ func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.
 	return out
 }
 
-const slabBytes = 64 << 10
+const (
+	slabBytes     = 64 << 10
+	slabPerRecord = 1 << 10 // a first guess at a value's size, for small batches
+)
 
-func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte) (*kgo.Record, error) {
+// encode encodes one record; its value goes into slab, a buffer shared by the batch's
+// values (left is how many records of the batch are still to encode, this one included), so
+// that a batch costs a few allocations rather than one per value. A small batch gets a small
+// slab: a trickle of one-record batches must not allocate 64 KiB each.
+func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte, left int) (*kgo.Record, error) {
 	kr := &kgo.Record{Topic: o.cfg.Topic, Key: rec.Key}
 	if rec.Value == nil {
 		kr.Value = rec.Raw
 	} else {
-		if cap(*slab)-len(*slab) < slabBytes/16 {
-			*slab = make([]byte, 0, slabBytes)
+		if cap(*slab)-len(*slab) < slabPerRecord {
+			*slab = make([]byte, 0, min(slabBytes, max(left, 1)*slabPerRecord))
 		}
 		start := len(*slab)
 		buf, err := codec.AppendObject(*slab, rec.Value)

@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,14 +35,32 @@ func NameFilter(expr string) (func(string) bool, error) {
 	return re.MatchString, nil
 }
 
-// RunMatching runs the cases whose name keep accepts.
+// RunMatching runs the cases whose name keep accepts, several at once (each on its own
+// pipeline and clock: cases share nothing), and returns their results in file order.
 func (s *Suite) RunMatching(ctx context.Context, keep func(string) bool) []Result {
-	var out []Result
+	var cases []int
 	for i, c := range s.Spec.Tests {
 		if keep(c.Name) {
-			out = append(out, s.runCase(ctx, i))
+			cases = append(cases, i)
 		}
 	}
+	out := make([]Result, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cases)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				out[j] = s.runCase(ctx, cases[j])
+			}
+		}()
+	}
+	for j := range cases {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
 	return out
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/processors/all"
 	"github.com/eventops/eventops-engine/processors/threshold"
@@ -201,8 +202,12 @@ func (s *Suite) rules() []ruleRef {
 	return out
 }
 
+// build compiles a fresh plan (fresh processors, no state) on clock. Cases build at once:
+// each gets its own copy of the pipeline, since Build adds its warnings to it.
 func (s *Suite) build(clock *runtime.VirtualClock) (*runtime.Plan, error) {
-	return runtime.Build(s.cfg, runtime.Options{Clock: clock, Factories: all.Factories(), Logger: discard})
+	cfg := *s.cfg
+	cfg.Warnings = slices.Clone(cfg.Warnings)
+	return runtime.Build(&cfg, runtime.Options{Clock: clock, Factories: all.Factories(), Logger: discard})
 }
 
 // Result is the outcome of one test case.
@@ -244,11 +249,7 @@ type event struct {
 
 // Run runs every case of the suite.
 func (s *Suite) Run(ctx context.Context) []Result {
-	out := make([]Result, 0, len(s.Spec.Tests))
-	for i := range s.Spec.Tests {
-		out = append(out, s.runCase(ctx, i))
-	}
-	return out
+	return s.RunMatching(ctx, func(string) bool { return true })
 }
 
 func (s *Suite) runCase(ctx context.Context, i int) (res Result) {
@@ -364,7 +365,7 @@ func (s *Suite) events(c Case, cp string, start time.Time) ([]event, error) {
 			if tf := orDefault(se.TimeField, "ts_event"); tf != "-" {
 				setPath(rec, tf, when.Format(time.RFC3339Nano))
 			}
-			b, err := json.Marshal(rec)
+			b, err := codec.AppendObject(nil, rec)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s.series[%d]: %w", s.pos.Of(fmt.Sprintf("%s.series[%d]", cp, j)), cp, j, err)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/engine"
@@ -85,6 +86,32 @@ type stream struct {
 	// onAlerts, if set, sees the alert records of rule processors as they are emitted (the
 	// rule test runner's expectations are on them).
 	onAlerts func(proc NamedProcessor, recs []*engine.Record)
+
+	// ctr are the per-batch counters of the running version, looked up once rather than by
+	// label values on every batch (which costs more than a small batch's processing).
+	ctr atomic.Pointer[streamCounters]
+}
+
+// streamCounters are a stream version's counters.
+type streamCounters struct {
+	plan            *StreamPlan
+	in, out         prometheus.Counter
+	procIn, procOut []prometheus.Counter // by processor index
+}
+
+// counters returns the counters of the running version.
+func (s *stream) counters() *streamCounters {
+	plan := s.plan
+	if c := s.ctr.Load(); c != nil && c.plan == plan {
+		return c
+	}
+	c := &streamCounters{plan: plan, in: s.metrics.RecordsIn.WithLabelValues(plan.Name), out: s.metrics.RecordsOut.WithLabelValues(plan.Name)}
+	for _, p := range plan.Processors {
+		c.procIn = append(c.procIn, s.metrics.ProcessorIn.WithLabelValues(plan.Name, p.Name))
+		c.procOut = append(c.procOut, s.metrics.ProcessorOut.WithLabelValues(plan.Name, p.Name))
+	}
+	s.ctr.Store(c)
+	return c
 }
 
 // processed is a batch that went through the processors, on its way to delivery.
@@ -289,7 +316,7 @@ func (s *stream) tick(ctx context.Context) *processed {
 			s.log.Warn("processor tick failed", "processor", proc.Name, "err", err)
 			continue
 		}
-		s.metrics.ProcessorOut.WithLabelValues(s.plan.Name, proc.Name).Add(float64(len(recs)))
+		s.counters().procOut[i].Add(float64(len(recs)))
 		s.countAlerts(proc, recs)
 		p.out = append(p.out, s.runFrom(ctx, i+1, recs, &p.rejects)...)
 	}
@@ -327,8 +354,7 @@ func (s *stream) observe(stage string, start time.Time) time.Time {
 
 // handle runs one batch through decoding, validation and the processors.
 func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed {
-	name := s.plan.Name
-	s.metrics.RecordsIn.WithLabelValues(name).Add(float64(len(batch)))
+	s.counters().in.Add(float64(len(batch)))
 	p := &processed{batch: batch}
 
 	recs := s.decode(batch, &p.rejects)
@@ -346,12 +372,13 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 // runFrom runs recs through the stream's processors from index first on, then checks the
 // output schema. Read batches start at 0; what a ticker emits starts after the ticker.
 func (s *stream) runFrom(ctx context.Context, first int, recs []*engine.Record, rejects *engine.Rejects) []*engine.Record {
-	name := s.plan.Name
-	for _, proc := range s.plan.Processors[first:] {
+	ctr := s.counters()
+	for i := first; i < len(s.plan.Processors); i++ {
+		proc := s.plan.Processors[i]
 		if len(recs) == 0 {
 			break
 		}
-		s.metrics.ProcessorIn.WithLabelValues(name, proc.Name).Add(float64(len(recs)))
+		ctr.procIn[i].Add(float64(len(recs)))
 		out, err := proc.Process(ctx, recs, rejects)
 		if err != nil {
 			// The processor could not handle the batch at all: nothing may be lost, so every
@@ -362,7 +389,7 @@ func (s *stream) runFrom(ctx context.Context, first int, recs []*engine.Record, 
 			}
 			out = nil
 		}
-		s.metrics.ProcessorOut.WithLabelValues(name, proc.Name).Add(float64(len(out)))
+		ctr.procOut[i].Add(float64(len(out)))
 		s.countAlerts(proc, out)
 		recs = out
 	}
@@ -463,7 +490,7 @@ func (s *stream) write(ctx context.Context, p *processed) error {
 	if err != nil {
 		return err
 	}
-	s.metrics.RecordsOut.WithLabelValues(s.plan.Name).Add(float64(len(p.out) - len(s.outRejects.Items)))
+	s.counters().out.Add(float64(len(p.out) - len(s.outRejects.Items)))
 	p.rejects.Items = append(p.rejects.Items, s.outRejects.Items...)
 	return nil
 }
