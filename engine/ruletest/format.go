@@ -127,7 +127,43 @@ type AlertExpectation struct {
 	Severity string         `yaml:"severity" doc:"The alert's severity now."`
 	Labels   map[string]any `yaml:"labels" doc:"The alert's labels, all of them."`
 	Message  *string        `yaml:"message" doc:"The rendered message."`
-	Fields   map[string]any `yaml:"fields" doc:"Any other fields of the alert record that must have these values (source_id, value, started_at, annotations...)."`
+
+	// Fields of the alert record tests often state, matched like fields.
+	SourceID         string         `yaml:"source_id" doc:"The series' source (source.source_id of the triggering record)."`
+	TenantID         string         `yaml:"tenant_id" doc:"The tenant."`
+	Metric           string         `yaml:"metric" doc:"The metric."`
+	Value            any            `yaml:"value" doc:"The value of the record that made the alert's newest transition."`
+	PreviousSeverity string         `yaml:"previous_severity" doc:"The severity before the last move up or down the ladder."`
+	StartedAt        string         `yaml:"started_at" doc:"When the condition started to hold (RFC 3339)."`
+	FiredAt          string         `yaml:"fired_at" doc:"When the alert fired (RFC 3339)."`
+	Annotations      map[string]any `yaml:"annotations" doc:"Annotations that must be there with these values."`
+
+	Fields map[string]any `yaml:"fields" doc:"Any other fields of the alert record that must have these values, matched partially (tags, series, fingerprint...)."`
+}
+
+// fields are the record fields the expectation gives, besides rule, state, severity, labels
+// and message.
+func (a AlertExpectation) fields() map[string]any {
+	out := map[string]any{}
+	for k, v := range a.Fields {
+		out[k] = v
+	}
+	set := func(k string, v any) {
+		if v != nil && v != "" {
+			out[k] = v
+		}
+	}
+	set("source_id", a.SourceID)
+	set("tenant_id", a.TenantID)
+	set("metric", a.Metric)
+	set("value", a.Value)
+	set("previous_severity", a.PreviousSeverity)
+	set("started_at", a.StartedAt)
+	set("fired_at", a.FiredAt)
+	if a.Annotations != nil {
+		out["annotations"] = a.Annotations
+	}
+	return out
 }
 
 // RecordExpectation describes a record written to a topic.

@@ -82,7 +82,7 @@ func (a AlertExpectation) matches(got map[string]any) bool {
 	if a.Labels != nil && !exactMatch(a.Labels, orEmpty(got["labels"])) {
 		return false
 	}
-	for k, want := range a.Fields {
+	for k, want := range a.fields() {
 		if !partialMatch(jsonable(want), got[k]) {
 			return false
 		}
@@ -164,8 +164,9 @@ func (a AlertExpectation) mismatches(got map[string]any) []string {
 	if a.Labels != nil && !exactMatch(a.Labels, orEmpty(got["labels"])) {
 		out = append(out, fmt.Sprintf("labels: want %s, got %s", compactJSON(jsonable(a.Labels)), compactJSON(got["labels"])))
 	}
-	for _, k := range slices.Sorted(maps.Keys(a.Fields)) {
-		if d := mismatch(jsonable(a.Fields[k]), got[k], k); d != "" {
+	fields := a.fields()
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if d := mismatch(jsonable(fields[k]), got[k], k); d != "" {
 			out = append(out, d)
 		}
 	}
@@ -233,8 +234,9 @@ func (a AlertExpectation) describe() string {
 	if a.Message != nil {
 		add("message", *a.Message)
 	}
-	for _, k := range slices.Sorted(maps.Keys(a.Fields)) {
-		add(k, jsonable(a.Fields[k]))
+	fields := a.fields()
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		add(k, jsonable(fields[k]))
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
 }
