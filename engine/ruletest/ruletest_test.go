@@ -3,6 +3,7 @@ package ruletest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"flag"
 	"math"
@@ -11,6 +12,9 @@ import (
 
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata and schemas/pipeline-test.schema.json")
@@ -172,6 +176,52 @@ func TestSchemaIsCurrent(t *testing.T) {
 	want, err := os.ReadFile(file)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("%s is stale: run go test ./engine/ruletest -run Schema -update", file)
+	}
+}
+
+// Editors validate test files with the generated schema: every test file of the repository
+// passes it, and a misspelled field does not.
+func TestSchemaAcceptsTheTestFiles(t *testing.T) {
+	data, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft7
+	if err := c.AddResource("pipeline-test.schema.json", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("pipeline-test.schema.json")
+	if err != nil {
+		t.Fatalf("the generated schema does not compile: %v", err)
+	}
+	asJSON := func(data []byte) any {
+		var doc any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		js, _ := json.Marshal(doc)
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	files, _ := filepath.Glob("../../examples/*_test.yaml")
+	files = append(files, "testdata/wrong_test.yaml", "testdata/override_test.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.Validate(asJSON(data)); err != nil {
+			t.Errorf("%s fails the schema: %v", file, err)
+		}
+		if err := schema.Validate(asJSON(bytes.Replace(data, []byte("expect:"), []byte("expcet:"), 1))); err == nil {
+			t.Errorf("%s with expect: misspelled passes the schema", file)
+		}
 	}
 }
 
