@@ -55,12 +55,17 @@ func JSONSchema(reg Registry) ([]byte, error) {
 	root["description"] = "A pipeline file of eventops-engine: topics, streams (input, processors, output), sinks and the HTTP API. " +
 		"Any value may use ${VAR} or ${VAR:-default}, replaced from the environment before the file is read."
 	root["definitions"] = g.defs
+	return encodeSchema(root, "pipeline")
+}
+
+// encodeSchema is a schema as committed: indented JSON, "<" and ">" left as they are.
+func encodeSchema(root map[string]any, what string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(root); err != nil {
-		return nil, fmt.Errorf("encoding the pipeline JSON Schema: %w", err)
+		return nil, fmt.Errorf("encoding the %s JSON Schema: %w", what, err)
 	}
 	return buf.Bytes(), nil
 }
@@ -79,14 +84,7 @@ func JSONSchemaOf(t reflect.Type, title, description string) ([]byte, error) {
 	if len(g.defs) > 0 {
 		root["definitions"] = g.defs
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(root); err != nil {
-		return nil, fmt.Errorf("encoding the %s JSON Schema: %w", title, err)
-	}
-	return buf.Bytes(), nil
+	return encodeSchema(root, title)
 }
 
 // schemaGenerator turns config types into schemas, one definition per named struct or

@@ -34,17 +34,8 @@ func LoadBytes(file string, data []byte, reg Registry, lookupEnv func(string) (s
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
-	l := &loader{
-		file:        file,
-		lines:       strings.Split(string(data), "\n"),
-		reg:         reg,
-		lookupEnv:   lookupEnv,
-		nodes:       map[string]*yaml.Node{},
-		keys:        map[string]*yaml.Node{},
-		active:      map[*yaml.Node]bool{},
-		failedPaths: map[string]bool{},
-		budget:      max(100_000, 100*len(data)),
-	}
+	l := newLoader(file, data)
+	l.reg, l.lookupEnv = reg, lookupEnv
 	doc, err := l.parse(data)
 	if err != nil {
 		return nil, Errors{err}
@@ -70,16 +61,9 @@ func LoadBytes(file string, data []byte, reg Registry, lookupEnv func(string) (s
 	return p, nil
 }
 
-// DecodeFile decodes a YAML file other than a pipeline (a rule test file, say) into v, a
-// pointer to a struct tagged like the pipeline's (yaml, required, default, enum, doc), with
-// the same checks and messages: unknown keys with "did you mean", wrong types, durations,
-// missing required fields, and each type's Validate, every problem at its file:line:col.
-// what names the file in messages about its shape ("test file"). It returns where each
-// decoded path came from, for checks made after decoding.
-func DecodeFile(file string, data []byte, v any, what string) (Positions, error) {
-	l := &loader{
+func newLoader(file string, data []byte) *loader {
+	return &loader{
 		file:        file,
-		what:        what,
 		lines:       strings.Split(string(data), "\n"),
 		lookupEnv:   func(string) (string, bool) { return "", false },
 		nodes:       map[string]*yaml.Node{},
@@ -88,6 +72,17 @@ func DecodeFile(file string, data []byte, v any, what string) (Positions, error)
 		failedPaths: map[string]bool{},
 		budget:      max(100_000, 100*len(data)),
 	}
+}
+
+// DecodeFile decodes a YAML file other than a pipeline (a rule test file, say) into v, a
+// pointer to a struct tagged like the pipeline's (yaml, required, default, enum, doc), with
+// the same checks and messages: unknown keys with "did you mean", wrong types, durations,
+// missing required fields, and each type's Validate, every problem at its file:line:col.
+// what names the file in messages about its shape ("test file"). It returns where each
+// decoded path came from, for checks made after decoding.
+func DecodeFile(file string, data []byte, v any, what string) (Positions, error) {
+	l := newLoader(file, data)
+	l.what = what
 	doc, err := l.parse(data)
 	if err != nil {
 		return nil, Errors{err}

@@ -123,7 +123,7 @@ func lint(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	files, problems := expandPaths(paths)
+	files, problems := expandPaths(paths, isYAML, "*.yaml or *.yml")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var findings config.Errors
 	code := 0
@@ -192,7 +192,15 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // expandPaths turns the command line's files and directories into the sorted, deduplicated
 // list of files to lint, and the paths that could not be read.
-func expandPaths(paths []string) (files []string, problems []error) {
+// isYAML tells a YAML file by its extension.
+func isYAML(path string) bool {
+	ext := filepath.Ext(path)
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// expandPaths lists the files named, and for a directory the files below it that keep
+// accepts (hidden ones skipped); a directory with none is a problem (described as what).
+func expandPaths(paths []string, keep func(string) bool, what string) (files []string, problems []error) {
 	seen := map[string]bool{}
 	add := func(file string) {
 		if !seen[filepath.Clean(file)] {
@@ -223,7 +231,7 @@ func expandPaths(paths []string) (files []string, problems []error) {
 				}
 				return nil
 			}
-			if ext := filepath.Ext(p); !hidden && (ext == ".yaml" || ext == ".yml") {
+			if !hidden && keep(p) {
 				add(p)
 				found++
 			}
@@ -233,7 +241,7 @@ func expandPaths(paths []string) (files []string, problems []error) {
 			problems = append(problems, walkErr)
 		} else if found == 0 {
 			// A CI job pointed at the wrong directory must not pass for having checked nothing.
-			problems = append(problems, fmt.Errorf("%s: no *.yaml or *.yml files in this directory", path))
+			problems = append(problems, fmt.Errorf("%s: no %s files in this directory", path, what))
 		}
 	}
 	slices.Sort(files)

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +54,7 @@ func testCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eventops-engine test: --run: %v\n", err)
 		return 2
 	}
-	files, problems := expandTestPaths(paths)
+	files, problems := expandPaths(paths, ruletest.IsTestFile, "*_test.yaml or *_test.yml")
 	code := 0
 	var report ruletest.Report
 	t0 := time.Now()
@@ -120,34 +118,4 @@ func testCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, report.Summary(time.Since(t0)))
 	return code
-}
-
-// expandTestPaths is expandPaths for test files: a directory stands for its *_test.yaml
-// and *_test.yml files.
-func expandTestPaths(paths []string) (files []string, problems []error) {
-	for _, path := range paths {
-		info, err := os.Stat(path)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		if !info.IsDir() {
-			files = append(files, path)
-			continue
-		}
-		all, walkProblems := expandPaths([]string{path})
-		problems = append(problems, walkProblems...)
-		found := 0
-		for _, f := range all {
-			if ruletest.IsTestFile(f) {
-				files = append(files, f)
-				found++
-			}
-		}
-		if found == 0 && len(walkProblems) == 0 {
-			problems = append(problems, fmt.Errorf("%s: no *_test.yaml or *_test.yml files in this directory", path))
-		}
-	}
-	slices.Sort(files)
-	return slices.Compact(files), problems
 }

@@ -454,25 +454,30 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
-// partialMatch: every field of want is in got with a matching value (recursively); lists
-// match element by element and must have the same length; numbers compare as numbers and
-// times as instants.
-func partialMatch(want, got any) bool {
+// partialMatch: every field of want is in got with a matching value (recursively); a field
+// wanted null may also be missing; lists match element by element and must have the same
+// length; numbers compare as numbers and times as instants.
+func partialMatch(want, got any) bool { return match(jsonable(want), got, false) }
+
+// exactMatch: the same value, with numbers as numbers and times as instants.
+func exactMatch(want, got any) bool { return match(jsonable(want), got, true) }
+
+func match(want, got any, exact bool) bool {
 	switch w := want.(type) {
 	case map[string]any:
 		g, ok := got.(map[string]any)
-		if !ok {
+		if !ok || exact && len(g) != len(w) {
 			return false
 		}
 		for k, wv := range w {
 			gv, present := g[k]
-			if wv == nil {
+			if wv == nil && !exact {
 				if present && gv != nil {
 					return false
 				}
 				continue
 			}
-			if !present || !partialMatch(wv, gv) {
+			if !present || !match(wv, gv, exact) {
 				return false
 			}
 		}
@@ -483,38 +488,7 @@ func partialMatch(want, got any) bool {
 			return false
 		}
 		for i := range w {
-			if !partialMatch(w[i], g[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return scalarEqual(want, got)
-}
-
-// exactMatch: the same value, with numbers as numbers and times as instants.
-func exactMatch(want, got any) bool {
-	want = jsonable(want)
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok || len(g) != len(w) {
-			return false
-		}
-		for k, wv := range w {
-			gv, present := g[k]
-			if !present || !exactMatch(wv, gv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return false
-		}
-		for i := range w {
-			if !exactMatch(w[i], g[i]) {
+			if !match(w[i], g[i], exact) {
 				return false
 			}
 		}

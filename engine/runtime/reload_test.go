@@ -133,14 +133,8 @@ func TestReloadsLoseAndDuplicateNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writeFile(file, reloadPipelineText(dataDir, dsn, 1, false, false))
 	writeFile(cmdb, "host,site\nh0,fra1\n")
-	load := func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, stop := runUntilStopped(t, cfg, runtime.RunOptions{Load: load, Watch: true, WatchDebounce: 50 * time.Millisecond})
+	running, stop, _ := runFile(t, file, reloadPipelineText(dataDir, dsn, 1, false, false), runtime.RunOptions{Watch: true, WatchDebounce: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	brokers := running.Broker.Addrs()
@@ -551,15 +545,7 @@ api:
 `, filepath.Join(dir, "broker"))
 	added := strings.Replace(base, "api:\n", fmt.Sprintf("sinks:\n  - {from: in, parquet: {dir: %q, table: metrics}}\napi:\n", filepath.Join(dir, "parquet")), 1) +
 		"    - {path: /readings, table: metrics, where: {source_id: query.host}, order: ts desc}\n"
-	if err := os.WriteFile(file, []byte(base), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	load := func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, stop := runUntilStopped(t, cfg, runtime.RunOptions{Load: load})
+	running, stop, _ := runFile(t, file, base, runtime.RunOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	get := func(path string) (int, string) {
@@ -609,6 +595,23 @@ api:
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runFile writes text to file and runs it (reloadable from the file: ro.Load is set), as
+// runUntilStopped does; load loads the file again.
+func runFile(tb testing.TB, file, text string, ro runtime.RunOptions) (running *runtime.Running, stop func() error, load func() (*config.Pipeline, error)) {
+	tb.Helper()
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	load = func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
+	cfg, err := load()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ro.Load = load
+	running, stop = runUntilStopped(tb, cfg, ro)
+	return running, stop, load
 }
 
 // runUntilStopped builds cfg and runs it with ro, and returns once the pipeline is up. stop
@@ -672,15 +675,7 @@ streams:
     output: {topic: alerts}
 `, filepath.Join(dir, "broker"))
 	after := strings.Replace(before, "    processors:\n", "    processors:\n      - filter: {when: 'value >= 0'}\n", 1)
-	if err := os.WriteFile(file, []byte(before), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	load := func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, stop := runUntilStopped(t, cfg, runtime.RunOptions{Load: load})
+	running, stop, load := runFile(t, file, before, runtime.RunOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	brokers := running.Broker.Addrs()
@@ -743,7 +738,7 @@ streams:
 		t.Fatal(err)
 	}
 
-	cfg, err = load()
+	cfg, err := load()
 	if err != nil {
 		t.Fatal(err)
 	}
