@@ -78,7 +78,7 @@ type Series struct {
 	TimeField string          `yaml:"time_field" default:"ts_event" doc:"The field that gets each record's time, RFC 3339 (a dotted path); \"-\" for none."`
 	Start     string          `yaml:"start" doc:"The time of the first value (RFC 3339 or a duration after the start); default the case's start."`
 	Interval  config.Duration `yaml:"interval" doc:"Time between values; default the case's interval."`
-	Values    string          `yaml:"values" required:"true" doc:"Values in promtool's expanding notation: 'a+bxn' is a, a+b, ..., a+n*b (n+1 values), 'a-bxn' counts down, 'axn' repeats a n+1 times, '_' skips a step, '_xn' skips n steps; separated by spaces, e.g. '70 80+5x3 _ 50x2'."`
+	Values    string          `yaml:"values" required:"true" doc:"Values in promtool's expanding notation: 'a+bxn' is a, a+b, ..., a+n*b (n+1 values), 'a-bxn' counts down, 'axn' repeats a n+1 times, '_' (or 'stale') skips a step, '_xn' skips n steps; separated by spaces, e.g. '70 80+5x3 _ 50x2'."`
 }
 
 // Validate checks the notation and the times.
@@ -225,7 +225,7 @@ func ExpandValues(s string) ([]float64, error) {
 				return nil, fmt.Errorf("%q: the count after x must be a whole number ≥ 0", tok)
 			}
 		}
-		if base == "_" {
+		if base == "_" || base == "stale" { // no reading at that step (promtool's stale too)
 			k := 1
 			if hasTimes {
 				k = n

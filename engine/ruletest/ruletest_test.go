@@ -32,6 +32,7 @@ func TestExpandValues(t *testing.T) {
 		{in: "5x2", want: []float64{5, 5, 5}},
 		{in: "1 _ 3", want: []float64{1, nan, 3}},
 		{in: "_x3 7", want: []float64{nan, nan, nan, 7}},
+		{in: "1 stale 2", want: []float64{1, nan, 2}},
 		{in: "-5+1x1 1e-3 2.5", want: []float64{-5, -4, 0.001, 2.5}},
 		{in: "", err: "no values"},
 		{in: "1 2+1", err: "needs a count"},
