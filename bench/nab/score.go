@@ -7,8 +7,8 @@ import (
 
 // Profile is one of NAB's cost profiles.
 type Profile struct {
-	Name        string
-	TP, FN, FP  float64
+	Name       string
+	TP, FN, FP float64
 }
 
 // Profiles are NAB v1.0's three profiles, in the order the harness prints them.
