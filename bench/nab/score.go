@@ -89,9 +89,12 @@ func normalise(raw float64, p Profile, windows int) float64 {
 	return 100 * (raw - null) / (perfect - null)
 }
 
-// ScoreAt scores the files at one threshold.
+// ScoreAt scores the files at one threshold (NaN: detect nothing).
 func ScoreAt(files []*scored, p Profile, threshold float64) Outcome {
 	out := Outcome{Threshold: threshold}
+	if math.IsNaN(threshold) {
+		threshold = math.Inf(1)
+	}
 	for _, f := range files {
 		w, window := f.weights(p)
 		hit := make([]bool, len(f.windows))
