@@ -13,137 +13,199 @@ type DetectorConfig struct {
 	Warmup int
 	// Levels is how many levels the warm-up's range is cut into.
 	Levels int
-	// Context is the longest run of levels whose rarity is scored.
-	Context int
-	// Decay is how much of its count a run of levels keeps at each value: a level seen
-	// long ago becomes rare again.
+	// Decay is how much of its count a level (or a transition between levels) keeps at each
+	// value: one seen long ago becomes rare again.
 	Decay float64
+	// Short and Alpha shape the anomaly likelihood: the mean of the last Short raw scores
+	// is compared with the raw score's long run, an exponentially weighted mean and
+	// variance with weight Alpha.
+	Short int
+	Alpha float64
 }
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Levels: 10, Context: 2, Decay: 0.999}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Levels: 10, Decay: 0.999, Short: 5, Alpha: 0.002}
 
 // Result is what the detector says about one value.
 type Result struct {
+	// Score is in [0, 1]: how unusual the recent values are against the series' history.
 	Score float64
-	// Expected is the middle of the level band the value was expected in, and Lower and
-	// Upper the band the detector has seen values in.
+	// Expected is the middle of the value's level; Lower and Upper bound the levels the
+	// series spends most of its time in (the warm-up's range, widened by what was seen).
 	Expected, Lower, Upper float64
-	// Signal names what made the score: "new level", "new transition", "new pattern", "".
+	// Signal names what made the values unusual: "rare level", "rare transition", or "".
 	Signal string
 }
 
-// Detector scores one series, one value at a time. This first version (issue 8 is in
-// progress) cuts the warm-up's range into levels, scores how rare the current level and the
-// last transition between levels have been (decayed counts), and turns that into an anomaly
-// likelihood against the rarity's long run. Its state is not bounded yet.
+// Detector scores one series, one value at a time, in bounded memory (see Size).
+//
+// It cuts the warm-up's range into levels; for each value it scores how rare the value's
+// level and the transition from the previous level have been (decayed counts), and turns
+// that raw rarity into an anomaly likelihood: how unusual the recent rarity is against its
+// long run. See docs/anomaly.md.
 type Detector struct {
 	cfg DetectorConfig
-	// post-processing of the raw novelty: its recent values, and its long-run mean and
-	// variance (anomaly likelihood).
+
+	warm     []float64 // the warm-up's values, until it ends
+	lo       float64   // where level 0 starts
+	width    float64   // of a level; 0 during the warm-up
+	last     int32     // the previous value's level
+	hasLast  bool
+	min, max float64 // seen since the warm-up
+
+	// scale is what a count is added as now: counts decay by growing it (exact, and no pass
+	// over the tables) until it is renormalised.
+	scale       float64
+	levels      countTable
+	transitions countTable
+
+	// The likelihood: the last raw scores, and the raw score's long-run mean and variance.
 	short      []float64
 	mean, vari float64
-	n          int
-	warm       []float64
-	lo         float64              // level 0 starts here
-	width      float64              // of a level
-	recent     []int32              // the last Context levels, oldest first
-	seen       []map[uint64]float64 // decayed counts of each run of levels, by length
-	decay      float64
 }
 
 // NewDetector returns a detector with cfg.
 func NewDetector(cfg DetectorConfig) *Detector {
-	d := &Detector{cfg: cfg, decay: 1}
-	for range cfg.Context {
-		d.seen = append(d.seen, map[uint64]float64{})
-	}
-	return d
+	return &Detector{cfg: cfg, scale: 1, levels: newCountTable(levelSlots), transitions: newCountTable(transitionSlots)}
 }
+
+// Table sizes bound a series' state: a level is one of the few tens the range is cut into
+// (plus the outliers), a transition one of their pairs seen; the rarest entries make room
+// for new ones.
+const (
+	levelSlots      = 64
+	transitionSlots = 192
+)
 
 // Update scores v, the series' next value.
 func (d *Detector) Update(v float64) Result {
-	d.n++
 	if d.width == 0 {
 		d.warm = append(d.warm, v)
 		if len(d.warm) < d.cfg.Warmup {
 			return Result{Expected: v, Lower: v, Upper: v}
 		}
-		s := slices.Clone(d.warm)
-		slices.Sort(s)
-		lo, hi := s[len(s)/100], s[len(s)-1-len(s)/100]
-		d.width = (hi - lo) / float64(d.cfg.Levels)
-		if d.width <= 0 {
-			d.width = math.Max(math.Abs(lo)*0.01, 1e-9)
-		}
-		d.lo = lo
-		for _, x := range d.warm {
-			d.learn(d.level(x))
-		}
-		d.warm = nil
-		return Result{Expected: v, Lower: lo, Upper: hi}
+		d.endWarmup()
+		return Result{Expected: v, Lower: d.min, Upper: d.max}
 	}
 	lvl := d.level(v)
-	counts := d.learn(lvl)
-	score := 0.0
+	seenLevel, seenTransition := d.learn(lvl)
+	rareLevel, rareTransition := 1/(1+seenLevel), 1/(1+seenTransition)
+	raw := (rareLevel + rareTransition) / 2
 	signal := ""
-	for k, c := range counts {
-		r := 1 / (1 + c)
-		score += r / float64(len(counts))
-		if c < 0.5 && signal == "" {
-			signal = [...]string{"new level", "new transition", "new pattern"}[min(k, 2)]
-		}
+	switch {
+	case seenLevel < 0.5:
+		signal = "rare level"
+	case seenTransition < 0.5:
+		signal = "rare transition"
 	}
-	return Result{Score: d.likelihood(score), Signal: signal, Expected: d.lo + (float64(lvl)+0.5)*d.width}
+	d.min, d.max = math.Min(d.min, v), math.Max(d.max, v)
+	return Result{Score: d.likelihood(raw), Signal: signal, Expected: d.lo + (float64(lvl)+0.5)*d.width, Lower: d.min, Upper: d.max}
 }
 
-// likelihood turns a raw novelty into how unusual the recent novelty is against its long
-// run: the probability, under a normal fit of the long run, of a mean of recent raw scores
-// below the one seen (Numenta's anomaly likelihood), stretched so that 1 − 1e-10 is 1.
-func (d *Detector) likelihood(raw float64) float64 {
-	const shortN, alpha = 5, 0.002
-	d.short = append(d.short, raw)
-	if len(d.short) > shortN {
-		d.short = d.short[1:]
+// endWarmup sets the levels from the warm-up's values and learns them.
+func (d *Detector) endWarmup() {
+	s := slices.Clone(d.warm)
+	slices.Sort(s)
+	lo, hi := s[len(s)/100], s[len(s)-1-len(s)/100]
+	d.width = (hi - lo) / float64(d.cfg.Levels)
+	if d.width <= 0 || math.IsNaN(d.width) {
+		d.width = math.Max(math.Abs(lo)*0.01, 1e-9)
 	}
+	d.lo, d.min, d.max = lo, s[0], s[len(s)-1]
+	for _, x := range d.warm {
+		d.learn(d.level(x))
+	}
+	d.warm = nil
+}
+
+func (d *Detector) level(v float64) int32 {
+	l := math.Floor((v - d.lo) / d.width)
+	return int32(math.Max(math.Min(l, 1<<30), -(1 << 30)))
+}
+
+// learn counts lvl and the transition to it, and returns how often (decayed) each was seen
+// before.
+func (d *Detector) learn(lvl int32) (seenLevel, seenTransition float64) {
+	d.scale /= d.cfg.Decay
+	if d.scale > 1e100 {
+		d.levels.rescale(d.scale)
+		d.transitions.rescale(d.scale)
+		d.scale = 1
+	}
+	seenLevel = d.levels.add(uint64(uint32(lvl)), d.scale) / d.scale
+	if d.hasLast {
+		seenTransition = d.transitions.add(uint64(uint32(d.last))<<32|uint64(uint32(lvl)), d.scale) / d.scale
+	}
+	d.last, d.hasLast = lvl, true
+	return seenLevel, seenTransition
+}
+
+// likelihood turns a raw rarity into how unusual the recent rarity is against its long run:
+// the probability, under a normal fit of the long run, of a mean of recent raw scores below
+// the one seen (Numenta's anomaly likelihood), stretched so that its range near certainty
+// spreads over [0, 1]: log(1.0000000001 − p) / log(1e-10).
+func (d *Detector) likelihood(raw float64) float64 {
+	if len(d.short) == d.cfg.Short {
+		copy(d.short, d.short[1:])
+		d.short = d.short[:len(d.short)-1]
+	}
+	d.short = append(d.short, raw)
 	s := 0.0
 	for _, x := range d.short {
 		s += x
 	}
 	s /= float64(len(d.short))
 	sd := math.Max(math.Sqrt(d.vari), 0.03)
-	z := (s - d.mean) / sd
-	p := 0.5 * math.Erfc(-z/math.Sqrt2) // Φ(z)
+	p := 0.5 * math.Erfc(-(s-d.mean)/sd/math.Sqrt2) // Φ(z)
 	delta := raw - d.mean
-	d.mean += alpha * delta
-	d.vari = (1 - alpha) * (d.vari + alpha*delta*delta)
-	return math.Log(1.0000000001-p) / math.Log(1-0.9999999999)
+	d.mean += d.cfg.Alpha * delta
+	d.vari = (1 - d.cfg.Alpha) * (d.vari + d.cfg.Alpha*delta*delta)
+	return math.Max(0, math.Log(1.0000000001-p)/math.Log(1-0.9999999999))
 }
 
-func (d *Detector) level(v float64) int32 {
-	return int32(math.Floor((v - d.lo) / d.width))
+// countTable holds decayed counts of keys in a fixed number of slots; when it is full, the
+// key with the lowest count makes room.
+type countTable struct {
+	keys   []uint64
+	counts []float64
 }
 
-// learn adds lvl to the recent levels and returns, per context length, how often (decayed)
-// the run of levels ending with it was seen before.
-func (d *Detector) learn(lvl int32) []float64 {
-	d.recent = append(d.recent, lvl)
-	if len(d.recent) > d.cfg.Context {
-		d.recent = d.recent[1:]
+func newCountTable(slots int) countTable {
+	return countTable{keys: make([]uint64, 0, slots), counts: make([]float64, 0, slots)}
+}
+
+// add adds w to key's count and returns the count before.
+func (t *countTable) add(key uint64, w float64) float64 {
+	if i := slices.Index(t.keys, key); i >= 0 {
+		before := t.counts[i]
+		t.counts[i] += w
+		return before
 	}
-	// Counts decay by scaling the unit added each step up (exact, no pass over the table).
-	d.decay /= d.cfg.Decay
-	out := make([]float64, 0, d.cfg.Context)
-	for k := 1; k <= len(d.recent); k++ {
-		h := uint64(14695981039346656037)
-		for _, l := range d.recent[len(d.recent)-k:] {
-			h ^= uint64(uint32(l))
-			h *= 1099511628211
+	if len(t.keys) < cap(t.keys) {
+		t.keys, t.counts = append(t.keys, key), append(t.counts, w)
+		return 0
+	}
+	low := 0
+	for i, c := range t.counts {
+		if c < t.counts[low] {
+			low = i
 		}
-		c := d.seen[k-1][h]
-		out = append(out, c/d.decay)
-		d.seen[k-1][h] = c + d.decay
 	}
-	return out
+	t.keys[low], t.counts[low] = key, w
+	return 0
+}
+
+func (t *countTable) rescale(by float64) {
+	for i := range t.counts {
+		t.counts[i] /= by
+	}
+}
+
+// Size is the detector's state in bytes, at most (its tables full, no warm-up buffer).
+func Size() int {
+	const word = 8
+	return (levelSlots+transitionSlots)*2*word + // the count tables: key and count per slot
+		DefaultDetectorConfig.Short*word + // recent raw scores
+		16*word // the scalars and slice headers
 }
