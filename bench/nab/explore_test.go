@@ -18,16 +18,32 @@ func TestExplore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, levels := range []int{8, 10, 14} {
-		for _, decay := range []float64{0.999, 0.9995} {
-			cfg := anomaly.DefaultDetectorConfig
-			cfg.Levels, cfg.Decay = levels, decay
-			files := detectWith(corpus, cfg)
-			line := fmt.Sprintf("levels %d decay %v:", levels, decay)
-			for _, p := range Profiles {
-				line += fmt.Sprintf(" %.2f", Sweep(files, p).Normalised)
-			}
-			t.Log(line)
+	for _, daily := range []float64{0, 0.2, 0.34} {
+		cfg := anomaly.DefaultDetectorConfig
+		cfg.Daily = daily
+		files := detectWith(corpus, cfg)
+		line := fmt.Sprintf("daily %v:", daily)
+		for _, p := range Profiles {
+			line += fmt.Sprintf(" %.2f", Sweep(files, p).Normalised)
 		}
+		t.Log(line)
+	}
+}
+
+// TestExplainFiles prints, per file, the windows found and the false positives at the
+// standard sweep's threshold (only with EVENTOPS_NAB_EXPLORE=1).
+func TestExplainFiles(t *testing.T) {
+	if os.Getenv("EVENTOPS_NAB_EXPLORE") == "" {
+		t.Skip("set EVENTOPS_NAB_EXPLORE=1")
+	}
+	corpus, err := loadCorpus(nabDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := detect(corpus)
+	best := Sweep(files, Profiles[0])
+	for _, f := range files {
+		o := ScoreAt([]*scored{f}, Profiles[0], best.Threshold)
+		t.Logf("%-55s windows %d/%d  FP rows %3d  raw %+.2f", f.name, o.Detected, len(f.windows), o.FPRows, o.Raw)
 	}
 }

@@ -152,7 +152,7 @@ func detectWith(corpus []*series, cfg anomaly.DetectorConfig) []*scored {
 		d := anomaly.NewDetector(cfg)
 		scores := make([]float64, len(s.values))
 		for j, v := range s.values {
-			scores[j] = d.Update(v).Score
+			scores[j] = d.Update(s.times[j].Unix(), v).Score
 		}
 		out[i] = &scored{name: s.name, scores: scores, windows: s.windows, probation: probation(len(scores))}
 	}

@@ -21,11 +21,15 @@ type DetectorConfig struct {
 	// variance with weight Alpha.
 	Short int
 	Alpha float64
+	// Daily weighs, in the raw score, the rarity of the value's level at its hour of the
+	// day: a daily cycle is learnt, so its peaks are not rare, and a level unusual for the
+	// hour is.
+	Daily float64
 }
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Levels: 10, Decay: 0.999, Short: 5, Alpha: 0.002}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Levels: 10, Decay: 0.999, Short: 5, Alpha: 0.002, Daily: 0.2}
 
 // Result is what the detector says about one value.
 type Result struct {
@@ -48,9 +52,10 @@ type Detector struct {
 	cfg DetectorConfig
 
 	warm     []float64 // the warm-up's values, until it ends
-	lo       float64   // where level 0 starts
-	width    float64   // of a level; 0 during the warm-up
-	last     int32     // the previous value's level
+	warmT    []int64
+	lo       float64 // where level 0 starts
+	width    float64 // of a level; 0 during the warm-up
+	last     int32   // the previous value's level
 	hasLast  bool
 	min, max float64 // seen since the warm-up
 
@@ -59,6 +64,7 @@ type Detector struct {
 	scale       float64
 	levels      countTable
 	transitions countTable
+	daily       countTable // (hour of day, level)
 
 	// The likelihood: the last raw scores, and the raw score's long-run mean and variance.
 	short      []float64
@@ -67,21 +73,23 @@ type Detector struct {
 
 // NewDetector returns a detector with cfg.
 func NewDetector(cfg DetectorConfig) *Detector {
-	return &Detector{cfg: cfg, scale: 1, levels: newCountTable(levelSlots), transitions: newCountTable(transitionSlots)}
+	return &Detector{cfg: cfg, scale: 1, levels: newCountTable(levelSlots), transitions: newCountTable(transitionSlots), daily: newCountTable(dailySlots)}
 }
 
 // Table sizes bound a series' state: a level is one of the few tens the range is cut into
 // (plus the outliers), a transition one of their pairs seen; the rarest entries make room
 // for new ones.
 const (
-	levelSlots      = 64
-	transitionSlots = 192
+	levelSlots      = 48
+	transitionSlots = 128
+	dailySlots      = 192
 )
 
-// Update scores v, the series' next value.
-func (d *Detector) Update(v float64) Result {
+// Update scores v, the series' next value, at t (Unix seconds).
+func (d *Detector) Update(t int64, v float64) Result {
 	if d.width == 0 {
 		d.warm = append(d.warm, v)
+		d.warmT = append(d.warmT, t)
 		if len(d.warm) < d.cfg.Warmup {
 			return Result{Expected: v, Lower: v, Upper: v}
 		}
@@ -89,9 +97,10 @@ func (d *Detector) Update(v float64) Result {
 		return Result{Expected: v, Lower: d.min, Upper: d.max}
 	}
 	lvl := d.level(v)
-	seenLevel, seenTransition := d.learn(lvl)
+	seenLevel, seenTransition, seenDaily := d.learn(t, lvl)
 	rareLevel, rareTransition := 1/(1+seenLevel), 1/(1+seenTransition)
 	raw := (rareLevel + rareTransition) / 2
+	raw = (1-d.cfg.Daily)*raw + d.cfg.Daily/(1+seenDaily)
 	signal := ""
 	switch {
 	case seenLevel < 0.5:
@@ -113,10 +122,10 @@ func (d *Detector) endWarmup() {
 		d.width = math.Max(math.Abs(lo)*0.01, 1e-9)
 	}
 	d.lo, d.min, d.max = lo, s[0], s[len(s)-1]
-	for _, x := range d.warm {
-		d.learn(d.level(x))
+	for i, x := range d.warm {
+		d.learn(d.warmT[i], d.level(x))
 	}
-	d.warm = nil
+	d.warm, d.warmT = nil, nil
 }
 
 func (d *Detector) level(v float64) int32 {
@@ -126,19 +135,22 @@ func (d *Detector) level(v float64) int32 {
 
 // learn counts lvl and the transition to it, and returns how often (decayed) each was seen
 // before.
-func (d *Detector) learn(lvl int32) (seenLevel, seenTransition float64) {
+func (d *Detector) learn(t int64, lvl int32) (seenLevel, seenTransition, seenDaily float64) {
 	d.scale /= d.cfg.Decay
 	if d.scale > 1e100 {
 		d.levels.rescale(d.scale)
 		d.transitions.rescale(d.scale)
+		d.daily.rescale(d.scale)
 		d.scale = 1
 	}
+	hour := uint64((t % 86400) / 3600)
+	seenDaily = d.daily.add(hour<<32|uint64(uint32(lvl)), d.scale) / d.scale
 	seenLevel = d.levels.add(uint64(uint32(lvl)), d.scale) / d.scale
 	if d.hasLast {
 		seenTransition = d.transitions.add(uint64(uint32(d.last))<<32|uint64(uint32(lvl)), d.scale) / d.scale
 	}
 	d.last, d.hasLast = lvl, true
-	return seenLevel, seenTransition
+	return seenLevel, seenTransition, seenDaily
 }
 
 // likelihood turns a raw rarity into how unusual the recent rarity is against its long run:
@@ -205,7 +217,7 @@ func (t *countTable) rescale(by float64) {
 // Size is the detector's state in bytes, at most (its tables full, no warm-up buffer).
 func Size() int {
 	const word = 8
-	return (levelSlots+transitionSlots)*2*word + // the count tables: key and count per slot
+	return (levelSlots+transitionSlots+dailySlots)*2*word + // the count tables: key and count per slot
 		DefaultDetectorConfig.Short*word + // recent raw scores
 		16*word // the scalars and slice headers
 }
