@@ -68,3 +68,25 @@ func BenchmarkDetector(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
 }
+
+// BenchmarkEWMAFloor is the cheapest streaming detector there is, an exponentially weighted
+// mean and deviation with a z-score: the floor the detector's cost is quoted against.
+func BenchmarkEWMAFloor(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	values := make([]float64, 4096)
+	for i := range values {
+		values[i] = 50 + 30*math.Sin(float64(i)/40) + rng.NormFloat64()
+	}
+	var mean, dev, sink float64
+	i := 0
+	for b.Loop() {
+		v := values[i%len(values)]
+		z := math.Abs(v-mean) / math.Max(dev, 1e-9)
+		mean += 0.01 * (v - mean)
+		dev += 0.01 * (math.Abs(v-mean) - dev)
+		sink += z
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
+	_ = sink
+}
