@@ -18,11 +18,11 @@ func TestExplore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, daily := range []float64{0, 0.2, 0.34} {
+	for _, learn := range []int64{0, 86400} {
 		cfg := anomaly.DefaultDetectorConfig
-		cfg.Daily = daily
+		cfg.Learn = learn
 		files := detectWith(corpus, cfg)
-		line := fmt.Sprintf("daily %v:", daily)
+		line := fmt.Sprintf("learn %v:", learn)
 		for _, p := range Profiles {
 			line += fmt.Sprintf(" %.2f", Sweep(files, p).Normalised)
 		}

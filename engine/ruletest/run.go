@@ -28,6 +28,7 @@ import (
 	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/processors/all"
+	"github.com/eventops/eventops-engine/processors/anomaly"
 	"github.com/eventops/eventops-engine/processors/threshold"
 )
 
@@ -192,9 +193,15 @@ func (s *Suite) rules() []ruleRef {
 			continue
 		}
 		for j, p := range st.Processors {
-			if c, ok := p.Config.(*threshold.Config); ok {
+			at := fmt.Sprintf("streams[%d].processors[%d].%s", i, j, p.Type)
+			switch c := p.Config.(type) {
+			case *threshold.Config:
 				for _, r := range c.Rules {
-					out = append(out, ruleRef{stream: st.Name, processor: fmt.Sprintf("streams[%d].processors[%d].%s", i, j, p.Type), rule: r.Name})
+					out = append(out, ruleRef{stream: st.Name, processor: at, rule: r.Name})
+				}
+			case *anomaly.Config:
+				if c.AlertAbove != nil {
+					out = append(out, ruleRef{stream: st.Name, processor: at, rule: c.Rule})
 				}
 			}
 		}

@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/processors/anomaly"
 	"github.com/eventops/eventops-engine/processors/enrich"
 	"github.com/eventops/eventops-engine/processors/filter"
 	mapproc "github.com/eventops/eventops-engine/processors/map"
@@ -20,6 +21,7 @@ func Factories() []engine.ProcessorFactory {
 		enrich.Factory,
 		window.Factory,
 		threshold.Factory,
+		anomaly.Factory,
 	}
 }
 

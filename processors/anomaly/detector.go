@@ -21,6 +21,10 @@ type DetectorConfig struct {
 	// variance with weight Alpha.
 	Short int
 	Alpha float64
+	// Learn is how long (in the values' own time, seconds) a series learns before its
+	// scores count: until then it reports 0, so that a new series does not alert on what it
+	// has not seen a whole day of (the night's levels in its first evening, say).
+	Learn int64
 	// Daily weighs, in the raw score, the rarity of the value's level at its hour of the
 	// day: a daily cycle is learnt, so its peaks are not rare, and a level unusual for the
 	// hour is.
@@ -29,7 +33,7 @@ type DetectorConfig struct {
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Levels: 10, Decay: 0.999, Short: 5, Alpha: 0.002, Daily: 0.2}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Levels: 10, Decay: 0.999, Short: 5, Alpha: 0.002, Daily: 0.2, Learn: 86400}
 
 // Result is what the detector says about one value.
 type Result struct {
@@ -51,6 +55,7 @@ type Result struct {
 type Detector struct {
 	cfg DetectorConfig
 
+	first    int64     // the first value's time
 	warm     []float64 // the warm-up's values, until it ends
 	warmT    []int64
 	lo       float64 // where level 0 starts
@@ -88,6 +93,9 @@ const (
 // Update scores v, the series' next value, at t (Unix seconds).
 func (d *Detector) Update(t int64, v float64) Result {
 	if d.width == 0 {
+		if len(d.warm) == 0 {
+			d.first = t
+		}
 		d.warm = append(d.warm, v)
 		d.warmT = append(d.warmT, t)
 		if len(d.warm) < d.cfg.Warmup {
@@ -101,6 +109,7 @@ func (d *Detector) Update(t int64, v float64) Result {
 	rareLevel, rareTransition := 1/(1+seenLevel), 1/(1+seenTransition)
 	raw := (rareLevel + rareTransition) / 2
 	raw = (1-d.cfg.Daily)*raw + d.cfg.Daily/(1+seenDaily)
+
 	signal := ""
 	switch {
 	case seenLevel < 0.5:
@@ -109,7 +118,11 @@ func (d *Detector) Update(t int64, v float64) Result {
 		signal = "rare transition"
 	}
 	d.min, d.max = math.Min(d.min, v), math.Max(d.max, v)
-	return Result{Score: d.likelihood(raw), Signal: signal, Expected: d.lo + (float64(lvl)+0.5)*d.width, Lower: d.min, Upper: d.max}
+	score := d.likelihood(raw)
+	if t-d.first < d.cfg.Learn {
+		score, signal = 0, ""
+	}
+	return Result{Score: score, Signal: signal, Expected: d.lo + (float64(lvl)+0.5)*d.width, Lower: d.min, Upper: d.max}
 }
 
 // endWarmup sets the levels from the warm-up's values and learns them.

@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -89,4 +90,41 @@ func BenchmarkEWMAFloor(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
 	_ = sink
+}
+
+// A detector restored from its checkpoint goes on exactly as the one that was checkpointed,
+// in the warm-up and after it.
+func TestDetectorCheckpointRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, at := range []int{0, 100, DefaultDetectorConfig.Warmup, 2000} {
+		a := NewDetector(DefaultDetectorConfig)
+		i := 0
+		for ; i < at; i++ {
+			a.Update(int64(i*300), rng.NormFloat64()*10+50)
+		}
+		state, err := a.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := NewDetector(DefaultDetectorConfig)
+		if err := b.UnmarshalBinary(state); err != nil {
+			t.Fatalf("after %d values: %v", at, err)
+		}
+		for ; i < at+500; i++ {
+			v := rng.NormFloat64()*10 + 50
+			if i%97 == 0 {
+				v = 500
+			}
+			ra, rb := a.Update(int64(i*300), v), b.Update(int64(i*300), v)
+			if ra != rb {
+				t.Fatalf("checkpointed after %d values: value %d scored %+v, the original %+v", at, i, rb, ra)
+			}
+		}
+		if len(state) > Size()+4096 && at > DefaultDetectorConfig.Warmup {
+			t.Errorf("a checkpoint after the warm-up is %d bytes", len(state))
+		}
+	}
+	if err := NewDetector(DefaultDetectorConfig).UnmarshalBinary([]byte{99}); !errors.Is(err, errStateVersion) {
+		t.Errorf("another version's checkpoint: %v", err)
+	}
 }

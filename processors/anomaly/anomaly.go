@@ -1,0 +1,327 @@
+package anomaly
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/types"
+	"github.com/eventops/eventops-engine/processors/threshold"
+)
+
+// Factory declares the anomaly processor.
+var Factory = engine.ProcessorFactory{
+	Type: "anomaly",
+	Example: `- anomaly:
+    series: [tenant_id, source.source_id, metric]
+    value: value
+    alert_above: 0.42
+    keep_firing_for: 30m
+    severity: warning
+    message: 'unusual {{metric}} {{value}} on {{source.source_id}} (anomaly score {{anomaly.score}})'
+`,
+	Doc: "Learns a baseline per series (tenant, source and metric by default) one value at a time and " +
+		"scores each value in [0, 1]: how unusual the recent values are against what the series " +
+		"has shown, with daily cycles learnt. Without alert_above it adds {score, expected, lower, " +
+		"upper, signal} to each record (under into) and passes it on; with alert_above it emits " +
+		"alert records instead, through the threshold processor's alert lifecycle (pending, firing, " +
+		"resolved; keep_firing_for suppresses repeats so that one incident is one alert). The first " +
+		"values of a series (the warm-up) score 0. State is at most about 6 KB per series, kept per " +
+		"input partition and checkpointed by the runtime. The detector and its score on the Numenta " +
+		"Anomaly Benchmark are described in docs/anomaly.md.",
+	NewConfig: func() any { return &Config{} },
+	Build:     build,
+}
+
+var (
+	_ engine.Stateful       = (*Processor)(nil)
+	_ engine.Ticker         = (*Processor)(nil)
+	_ engine.TypedProcessor = (*Processor)(nil)
+)
+
+// Processor scores values per series and, with alert_above, raises alerts. Process, Tick,
+// Changes, Restore, Drop and Export are called by one goroutine at a time.
+type Processor struct {
+	series     []*eval.Program
+	seriesName []string
+	value      *eval.Program
+	time       *eval.Program
+	into       string
+	detector   DetectorConfig
+	// alerts turns scores into alerts (alert_above); nil when the processor only scores.
+	alerts *threshold.Processor
+	clock  engine.Clock
+	path   string
+	logger *slog.Logger
+	out    *types.Type
+
+	parts map[int32]*partition
+}
+
+type partition struct {
+	series map[string]*Detector // by series key
+	dirty  map[string]struct{}
+	// stale are changelog entries Restore could not use (another detector version): they
+	// are deleted with the next changes.
+	stale []string
+}
+
+func newPartition() *partition {
+	return &partition{series: map[string]*Detector{}, dirty: map[string]struct{}{}}
+}
+
+func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("anomaly: config is %T, want *anomaly.Config", cfg)
+	}
+	invalid := c.Validate()
+	if c.Into != "" && !isIdent(c.Into) {
+		invalid = errors.Join(invalid, config.FieldErrorf("into", "%q is not a field name (letters, digits and _, not starting with a digit)", c.Into))
+	}
+	var errs config.Errors
+	compile := func(e config.Expr) *eval.Program {
+		p, _, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings)
+		errs.Append(e.Pos, e.Path, err)
+		return p
+	}
+	p := &Processor{into: c.Into, detector: DefaultDetectorConfig, clock: env.Clock, path: env.Path, logger: env.Logger, parts: map[int32]*partition{}}
+	if p.clock == nil {
+		p.clock = engine.WallClock{}
+	}
+	if p.logger == nil {
+		p.logger = slog.Default()
+	}
+	if len(c.Series) == 0 {
+		for _, s := range threshold.DefaultSeries {
+			p.series = append(p.series, eval.MustCompile(s, eval.Any))
+			p.seriesName = append(p.seriesName, s)
+		}
+	}
+	for _, s := range c.Series {
+		p.series = append(p.series, compile(s))
+		p.seriesName = append(p.seriesName, strings.TrimSpace(s.Src))
+	}
+	if c.Value != nil && !c.Value.IsZero() {
+		p.value = compile(*c.Value)
+	} else {
+		p.value = eval.MustCompile("value", eval.Any)
+	}
+	if c.Time != nil && !c.Time.IsZero() {
+		p.time = compile(*c.Time)
+	} else {
+		p.time = eval.MustCompile("ts_event", eval.Any)
+	}
+	if invalid != nil || len(errs) > 0 {
+		return nil, errors.Join(invalid, errs.Err())
+	}
+	scored := env.Input
+	if scored != nil {
+		scored = scored.With(c.Into, scoreType)
+	}
+	p.out = scored
+	if c.AlertAbove != nil {
+		rule := threshold.Rule{
+			Name: c.Rule, Severity: c.Severity, For: c.For, KeepFiringFor: c.KeepFiringFor,
+			When:    config.Expr{Src: c.Into + ".score >= " + strconv.FormatFloat(*c.AlertAbove, 'g', -1, 64), Path: env.Path + ".alert_above"},
+			Message: c.Message, Labels: c.Labels, Annotations: c.Annotations,
+		}
+		tc := &threshold.Config{Series: c.Series, Time: c.Time, Rules: []threshold.Rule{rule}}
+		tenv := env
+		tenv.Input = scored
+		tp, err := threshold.Factory.Build(tc, tenv)
+		if err != nil {
+			return nil, err
+		}
+		p.alerts = tp.(*threshold.Processor)
+		p.out = p.alerts.OutputType()
+	}
+	return p, nil
+}
+
+// scoreType is the type of the field the processor adds.
+var scoreType = types.ObjectOf("the anomaly processor's score", map[string]*types.Type{
+	"score": types.TFloat, "expected": types.TFloat, "lower": types.TFloat, "upper": types.TFloat, "signal": types.TStr,
+})
+
+func isIdent(s string) bool {
+	for i, c := range s {
+		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && (i == 0 || !(c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// OutputType is the scored record, or with alert_above the alert record.
+func (p *Processor) OutputType() *types.Type { return p.out }
+
+// Process scores every record; a record whose series, time or value cannot be evaluated,
+// or whose value is not a number, is rejected and changes nothing.
+func (p *Processor) Process(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
+	now := p.clock.Now()
+	scored := make([]*engine.Record, 0, len(batch))
+	for _, rec := range batch {
+		r, err := p.score(rec, now)
+		if err != nil {
+			rejects.Add(rec, p.path, fmt.Errorf("anomaly: %w", err))
+			continue
+		}
+		rec.Value[p.into] = map[string]any{"score": r.Score, "expected": r.Expected, "lower": r.Lower, "upper": r.Upper, "signal": r.Signal}
+		scored = append(scored, rec)
+	}
+	if p.alerts == nil {
+		return scored, nil
+	}
+	return p.alerts.Process(ctx, scored, rejects)
+}
+
+func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
+	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
+	var key strings.Builder
+	for i, s := range p.series {
+		v, err := s.Eval(env)
+		if err != nil {
+			return Result{}, fmt.Errorf("series: %w", err)
+		}
+		if i > 0 {
+			key.WriteByte('\x1f')
+		}
+		fmt.Fprint(&key, v)
+	}
+	raw, err := p.value.Eval(env)
+	if err != nil {
+		return Result{}, fmt.Errorf("value: %w", err)
+	}
+	v, ok := raw.(float64)
+	if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+		return Result{}, fmt.Errorf("value (%s) is %v, not a number", p.value.Source().Src, raw)
+	}
+	at := now
+	if tv, err := p.time.Eval(env); err != nil {
+		return Result{}, fmt.Errorf("time: %w", err)
+	} else if tv != nil {
+		if at, err = eval.ParseTime(tv, ""); err != nil {
+			return Result{}, fmt.Errorf("time (%s): %w", p.time.Source().Src, err)
+		}
+	}
+	part := p.parts[rec.Source.Partition]
+	if part == nil {
+		part = newPartition()
+		p.parts[rec.Source.Partition] = part
+	}
+	id := seriesID(key.String())
+	d := part.series[id]
+	if d == nil {
+		d = NewDetector(p.detector)
+		part.series[id] = d
+	}
+	part.dirty[id] = struct{}{}
+	return d.Update(at.Unix(), v), nil
+}
+
+// seriesID is a series' key in the state: a 128-bit hash of the series values, in hex.
+func seriesID(key string) string {
+	h := fnv.New128a()
+	h.Write([]byte(key))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Tick lets the alert lifecycle move on by the wall clock (an idle partition's pending
+// records under lateness); scores only change with values.
+func (p *Processor) Tick(ctx context.Context, now time.Time, rejects *engine.Rejects) ([]*engine.Record, error) {
+	if p.alerts == nil {
+		return nil, nil
+	}
+	return p.alerts.Tick(ctx, now, rejects)
+}
+
+// Changelog keys: d/<series id> is a series' detector, t/<key> the alert lifecycle's own
+// entries.
+const (
+	detectorPrefix = "d/"
+	alertsPrefix   = "t/"
+)
+
+// Changes reports the detectors that changed since the last call, and the alert
+// lifecycle's changes (engine.Stateful).
+func (p *Processor) Changes(put func(partition int32, key string, value []byte)) {
+	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
+		part := p.parts[id]
+		for _, key := range part.stale {
+			put(id, detectorPrefix+key, nil)
+		}
+		part.stale = nil
+		for _, key := range slices.Sorted(maps.Keys(part.dirty)) {
+			b, _ := part.series[key].MarshalBinary()
+			put(id, detectorPrefix+key, b)
+		}
+		clear(part.dirty)
+	}
+	if p.alerts != nil {
+		p.alerts.Changes(func(part int32, key string, v []byte) { put(part, alertsPrefix+key, v) })
+	}
+}
+
+// Export reports every entry, as Restore takes them (hot reload carries state with it).
+func (p *Processor) Export(put func(partition int32, key string, value []byte)) {
+	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
+		part := p.parts[id]
+		for _, key := range slices.Sorted(maps.Keys(part.series)) {
+			b, _ := part.series[key].MarshalBinary()
+			put(id, detectorPrefix+key, b)
+		}
+	}
+	if p.alerts != nil {
+		p.alerts.Export(func(part int32, key string, v []byte) { put(part, alertsPrefix+key, v) })
+	}
+}
+
+// Restore replaces partition's state with entries (engine.Stateful). A detector saved by
+// another detector version starts learning again.
+func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
+	part := newPartition()
+	alertEntries := map[string][]byte{}
+	for key, v := range entries {
+		switch {
+		case strings.HasPrefix(key, detectorPrefix):
+			id := key[len(detectorPrefix):]
+			d := NewDetector(p.detector)
+			if err := d.UnmarshalBinary(v); err != nil {
+				if !errors.Is(err, errStateVersion) {
+					return fmt.Errorf("anomaly: restore partition %d: %s: %w", partition, key, err)
+				}
+				part.stale = append(part.stale, id)
+				continue
+			}
+			part.series[id] = d
+		case strings.HasPrefix(key, alertsPrefix):
+			alertEntries[key[len(alertsPrefix):]] = v
+		}
+	}
+	p.parts[partition] = part
+	if p.alerts != nil {
+		return p.alerts.Restore(partition, alertEntries)
+	}
+	return nil
+}
+
+// Drop forgets partition (engine.Stateful).
+func (p *Processor) Drop(partition int32) {
+	delete(p.parts, partition)
+	if p.alerts != nil {
+		p.alerts.Drop(partition)
+	}
+}
