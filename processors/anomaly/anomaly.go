@@ -37,8 +37,9 @@ var Factory = engine.ProcessorFactory{
 		"has shown, with daily cycles learnt. Without alert_above it adds {score, expected, lower, " +
 		"upper, signal} to each record (under into) and passes it on; with alert_above it emits " +
 		"alert records instead, through the threshold processor's alert lifecycle (pending, firing, " +
-		"resolved; keep_firing_for suppresses repeats so that one incident is one alert). The first " +
-		"values of a series (the warm-up) score 0. State is at most about 6 KB per series, kept per " +
+		"resolved; keep_firing_for suppresses repeats so that one incident is one alert). A series " +
+		"scores 0 for its first day (it learns its baseline first). A value is scored as it " +
+		"arrives; a lone unusual reading counts less than a few in a row. State is at most about 6 KB per series, kept per " +
 		"input partition and checkpointed by the runtime. The detector and its score on the Numenta " +
 		"Anomaly Benchmark are described in docs/anomaly.md.",
 	NewConfig: func() any { return &Config{} },
@@ -54,12 +55,11 @@ var (
 // Processor scores values per series and, with alert_above, raises alerts. Process, Tick,
 // Changes, Restore, Drop and Export are called by one goroutine at a time.
 type Processor struct {
-	series     []*eval.Program
-	seriesName []string
-	value      *eval.Program
-	time       *eval.Program
-	into       string
-	detector   DetectorConfig
+	series   []*eval.Program
+	value    *eval.Program
+	time     *eval.Program
+	into     string
+	detector DetectorConfig
 	// alerts turns scores into alerts (alert_above); nil when the processor only scores.
 	alerts *threshold.Processor
 	clock  engine.Clock
@@ -107,12 +107,10 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if len(c.Series) == 0 {
 		for _, s := range threshold.DefaultSeries {
 			p.series = append(p.series, eval.MustCompile(s, eval.Any))
-			p.seriesName = append(p.seriesName, s)
 		}
 	}
 	for _, s := range c.Series {
 		p.series = append(p.series, compile(s))
-		p.seriesName = append(p.seriesName, strings.TrimSpace(s.Src))
 	}
 	if c.Value != nil && !c.Value.IsZero() {
 		p.value = compile(*c.Value)
