@@ -98,71 +98,66 @@ func parseNABTime(s string) (time.Time, error) {
 
 // readSeries reads a timestamp,value file.
 func readSeries(file string) (*series, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	ti, vi := slices.Index(header, "timestamp"), slices.Index(header, "value")
-	if ti < 0 || vi < 0 {
-		return nil, fmt.Errorf("%s: want columns timestamp and value, got %v", file, header)
-	}
 	s := &series{}
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	err := readCSV(file, []string{"timestamp", "value"}, func(fields []string) error {
+		t, err := parseNABTime(fields[0])
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", file, line, err)
+			return fmt.Errorf("timestamp: %w", err)
 		}
-		t, err := parseNABTime(rec[ti])
+		v, err := strconv.ParseFloat(fields[1], 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: timestamp: %w", file, line, err)
-		}
-		v, err := strconv.ParseFloat(rec[vi], 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: value: %w", file, line, err)
+			return fmt.Errorf("value: %w", err)
 		}
 		s.times, s.values = append(s.times, t), append(s.values, v)
-	}
-	return s, nil
+		return nil
+	})
+	return s, err
 }
 
 // readScores reads the anomaly_score column of a published NAB result file.
 func readScores(file string) ([]float64, error) {
+	var out []float64
+	err := readCSV(file, []string{"anomaly_score"}, func(fields []string) error {
+		v, err := strconv.ParseFloat(fields[0], 64)
+		out = append(out, v)
+		return err
+	})
+	return out, err
+}
+
+// readCSV calls row with the named columns of every row of a CSV file with a header; errors
+// say file:line.
+func readCSV(file string, columns []string, row func(fields []string) error) error {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
 	header, err := r.Read()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%s: %w", file, err)
 	}
-	col := slices.Index(header, "anomaly_score")
-	if col < 0 {
-		return nil, fmt.Errorf("%s: no anomaly_score column", file)
+	idx := make([]int, len(columns))
+	for i, c := range columns {
+		if idx[i] = slices.Index(header, c); idx[i] < 0 {
+			return fmt.Errorf("%s: want columns %v, got %v", file, columns, header)
+		}
 	}
-	var out []float64
-	for {
+	fields := make([]string, len(columns))
+	for line := 2; ; line++ {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("%s:%d: %w", file, line, err)
 		}
-		v, err := strconv.ParseFloat(rec[col], 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+		for i, j := range idx {
+			fields[i] = rec[j]
 		}
-		out = append(out, v)
+		if err := row(fields); err != nil {
+			return fmt.Errorf("%s:%d: %w", file, line, err)
+		}
 	}
 }

@@ -1,6 +1,6 @@
 // Command nab scores the anomaly processor's detector on the Numenta Anomaly Benchmark:
 //
-//	go run ./bench/nab --nab DIR [--json]
+//	go run ./bench/nab --nab DIR [--json] [--explain]
 //
 // DIR has NAB's layout (data/<category>/*.csv, labels/combined_windows.json). Every file
 // runs through the same detector code and default configuration the anomaly processor
@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dir := fs.String("nab", "", "a folder with NAB's layout (data/<category>/*.csv, labels/combined_windows.json)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	explain := fs.Bool("explain", false, "also list, per file, the windows found and the false positives at the standard threshold")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -113,6 +114,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stdout, "%d files, %d anomaly windows\n", rep.Files, rep.Windows)
+	if *explain {
+		fmt.Fprintln(stdout, "per file, at the standard profile's best threshold:")
+		for _, f := range files {
+			o := ScoreAt([]*scored{f}, Profiles[0], thresholds["standard"])
+			fmt.Fprintf(stdout, "  %-58s windows %d/%d  false-positive rows %3d  raw %+.2f\n", f.name, o.Detected, len(f.windows), o.FPRows, o.Raw)
+		}
+	}
 	fmt.Fprintln(stdout, "per category, at each profile's best threshold over all files:")
 	for _, cat := range slices.Sorted(maps.Keys(rep.Categories)) {
 		c := rep.Categories[cat]

@@ -128,9 +128,6 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 	return nil
 }
 
-// slabBytes is the size of the blocks record values are encoded into: one allocation for
-// many records instead of several (growing) per record. Values are never rewritten once
-// encoded, so each record's value stays valid until the producer is done with it.
 // Encode turns batch into the Kafka records Write would produce, without producing them, for
 // a stream that writes its output inside a transaction (Input.AckWithState). A record that
 // cannot be encoded goes to rejects.
@@ -149,6 +146,9 @@ func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.
 	return out
 }
 
+// slabBytes is the largest block record values are encoded into: one allocation for many
+// records instead of several (growing) per record. Values are never rewritten once encoded,
+// so each record's value stays valid until the producer is done with it.
 const (
 	slabBytes     = 64 << 10
 	slabPerRecord = 1 << 10 // a first guess at a value's size, for small batches

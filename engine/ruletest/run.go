@@ -367,7 +367,7 @@ func (s *Suite) events(c Case, cp string, start time.Time) ([]event, error) {
 				continue
 			}
 			when := first.Add(time.Duration(k) * step)
-			rec := jsonable(cloneValue(se.Record)).(map[string]any)
+			rec := cloneValue(se.Record) // a deep copy: the fields set below may be nested
 			setPath(rec, orDefault(se.Field, "value"), x)
 			if tf := orDefault(se.TimeField, "ts_event"); tf != "-" {
 				setPath(rec, tf, when.Format(time.RFC3339Nano))
@@ -417,6 +417,7 @@ func jsonable(v any) any {
 	return v
 }
 
+// cloneValue is a deep copy of m as jsonable makes it.
 func cloneValue(m map[string]any) map[string]any {
 	if m == nil {
 		return map[string]any{}

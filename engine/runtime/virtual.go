@@ -64,8 +64,7 @@ type Rejection struct {
 	Stream string
 	engine.Rejected
 	// To is the topic it was written to: the stream's dead-letter topic or a side output.
-	To   string
-	Time time.Time
+	To string
 }
 
 // Virtual runs a plan's streams on in-memory topics, one step at a time, on the plan's
@@ -73,7 +72,7 @@ type Rejection struct {
 // stream code as a run (decoding, schemas, processors, output encoding, dead letters);
 // only the broker and the stores are replaced. Topics are in-memory logs whose partitions
 // are chosen by key as Kafka's default partitioner does (murmur2; records without a key go
-// to partition 0); outputs to PostgreSQL or Parquet keep their rows in memory; nothing is
+// to partition 0); outputs to PostgreSQL or Parquet discard their rows; nothing is
 // committed or checkpointed. Not safe for concurrent use.
 type Virtual struct {
 	plan     *Plan
@@ -82,14 +81,12 @@ type Virtual struct {
 	topics   map[string]*memTopic
 	rejected []Rejection
 	alerts   []AlertEvent
-	tables   map[string][]*engine.Record
 }
 
 // AlertEvent is an alert record a rule processor emitted.
 type AlertEvent struct {
 	Stream, Processor string
 	Record            *engine.Record
-	Time              time.Time
 }
 
 type virtualStream struct {
@@ -109,7 +106,7 @@ type memTopic struct {
 // Virtual prepares a run of the streams named in only (all streams and sinks when empty)
 // on in-memory topics. The plan must have been built with clock as its Options.Clock.
 func (p *Plan) Virtual(clock *VirtualClock, only []string) *Virtual {
-	v := &Virtual{plan: p, clock: clock, topics: map[string]*memTopic{}, tables: map[string][]*engine.Record{}}
+	v := &Virtual{plan: p, clock: clock, topics: map[string]*memTopic{}}
 	metrics := telemetry.New()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, sp := range p.Streams {
@@ -123,7 +120,7 @@ func (p *Plan) Virtual(clock *VirtualClock, only []string) *Virtual {
 		name := sp.Name
 		s.onAlerts = func(proc NamedProcessor, recs []*engine.Record) {
 			for _, r := range recs {
-				v.alerts = append(v.alerts, AlertEvent{Stream: name, Processor: proc.Path, Record: r, Time: clock.Now()})
+				v.alerts = append(v.alerts, AlertEvent{Stream: name, Processor: proc.Path, Record: r})
 			}
 		}
 		s.setTicking()
@@ -148,13 +145,9 @@ func (v *Virtual) topic(name string) *memTopic {
 	return t
 }
 
-// Produce appends a record to topic at the clock's time, as a producer outside the
-// pipeline would.
+// Produce appends a record to topic at the clock's time (from outside the pipeline, or
+// written by a stream).
 func (v *Virtual) Produce(topic string, key, value []byte, headers []engine.Header) Message {
-	return v.append(topic, key, value, headers)
-}
-
-func (v *Virtual) append(topic string, key, value []byte, headers []engine.Header) Message {
 	t := v.topic(topic)
 	p := int32(0)
 	if key != nil {
@@ -189,9 +182,6 @@ func (v *Virtual) Rejected() []Rejection { return v.rejected }
 
 // Alerts lists the alert records rule processors emitted, in order.
 func (v *Virtual) Alerts() []AlertEvent { return v.alerts }
-
-// Rows lists the records written to a PostgreSQL or Parquet table.
-func (v *Virtual) Rows(table string) []*engine.Record { return v.tables[table] }
 
 // RecordsIn is how many records stream has read.
 func (v *Virtual) RecordsIn(stream string) int {
@@ -259,14 +249,11 @@ func (v *Virtual) deliver(ctx context.Context, s *stream, p *processed) {
 }
 
 // outputFor is the in-memory stand-in for a stream's output: topics get records encoded as
-// the broker output encodes them; tables keep the records.
+// the broker output encodes them; tables discard them (tests expect on topics).
 func (v *Virtual) outputFor(sp *StreamPlan) engine.Output {
 	out := sp.Config.Output
-	switch {
-	case out.Postgres != nil:
-		return virtualTable{v: v, table: out.Postgres.Table}
-	case out.Parquet != nil:
-		return virtualTable{v: v, table: out.Parquet.Table}
+	if out.Postgres != nil || out.Parquet != nil {
+		return discardTable{}
 	}
 	return virtualTopic{v: v, enc: broker.NewEncoder(broker.OutputConfig{Stream: sp.Name, Topic: out.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: v.clock})}
 }
@@ -282,24 +269,17 @@ func (o virtualTopic) Write(_ context.Context, batch []*engine.Record, rejects *
 		for _, h := range kr.Headers {
 			headers = append(headers, engine.Header{Key: h.Key, Value: h.Value})
 		}
-		o.v.append(kr.Topic, kr.Key, kr.Value, headers)
+		o.v.Produce(kr.Topic, kr.Key, kr.Value, headers)
 	}
 	return nil
 }
 
 func (o virtualTopic) Close() error { return nil }
 
-type virtualTable struct {
-	v     *Virtual
-	table string
-}
+type discardTable struct{}
 
-func (o virtualTable) Write(_ context.Context, batch []*engine.Record, _ *engine.Rejects) error {
-	o.v.tables[o.table] = append(o.v.tables[o.table], batch...)
-	return nil
-}
-
-func (o virtualTable) Close() error { return nil }
+func (discardTable) Write(context.Context, []*engine.Record, *engine.Rejects) error { return nil }
+func (discardTable) Close() error                                                   { return nil }
 
 // virtualDeadLetters writes rejected records to their topics as the dead-letter writer does
 // (the original bytes, the reason in headers) and keeps them for the test's expectations.
@@ -315,7 +295,7 @@ func (d virtualDeadLetters) Write(_ context.Context, topic string, items []engin
 		if it.Topic != "" {
 			to = it.Topic
 		}
-		d.v.rejected = append(d.v.rejected, Rejection{Stream: d.stream, Rejected: it, To: to, Time: now})
+		d.v.rejected = append(d.v.rejected, Rejection{Stream: d.stream, Rejected: it, To: to})
 		if to == "" {
 			continue
 		}
@@ -324,7 +304,7 @@ func (d virtualDeadLetters) Write(_ context.Context, topic string, items []engin
 		for _, h := range kr.Headers {
 			headers = append(headers, engine.Header{Key: h.Key, Value: h.Value})
 		}
-		d.v.append(to, kr.Key, kr.Value, headers)
+		d.v.Produce(to, kr.Key, kr.Value, headers)
 	}
 	return nil
 }

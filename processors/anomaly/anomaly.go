@@ -71,15 +71,24 @@ type Processor struct {
 }
 
 type partition struct {
-	series map[string]*Detector // by series key
-	dirty  map[string]struct{}
+	series map[sid]*Detector
+	dirty  map[sid]struct{}
 	// stale are changelog entries Restore could not use (another detector version): they
 	// are deleted with the next changes.
-	stale []string
+	stale []sid
 }
 
 func newPartition() *partition {
-	return &partition{series: map[string]*Detector{}, dirty: map[string]struct{}{}}
+	return &partition{series: map[sid]*Detector{}, dirty: map[sid]struct{}{}}
+}
+
+// sid identifies a series in the state: a 128-bit hash of its values (hex in changelog keys).
+type sid [16]byte
+
+func (id sid) String() string { return hex.EncodeToString(id[:]) }
+
+func sortedSIDs[V any](m map[sid]V) []sid {
+	return slices.SortedFunc(maps.Keys(m), func(a, b sid) int { return strings.Compare(string(a[:]), string(b[:])) })
 }
 
 func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
@@ -188,16 +197,20 @@ func (p *Processor) Process(ctx context.Context, batch []*engine.Record, rejects
 
 func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
-	var key strings.Builder
+	h := fnv.New128a()
 	for i, s := range p.series {
 		v, err := s.Eval(env)
 		if err != nil {
 			return Result{}, fmt.Errorf("series: %w", err)
 		}
 		if i > 0 {
-			key.WriteByte('\x1f')
+			h.Write([]byte{0x1f})
 		}
-		fmt.Fprint(&key, v)
+		if str, ok := v.(string); ok {
+			h.Write([]byte(str))
+		} else {
+			fmt.Fprint(h, v)
+		}
 	}
 	raw, err := p.value.Eval(env)
 	if err != nil {
@@ -220,7 +233,8 @@ func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 		part = newPartition()
 		p.parts[rec.Source.Partition] = part
 	}
-	id := seriesID(key.String())
+	var id sid
+	h.Sum(id[:0])
 	d := part.series[id]
 	if d == nil {
 		d = NewDetector(p.detector)
@@ -228,13 +242,6 @@ func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 	}
 	part.dirty[id] = struct{}{}
 	return d.Update(at.Unix(), v), nil
-}
-
-// seriesID is a series' key in the state: a 128-bit hash of the series values, in hex.
-func seriesID(key string) string {
-	h := fnv.New128a()
-	h.Write([]byte(key))
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Tick lets the alert lifecycle move on by the wall clock (an idle partition's pending
@@ -259,12 +266,12 @@ func (p *Processor) Changes(put func(partition int32, key string, value []byte))
 	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
 		part := p.parts[id]
 		for _, key := range part.stale {
-			put(id, detectorPrefix+key, nil)
+			put(id, detectorPrefix+key.String(), nil)
 		}
 		part.stale = nil
-		for _, key := range slices.Sorted(maps.Keys(part.dirty)) {
+		for _, key := range sortedSIDs(part.dirty) {
 			b, _ := part.series[key].MarshalBinary()
-			put(id, detectorPrefix+key, b)
+			put(id, detectorPrefix+key.String(), b)
 		}
 		clear(part.dirty)
 	}
@@ -277,9 +284,9 @@ func (p *Processor) Changes(put func(partition int32, key string, value []byte))
 func (p *Processor) Export(put func(partition int32, key string, value []byte)) {
 	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
 		part := p.parts[id]
-		for _, key := range slices.Sorted(maps.Keys(part.series)) {
+		for _, key := range sortedSIDs(part.series) {
 			b, _ := part.series[key].MarshalBinary()
-			put(id, detectorPrefix+key, b)
+			put(id, detectorPrefix+key.String(), b)
 		}
 	}
 	if p.alerts != nil {
@@ -295,7 +302,12 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 	for key, v := range entries {
 		switch {
 		case strings.HasPrefix(key, detectorPrefix):
-			id := key[len(detectorPrefix):]
+			var id sid
+			if b, err := hex.DecodeString(key[len(detectorPrefix):]); err != nil || len(b) != len(id) {
+				return fmt.Errorf("anomaly: restore partition %d: bad series key %q", partition, key)
+			} else {
+				copy(id[:], b)
+			}
 			d := NewDetector(p.detector)
 			if err := d.UnmarshalBinary(v); err != nil {
 				if !errors.Is(err, errStateVersion) {
