@@ -27,19 +27,22 @@ var Factory = engine.ProcessorFactory{
 	Example: `- anomaly:
     series: [tenant_id, source.source_id, metric]
     value: value
-    alert_above: 0.42
+    alert_above: 0.4
     keep_firing_for: 30m
     severity: warning
-    message: 'unusual {{metric}} {{value}} on {{source.source_id}} (anomaly score {{anomaly.score}})'
+    message: 'unusual {{metric}} {{value}} on {{source.source_id}} (anomaly score {{anomaly.raw}})'
 `,
 	Doc: "Learns a baseline per series (tenant, source and metric by default) one value at a time and " +
-		"scores each value in [0, 1]: how unusual the recent values are against what the series " +
-		"has shown, with daily cycles learnt. Without alert_above it adds {score, expected, lower, " +
-		"upper, signal} to each record (under into) and passes it on; with alert_above it emits " +
-		"alert records instead, through the threshold processor's alert lifecycle (pending, firing, " +
-		"resolved; keep_firing_for suppresses repeats so that one incident is one alert). A series " +
-		"scores 0 for its first day (it learns its baseline first). A value is scored as it " +
-		"arrives; a lone unusual reading counts less than a few in a row. State is at most about 6 KB per series, kept per " +
+		"scores each value in [0, 1]: how far the series just went beyond anything it has shown, on six " +
+		"signals (the value, its mean and its volatility over the last 16 and 64 values, and its " +
+		"distance from a learnt daily profile). Without alert_above it adds {score, raw, expected, " +
+		"lower, upper, signal} to each record (under into) and passes it on: raw is the score of the " +
+		"value itself, score the same but 0 when the last 20 values already scored as much (so an " +
+		"incident is reported when it starts and again only if it grows). With alert_above it emits " +
+		"alert records instead, through the threshold processor's alert lifecycle: an alert fires " +
+		"when raw reaches alert_above, stays firing while it does, and keep_firing_for holds it after, " +
+		"so that one incident is one alert. A series scores 0 for its first day (it learns its " +
+		"baseline first). State is " + strconv.Itoa(stateSize) + " bytes per series, kept per " +
 		"input partition and checkpointed by the runtime. The detector and its score on the Numenta " +
 		"Anomaly Benchmark are described in docs/anomaly.md.",
 	NewConfig: func() any { return &Config{} },
@@ -142,7 +145,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if c.AlertAbove != nil {
 		rule := threshold.Rule{
 			Name: c.Rule, Severity: c.Severity, For: c.For, KeepFiringFor: c.KeepFiringFor,
-			When:    config.Expr{Src: c.Into + ".score >= " + strconv.FormatFloat(*c.AlertAbove, 'g', -1, 64), Path: env.Path + ".alert_above"},
+			When:    config.Expr{Src: c.Into + ".raw >= " + strconv.FormatFloat(*c.AlertAbove, 'g', -1, 64), Path: env.Path + ".alert_above"},
 			Message: c.Message, Labels: c.Labels, Annotations: c.Annotations,
 		}
 		tc := &threshold.Config{Series: c.Series, Time: c.Time, Rules: []threshold.Rule{rule}}
@@ -160,7 +163,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 
 // scoreType is the type of the field the processor adds.
 var scoreType = types.ObjectOf("the anomaly processor's score", map[string]*types.Type{
-	"score": types.TFloat, "expected": types.TFloat, "lower": types.TFloat, "upper": types.TFloat, "signal": types.TStr,
+	"score": types.TFloat, "raw": types.TFloat, "expected": types.TFloat, "lower": types.TFloat, "upper": types.TFloat, "signal": types.TStr,
 })
 
 func isIdent(s string) bool {
@@ -186,7 +189,7 @@ func (p *Processor) Process(ctx context.Context, batch []*engine.Record, rejects
 			rejects.Add(rec, p.path, fmt.Errorf("anomaly: %w", err))
 			continue
 		}
-		rec.Value[p.into] = map[string]any{"score": r.Score, "expected": r.Expected, "lower": r.Lower, "upper": r.Upper, "signal": r.Signal}
+		rec.Value[p.into] = map[string]any{"score": r.Score, "raw": r.Raw, "expected": r.Expected, "lower": r.Lower, "upper": r.Upper, "signal": r.Signal}
 		scored = append(scored, rec)
 	}
 	if p.alerts == nil {

@@ -83,7 +83,7 @@ func TestScoresRecords(t *testing.T) {
 			signal = s
 		}
 	}
-	if spikeMax < 5*cycleMax || spikeMax < 0.2 || signal == "" {
+	if spikeMax < DefaultAlertAbove || cycleMax >= DefaultAlertAbove || signal != "new high" {
 		t.Errorf("a spike to 500 scored at most %v (signal %q); the daily cycle up to %v", spikeMax, signal, cycleMax)
 	}
 	bad := reading("host-a", 288*3+10, 0)
@@ -96,10 +96,9 @@ func TestScoresRecords(t *testing.T) {
 
 // With alert_above a spike after a learnt daily cycle raises one alert, held by
 // keep_firing_for through a second burst soon after, then resolved; the cycle alone raises
-// none. (alert_above is set below the default here: the baseline detector's score for this
-// spike stays under 0.42; see docs/anomaly.md.)
+// none, at the shipped alert_above.
 func TestSpikeRaisesOneAlert(t *testing.T) {
-	above := 0.2
+	above := DefaultAlertAbove
 	p := newProc(t, &Config{AlertAbove: &above, KeepFiringFor: config.Duration(30 * time.Minute), Severity: "critical"})
 	var alerts []*engine.Record
 	for i := range 288 * 4 {
@@ -124,7 +123,7 @@ func TestSpikeRaisesOneAlert(t *testing.T) {
 
 // A processor restored from the changelog goes on as the original: same scores, same alerts.
 func TestRestoreGoesOnAsBefore(t *testing.T) {
-	above := 0.2
+	above := DefaultAlertAbove
 	cfg := func() *Config { return &Config{AlertAbove: &above, KeepFiringFor: config.Duration(30 * time.Minute)} }
 	a := newProc(t, cfg())
 	log := map[int32]map[string][]byte{}

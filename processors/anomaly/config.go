@@ -10,17 +10,17 @@ import (
 type Config struct {
 	Series []config.Expr `yaml:"series" doc:"Expressions whose values together identify a series; each series learns its own baseline. Default: tenant_id, source.source_id, metric."`
 	Value  *config.Expr  `yaml:"value" doc:"Expression giving the number to score; default value. A record whose value is not a number goes to the dead-letter topic."`
-	Time   *config.Expr  `yaml:"time" doc:"Expression giving the record's event time (RFC 3339 or epoch seconds/milliseconds); default ts_event. It places the value in its hour of the day, so that a daily cycle is learnt."`
-	Into   string        `yaml:"into" default:"anomaly" doc:"Field that receives the score and what explains it: {score, expected, lower, upper, signal}. score is in [0, 1]; expected is the middle of the value's level; lower and upper the range the series has shown; signal says what was unusual (rare level, rare transition)."`
+	Time   *config.Expr  `yaml:"time" doc:"Expression giving the record's event time (RFC 3339 or epoch seconds/milliseconds); default ts_event. It places the value in its half hour of the day, so that a daily cycle is learnt, and drives the ranges' forgetting (a 90-day half-life)."`
+	Into   string        `yaml:"into" default:"anomaly" doc:"Field that receives the score and what explains it: {score, raw, expected, lower, upper, signal}. raw is in [0, 1]: how far the most unusual signal went beyond its range at this value (0.5: by a tenth of the range's width); score is raw, or 0 when one of the last 20 values scored as much; expected is what the daily profile expects at this time of day; lower and upper the range the values have held; signal says what went beyond its range (new high, new low, level shift up/down, more/less volatile, above/below the daily pattern)."`
 
-	AlertAbove *float64        `yaml:"alert_above" doc:"When set, the processor emits alert records instead of the scored records: an alert fires when the score reaches this value, through the threshold processor's alert lifecycle (one alert per series, keyed by its fingerprint). 0.42 is the default the NAB benchmark was scored at."`
+	AlertAbove *float64        `yaml:"alert_above" doc:"When set, the processor emits alert records instead of the scored records: an alert fires when the raw score reaches this value and stays firing while it does, through the threshold processor's alert lifecycle (one alert per series, keyed by its fingerprint). 0.4 is the value the NAB benchmark reports a score at (near its best threshold); a score of 0.4 means a signal went beyond its range by two thirds of Margin (about 7% of the range)."`
 	Rule       string          `yaml:"rule" default:"anomaly" doc:"The alerts' rule name."`
 	Severity   string          `yaml:"severity" default:"warning" enum:"critical,warning,info" doc:"The alerts' severity."`
-	For        config.Duration `yaml:"for" default:"0s" doc:"How long (in event time) the score must stay at alert_above or above before the alert fires."`
-	// A spike scores high for a few values; keeping the alert firing for a while after
-	// makes one incident one alert.
-	KeepFiringFor config.Duration         `yaml:"keep_firing_for" default:"30m" doc:"How long (in event time) an alert keeps firing after the score fell below alert_above: suppression, so that one incident is one alert; if the score rises again meanwhile the alert just continues."`
-	Message       *config.Expr            `yaml:"message" doc:"Message template, as for threshold: text with {{expr}} placeholders, e.g. 'unusual CPU {{value}} on {{source.source_id}} (score {{anomaly.score}})'."`
+	For        config.Duration `yaml:"for" default:"0s" doc:"How long (in event time) the raw score must stay at alert_above or above before the alert fires."`
+	// An unusual stretch can dip under alert_above and come back; keeping the alert firing
+	// for a while after makes one incident one alert.
+	KeepFiringFor config.Duration         `yaml:"keep_firing_for" default:"30m" doc:"How long (in event time) an alert keeps firing after the raw score fell below alert_above: suppression, so that one incident is one alert; if the score rises again meanwhile the alert just continues."`
+	Message       *config.Expr            `yaml:"message" doc:"Message template, as for threshold: text with {{expr}} placeholders, e.g. 'unusual CPU {{value}} on {{source.source_id}} (score {{anomaly.raw}})'."`
 	Labels        map[string]*config.Expr `yaml:"labels" doc:"Label name to expression, carried by the alerts."`
 	Annotations   map[string]*config.Expr `yaml:"annotations" doc:"Annotation name to template, carried by the alerts."`
 }

@@ -2,235 +2,272 @@ package anomaly
 
 import (
 	"math"
-	"slices"
 )
 
 // DetectorConfig holds the detector's parameters. Defaults are what the processor ships
 // with and what the NAB harness scores; nothing is tuned per series.
 type DetectorConfig struct {
 	// Warmup is how many values the detector learns from before it scores (it reports 0
-	// meanwhile): they set the size of a value level.
+	// meanwhile): they set the first ranges.
 	Warmup int
-	// Levels is how many levels the warm-up's range is cut into.
-	Levels int
-	// Decay is how much of its count a level (or a transition between levels) keeps at each
-	// value: one seen long ago becomes rare again.
-	Decay float64
-	// Short and Alpha shape the anomaly likelihood: the mean of the last Short raw scores
-	// is compared with the raw score's long run, an exponentially weighted mean and
-	// variance with weight Alpha.
-	Short int
-	Alpha float64
 	// Learn is how long (in the values' own time, seconds) a series learns before its
 	// scores count: until then it reports 0, so that a new series does not alert on what it
-	// has not seen a whole day of (the night's levels in its first evening, say).
+	// has not seen a whole day of (the night's lows in its first evening, say).
 	Learn int64
-	// Daily weighs, in the raw score, the rarity of the value's level at its hour of the
-	// day: a daily cycle is learnt, so its peaks are not rare, and a level unusual for the
-	// hour is.
-	Daily float64
+	// HalfLife (seconds of the values' time) is how fast the ranges forget: every HalfLife
+	// they shrink halfway towards their middle, unless values hold them open. A series that
+	// once spiked becomes sensitive again over months, not never.
+	HalfLife int64
+	// Margin is how far beyond its range (as a fraction of the range's width) a signal must
+	// go to score 0.5: the score is m / (m + Margin) for a margin m.
+	Margin float64
+	// Quiet is how many values after a score a lower or equal score is reported as 0: an
+	// incident is reported when it starts and again only if it grows.
+	Quiet int
+	// DailyAfter is how long (seconds of the values' time) the daily signal learns before
+	// it scores: a week, so that weekdays and weekends have both shaped its range (and a
+	// profile learnt over a few days has settled); negative: never.
+	DailyAfter int64
 }
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Levels: 10, Decay: 0.999, Short: 5, Alpha: 0.002, Daily: 0.2, Learn: 86400}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400}
+
+// The windows the signals are computed over, in values; fixed so that a series' state has
+// a fixed size (see Size).
+const (
+	shortWindow = 16
+	longWindow  = 64
+	dailyWindow = 36 // residuals from the daily profile, averaged
+	quietSlots  = 32 // the most Quiet can be
+	// dailyBuckets cut the day into half hours, each with its own expected value.
+	dailyBuckets = 48
+)
+
+// The signals the detector watches; each has its own range.
+const (
+	sigValue = iota
+	sigShortMean
+	sigLongMean
+	sigShortVolatility
+	sigLongVolatility
+	sigDaily
+	numSignals
+)
 
 // Result is what the detector says about one value.
 type Result struct {
-	// Score is in [0, 1]: how unusual the recent values are against the series' history.
+	// Score is in [0, 1]: how far the most unusual signal went beyond anything the series
+	// has shown (0 when nothing did, or when it is no more than what the last few values
+	// already reported).
 	Score float64
-	// Expected is the middle of the value's level; Lower and Upper bound the levels the
-	// series spends most of its time in (the warm-up's range, widened by what was seen).
+	// Raw is the score before quieting: how far the most unusual signal went beyond its
+	// range at this value, whatever the last few values scored. Alerts hold on it (an
+	// incident stays firing while it lasts); Score is what reports its start.
+	Raw float64
+	// Expected is the value the daily profile expects at this time of day (the recent
+	// mean before the profile knows this half hour); Lower and Upper are the range the
+	// series' values have held.
 	Expected, Lower, Upper float64
-	// Signal names what made the values unusual: "rare level", "rare transition", or "".
+	// Signal names what went beyond its range when Raw > 0: "new high", "new low",
+	// "level shift up", "level shift down", "more volatile", "less volatile",
+	// "above the daily pattern", "below the daily pattern".
 	Signal string
 }
 
-// Detector scores one series, one value at a time, in bounded memory (see Size).
+// Detector scores one series, one value at a time, in a fixed size (see Size).
 //
-// It cuts the warm-up's range into levels; for each value it scores how rare the value's
-// level and the transition from the previous level have been (decayed counts), and turns
-// that raw rarity into an anomaly likelihood: how unusual the recent rarity is against its
-// long run. See docs/anomaly.md.
+// It watches six signals: the value, its mean over the last 16 and 64 values, its
+// volatility (mean absolute change) over the same windows, and its distance from a learnt
+// daily profile (averaged over 36 values). Each signal keeps the range it has held; a value
+// scores by how far the most unusual signal goes beyond its range, relative to the range's
+// width. See docs/anomaly.md.
 type Detector struct {
 	cfg DetectorConfig
+	st  detectorState
+}
 
-	first    int64     // the first value's time
-	warm     []float64 // the warm-up's values, until it ends
-	warmT    []int64
-	lo       float64 // where level 0 starts
-	width    float64 // of a level; 0 during the warm-up
-	last     int32   // the previous value's level
-	hasLast  bool
-	min, max float64 // seen since the warm-up
-
-	// scale is what a count is added as now: counts decay by growing it (exact, and no pass
-	// over the tables) until it is renormalised.
-	scale       float64
-	levels      countTable
-	transitions countTable
-	daily       countTable // (hour of day, level)
-
-	// The likelihood: the last raw scores, and the raw score's long-run mean and variance.
-	short      []float64
-	mean, vari float64
+// detectorState is the detector's whole state: fixed-size fields only, so that it encodes
+// with encoding/binary as is (see state.go).
+type detectorState struct {
+	N             int64 // values seen
+	First, Last   int64 // the first and the latest value's time
+	Interval      float64
+	Values        [longWindow + 1]float64 // ring, the latest at (N-1) % len
+	Residuals     [dailyWindow]float64    // ring of distances from the daily profile
+	NResiduals    int64
+	FirstResidual int64
+	Hi, Lo        [numSignals]float64 // each signal's range
+	Known         [numSignals]bool
+	Profile       [dailyBuckets]float64 // the value expected in each half hour of the day
+	ProfileN      [dailyBuckets]uint32
+	Recent        [quietSlots]float64 // the last scores before quieting, ring at (N-1) % len
 }
 
 // NewDetector returns a detector with cfg.
 func NewDetector(cfg DetectorConfig) *Detector {
-	return &Detector{cfg: cfg, scale: 1, levels: newCountTable(levelSlots), transitions: newCountTable(transitionSlots), daily: newCountTable(dailySlots)}
+	cfg.Quiet = min(max(cfg.Quiet, 0), quietSlots)
+	return &Detector{cfg: cfg}
 }
-
-// Table sizes bound a series' state: a level is one of the few tens the range is cut into
-// (plus the outliers), a transition one of their pairs seen; the rarest entries make room
-// for new ones.
-const (
-	levelSlots      = 48
-	transitionSlots = 128
-	dailySlots      = 192
-)
 
 // Update scores v, the series' next value, at t (Unix seconds).
 func (d *Detector) Update(t int64, v float64) Result {
-	if d.width == 0 {
-		if len(d.warm) == 0 {
-			d.first = t
+	s := &d.st
+	if s.N == 0 {
+		s.First, s.Last = t, t
+	} else if dt := t - s.Last; dt > 0 {
+		if s.Interval == 0 {
+			s.Interval = float64(dt)
+		} else {
+			s.Interval += 0.05 * (float64(dt) - s.Interval)
 		}
-		d.warm = append(d.warm, v)
-		d.warmT = append(d.warmT, t)
-		if len(d.warm) < d.cfg.Warmup {
-			return Result{Expected: v, Lower: v, Upper: v}
+		if d.cfg.HalfLife > 0 {
+			d.forget(1 - math.Exp2(-float64(dt)/float64(d.cfg.HalfLife)))
 		}
-		d.endWarmup()
-		return Result{Expected: v, Lower: d.min, Upper: d.max}
+		s.Last = t
 	}
-	lvl := d.level(v)
-	seenLevel, seenTransition, seenDaily := d.learn(t, lvl)
-	rareLevel, rareTransition := 1/(1+seenLevel), 1/(1+seenTransition)
-	raw := (rareLevel + rareTransition) / 2
-	raw = (1-d.cfg.Daily)*raw + d.cfg.Daily/(1+seenDaily)
+	s.Values[s.N%int64(len(s.Values))] = v
+	s.N++
 
-	signal := ""
-	switch {
-	case seenLevel < 0.5:
-		signal = "rare level"
-	case seenTransition < 0.5:
-		signal = "rare transition"
+	var x [numSignals]float64
+	var have [numSignals]bool
+	x[sigValue], have[sigValue] = v, true
+	if s.N >= longWindow+1 {
+		x[sigShortMean], x[sigShortVolatility] = d.window(shortWindow)
+		x[sigLongMean], x[sigLongVolatility] = d.window(longWindow)
+		have[sigShortMean], have[sigShortVolatility], have[sigLongMean], have[sigLongVolatility] = true, true, true, true
 	}
-	d.min, d.max = math.Min(d.min, v), math.Max(d.max, v)
-	score := d.likelihood(raw)
-	if t-d.first < d.cfg.Learn {
-		score, signal = 0, ""
+	scoreDaily := false
+	bucket := int((t%86400+86400)%86400) / (86400 / dailyBuckets)
+	expected := v
+	if s.ProfileN[bucket] > 0 {
+		expected = s.Profile[bucket]
+		if s.NResiduals == 0 {
+			s.FirstResidual = t
+		}
+		s.Residuals[s.NResiduals%dailyWindow] = v - expected
+		s.NResiduals++
+		if s.NResiduals >= dailyWindow {
+			sum := 0.0
+			for _, r := range s.Residuals {
+				sum += r
+			}
+			x[sigDaily], have[sigDaily] = sum/dailyWindow, true
+			scoreDaily = d.cfg.DailyAfter >= 0 && t-s.FirstResidual >= d.cfg.DailyAfter
+		}
+	} else if s.N >= longWindow+1 {
+		expected = x[sigLongMean]
 	}
-	return Result{Score: score, Signal: signal, Expected: d.lo + (float64(lvl)+0.5)*d.width, Lower: d.min, Upper: d.max}
-}
+	d.learnProfile(bucket, v)
 
-// endWarmup sets the levels from the warm-up's values and learns them.
-func (d *Detector) endWarmup() {
-	s := slices.Clone(d.warm)
-	slices.Sort(s)
-	lo, hi := s[len(s)/100], s[len(s)-1-len(s)/100]
-	d.width = (hi - lo) / float64(d.cfg.Levels)
-	if d.width <= 0 || math.IsNaN(d.width) {
-		d.width = math.Max(math.Abs(lo)*0.01, 1e-9)
-	}
-	d.lo, d.min, d.max = lo, s[0], s[len(s)-1]
-	for i, x := range d.warm {
-		d.learn(d.warmT[i], d.level(x))
-	}
-	d.warm, d.warmT = nil, nil
-}
-
-func (d *Detector) level(v float64) int32 {
-	l := math.Floor((v - d.lo) / d.width)
-	return int32(math.Max(math.Min(l, 1<<30), -(1 << 30)))
-}
-
-// learn counts lvl and the transition to it, and returns how often (decayed) each was seen
-// before.
-func (d *Detector) learn(t int64, lvl int32) (seenLevel, seenTransition, seenDaily float64) {
-	d.scale /= d.cfg.Decay
-	if d.scale > 1e100 {
-		d.levels.rescale(d.scale)
-		d.transitions.rescale(d.scale)
-		d.daily.rescale(d.scale)
-		d.scale = 1
-	}
-	hour := uint64((t % 86400) / 3600)
-	seenDaily = d.daily.add(hour<<32|uint64(uint32(lvl)), d.scale) / d.scale
-	seenLevel = d.levels.add(uint64(uint32(lvl)), d.scale) / d.scale
-	if d.hasLast {
-		seenTransition = d.transitions.add(uint64(uint32(d.last))<<32|uint64(uint32(lvl)), d.scale) / d.scale
-	}
-	d.last, d.hasLast = lvl, true
-	return seenLevel, seenTransition, seenDaily
-}
-
-// likelihood turns a raw rarity into how unusual the recent rarity is against its long run:
-// the probability, under a normal fit of the long run, of a mean of recent raw scores below
-// the one seen (Numenta's anomaly likelihood), stretched so that its range near certainty
-// spreads over [0, 1]: log(1.0000000001 − p) / log(1e-10).
-func (d *Detector) likelihood(raw float64) float64 {
-	if len(d.short) == d.cfg.Short {
-		copy(d.short, d.short[1:])
-		d.short = d.short[:len(d.short)-1]
-	}
-	d.short = append(d.short, raw)
-	s := 0.0
-	for _, x := range d.short {
-		s += x
-	}
-	s /= float64(len(d.short))
-	sd := math.Max(math.Sqrt(d.vari), 0.03)
-	p := 0.5 * math.Erfc(-(s-d.mean)/sd/math.Sqrt2) // Φ(z)
-	delta := raw - d.mean
-	d.mean += d.cfg.Alpha * delta
-	d.vari = (1 - d.cfg.Alpha) * (d.vari + d.cfg.Alpha*delta*delta)
-	return math.Max(0, math.Log(1.0000000001-p)/math.Log(1-0.9999999999))
-}
-
-// countTable holds decayed counts of keys in a fixed number of slots; when it is full, the
-// key with the lowest count makes room.
-type countTable struct {
-	keys   []uint64
-	counts []float64
-}
-
-func newCountTable(slots int) countTable {
-	return countTable{keys: make([]uint64, 0, slots), counts: make([]float64, 0, slots)}
-}
-
-// add adds w to key's count and returns the count before.
-func (t *countTable) add(key uint64, w float64) float64 {
-	if i := slices.Index(t.keys, key); i >= 0 {
-		before := t.counts[i]
-		t.counts[i] += w
-		return before
-	}
-	if len(t.keys) < cap(t.keys) {
-		t.keys, t.counts = append(t.keys, key), append(t.counts, w)
-		return 0
-	}
-	low := 0
-	for i, c := range t.counts {
-		if c < t.counts[low] {
-			low = i
+	// The score is the largest margin; the signal named is the value's own when the value
+	// itself left its range (a spike also moves the volatility, further), else the largest.
+	margin, signal, above := 0.0, -1, false
+	valueMargin := 0.0
+	for i := range numSignals {
+		if !have[i] {
+			continue
+		}
+		if s.Known[i] {
+			width := s.Hi[i] - s.Lo[i]
+			if width <= 0 {
+				width = 1e-9 * math.Max(1, math.Abs(s.Hi[i]))
+			}
+			if i != sigDaily || scoreDaily {
+				if m := (x[i] - s.Hi[i]) / width; m > margin {
+					margin, signal, above = m, i, true
+				}
+				if m := (s.Lo[i] - x[i]) / width; m > margin {
+					margin, signal, above = m, i, false
+				}
+			}
+			if i == sigValue {
+				valueMargin = margin
+			}
+			s.Hi[i], s.Lo[i] = math.Max(s.Hi[i], x[i]), math.Min(s.Lo[i], x[i])
+		} else {
+			s.Hi[i], s.Lo[i], s.Known[i] = x[i], x[i], true
 		}
 	}
-	t.keys[low], t.counts[low] = key, w
+
+	raw := margin / (margin + d.cfg.Margin)
+	if int(s.N) <= d.cfg.Warmup || t-s.First < d.cfg.Learn {
+		raw = 0
+	}
+	score := raw
+	for i := 1; i <= d.cfg.Quiet && int64(i) < s.N; i++ {
+		if s.Recent[(s.N-1-int64(i))%quietSlots] >= raw {
+			score = 0
+			break
+		}
+	}
+	s.Recent[(s.N-1)%quietSlots] = raw
+	r := Result{Score: score, Raw: raw, Expected: expected, Lower: s.Lo[sigValue], Upper: s.Hi[sigValue]}
+	if raw > 0 && signal >= 0 {
+		if valueMargin > 0 {
+			signal, above = sigValue, v > s.Lo[sigValue]
+		}
+		r.Signal = signalNames[signal][btoi(!above)]
+	}
+	return r
+}
+
+var signalNames = [numSignals][2]string{
+	sigValue:           {"new high", "new low"},
+	sigShortMean:       {"level shift up", "level shift down"},
+	sigLongMean:        {"level shift up", "level shift down"},
+	sigShortVolatility: {"more volatile", "less volatile"},
+	sigLongVolatility:  {"more volatile", "less volatile"},
+	sigDaily:           {"above the daily pattern", "below the daily pattern"},
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
 	return 0
 }
 
-func (t *countTable) rescale(by float64) {
-	for i := range t.counts {
-		t.counts[i] /= by
+// window returns the mean and the mean absolute change of the last n values.
+func (d *Detector) window(n int) (mean, volatility float64) {
+	s := &d.st
+	size := int64(len(s.Values))
+	prev := s.Values[(s.N-1-int64(n))%size]
+	sum, change := 0.0, 0.0
+	for i := s.N - int64(n); i < s.N; i++ {
+		x := s.Values[i%size]
+		sum += x
+		change += math.Abs(x - prev)
+		prev = x
+	}
+	return sum / float64(n), change / float64(n)
+}
+
+// learnProfile moves the half hour's expected value towards v: a running mean over its
+// first values, then an exponentially weighted one that remembers about 20 values a half
+// hour at 5-minute sampling or slower (a few days), proportionally more when faster.
+func (d *Detector) learnProfile(bucket int, v float64) {
+	s := &d.st
+	limit := 20.0
+	if s.Interval > 0 {
+		limit = math.Max(20, 20*300/s.Interval)
+	}
+	if float64(s.ProfileN[bucket]) < limit {
+		s.ProfileN[bucket]++
+	}
+	s.Profile[bucket] += (v - s.Profile[bucket]) / float64(s.ProfileN[bucket])
+}
+
+// forget shrinks every range by the fraction f of its half-width, towards its middle.
+func (d *Detector) forget(f float64) {
+	s := &d.st
+	for i := range numSignals {
+		mid := (s.Hi[i] + s.Lo[i]) / 2
+		s.Hi[i] -= f * (s.Hi[i] - mid)
+		s.Lo[i] += f * (mid - s.Lo[i])
 	}
 }
 
-// Size is the detector's state in bytes, at most (its tables full, no warm-up buffer).
-func Size() int {
-	const word = 8
-	return (levelSlots+transitionSlots+dailySlots)*2*word + // the count tables: key and count per slot
-		DefaultDetectorConfig.Short*word + // recent raw scores
-		16*word // the scalars and slice headers
-}
+// Size is the detector's state in bytes: fixed, whatever the series does.
+func Size() int { return stateSize }

@@ -4,4 +4,4 @@
 package anomaly
 
 // DefaultAlertAbove is the score above which the processor raises an alert by default.
-const DefaultAlertAbove = 0.42
+const DefaultAlertAbove = 0.4
