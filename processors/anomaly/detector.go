@@ -134,8 +134,7 @@ func (d *Detector) Update(t int64, v float64) Result {
 	var have [numSignals]bool
 	x[sigValue], have[sigValue] = v, true
 	if s.N >= longWindow+1 {
-		x[sigShortMean], x[sigShortVolatility] = d.window(shortWindow)
-		x[sigLongMean], x[sigLongVolatility] = d.window(longWindow)
+		x[sigShortMean], x[sigShortVolatility], x[sigLongMean], x[sigLongVolatility] = d.windows()
 		have[sigShortMean], have[sigShortVolatility], have[sigLongMean], have[sigLongVolatility] = true, true, true, true
 	}
 	scoreDaily := false
@@ -164,7 +163,7 @@ func (d *Detector) Update(t int64, v float64) Result {
 	// The score is the largest margin; the signal named is the value's own when the value
 	// itself left its range (a spike also moves the volatility, further), else the largest.
 	margin, signal, above := 0.0, -1, false
-	valueMargin := 0.0
+	valueLeft, valueAbove := false, false
 	for i := range numSignals {
 		if !have[i] {
 			continue
@@ -182,8 +181,8 @@ func (d *Detector) Update(t int64, v float64) Result {
 					margin, signal, above = m, i, false
 				}
 			}
-			if i == sigValue {
-				valueMargin = margin
+			if i == sigValue && margin > 0 {
+				valueLeft, valueAbove = true, above
 			}
 			s.Hi[i], s.Lo[i] = math.Max(s.Hi[i], x[i]), math.Min(s.Lo[i], x[i])
 		} else {
@@ -205,8 +204,8 @@ func (d *Detector) Update(t int64, v float64) Result {
 	s.Recent[(s.N-1)%quietSlots] = raw
 	r := Result{Score: score, Raw: raw, Expected: expected, Lower: s.Lo[sigValue], Upper: s.Hi[sigValue]}
 	if raw > 0 && signal >= 0 {
-		if valueMargin > 0 {
-			signal, above = sigValue, v > s.Lo[sigValue]
+		if valueLeft {
+			signal, above = sigValue, valueAbove
 		}
 		r.Signal = signalNames[signal][btoi(!above)]
 	}
@@ -229,19 +228,25 @@ func btoi(b bool) int {
 	return 0
 }
 
-// window returns the mean and the mean absolute change of the last n values.
-func (d *Detector) window(n int) (mean, volatility float64) {
+// windows returns the mean and the mean absolute change of the last shortWindow and of the
+// last longWindow values, in one pass: the short window is the long one's end.
+func (d *Detector) windows() (shortMean, shortVolatility, longMean, longVolatility float64) {
 	s := &d.st
 	size := int64(len(s.Values))
-	prev := s.Values[(s.N-1-int64(n))%size]
-	sum, change := 0.0, 0.0
-	for i := s.N - int64(n); i < s.N; i++ {
+	prev := s.Values[(s.N-1-longWindow)%size]
+	var sum, change, shortSum, shortChange float64
+	for i := s.N - longWindow; i < s.N; i++ {
 		x := s.Values[i%size]
+		step := math.Abs(x - prev)
 		sum += x
-		change += math.Abs(x - prev)
+		change += step
+		if i >= s.N-shortWindow {
+			shortSum += x
+			shortChange += step
+		}
 		prev = x
 	}
-	return sum / float64(n), change / float64(n)
+	return shortSum / shortWindow, shortChange / shortWindow, sum / longWindow, change / longWindow
 }
 
 // learnProfile moves the half hour's expected value towards v: a running mean over its
