@@ -33,15 +33,15 @@ var Factory = engine.ProcessorFactory{
     message: 'unusual {{metric}} {{value}} on {{source.source_id}} (anomaly score {{anomaly.raw}})'
 `,
 	Doc: "Learns a baseline per series (tenant, source and metric by default) one value at a time and " +
-		"scores each value in [0, 1]: how far the series just went beyond anything it has shown, on six " +
-		"signals (the value, its mean and its volatility over the last 16 and 64 values, and its " +
-		"distance from a learnt daily profile). Without alert_above it adds {score, raw, expected, " +
+		"scores each value in [0, 1]: how far the series just went beyond anything it has shown, on five " +
+		"signals (the value, its mean over the last 16 and 64 values, its volatility over the last " +
+		"64, and its distance from a learnt daily profile). Without alert_above it adds {score, raw, expected, " +
 		"lower, upper, signal} to each record (under into) and passes it on: raw is the score of the " +
 		"value itself, score the same but 0 when the last 20 values already scored as much (so an " +
 		"incident is reported when it starts and again only if it grows). With alert_above it emits " +
 		"alert records instead, through the threshold processor's alert lifecycle: an alert fires " +
 		"when raw reaches alert_above, stays firing while it does, and keep_firing_for holds it after, " +
-		"so that one incident is one alert. A series scores 0 for its first day (it learns its " +
+		"so that one incident is one alert. A series scores 0 for its first two days (it learns its " +
 		"baseline first). State is " + strconv.Itoa(stateSize) + " bytes per series, kept per " +
 		"input partition and checkpointed by the runtime. The detector and its score on the Numenta " +
 		"Anomaly Benchmark are described in docs/anomaly.md.",

@@ -12,7 +12,9 @@ type DetectorConfig struct {
 	Warmup int
 	// Learn is how long (in the values' own time, seconds) a series learns before its
 	// scores count: until then it reports 0, so that a new series does not alert on what it
-	// has not seen a whole day of (the night's lows in its first evening, say).
+	// has not seen yet. Two days: a day shows the daily cycle once, but a signal averaged
+	// over 64 values has then seen only four or five independent windows of it, and noise
+	// still sets new records.
 	Learn int64
 	// HalfLife (seconds of the values' time) is how fast the ranges forget: every HalfLife
 	// they shrink halfway towards their middle, unless values hold them open. A series that
@@ -32,7 +34,7 @@ type DetectorConfig struct {
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400}
 
 // The windows the signals are computed over, in values; fixed so that a series' state has
 // a fixed size (see Size).
@@ -50,8 +52,7 @@ const (
 	sigValue = iota
 	sigShortMean
 	sigLongMean
-	sigShortVolatility
-	sigLongVolatility
+	sigVolatility
 	sigDaily
 	numSignals
 )
@@ -78,9 +79,9 @@ type Result struct {
 
 // Detector scores one series, one value at a time, in a fixed size (see Size).
 //
-// It watches six signals: the value, its mean over the last 16 and 64 values, its
-// volatility (mean absolute change) over the same windows, and its distance from a learnt
-// daily profile (averaged over 36 values). Each signal keeps the range it has held; a value
+// It watches five signals: the value, its mean over the last 16 and 64 values, its
+// volatility (mean absolute change) over the last 64, and its distance from a learnt daily
+// profile (averaged over 36 values). Each signal keeps the range it has held; a value
 // scores by how far the most unusual signal goes beyond its range, relative to the range's
 // width. See docs/anomaly.md.
 type Detector struct {
@@ -134,8 +135,8 @@ func (d *Detector) Update(t int64, v float64) Result {
 	var have [numSignals]bool
 	x[sigValue], have[sigValue] = v, true
 	if s.N >= longWindow+1 {
-		x[sigShortMean], x[sigShortVolatility], x[sigLongMean], x[sigLongVolatility] = d.windows()
-		have[sigShortMean], have[sigShortVolatility], have[sigLongMean], have[sigLongVolatility] = true, true, true, true
+		x[sigShortMean], x[sigLongMean], x[sigVolatility] = d.windows()
+		have[sigShortMean], have[sigLongMean], have[sigVolatility] = true, true, true
 	}
 	scoreDaily := false
 	bucket := int((t%86400+86400)%86400) / (86400 / dailyBuckets)
@@ -213,12 +214,11 @@ func (d *Detector) Update(t int64, v float64) Result {
 }
 
 var signalNames = [numSignals][2]string{
-	sigValue:           {"new high", "new low"},
-	sigShortMean:       {"level shift up", "level shift down"},
-	sigLongMean:        {"level shift up", "level shift down"},
-	sigShortVolatility: {"more volatile", "less volatile"},
-	sigLongVolatility:  {"more volatile", "less volatile"},
-	sigDaily:           {"above the daily pattern", "below the daily pattern"},
+	sigValue:      {"new high", "new low"},
+	sigShortMean:  {"level shift up", "level shift down"},
+	sigLongMean:   {"level shift up", "level shift down"},
+	sigVolatility: {"more volatile", "less volatile"},
+	sigDaily:      {"above the daily pattern", "below the daily pattern"},
 }
 
 func btoi(b bool) int {
@@ -228,25 +228,24 @@ func btoi(b bool) int {
 	return 0
 }
 
-// windows returns the mean and the mean absolute change of the last shortWindow and of the
-// last longWindow values, in one pass: the short window is the long one's end.
-func (d *Detector) windows() (shortMean, shortVolatility, longMean, longVolatility float64) {
+// windows returns the mean of the last shortWindow values, and the mean and the mean
+// absolute change of the last longWindow values, in one pass: the short window is the long
+// one's end.
+func (d *Detector) windows() (shortMean, longMean, volatility float64) {
 	s := &d.st
 	size := int64(len(s.Values))
 	prev := s.Values[(s.N-1-longWindow)%size]
-	var sum, change, shortSum, shortChange float64
+	var sum, change, shortSum float64
 	for i := s.N - longWindow; i < s.N; i++ {
 		x := s.Values[i%size]
-		step := math.Abs(x - prev)
 		sum += x
-		change += step
+		change += math.Abs(x - prev)
 		if i >= s.N-shortWindow {
 			shortSum += x
-			shortChange += step
 		}
 		prev = x
 	}
-	return shortSum / shortWindow, shortChange / shortWindow, sum / longWindow, change / longWindow
+	return shortSum / shortWindow, sum / longWindow, change / longWindow
 }
 
 // learnProfile moves the half hour's expected value towards v: a running mean over its

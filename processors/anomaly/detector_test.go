@@ -55,7 +55,8 @@ func TestDetectorStateIsBounded(t *testing.T) {
 }
 
 // Each signal catches what the others miss, and says which it was. A flat series at 50
-// with a little noise, sampled every 5 minutes for three days, then:
+// with a little noise, sampled every 5 minutes for three days (with one early reading at
+// 60 and one at 40), then:
 func TestDetectorSignals(t *testing.T) {
 	noise := func(rng *rand.Rand) float64 { return rng.NormFloat64() * 0.5 }
 	for _, tc := range []struct {
@@ -65,11 +66,13 @@ func TestDetectorSignals(t *testing.T) {
 	}{
 		{"a spike", func(i int, rng *rand.Rand) float64 { return 80 }, "new high"},
 		{"a dip", func(i int, rng *rand.Rand) float64 { return 20 }, "new low"},
-		// Inside the range an earlier lone spike opened: only the mean sees it.
+		// Inside the range earlier lone readings opened: only the mean sees it.
 		{"a level shift within the range", func(i int, rng *rand.Rand) float64 { return 56 + noise(rng) }, "level shift up"},
-		{"noise grows", func(i int, rng *rand.Rand) float64 { return 50 + 8*noise(rng) }, "more volatile"},
-		// A flat line is a gradual new low of the volatility: it is named, but scores under
-		// the default alert_above here (see docs/anomaly.md).
+		// Inside that range too: only the volatility sees it.
+		{"noise grows", func(i int, rng *rand.Rand) float64 { return 50 + 4*noise(rng) }, "more volatile"},
+		// A flat line is a gradual new low of the volatility: it is named and scores above
+		// anything the noisy series did, but under the default alert_above here (see
+		// docs/anomaly.md).
 		{"a flat line", func(i int, rng *rand.Rand) float64 { return 50 }, "less volatile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,8 +82,11 @@ func TestDetectorSignals(t *testing.T) {
 			quiet := 0.0
 			for i := range 3 * day {
 				v := 50 + noise(rng)
-				if i == 200 {
+				switch i {
+				case 200:
 					v = 60 // an early lone spike: the value's range now reaches 60
+				case 400:
+					v = 40 // and a lone dip: down to 40
 				}
 				r := d.Update(int64(i*300), v)
 				if i > day+day/2 {
@@ -98,7 +104,7 @@ func TestDetectorSignals(t *testing.T) {
 			}
 			want := DefaultAlertAbove
 			if tc.signal == "less volatile" {
-				want = 2 * quiet
+				want = math.Nextafter(quiet, 1)
 			}
 			if best.Score < want || best.Signal != tc.signal {
 				t.Errorf("scored %v (%q), want at least %v (%q)", best.Score, best.Signal, want, tc.signal)
