@@ -63,6 +63,8 @@ type Processor struct {
 	time     *eval.Program
 	into     string
 	detector DetectorConfig
+	// forgetAfter (seconds of event time) is how long a silent series is kept; 0: always.
+	forgetAfter int64
 	// alerts turns scores into alerts (alert_above); nil when the processor only scores.
 	alerts *threshold.Processor
 	clock  engine.Clock
@@ -76,8 +78,12 @@ type Processor struct {
 type partition struct {
 	series map[sid]*Detector
 	dirty  map[sid]struct{}
-	// stale are changelog entries Restore could not use (another detector version): they
-	// are deleted with the next changes.
+	// clock is the newest event time (Unix seconds) of the partition's values; swept is when
+	// (wall clock) its silent series were last looked for.
+	clock int64
+	swept time.Time
+	// stale are changelog entries to delete with the next changes: detectors Restore could
+	// not use (another detector version) and series forgotten for their silence.
 	stale []sid
 }
 
@@ -109,7 +115,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		errs.Append(e.Pos, e.Path, err)
 		return p
 	}
-	p := &Processor{into: c.Into, detector: DefaultDetectorConfig, clock: env.Clock, path: env.Path, logger: env.Logger, parts: map[int32]*partition{}}
+	p := &Processor{into: c.Into, detector: DefaultDetectorConfig, forgetAfter: int64(time.Duration(c.ForgetAfter) / time.Second), clock: env.Clock, path: env.Path, logger: env.Logger, parts: map[int32]*partition{}}
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
@@ -244,16 +250,46 @@ func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 		part.series[id] = d
 	}
 	part.dirty[id] = struct{}{}
+	// A value stamped far in the future must not make every other series look silent.
+	part.clock = max(part.clock, min(at.Unix(), now.Unix()+futureSlack))
 	return d.Update(at.Unix(), v), nil
 }
 
-// Tick lets the alert lifecycle move on by the wall clock (an idle partition's pending
-// records under lateness); scores only change with values.
+// Tick forgets the series that have been silent for forget_after, and lets the alert
+// lifecycle move on by the wall clock (an idle partition's pending records under lateness);
+// scores only change with values.
 func (p *Processor) Tick(ctx context.Context, now time.Time, rejects *engine.Rejects) ([]*engine.Record, error) {
+	if p.forgetAfter > 0 {
+		for _, part := range p.parts {
+			if now.Sub(part.swept) >= sweepEvery {
+				part.forgetSilent(part.clock - p.forgetAfter)
+				part.swept = now
+			}
+		}
+	}
 	if p.alerts == nil {
 		return nil, nil
 	}
 	return p.alerts.Tick(ctx, now, rejects)
+}
+
+// futureSlack is how far past the wall clock an event time may move a partition's clock.
+const futureSlack = 3600
+
+// sweepEvery is how often (wall clock) Tick looks for silent series: a pass over every
+// series of a partition, so not on every tick.
+const sweepEvery = time.Minute
+
+// forgetSilent drops the detectors whose latest value is before horizon (event time), and
+// deletes their changelog entries with the next changes.
+func (part *partition) forgetSilent(horizon int64) {
+	for id, d := range part.series {
+		if d.st.Last < horizon {
+			delete(part.series, id)
+			delete(part.dirty, id)
+			part.stale = append(part.stale, id)
+		}
+	}
 }
 
 // Changelog keys: d/<series id> is a series' detector, t/<key> the alert lifecycle's own
@@ -320,6 +356,7 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 				continue
 			}
 			part.series[id] = d
+			part.clock = max(part.clock, d.st.Last)
 		case strings.HasPrefix(key, alertsPrefix):
 			alertEntries[key[len(alertsPrefix):]] = v
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,22 +127,10 @@ func TestRestoreGoesOnAsBefore(t *testing.T) {
 	above := DefaultAlertAbove
 	cfg := func() *Config { return &Config{AlertAbove: &above, KeepFiringFor: config.Duration(30 * time.Minute)} }
 	a := newProc(t, cfg())
-	log := map[int32]map[string][]byte{}
-	collect := func(p *Processor) {
-		p.Changes(func(part int32, key string, v []byte) {
-			if log[part] == nil {
-				log[part] = map[string][]byte{}
-			}
-			if v == nil {
-				delete(log[part], key)
-			} else {
-				log[part][key] = v
-			}
-		})
-	}
+	log := changelog{}
 	for i := range 288 * 3 {
 		run(t, a, reading("host-a", i, cycle(i)), reading("host-b", i, cycle(i+50)))
-		collect(a)
+		log.collect(a)
 	}
 	b := newProc(t, cfg())
 	for part, entries := range log {
@@ -160,6 +149,79 @@ func TestRestoreGoesOnAsBefore(t *testing.T) {
 		if len(ra) != len(rb) || len(ra) > 0 && ra[0].Value["event_id"] != rb[0].Value["event_id"] {
 			t.Fatalf("value %d: the restored processor emitted %d alerts, the original %d", i, len(rb), len(ra))
 		}
+	}
+}
+
+// changelog is a compacted changelog topic: the latest value per partition and key.
+type changelog map[int32]map[string][]byte
+
+func (log changelog) collect(p *Processor) {
+	p.Changes(func(part int32, key string, v []byte) {
+		if log[part] == nil {
+			log[part] = map[string][]byte{}
+		}
+		if v == nil {
+			delete(log[part], key)
+		} else {
+			log[part][key] = v
+		}
+	})
+}
+
+func (log changelog) detectors() int {
+	n := 0
+	for _, entries := range log {
+		for key := range entries {
+			if strings.HasPrefix(key, detectorPrefix) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// A series silent for forget_after (in its partition's event time) is forgotten: its
+// changelog entry is deleted and, if it comes back, it learns again; a series silent for
+// less is kept, and a value stamped far in the future does not make the others silent.
+func TestForgetsSilentSeries(t *testing.T) {
+	p := newProc(t, &Config{ForgetAfter: config.Duration(7 * 24 * time.Hour)})
+	wall := p.clock.(*stepClock)
+	log := changelog{}
+	i := 0
+	step := func(hosts ...string) {
+		wall.t = t0.Add(time.Duration(i) * 5 * time.Minute)
+		for _, h := range hosts {
+			run(t, p, reading(h, i, cycle(i)))
+		}
+		if _, err := p.Tick(context.Background(), wall.t, &engine.Rejects{}); err != nil {
+			t.Fatal(err)
+		}
+		log.collect(p)
+		i++
+	}
+	for i < 288*3 {
+		step("host-a", "host-b")
+	}
+	future := reading("host-a", i, cycle(i))
+	future.Value["ts_event"] = "2099-01-01T00:00:00Z"
+	run(t, p, future)
+	for i < 288*9 { // host-b silent for six days
+		step("host-a")
+	}
+	if n := log.detectors(); n != 2 {
+		t.Fatalf("after six silent days (and a value stamped 2099) the changelog holds %d detectors, want both", n)
+	}
+	for i < 288*10+12 { // seven days and an hour
+		step("host-a")
+	}
+	if n := log.detectors(); n != 1 || len(p.parts[0].series) != 1 {
+		t.Fatalf("after seven silent days the changelog holds %d detectors and memory %d, want host-a's only", n, len(p.parts[0].series))
+	}
+	// Back, host-b learns again: a spike in its first day is not scored.
+	wall.t = t0.Add(time.Duration(i) * 5 * time.Minute)
+	out, _ := run(t, p, reading("host-b", i, 500))
+	if score := out[0].Value["anomaly"].(map[string]any)["score"].(float64); score != 0 {
+		t.Errorf("host-b, back after it was forgotten, scored %v on its first value", score)
 	}
 }
 
