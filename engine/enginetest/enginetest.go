@@ -5,6 +5,9 @@
 //
 // An implementation's own test calls TestOutput or TestInput with a setup function that
 // returns a fresh instance (its own topic, table or group) each time it is called.
+//
+// Changelog is the runtime's view of a stateful processor's changes, for the processors'
+// checkpoint tests.
 package enginetest
 
 import (

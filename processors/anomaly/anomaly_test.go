@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/enginetest"
 )
 
 type stepClock struct{ t time.Time }
@@ -152,21 +153,10 @@ func TestRestoreGoesOnAsBefore(t *testing.T) {
 	}
 }
 
-// changelog is a compacted changelog topic: the latest value per partition and key.
+// changelog is what the runtime keeps of the processor's changes.
 type changelog map[int32]map[string][]byte
 
-func (log changelog) collect(p *Processor) {
-	p.Changes(func(part int32, key string, v []byte) {
-		if log[part] == nil {
-			log[part] = map[string][]byte{}
-		}
-		if v == nil {
-			delete(log[part], key)
-		} else {
-			log[part][key] = v
-		}
-	})
-}
+func (log changelog) collect(p *Processor) { enginetest.Changelog(log).Collect(p) }
 
 func (log changelog) detectors() int {
 	n := 0

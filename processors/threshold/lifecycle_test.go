@@ -11,23 +11,13 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/enginetest"
 )
 
 // changelog is what the runtime keeps of Changes: the latest value of each key per partition.
 type changelog map[int32]map[string][]byte
 
-func (c changelog) collect(p *Processor) {
-	p.Changes(func(part int32, key string, v []byte) {
-		if c[part] == nil {
-			c[part] = map[string][]byte{}
-		}
-		if v == nil {
-			delete(c[part], key)
-		} else {
-			c[part][key] = v
-		}
-	})
-}
+func (c changelog) collect(p *Processor) { enginetest.Changelog(c).Collect(p) }
 
 func (c changelog) restore(t *testing.T, p *Processor) {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/enginetest"
 )
 
 // workload is a stream of batches and ticks: out-of-order readings of several hosts over
@@ -102,12 +103,12 @@ func transcript(out []*engine.Record, rejects *engine.Rejects) string {
 type runner struct {
 	p         *Processor
 	clock     *stepClock
-	changelog map[int32]map[string][]byte
+	changelog enginetest.Changelog
 }
 
 func newRunner(t testing.TB, cfg *Config) *runner {
 	clock := &stepClock{now: wall}
-	return &runner{p: newProc(t, cfg, clock), clock: clock, changelog: map[int32]map[string][]byte{}}
+	return &runner{p: newProc(t, cfg, clock), clock: clock, changelog: enginetest.Changelog{}}
 }
 
 func (r *runner) do(t testing.TB, a action) string {
@@ -123,16 +124,7 @@ func (r *runner) do(t testing.TB, a action) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.p.Changes(func(part int32, key string, value []byte) {
-		if r.changelog[part] == nil {
-			r.changelog[part] = map[string][]byte{}
-		}
-		if value == nil {
-			delete(r.changelog[part], key)
-		} else {
-			r.changelog[part][key] = value
-		}
-	})
+	r.changelog.Collect(r.p)
 	return transcript(out, &rejects)
 }
 
