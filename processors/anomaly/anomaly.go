@@ -106,7 +106,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		return nil, fmt.Errorf("anomaly: config is %T, want *anomaly.Config", cfg)
 	}
 	invalid := c.Validate()
-	if c.Into != "" && !isIdent(c.Into) {
+	if c.Into != "" && !eval.IsIdentifier(c.Into) {
 		invalid = errors.Join(invalid, config.FieldErrorf("into", "%q is not a field name (letters, digits and _, not starting with a digit)", c.Into))
 	}
 	var errs config.Errors
@@ -171,15 +171,6 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 var scoreType = types.ObjectOf("the anomaly processor's score", map[string]*types.Type{
 	"score": types.TFloat, "raw": types.TFloat, "expected": types.TFloat, "lower": types.TFloat, "upper": types.TFloat, "signal": types.TStr,
 })
-
-func isIdent(s string) bool {
-	for i, c := range s {
-		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && (i == 0 || !(c >= '0' && c <= '9')) {
-			return false
-		}
-	}
-	return s != ""
-}
 
 // OutputType is the scored record, or with alert_above the alert record.
 func (p *Processor) OutputType() *types.Type { return p.out }

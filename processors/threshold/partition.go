@@ -276,7 +276,7 @@ func seriesRecord(vals string, names []string) (values []any, key string, rec ma
 func setPath(rec map[string]any, path string, v any) {
 	parts := strings.Split(path, ".")
 	for _, p := range parts {
-		if !isIdent(p) {
+		if !eval.IsIdentifier(p) {
 			rec[path] = v
 			return
 		}
@@ -290,18 +290,6 @@ func setPath(rec map[string]any, path string, v any) {
 		rec = child
 	}
 	rec[parts[len(parts)-1]] = v
-}
-
-func isIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && (i == 0 || !(c >= '0' && c <= '9')) {
-			return false
-		}
-	}
-	return true
 }
 
 // forgetIdle forgets the series that hold no alert state and whose last record is before
