@@ -242,7 +242,7 @@ func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 	}
 	part.dirty[id] = struct{}{}
 	// A value stamped far in the future must not make every other series look silent.
-	part.clock = max(part.clock, min(at.Unix(), now.Unix()+futureSlack))
+	part.clock = max(part.clock, min(at.Unix(), now.Add(futureSlack).Unix()))
 	return d.Update(at.Unix(), v), nil
 }
 
@@ -265,7 +265,7 @@ func (p *Processor) Tick(ctx context.Context, now time.Time, rejects *engine.Rej
 }
 
 // futureSlack is how far past the wall clock an event time may move a partition's clock.
-const futureSlack = 3600
+const futureSlack = time.Hour
 
 // sweepEvery is how often (wall clock) Tick looks for silent series: a pass over every
 // series of a partition, so not on every tick.
