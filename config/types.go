@@ -161,6 +161,21 @@ type Broker struct {
 	Brokers  []string  `yaml:"brokers" doc:"Seed broker addresses (host:port) of a Redpanda or Kafka cluster."`
 	Embedded *Embedded `yaml:"embedded" doc:"Run an in-process Kafka-protocol broker instead."`
 	ClientID string    `yaml:"client_id" default:"eventops-engine" doc:"Kafka client id."`
+	// MaxRecordBytes is checked by the engine itself because a broker refuses a record over
+	// its limit with an error that retrying never fixes: the stream would stop for good.
+	MaxRecordBytes Size `yaml:"max_record_bytes" default:"1000000" doc:"Largest record (key, value and headers) a stream writes to a topic. A record over it goes to the dead-letter topic with its size, truncated to fit, and the stream goes on. Keep it under the broker's message.max.bytes (Kafka and Redpanda default to 1048588; the embedded broker is set to accept this limit)."`
+}
+
+// MaxRecordLimit is the ceiling of broker.max_record_bytes: the embedded broker and the
+// producers are configured from it, and nothing above it is a sane single record.
+const MaxRecordLimit = 64 << 20
+
+// Validate checks the broker settings that do not depend on the rest of the file.
+func (b *Broker) Validate() error {
+	if b.MaxRecordBytes != 0 && (b.MaxRecordBytes < 1024 || b.MaxRecordBytes > MaxRecordLimit) {
+		return fmt.Errorf("max_record_bytes %s: want between 1KiB and 64MiB", b.MaxRecordBytes)
+	}
+	return nil
 }
 
 // Embedded configures the in-process broker.
@@ -205,6 +220,7 @@ type Input struct {
 	Group      string `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
 	Start      string `yaml:"start" default:"earliest" enum:"earliest,latest" doc:"Where a new consumer group starts."`
 	BatchSize  int    `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
+	StallAfter Duration `yaml:"stall_after" default:"1m" doc:"/-/ready reports the stream stalled (503) when records wait on its input and it has committed no batch for this long."`
 }
 
 // Output is a stream's output: exactly one of Topic, Postgres and Parquet.

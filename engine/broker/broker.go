@@ -21,6 +21,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventops/eventops-engine/config"
 )
@@ -37,6 +38,11 @@ type Broker struct {
 	sharedOnce sync.Once
 	shared     *kgo.Client
 	sharedErr  error
+
+	// pinger asks for metadata (Ping), for health.
+	pingOnce sync.Once
+	pinger   *kgo.Client
+	pingErr  error
 
 	closeOnce sync.Once
 	cleanerWG sync.WaitGroup
@@ -98,6 +104,9 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 		kfake.DataDir(e.DataDir),
 		kfake.ListenFn(listenFn),
 		kfake.DefaultNumPartitions(1),
+		// The broker must accept every record the engine lets through (MaxRecordBytes) in
+		// a batch of its own.
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(b.MaxRecordBytes() + recordOverheadBytes)}),
 		kfake.WithLogger(kfakeLogger{b.logger.With("component", "embedded-broker")}),
 	)
 	if err != nil {
@@ -129,6 +138,21 @@ func checkLoopback(hostport string) error {
 	return nil
 }
 
+// DefaultMaxRecordBytes is broker.max_record_bytes when the file does not set it.
+const DefaultMaxRecordBytes = 1_000_000
+
+// recordOverheadBytes is what a record batch adds around one record's key, value and
+// headers (the batch header is 61 bytes, a record's own framing a few varints).
+const recordOverheadBytes = 1 << 10
+
+// MaxRecordBytes is the largest record (key + value + headers) a stream writes to a topic.
+func (b *Broker) MaxRecordBytes() int {
+	if b.cfg.MaxRecordBytes > 0 {
+		return int(b.cfg.MaxRecordBytes)
+	}
+	return DefaultMaxRecordBytes
+}
+
 // Embedded reports whether the broker runs in this process.
 func (b *Broker) Embedded() bool { return b.cluster != nil }
 
@@ -150,6 +174,7 @@ func (b *Broker) sharedProducer() (*kgo.Client, error) {
 	b.sharedOnce.Do(func() {
 		b.shared, b.sharedErr = kgo.NewClient(append(b.ClientOpts(),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.ProducerBatchMaxBytes(int32(b.MaxRecordBytes()+recordOverheadBytes)),
 			kgo.ProducerLinger(0), // dead letters are few; do not make their batch wait
 		)...)
 		if b.sharedErr != nil {
@@ -205,6 +230,9 @@ func (b *Broker) Close() {
 		if b.shared != nil {
 			b.shared.Close()
 		}
+		if b.pinger != nil {
+			b.pinger.Close()
+		}
 		if b.cluster != nil {
 			b.cluster.Close()
 			b.logger.Info("embedded broker stopped")
@@ -241,4 +269,17 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	default:
 		k.l.Debug(msg, keyvals...)
 	}
+}
+
+// Ping asks the broker for the cluster's metadata: an error says it cannot be reached.
+func (b *Broker) Ping(ctx context.Context) error {
+	b.pingOnce.Do(func() {
+		b.pinger, b.pingErr = kgo.NewClient(append(b.ClientOpts(), kgo.RequestRetries(0))...)
+	})
+	if b.pingErr != nil {
+		return b.pingErr
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	_, err := req.RequestWith(ctx, b.pinger)
+	return err
 }

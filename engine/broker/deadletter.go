@@ -23,6 +23,10 @@ const (
 	HeaderSourcePartition = "eventops.source.partition"
 	HeaderSourceOffset    = "eventops.source.offset"
 	HeaderTime            = "eventops.time"
+	// HeaderOriginalBytes is set on a dead letter whose payload was cut to fit the topic:
+	// the size of the original value (and key, if that was cut too).
+	HeaderOriginalBytes = "eventops.original_bytes"
+	HeaderOriginalKey   = "eventops.original_key_bytes"
 )
 
 // DeadLetterWriter writes rejected records of one stream to a dead-letter topic: the original
@@ -69,7 +73,7 @@ func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engi
 			to = it.Topic // a side output such as a window's late: topic
 		}
 		counts[to]++
-		kr := DeadLetterRecord(w.stream, to, it, now)
+		kr := DeadLetterRecord(w.stream, to, it, now, w.broker.MaxRecordBytes())
 		wg.Add(1)
 		client.Produce(ctx, kr, func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -96,8 +100,10 @@ func (w *DeadLetterWriter) Write(ctx context.Context, topic string, items []engi
 
 // DeadLetterRecord is the record a dead letter of stream becomes on topic: the original
 // bytes, key and headers, then headers saying where it came from, why it failed (now is
-// the eventops.time header, RFC 3339).
-func DeadLetterRecord(stream, topic string, it engine.Rejected, now string) *kgo.Record {
+// the eventops.time header, RFC 3339). A record larger than maxBytes (key, value and
+// headers) is cut to fit, key first kept whole where it can be, and says its original sizes:
+// a dead letter the broker refused would stop the stream it was meant to unblock.
+func DeadLetterRecord(stream, topic string, it engine.Rejected, now string, maxBytes int) *kgo.Record {
 	kr := &kgo.Record{Topic: topic}
 	reason := "unknown error"
 	if it.Err != nil {
@@ -106,7 +112,7 @@ func DeadLetterRecord(stream, topic string, it engine.Rejected, now string) *kgo
 	var src engine.Source
 	if r := it.Record; r != nil {
 		kr.Value, kr.Key, src = r.Raw, r.Key, r.Source
-		kr.Headers = make([]kgo.RecordHeader, 0, len(r.Headers)+7)
+		kr.Headers = make([]kgo.RecordHeader, 0, len(r.Headers)+9)
 		for _, h := range r.Headers {
 			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 		}
@@ -114,10 +120,45 @@ func DeadLetterRecord(stream, topic string, it engine.Rejected, now string) *kgo
 	add := func(k, v string) { kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
 	add(HeaderStream, stream)
 	add(HeaderStage, it.Stage)
-	add(HeaderReason, reason)
+	add(HeaderReason, truncate(reason, 4096))
 	add(HeaderSourceTopic, src.Topic)
 	add(HeaderSourcePartition, strconv.FormatInt(int64(src.Partition), 10))
 	add(HeaderSourceOffset, strconv.FormatInt(src.Offset, 10))
 	add(HeaderTime, now)
+	if maxBytes > 0 && RecordBytes(kr) > maxBytes {
+		fitDeadLetter(kr, maxBytes)
+	}
 	return kr
+}
+
+// fitDeadLetter cuts a dead letter to maxBytes: the original headers go first (they are
+// the least needed to find the record again), then the key and value are shortened.
+func fitDeadLetter(kr *kgo.Record, maxBytes int) {
+	valueBytes, keyBytes := len(kr.Value), len(kr.Key)
+	own := kr.Headers[len(kr.Headers)-7:]
+	kr.Headers = append([]kgo.RecordHeader(nil), own...)
+	kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: HeaderOriginalBytes, Value: strconv.AppendInt(nil, int64(valueBytes), 10)})
+	if keyBytes > maxBytes/4 {
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: HeaderOriginalKey, Value: strconv.AppendInt(nil, int64(keyBytes), 10)})
+		kr.Key = kr.Key[:maxBytes/4]
+	}
+	room := max(maxBytes-RecordBytes(&kgo.Record{Key: kr.Key, Headers: kr.Headers}), 0)
+	kr.Value = kr.Value[:min(len(kr.Value), room)]
+}
+
+// RecordBytes is what a record counts against broker.max_record_bytes: its key, value and
+// headers.
+func RecordBytes(kr *kgo.Record) int {
+	n := len(kr.Key) + len(kr.Value)
+	for _, h := range kr.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

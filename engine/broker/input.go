@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,11 +40,21 @@ type InputConfig struct {
 	// and aborts the transaction it left open.
 	TransactionalID string
 	// Assigned, if set, is called when partitions are assigned to this member, before any of
-	// their records is read (the stream restores their state there). Revoked is called when
-	// partitions are taken away or lost. Both run in the group's goroutine, never while a
-	// batch is unacked (see BlockRebalanceOnPoll).
+	// their records is read. Revoked is called when partitions are taken away or lost. Both
+	// run in the group's goroutine, never while a batch is unacked (see BlockRebalanceOnPoll).
 	Assigned func(ctx context.Context, partitions []int32)
 	Revoked  func(partitions []int32)
+	// Restore, if set, is called for newly assigned partitions once their committed offsets
+	// are known and before any of their records is read: the stream restores their state
+	// there. It returns the offsets its checkpoint was taken at (see AckWithState); where
+	// they differ from the group's committed offsets, the input resumes from them, so that
+	// state is never ahead of (or behind) the records read after it.
+	Restore func(ctx context.Context, partitions []int32) (map[int32]int64, error)
+	// InstanceID, if set, makes this member a static member of its group (KIP-345): a
+	// restarted instance with the same id takes its partitions back at once instead of
+	// waiting for the session of its predecessor to time out. Close then leaves the group
+	// explicitly, so a clean stop hands the partitions over at once too.
+	InstanceID string
 	// Changelog is the topic AckWithState writes state records to: they go to the partition
 	// they name, while output records it is given are partitioned by key as usual.
 	Changelog string
@@ -67,6 +78,33 @@ type StateRecord struct {
 	Value     []byte
 }
 
+// OffsetKey is the changelog key under which a checkpoint records the input offset it was
+// taken at (the next offset to read), in the same transaction as the state and the group's
+// offset commit. Processor keys always start with the processor's name, so none is empty
+// before the NUL.
+const OffsetKey = "\x00offset"
+
+func encodeOffset(o int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(o)) }
+
+// CheckpointOffsets takes the checkpointed input offsets out of a changelog read (see
+// ReadChangelog): partitions whose changelog has none (written before offsets were
+// checkpointed) are absent.
+func CheckpointOffsets(state map[int32]map[string][]byte) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for p, entries := range state {
+		v, ok := entries[OffsetKey]
+		if !ok {
+			continue
+		}
+		delete(entries, OffsetKey)
+		if len(v) != 8 {
+			return nil, fmt.Errorf("broker: changelog partition %d: checkpointed offset of %d bytes, want 8", p, len(v))
+		}
+		out[p] = int64(binary.BigEndian.Uint64(v))
+	}
+	return out, nil
+}
+
 // ErrAborted says a transaction did not commit (the group rebalanced, or a write failed):
 // the input rewound to its committed offsets, so the batch is read again, and the stream
 // must restore its state from the changelog before it goes on.
@@ -85,6 +123,7 @@ type Input struct {
 	session *kgo.GroupTransactSession // set when cfg.TransactionalID is
 	logger  *slog.Logger
 
+	broker *Broker
 	// topicID identifies the topic's incarnation (see engine.Source.TopicID).
 	topicID [16]byte
 
@@ -94,6 +133,8 @@ type Input struct {
 	closed  bool
 	// assigned is the set of partitions this member owns now.
 	assigned map[int32]bool
+	// lag is, per partition, how many records were still to read after the last fetch.
+	lag map[int32]int64
 }
 
 var _ engine.Input = (*Input)(nil)
@@ -117,7 +158,7 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 	default:
 		return nil, fmt.Errorf("broker: input start %q: want earliest or latest", cfg.Start)
 	}
-	in := &Input{cfg: cfg, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group), assigned: map[int32]bool{}}
+	in := &Input{cfg: cfg, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group), assigned: map[int32]bool{}, lag: map[int32]int64{}}
 	opts := append(b.ClientOpts(),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -134,6 +175,9 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 		// Records of aborted transactions never reach a stream (ours write state that way,
 		// and a producer of an input topic may too).
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A transaction ends with a control record: without it the position would stop one
+		// short of the end of a transactional topic, and the lag would never reach 0.
+		kgo.KeepControlRecords(),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 			in.mu.Lock()
 			for _, p := range m[cfg.Topic] {
@@ -156,13 +200,15 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 		}
 	}
 	opts = append(opts, kgo.OnPartitionsRevoked(revoked), kgo.OnPartitionsLost(revoked))
+	if cfg.Restore != nil {
+		opts = append(opts, kgo.AdjustFetchOffsetsFn(in.restore))
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	var err error
 	if cfg.TransactionalID != "" {
-		opts = append(opts,
-			kgo.TransactionalID(cfg.TransactionalID),
-			kgo.RecordPartitioner(checkpointPartitioner{changelog: cfg.Changelog}),
-			kgo.RequiredAcks(kgo.AllISRAcks()),
-		)
+		opts = append(opts, in.transactionOpts(b)...)
 		in.session, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {
 			in.client = in.session.Client()
@@ -174,7 +220,90 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 		return nil, fmt.Errorf("broker: input %s: creating consumer: %w", cfg.Topic, err)
 	}
 	in.topicID = in.lookupTopicID()
+	if in.session != nil {
+		in.fencePredecessor()
+	}
+	in.broker = b
 	return in, nil
+}
+
+// leaveGroup takes a static member out of its group: a static member's client does not
+// leave when it closes (so that a restart finds its partitions waiting), and without this
+// the other members would wait for its session to time out after a clean stop.
+func (in *Input) leaveGroup() {
+	if in.cfg.InstanceID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(in.broker.ClientOpts()...)
+	if err == nil {
+		defer cl.Close()
+		_, err = kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(in.cfg.Group).InstanceIDs(in.cfg.InstanceID).Reason("clean stop"))
+	}
+	if err != nil {
+		in.logger.Warn("could not leave the consumer group; its other members wait for this member's session to time out", "err", err)
+	}
+}
+
+// TransactionTimeout is how long a transaction may stay open before the broker aborts it.
+// It bounds how long a crashed member's open transaction can hold back the readers of its
+// outputs and changelog: Kafka Streams uses the same 10 s for exactly-once.
+const TransactionTimeout = 10 * time.Second
+
+func (in *Input) transactionOpts(b *Broker) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.TransactionalID(in.cfg.TransactionalID),
+		kgo.TransactionTimeout(TransactionTimeout),
+		kgo.RecordPartitioner(checkpointPartitioner{changelog: in.cfg.Changelog}),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(int32(b.MaxRecordBytes() + recordOverheadBytes)),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.MaxBufferedRecords(100_000),
+	}
+}
+
+// fencePredecessor initialises the producer id now rather than at the first commit. For a
+// transactional id whose previous holder (this instance before a crash) left a transaction
+// open, that aborts the transaction at once: otherwise the changelog read of the first
+// assignment would wait for it until the broker's transaction timeout.
+func (in *Input) fencePredecessor() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := in.client.ProducerID(ctx); err != nil {
+		in.logger.Warn("could not initialise the transactional producer yet; an open transaction of this instance's predecessor is aborted by the broker's timeout instead", "err", err)
+	}
+}
+
+// restore is the group's offset hook: it restores the state of newly assigned partitions
+// and resumes each from the offsets its checkpoint was taken at.
+func (in *Input) restore(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	parts := make([]int32, 0, len(offsets[in.cfg.Topic]))
+	for p := range offsets[in.cfg.Topic] {
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return offsets, nil
+	}
+	slices.Sort(parts)
+	at, err := in.cfg.Restore(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	for p, o := range at {
+		committed, ok := offsets[in.cfg.Topic][p]
+		if !ok {
+			continue
+		}
+		if c := committed.EpochOffset().Offset; c >= 0 && c != o {
+			// The group's commit and the checkpoint were written in one transaction, so
+			// they can only differ when a broker lost part of one (the embedded broker
+			// writes the two to different files): the checkpoint is the truth.
+			in.logger.Warn("the group's committed offset differs from the checkpoint's; resuming from the checkpoint", "partition", p, "committed", c, "checkpoint", o)
+		}
+		offsets[in.cfg.Topic][p] = kgo.NewOffset().At(o).WithEpoch(-1)
+	}
+	return offsets, nil
 }
 
 // lookupTopicID asks the cluster for the topic's id, which record_id() folds into event ids
@@ -239,28 +368,63 @@ func (in *Input) convert(fetches kgo.Fetches) ([]*engine.Record, map[int32]kgo.E
 			return
 		}
 		for _, r := range p.Records {
-			rec := &engine.Record{
-				Raw:       r.Value,
-				Key:       r.Key,
-				Source:    engine.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, TopicID: in.topicID},
-				Timestamp: r.Timestamp,
+			if r.Attrs.IsControl() {
+				continue // a transaction marker: no data, but the position moves past it
 			}
-			if len(r.Headers) > 0 {
-				rec.Headers = make([]engine.Header, len(r.Headers))
-				for i, h := range r.Headers {
-					rec.Headers[i] = engine.Header{Key: h.Key, Value: h.Value}
-				}
-			}
-			batch = append(batch, rec)
+			batch = append(batch, in.record(r))
 		}
 		last := p.Records[len(p.Records)-1]
 		commit[p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
-		if in.cfg.Metrics != nil && p.HighWatermark >= 0 {
-			in.cfg.Metrics.ConsumerLag.WithLabelValues(in.cfg.Stream, p.Topic, strconv.Itoa(int(p.Partition))).
-				Set(float64(max(p.HighWatermark-(last.Offset+1), 0)))
-		}
+		in.observeLag(p, last.Offset+1)
 	})
 	return batch, commit
+}
+
+// record converts a fetched Kafka record.
+func (in *Input) record(r *kgo.Record) *engine.Record {
+	rec := &engine.Record{
+		Raw:       r.Value,
+		Key:       r.Key,
+		Source:    engine.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, TopicID: in.topicID},
+		Timestamp: r.Timestamp,
+	}
+	if len(r.Headers) > 0 {
+		rec.Headers = make([]engine.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			rec.Headers[i] = engine.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return rec
+}
+
+// observeLag records how far position is behind the partition's end. For a read_committed
+// consumer the end is the last stable offset: records of open transactions cannot be read yet.
+func (in *Input) observeLag(p kgo.FetchTopicPartition, position int64) {
+	end := p.LastStableOffset
+	if end < 0 {
+		end = p.HighWatermark
+	}
+	lag := max(end-position, 0)
+	in.mu.Lock()
+	in.lag[p.Partition] = lag
+	in.mu.Unlock()
+	if in.cfg.Metrics != nil && end >= 0 {
+		in.cfg.Metrics.ConsumerLag.WithLabelValues(in.cfg.Stream, p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(lag))
+	}
+}
+
+// Lag is the number of records (transaction markers included) between what this member
+// last read and the end of its partitions, as of its last fetch.
+func (in *Input) Lag() int64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var total int64
+	for p, l := range in.lag {
+		if in.assigned[p] {
+			total += l
+		}
+	}
+	return total
 }
 
 // Ack commits the position after the oldest unacked batch, synchronously. Acks must come in
@@ -336,10 +500,24 @@ func (in *Input) Close() error {
 	in.mu.Unlock()
 	if in.session != nil {
 		in.session.CloseAllowingRebalance()
-		return nil
+	} else {
+		in.client.CloseAllowingRebalance()
 	}
-	in.client.CloseAllowingRebalance()
+	in.leaveGroup()
 	return nil
+}
+
+// ResumeAt moves the read position of the given partitions to offsets (after an aborted
+// transaction, to where the restored checkpoint was taken).
+func (in *Input) ResumeAt(offsets map[int32]int64) {
+	if len(offsets) == 0 {
+		return
+	}
+	set := make(map[int32]kgo.EpochOffset, len(offsets))
+	for p, o := range offsets {
+		set[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	in.client.SetOffsets(map[string]map[int32]kgo.EpochOffset{in.cfg.Topic: set})
 }
 
 // Assigned lists the partitions this member owns now, in order.
@@ -373,6 +551,10 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 		in.mu.Unlock()
 		return errors.New("broker: ack without a batch read")
 	}
+	var offsets map[int32]kgo.EpochOffset
+	if len(batch) > 0 {
+		offsets = in.pending[0]
+	}
 	in.mu.Unlock()
 
 	if err := in.session.Begin(); err != nil {
@@ -396,6 +578,9 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 	}
 	for _, st := range state {
 		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: st.Partition, Key: []byte(st.Key), Value: st.Value}, promise)
+	}
+	for p, o := range offsets {
+		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, promise)
 	}
 	// End flushes, so every promise above has run when it returns.
 	committed, err := in.session.End(ctx, kgo.TryCommit)

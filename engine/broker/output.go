@@ -27,6 +27,9 @@ type OutputConfig struct {
 	Headers map[string]*eval.Program
 	// Clock is what now() sees in Key and Headers (default: wall clock).
 	Clock engine.Clock
+	// MaxRecordBytes rejects (to the dead-letter topic) a record whose key, value and
+	// headers take more; 0: DefaultMaxRecordBytes.
+	MaxRecordBytes int
 }
 
 // Output produces records to a topic with an idempotent producer and acks=all. Write returns
@@ -46,6 +49,9 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = engine.WallClock{}
 	}
+	if cfg.MaxRecordBytes <= 0 {
+		cfg.MaxRecordBytes = b.MaxRecordBytes()
+	}
 	// Compression saves network, which the in-process broker does not use: on loopback it
 	// is CPU spent twice (compress here, decompress in every consumer) for nothing.
 	compression := kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression())
@@ -58,7 +64,7 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 		// Write hands over a whole batch and then flushes, so lingering only matters for a
 		// batch larger than the buffer; a short linger fills produce requests in that case.
 		kgo.ProducerLinger(5*time.Millisecond),
-		kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.ProducerBatchMaxBytes(int32(max(cfg.MaxRecordBytes+recordOverheadBytes, 1<<20))),
 		kgo.MaxBufferedRecords(100_000),
 		compression,
 	)...)
@@ -73,6 +79,9 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 func NewEncoder(cfg OutputConfig) *Output {
 	if cfg.Clock == nil {
 		cfg.Clock = engine.WallClock{}
+	}
+	if cfg.MaxRecordBytes <= 0 {
+		cfg.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	return &Output{cfg: cfg}
 }
@@ -181,7 +190,7 @@ func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte, left in
 		}
 	}
 	if o.cfg.Key == nil && len(o.cfg.Headers) == 0 {
-		return kr, nil
+		return kr, o.checkSize(kr)
 	}
 	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
 	if o.cfg.Key != nil {
@@ -207,7 +216,18 @@ func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte, left in
 		}
 		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: name, Value: b})
 	}
-	return kr, nil
+	return kr, o.checkSize(kr)
+}
+
+// ErrRecordTooLarge says a record is over broker.max_record_bytes.
+var ErrRecordTooLarge = errors.New("record too large")
+
+// checkSize refuses a record the broker would refuse: retrying it could never succeed.
+func (o *Output) checkSize(kr *kgo.Record) error {
+	if n := RecordBytes(kr); n > o.cfg.MaxRecordBytes {
+		return fmt.Errorf("%w for topic %s: %d bytes (key %d, value %d), over max_record_bytes %d", ErrRecordTooLarge, o.cfg.Topic, n, len(kr.Key), len(kr.Value), o.cfg.MaxRecordBytes)
+	}
+	return nil
 }
 
 // toBytes renders a key or header value: strings and bytes as they are, numbers and booleans

@@ -38,6 +38,7 @@ type live struct {
 	server  *api.Server
 	stores  map[string]store.Store // what the API's routes read, by table
 	closers []func()               // run at shutdown: stores a reload opened
+	probe   *brokerProbe           // whether the broker answers
 }
 
 type liveStream struct {
@@ -424,7 +425,7 @@ func addedTopics(old, cfg *config.Pipeline) map[string]config.Topic {
 // sameInput tells whether a changed stream can swap in place: same input, consumer group
 // and checkpointing (a stateful stream's input is transactional).
 func sameInput(prev, next *StreamPlan) bool {
-	return reload.Same(prev.Config.Input, next.Config.Input) && prev.Group() == next.Group() && prev.Stateful() == next.Stateful()
+	return reload.Same(prev.Config.Input, next.Config.Input) && prev.Group() == next.Group() && prev.Transactional() == next.Transactional()
 }
 
 // ReloadFiles loads the pipeline from its files again (RunOptions.Load) and reloads it.

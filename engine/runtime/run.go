@@ -90,12 +90,14 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	if cfg.Broker.Embedded != nil {
 		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
 	}
+	probe := newBrokerProbe(b, ro.Metrics.BrokerUp, log)
+	go probe.run(ctx)
 	postgres.Retain()
 	defer postgres.Release()
 
 	var ready atomic.Bool
 	var streams []*stream
-	lv := &live{plan: p, b: b, ro: ro, streams: map[string]*liveStream{}, errc: make(chan error, 64)}
+	lv := &live{plan: p, b: b, ro: ro, streams: map[string]*liveStream{}, errc: make(chan error, 64), probe: probe}
 	defer func() {
 		for _, c := range lv.closers {
 			c()
@@ -145,12 +147,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 				if !ready.Load() {
 					return errors.New("streams are starting")
 				}
-				for _, s := range lv.running() {
-					if j, ok := s.input.(interface{ Joined() bool }); ok && !j.Joined() {
-						return fmt.Errorf("stream %s has not joined its consumer group yet", s.plan.Name)
-					}
-				}
-				return nil
+				return lv.ready()
 			},
 		})
 		if err != nil {
@@ -221,20 +218,25 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	inCfg := broker.InputConfig{
 		Stream: sp.Name, Topic: sc.Input.Topic, Group: group, Start: sc.Input.Start,
 		BatchSize: batchSize, Metrics: ro.Metrics, Logger: log,
+		InstanceID: ro.InstanceID,
 	}
 	s := &stream{
-		plan:         sp,
-		metrics:      ro.Metrics,
-		log:          log,
-		drain:        ro.Drain,
-		backoffMin:   100 * time.Millisecond,
-		backoffMax:   5 * time.Second,
-		settleEvery:  time.Second,
-		acked:        make(chan struct{}, 1),
-		clock:        p.opts.Clock,
-		swaps:        make(chan *swapTo, 1),
-		tickInterval: ro.TickEvery,
+		plan:           sp,
+		metrics:        ro.Metrics,
+		log:            log,
+		drain:          ro.Drain,
+		backoffMin:     100 * time.Millisecond,
+		backoffMax:     5 * time.Second,
+		settleEvery:    time.Second,
+		acked:          make(chan struct{}, 1),
+		clock:          p.opts.Clock,
+		swaps:          make(chan *swapTo, 1),
+		tickInterval:   ro.TickEvery,
+		health:         newHealth(sp.Name, ro.Metrics.StreamCondition),
+		stallAfter:     sc.Input.StallAfter.D(),
+		maxRecordBytes: b.MaxRecordBytes(),
 	}
+	s.lastCommit.Store(time.Now().UnixNano())
 	keeper := newStateKeeper(sp, ChangelogTopic(group), func(ctx context.Context, topic string, partitions []int32) (map[int32]map[string][]byte, error) {
 		return broker.ReadChangelog(ctx, b, topic, partitions)
 	}, log)
@@ -243,12 +245,14 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		inCfg.TransactionalID = group + "." + ro.InstanceID
 		inCfg.Changelog = keeper.changelog
 		// The callbacks go through the stream, whose keeper a hot reload may replace.
-		inCfg.Assigned = func(ctx context.Context, partitions []int32) {
-			if err := s.restoreState(ctx, partitions); err != nil {
+		inCfg.Restore = func(ctx context.Context, partitions []int32) (map[int32]int64, error) {
+			offsets, err := s.restoreState(ctx, partitions)
+			if err != nil {
 				log.Error("state restore abandoned", "partitions", partitions, "err", err)
-				return
+				return nil, err
 			}
 			ro.Metrics.StateRestores.WithLabelValues(sp.Name).Add(float64(len(partitions)))
+			return offsets, nil
 		}
 		inCfg.Revoked = s.dropState
 	}
@@ -295,12 +299,13 @@ func (sp *StreamPlan) Group() string {
 	return "eventops." + sp.Name
 }
 
-// changelogTopics declares the compacted topic of every stateful stream: one partition per
-// partition of its input topic, since a partition's state is checkpointed to its twin.
+// changelogTopics declares the compacted topic of every transactional stream: one partition
+// per partition of its input topic, since a partition's state and offset are checkpointed
+// to its twin.
 func (p *Plan) changelogTopics() map[string]config.Topic {
 	out := map[string]config.Topic{}
 	for _, sp := range p.Streams {
-		if !sp.Stateful() {
+		if !sp.Transactional() {
 			continue
 		}
 		parts := p.Pipeline.Topics[sp.Config.Input.Topic].Partitions

@@ -23,6 +23,8 @@ type checkpointInput interface {
 	engine.Input
 	AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord, out []*kgo.Record) error
 	Assigned() []int32
+	// ResumeAt moves the read position of partitions to the given offsets.
+	ResumeAt(offsets map[int32]int64)
 }
 
 // transactionalOutput is a topic output whose records a stateful stream writes inside its
@@ -67,18 +69,34 @@ type statefulProc struct {
 // state checkpoints.
 func ChangelogTopic(group string) string { return group + ".changelog" }
 
-// newStateKeeper returns nil when no processor of sp keeps state.
+// newStateKeeper returns nil when sp does not commit in transactions (see Transactional).
+// A transactional stream without stateful processors gets a keeper too: its checkpoints
+// hold only the input offsets.
 func newStateKeeper(sp *StreamPlan, changelog string, read changelogReader, log *slog.Logger) *stateKeeper {
+	if !sp.Transactional() {
+		return nil
+	}
 	k := &stateKeeper{changelog: changelog, read: read, log: log}
 	for _, p := range sp.Processors {
 		if st, ok := p.Processor.(engine.Stateful); ok {
 			k.procs = append(k.procs, statefulProc{name: p.Name, Stateful: st})
 		}
 	}
-	if len(k.procs) == 0 {
-		return nil
-	}
 	return k
+}
+
+// Transactional reports whether the stream commits each batch in one Kafka transaction:
+// its topic output, dead letters, state and input offsets together, so that no crash
+// duplicates or loses a record in any topic. A stream writing PostgreSQL or Parquet files
+// is transactional only for its state: its rows are written before the commit, idempotent
+// by event id.
+func (sp *StreamPlan) Transactional() bool {
+	return sp.WritesTopic() || sp.Stateful()
+}
+
+// WritesTopic reports whether the stream's output is a topic.
+func (sp *StreamPlan) WritesTopic() bool {
+	return sp.Config.Output.Postgres == nil && sp.Config.Output.Parquet == nil
 }
 
 // Stateful reports whether any processor of sp keeps state (and so the stream checkpoints).
@@ -127,21 +145,42 @@ func (k *stateKeeper) forget(name string, ex exporter) {
 }
 
 // restore loads the checkpointed state of partitions into every stateful processor,
-// replacing what they hold for those partitions.
-func (k *stateKeeper) restore(ctx context.Context, partitions []int32) error {
+// replacing what they hold for those partitions, and returns the input offsets the
+// checkpoint was taken at (partitions without a checkpoint are absent).
+func (k *stateKeeper) restore(ctx context.Context, partitions []int32) (map[int32]int64, error) {
 	if len(partitions) == 0 {
-		return nil
+		return nil, nil
 	}
 	t0 := time.Now()
-	state, err := k.read(ctx, k.changelog, partitions)
+	readCtx, cancel := context.WithTimeout(ctx, restoreReadTimeout)
+	state, err := k.read(readCtx, k.changelog, partitions)
+	cancel()
 	if err != nil {
-		return fmt.Errorf("restoring state of partitions %v: %w", partitions, err)
+		return nil, fmt.Errorf("restoring state of partitions %v: %w", partitions, err)
+	}
+	offsets, err := broker.CheckpointOffsets(state)
+	if err != nil {
+		return nil, fmt.Errorf("restoring state of partitions %v: %w", partitions, err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.retired.Load() {
-		return errRetired
+		return nil, errRetired
 	}
+	if err := k.load(partitions, state); err != nil {
+		return nil, err
+	}
+	k.log.Info("state restored", "partitions", partitions, "offsets", offsets, "took", time.Since(t0).Round(time.Millisecond))
+	return offsets, nil
+}
+
+// restoreReadTimeout bounds one read of the changelog. A read waits for transactions still
+// open on it, which the broker aborts after broker.TransactionTimeout; a read that takes
+// longer is retried (and said in the log and in /-/ready), never waited on forever.
+const restoreReadTimeout = 3 * broker.TransactionTimeout
+
+// load hands the changelog entries of partitions to the processors. Call with mu held.
+func (k *stateKeeper) load(partitions []int32, state map[int32]map[string][]byte) error {
 	entries := 0
 	for _, part := range partitions {
 		byProc := make(map[string]map[string][]byte, len(k.procs))
@@ -184,22 +223,25 @@ func (k *stateKeeper) restore(ctx context.Context, partitions []int32) error {
 	for _, p := range k.procs {
 		p.Changes(func(int32, string, []byte) {})
 	}
-	k.log.Info("state restored", "partitions", partitions, "entries", entries, "took", time.Since(t0).Round(time.Millisecond))
+	k.log.Debug("state entries loaded", "partitions", partitions, "entries", entries)
 	return nil
 }
 
 // restoreRetrying restores until it succeeds or ctx ends: a partition cannot be processed
-// without its state.
-func (k *stateKeeper) restoreRetrying(ctx context.Context, partitions []int32) error {
+// without its state. While it tries, pending says what it waits for (for /-/ready).
+func (k *stateKeeper) restoreRetrying(ctx context.Context, partitions []int32, pending *health) (map[int32]int64, error) {
 	wait := 100 * time.Millisecond
+	pending.set(condRestore, fmt.Sprintf("restoring the state of partitions %v from %s", partitions, k.changelog))
+	defer pending.clear(condRestore)
 	for {
-		err := k.restore(ctx, partitions)
+		offsets, err := k.restore(ctx, partitions)
 		if err == nil || ctx.Err() != nil || errors.Is(err, errRetired) {
-			return err
+			return offsets, err
 		}
 		k.log.Warn("state restore failed; retrying", "err", err, "wait", wait)
+		pending.set(condRestore, fmt.Sprintf("restoring the state of partitions %v from %s: %v", partitions, k.changelog, err))
 		if !sleepCtx(ctx, wait) {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		wait = min(wait*2, 5*time.Second)
 	}

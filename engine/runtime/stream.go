@@ -90,6 +90,15 @@ type stream struct {
 	// ctr are the per-batch counters of the running version, looked up once rather than by
 	// label values on every batch (which costs more than a small batch's processing).
 	ctr atomic.Pointer[streamCounters]
+
+	// health says what keeps the stream from being ready (failing writes, a restore).
+	health *health
+	// lastCommit is when the stream last committed a batch (Unix nanoseconds), and
+	// stallAfter how long it may go without one while records wait before it is stalled.
+	lastCommit atomic.Int64
+	stallAfter time.Duration
+	// maxRecordBytes is the cut-off size of dead letters written in the transaction.
+	maxRecordBytes int
 }
 
 // streamCounters are a stream version's counters.
@@ -121,6 +130,10 @@ type processed struct {
 	rejects engine.Rejects   // what the dead-letter topic gets
 	state   []broker.StateRecord
 	records []*kgo.Record // the output, encoded for the checkpoint transaction (txnOut)
+	// deadLetters are the rejects, encoded for the checkpoint transaction, and
+	// deadLetterTopics how many go to each topic (counted once committed).
+	deadLetters      []*kgo.Record
+	deadLetterTopics map[string]int
 }
 
 // inFlight is how many processed batches may wait for delivery while the next one is
@@ -250,7 +263,7 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 		}
 		t1 := s.observe("write", t0)
 		if len(p.rejects.Items) > 0 {
-			if err := s.writeDeadLetters(ctx, &p.rejects); err != nil {
+			if err := s.deadLetters(ctx, p); err != nil {
 				return err
 			}
 			t1 = s.observe("dead_letter", t1)
@@ -258,6 +271,7 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 		if err := s.ack(ctx, p); err != nil {
 			return err
 		}
+		s.lastCommit.Store(time.Now().UnixNano())
 		s.observe("ack", t1)
 		s.inFlight.Add(-1)
 		select {
@@ -277,23 +291,42 @@ func (s *stream) ack(ctx context.Context, p *processed) error {
 		return nil
 	}
 	return retry(ctx, s, "checkpoint", func() error {
-		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state, p.records)
+		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state, append(p.records, p.deadLetters...))
 		if errors.Is(err, broker.ErrAborted) {
 			// Nothing was committed and the input rewound to its committed offsets: the
 			// state must go back to what was committed with them before anything is read.
 			s.log.Info("checkpoint aborted; restoring the committed state", "err", err)
 			s.metrics.CheckpointAborts.WithLabelValues(s.plan.Name).Inc()
-			return s.state.restoreRetrying(ctx, s.ckpt.Assigned())
+			return s.restoreAfterAbort(ctx)
 		}
 		if err == nil {
-			s.metrics.Checkpoints.WithLabelValues(s.plan.Name).Inc()
-			s.metrics.CheckpointEntries.WithLabelValues(s.plan.Name).Add(float64(len(p.state)))
-			if s.txnOut != nil {
-				s.metrics.RecordsOut.WithLabelValues(s.plan.Name).Add(float64(len(p.records)))
-			}
+			s.committed(p)
 		}
 		return err
 	})
+}
+
+// committed counts what a checkpoint transaction wrote.
+func (s *stream) committed(p *processed) {
+	s.metrics.Checkpoints.WithLabelValues(s.plan.Name).Inc()
+	s.metrics.CheckpointEntries.WithLabelValues(s.plan.Name).Add(float64(len(p.state)))
+	if s.txnOut != nil {
+		s.counters().out.Add(float64(len(p.records)))
+	}
+	for to, n := range p.deadLetterTopics {
+		s.metrics.DeadLetters.WithLabelValues(s.plan.Name, to).Add(float64(n))
+	}
+}
+
+// restoreAfterAbort puts the state back to the last committed checkpoint and the input at
+// the offsets that checkpoint was taken at.
+func (s *stream) restoreAfterAbort(ctx context.Context) error {
+	offsets, err := s.state.restoreRetrying(ctx, s.ckpt.Assigned(), s.health)
+	if err != nil {
+		return err
+	}
+	s.ckpt.ResumeAt(offsets)
+	return nil
 }
 
 // tick advances the processors that depend on the clock; nil when that changed nothing.
@@ -495,7 +528,34 @@ func (s *stream) write(ctx context.Context, p *processed) error {
 	return nil
 }
 
-func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects) error {
+// deadLetters writes a batch's rejects: for a transactional stream they are encoded into
+// its checkpoint transaction (so a crash neither loses nor repeats one), otherwise written
+// durably before the ack.
+func (s *stream) deadLetters(ctx context.Context, p *processed) error {
+	perTopic := s.countRejects(&p.rejects)
+	if s.state == nil {
+		return s.writeDeadLetters(ctx, &p.rejects, perTopic)
+	}
+	now := s.clock.Now().UTC().Format(time.RFC3339Nano)
+	for _, it := range p.rejects.Items {
+		p.deadLetters = append(p.deadLetters, broker.DeadLetterRecord(s.plan.Name, s.deadLetterTopic(it), it, now, s.maxRecordBytes))
+	}
+	p.deadLetterTopics = perTopic
+	return nil
+}
+
+// deadLetterTopic is where a reject goes: its own topic (a side output such as a window's
+// late: topic), else the stream's dead-letter topic.
+func (s *stream) deadLetterTopic(it engine.Rejected) string {
+	if it.Topic != "" {
+		return it.Topic
+	}
+	return s.plan.DeadLetter
+}
+
+// countRejects counts rejects by stage (errors and late records) and returns how many go
+// to each topic.
+func (s *stream) countRejects(rejects *engine.Rejects) map[string]int {
 	perTopic := map[string]int{}
 	for _, it := range rejects.Items {
 		if it.Late {
@@ -503,14 +563,15 @@ func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects) 
 		} else {
 			s.metrics.Errors.WithLabelValues(s.plan.Name, it.Stage).Inc()
 		}
-		to := s.plan.DeadLetter
-		if it.Topic != "" {
-			to = it.Topic
-		}
+		to := s.deadLetterTopic(it)
 		perTopic[to]++
 		s.log.Debug("record rejected", "stage", it.Stage, "reason", it.Err, "to", to,
 			"topic", it.Record.Source.Topic, "partition", it.Record.Source.Partition, "offset", it.Record.Source.Offset)
 	}
+	return perTopic
+}
+
+func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects, perTopic map[string]int) error {
 	err := retry(ctx, s, "dead-letter", func() error {
 		return s.dlq.Write(ctx, s.plan.DeadLetter, rejects.Items)
 	})
@@ -523,28 +584,66 @@ func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects) 
 }
 
 // retry runs fn until it succeeds, with capped exponential backoff, or until ctx ends.
+// While it fails, the stream's health says so (and /-/ready answers 503 with the reason).
 func retry(ctx context.Context, s *stream, what string, fn func() error) error {
+	cond := retryCondition(what)
 	wait := s.backoffMin
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
+			if attempt > 1 {
+				s.health.clear(cond)
+				s.log.Info("write succeeded after retries", "what", what, "attempts", attempt)
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
+			s.health.clear(cond)
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
 		if what == "output" {
 			s.metrics.OutputRetries.WithLabelValues(s.plan.Name).Inc()
 		}
+		s.health.set(cond, fmt.Sprintf("%s failing, retrying (attempt %d): %v", what, attempt, err))
 		s.log.Warn("write failed; retrying", "what", what, "attempt", attempt, "err", err, "wait", wait)
 		if !sleepCtx(ctx, wait) {
+			s.health.clear(cond)
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
-		wait *= 2
-		if wait > s.backoffMax {
-			wait = s.backoffMax
-		}
+		wait = min(wait*2, s.backoffMax)
 	}
+}
+
+// retryCondition is the health condition a retry loop reports.
+func retryCondition(what string) condition {
+	switch what {
+	case "output":
+		return condOutput
+	case "dead-letter":
+		return condDeadLetter
+	case "checkpoint":
+		return condCheckpoint
+	default:
+		return condAck
+	}
+}
+
+// stalled says whether records wait on the input while nothing was committed for
+// stallAfter.
+func (s *stream) stalled() error {
+	if s.stallAfter <= 0 {
+		return nil
+	}
+	lagger, ok := s.input.(interface{ Lag() int64 })
+	if !ok {
+		return nil
+	}
+	lag := lagger.Lag()
+	idle := time.Since(time.Unix(0, s.lastCommit.Load()))
+	if lag == 0 || idle < s.stallAfter {
+		return nil
+	}
+	return fmt.Errorf("stream %s: stalled: %d records wait on %s and no batch was committed for %s", s.plan.Name, lag, s.plan.Config.Input.Topic, idle.Round(time.Second))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

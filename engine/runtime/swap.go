@@ -49,8 +49,8 @@ var errSwapWithdrawn = errors.New("swap withdrawn")
 // it at a commit boundary (or ctx ends). Every record read before is processed, delivered
 // and acked by the current version; every record read after, by the next.
 func (s *stream) Swap(ctx context.Context, plan *StreamPlan, output engine.Output) (SwapResult, error) {
-	if (s.state != nil) != plan.Stateful() {
-		return SwapResult{}, fmt.Errorf("stream %s: a swap cannot change whether the stream keeps state; replace the stream", s.plan.Name)
+	if (s.state != nil) != plan.Transactional() {
+		return SwapResult{}, fmt.Errorf("stream %s: a swap cannot change whether the stream commits in transactions (keeps state or writes a topic); replace the stream", s.plan.Name)
 	}
 	sw := &swapTo{plan: plan, output: output, done: make(chan SwapResult, 1)}
 	select {
@@ -171,6 +171,7 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 	if sw.output != nil {
 		prev := s.output
 		s.output = sw.output
+		s.txnOut = nil
 		if to, ok := sw.output.(transactionalOutput); ok && s.state != nil {
 			s.txnOut = to
 		}
@@ -192,13 +193,14 @@ func (s *stream) setTicking() {
 	}
 }
 
-// restoreState restores partitions into the current keeper's processors.
-func (s *stream) restoreState(ctx context.Context, partitions []int32) error {
+// restoreState restores partitions into the current keeper's processors and returns the
+// offsets their checkpoints were taken at.
+func (s *stream) restoreState(ctx context.Context, partitions []int32) (map[int32]int64, error) {
 	for {
 		k := s.keeperRef.Load()
-		err := k.restoreRetrying(ctx, partitions)
+		offsets, err := k.restoreRetrying(ctx, partitions, s.health)
 		if !errors.Is(err, errRetired) {
-			return err
+			return offsets, err
 		}
 	}
 }

@@ -299,7 +299,7 @@ func (d virtualDeadLetters) Write(_ context.Context, topic string, items []engin
 		if to == "" {
 			continue
 		}
-		kr := broker.DeadLetterRecord(d.stream, to, it, now.UTC().Format(time.RFC3339Nano))
+		kr := broker.DeadLetterRecord(d.stream, to, it, now.UTC().Format(time.RFC3339Nano), broker.DefaultMaxRecordBytes)
 		var headers []engine.Header
 		for _, h := range kr.Headers {
 			headers = append(headers, engine.Header{Key: h.Key, Value: h.Value})

@@ -50,6 +50,10 @@ type Metrics struct {
 	CheckpointAborts *prometheus.CounterVec
 	// StateRestores counts partitions whose state was restored from the changelog. Labels: stream.
 	StateRestores *prometheus.CounterVec
+	// StreamCondition is 1 while a condition keeps a stream from being ready. Labels: stream, condition.
+	StreamCondition *prometheus.GaugeVec
+	// BrokerUp is whether the broker answered the last metadata request.
+	BrokerUp prometheus.Gauge
 	// SSEClients is the number of connected Server-Sent Events clients. Labels: path.
 	SSEClients *prometheus.GaugeVec
 	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
@@ -89,6 +93,8 @@ func New() *Metrics {
 	m.CheckpointEntries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_checkpoint_entries_total", Help: "State entries written to changelog topics."}, []string{"stream"})
 	m.CheckpointAborts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_checkpoint_aborts_total", Help: "Checkpoint transactions that did not commit; the batch is read again."}, []string{"stream"})
 	m.StateRestores = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_restored_partitions_total", Help: "Partitions whose state was restored from the changelog."}, []string{"stream"})
+	m.StreamCondition = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_stream_condition", Help: "1 while a condition keeps a stream from being ready: restore (state being restored), output, dead_letter, checkpoint (writes failing and retried), stalled (input waiting, nothing committed for stall_after). /-/ready says why."}, []string{"stream", "condition"})
+	m.BrokerUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_broker_up", Help: "Whether the broker answered the engine's last metadata request (1) or not (0)."})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
 	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_config_reloads_total", Help: "Configuration reload attempts, by result."}, []string{"result"})
@@ -98,7 +104,7 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.Reloads, m.ConfigReloadSuccess, m.ConfigReloadTime, m.SwapPause} {
 		f(c)
 	}
-	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.SSEClients, m.SSEDropped} {
+	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.SSEClients, m.SSEDropped} {
 		f(c)
 	}
 	return m

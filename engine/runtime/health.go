@@ -1,0 +1,186 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventops/eventops-engine/engine/broker"
+)
+
+// condition names a reason a stream is not ready; the metric label and the start of what
+// /-/ready says.
+type condition string
+
+const (
+	condRestore    condition = "restore"
+	condOutput     condition = "output"
+	condDeadLetter condition = "dead_letter"
+	condCheckpoint condition = "checkpoint"
+	condAck        condition = "ack"
+	condStalled    condition = "stalled"
+)
+
+// health is what keeps one stream from being ready now, each condition with its reason and
+// since when. Retry loops and restores set and clear it; /-/ready and the
+// eventops_stream_condition gauge read it. A nil *health ignores everything.
+type health struct {
+	gauge *prometheus.GaugeVec // labels stream, condition; nil: no metric
+	name  string
+
+	mu    sync.Mutex
+	conds map[condition]healthEntry
+}
+
+type healthEntry struct {
+	reason string
+	since  time.Time
+}
+
+func newHealth(stream string, gauge *prometheus.GaugeVec) *health {
+	return &health{name: stream, gauge: gauge, conds: map[condition]healthEntry{}}
+}
+
+// set records that c holds, with reason; the time it started holding is kept across calls.
+func (h *health) set(c condition, reason string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	e, ok := h.conds[c]
+	if !ok {
+		e.since = time.Now()
+	}
+	e.reason = reason
+	h.conds[c] = e
+	h.mu.Unlock()
+	if h.gauge != nil {
+		h.gauge.WithLabelValues(h.name, string(c)).Set(1)
+	}
+}
+
+// clear records that c no longer holds.
+func (h *health) clear(c condition) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	_, ok := h.conds[c]
+	delete(h.conds, c)
+	h.mu.Unlock()
+	if ok && h.gauge != nil {
+		h.gauge.WithLabelValues(h.name, string(c)).Set(0)
+	}
+}
+
+// problem describes the oldest condition that holds, or is nil when none does.
+func (h *health) problem() error {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.conds) == 0 {
+		return nil
+	}
+	names := make([]condition, 0, len(h.conds))
+	for c := range h.conds {
+		names = append(names, c)
+	}
+	slices.SortFunc(names, func(a, b condition) int { return h.conds[a].since.Compare(h.conds[b].since) })
+	e := h.conds[names[0]]
+	return fmt.Errorf("stream %s: %s: %s (for %s)", h.name, names[0], e.reason, time.Since(e.since).Round(time.Second))
+}
+
+// ready says why the pipeline is not ready, or nil: the broker does not answer, a stream
+// has not joined its group, has a condition (a restore, failing writes), or is stalled.
+func (l *live) ready() error {
+	if err := l.probe.err(); err != nil {
+		return err
+	}
+	streams := l.running()
+	slices.SortFunc(streams, func(a, b *stream) int { return strings.Compare(a.plan.Name, b.plan.Name) })
+	for _, s := range streams {
+		if j, ok := s.input.(interface{ Joined() bool }); ok && !j.Joined() {
+			return fmt.Errorf("stream %s has not joined its consumer group yet", s.plan.Name)
+		}
+		if err := s.health.problem(); err != nil {
+			return err
+		}
+		if err := s.stalled(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// brokerProbe asks the broker for metadata every probeEvery, so that /-/ready can say the
+// broker is unreachable even while no stream is writing (a reader only waits).
+type brokerProbe struct {
+	b     *broker.Broker
+	gauge prometheus.Gauge
+	log   *slog.Logger
+	last  atomic.Pointer[error]
+}
+
+const probeEvery = 2 * time.Second
+
+func newBrokerProbe(b *broker.Broker, gauge prometheus.Gauge, log *slog.Logger) *brokerProbe {
+	return &brokerProbe{b: b, gauge: gauge, log: log}
+}
+
+// run probes until ctx ends.
+func (p *brokerProbe) run(ctx context.Context) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		p.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *brokerProbe) check(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, probeEvery)
+	defer cancel()
+	err := p.b.Ping(pctx)
+	if ctx.Err() != nil {
+		return
+	}
+	was := p.last.Load()
+	if err != nil {
+		err = fmt.Errorf("broker unreachable: %w", err)
+		p.last.Store(&err)
+		p.gauge.Set(0)
+		if was == nil {
+			p.log.Warn("the broker does not answer", "err", err)
+		}
+		return
+	}
+	p.last.Store(nil)
+	p.gauge.Set(1)
+	if was != nil {
+		p.log.Info("the broker answers again")
+	}
+}
+
+// err is the last probe's failure, or nil.
+func (p *brokerProbe) err() error {
+	if p == nil {
+		return nil
+	}
+	if e := p.last.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
