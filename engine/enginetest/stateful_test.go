@@ -25,6 +25,7 @@ type counter struct {
 type faults struct {
 	forgetsIncrement bool // reports a key when it is created, not when its count changes
 	dropsAll         bool // Drop forgets every partition
+	deletesOnDrop    bool // Drop reports the partition's entries deleted
 	keepsDeleted     bool // forgets a key without reporting its deletion
 	repeatsChanges   bool // never clears what it reported
 	dirtyOnRestore   bool // reports what it restored
@@ -96,9 +97,10 @@ func (c *counter) Tick(_ context.Context, now time.Time, _ *engine.Rejects) ([]*
 func (c *counter) emit(part *counterPart, key string, src engine.Source, idle bool) *engine.Record {
 	n := part.counts[key].n
 	delete(part.counts, key)
-	part.dirty[key] = !c.faults.keepsDeleted
 	if c.faults.keepsDeleted {
 		delete(part.dirty, key)
+	} else {
+		part.dirty[key] = true
 	}
 	return &engine.Record{Value: map[string]any{"key": key, "n": float64(n), "idle": idle}, Source: src}
 }
@@ -138,9 +140,8 @@ func (c *counter) Restore(id int32, entries map[string][]byte) error {
 			return fmt.Errorf("counter: restore partition %d: entry %q: %w", id, key, err)
 		}
 		part.counts[key] = cnt
-		part.dirty[key] = c.faults.dirtyOnRestore
-		if !c.faults.dirtyOnRestore {
-			delete(part.dirty, key)
+		if c.faults.dirtyOnRestore {
+			part.dirty[key] = true
 		}
 	}
 	c.parts[id] = part
@@ -161,11 +162,19 @@ func (c *counter) decode(v []byte) (*count, error) {
 }
 
 func (c *counter) Drop(id int32) {
-	if c.faults.dropsAll {
+	switch {
+	case c.faults.dropsAll:
 		clear(c.parts)
-		return
+	case c.faults.deletesOnDrop && c.parts[id] != nil:
+		// The deletions would remove the state of the instance that owns the partition now.
+		part := c.parts[id]
+		for key := range part.counts {
+			part.dirty[key] = true
+		}
+		clear(part.counts)
+	default:
+		delete(c.parts, id)
 	}
-	delete(c.parts, id)
 }
 
 // withoutExport is a processor's Process, Tick and Stateful methods without its Export.
@@ -263,6 +272,8 @@ func TestStatefulCatchesBrokenProcessors(t *testing.T) {
 			"restored at every boundary it goes on as if never stopped", "where the processor that never stopped gave"},
 		{"Drop forgets every partition", faults{dropsAll: true}, toyScript(3),
 			"Drop forgets exactly its partition and Restore brings it back", "Drop(0) after step 21"},
+		{"Drop reports the partition's entries deleted", faults{deletesOnDrop: true}, toyScript(3),
+			"Drop forgets exactly its partition and Restore brings it back", "Changes then reported"},
 		{"a forgotten key is not reported deleted", faults{keepsDeleted: true}, toyScript(3),
 			"the changelog holds the live state only", "is not the processor's state (Export): 0/k0 is there but should not be"},
 		{"without Export: a forgotten key is not reported deleted", faults{keepsDeleted: true, hideExport: true}, toyScript(3),
