@@ -1,13 +1,17 @@
-// Package enginetest is a conformance suite for engine.Input and engine.Output
-// implementations: every input and output of the engine runs the same checks of the delivery
-// contract the stream runtime depends on (durable after Write, retries tolerated, rejects
-// reported, acked positions resume, unacked records come back).
+// Package enginetest holds the conformance suites of the engine's contracts. Every input and
+// output runs the same checks of the delivery contract the stream runtime depends on
+// (durable after Write, retries tolerated, rejects reported, acked positions resume, unacked
+// records come back); every stateful processor runs the same checks of the checkpoint
+// contract (engine.Stateful: restored at any batch boundary it goes on as if it never
+// stopped, Changes reports each change once, Drop forgets exactly its partition, the
+// changelog holds the live state only, garbled entries are refused with a clear error).
 //
 // An implementation's own test calls TestOutput or TestInput with a setup function that
-// returns a fresh instance (its own topic, table or group) each time it is called.
+// returns a fresh instance (its own topic, table or group) each time it is called; a
+// processor's test calls TestStateful with a setup function and a Script of its own.
 //
-// Changelog is the runtime's view of a stateful processor's changes, for the processors'
-// checkpoint tests.
+// Changelog is the runtime's view of a stateful processor's changes (a compacted changelog
+// topic), for the processors' own checkpoint tests.
 package enginetest
 
 import (

@@ -353,8 +353,12 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 		}
 	}
 	p.parts[partition] = part
-	if p.alerts != nil {
-		return p.alerts.Restore(partition, alertEntries)
+	if p.alerts == nil {
+		return nil
+	}
+	if err := p.alerts.Restore(partition, alertEntries); err != nil {
+		// The alert lifecycle names its entries without the prefix they have here.
+		return fmt.Errorf("anomaly: restore partition %d: alert lifecycle entries %s*: %w", partition, alertsPrefix, err)
 	}
 	return nil
 }

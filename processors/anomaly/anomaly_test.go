@@ -19,7 +19,13 @@ func (c *stepClock) Now() time.Time { return c.t }
 
 var t0 = time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
 
-func newProc(t *testing.T, c *Config) *Processor {
+func newProc(t testing.TB, c *Config) *Processor {
+	t.Helper()
+	return buildWith(t, c, &stepClock{t: t0})
+}
+
+// buildWith builds c with the defaults the config decoder would fill in.
+func buildWith(t testing.TB, c *Config, clock engine.Clock) *Processor {
 	t.Helper()
 	if c.Into == "" {
 		c.Into = "anomaly"
@@ -30,7 +36,7 @@ func newProc(t *testing.T, c *Config) *Processor {
 	if c.Severity == "" {
 		c.Severity = "warning"
 	}
-	p, err := Factory.Build(c, engine.BuildEnv{Path: "streams[0].processors[0].anomaly", Clock: &stepClock{t: t0}})
+	p, err := Factory.Build(c, engine.BuildEnv{Path: "streams[0].processors[0].anomaly", Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,34 +129,72 @@ func TestSpikeRaisesOneAlert(t *testing.T) {
 	}
 }
 
-// A processor restored from the changelog goes on as the original: same scores, same alerts.
-func TestRestoreGoesOnAsBefore(t *testing.T) {
+// TestCheckpointConformance runs the shared checkpoint suite (enginetest.TestStateful):
+// restore at every step, Changes, Drop, tombstones and garbled entries, with scores and
+// with alerts, on series that learn their daily cycle, one of them spiking after three days
+// (an alert fires and resolves) and one going silent after a day (it is forgotten).
+func TestCheckpointConformance(t *testing.T) {
 	above := DefaultAlertAbove
-	cfg := func() *Config { return &Config{AlertAbove: &above, KeepFiringFor: config.Duration(30 * time.Minute)} }
-	a := newProc(t, cfg())
-	log := changelog{}
-	for i := range 288 * 3 {
-		run(t, a, reading("host-a", i, cycle(i)), reading("host-b", i, cycle(i+50)))
-		log.collect(a)
+	for name, cfg := range map[string]func() *Config{
+		"scores": func() *Config { return &Config{ForgetAfter: config.Duration(24 * time.Hour)} },
+		"alerts": func() *Config {
+			return &Config{AlertAbove: &above, KeepFiringFor: config.Duration(30 * time.Minute), ForgetAfter: config.Duration(24 * time.Hour)}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			enginetest.TestStateful(t, setup(cfg), learnAndSpike())
+		})
 	}
-	b := newProc(t, cfg())
-	for part, entries := range log {
-		if err := b.Restore(part, entries); err != nil {
-			t.Fatal(err)
+	t.Run("the script fires and resolves an alert", func(t *testing.T) {
+		p := newProc(t, &Config{AlertAbove: &above, KeepFiringFor: config.Duration(30 * time.Minute)})
+		var states []string
+		for _, st := range learnAndSpike().Steps {
+			out, _ := run(t, p, st.Batch...)
+			for _, a := range out {
+				states = append(states, fmt.Sprint(a.Value["source_id"], " ", a.Value["state"]))
+			}
 		}
+		if got := strings.Join(states, ", "); got != "host-a firing, host-a resolved" {
+			t.Fatalf("alerts %q, want host-a's spike to fire and resolve", got)
+		}
+	})
+}
+
+func setup(cfg func() *Config) enginetest.StatefulSetup {
+	return func(t testing.TB, clock engine.Clock) enginetest.StatefulProcessor {
+		return buildWith(t, cfg(), clock)
 	}
-	b.Changes(func(int32, string, []byte) {})
-	for i := 288 * 3; i < 288*4; i++ {
-		v := cycle(i)
-		if i >= 288*3+10 && i < 288*3+20 {
-			v = 400
+}
+
+// learnAndSpike is three and a half days of readings every five minutes, two hours of them
+// a step, each step followed by a tick: host-a (partition 0) and host-b (partition 1) follow
+// the daily cycle, host-a spikes to 400 for 50 minutes on day four, host-c (partition 0)
+// stops after its first day. The wall clock is the newest reading's time.
+func learnAndSpike() enginetest.Script {
+	script := enginetest.Script{Start: t0,
+		// Three detectors, and the alert lifecycle's entry per partition and per series.
+		MaxEntries: 3 + 2 + 3}
+	for step := range 12*3 + 6 {
+		var batch []*engine.Record
+		for i := step * 24; i < step*24+24; i++ {
+			v := cycle(i)
+			if i >= 288*3+100 && i < 288*3+110 {
+				v = 400
+			}
+			batch = append(batch, reading("host-a", i, v), onPartition(reading("host-b", i, cycle(i+50)), 1))
+			if i < 288 {
+				batch = append(batch, reading("host-c", i, cycle(i+100)))
+			}
 		}
-		ra, _ := run(t, a, reading("host-a", i, v))
-		rb, _ := run(t, b, reading("host-a", i, v))
-		if len(ra) != len(rb) || len(ra) > 0 && ra[0].Value["event_id"] != rb[0].Value["event_id"] {
-			t.Fatalf("value %d: the restored processor emitted %d alerts, the original %d", i, len(rb), len(ra))
-		}
+		at := t0.Add(time.Duration(step*24+23) * 5 * time.Minute)
+		script.Steps = append(script.Steps, enginetest.Step{At: at, Batch: batch}, enginetest.Step{At: at.Add(time.Minute), Tick: true})
 	}
+	return script
+}
+
+func onPartition(r *engine.Record, part int32) *engine.Record {
+	r.Source.Partition = part
+	return r
 }
 
 // changelog is what the runtime keeps of the processor's changes.

@@ -111,44 +111,75 @@ func TestScenarioAlerts(t *testing.T) {
 	}
 }
 
-// TestRestoreRoundTrip stops a processor after every record, restores a new one from what
-// Changes reported, and checks that the alerts are those of one uninterrupted processor.
-func TestRestoreRoundTrip(t *testing.T) {
+// TestCheckpointConformance runs the shared checkpoint suite (enginetest.TestStateful):
+// restore at every step, Changes, Drop, tombstones and garbled entries, on the scenario
+// (for, a ladder, keep_firing_for, clear_when and a heartbeat, firing and resolving, with
+// and without lateness) and on hosts that come and go for hours.
+func TestCheckpointConformance(t *testing.T) {
 	for _, lateness := range []time.Duration{0, 2 * time.Minute} {
-		t.Run(fmt.Sprint("lateness ", lateness), func(t *testing.T) {
-			recs := scenario()
-			whole := newProc(t, scenarioConfig(lateness))
-			var want []*engine.Record
-			for _, r := range recs {
-				want = append(want, first(run(t, whole, r))...)
-			}
-			if len(want) < 20 {
-				t.Fatalf("scenario made only %d alerts", len(want))
-			}
-			for k := 0; k <= len(recs); k++ {
-				a := newProc(t, scenarioConfig(lateness))
-				log := changelog{}
-				var got []*engine.Record
-				for _, r := range recs[:k] {
-					got = append(got, first(run(t, a, r))...)
-					log.collect(a)
-				}
-				b := newProc(t, scenarioConfig(lateness))
-				log.restore(t, b)
-				// What Changes reported is the whole state: the restored processor holds
-				// exactly what the stopped one did.
-				if fmt.Sprint(snapshot(b)) != fmt.Sprint(snapshot(a)) {
-					t.Fatalf("stopped after %d records: restored state differs:\n got %v\nwant %v", k, snapshot(b), snapshot(a))
-				}
-				for _, r := range recs[k:] {
-					got = append(got, first(run(t, b, r))...)
-				}
-				if ids(got) != ids(want) {
-					t.Fatalf("stopped after %d records:\n got %s\nwant %s", k, ids(got), ids(want))
-				}
-			}
+		t.Run(fmt.Sprint("scenario, lateness ", lateness), func(t *testing.T) {
+			script := scenarioScript()
+			// Without lateness nothing is buffered, and the heartbeat rule keeps every
+			// series it has seen.
+			script.KeepsAll = lateness == 0
+			enginetest.TestStateful(t, setup(scenarioConfig(lateness)), script)
 		})
 	}
+	t.Run("hosts come and go", func(t *testing.T) {
+		cfg := func() *Config { return &Config{Rules: []Rule{cpuRule(10 * time.Minute)}} }
+		enginetest.TestStateful(t, setup(cfg()), comingAndGoing())
+	})
+}
+
+func setup(cfg *Config) enginetest.StatefulSetup {
+	return func(t testing.TB, clock engine.Clock) enginetest.StatefulProcessor {
+		p, err := Factory.Build(cfg, engine.BuildEnv{Path: path, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.(*Processor)
+	}
+}
+
+// scenarioScript is the scenario one record a step, ten seconds of wall clock apart, and
+// then two ticks an hour apart that release what lateness still holds and fire the
+// heartbeat rule of the hosts that went silent.
+func scenarioScript() enginetest.Script {
+	var steps []enginetest.Step
+	for i, r := range scenario() {
+		steps = append(steps, enginetest.Step{At: wallStart.Add(time.Duration(i) * 10 * time.Second), Batch: []*engine.Record{r}})
+	}
+	steps = append(steps,
+		enginetest.Step{At: wallStart.Add(time.Hour), Tick: true},
+		enginetest.Step{At: wallStart.Add(2 * time.Hour), Tick: true})
+	// Three series and a partition entry per partition, and up to three minutes of three
+	// hosts' records buffered by lateness.
+	return enginetest.Script{Start: wallStart, Steps: steps, MaxEntries: 3 + 2 + 9}
+}
+
+// comingAndGoing is four hours of readings every five minutes from hosts that live for an
+// hour each, four at a time over two partitions, a tick after every batch; every host runs
+// hot for a while, so alerts go pending, fire and resolve, and silent hosts are forgotten.
+func comingAndGoing() enginetest.Script {
+	var steps []enginetest.Step
+	for i := range 4 * 12 {
+		at := t0.Add(time.Duration(i) * 5 * time.Minute)
+		var batch []*engine.Record
+		for h := range 4 {
+			host := fmt.Sprintf("h%d-%d", i/12, h)
+			value := 50.0
+			if j := i % 12; j < 8 && (j+3*h)%12 < 5 {
+				value = 95 // hot for a while, cool again before the host goes
+			}
+			batch = append(batch, onPartition(eventAt(host, at, value), int32(h%2)))
+		}
+		wall := wallStart.Add(time.Duration(i) * time.Minute)
+		steps = append(steps, enginetest.Step{At: wall, Batch: batch}, enginetest.Step{At: wall.Add(30 * time.Second), Tick: true})
+	}
+	// Two partition entries, and the series of this hour's and the last hour's hosts: a
+	// silent series is forgotten by the first tick an hour after its last record, so
+	// between a batch and its tick those of the hour before are still there.
+	return enginetest.Script{Start: wallStart, Steps: steps, MaxEntries: 2 + 3*4}
 }
 
 func TestChangesReportsOnlyChanges(t *testing.T) {
@@ -175,29 +206,6 @@ func TestChangesReportsOnlyChanges(t *testing.T) {
 	if puts, deletes := count(); puts != 3 || deletes != 1 {
 		t.Fatalf("after a release: %d puts %d deletes, want meta+series+buffer and the released record deleted", puts, deletes)
 	}
-}
-
-func TestDrop(t *testing.T) {
-	p := newProc(t, &Config{Rules: []Rule{cpuRule(0)}})
-	run(t, p, onPartition(event("a", 0, 95), 0), onPartition(event("b", 0, 95), 1))
-	p.Changes(func(int32, string, []byte) {})
-	p.Drop(1)
-	reported := map[int32]bool{}
-	p.Export(func(part int32, _ string, _ []byte) { reported[part] = true })
-	if reported[1] || !reported[0] {
-		t.Fatalf("after Drop(1), Export has partitions %v", reported)
-	}
-	// Another instance owns b's alert now; if partition 1 comes back without its state,
-	// b starts from nothing (the runtime restores it first).
-	alerts, _ := run(t, p, onPartition(event("b", 1, 96), 1), onPartition(event("a", 1, 96), 0))
-	if got := summary(alerts); got != "b:firing/critical@1" {
-		t.Fatalf("alerts %q", got)
-	}
-	p.Changes(func(part int32, key string, _ []byte) {
-		if part == 1 && key != metaKey && !strings.HasPrefix(key, seriesPrefix) {
-			t.Errorf("unexpected key %q", key)
-		}
-	})
 }
 
 func TestRuleEditedBetweenEvaluations(t *testing.T) {

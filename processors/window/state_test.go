@@ -128,54 +128,98 @@ func (r *runner) do(t testing.TB, a action) string {
 	return transcript(out, &rejects)
 }
 
-// TestRestoreContinuesExactly is the checkpoint contract: stop anywhere, restore the
-// changelog into a new processor, and the rest of the input gives byte-identical output
-// to a processor that never stopped. The idle timeout is off: it depends on the wall
-// clock, and a restored partition counts its silence from the restore (see
-// TestRestoreRestartsTheIdleClock); what it closed before the stop stays closed
-// (TestRestoreKeepsTheIdleWatermark).
-func TestRestoreContinuesExactly(t *testing.T) {
-	acts := workload(42, 400)
+// TestCheckpointConformance runs the shared checkpoint suite (enginetest.TestStateful) on
+// every window type with every aggregate: restore at every step, Changes, Drop, tombstones
+// and garbled entries. The idle timeout is off: it depends on the wall clock, and a
+// restored partition counts its silence from the restore (TestRestoreRestartsTheIdleClock);
+// what it closed before the stop stays closed (TestRestoreKeepsTheIdleWatermark).
+func TestCheckpointConformance(t *testing.T) {
+	script := workloadScript(42, 90)
 	for name, newCfg := range windowConfigs() {
-		cfg := func() *Config {
-			c := newCfg()
-			c.IdleTimeout = config.Forever
-			return c
-		}
 		t.Run(name, func(t *testing.T) {
-			ref := newRunner(t, cfg())
-			var want []string
-			emitted := 0
-			for _, a := range acts {
-				tr := ref.do(t, a)
-				want = append(want, tr)
-				emitted += strings.Count(tr, "out ")
+			cfg := newCfg()
+			cfg.IdleTimeout = config.Forever
+			if closed, late := closedAndLate(t, cfg, script); closed < 100 || late == 0 {
+				t.Fatalf("the workload closed %d windows and had %d late records; it tests too little", closed, late)
 			}
-			if emitted < 50 || !strings.Contains(strings.Join(want, ""), "true  late: event time") {
-				t.Fatalf("the workload closed %d windows and had late records: %v; it tests too little", emitted, strings.Contains(strings.Join(want, ""), "true  late: event time"))
-			}
-			for _, stop := range []int{1, 17, 60, 133, 250, 399} {
-				first := newRunner(t, cfg())
-				for i, a := range acts[:stop] {
-					if got := first.do(t, a); got != want[i] {
-						t.Fatalf("stop %d: the run before stopping already differs at step %d", stop, i)
-					}
-				}
-				second := newRunner(t, cfg())
-				second.clock.now = first.clock.now
-				for part := range int32(3) {
-					if err := second.p.Restore(part, first.changelog[part]); err != nil {
-						t.Fatalf("restore partition %d: %v", part, err)
-					}
-				}
-				for i := stop; i < len(acts); i++ {
-					if got := second.do(t, acts[i]); got != want[i] {
-						t.Fatalf("stop %d, step %d: after restore\n%s\nwant\n%s", stop, i, got, want[i])
-					}
-				}
-			}
+			enginetest.TestStateful(t, setup(cfg), script)
 		})
 	}
+	t.Run("hosts come and go", func(t *testing.T) {
+		cfg := &Config{Type: Tumbling, Size: config.Duration(time.Minute), GroupBy: groupByHost,
+			Aggregate: aggs("n", "count()", "avg", "avg(value)"), IdleTimeout: config.Forever}
+		enginetest.TestStateful(t, setup(cfg), comingAndGoing())
+	})
+}
+
+// comingAndGoing is an hour of readings, one a host every 20 s, from hosts that live for
+// five minutes each, two at a time on each of three partitions: a group's entry is deleted
+// with its last window, so the changelog holds the hosts of the last two five-minute
+// spans at most.
+func comingAndGoing() enginetest.Script {
+	script := enginetest.Script{Start: wall, MaxEntries: 3 * (1 + 2*2)}
+	var offsets [3]int64
+	for i := range 180 / 3 {
+		var batch []*engine.Record
+		for j := range 3 * 3 {
+			sec := float64(i*60 + j/3*20)
+			part := j % 3
+			host := fmt.Sprintf("h%d-%d-%d", part, int(sec)/300, j/3%2)
+			r := ev(host, sec, float64(j), offsets[part])
+			r.Source.Partition = int32(part)
+			offsets[part]++
+			batch = append(batch, r)
+		}
+		script.Steps = append(script.Steps, enginetest.Step{At: wall.Add(time.Duration(i) * time.Second), Batch: batch})
+	}
+	return script
+}
+
+// closedAndLate runs script once and counts the windows closed and the late records.
+func closedAndLate(t *testing.T, cfg *Config, script enginetest.Script) (closed, late int) {
+	clock := &stepClock{now: script.Start}
+	p := newProc(t, cfg, clock)
+	for _, st := range script.Steps {
+		clock.now = st.At
+		var rejects engine.Rejects
+		run := p.Process
+		if st.Tick {
+			run = func(ctx context.Context, _ []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
+				return p.Tick(ctx, st.At, rejects)
+			}
+		}
+		out, err := run(context.Background(), st.Batch, &rejects)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed += len(out)
+		for _, it := range rejects.Items {
+			if it.Late {
+				late++
+			}
+		}
+	}
+	return closed, late
+}
+
+func setup(cfg *Config) enginetest.StatefulSetup {
+	return func(t testing.TB, clock engine.Clock) enginetest.StatefulProcessor {
+		return newProc(t, cfg, clock)
+	}
+}
+
+// workloadScript is workload as a script for enginetest.TestStateful.
+func workloadScript(seed uint64, n int) enginetest.Script {
+	acts := workload(seed, n)
+	script := enginetest.Script{Start: wall,
+		// Four groups and a watermark per partition.
+		MaxEntries: 3 * (4 + 1)}
+	now := wall
+	for _, a := range acts {
+		now = now.Add(a.wait)
+		script.Steps = append(script.Steps, enginetest.Step{At: now, Batch: a.batch, Tick: a.tick})
+	}
+	return script
 }
 
 // TestRestoreAfterConfigEdit: state written before an aggregate was added or removed
@@ -207,7 +251,9 @@ func TestRestoreRejectsCorruptState(t *testing.T) {
 	}
 }
 
-func TestChangesAndDrop(t *testing.T) {
+// TestChangelogEntries: a partition's changelog is its watermark and one entry per group
+// with open windows; a group whose windows all closed is deleted.
+func TestChangelogEntries(t *testing.T) {
 	r := newRunner(t, &Config{Type: Tumbling, Size: config.Duration(time.Minute), Aggregate: aggs("n", "count()")})
 	a, b := ev("a", 1, 1.0, 1), ev("b", 2, 1.0, 1)
 	b.Source.Partition = 1
@@ -222,21 +268,6 @@ func TestChangesAndDrop(t *testing.T) {
 	}
 	if _, ok := r.changelog[0][`g[]`]; !ok || len(r.changelog[0]) != 2 {
 		t.Errorf("partition 0 entries %q, want the watermark and the new window only", keys(r.changelog[0]))
-	}
-	// Partition 1 moves to another instance: its windows are gone here and nothing of it
-	// is reported again.
-	r.p.Drop(1)
-	reported := 0
-	r.p.Changes(func(part int32, _ string, _ []byte) {
-		if part == 1 {
-			reported++
-		}
-	})
-	d := ev("b", 500, 1.0, 2)
-	d.Source.Partition = 1
-	out := r.do(t, action{batch: []*engine.Record{d}})
-	if reported > 0 || strings.Contains(out, "out ") {
-		t.Errorf("after Drop: %d changes reported, output %q; want none", reported, out)
 	}
 }
 
