@@ -22,7 +22,6 @@ const swapPipeline = `version: 1
 broker: {embedded: {}}
 topics:
   in:  {ingest: true}
-  out: {}
   dlq: {}
 dead_letter: dlq
 streams:
@@ -30,7 +29,8 @@ streams:
     input: {topic: in}
     processors:
       - map: {v: v, version: 'VERSION'}
-    output: {topic: out}
+    # Not a topic: the stream is not transactional, and delivery overlaps processing.
+    output: {postgres: {dsn: "postgres://127.0.0.1:1/none", table: events, columns: {v: v, version: version}, dedupe_key: v}}
 `
 
 // swapPlan builds the stream of swapPipeline with the map writing version.
