@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
@@ -178,12 +180,65 @@ func TestSIGKILLMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 		t.Logf("the engine had finished before it was killed (%d rows); the restart then only proves nothing is duplicated", before)
 	}
 
-	startEngine(t, bin, pipeline)
+	restarted := startEngine(t, bin, pipeline)
 	waitFor(t, 180*time.Second, "all 100k rows after the restart", func() bool { r, _ := count(); return r >= n })
 	rows, distinct := count()
 	if rows != n || distinct != n {
 		t.Fatalf("after a SIGKILL at %d rows and a restart: %d rows, %d distinct event ids; want exactly %d", before, rows, distinct, n)
 	}
+	// The table dedupes by event id; the topic must not need to: normalize commits its
+	// output and its offsets in one transaction, so a reader of committed records (the
+	// rollups and rules downstream) sees each reading once.
+	records, ids := topicEventIDs(t, restarted.brokers, "signals.metric.v1")
+	if records != n || ids != n {
+		t.Fatalf("after a SIGKILL at %d rows and a restart, signals.metric.v1 holds %d committed records with %d distinct event ids; want exactly %d", before, records, ids, n)
+	}
+}
+
+// topicEventIDs reads topic to its end as a downstream stream does (committed records
+// only) and counts its records and distinct event ids.
+func topicEventIDs(t *testing.T, brokers, topic string) (records, distinct int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	ids := map[string]bool{}
+	for len(left) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v (partitions not read to their end: %v)", topic, ctx.Err(), left)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return // a transaction marker
+			}
+			var v struct {
+				EventID string `json:"event_id"`
+			}
+			if json.Unmarshal(r.Value, &v) == nil {
+				ids[v.EventID] = true
+			}
+			records++
+		})
+	}
+	return records, len(ids)
 }
 
 // produceEvents sends n raw events for 50 hosts, one second apart; keyed by host, each host's

@@ -13,12 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,6 +46,10 @@ type Broker struct {
 	pingOnce sync.Once
 	pinger   *kgo.Client
 	pingErr  error
+
+	// CompactionsDeferred, if set, is called each time the cleaner skips compaction
+	// because a reader of a compacted topic is behind.
+	CompactionsDeferred func()
 
 	closeOnce sync.Once
 	cleanerWG sync.WaitGroup
@@ -187,8 +194,9 @@ func (b *Broker) sharedProducer() (*kgo.Client, error) {
 // StartCleaner applies retention and compaction to the embedded broker's topics every
 // interval until ctx is done or the broker is closed. kfake would otherwise do this only
 // hourly, and only for topics with their own retention setting. It does nothing for external
-// brokers, which clean their own logs.
-func (b *Broker) StartCleaner(ctx context.Context, every time.Duration) {
+// brokers, which clean their own logs. readers names, per topic, the consumer groups of the
+// pipeline that read it: compaction waits for them (see Clean).
+func (b *Broker) StartCleaner(ctx context.Context, every time.Duration, readers map[string][]string) {
 	if b.cluster == nil || every <= 0 {
 		return
 	}
@@ -204,21 +212,83 @@ func (b *Broker) StartCleaner(ctx context.Context, every time.Duration) {
 			case <-b.stop:
 				return
 			case <-t.C:
-				b.Clean()
+				b.Clean(ctx, readers)
 			}
 		}
 	}()
 }
 
-// Clean runs one retention and compaction pass on the embedded broker now (StartCleaner
-// calls it on its timer).
-func (b *Broker) Clean() {
+// Clean runs one retention pass on the embedded broker now, and a compaction pass when every
+// group in readers has committed every topic it reads to its end (StartCleaner calls it on
+// its timer). The embedded broker can only compact all topics at once, and compaction
+// replaces a record by a later one of its key: a group that had not read the first (a sink
+// whose database is down) would never see it. So compaction waits until none is behind;
+// retention still runs, since a record older than its topic's retention is meant to go.
+func (b *Broker) Clean(ctx context.Context, readers map[string][]string) {
 	if b.cluster == nil {
 		return
 	}
-	// kfake's Compact compacts every cleanup.policy=compact* topic and then applies
-	// retention.ms/retention.bytes to every topic, so one call is a full pass.
-	b.cluster.Compact()
+	behind, err := b.readersBehind(ctx, readers)
+	switch {
+	case err != nil:
+		b.logger.Warn("compaction deferred: cannot tell whether the pipeline has read the compacted topics", "err", err)
+	case behind != "":
+		b.logger.Debug("compaction deferred until every reader is caught up", "behind", behind)
+	default:
+		// kfake's Compact compacts every cleanup.policy=compact* topic and then applies
+		// retention.ms/retention.bytes to every topic, so one call is a full pass.
+		b.cluster.Compact()
+		return
+	}
+	if b.CompactionsDeferred != nil {
+		b.CompactionsDeferred()
+	}
+	b.cluster.ApplyRetention()
+}
+
+// readersBehind names a group that has not committed a compacted topic it reads to its
+// end ("" when none has not).
+func (b *Broker) readersBehind(ctx context.Context, readers map[string][]string) (string, error) {
+	if len(readers) == 0 {
+		return "", nil
+	}
+	cl, err := kgo.NewClient(b.ClientOpts()...)
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, topic := range slices.Sorted(maps.Keys(readers)) {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return "", fmt.Errorf("end offsets of %s: %w", topic, err)
+		}
+		for _, group := range readers[topic] {
+			committed, err := adm.FetchOffsets(ctx, group)
+			if err != nil {
+				return "", fmt.Errorf("offsets of group %s: %w", group, err)
+			}
+			if p, ok := firstBehind(ends, committed, topic); ok {
+				return fmt.Sprintf("group %s on %s partition %d", group, topic, p), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// firstBehind finds a partition of topic whose committed offset is short of its end.
+func firstBehind(ends kadm.ListedOffsets, committed kadm.OffsetResponses, topic string) (int32, bool) {
+	var found int32 = -1
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Topic != topic || o.Err != nil || o.Offset <= 0 || found >= 0 {
+			return
+		}
+		c, ok := committed.Lookup(topic, o.Partition)
+		if !ok || c.Err != nil || c.At < o.Offset {
+			found = o.Partition
+		}
+	})
+	return found, found >= 0
 }
 
 // Close stops the cleaner, the shared producer and the embedded broker (which flushes its

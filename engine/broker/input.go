@@ -350,6 +350,7 @@ func (in *Input) Read(ctx context.Context) ([]*engine.Record, error) {
 		})
 		batch, commit := in.convert(fetches)
 		if len(batch) == 0 {
+			in.commitMarkers(ctx, commit)
 			in.allowRebalanceIfIdle()
 			continue
 		}
@@ -478,6 +479,31 @@ func (in *Input) commit(ctx context.Context, offsets map[int32]kgo.EpochOffset) 
 	return nil
 }
 
+// commitMarkers commits a position that moved past transaction markers only (no data), when
+// no batch is in flight: otherwise the group's committed offset would stay one short of the
+// end of a transactional topic for as long as nothing new comes, and the embedded broker's
+// compaction, which waits for every reader to reach the end, would wait too.
+func (in *Input) commitMarkers(ctx context.Context, commit map[int32]kgo.EpochOffset) {
+	in.mu.Lock()
+	idle := len(in.pending) == 0
+	in.mu.Unlock()
+	if len(commit) == 0 || !idle {
+		return
+	}
+	var err error
+	if in.session != nil {
+		in.mu.Lock()
+		in.pending = append(in.pending, commit)
+		in.mu.Unlock()
+		err = in.AckWithState(ctx, []*engine.Record{}, in.cfg.Changelog, nil, nil)
+	} else {
+		err = in.commit(ctx, commit)
+	}
+	if err != nil && ctx.Err() == nil {
+		in.logger.Debug("committing the position past transaction markers failed; the next batch commits it", "err", err)
+	}
+}
+
 // allowRebalanceIfIdle lets a waiting rebalance proceed when no polled batch is in flight.
 func (in *Input) allowRebalanceIfIdle() {
 	in.mu.Lock()
@@ -552,7 +578,7 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 		return errors.New("broker: ack without a batch read")
 	}
 	var offsets map[int32]kgo.EpochOffset
-	if len(batch) > 0 {
+	if len(in.pending) > 0 {
 		offsets = in.pending[0]
 	}
 	in.mu.Unlock()

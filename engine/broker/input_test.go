@@ -85,3 +85,85 @@ func gauge(t *testing.T, m *telemetry.Metrics, name string, labels map[string]st
 	t.Fatalf("no %s%v in the registry", name, labels)
 	return 0
 }
+
+// produceInTransaction writes values to topic in one committed transaction, as an upstream
+// stream does: the topic then ends with a transaction marker.
+func produceInTransaction(t *testing.T, b *Broker, topic string, values ...string) {
+	t.Helper()
+	cl := newClient(t, b, kgo.TransactionalID("upstream"), kgo.DefaultProduceTopic(topic))
+	ctx := testCtx(t)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A transactional stream's checkpoint carries its input offsets: after a restart, the input
+// resumes from them and Restore is handed them, and the lag of a transactional topic read
+// to its end is 0 (the marker after the last record is read too).
+func TestTransactionalInputCheckpointsItsOffsets(t *testing.T) {
+	b := startEmbedded(t, t.TempDir())
+	ensure(t, b, map[string]config.Topic{"in": {}, "out": {}, "g.changelog": {Cleanup: "compact"}})
+	produceInTransaction(t, b, "in", "a", "b", "c")
+	ctx := testCtx(t)
+	m := telemetry.New()
+	restored := make(chan map[int32]int64, 2)
+	open := func() *Input {
+		in, err := NewInput(b, InputConfig{
+			Stream: "s", Topic: "in", Group: "g", Metrics: m, TransactionalID: "g.test", InstanceID: "test", Changelog: "g.changelog",
+			Restore: func(ctx context.Context, parts []int32) (map[int32]int64, error) {
+				state, err := ReadChangelog(ctx, b, "g.changelog", parts)
+				if err != nil {
+					return nil, err
+				}
+				at, err := CheckpointOffsets(state)
+				restored <- at
+				return at, err
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	in := open()
+	batch, err := in.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := <-restored; len(at) != 0 {
+		t.Errorf("first start restored offsets %v from an empty changelog", at)
+	}
+	if err := in.AckWithState(ctx, batch, "g.changelog", nil, []*kgo.Record{{Topic: "out", Value: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if lag := in.Lag(); lag != 0 {
+		t.Errorf("lag after reading a transactional topic to its end = %d, want 0", lag)
+	}
+	in.Close()
+	// A broker that lost the group's commit but kept the checkpoint (the embedded broker
+	// writes the two to different files): the checkpoint wins, nothing is read twice.
+	commitTo(t, b, "g", "in", 0)
+
+	produceInTransaction(t, b, "in", "d")
+	in = open()
+	defer in.Close()
+	batch, err = in.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a, b, c at 0-2, their marker at 3, d at 4.
+	if at := <-restored; at[0] != 4 {
+		t.Errorf("restart restored offsets %v, want partition 0 at 4 (after the first transaction's marker)", at)
+	}
+	if len(batch) != 1 || string(batch[0].Raw) != "d" {
+		t.Errorf("after the restart Read returned %d records, want only d", len(batch))
+	}
+}

@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +194,58 @@ func TestInputConformance(t *testing.T) {
 			},
 		}
 	})
+}
+
+// A record over max_record_bytes is the stream's to dead-letter, not the broker's to
+// refuse forever: Write rejects it with its size and writes the rest; its dead letter is
+// cut to fit the broker's limit and keeps where it came from, why, and its original size.
+func TestOversizedRecordIsRejectedAndItsDeadLetterFits(t *testing.T) {
+	b := startEmbedded(t, t.TempDir())
+	ensure(t, b, map[string]config.Topic{"out": {}, "dlq": {}})
+	out, err := NewOutput(b, OutputConfig{Topic: "out", Key: eval.MustCompile(`host`, eval.Any)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	huge := strings.Repeat("h", 1<<20) // a 1 MiB host name: key and value both carry it
+	batch := []*engine.Record{
+		{Value: map[string]any{"host": "h1", "value": 1.0}},
+		{Value: map[string]any{"host": huge, "value": 2.0}, Raw: []byte(`{"host":"` + huge + `"}`), Source: engine.Source{Topic: "in", Offset: 7}},
+		{Value: map[string]any{"host": "h3", "value": 3.0}},
+	}
+	var rejects engine.Rejects
+	if err := out.Write(testCtx(t), batch, &rejects); err != nil {
+		t.Fatalf("a batch with an oversized record: %v (the stream would retry it forever)", err)
+	}
+	if rejects.Len() != 1 || rejects.Items[0].Record != batch[1] || !errors.Is(rejects.Items[0].Err, ErrRecordTooLarge) {
+		t.Fatalf("rejects = %v, want the oversized record alone, as too large", rejects.Items)
+	}
+	if got := len(consumeAll(t, b, "out")); got != 2 {
+		t.Errorf("topic holds %d records, want the 2 that fit", got)
+	}
+	if msg := rejects.Items[0].Err.Error(); !strings.Contains(msg, "2097") || !strings.Contains(msg, "max_record_bytes 1000000") {
+		t.Errorf("reason %q: want the record's size and the limit", msg)
+	}
+
+	w := NewDeadLetterWriter(b, "normalize")
+	if err := w.Write(testCtx(t), "dlq", rejects.Items); err != nil {
+		t.Fatalf("writing the oversized record's dead letter: %v", err)
+	}
+	dl := consumeAll(t, b, "dlq")
+	if len(dl) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dl))
+	}
+	if n := RecordBytes(dl[0]); n > b.MaxRecordBytes() {
+		t.Errorf("dead letter of %d bytes, over the %d limit", n, b.MaxRecordBytes())
+	}
+	headers := map[string]string{}
+	for _, h := range dl[0].Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	if headers[HeaderOriginalBytes] != strconv.Itoa(len(batch[1].Raw)) || headers[HeaderSourceOffset] != "7" || !strings.Contains(headers[HeaderReason], "too large") {
+		t.Errorf("dead letter headers %v: want the original size, the source offset and the reason", headers)
+	}
+	if !strings.HasPrefix(string(batch[1].Raw), string(dl[0].Value)) || len(dl[0].Value) < 900_000 {
+		t.Errorf("dead letter value is %d bytes, want the start of the original, as much as fits", len(dl[0].Value))
+	}
 }

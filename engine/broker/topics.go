@@ -45,6 +45,20 @@ func TopicConfigs(t config.Topic) map[string]*string {
 	return out
 }
 
+// addCompactionLag sets min.compaction.lag.ms on a compacted topic of an external broker.
+// (The embedded broker refuses the setting; it compacts only when every reader of the
+// pipeline is caught up instead, see Broker.Clean.)
+func addCompactionLag(cfgs map[string]*string, t config.Topic) {
+	if *cfgs["cleanup.policy"] == "delete" || t.MinCompactionLag <= 0 {
+		return
+	}
+	if _, set := t.Configs["min.compaction.lag.ms"]; set {
+		return
+	}
+	v := strconv.FormatInt(t.MinCompactionLag.D().Milliseconds(), 10)
+	cfgs["min.compaction.lag.ms"] = &v
+}
+
 func cleanupPolicy(c string) string {
 	switch c {
 	case "compact":
@@ -72,6 +86,9 @@ func (b *Broker) EnsureTopics(ctx context.Context, topics map[string]config.Topi
 	for _, name := range names {
 		t := topics[name]
 		cfgs := TopicConfigs(t)
+		if b.cluster == nil {
+			addCompactionLag(cfgs, t)
+		}
 		for _, k := range numericConfigs {
 			if v, ok := cfgs[k]; ok && v != nil {
 				if _, err := strconv.ParseInt(*v, 10, 64); err != nil {

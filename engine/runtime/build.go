@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
@@ -314,6 +315,9 @@ func (b *builder) stream(i int) *StreamPlan {
 	return sp
 }
 
+// sinkStallAfter is input.stall_after for sinks (streams declare their own).
+const sinkStallAfter = config.Duration(time.Minute)
+
 func (b *builder) sink(i int, sk config.Sink) {
 	p := b.p
 	name := sk.Name
@@ -322,7 +326,7 @@ func (b *builder) sink(i int, sk config.Sink) {
 	}
 	sc := config.Stream{
 		Name:   name,
-		Input:  config.Input{Topic: sk.From, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter},
+		Input:  config.Input{Topic: sk.From, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter, StallAfter: sinkStallAfter},
 		Output: config.Output{Postgres: sk.Postgres, Parquet: sk.Parquet},
 	}
 	if sk.Postgres != nil {

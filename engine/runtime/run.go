@@ -88,7 +88,8 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		return fmt.Errorf("creating state changelog topics: %w", err)
 	}
 	if cfg.Broker.Embedded != nil {
-		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
+		b.CompactionsDeferred = ro.Metrics.CompactionsDeferred.Inc
+		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D(), p.compactedReaders())
 	}
 	probe := newBrokerProbe(b, ro.Metrics.BrokerUp, log)
 	go probe.run(ctx)
@@ -289,6 +290,20 @@ func (p *Plan) openOutput(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
 		})
 	}
+}
+
+// compactedReaders names, for each compacted topic, the consumer groups of the pipeline that
+// read it: the embedded broker compacts only once they are all caught up.
+func (p *Plan) compactedReaders() map[string][]string {
+	out := map[string][]string{}
+	for _, sp := range p.Streams {
+		topic := sp.Config.Input.Topic
+		if p.Pipeline.Topics[topic].Cleanup == "delete" || p.Pipeline.Topics[topic].Cleanup == "" {
+			continue
+		}
+		out[topic] = append(out[topic], sp.Group())
+	}
+	return out
 }
 
 // Group is the stream's consumer group.

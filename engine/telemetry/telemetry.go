@@ -52,6 +52,8 @@ type Metrics struct {
 	StateRestores *prometheus.CounterVec
 	// StreamCondition is 1 while a condition keeps a stream from being ready. Labels: stream, condition.
 	StreamCondition *prometheus.GaugeVec
+	// CompactionsDeferred counts skipped compaction passes of the embedded broker.
+	CompactionsDeferred prometheus.Counter
 	// BrokerUp is whether the broker answered the last metadata request.
 	BrokerUp prometheus.Gauge
 	// SSEClients is the number of connected Server-Sent Events clients. Labels: path.
@@ -94,6 +96,7 @@ func New() *Metrics {
 	m.CheckpointAborts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_checkpoint_aborts_total", Help: "Checkpoint transactions that did not commit; the batch is read again."}, []string{"stream"})
 	m.StateRestores = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_state_restored_partitions_total", Help: "Partitions whose state was restored from the changelog."}, []string{"stream"})
 	m.StreamCondition = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_stream_condition", Help: "1 while a condition keeps a stream from being ready: restore (state being restored), output, dead_letter, checkpoint (writes failing and retried), stalled (input waiting, nothing committed for stall_after). /-/ready says why."}, []string{"stream", "condition"})
+	m.CompactionsDeferred = prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_broker_compactions_deferred_total", Help: "Compaction passes of the embedded broker skipped because a stream or sink had not read a compacted topic to its end yet."})
 	m.BrokerUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_broker_up", Help: "Whether the broker answered the engine's last metadata request (1) or not (0)."})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
@@ -104,7 +107,7 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.Reloads, m.ConfigReloadSuccess, m.ConfigReloadTime, m.SwapPause} {
 		f(c)
 	}
-	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.SSEClients, m.SSEDropped} {
+	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.CompactionsDeferred, m.SSEClients, m.SSEDropped} {
 		f(c)
 	}
 	return m
