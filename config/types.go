@@ -187,16 +187,16 @@ type Embedded struct {
 
 // Topic is a topic's declared settings.
 type Topic struct {
-	Partitions     int               `yaml:"partitions" default:"1" doc:"Number of partitions."`
-	Replication    int               `yaml:"replication" default:"1" doc:"Replication factor (external brokers only)."`
-	Retention      Duration          `yaml:"retention" doc:"How long records are kept (e.g. 3d); 'forever' keeps them."`
-	RetentionBytes Size              `yaml:"retention_bytes" doc:"Maximum bytes kept per partition (e.g. 10GiB); 0 means no limit."`
-	Cleanup        string            `yaml:"cleanup" default:"delete" enum:"delete,compact,compact+delete" doc:"Cleanup policy."`
+	Partitions     int      `yaml:"partitions" default:"1" doc:"Number of partitions."`
+	Replication    int      `yaml:"replication" default:"1" doc:"Replication factor (external brokers only)."`
+	Retention      Duration `yaml:"retention" doc:"How long records are kept (e.g. 3d); 'forever' keeps them."`
+	RetentionBytes Size     `yaml:"retention_bytes" doc:"Maximum bytes kept per partition (e.g. 10GiB); 0 means no limit."`
+	Cleanup        string   `yaml:"cleanup" default:"delete" enum:"delete,compact,compact+delete" doc:"Cleanup policy."`
 	// MinCompactionLag protects readers that fall behind (a sink whose database is down):
 	// a record they have not read yet must not be replaced by a later one of its key.
-	MinCompactionLag Duration `yaml:"min_compaction_lag" default:"1d" doc:"On a compacted topic, how long a record is kept before compaction may replace it by a later record of its key (min.compaction.lag.ms on Kafka and Redpanda). A stream or sink that falls further behind than this (a database down longer) would miss the replaced records. The embedded broker instead compacts only once every stream and sink of the pipeline has read the topic to its end. Longer keeps more superseded records on disk; 0 lets the broker compact at once."`
-	Configs        map[string]string `yaml:"configs" doc:"Other Kafka topic configs, checked against the ones the engine knows."`
-	Ingest         bool              `yaml:"ingest" doc:"Producers outside the pipeline (agents, kcat, other services) write to this topic. Lint warns about a stream reading a topic that nothing produces unless it is an ingest topic."`
+	MinCompactionLag Duration          `yaml:"min_compaction_lag" default:"1d" doc:"On a compacted topic, how long a record is kept before compaction may replace it by a later record of its key (min.compaction.lag.ms on Kafka and Redpanda). A stream or sink that falls further behind than this (a database down longer) would miss the replaced records. The embedded broker instead compacts only once every stream and sink of the pipeline has read the topic to its end. Longer keeps more superseded records on disk; 0 lets the broker compact at once."`
+	Configs          map[string]string `yaml:"configs" doc:"Other Kafka topic configs, checked against the ones the engine knows."`
+	Ingest           bool              `yaml:"ingest" doc:"Producers outside the pipeline (agents, kcat, other services) write to this topic. Lint warns about a stream reading a topic that nothing produces unless it is an ingest topic."`
 }
 
 // Lookup is a lookup table.
@@ -217,12 +217,12 @@ type Stream struct {
 
 // Input is a stream's input.
 type Input struct {
-	Topic      string `yaml:"topic" required:"true" ref:"topics" doc:"Topic to read."`
-	Schema     string `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
-	DeadLetter string `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
-	Group      string `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
-	Start      string `yaml:"start" default:"earliest" enum:"earliest,latest" doc:"Where a new consumer group starts."`
-	BatchSize  int    `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
+	Topic      string   `yaml:"topic" required:"true" ref:"topics" doc:"Topic to read."`
+	Schema     string   `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
+	DeadLetter string   `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
+	Group      string   `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
+	Start      string   `yaml:"start" default:"earliest" enum:"earliest,latest" doc:"Where a new consumer group starts."`
+	BatchSize  int      `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
 	StallAfter Duration `yaml:"stall_after" default:"1m" doc:"/-/ready reports the stream stalled (503) when records wait on its input and it has committed no batch for this long."`
 }
 
