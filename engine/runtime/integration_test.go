@@ -133,7 +133,8 @@ func (f *flow) produceKeyed(topic, key string, values ...string) {
 // consume reads n records of topic from the beginning.
 func (f *flow) consume(topic string, n int) []*kgo.Record {
 	f.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted())) // as a stream reads it
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -281,6 +282,35 @@ func TestBadInputGoesToDeadLetterWithReasonAndStreamContinues(t *testing.T) {
 		t.Errorf("string value reason %q does not point at /value", r)
 	}
 	eventually(t, 10*time.Second, "the good event after the bad ones is stored", func() bool { return f.count("metrics") == 1 })
+}
+
+// A 5 MB event (it reached the input compressed) makes an output record the broker would
+// refuse: it goes to the dead-letter topic, cut to fit, with its size and reason, and the
+// events behind it are processed. Before, the refused write was retried forever.
+func TestOversizedEventIsDeadLetteredAndStreamContinues(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	f := startFlow(t, t.TempDir(), dsn)
+	huge := `{"tenant_id":"acme","host":"` + strings.Repeat("h", 5<<20) + `","metric":"cpu_load","value":1}`
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.ProducerBatchCompression(kgo.Lz4Compression()), kgo.ProducerBatchMaxBytes(8<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	good := `{"tenant_id":"acme","host":"host-b","metric":"cpu_load","value":10,"ts_event":"2025-10-16T09:00:00Z"}`
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "ingest.raw.agent", Key: []byte("k"), Value: []byte(huge)}, &kgo.Record{Topic: "ingest.raw.agent", Key: []byte("k"), Value: []byte(good)}).FirstErr(); err != nil {
+		t.Fatalf("producing the 5 MB event: %v", err)
+	}
+	dead := f.consume("ops.deadletter.v1", 1)
+	h := headers(dead[0])
+	if h["eventops.stage"] != "output" || !strings.Contains(h["eventops.reason"], "max_record_bytes") || h["eventops.original_bytes"] != fmt.Sprint(len(huge)) {
+		t.Errorf("dead letter headers %v: want stage output, the size limit in the reason, and the original size", h)
+	}
+	if len(dead[0].Value) > 1_000_000 || !strings.HasPrefix(huge, string(dead[0].Value)) {
+		t.Errorf("dead letter value of %d bytes: want the start of the event, cut to fit", len(dead[0].Value))
+	}
+	eventually(t, 20*time.Second, "the event after the oversized one is stored", func() bool { return f.count("metrics") == 1 })
 }
 
 func headers(r *kgo.Record) map[string]string {

@@ -1,0 +1,138 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+// failingOutput fails its writes while down is set, as a database that is down does.
+type failingOutput struct {
+	down    atomic.Bool
+	mu      sync.Mutex
+	written int
+}
+
+func (o *failingOutput) Write(context.Context, []*engine.Record, *engine.Rejects) error {
+	if o.down.Load() {
+		return errors.New("dial tcp 127.0.0.1:5433: connect: connection refused")
+	}
+	o.mu.Lock()
+	o.written++
+	o.mu.Unlock()
+	return nil
+}
+func (o *failingOutput) Close() error { return nil }
+func (o *failingOutput) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.written
+}
+
+func testStream(in engine.Input, out engine.Output, m *telemetry.Metrics) *stream {
+	return &stream{
+		plan: &StreamPlan{Name: "sink"}, input: in, output: out, metrics: m,
+		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		drain: time.Second, backoffMin: time.Millisecond, backoffMax: 5 * time.Millisecond,
+		settleEvery: time.Second, acked: make(chan struct{}, 1),
+		health: newHealth("sink", m.StreamCondition),
+	}
+}
+
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// While a sink cannot write, the stream is not ready and says why; the metric says the
+// same; once the database is back, both clear and the batch is written.
+func TestFailingOutputMakesTheStreamUnready(t *testing.T) {
+	m := telemetry.New()
+	out := &failingOutput{}
+	out.down.Store(true)
+	s := testStream(&endlessInput{ackedInOrder: true}, out, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+
+	waitCond(t, "the stream reports its failing output", func() bool { return s.health.problem() != nil })
+	msg := s.health.problem().Error()
+	if !strings.Contains(msg, "stream sink: output:") || !strings.Contains(msg, "connection refused") {
+		t.Errorf("problem = %q: want the stream, the condition and the write's error", msg)
+	}
+	if v := gaugeValue(t, m, "eventops_stream_condition", "condition", "output"); v != 1 {
+		t.Errorf("eventops_stream_condition{condition=output} = %v while failing, want 1", v)
+	}
+	out.down.Store(false)
+	waitCond(t, "the stream recovers", func() bool { return s.health.problem() == nil && out.count() > 0 })
+	if v := gaugeValue(t, m, "eventops_stream_condition", "condition", "output"); v != 0 {
+		t.Errorf("eventops_stream_condition{condition=output} = %v after recovery, want 0", v)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// laggingInput has records waiting but never hands them out, as a stream stuck on one batch.
+type laggingInput struct{ endlessInput }
+
+func (*laggingInput) Lag() int64 { return 42 }
+
+// A stream with records waiting that commits nothing for stall_after is stalled; a stream
+// that is caught up is not, however long it has been idle.
+func TestStalledOnlyWithRecordsWaiting(t *testing.T) {
+	s := testStream(&laggingInput{}, &failingOutput{}, telemetry.New())
+	s.plan.Config.Input.Topic = "signals.metric.v1"
+	s.stallAfter = time.Minute
+	s.lastCommit.Store(time.Now().Add(-2 * time.Minute).UnixNano())
+	err := s.stalled()
+	if err == nil || !strings.Contains(err.Error(), "42 records wait on signals.metric.v1") {
+		t.Errorf("stalled() = %v: want the waiting records and the topic", err)
+	}
+	s.lastCommit.Store(time.Now().UnixNano())
+	if err := s.stalled(); err != nil {
+		t.Errorf("stalled() right after a commit = %v, want nil", err)
+	}
+	idle := testStream(&endlessInput{}, &failingOutput{}, telemetry.New())
+	idle.stallAfter = time.Minute
+	if err := idle.stalled(); err != nil {
+		t.Errorf("an input that reports no lag is never stalled, got %v", err)
+	}
+}
+
+func gaugeValue(t *testing.T, m *telemetry.Metrics, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return mt.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
