@@ -285,12 +285,12 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 // ack commits a delivered batch: its offsets, and for a stateful stream its state.
 func (s *stream) ack(ctx context.Context, p *processed) error {
 	if s.state == nil {
-		return retry(ctx, s, "ack", func() error { return s.input.Ack(ctx, p.batch) })
+		return retry(ctx, s, "ack", func(ctx context.Context) error { return s.input.Ack(ctx, p.batch) })
 	}
 	if len(p.batch) == 0 && len(p.state) == 0 {
 		return nil
 	}
-	return retry(ctx, s, "checkpoint", func() error {
+	return retry(ctx, s, "checkpoint", func(ctx context.Context) error {
 		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state, append(p.records, p.deadLetters...))
 		if errors.Is(err, broker.ErrAborted) {
 			// Nothing was committed and the input rewound to its committed offsets: the
@@ -516,7 +516,7 @@ func (s *stream) write(ctx context.Context, p *processed) error {
 		p.rejects.Items = append(p.rejects.Items, s.outRejects.Items...)
 		return nil
 	}
-	err := retry(ctx, s, "output", func() error {
+	err := retry(ctx, s, "output", func(ctx context.Context) error {
 		s.outRejects.Reset()
 		return s.output.Write(ctx, p.out, &s.outRejects)
 	})
@@ -572,7 +572,7 @@ func (s *stream) countRejects(rejects *engine.Rejects) map[string]int {
 }
 
 func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects, perTopic map[string]int) error {
-	err := retry(ctx, s, "dead-letter", func() error {
+	err := retry(ctx, s, "dead-letter", func(ctx context.Context) error {
 		return s.dlq.Write(ctx, s.plan.DeadLetter, rejects.Items)
 	})
 	if err == nil {
@@ -585,11 +585,15 @@ func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects, 
 
 // retry runs fn until it succeeds, with capped exponential backoff, or until ctx ends.
 // While it fails, the stream's health says so (and /-/ready answers 503 with the reason).
-func retry(ctx context.Context, s *stream, what string, fn func() error) error {
+// An output or dead-letter write that hangs (a receiver that accepts and never answers) is
+// given up after attemptTimeout and tried again, so that the failure is seen; a checkpoint
+// attempt is not cut short, since abandoning a Kafka transaction halfway leaves its producer
+// unusable (the broker aborts a transaction that outlives broker.TransactionTimeout itself).
+func retry(ctx context.Context, s *stream, what string, fn func(ctx context.Context) error) error {
 	cond := retryCondition(what)
 	wait := s.backoffMin
 	for attempt := 1; ; attempt++ {
-		err := fn()
+		err := attemptOnce(ctx, cond, fn)
 		if err == nil {
 			if attempt > 1 {
 				s.health.clear(cond)
@@ -612,6 +616,22 @@ func retry(ctx context.Context, s *stream, what string, fn func() error) error {
 		}
 		wait = min(wait*2, s.backoffMax)
 	}
+}
+
+// attemptTimeout bounds one output or dead-letter write.
+const attemptTimeout = 2 * time.Minute
+
+func attemptOnce(ctx context.Context, cond condition, fn func(ctx context.Context) error) error {
+	if cond != condOutput && cond != condDeadLetter {
+		return fn(ctx)
+	}
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	err := fn(actx)
+	if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("no answer within %s: %w", attemptTimeout, err)
+	}
+	return err
 }
 
 // retryCondition is the health condition a retry loop reports.
