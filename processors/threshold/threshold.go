@@ -5,8 +5,11 @@
 //
 // Time is event time, taken from the record (ts_event by default), so a `for: 2m` rule fires
 // when the condition has held across two minutes of the events' own timestamps, whether the
-// events arrive live or are replayed from the start of a topic. The transitions are one pure
-// function, Evaluate, of a small plain-data State.
+// events arrive live or are replayed from the start of a topic. The one place the wall clock
+// limits event time is max_future: a record stamped further ahead of the engine clock than
+// that is refused (CheckFuture), since it would move its series' clock past every real
+// record to come. The transitions are one pure function, Evaluate, of a small plain-data
+// State.
 //
 // State is kept per input partition (engine.Stateful), so it moves with the partition
 // between the instances of a consumer group: one changelog entry per series, holding the

@@ -7,7 +7,8 @@
 // once the watermark reaches its end; a record whose windows have all closed is late and
 // goes to the late topic (or the dead-letter topic) with the reason. A partition that goes
 // quiet would hold its last windows open forever, so after idle_timeout of wall-clock
-// silence its watermark moves on with the wall clock.
+// silence its watermark moves on with the wall clock. A record stamped more than max_future
+// ahead of the wall clock is refused before it can move the watermark (checkFuture).
 //
 // State (open windows, watermarks) is kept per input partition and is engine.Stateful: it
 // is checkpointed with the input offsets and restored when the partition moves, and a
