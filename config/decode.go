@@ -37,6 +37,9 @@ type loader struct {
 	typos map[string]bool
 	// failedPaths are the paths whose values did not decode or are missing though required.
 	failedPaths map[string]bool
+	// unresolved are the scalars holding a ${VAR} that could not be expanded: the error says
+	// so once, and they are not decoded or validated, which would only repeat it.
+	unresolved map[*yaml.Node]bool
 
 	active map[*yaml.Node]bool // anchors being decoded, to stop self-referencing aliases
 	budget int                 // nodes left to decode, to stop alias bombs
@@ -157,6 +160,10 @@ func (l *loader) value(n *yaml.Node, v reflect.Value, path string) {
 		defer delete(l.active, n)
 	}
 	l.nodes[path] = n
+	if l.unresolved[n] {
+		l.failedPaths[path] = true
+		return
+	}
 
 	switch v.Type() {
 	case durationType:
@@ -761,6 +768,9 @@ func (l *loader) validate(n *yaml.Node, v reflect.Value, path string) {
 			l.errs = append(l.errs, ce)
 		case errors.As(e, &fe):
 			fpath := fe.Under(path)
+			if l.unresolved[l.nodes[fpath]] {
+				continue // about a value whose ${VAR} is already reported
+			}
 			l.errs.Add(l.posWithin(fpath, path, n), fpath, "%s", fe.Msg)
 		default:
 			l.errs.Add(l.pos(n), path, "%v", e)

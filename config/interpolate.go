@@ -33,14 +33,28 @@ func (l *loader) interpolateNode(n *yaml.Node, path string) {
 		out, unset, err := interpolate(n.Value, l.lookupEnv)
 		if err != nil {
 			l.errs.Add(l.refPos(n, err.at), path, "%s", err.msg)
+			l.markUnresolved(n)
 			return
 		}
 		for _, ref := range unset {
-			l.warns.AddWarning(l.refPos(n, ref.at), path, "environment variable %s is not set and ${%s} has no default; using an empty string (write ${%s:-default} to give one)", ref.name, ref.name, ref.name)
+			l.errs.Add(l.refPos(n, ref.at), path, "environment variable %s is not set and ${%s} has no default: set it, or write ${%s:-default} to give one (${%s:-} for an empty value)", ref.name, ref.name, ref.name, ref.name)
+		}
+		if len(unset) > 0 {
+			l.markUnresolved(n)
+			return
 		}
 		n.Value = out
 	}
 	// Aliases are skipped: they share the node they point to, which is expanded where it is written.
+}
+
+// markUnresolved keeps n from being decoded: its value is not what the file means, and the
+// error about its ${VAR} is the one to report.
+func (l *loader) markUnresolved(n *yaml.Node) {
+	if l.unresolved == nil {
+		l.unresolved = map[*yaml.Node]bool{}
+	}
+	l.unresolved[n] = true
 }
 
 // envRef is a ${NAME} reference: the variable's name and the offset of its "${" in the
@@ -60,7 +74,9 @@ func (e *interpolationError) Error() string { return e.msg }
 
 // interpolate expands s: ${VAR} is VAR's value, ${VAR:-default} uses default when VAR is
 // unset or empty, and $${ stands for a literal ${. It returns the references to variables
-// that were unset without a default, since an empty value is usually a deployment mistake.
+// that are unset without a default, which the caller reports as errors: an empty value in
+// their place is a deployment mistake (an empty PostgreSQL DSN connects to libpq's default
+// database). A variable set to the empty string is taken as written.
 func interpolate(s string, lookupEnv func(string) (string, bool)) (string, []envRef, *interpolationError) {
 	var b strings.Builder
 	var unset []envRef

@@ -27,7 +27,7 @@ func updating(t *testing.T) bool {
 }
 
 // lintEnv is the environment the lint cases are written against: ${EVENTOPS_LINT_BROKERS}
-// is set, ${EVENTOPS_LINT_UNSET} is not (its case expects the warning).
+// is set, ${EVENTOPS_LINT_UNSET} is not (its cases expect the error).
 func lintEnv(t *testing.T) {
 	t.Helper()
 	t.Setenv("EVENTOPS_LINT_BROKERS", "redpanda:9092")

@@ -36,10 +36,11 @@ func TestLintOutputAndExitStatus(t *testing.T) {
 		{"text", []string{"lint", "testdata/broken.yaml"}, 1},
 		{"json", []string{"lint", "--format", "json", "testdata/broken.yaml"}, 1},
 		{"github", []string{"lint", "--format=github", "testdata/broken.yaml"}, 1},
-		{"warning_only_passes", []string{"lint", "testdata/unset_var.yaml"}, 0},
-		{"strict_makes_warning_an_error", []string{"lint", "--strict", "testdata/unset_var.yaml"}, 1},
-		{"strict_json", []string{"lint", "--strict", "--format", "json", "testdata/unset_var.yaml"}, 1},
-		{"flags_after_files", []string{"lint", "testdata/unset_var.yaml", "--format", "github", "--strict"}, 1},
+		{"warning_only_passes", []string{"lint", "testdata/warning_only.yaml"}, 0},
+		{"strict_makes_warning_an_error", []string{"lint", "--strict", "testdata/warning_only.yaml"}, 1},
+		{"strict_json", []string{"lint", "--strict", "--format", "json", "testdata/warning_only.yaml"}, 1},
+		{"flags_after_files", []string{"lint", "testdata/warning_only.yaml", "--format", "github", "--strict"}, 1},
+		{"unset_var_is_an_error", []string{"lint", "testdata/unset_var.yaml"}, 1},
 		{"clean_file", []string{"lint", "../../examples/quickstart.yaml"}, 0},
 		{"directory_recursive_skips_hidden_and_non_yaml", []string{"lint", "testdata/lintdir"}, 1},
 		{"sorted_across_files", []string{"lint", "testdata/unset_var.yaml", "testdata/broken.yaml"}, 1},
@@ -125,7 +126,8 @@ func TestLintAndRunDryRunAgree(t *testing.T) {
 	for k, v := range map[string]string{"BROKERS": "localhost:9092", "PARTS": "6", "TABLE": "metrics", "EMPTY": ""} {
 		t.Setenv(k, v)
 	}
-	// PG_DSN stays unset: files that only warn about it must pass both ways alike.
+	// PG_DSN stays unset: a file that needs it fails both ways alike, and the examples
+	// default it.
 	t.Setenv("PG_DSN", "")
 	os.Unsetenv("PG_DSN")
 	// Rule test files are not pipelines: run would not take them.

@@ -30,11 +30,19 @@ const (
 // DecodeObject decodes one JSON value that must be an object, into the encoding/json data
 // model: map[string]any, []any, string, float64, bool, nil.
 //
-// For valid input the result is exactly what json.Unmarshal into an any gives: numbers are
-// parsed by strconv.ParseFloat (and rejected when out of range, as encoding/json does),
-// invalid UTF-8 in strings becomes U+FFFD, a repeated key keeps its last value. Invalid input
-// yields a *SyntaxError naming the problem and its byte offset; a valid non-object value
-// yields a *TypeError. The result never aliases data.
+// The result is exactly what json.Unmarshal into an any gives, numbers parsed by
+// strconv.ParseFloat, except that DecodeObject refuses the inputs json.Unmarshal silently
+// changes (the engine's input policy, docs/reliability.md):
+//
+//   - invalid UTF-8 inside a string, and a \u escape of half a surrogate pair (encoding/json
+//     makes both U+FFFD);
+//   - an object with a repeated key (encoding/json keeps the last value);
+//   - a number outside float64's range: above 1.8e308 (encoding/json refuses it too) or
+//     non-zero but below 4.9e-324 (encoding/json makes it 0). Rounding within the range, to
+//     the nearest float64 or subnormal, is not refused: every decimal number rounds.
+//
+// Invalid or refused input yields a *SyntaxError naming the problem and its byte offset; a
+// valid non-object value yields a *TypeError. The result never aliases data.
 //
 // DecodeObject is safe for concurrent use.
 func DecodeObject(data []byte) (map[string]any, error) {
@@ -75,10 +83,11 @@ var smallInts = func() (t [256]any) {
 }()
 
 // member is a decoded key/value pair waiting for its object to close, so the map can be
-// allocated at its final size.
+// allocated at its final size. at is the offset of the key, for the error when it repeats.
 type member struct {
 	key   string
 	value any
+	at    int
 }
 
 // decoder is one pass over one document. Decoders are pooled; their caches survive between
@@ -204,6 +213,7 @@ func (d *decoder) object() (any, error) {
 		if d.data[d.pos] != '"' {
 			return nil, d.syntaxError("looking for beginning of object key string")
 		}
+		keyAt := d.pos
 		raw, err := d.str()
 		if err != nil {
 			return nil, err
@@ -222,7 +232,7 @@ func (d *decoder) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.members = append(d.members, member{key, v})
+		d.members = append(d.members, member{key, v, keyAt})
 
 		d.skipSpace()
 		if d.pos >= len(d.data) {
@@ -239,7 +249,11 @@ func (d *decoder) object() (any, error) {
 			pairs := d.members[start:]
 			m := make(map[string]any, len(pairs))
 			for _, p := range pairs {
-				m[p.key] = p.value // in order, so a repeated key keeps its last value
+				m[p.key] = p.value
+			}
+			if len(m) != len(pairs) {
+				// Fewer entries than pairs: a key repeats. Only now is it worth finding.
+				return nil, duplicateKey(pairs)
 			}
 			clear(pairs)
 			d.members = d.members[:start]
@@ -386,9 +400,28 @@ func (d *decoder) number() (any, error) {
 	f, err := strconv.ParseFloat(string(text), 64)
 	if err != nil {
 		// The grammar is already checked, so this is a range error.
-		return nil, d.errorAt("number "+string(text)+" is out of the float64 range", start)
+		return nil, d.errorAt("number "+clip(text)+" is out of the float64 range (magnitude above 1.8e308)", start)
+	}
+	if f == 0 && !integer && hasNonZeroDigit(text) {
+		// ParseFloat rounds a magnitude below the smallest float64 to 0 without an error;
+		// a reading of 1e-400 is then stored as exactly 0, which it is not.
+		return nil, d.errorAt("number "+clip(text)+" is out of the float64 range (non-zero, but below 4.9e-324: it would become 0)", start)
 	}
 	return f, nil
+}
+
+// hasNonZeroDigit reports whether the significand of the number text (the digits before
+// any exponent) has a digit other than 0, that is whether the number is not zero.
+func hasNonZeroDigit(text []byte) bool {
+	for _, c := range text {
+		switch {
+		case c == 'e' || c == 'E':
+			return false
+		case '1' <= c && c <= '9':
+			return true
+		}
+	}
+	return false
 }
 
 // stringValue decodes a string value; short ones are interned since telemetry repeats them.
@@ -443,8 +476,8 @@ func (d *decoder) str() ([]byte, error) {
 }
 
 // strSlow continues str from i, the first byte that may need work: escapes, control
-// characters (an error) and non-ASCII bytes (invalid UTF-8 becomes U+FFFD). Valid UTF-8
-// without escapes is still returned as a sub-slice of the input.
+// characters and invalid UTF-8 (errors) and non-ASCII bytes. Valid UTF-8 without escapes is
+// still returned as a sub-slice of the input.
 func (d *decoder) strSlow(start, i int) ([]byte, error) {
 	data := d.data
 	copied := false // whether the decoded bytes so far are in d.buf
@@ -483,11 +516,9 @@ func (d *decoder) strSlow(start, i int) ([]byte, error) {
 		default:
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size == 1 {
-				flush()
-				d.buf = utf8.AppendRune(d.buf, utf8.RuneError)
-				i++
-				clean = i
-				continue
+				// encoding/json would put U+FFFD here; the text would no longer be what
+				// was sent, and nothing would say so.
+				return nil, d.errorAt("invalid UTF-8 in string (byte 0x"+strconv.FormatUint(uint64(c), 16)+")", i)
 			}
 			i += size
 		}
@@ -498,7 +529,8 @@ func (d *decoder) strSlow(start, i int) ([]byte, error) {
 
 // escape decodes the escape sequence at data[i] (a backslash) and returns its rune and
 // length. A \u escape of a surrogate half takes the following \u escape with it when the
-// two form a pair; otherwise it stands for U+FFFD, as in encoding/json.
+// two form a pair; a surrogate half alone is an error (encoding/json makes it U+FFFD), since
+// it stands for no character and UTF-8 cannot hold it.
 func (d *decoder) escape(i int) (rune, int, error) {
 	data := d.data
 	if i+1 >= len(data) {
@@ -530,16 +562,17 @@ func (d *decoder) escape(i int) (rune, int, error) {
 		if !utf16.IsSurrogate(r) {
 			return r, 6, nil
 		}
-		// Only a well-formed \uXXXX right after can complete the pair; anything else,
-		// including a malformed escape, is left for the caller to scan on its own.
-		if i+12 <= len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
-			if r2, ok := parseHex4(data[i+8 : i+12]); ok {
-				if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
-					return pair, 12, nil
-				}
+		// Only a \uXXXX right after can complete the pair; a malformed one is a syntax error.
+		if i+8 <= len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
+			r2, err := d.hex4(i + 8)
+			if err != nil {
+				return 0, 0, err
+			}
+			if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+				return pair, 12, nil
 			}
 		}
-		return utf8.RuneError, 6, nil
+		return 0, 0, d.errorAt("invalid \\u escape: \\u"+string(data[i+2:i+6])+" is half of a UTF-16 surrogate pair without its other half", i)
 	default:
 		d.pos = i + 1
 		return 0, 0, d.syntaxError("in string escape code")
@@ -597,6 +630,36 @@ func (d *decoder) endError() error {
 
 func (d *decoder) errorAt(msg string, offset int) error {
 	return &SyntaxError{Msg: msg, Offset: offset}
+}
+
+// duplicateKey reports the first key of an object's pairs that repeats an earlier one, at
+// the repetition. encoding/json keeps the last value silently; which value a producer meant
+// cannot be known, so the record is refused instead.
+func duplicateKey(pairs []member) error {
+	seen := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		if seen[p.key] {
+			return &SyntaxError{Msg: "duplicate key " + clip([]byte(strconv.Quote(p.key))) + " in object", Offset: p.at}
+		}
+		seen[p.key] = true
+	}
+	return &SyntaxError{Msg: "duplicate key in object", Offset: pairs[0].at} // not reached
+}
+
+// maxQuoted is how much of a number or key an error message repeats.
+const maxQuoted = 64
+
+// clip returns text for an error message, cut to about maxQuoted bytes at a character
+// boundary.
+func clip(text []byte) string {
+	if len(text) <= maxQuoted {
+		return string(text)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return string(text[:cut]) + "..."
 }
 
 func kindOf(v any) string {

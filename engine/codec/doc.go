@@ -16,7 +16,12 @@
 // integers 0..255, and maps and slices allocated at their final size.
 //
 // Semantics are encoding/json's, checked by differential fuzz tests
-// (FuzzMatchesEncodingJSON, FuzzAppendObjectMatchesEncodingJSON): the same inputs are
-// accepted, they decode to reflect.DeepEqual values, and AppendObject writes the bytes a
-// json.Encoder with SetEscapeHTML(false) writes.
+// (FuzzMatchesEncodingJSON, FuzzAppendObjectMatchesEncodingJSON), with one deliberate
+// difference: DecodeObject refuses what encoding/json accepts only by changing it — invalid
+// UTF-8 and lone surrogate escapes in strings (which it would make U+FFFD), repeated keys
+// (it would keep the last) and non-zero numbers too small for a float64 (it would make them
+// 0) — so that a stream dead-letters such a record with the reason instead of processing
+// something the producer did not send. Every other input is accepted exactly when
+// encoding/json accepts it and decodes to a reflect.DeepEqual value, and AppendObject writes
+// the bytes a json.Encoder with SetEscapeHTML(false) writes.
 package codec

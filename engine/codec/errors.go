@@ -5,8 +5,10 @@ import (
 )
 
 // SyntaxError reports input that is not JSON, or JSON this decoder refuses (nesting deeper
-// than MaxDepth, a number float64 cannot hold). Offset is the 0-based byte offset of the
-// offending byte, or len(data) when the input ends too early.
+// than MaxDepth, invalid UTF-8 or a lone surrogate escape in a string, a repeated key, a
+// number float64 cannot hold). Offset is the 0-based byte offset of the offending byte (the
+// repeated key's opening quote, the number's first character), or len(data) when the input
+// ends too early.
 type SyntaxError struct {
 	Msg    string
 	Offset int

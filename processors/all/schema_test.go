@@ -156,6 +156,15 @@ streams:
 `
 
 // withExample returns examplePipeline with its stream's key set to the example's value.
+// exampleEnv is the environment the documented examples are loaded in: the variables they
+// require are set, as a deployment would set them.
+func exampleEnv(name string) (string, bool) {
+	if name == "PG_DSN" {
+		return "postgres://postgres@127.0.0.1:5432/test", true
+	}
+	return "", false
+}
+
 func withExample(t *testing.T, key string, value any) []byte {
 	t.Helper()
 	var p map[string]any
@@ -196,7 +205,7 @@ func TestDocumentedExamplesLoadAndBuild(t *testing.T) {
 	opts := runtime.Options{Factories: Factories(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for name, data := range files {
 		t.Run(name, func(t *testing.T) {
-			p, err := config.LoadBytes("example.yaml", data, Registry(), nil)
+			p, err := config.LoadBytes("example.yaml", data, Registry(), exampleEnv)
 			if err != nil {
 				t.Fatalf("the documented example does not load:\n%v\nfile:\n%s", err, data)
 			}

@@ -41,7 +41,8 @@ var Factory = engine.ProcessorFactory{
 		"incident is reported when it starts and again only if it grows). With alert_above it emits " +
 		"alert records instead, through the threshold processor's alert lifecycle: an alert fires " +
 		"when raw reaches alert_above, stays firing while it does, and keep_firing_for holds it after, " +
-		"so that one incident is one alert. A series scores 0 for its first two days (it learns its " +
+		"so that one incident is one alert. A record stamped more than max_future (default 1h) ahead " +
+		"of the clock goes to the dead-letter topic unscored. A series scores 0 for its first two days (it learns its " +
 		"baseline first). State is " + strconv.Itoa(stateSize) + " bytes per series, kept per " +
 		"input partition and checkpointed by the runtime. The detector and its score on the Numenta " +
 		"Anomaly Benchmark are described in docs/anomaly.md.",
@@ -65,6 +66,7 @@ type Processor struct {
 	detector DetectorConfig
 	// forgetAfter (seconds of event time) is how long a silent series is kept; 0: always.
 	forgetAfter int64
+	maxFuture   int64 // nanoseconds; -1: off
 	// alerts turns scores into alerts (alert_above); nil when the processor only scores.
 	alerts *threshold.Processor
 	clock  engine.Clock
@@ -115,7 +117,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		errs.Append(e.Pos, e.Path, err)
 		return p
 	}
-	p := &Processor{into: c.Into, detector: DefaultDetectorConfig, forgetAfter: int64(time.Duration(c.ForgetAfter) / time.Second), clock: env.Clock, path: env.Path, logger: env.Logger, parts: map[int32]*partition{}}
+	p := &Processor{into: c.Into, detector: DefaultDetectorConfig, forgetAfter: int64(time.Duration(c.ForgetAfter) / time.Second), maxFuture: c.maxFuture(), clock: env.Clock, path: env.Path, logger: env.Logger, parts: map[int32]*partition{}}
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
@@ -154,7 +156,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 			When:    config.Expr{Src: c.Into + ".raw >= " + strconv.FormatFloat(*c.AlertAbove, 'g', -1, 64), Path: env.Path + ".alert_above"},
 			Message: c.Message, Labels: c.Labels, Annotations: c.Annotations,
 		}
-		tc := &threshold.Config{Series: c.Series, Time: c.Time, Rules: []threshold.Rule{rule}}
+		tc := &threshold.Config{Series: c.Series, Time: c.Time, MaxFuture: c.MaxFuture, Rules: []threshold.Rule{rule}}
 		tenv := env
 		tenv.Input = scored
 		tp, err := threshold.Factory.Build(tc, tenv)
@@ -227,6 +229,9 @@ func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 		if at, err = eval.ParseTime(tv, ""); err != nil {
 			return Result{}, fmt.Errorf("time (%s): %w", p.time.Source().Src, err)
 		}
+		if err := threshold.CheckFuture(at, now, p.maxFuture); err != nil {
+			return Result{}, err
+		}
 	}
 	part := p.parts[rec.Source.Partition]
 	if part == nil {
@@ -241,7 +246,8 @@ func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 		part.series[id] = d
 	}
 	part.dirty[id] = struct{}{}
-	// A value stamped far in the future must not make every other series look silent.
+	// A value stamped far in the future must not make every other series look silent; with
+	// max_future above futureSlack (or forever) this still bounds the partition's clock.
 	part.clock = max(part.clock, min(at.Unix(), now.Add(futureSlack).Unix()))
 	return d.Update(at.Unix(), v), nil
 }

@@ -13,8 +13,11 @@ type Config struct {
 	Time   *config.Expr  `yaml:"time" doc:"Expression giving the record's event time (RFC 3339 or epoch seconds/milliseconds); default ts_event. It places the value in its half hour of the day, so that a daily cycle is learnt, and drives the ranges' forgetting (a 90-day half-life)."`
 	// Series that come and go (containers, replaced hosts) would otherwise keep their
 	// detectors for ever.
-	ForgetAfter config.Duration `yaml:"forget_after" default:"7d" doc:"A series that has had no value for this long, in its input partition's event time (the newest value's time there), is forgotten: its detector leaves memory and the changelog, and it learns again, for two days, if it comes back. Keeps series that come and go (containers, replaced hosts) from piling up. 0 keeps every series."`
-	Into        string          `yaml:"into" default:"anomaly" doc:"Field that receives the score and what explains it: {score, raw, expected, lower, upper, signal}. raw is in [0, 1]: how far the most unusual signal went beyond its range at this value (0.5: by a tenth of the range's width); score is raw, or 0 when one of the last 20 values scored as much; expected is what the daily profile expects at this time of day; lower and upper the range the values have held; signal says what went beyond its range (new high, new low, level shift up/down, more/less volatile, above/below the daily pattern)."`
+	// nil (a Config built in code) turns the check off; a pipeline file always has it, 1h
+	// unless it says otherwise.
+	MaxFuture   *config.Duration `yaml:"max_future" default:"1h" doc:"How far ahead of the engine's clock (the wall clock) a record's event time may be. A record stamped further in the future goes to the dead-letter topic with the reason (\"in the future\") and is not scored, instead of erasing what its series has learnt (the ranges forget by event time) and, with alert_above, making every later real record of the series late for its alert. forever turns the check off; 0 accepts no event time ahead of the clock."`
+	ForgetAfter config.Duration  `yaml:"forget_after" default:"7d" doc:"A series that has had no value for this long, in its input partition's event time (the newest value's time there), is forgotten: its detector leaves memory and the changelog, and it learns again, for two days, if it comes back. Keeps series that come and go (containers, replaced hosts) from piling up. 0 keeps every series."`
+	Into        string           `yaml:"into" default:"anomaly" doc:"Field that receives the score and what explains it: {score, raw, expected, lower, upper, signal}. raw is in [0, 1]: how far the most unusual signal went beyond its range at this value (0.5: by a tenth of the range's width); score is raw, or 0 when one of the last 20 values scored as much; expected is what the daily profile expects at this time of day; lower and upper the range the values have held; signal says what went beyond its range (new high, new low, level shift up/down, more/less volatile, above/below the daily pattern)."`
 
 	AlertAbove *float64        `yaml:"alert_above" doc:"When set, the processor emits alert records instead of the scored records: an alert fires when the raw score reaches this value and stays firing while it does, through the threshold processor's alert lifecycle (one alert per series, keyed by its fingerprint). 0.4 is the value the NAB benchmark reports a score at (near its best threshold); a score of 0.4 means a signal went beyond its range by two thirds of Margin (about 7% of the range)."`
 	Rule       string          `yaml:"rule" default:"anomaly" doc:"The alerts' rule name."`
@@ -37,6 +40,9 @@ func (c *Config) Validate() error {
 	if c.For < 0 {
 		errs = append(errs, config.FieldErrorf("for", "must not be negative"))
 	}
+	if c.MaxFuture != nil && *c.MaxFuture < 0 && *c.MaxFuture != config.Forever {
+		errs = append(errs, config.FieldErrorf("max_future", "must be a duration of 0 or more, or forever"))
+	}
 	if c.ForgetAfter < 0 {
 		errs = append(errs, config.FieldErrorf("forget_after", "must not be negative (0 keeps every series)"))
 	}
@@ -57,4 +63,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxFuture is max_future in nanoseconds, or -1 when the check is off.
+func (c *Config) maxFuture() int64 {
+	if c.MaxFuture == nil || *c.MaxFuture == config.Forever {
+		return -1
+	}
+	return int64(*c.MaxFuture)
 }

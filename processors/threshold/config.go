@@ -27,7 +27,18 @@ type Config struct {
 	Series   []config.Expr   `yaml:"series" doc:"Expressions whose values together identify a series; each rule keeps one alert state per series. Default: tenant_id, source.source_id, metric."`
 	Time     *config.Expr    `yaml:"time" doc:"Expression giving the record's event time (RFC 3339 or epoch seconds/milliseconds); default ts_event. Records without one use the engine clock."`
 	Lateness config.Duration `yaml:"lateness" default:"0s" doc:"How far out of event-time order records may arrive. 0: records are evaluated as they arrive, and one older than the last record evaluated for its series is counted late (dead-lettered with the reason, not evaluated). Above 0: records wait, per input partition, until the partition's newest event time minus lateness passes them and are evaluated in event-time order, so disorder within lateness gives exactly the alerts of ordered input; older ones are late. An idle partition's records are released by the wall clock."`
-	Rules    []Rule          `yaml:"rules" required:"true" doc:"Alert rules, evaluated on every record."`
+	// nil (a Config built in code) turns the check off; a pipeline file always has it, 1h
+	// unless it says otherwise.
+	MaxFuture *config.Duration `yaml:"max_future" default:"1h" doc:"How far ahead of the engine's clock (the wall clock) a record's event time may be. A record stamped further in the future goes to the dead-letter topic with the reason (\"in the future\") and is not evaluated, instead of moving its series' clock so far on that every later real record of the series would be late. forever turns the check off; 0 accepts no event time ahead of the clock."`
+	Rules     []Rule           `yaml:"rules" required:"true" doc:"Alert rules, evaluated on every record."`
+}
+
+// maxFuture is max_future in nanoseconds, or -1 when the check is off.
+func (c *Config) maxFuture() int64 {
+	if c.MaxFuture == nil || *c.MaxFuture == config.Forever {
+		return -1
+	}
+	return int64(*c.MaxFuture)
 }
 
 // Rule is one alert rule.
@@ -56,6 +67,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Lateness < 0 {
 		errs = append(errs, config.FieldErrorf("lateness", "must not be negative"))
+	}
+	if c.MaxFuture != nil && *c.MaxFuture < 0 && *c.MaxFuture != config.Forever {
+		errs = append(errs, config.FieldErrorf("max_future", "must be a duration of 0 or more, or forever"))
 	}
 	if len(c.Rules) == 0 {
 		return errors.Join(append(errs, config.FieldErrorf("rules", "at least one rule is required"))...)

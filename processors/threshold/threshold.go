@@ -5,8 +5,11 @@
 //
 // Time is event time, taken from the record (ts_event by default), so a `for: 2m` rule fires
 // when the condition has held across two minutes of the events' own timestamps, whether the
-// events arrive live or are replayed from the start of a topic. The transitions are one pure
-// function, Evaluate, of a small plain-data State.
+// events arrive live or are replayed from the start of a topic. The one place the wall clock
+// limits event time is max_future: a record stamped further ahead of the engine clock than
+// that is refused (CheckFuture), since it would move its series' clock past every real
+// record to come. The transitions are one pure function, Evaluate, of a small plain-data
+// State.
 //
 // State is kept per input partition (engine.Stateful), so it moves with the partition
 // between the instances of a consumer group: one changelog entry per series, holding the
@@ -122,7 +125,8 @@ var Factory = engine.ProcessorFactory{
 		"previous_severity, reason (on resolved: cleared, cancelled, or after a reload rule removed / series changed), ts, started_at, fired_at, " +
 		"resolved_at, tenant_id, source_id, metric, value, message, labels, annotations, tags, " +
 		"series. Input records are consumed. State is kept per input partition and checkpointed " +
-		"by the runtime; `lateness` orders out-of-order records. Unlike Prometheus, where a " +
+		"by the runtime; `lateness` orders out-of-order records, and a record stamped more than " +
+		"`max_future` (default 1h) ahead of the clock goes to the dead-letter topic. Unlike Prometheus, where a " +
 		"vanished series resolves, an alert is evaluated only on its series' records: a firing " +
 		"alert whose series stops sending stays firing, so pair such rules with an `absent` rule.",
 	NewConfig: func() any { return &Config{} },
@@ -148,6 +152,7 @@ type Processor struct {
 	byName    map[string]int
 	hasAbsent bool
 	lateness  int64
+	maxFuture int64 // -1: off
 	path      string
 	clock     engine.Clock
 	logger    *slog.Logger
@@ -189,7 +194,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		errs.Append(e.Pos, e.Path, err)
 		return p
 	}
-	p := &Processor{path: env.Path, clock: env.Clock, logger: env.Logger, lateness: int64(c.Lateness),
+	p := &Processor{path: env.Path, clock: env.Clock, logger: env.Logger, lateness: int64(c.Lateness), maxFuture: c.maxFuture(),
 		byName: map[string]int{}, parts: map[int32]*partition{}}
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
@@ -577,7 +582,33 @@ func (p *Processor) eventTime(env eval.Env, now time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("event time (%s): %w", p.time.Source().Src, err)
 	}
+	if err := CheckFuture(t, now, p.maxFuture); err != nil {
+		return time.Time{}, err
+	}
 	return t, nil
+}
+
+// CheckFuture refuses an event time more than maxFuture nanoseconds ahead of now (-1: no
+// limit): the input policy's "in the future". Such a record would move its series' clock
+// on by as much, and every later real record of the series would be late.
+func CheckFuture(t, now time.Time, maxFuture int64) error {
+	if maxFuture < 0 || t.Sub(now) <= time.Duration(maxFuture) {
+		return nil
+	}
+	return fmt.Errorf("event time %s is in the future: %s ahead of the clock (%s), more than max_future (%s)",
+		t.UTC().Format(time.RFC3339Nano), shortDuration(t.Sub(now)), fmtTime(now.UnixNano()), shortDuration(time.Duration(maxFuture)))
+}
+
+// shortDuration is d without Go's trailing zero units: 1h, not 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // alertOf is what an alert record is made from.

@@ -38,6 +38,9 @@ type Config struct {
 	Lateness    config.Duration        `yaml:"lateness" default:"0s" doc:"How far behind the newest event time of its input partition a record may be: the watermark is that newest time minus lateness, and a window closes (is emitted) when the watermark reaches its end."`
 	IdleTimeout config.Duration        `yaml:"idle_timeout" default:"1m" doc:"When an input partition has had no record for this long (wall clock), its watermark moves on with the wall clock, so its last windows close; 0 turns this off. A partition restored (on start, or taken over from another instance) counts its silence from the restore."`
 	Late        string                 `yaml:"late" ref:"topics" doc:"Topic for late records (those whose windows have all closed), with the reason in headers. Default: the stream's dead-letter topic. Late records are counted either way."`
+	// nil (a Config built in code) turns the check off; a pipeline file always has it, 1h
+	// unless it says otherwise.
+	MaxFuture *config.Duration `yaml:"max_future" default:"1h" doc:"How far ahead of the engine's clock (the wall clock) a record's event time may be. A record stamped further in the future goes to the dead-letter topic with the reason (\"in the future\"), instead of moving its partition's watermark so far on that every later real record would be late. forever turns the check off; 0 accepts no event time ahead of the clock."`
 }
 
 // Validate checks the window shape, durations, group keys and aggregate calls, reporting
@@ -88,6 +91,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 && c.IdleTimeout != config.Forever {
 		bad("idle_timeout", "must be a duration of 0 or more")
+	}
+	if c.MaxFuture != nil && *c.MaxFuture < 0 && *c.MaxFuture != config.Forever {
+		bad("max_future", "must be a duration of 0 or more, or forever")
 	}
 	if c.Time != nil && c.Time.IsZero() {
 		bad("time", "an expression is required (or leave time out for ts_event)")
@@ -177,4 +183,12 @@ func (c *Config) idle() time.Duration {
 		return 0
 	}
 	return c.IdleTimeout.D()
+}
+
+// maxFuture is max_future in nanoseconds, or -1 when the check is off.
+func (c *Config) maxFuture() int64 {
+	if c.MaxFuture == nil || *c.MaxFuture == config.Forever {
+		return -1
+	}
+	return int64(*c.MaxFuture)
 }

@@ -7,7 +7,8 @@
 // once the watermark reaches its end; a record whose windows have all closed is late and
 // goes to the late topic (or the dead-letter topic) with the reason. A partition that goes
 // quiet would hold its last windows open forever, so after idle_timeout of wall-clock
-// silence its watermark moves on with the wall clock.
+// silence its watermark moves on with the wall clock. A record stamped more than max_future
+// ahead of the wall clock is refused before it can move the watermark (checkFuture).
 //
 // State (open windows, watermarks) is kept per input partition and is engine.Stateful: it
 // is checkpointed with the input offsets and restored when the partition moves, and a
@@ -57,7 +58,10 @@ var Factory = engine.ProcessorFactory{
 		"its newest event time minus lateness; a window closes when the watermark reaches its " +
 		"end, and a record whose windows have all closed is late: it goes to the late topic " +
 		"(or the dead-letter topic) with the reason and is counted. A session window is late " +
-		"for a record when a session of that record alone would already have closed. A " +
+		"for a record when a session of that record alone would already have closed. A record " +
+		"stamped more than max_future (default 1h) ahead of the clock goes to the dead-letter " +
+		"topic instead, so that one bad clock cannot close every window and make the real " +
+		"records late. A " +
 		"partition without records for idle_timeout (wall clock) has its watermark advanced " +
 		"by the time since its last record, so its last windows close. State is kept per input " +
 		"partition and checkpointed with the stream's offsets, so windows survive restarts and " +
@@ -77,6 +81,7 @@ type Processor struct {
 	size, hop int64 // nanoseconds; tumbling has hop == size
 	gap       int64
 	lateness  int64
+	maxFuture int64 // -1: off
 	idle      int64 // 0: off
 	lateTopic string
 	path      string
@@ -123,7 +128,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	invalid := c.Validate()
 	var errs config.Errors
 	p := &Processor{
-		kind: c.Type, gap: int64(c.Gap), lateness: int64(max(c.Lateness, 0)),
+		kind: c.Type, gap: int64(c.Gap), lateness: int64(max(c.Lateness, 0)), maxFuture: c.maxFuture(),
 		idle: int64(c.idle()), lateTopic: c.Late, path: env.Path, clock: env.Clock,
 		specIdx: map[string]int{}, parts: map[int32]*partition{},
 	}
@@ -291,6 +296,9 @@ func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *
 		env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: time.Unix(0, now)}
 		t, err := p.eventTime(env)
 		if err == nil {
+			err = checkFuture(t, now, p.maxFuture)
+		}
+		if err == nil {
 			key, err = p.groupKey(env, key[:0])
 		}
 		if err == nil {
@@ -339,6 +347,29 @@ func (p *Processor) eventTime(env eval.Env) (int64, error) {
 		return 0, fmt.Errorf("event time (%s): %w", p.time.Source().Src, err)
 	}
 	return t.UnixNano(), nil
+}
+
+// checkFuture refuses an event time more than maxFuture ahead of now (nanoseconds; maxFuture
+// -1: no limit). Such a record would move its partition's watermark on by as much, closing
+// every open window and making every later real record late.
+func checkFuture(t, now, maxFuture int64) error {
+	if maxFuture < 0 || t-now <= maxFuture {
+		return nil
+	}
+	return fmt.Errorf("event time %s is in the future: %s ahead of the clock (%s), more than max_future (%s)",
+		formatTime(t), shortDuration(time.Duration(t-now)), formatTime(now), shortDuration(time.Duration(maxFuture)))
+}
+
+// shortDuration is d without Go's trailing zero units: 1h, not 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // groupKey appends the group's identity to b: the JSON array of its key values, which is
