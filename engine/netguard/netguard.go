@@ -23,8 +23,9 @@ import (
 const (
 	DefaultMinBackoff = 5 * time.Millisecond
 	DefaultMaxBackoff = time.Second
-	// DefaultLogEvery bounds the log lines of one run of failures: the first failure and then
-	// at most one line per this interval, so a descriptor shortage does not flood the log.
+	// DefaultLogEvery bounds the log lines about failures to about one per this interval,
+	// so that a descriptor shortage (where accepts fail and succeed by turns as descriptors
+	// come and go) does not flood the log.
 	DefaultLogEvery = 10 * time.Second
 )
 
@@ -38,8 +39,7 @@ type Options struct {
 	// doubles it, up to MaxBackoff. Defaults DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
-	// LogEvery is how often a run of failures is logged after its first. Default
-	// DefaultLogEvery.
+	// LogEvery is how often failures are logged at most. Default DefaultLogEvery.
 	LogEvery time.Duration
 }
 
@@ -50,6 +50,7 @@ type Listener struct {
 	opts      Options
 	log       *slog.Logger
 	errors    *atomic.Uint64
+	reports   failureLog
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -85,24 +86,27 @@ func Wrap(ln net.Listener, opts Options) *Listener {
 		log:      log.With("listener", opts.Name, "addr", ln.Addr().String()),
 		errors:   counter(opts.Name),
 		closed:   make(chan struct{}),
+		reports:  failureLog{every: opts.LogEvery},
 	}
 }
 
 // Accept waits for the next connection. A failed accept is logged, counted and tried again
 // after a backoff; the error returned once the listener is closed wraps net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
-	var run failureRun
+	backoff := time.Duration(0)
 	for {
 		conn, err := l.Listener.Accept()
 		if err == nil {
-			l.recovered(&run)
+			l.reports.succeeded(l.log)
 			return conn, nil
 		}
 		if l.isClosed(err) {
 			return nil, l.closedError(err)
 		}
-		l.failed(&run, err)
-		if !l.wait(run.backoff) {
+		l.errors.Add(1)
+		l.reports.failed(l.log, err)
+		backoff = min(max(2*backoff, l.opts.MinBackoff), l.opts.MaxBackoff)
+		if !l.wait(backoff) {
 			return nil, l.closedError(net.ErrClosed)
 		}
 	}
@@ -114,39 +118,53 @@ func (l *Listener) Close() error {
 	return l.Listener.Close()
 }
 
-// failureRun is a run of failed accepts without a success between them.
-type failureRun struct {
-	count   int
-	first   time.Time
-	logged  time.Time
-	backoff time.Duration
+// failureLog writes the log lines about failed accepts: a warning when accepts start to
+// fail and a note when they work again, but while failures go on, or come and go as they
+// do while descriptors are short, at most one warning per interval (with the count since
+// the last line).
+type failureLog struct {
+	every time.Duration
+
+	mu       sync.Mutex
+	failing  bool      // the last accept failed
+	warned   bool      // failures were reported and their end not yet
+	since    time.Time // the first of the failures since the last line
+	count    int       // failures since the last line
+	lastWarn time.Time
 }
 
-// failed records a failed accept: counted every time, logged on the first of a run and then
-// every LogEvery; the backoff doubles up to MaxBackoff.
-func (l *Listener) failed(run *failureRun, err error) {
-	l.errors.Add(1)
+func (f *failureLog) failed(log *slog.Logger, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	now := time.Now()
-	run.count++
-	if run.count == 1 {
-		run.first, run.logged, run.backoff = now, now, l.opts.MinBackoff
-		l.log.Warn("accept failed; retrying with backoff (out of file descriptors? see ulimit -n)", "err", err)
+	if f.count == 0 {
+		f.since = now
+	}
+	f.failing = true
+	f.count++
+	if !f.lastWarn.IsZero() && now.Sub(f.lastWarn) < f.every {
 		return
 	}
-	run.backoff = min(2*run.backoff, l.opts.MaxBackoff)
-	if now.Sub(run.logged) >= l.opts.LogEvery {
-		run.logged = now
-		l.log.Warn("accept still failing; retrying", "err", err, "failures", run.count, "since", run.first.Format(time.RFC3339))
+	if f.warned {
+		log.Warn("accepts still failing; retrying with backoff", "err", err, "failures", f.count, "first_at", f.since.Format(time.RFC3339))
+	} else {
+		log.Warn("accept failed; retrying with backoff (out of file descriptors? see ulimit -n)", "err", err)
 	}
+	f.warned, f.lastWarn, f.count = true, now, 0
 }
 
-// recovered logs the end of a run of failures, if there was one.
-func (l *Listener) recovered(run *failureRun) {
-	if run.count == 0 {
+func (f *failureLog) succeeded(log *slog.Logger) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.failing {
 		return
 	}
-	l.log.Info("accepting connections again", "failures", run.count, "after", time.Since(run.first).Round(time.Millisecond).String())
-	*run = failureRun{}
+	f.failing = false
+	if !f.warned {
+		return // failures within the interval after the last line: counted, not logged
+	}
+	log.Info("accepting connections again", "failures_since_last_log", f.count)
+	f.warned, f.count = false, 0
 }
 
 // wait sleeps for d, or until the listener is closed (false).

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -200,3 +203,47 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// While descriptors are short, accepts fail and succeed by turns; the log says when
+// failures start and when they end, not once per failure.
+func TestFailuresAreLoggedWithoutFlooding(t *testing.T) {
+	tests := []struct {
+		name   string
+		events string // f: a failed accept, s: a successful one
+		want   []string
+	}{
+		{name: "no failure", events: "sss", want: nil},
+		{name: "a run of failures", events: "sffffs", want: []string{"WARN accept failed", "INFO accepting connections again"}},
+		{name: "failures that come and go", events: "fsfsfsfsfs", want: []string{"WARN accept failed", "INFO accepting connections again"}},
+		{name: "failures that never end", events: "ffffff", want: []string{"WARN accept failed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var lines []string
+			log := slog.New(recorder{&lines})
+			f := failureLog{every: time.Hour}
+			for _, e := range tc.events {
+				if e == 'f' {
+					f.failed(log, acceptError(syscall.EMFILE))
+				} else {
+					f.succeeded(log)
+				}
+			}
+			if !slices.Equal(lines, tc.want) {
+				t.Fatalf("logged %q, want %q", lines, tc.want)
+			}
+		})
+	}
+}
+
+// recorder keeps each record's level and the start of its message.
+type recorder struct{ lines *[]string }
+
+func (r recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r recorder) Handle(_ context.Context, rec slog.Record) error {
+	msg, _, _ := strings.Cut(rec.Message, ";")
+	*r.lines = append(*r.lines, rec.Level.String()+" "+msg)
+	return nil
+}
+func (r recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r recorder) WithGroup(string) slog.Handler      { return r }
