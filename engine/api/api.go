@@ -6,6 +6,10 @@
 // expressions over the request, compiled once when the server is built. Stream routes relay
 // a topic to browsers as Server-Sent Events through one shared consumer per topic, so the
 // number of connected clients never changes the load on the broker or the pipeline.
+//
+// The server holds out against abusive clients (limits.go): read, write and idle timeouts,
+// a connection limit, request head and URL limits answered with 431 and 414, and a
+// listener that survives failed accepts (engine/netguard).
 package api
 
 import (
