@@ -315,9 +315,50 @@ type Sink struct {
 
 // API is the HTTP server.
 type API struct {
-	Listen    string  `yaml:"listen" default:":8088" doc:"Address to listen on."`
-	Dashboard *bool   `yaml:"dashboard" default:"true" doc:"Serve the dashboard at /."`
-	Routes    []Route `yaml:"routes" doc:"Query and stream routes."`
+	Listen    string `yaml:"listen" default:":8088" doc:"Address to listen on."`
+	Dashboard *bool  `yaml:"dashboard" default:"true" doc:"Serve the dashboard at /."`
+	// The limits below keep the server answering under abuse (slow or idle clients holding
+	// connections, floods, oversized requests); docs/reliability.md explains them.
+	ReadTimeout    Duration `yaml:"read_timeout" default:"10s" doc:"Longest time a client may take to send a whole request (headers and body); a slower one, such as a client sending its headers a byte at a time, gets 408 and is disconnected."`
+	WriteTimeout   Duration `yaml:"write_timeout" default:"30s" doc:"Longest time writing a response may wait for a client that does not read it. A live stream (SSE) is not cut by its age: each event and heartbeat gets this long to be written."`
+	IdleTimeout    Duration `yaml:"idle_timeout" default:"60s" doc:"How long a keep-alive connection may wait for its next request before the server closes it."`
+	MaxConnections int      `yaml:"max_connections" default:"1024" doc:"Connections served at once, open SSE streams included; a connection beyond it gets 503 and is closed at once."`
+	MaxHeaderBytes Size     `yaml:"max_header_bytes" default:"8KiB" doc:"Largest request head (request line and headers); a larger one gets 431, or 414 when the request line alone does not fit. Each connection holds a buffer of this size."`
+	MaxURLBytes    Size     `yaml:"max_url_bytes" default:"4KiB" doc:"Longest request URL (path and query); a longer one gets 414. A URL is also limited by max_header_bytes."`
+	Routes         []Route  `yaml:"routes" doc:"Query and stream routes."`
+}
+
+// Bounds of the API's size limits: below them ordinary requests (a browser's cookies and
+// headers) would be refused; above MaxAPIHeaderBytes every connection's read buffer costs
+// more memory than any sensible request needs.
+const (
+	MinAPIHeaderBytes = 1 << 10
+	MaxAPIHeaderBytes = 1 << 20
+	MinAPIURLBytes    = 256
+)
+
+// Validate reports every problem of the API's limits.
+func (a *API) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		field string
+		v     Duration
+		eg    string
+	}{{"read_timeout", a.ReadTimeout, "10s"}, {"write_timeout", a.WriteTimeout, "30s"}, {"idle_timeout", a.IdleTimeout, "60s"}} {
+		if d.v <= 0 {
+			errs = append(errs, FieldErrorf(d.field, "must be positive, e.g. %s: without it one client can hold a connection for ever", d.eg))
+		}
+	}
+	if a.MaxConnections < 1 {
+		errs = append(errs, FieldErrorf("max_connections", "must be at least 1, got %d", a.MaxConnections))
+	}
+	if a.MaxHeaderBytes < MinAPIHeaderBytes || a.MaxHeaderBytes > MaxAPIHeaderBytes {
+		errs = append(errs, FieldErrorf("max_header_bytes", "must be between %s and %s, got %s", Size(MinAPIHeaderBytes), Size(MaxAPIHeaderBytes), a.MaxHeaderBytes))
+	}
+	if a.MaxURLBytes < MinAPIURLBytes {
+		errs = append(errs, FieldErrorf("max_url_bytes", "must be at least %d, got %s", MinAPIURLBytes, a.MaxURLBytes))
+	}
+	return errors.Join(errs...)
 }
 
 // Route is one API route: either a table query or a live stream of a topic.

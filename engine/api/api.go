@@ -6,6 +6,10 @@
 // expressions over the request, compiled once when the server is built. Stream routes relay
 // a topic to browsers as Server-Sent Events through one shared consumer per topic, so the
 // number of connected clients never changes the load on the broker or the pipeline.
+//
+// The server holds out against abusive clients (limits.go): read, write and idle timeouts,
+// a connection limit, request head and URL limits answered with 431 and 414, and a
+// listener that survives failed accepts (engine/netguard).
 package api
 
 import (
@@ -29,6 +33,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/netguard"
 	"github.com/eventops/eventops-engine/engine/store"
 	"github.com/eventops/eventops-engine/engine/telemetry"
 )
@@ -74,10 +79,11 @@ type Deps struct {
 
 // Server is the HTTP server. Build it with New, then Start and Shutdown it.
 type Server struct {
-	cfg  *config.API
-	deps Deps
-	app  *fiber.App
-	log  *slog.Logger
+	cfg    *config.API
+	limits limits
+	deps   Deps
+	app    *fiber.App
+	log    *slog.Logger
 	// routes are the declared routes, served by their own app that a reload replaces
 	// (RoutesFor, UseRoutes); requests already being served (SSE streams) go on in the app
 	// that took them.
@@ -131,20 +137,22 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 		deps.ReplayEvents = DefaultReplayEvents
 	}
 	s := &Server{
-		cfg:  cfg,
-		deps: deps,
-		log:  deps.Logger,
-		hubs: map[string]*hub{},
-		done: make(chan struct{}),
+		cfg:    cfg,
+		limits: limitsOf(cfg),
+		deps:   deps,
+		log:    deps.Logger,
+		hubs:   map[string]*hub{},
+		done:   make(chan struct{}),
 	}
-	s.app = fiber.New(fiber.Config{
+	s.app = fiber.New(s.limits.fiberConfig(fiber.Config{
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
 		// Route handlers keep request strings (query values) past the handler in logs and
 		// store queries; immutable strings make that safe.
 		Immutable: true,
-	})
+	}))
 
+	s.app.Use(s.limitURL)
 	s.app.Get("/-/healthy", func(c *fiber.Ctx) error { return c.SendString("OK\n") })
 	s.app.Get("/-/ready", s.handleReady)
 	if deps.ReloadStatus != nil {
@@ -320,10 +328,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if listen == "" {
 		listen = ":8088"
 	}
-	ln, err := net.Listen("tcp", listen)
+	guarded, err := netguard.Listen("tcp", listen, netguard.Options{Name: "api", Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", listen, err)
 	}
+	ln := clientListener{guarded}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.mu.Lock()
 	s.ln, s.cancel = ln, cancel
@@ -416,6 +425,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		code = fe.Code
+	}
+	if code == fiber.StatusRequestHeaderFieldsTooLarge {
+		return s.headTooLarge(c)
 	}
 	return c.Status(code).JSON(errorBody{Error: err.Error()})
 }

@@ -418,6 +418,13 @@ func (r *streamRoute) serve(c *fiber.Ctx) error {
 		// connection is what unblocks it.
 		_ = conn.Close()
 	}
+	// The server's write deadline, set once before a response is written, would end every
+	// stream after write_timeout. A stream has no end, so each write to the client gets its
+	// own deadline instead: a client that stops reading is still cut off, a healthy stream
+	// never is.
+	if cc, ok := conn.(*clientConn); ok {
+		cc.deadlinePerWrite(r.srv.limits.writeTimeout)
+	}
 	sub := r.hub.subscribe(resume, deps.ClientBuffer, onDrop)
 	gauge := deps.Metrics.SSEClients.WithLabelValues(r.path)
 	gauge.Inc()

@@ -121,6 +121,12 @@ type sseFixture struct {
 
 func newSSEFixture(t *testing.T, deps Deps) *sseFixture {
 	t.Helper()
+	return newSSEFixtureWith(t, deps, config.API{})
+}
+
+// newSSEFixtureWith is newSSEFixture with the server's limits (timeouts, ...) from cfg.
+func newSSEFixtureWith(t *testing.T, deps Deps, cfg config.API) *sseFixture {
+	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, alertTopic))
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
@@ -137,7 +143,8 @@ func newSSEFixture(t *testing.T, deps Deps) *sseFixture {
 	// after they connect.
 	f := &sseFixture{producer: producer, metrics: deps.Metrics}
 	f.produce(t, `{"rule":"before start"}`)
-	f.srv, f.base = startServer(t, &config.API{Routes: []config.Route{{Path: "/alerts/stream", Stream: alertTopic}}}, deps)
+	cfg.Routes = []config.Route{{Path: "/alerts/stream", Stream: alertTopic}}
+	f.srv, f.base = startServer(t, &cfg, deps)
 	return f
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/netguard"
 )
 
 // Broker is a connection point to a Kafka-protocol cluster, and owns the embedded cluster
@@ -104,7 +105,9 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 	// kfake always asks its listen function for 127.0.0.1:<port>; we listen on the configured
 	// address instead, and kfake advertises whatever the listener reports, so metadata points
 	// real clients (kcat, librdkafka) back at the address they dialled.
-	listenFn := func(network, _ string) (net.Listener, error) { return net.Listen(network, listen) }
+	listenFn := func(network, _ string) (net.Listener, error) {
+		return netguard.Listen(network, listen, netguard.Options{Name: "broker", Logger: b.logger.With("component", "embedded-broker")})
+	}
 	cluster, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.ClusterID("eventops-embedded"),

@@ -110,5 +110,6 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.CompactionsDeferred, m.SSEClients, m.SSEDropped} {
 		f(c)
 	}
+	f(acceptErrors{})
 	return m
 }
