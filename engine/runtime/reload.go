@@ -383,7 +383,7 @@ func notReloadable(old, cfg *config.Pipeline) error {
 		a, b := *old.API, *cfg.API
 		a.Routes, b.Routes = nil, nil
 		if !reload.Same(a, b) {
-			errs = append(errs, "api: changing the listen address or the dashboard needs a restart (routes reload)")
+			errs = append(errs, "api: changing the listen address, the dashboard or the server limits (timeouts, max_connections, header and URL sizes) needs a restart (routes reload)")
 		}
 	}
 	parquetOut := func(p *config.Pipeline) map[string]any {
