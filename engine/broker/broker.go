@@ -18,6 +18,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,9 +198,8 @@ func (b *Broker) sharedProducer() (*kgo.Client, error) {
 // StartCleaner applies retention and compaction to the embedded broker's topics every
 // interval until ctx is done or the broker is closed. kfake would otherwise do this only
 // hourly, and only for topics with their own retention setting. It does nothing for external
-// brokers, which clean their own logs. readers names, per topic, the consumer groups of the
-// pipeline that read it: compaction waits for them (see Clean).
-func (b *Broker) StartCleaner(ctx context.Context, every time.Duration, readers map[string][]string) {
+// brokers, which clean their own logs.
+func (b *Broker) StartCleaner(ctx context.Context, every time.Duration) {
 	if b.cluster == nil || every <= 0 {
 		return
 	}
@@ -215,26 +215,28 @@ func (b *Broker) StartCleaner(ctx context.Context, every time.Duration, readers 
 			case <-b.stop:
 				return
 			case <-t.C:
-				b.Clean(ctx, readers)
+				b.Clean(ctx)
 			}
 		}
 	}()
 }
 
-// Clean runs one retention pass on the embedded broker now, and a compaction pass when every
-// group in readers has committed every topic it reads to its end (StartCleaner calls it on
-// its timer). The embedded broker can only compact all topics at once, and compaction
-// replaces a record by a later one of its key: a group that had not read the first (a sink
-// whose database is down) would never see it. So compaction waits until none is behind;
-// retention still runs, since a record older than its topic's retention is meant to go.
-func (b *Broker) Clean(ctx context.Context, readers map[string][]string) {
+// Clean runs one retention pass on the embedded broker now, and a compaction pass when no
+// consumer group is behind on a compacted topic (StartCleaner calls it on its timer). The
+// embedded broker can only compact all topics at once, and compaction replaces a record by a
+// later one of its key: a group that had not read the first (a sink whose database is down)
+// would never see it. So compaction waits until every group that has committed a position on
+// a compacted topic has committed it to the end, whichever process or pipeline the group
+// belongs to; retention still runs, since a record older than its topic's retention is meant
+// to go.
+func (b *Broker) Clean(ctx context.Context) {
 	if b.cluster == nil {
 		return
 	}
-	behind, err := b.readersBehind(ctx, readers)
+	behind, err := b.compactedReaderBehind(ctx)
 	switch {
 	case err != nil:
-		b.logger.Warn("compaction deferred: cannot tell whether the pipeline has read the compacted topics", "err", err)
+		b.logger.Warn("compaction deferred: cannot tell whether the compacted topics have been read", "err", err)
 	case behind != "":
 		b.logger.Debug("compaction deferred until every reader is caught up", "behind", behind)
 	default:
@@ -249,49 +251,76 @@ func (b *Broker) Clean(ctx context.Context, readers map[string][]string) {
 	b.cluster.ApplyRetention()
 }
 
-// readersBehind names a group that has not committed a compacted topic it reads to its
-// end ("" when none has not).
-func (b *Broker) readersBehind(ctx context.Context, readers map[string][]string) (string, error) {
-	if len(readers) == 0 {
-		return "", nil
-	}
+// compactedReaderBehind names a consumer group whose committed offset on a compacted topic
+// is short of the topic's end ("" when there is none).
+func (b *Broker) compactedReaderBehind(ctx context.Context) (string, error) {
 	cl, err := kgo.NewClient(b.ClientOpts()...)
 	if err != nil {
 		return "", err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	for _, topic := range slices.Sorted(maps.Keys(readers)) {
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			return "", fmt.Errorf("end offsets of %s: %w", topic, err)
+	compacted, err := compactedTopics(ctx, adm)
+	if err != nil || len(compacted) == 0 {
+		return "", err
+	}
+	ends, err := adm.ListEndOffsets(ctx, compacted...)
+	if err != nil {
+		return "", fmt.Errorf("end offsets: %w", err)
+	}
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		return "", fmt.Errorf("listing groups: %w", err)
+	}
+	fetched := adm.FetchManyOffsets(ctx, groups.Groups()...)
+	for _, group := range slices.Sorted(maps.Keys(fetched)) {
+		resp := fetched[group]
+		if resp.Err != nil {
+			return "", fmt.Errorf("offsets of group %s: %w", group, resp.Err)
 		}
-		for _, group := range readers[topic] {
-			committed, err := adm.FetchOffsets(ctx, group)
-			if err != nil {
-				return "", fmt.Errorf("offsets of group %s: %w", group, err)
-			}
-			if p, ok := firstBehind(ends, committed, topic); ok {
-				return fmt.Sprintf("group %s on %s partition %d", group, topic, p), nil
-			}
+		if where, ok := firstBehind(ends, resp.Fetched); ok {
+			return "group " + group + " on " + where, nil
 		}
 	}
 	return "", nil
 }
 
-// firstBehind finds a partition of topic whose committed offset is short of its end.
-func firstBehind(ends kadm.ListedOffsets, committed kadm.OffsetResponses, topic string) (int32, bool) {
-	var found int32 = -1
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Topic != topic || o.Err != nil || o.Offset <= 0 || found >= 0 {
+// compactedTopics lists the topics whose cleanup policy compacts.
+func compactedTopics(ctx context.Context, adm *kadm.Client) ([]string, error) {
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing topics: %w", err)
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, topics.Names()...)
+	if err != nil {
+		return nil, fmt.Errorf("describing topics: %w", err)
+	}
+	var out []string
+	for _, rc := range configs {
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.Value != nil && strings.Contains(*c.Value, "compact") {
+				out = append(out, rc.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// firstBehind finds a partition of a compacted topic whose committed offset in the group is
+// short of its end; a group that never committed a topic does not read it.
+func firstBehind(ends kadm.ListedOffsets, committed kadm.OffsetResponses) (string, bool) {
+	where := ""
+	committed.Each(func(c kadm.OffsetResponse) {
+		if where != "" || c.Err != nil {
 			return
 		}
-		c, ok := committed.Lookup(topic, o.Partition)
-		if !ok || c.Err != nil || c.At < o.Offset {
-			found = o.Partition
+		end, ok := ends.Lookup(c.Topic, c.Partition)
+		if ok && end.Err == nil && c.At < end.Offset {
+			where = fmt.Sprintf("%s partition %d (committed %d of %d)", c.Topic, c.Partition, c.At, end.Offset)
 		}
 	})
-	return found, found >= 0
+	return where, where != ""
 }
 
 // Close stops the cleaner, the shared producer and the embedded broker (which flushes its

@@ -89,7 +89,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	}
 	if cfg.Broker.Embedded != nil {
 		b.CompactionsDeferred = ro.Metrics.CompactionsDeferred.Inc
-		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D(), p.compactedReaders())
+		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
 	}
 	probe := newBrokerProbe(b, ro.Metrics.BrokerUp, log)
 	go probe.run(ctx)
@@ -290,20 +290,6 @@ func (p *Plan) openOutput(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
 		})
 	}
-}
-
-// compactedReaders names, for each compacted topic, the consumer groups of the pipeline that
-// read it: the embedded broker compacts only once they are all caught up.
-func (p *Plan) compactedReaders() map[string][]string {
-	out := map[string][]string{}
-	for _, sp := range p.Streams {
-		topic := sp.Config.Input.Topic
-		if p.Pipeline.Topics[topic].Cleanup == "delete" || p.Pipeline.Topics[topic].Cleanup == "" {
-			continue
-		}
-		out[topic] = append(out[topic], sp.Group())
-	}
-	return out
 }
 
 // Group is the stream's consumer group.
