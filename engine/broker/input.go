@@ -105,6 +105,36 @@ func CheckpointOffsets(state map[int32]map[string][]byte) (map[int32]int64, erro
 	return out, nil
 }
 
+// ErrRebalanced says a batch cannot be committed by this member any more: the group moved on
+// to a new generation (a rebalance, or a broker that restarted and forgot the member). The
+// input has gone back to its committed offsets and rejoins the group; the batch, and every
+// batch read after it, is read again (Ack of those later batches does nothing), so the
+// caller only goes on.
+var ErrRebalanced = errors.New("broker: the consumer group moved on; the batch will be read again")
+
+// isGenerationError reports an offset commit refused because this member's generation is
+// over: retrying it can never succeed.
+func isGenerationError(err error) bool {
+	return errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) ||
+		errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID) ||
+		errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+// giveUpPending drops the batches read and not committed, rewinds to the committed offsets
+// and lets the group rebalance: BlockRebalanceOnPoll would otherwise keep this member from
+// rejoining for as long as it holds them, and every commit would fail.
+func (in *Input) giveUpPending() {
+	in.mu.Lock()
+	in.stale = max(len(in.pending)-1, 0) // the failing one is answered by ErrRebalanced
+	in.pending = nil
+	in.mu.Unlock()
+	if committed := in.client.CommittedOffsets(); len(committed[in.cfg.Topic]) > 0 {
+		in.client.SetOffsets(map[string]map[int32]kgo.EpochOffset{in.cfg.Topic: committed[in.cfg.Topic]})
+	}
+	in.client.AllowRebalance()
+	in.logger.Info("the consumer group moved on; reading again from the committed offsets")
+}
+
 // ErrAborted says a transaction did not commit (the group rebalanced, or a write failed):
 // the input rewound to its committed offsets, so the batch is read again, and the stream
 // must restore its state from the changelog before it goes on.
@@ -135,6 +165,8 @@ type Input struct {
 	assigned map[int32]bool
 	// lag is, per partition, how many records were still to read after the last fetch.
 	lag map[int32]int64
+	// stale counts batches read before the group moved on whose Ack is to be ignored.
+	stale int
 }
 
 var _ engine.Input = (*Input)(nil)
@@ -433,6 +465,12 @@ func (in *Input) Lag() int64 {
 // the offsets come from what Read recorded, not from batch).
 func (in *Input) Ack(ctx context.Context, batch []*engine.Record) error {
 	in.mu.Lock()
+	if in.stale > 0 {
+		// Read before the group moved on (see ErrRebalanced): read again, not committed.
+		in.stale--
+		in.mu.Unlock()
+		return nil
+	}
 	if len(in.pending) == 0 {
 		in.mu.Unlock()
 		if len(batch) == 0 {
@@ -444,6 +482,10 @@ func (in *Input) Ack(ctx context.Context, batch []*engine.Record) error {
 	in.mu.Unlock()
 
 	if err := in.commit(ctx, commit); err != nil {
+		if isGenerationError(err) {
+			in.giveUpPending()
+			return fmt.Errorf("%w: %w", ErrRebalanced, err)
+		}
 		return err
 	}
 	in.mu.Lock()
@@ -490,14 +532,17 @@ func (in *Input) commitMarkers(ctx context.Context, commit map[int32]kgo.EpochOf
 	if len(commit) == 0 || !idle {
 		return
 	}
+	// Not the read's context: its deadline (the next tick) must not cut a commit in half.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*TransactionTimeout)
+	defer cancel()
 	var err error
 	if in.session != nil {
 		in.mu.Lock()
 		in.pending = append(in.pending, commit)
 		in.mu.Unlock()
-		err = in.AckWithState(ctx, []*engine.Record{}, in.cfg.Changelog, nil, nil)
+		err = in.AckWithState(cctx, []*engine.Record{}, in.cfg.Changelog, nil, nil)
 	} else {
-		err = in.commit(ctx, commit)
+		err = in.commit(cctx, commit)
 	}
 	if err != nil && ctx.Err() == nil {
 		in.logger.Debug("committing the position past transaction markers failed; the next batch commits it", "err", err)
@@ -531,6 +576,60 @@ func (in *Input) Close() error {
 	}
 	in.leaveGroup()
 	return nil
+}
+
+// abortOpen ends a transaction that End could not end (its flush or commit failed, e.g.
+// while the broker was down): left open, every later Begin would fail and the stream would
+// stall for good. It gets a context of its own: the caller's may be what ended.
+func (in *Input) abortOpen() error {
+	_, err := in.endWithin(context.Background(), kgo.TryAbort)
+	if errors.Is(err, ErrInputBroken) {
+		return err
+	}
+	if err != nil {
+		in.logger.Warn("could not abort the open transaction; the broker aborts it after the transaction timeout", "err", err)
+	}
+	return nil
+}
+
+// ErrInputBroken says the input's client cannot go on: ending a transaction did not return
+// within endTimeout (seen after a broker restart: the session waits for a heartbeat that
+// never comes). The stream must open a new input; the broker aborts what this one left open.
+var ErrInputBroken = errors.New("broker: the transactional consumer is stuck; it must be replaced")
+
+// endTimeout bounds ending (committing or aborting) one transaction.
+const endTimeout = 3 * TransactionTimeout
+
+// endWithin ends the transaction, giving up after endTimeout with ErrInputBroken. kgo's End
+// is not reliably bounded by its context, so it runs aside and is abandoned if it hangs.
+func (in *Input) endWithin(ctx context.Context, how kgo.TransactionEndTry) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, endTimeout)
+	defer cancel()
+	type result struct {
+		committed bool
+		err       error
+	}
+	done := make(chan result, 1)
+	go func() {
+		committed, err := in.session.End(ctx, how)
+		done <- result{committed, err}
+	}()
+	select {
+	case r := <-done:
+		return r.committed, r.err
+	case <-time.After(endTimeout + 5*time.Second):
+		in.logger.Error("ending a transaction did not return; the stream replaces its consumer", "waited", endTimeout+5*time.Second)
+		return false, fmt.Errorf("%w: ending a transaction did not return within %s", ErrInputBroken, endTimeout+5*time.Second)
+	}
+}
+
+// rewound forgets every batch read and not committed: the session has gone back to the
+// committed offsets, so they are read again.
+func (in *Input) rewound() {
+	in.mu.Lock()
+	in.pending = nil
+	in.mu.Unlock()
+	in.session.AllowRebalance()
 }
 
 // ResumeAt moves the read position of the given partitions to offsets (after an aborted
@@ -584,7 +683,12 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 	in.mu.Unlock()
 
 	if err := in.session.Begin(); err != nil {
-		return fmt.Errorf("broker: input %s: beginning transaction: %w", in.cfg.Topic, err)
+		// A transaction an earlier failure left open: end it, and have the batch read again.
+		if aerr := in.abortOpen(); aerr != nil {
+			return aerr
+		}
+		in.rewound()
+		return fmt.Errorf("%w: beginning transaction: %w", ErrAborted, err)
 	}
 	var (
 		mu       sync.Mutex
@@ -609,7 +713,15 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, promise)
 	}
 	// End flushes, so every promise above has run when it returns.
-	committed, err := in.session.End(ctx, kgo.TryCommit)
+	committed, err := in.endWithin(ctx, kgo.TryCommit)
+	if errors.Is(err, ErrInputBroken) {
+		return err
+	}
+	if err != nil {
+		if aerr := in.abortOpen(); aerr != nil {
+			return aerr
+		}
+	}
 	mu.Lock()
 	produceErr := firstErr
 	mu.Unlock()

@@ -56,7 +56,12 @@ func (l *live) start(s *stream) {
 	go func() {
 		defer l.wg.Done()
 		defer close(ls.done)
-		if err := s.run(ctx); err != nil {
+		err := s.run(ctx)
+		if errors.Is(err, broker.ErrInputBroken) && ctx.Err() == nil {
+			l.restart(s, err)
+			return
+		}
+		if err != nil {
 			select {
 			case l.errc <- fmt.Errorf("stream %s: %w", s.plan.Name, err):
 			default:
@@ -64,6 +69,34 @@ func (l *live) start(s *stream) {
 			l.cancel()
 		}
 	}()
+}
+
+// restart replaces a stream whose input cannot go on (broker.ErrInputBroken) by a new one
+// of the same plan: its consumer joins the group afresh and its state is restored from the
+// changelog, as after a process restart. The old input is closed aside: its client may be
+// the thing that hangs.
+func (l *live) restart(old *stream, cause error) {
+	old.log.Error("replacing the stream's consumer", "err", cause)
+	go old.close()
+	wait := time.Second
+	for {
+		s, err := l.plan.openStream(l.runCtx, l.b, old.plan, l.ro)
+		if err == nil {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.closed || l.runCtx.Err() != nil {
+				s.close()
+				return
+			}
+			l.start(s)
+			return
+		}
+		old.log.Warn("reopening the stream failed; retrying", "err", err, "wait", wait)
+		if !sleepCtx(l.runCtx, wait) {
+			return
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
 }
 
 // stop ends one stream at its commit boundary (run returns once its in-flight batches are

@@ -285,7 +285,16 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 // ack commits a delivered batch: its offsets, and for a stateful stream its state.
 func (s *stream) ack(ctx context.Context, p *processed) error {
 	if s.state == nil {
-		return retry(ctx, s, "ack", func(ctx context.Context) error { return s.input.Ack(ctx, p.batch) })
+		return retry(ctx, s, "ack", func(ctx context.Context) error {
+			err := s.input.Ack(ctx, p.batch)
+			if errors.Is(err, broker.ErrRebalanced) {
+				// Written, not committed: read again (outputs of such streams are
+				// idempotent by event id).
+				s.log.Info("batch not committed: the consumer group moved on; it is read again", "err", err)
+				return nil
+			}
+			return err
+		})
 	}
 	if len(p.batch) == 0 && len(p.state) == 0 {
 		return nil
@@ -594,6 +603,9 @@ func retry(ctx context.Context, s *stream, what string, fn func(ctx context.Cont
 	wait := s.backoffMin
 	for attempt := 1; ; attempt++ {
 		err := attemptOnce(ctx, cond, fn)
+		if errors.Is(err, broker.ErrInputBroken) {
+			return err // no retry can help: the stream replaces its input (live.restart)
+		}
 		if err == nil {
 			if attempt > 1 {
 				s.health.clear(cond)
