@@ -492,14 +492,25 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 }
 
 // overlaps reports whether e is about something the loader already complained about, so a
-// broken part of a file is reported once.
+// broken part of a file is reported once. A part is a path and what is below it; the
+// file's root is not a part (an unknown top-level key would otherwise silence every
+// build error of the file), and streams[1] does not hold streams[10].
 func overlaps(e *config.Error, prior config.Errors) bool {
 	for _, p := range prior {
-		if p.Pos == e.Pos || strings.HasPrefix(e.Path, p.Path) || strings.HasPrefix(p.Path, e.Path) {
+		if p.Pos == e.Pos || within(e.Path, p.Path) || within(p.Path, e.Path) {
 			return true
 		}
 	}
 	return false
+}
+
+// within reports whether path is part or below it (part a non-root config path).
+func within(path, part string) bool {
+	if part == "" || !strings.HasPrefix(path, part) {
+		return false
+	}
+	rest := path[len(part):]
+	return rest == "" || rest[0] == '.' || rest[0] == '['
 }
 
 func sinkTable(sk config.Sink) string {
