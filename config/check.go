@@ -49,10 +49,11 @@ func (l *loader) check(p *Pipeline) {
 	l.checkParquetWriters(p)
 	l.checkReferences(p)
 	l.checkProducers(p)
+	l.checkCycles(p)
 }
 
 // checkProducers reports topics that are read but that nothing writes: no stream outputs
-// to them, they receive no dead letters, and they are not marked ingest (written by
+// to them, they receive no dead letters or side outputs, and they are not marked ingest (written by
 // producers outside the pipeline). A stream or sink reading one waits forever, which may be
 // intended while the pipeline is being built (a warning); a route streaming one can never
 // show anything (an error).
@@ -61,9 +62,10 @@ func (l *loader) checkProducers(p *Pipeline) {
 	if p.DeadLetter != "" {
 		written[p.DeadLetter] = true
 	}
-	for _, s := range p.Streams {
-		written[s.Output.Topic] = true
-		written[s.Input.DeadLetter] = true
+	for i := range p.Streams {
+		for _, w := range l.streamWrites(p, i) {
+			written[w.topic] = true // outputs, dead letters and side outputs (late: topics)
+		}
 	}
 	// When what a stream writes is itself broken (no output, an undeclared or misspelled
 	// topic), which topics are written is not known: say nothing rather than guess.

@@ -123,6 +123,7 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	for i, sk := range p.Sinks {
 		b.sink(i, sk)
 	}
+	b.checkGroups()
 	b.routes()
 
 	p.Warnings = append(p.Warnings, b.warns...)
