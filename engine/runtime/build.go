@@ -271,13 +271,17 @@ func (b *builder) stream(i int) *StreamPlan {
 		})
 		if err != nil {
 			b.add(err, pe.Path, pe.Pos)
-			in = types.Any // what it would have produced is unknown: no errors downstream of it
+			in = partialOutput(proc, in)
 			continue
 		}
 		if typed, ok := proc.(engine.TypedProcessor); ok {
 			in = typed.OutputType()
 		}
 		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc})
+	}
+	written := in
+	if sp.OutputSchema != nil && b.checkOutputSchema(path, sc.Output.Schema, sp.OutputSchema, in) {
+		written = sp.OutputSchema.RecordType("schema " + sc.Output.Schema)
 	}
 	if k := sc.Output.Key; k != nil && !k.IsZero() {
 		if n := len(sc.Processors); n > 0 && sc.Processors[n-1].Type == "threshold" &&
@@ -310,7 +314,7 @@ func (b *builder) stream(i int) *StreamPlan {
 	if pq := sc.Output.Parquet; pq != nil {
 		b.parquet(pq, in, path+".output.parquet")
 	}
-	b.written[i] = types.Encoded(in)
+	b.written[i] = types.Encoded(written)
 	sp.OutputType = in
 	return sp
 }
@@ -441,6 +445,25 @@ func (b *builder) add(err error, path string, pos config.Pos) {
 			b.errs.Add(pos, path, "%v", e)
 		}
 	}
+}
+
+// partialOutput is the type of what a processor that failed to build would produce, for
+// checking the rest of the stream and the streams reading its output. A factory may
+// return a processor together with its error to say it (one that never runs): its
+// OutputType, with the broken parts unknown, or for a processor that keeps the shape of
+// its records, in. Without one nothing is known, so nothing after it is reported, since a
+// broken part is reported once.
+func partialOutput(proc engine.Processor, in *types.Type) *types.Type {
+	if proc == nil {
+		return types.Any
+	}
+	if typed, ok := proc.(engine.TypedProcessor); ok {
+		if t := typed.OutputType(); t != nil {
+			return t
+		}
+		return types.Any
+	}
+	return in
 }
 
 // safeBuild turns a panic in a processor's Build (possible on a partially decoded config)

@@ -2,6 +2,9 @@ package runtime
 
 import (
 	"fmt"
+
+	"github.com/eventops/eventops-engine/engine/schema"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
 // Checks that need the built plan: what the runtime derives from the file (consumer groups,
@@ -63,4 +66,26 @@ func (b *builder) checkGroups() {
 			"%s is in consumer group %q, like %s (line %d): %sthe two would share the group's rebalances, transactional id and changelog, and fence each other (PRODUCER_FENCED); give one of them its own group (group: on a sink, input.group: on a stream) or another name",
 			this.what, group, other.what, b.p.At(other.path).Line, split)
 	}
+}
+
+// checkOutputSchema reports what the records reaching a stream's output (of type in) can
+// never satisfy in its output schema: each such record goes to the dead-letter topic, so a
+// demand no record meets stops the stream's whole output (an error), and one that no record
+// having the field meets loses those records (a warning).
+//
+// It reports whether no record can pass: then what the stream writes is only what the
+// schema admits (nothing), and the streams reading its topic are checked against the
+// schema's type rather than repeating the mistake.
+func (b *builder) checkOutputSchema(streamPath, name string, v *schema.Validator, in *types.Type) (never bool) {
+	at := streamPath + ".output.schema"
+	pos := b.p.At(at)
+	for _, u := range v.Unmet(in) {
+		if u.Every {
+			never = true
+			b.errs.Add(pos, at, "schema %s can never be met: field %q %s, so every record would go to the dead-letter topic", name, u.Field, u.Why)
+			continue
+		}
+		b.warns.AddWarning(pos, at, "schema %s: field %q %s, so every record that has it would go to the dead-letter topic", name, u.Field, u.Why)
+	}
+	return never
 }
