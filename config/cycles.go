@@ -16,6 +16,9 @@ type topicWrite struct {
 	topic string
 	path  string // where to change it: streams[0].output.topic
 	how   string // "writes", "sends the records it cannot process to", ...
+	// records says which records go there when not all do: "a record that fails",
+	// "a late record"; "" for an output.
+	records string
 }
 
 // consumer is a stream or sink: it reads one topic and writes some.
@@ -35,7 +38,7 @@ func (l *loader) consumers(p *Pipeline) []consumer {
 		c := consumer{what: fmt.Sprintf("the sink at sinks[%d]", i), reads: s.From}
 		if p.DeadLetter != "" {
 			c.writes = append(c.writes, topicWrite{topic: p.DeadLetter, path: indexPath("sinks", i) + ".from",
-				how: "sends the records it cannot store to the top-level dead_letter"})
+				how: "sends the records it cannot store to the top-level dead_letter", records: "a record that fails"})
 		}
 		out = append(out, c)
 	}
@@ -63,14 +66,14 @@ func (l *loader) streamWrites(p *Pipeline, i int) []topicWrite {
 	}
 	switch {
 	case s.Input.DeadLetter != "":
-		out = append(out, topicWrite{topic: s.Input.DeadLetter, path: path + ".input.dead_letter", how: "sends the records it cannot process to"})
+		out = append(out, topicWrite{topic: s.Input.DeadLetter, path: path + ".input.dead_letter", how: "sends the records it cannot process to", records: "a record that fails"})
 	case p.DeadLetter != "":
-		out = append(out, topicWrite{topic: p.DeadLetter, path: path + ".input", how: "sends the records it cannot process to the top-level dead_letter"})
+		out = append(out, topicWrite{topic: p.DeadLetter, path: path + ".input", how: "sends the records it cannot process to the top-level dead_letter", records: "a record that fails"})
 	}
 	for _, r := range l.refs {
 		if r.section == "topics" && strings.HasPrefix(r.path, path+".processors[") {
 			field := r.path[strings.LastIndex(r.path, ".")+1:]
-			out = append(out, topicWrite{topic: r.name, path: r.path, how: "sends its " + field + " records to"})
+			out = append(out, topicWrite{topic: r.name, path: r.path, how: "sends its " + field + " records to", records: "a " + field + " record"})
 		}
 	}
 	return out
@@ -99,8 +102,8 @@ func (l *loader) checkCycles(p *Pipeline) {
 		what := "every record"
 		for _, e := range cycle {
 			steps = append(steps, fmt.Sprintf("%s %s %s, which %s reads", cs[e.from].what, e.write.how, e.write.topic, cs[e.to].what))
-			if e.write.how != "writes" {
-				what = "a record that fails"
+			if e.write.records != "" {
+				what = e.write.records
 			}
 		}
 		l.errs.Add(l.posOf(first.path), first.path, "topic cycle: %s: %s would go round without end; make one of them write to a topic that none of them reads", strings.Join(steps, "; "), what)
@@ -109,7 +112,7 @@ func (l *loader) checkCycles(p *Pipeline) {
 
 func selfLoopAdvice(w topicWrite) string {
 	switch {
-	case strings.HasPrefix(w.how, "writes"):
+	case w.records == "":
 		return "every record it writes would be read and written again, without end; write another topic"
 	case strings.HasSuffix(w.path, ".from"):
 		return "a record it cannot store would come back and fail again, without end; store this topic with a stream (output: postgres or parquet) whose input.dead_letter is another topic"
@@ -118,7 +121,7 @@ func selfLoopAdvice(w topicWrite) string {
 	case strings.HasSuffix(w.path, ".dead_letter"):
 		return "a record that fails would come back and fail again, without end; use another dead-letter topic"
 	}
-	return "those records would come back and go round again, without end; use another topic"
+	return w.records + " would come back and go round again, without end; send them to another topic"
 }
 
 // step is one edge of a cycle: consumer from writes a topic consumer to reads.

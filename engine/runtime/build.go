@@ -507,8 +507,9 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if err != nil && !errors.As(err, &buildErrs) {
 		return nil, cfg, err
 	}
+	loaded := slices.Clone(errs)
 	for _, be := range buildErrs {
-		if !overlaps(be, errs) {
+		if !overlaps(be, loaded) {
 			errs = append(errs, be)
 		}
 	}

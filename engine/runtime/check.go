@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/eventops/eventops-engine/engine/schema"
 	"github.com/eventops/eventops-engine/engine/types"
@@ -82,10 +84,22 @@ func (b *builder) checkOutputSchema(streamPath, name string, v *schema.Validator
 	for _, u := range v.Unmet(in) {
 		if u.Every {
 			never = true
-			b.errs.Add(pos, at, "schema %s can never be met: field %q %s, so every record would go to the dead-letter topic", name, u.Field, u.Why)
+			b.errs.Add(pos, at, "schema %s can never be met: %s %s, so every record would go to the dead-letter topic", name, fieldNames(u.Fields), u.Why)
 			continue
 		}
-		b.warns.AddWarning(pos, at, "schema %s: field %q %s, so every record that has it would go to the dead-letter topic", name, u.Field, u.Why)
+		b.warns.AddWarning(pos, at, "schema %s: %s %s, so every record that has it would go to the dead-letter topic", name, fieldNames(u.Fields), u.Why)
 	}
 	return never
+}
+
+// fieldNames is `field "a"` or `fields "a", "b" and "c"`.
+func fieldNames(fields []string) string {
+	quoted := make([]string, len(fields))
+	for i, f := range fields {
+		quoted[i] = strconv.Quote(f)
+	}
+	if len(quoted) == 1 {
+		return "field " + quoted[0]
+	}
+	return "fields " + strings.Join(quoted[:len(quoted)-1], ", ") + " and " + quoted[len(quoted)-1]
 }

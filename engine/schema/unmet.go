@@ -14,8 +14,9 @@ import (
 // anything runs: an output schema that every record fails sends every record to the
 // dead-letter topic.
 type Unmet struct {
-	// Field is the dotted path of the field concerned (source.source_id).
-	Field string
+	// Fields are the dotted paths of the fields concerned (source.source_id): one, or the
+	// required fields of one object that no record has.
+	Fields []string
 	// Why says what the schema demands and what the records are, in words for the user.
 	Why string
 	// Every is true when no record can pass (a required field is missing or of the wrong
@@ -49,18 +50,26 @@ func unmet(s *jsonschema.Schema, t *types.Type, path string, every bool, depth i
 		unmet(sub, t, path, every, depth+1, from, out)
 	}
 	if kinds := jsonKinds(t); len(s.Types) > 0 && kinds != nil && !slices.ContainsFunc(kinds, func(k string) bool { return slices.Contains(s.Types, k) }) {
-		*out = append(*out, Unmet{Field: path, Every: every,
+		*out = append(*out, Unmet{Fields: []string{path}, Every: every,
 			Why: fmt.Sprintf("must be %s, but the records have %s there (the records come %s)", typeList(s.Types), article(kinds[0]), from)})
 		return // its properties mean nothing on a value of another type
 	}
 	if t.Kind != types.Object {
 		return
 	}
+	var missing []string
 	for _, name := range s.Required {
 		if _, has := t.Field(name); !has && !t.Declared {
-			*out = append(*out, Unmet{Field: joinField(path, name), Every: every,
-				Why: fmt.Sprintf("is required, but no record has it (the records, %s, have %s)", from, fieldList(t))})
+			missing = append(missing, joinField(path, name))
 		}
+	}
+	if len(missing) > 0 {
+		verb := "is required, but no record has it"
+		if len(missing) > 1 {
+			verb = "are required, but no record has them"
+		}
+		*out = append(*out, Unmet{Fields: missing, Every: every,
+			Why: fmt.Sprintf("%s (the records, %s, have %s)", verb, from, fieldList(t))})
 	}
 	for _, name := range sortedKeys(s.Properties) {
 		ft, has := t.Field(name)
