@@ -648,6 +648,9 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 						l.typos = map[string]bool{}
 					}
 					l.typos[joinPath(path, meant)] = true
+				} else {
+					// No field is missing for it: the rest of the mapping is as written.
+					l.errs[len(l.errs)-1].Covers = joinPath(path, p.key.Value)
 				}
 				continue
 			}

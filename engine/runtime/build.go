@@ -517,12 +517,16 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 }
 
 // overlaps reports whether e is about something the loader already complained about, so a
-// broken part of a file is reported once. A part is a path and what is below it; the
-// file's root is not a part (an unknown top-level key would otherwise silence every
+// broken part of a file is reported once. A part is a path (or what the finding Covers)
+// and what is below it; the file's root is not a part (an unknown top-level key would otherwise silence every
 // build error of the file), and streams[1] does not hold streams[10].
 func overlaps(e *config.Error, prior config.Errors) bool {
 	for _, p := range prior {
-		if p.Pos == e.Pos || within(e.Path, p.Path) || within(p.Path, e.Path) {
+		part := p.Path
+		if p.Covers != "" {
+			part = p.Covers
+		}
+		if p.Pos == e.Pos || within(e.Path, part) || within(part, e.Path) {
 			return true
 		}
 	}
