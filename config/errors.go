@@ -14,9 +14,9 @@ type Error struct {
 	// Warning marks a problem that does not stop the pipeline (an unset ${VAR}, a field
 	// that an open schema does not declare); lint --strict treats it as an error.
 	Warning bool
-	// Covers is the part of the file this problem leaves unreliable, so that findings
-	// below it are not reported again, when that is not Path: an unknown key that is no
-	// misspelling of a field breaks only itself, not the mapping holding it.
+	// Covers, set for an unknown key, is the part of the file it leaves unreliable, so
+	// that findings there are not reported again: the field it misspells (which is
+	// missing), or the key itself; not the whole mapping holding it (Path).
 	Covers string
 }
 

@@ -71,13 +71,20 @@ type NamedProcessor struct {
 // schema's type, or the type of what the streams writing the input topic produce, changed
 // by each processor in turn (see engine/types). So streams are built producers first.
 func Build(p *config.Pipeline, opts Options) (*Plan, error) {
+	return build(p, opts, nil)
+}
+
+// build is Build on a pipeline whose file had the unknown keys given (their loader
+// findings): a processor with one, or a stream whose processors key is misspelled,
+// produces records of unknown type, since a setting meant to shape them is missing.
+func build(p *config.Pipeline, opts Options, unknownKeys config.Errors) (*Plan, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Clock == nil {
 		opts.Clock = engine.WallClock{}
 	}
-	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, factories: map[string]engine.ProcessorFactory{}}
+	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, factories: map[string]engine.ProcessorFactory{}, unknownKeys: unknownKeys}
 	for _, f := range opts.Factories {
 		b.factories[f.Type] = f
 	}
@@ -171,6 +178,14 @@ type builder struct {
 	producers map[string][]int    // topic -> streams writing it
 	written   []*types.Type       // per stream, once built: the type of the records it writes (as read back)
 	tables    map[string][]string // table -> columns written to it (nil: not known)
+
+	unknownKeys config.Errors // the loader's findings of unknown keys (see build)
+}
+
+// misspelled reports whether an unknown key was found in the settings at path: what they
+// make is then not known.
+func (b *builder) misspelled(path string) bool {
+	return slices.ContainsFunc(b.unknownKeys, func(e *config.Error) bool { return within(e.Covers, path) })
 }
 
 // order lists the streams so that a stream comes after the streams writing its input
@@ -277,7 +292,13 @@ func (b *builder) stream(i int) *StreamPlan {
 		if typed, ok := proc.(engine.TypedProcessor); ok {
 			in = typed.OutputType()
 		}
+		if b.misspelled(pe.Path) {
+			in = types.Any
+		}
 		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc})
+	}
+	if b.misspelled(path+".processors") && len(sc.Processors) == 0 {
+		in = types.Any // the processors: key itself is misspelled
 	}
 	written := in
 	if sp.OutputSchema != nil && b.checkOutputSchema(path, sc.Output.Schema, sp.OutputSchema, in) {
@@ -499,7 +520,13 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if cfg == nil {
 		return nil, nil, loadErr
 	}
-	plan, err := Build(cfg, opts)
+	var unknownKeys config.Errors
+	for _, e := range errs {
+		if e.Covers != "" {
+			unknownKeys = append(unknownKeys, e)
+		}
+	}
+	plan, err := build(cfg, opts, unknownKeys)
 	if err == nil && len(errs) == 0 {
 		return plan, cfg, nil
 	}
