@@ -24,6 +24,11 @@ func (l *loader) check(p *Pipeline) {
 	for _, e := range l.errs {
 		failed[e.Path] = true
 	}
+	// Nor is a value that an unset ${VAR} emptied what the user meant ("127.0.0.1:"): the
+	// variable's own finding says what to fix.
+	for _, w := range l.warns {
+		failed[w.Path] = true
+	}
 	defer func() {
 		kept := l.errs[:decodeErrs]
 		for _, e := range l.errs[decodeErrs:] {
@@ -44,10 +49,11 @@ func (l *loader) check(p *Pipeline) {
 	l.checkParquetWriters(p)
 	l.checkReferences(p)
 	l.checkProducers(p)
+	l.checkCycles(p)
 }
 
 // checkProducers reports topics that are read but that nothing writes: no stream outputs
-// to them, they receive no dead letters, and they are not marked ingest (written by
+// to them, they receive no dead letters or side outputs, and they are not marked ingest (written by
 // producers outside the pipeline). A stream or sink reading one waits forever, which may be
 // intended while the pipeline is being built (a warning); a route streaming one can never
 // show anything (an error).
@@ -56,9 +62,10 @@ func (l *loader) checkProducers(p *Pipeline) {
 	if p.DeadLetter != "" {
 		written[p.DeadLetter] = true
 	}
-	for _, s := range p.Streams {
-		written[s.Output.Topic] = true
-		written[s.Input.DeadLetter] = true
+	for i := range p.Streams {
+		for _, w := range l.streamWrites(p, i) {
+			written[w.topic] = true // outputs, dead letters and side outputs (late: topics)
+		}
 	}
 	// When what a stream writes is itself broken (no output, an undeclared or misspelled
 	// topic), which topics are written is not known: say nothing rather than guess.
@@ -145,14 +152,12 @@ func (l *loader) checkBroker(p *Pipeline) {
 	}
 	for i, addr := range b.Brokers {
 		path := indexPath("broker.brokers", i)
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			l.errs.Add(l.posOf(path), path, "broker address %q must be host:port", addr)
+		if _, problem := splitAddress(addr, "9092", func(port string) string { return strconv.Quote("localhost:" + port) }); problem != "" {
+			l.errs.Add(l.posOf(path), path, "broker address %q %s", addr, problem)
 		}
 	}
 	if e := b.Embedded; e != nil {
-		if _, _, err := net.SplitHostPort(e.Listen); err != nil {
-			l.errs.Add(l.posOf("broker.embedded.listen"), "broker.embedded.listen", "listen address %q must be host:port", e.Listen)
-		}
+		l.checkEmbeddedListen(e.Listen)
 		if e.DataDir == "" {
 			l.errs.Add(l.posOf("broker.embedded.data_dir"), "broker.embedded.data_dir", "must not be empty: records persist there")
 		}
@@ -160,6 +165,48 @@ func (l *loader) checkBroker(p *Pipeline) {
 			l.errs.Add(l.posOf("broker.embedded.cleaner_interval"), "broker.embedded.cleaner_interval", "must be a positive duration, got %s", e.CleanerInterval)
 		}
 	}
+}
+
+// checkEmbeddedListen refuses what the embedded broker would refuse at start: it has no
+// authentication, so it listens on a loopback address only.
+func (l *loader) checkEmbeddedListen(listen string) {
+	const path = "broker.embedded.listen"
+	host, problem := splitAddress(listen, "9092", func(port string) string { return strconv.Quote("127.0.0.1:" + port) })
+	switch {
+	case problem != "":
+		l.errs.Add(l.posOf(path), path, "listen address %q %s", listen, problem)
+	case !isLoopback(host):
+		l.errs.Add(l.posOf(path), path, "listen address %q is not a loopback address: the embedded broker has no authentication, so it listens on 127.0.0.1, ::1 or localhost only (use an external broker under brokers: to serve other machines)", listen)
+	}
+}
+
+// splitAddress checks a host:port address as the engine's listeners and clients take it.
+// It returns the host, or what is wrong with it and how to write it: suggest(port) with
+// the port written, when only a port was (the common slip: listen: 8088), or examplePort.
+func splitAddress(addr, examplePort string, suggest func(port string) string) (host, problem string) {
+	host, port, err := net.SplitHostPort(addr)
+	switch {
+	case err != nil:
+		if _, perr := strconv.ParseUint(addr, 10, 16); perr == nil {
+			return "", "must be host:port, not a port alone: write " + suggest(addr)
+		}
+		return "", "must be host:port, e.g. " + suggest(examplePort)
+	case port == "":
+		return "", "has no port after the colon: write " + suggest(examplePort)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Sprintf("has port %q, which is not a number from 0 to 65535", port)
+	}
+	return host, ""
+}
+
+// isLoopback reports whether host only reaches this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (l *loader) checkTopics(p *Pipeline) {
@@ -422,6 +469,12 @@ var orderRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\s+(?i:asc|desc))?$`)
 func (l *loader) checkAPI(p *Pipeline) {
 	if p.API == nil {
 		return
+	}
+	everyInterface := func(port string) string {
+		return fmt.Sprintf("%q (every interface) or %q (this machine only)", ":"+port, "127.0.0.1:"+port)
+	}
+	if _, problem := splitAddress(p.API.Listen, "8088", everyInterface); problem != "" {
+		l.errs.Add(l.posOf("api.listen"), "api.listen", "listen address %q %s", p.API.Listen, problem)
 	}
 	tables, pgTables, parquetTables := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	addPG := func(o *PostgresOutput) {

@@ -650,11 +650,17 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 			i, ok := byName[p.key.Value]
 			if !ok {
 				l.errs.Add(l.pos(p.key), path, "unknown field %q%s", p.key.Value, suggestion(p.key.Value, names))
+				// What it breaks is the field it was meant to be, which is missing; a key
+				// that is no misspelling breaks only itself. The rest of the mapping is
+				// as written.
+				unknown := l.errs[len(l.errs)-1]
+				unknown.Covers = joinPath(path, p.key.Value)
 				if meant := closest(p.key.Value, names); meant != "" {
 					if l.typos == nil {
 						l.typos = map[string]bool{}
 					}
 					l.typos[joinPath(path, meant)] = true
+					unknown.Covers = joinPath(path, meant)
 				}
 				continue
 			}

@@ -14,6 +14,10 @@ type Error struct {
 	// Warning marks a problem that does not stop the pipeline (an unset ${VAR}, a field
 	// that an open schema does not declare); lint --strict treats it as an error.
 	Warning bool
+	// Covers, set for an unknown key, is the part of the file it leaves unreliable, so
+	// that findings there are not reported again: the field it misspells (which is
+	// missing), or the key itself; not the whole mapping holding it (Path).
+	Covers string
 }
 
 func (e *Error) Error() string {

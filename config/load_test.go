@@ -194,16 +194,16 @@ func TestExprPositions(t *testing.T) {
 		line, col int
 		path      string
 	}{
-		{"plain", when(0), "value > 1", 12, 24, "streams[0].processors[0].filter.when"},
-		{"single-quoted", when(1), "value > 2", 13, 25, "streams[0].processors[1].filter.when"},
-		{"double-quoted", when(2), "value > 3", 14, 25, "streams[0].processors[2].filter.when"},
-		{"literal block", when(3), "value > 4\n", 17, 13, "streams[0].processors[3].filter.when"},
-		{"folded block after a blank line", when(4), "\nvalue > 5", 21, 15, "streams[0].processors[4].filter.when"},
-		{"plain boolean scalar", when(5), "true", 22, 24, "streams[0].processors[5].filter.when"},
-		{"map field", *fields[0].Expr, "record_id()", 24, 15, "streams[0].processors[6].map.id"},
-		{"nested quoted map field", *fields[1].Nested[0].Expr, `"h-" + host`, 26, 20, "streams[0].processors[6].map.source.host"},
-		{"output key", *p.Streams[0].Output.Key, "host", 27, 30, "streams[0].output.key"},
-		{"header", *p.Streams[0].Output.Headers["x-tenant"], "tenant_id", 27, 56, "streams[0].output.headers.x-tenant"},
+		{"plain", when(0), "value > 1", 13, 24, "streams[0].processors[0].filter.when"},
+		{"single-quoted", when(1), "value > 2", 14, 25, "streams[0].processors[1].filter.when"},
+		{"double-quoted", when(2), "value > 3", 15, 25, "streams[0].processors[2].filter.when"},
+		{"literal block", when(3), "value > 4\n", 18, 13, "streams[0].processors[3].filter.when"},
+		{"folded block after a blank line", when(4), "\nvalue > 5", 22, 15, "streams[0].processors[4].filter.when"},
+		{"plain boolean scalar", when(5), "true", 23, 24, "streams[0].processors[5].filter.when"},
+		{"map field", *fields[0].Expr, "record_id()", 25, 15, "streams[0].processors[6].map.id"},
+		{"nested quoted map field", *fields[1].Nested[0].Expr, `"h-" + host`, 27, 20, "streams[0].processors[6].map.source.host"},
+		{"output key", *p.Streams[0].Output.Key, "host", 28, 31, "streams[0].output.key"},
+		{"header", *p.Streams[0].Output.Headers["x-tenant"], "tenant_id", 28, 57, "streams[0].output.headers.x-tenant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,7 +385,7 @@ func TestAliases(t *testing.T) {
 		},
 		{
 			name: "self-referencing alias is an error, not a hang",
-			yaml: head + "topics: {a: {}}\nstreams:\n  - name: s\n    input: {topic: a}\n    processors:\n      - map: &m {x: *m}\n    output: {topic: a}\n",
+			yaml: head + "topics: {a: {}, b: {}, c: {}}\nstreams:\n  - name: s\n    input: {topic: b}\n    processors:\n      - map: &m {x: *m}\n    output: {topic: c}\n",
 			err:  "x.yaml:9:21: streams[0].processors[0].map.x: alias refers to a node that contains it",
 		},
 	}

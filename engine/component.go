@@ -123,6 +123,9 @@ type ProcessorFactory struct {
 	// NewConfig returns a pointer to a zero Config struct (with yaml/doc/default tags).
 	NewConfig func() any
 	// Build compiles cfg (as decoded from NewConfig's pointer) into a Processor. Expression
-	// compile errors are returned as config.Errors placed at the expression.
+	// compile errors are returned as config.Errors placed at the expression. With an error
+	// it may also return a processor that is never run, to say what it would produce (its
+	// OutputType, broken parts unknown; or, without OutputType, the shape of its input), so
+	// that lint goes on checking what comes after it.
 	Build func(cfg any, env BuildEnv) (Processor, error)
 }

@@ -42,6 +42,7 @@ func TestLintOutputAndExitStatus(t *testing.T) {
 		{"flags_after_files", []string{"lint", "testdata/warning_only.yaml", "--format", "github", "--strict"}, 1},
 		{"unset_var_is_an_error", []string{"lint", "testdata/unset_var.yaml"}, 1},
 		{"clean_file", []string{"lint", "../../examples/quickstart.yaml"}, 0},
+		{"what_takes_a_pipeline_down", []string{"lint", "testdata/takes_pipeline_down.yaml"}, 1},
 		{"directory_recursive_skips_hidden_and_non_yaml", []string{"lint", "testdata/lintdir"}, 1},
 		{"sorted_across_files", []string{"lint", "testdata/unset_var.yaml", "testdata/broken.yaml"}, 1},
 		{"file_named_twice_linted_once", []string{"lint", "testdata/lintdir", "testdata/lintdir/broken.yaml"}, 1},

@@ -280,7 +280,7 @@ const bigPipelineEnvelopeSchema = `{
       "properties": {"type": {"type": "string"}, "source_id": {"type": "string"}}
     },
     "schema_name": {"type": "string"},
-    "schema_version": {"type": "string"},
+    "schema_version": {"type": "integer"},
     "metric": {"type": "string"},
     "value": {"type": "number"},
     "unit": {"type": "string"},

@@ -103,14 +103,12 @@ func CompileChecked(e config.Expr, kind Kind, in *types.Type, warnings *config.E
 
 // CheckFields type-checks a mapping and returns the type of the object it builds: exactly
 // its fields, each with its expression's type. origin names the mapping in messages about
-// that object's fields.
+// that object's fields. With errors, the type is still returned, the broken fields of
+// unknown type, so that lint goes on checking what reads the object.
 func CheckFields(f config.Fields, in *types.Type, origin string, warnings *config.Errors) (*types.Type, error) {
 	var errs config.Errors
 	out := checkFields(f, in, origin, warnings, &errs)
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return out, nil
+	return out, errs.Err()
 }
 
 func checkFields(f config.Fields, in *types.Type, origin string, warnings, errs *config.Errors) *types.Type {

@@ -30,11 +30,12 @@ func CompileFields(f config.Fields) (*Mapping, error) {
 }
 
 // CompileFieldsChecked is CheckFields followed by CompileFields: the mapping and the type of
-// the object it builds. The expressions compile for running on first use.
+// the object it builds (with errors, no mapping, and the type as CheckFields gives it). The
+// expressions compile for running on first use.
 func CompileFieldsChecked(f config.Fields, in *types.Type, origin string, warnings *config.Errors) (*Mapping, *types.Type, error) {
 	out, err := CheckFields(f, in, origin, warnings)
 	if err != nil {
-		return nil, nil, err
+		return nil, out, err
 	}
 	var errs config.Errors
 	m := buildFields(f, &errs, func(e config.Expr) (*Program, error) { return compileLater(e, Any), nil })

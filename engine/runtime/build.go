@@ -72,13 +72,20 @@ type NamedProcessor struct {
 // schema's type, or the type of what the streams writing the input topic produce, changed
 // by each processor in turn (see engine/types). So streams are built producers first.
 func Build(p *config.Pipeline, opts Options) (*Plan, error) {
+	return build(p, opts, nil)
+}
+
+// build is Build on a pipeline whose file had the unknown keys given (their loader
+// findings): a processor with one, or a stream whose processors key is misspelled,
+// produces records of unknown type, since a setting meant to shape them is missing.
+func build(p *config.Pipeline, opts Options, unknownKeys config.Errors) (*Plan, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Clock == nil {
 		opts.Clock = engine.WallClock{}
 	}
-	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, factories: map[string]engine.ProcessorFactory{}}
+	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, factories: map[string]engine.ProcessorFactory{}, unknownKeys: unknownKeys}
 	for _, f := range opts.Factories {
 		b.factories[f.Type] = f
 	}
@@ -124,6 +131,7 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	for i, sk := range p.Sinks {
 		b.sink(i, sk)
 	}
+	b.checkGroups()
 	b.routes()
 
 	p.Warnings = append(p.Warnings, b.warns...)
@@ -171,6 +179,14 @@ type builder struct {
 	producers map[string][]int    // topic -> streams writing it
 	written   []*types.Type       // per stream, once built: the type of the records it writes (as read back)
 	tables    map[string][]string // table -> columns written to it (nil: not known)
+
+	unknownKeys config.Errors // the loader's findings of unknown keys (see build)
+}
+
+// misspelled reports whether an unknown key was found in the settings at path: what they
+// make is then not known.
+func (b *builder) misspelled(path string) bool {
+	return slices.ContainsFunc(b.unknownKeys, func(e *config.Error) bool { return within(e.Covers, path) })
 }
 
 // order lists the streams so that a stream comes after the streams writing its input
@@ -271,13 +287,23 @@ func (b *builder) stream(i int) *StreamPlan {
 		})
 		if err != nil {
 			b.add(err, pe.Path, pe.Pos)
-			in = types.Any // what it would have produced is unknown: no errors downstream of it
+			in = partialOutput(proc, in)
 			continue
 		}
 		if typed, ok := proc.(engine.TypedProcessor); ok {
 			in = typed.OutputType()
 		}
+		if b.misspelled(pe.Path) {
+			in = types.Any
+		}
 		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc})
+	}
+	if b.misspelled(path+".processors") && len(sc.Processors) == 0 {
+		in = types.Any // the processors: key itself is misspelled
+	}
+	written := in
+	if sp.OutputSchema != nil && b.checkOutputSchema(path, sc.Output.Schema, sp.OutputSchema, in) {
+		written = sp.OutputSchema.RecordType("schema " + sc.Output.Schema)
 	}
 	if k := sc.Output.Key; k != nil && !k.IsZero() {
 		if n := len(sc.Processors); n > 0 && sc.Processors[n-1].Type == "threshold" &&
@@ -310,7 +336,7 @@ func (b *builder) stream(i int) *StreamPlan {
 	if pq := sc.Output.Parquet; pq != nil {
 		b.parquet(pq, in, path+".output.parquet")
 	}
-	b.written[i] = types.Encoded(in)
+	b.written[i] = types.Encoded(written)
 	sp.OutputType = in
 	return sp
 }
@@ -446,6 +472,25 @@ func (b *builder) add(err error, path string, pos config.Pos) {
 	}
 }
 
+// partialOutput is the type of what a processor that failed to build would produce, for
+// checking the rest of the stream and the streams reading its output. A factory may
+// return a processor together with its error to say it (one that never runs): its
+// OutputType, with the broken parts unknown, or for a processor that keeps the shape of
+// its records, in. Without one nothing is known, so nothing after it is reported, since a
+// broken part is reported once.
+func partialOutput(proc engine.Processor, in *types.Type) *types.Type {
+	if proc == nil {
+		return types.Any
+	}
+	if typed, ok := proc.(engine.TypedProcessor); ok {
+		if t := typed.OutputType(); t != nil {
+			return t
+		}
+		return types.Any
+	}
+	return in
+}
+
 // safeBuild turns a panic in a processor's Build (possible on a partially decoded config)
 // into an error, so that checking a broken file never crashes.
 func safeBuild(f engine.ProcessorFactory, cfg any, env engine.BuildEnv) (p engine.Processor, err error) {
@@ -479,7 +524,13 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if cfg == nil {
 		return nil, nil, loadErr
 	}
-	plan, err := Build(cfg, opts)
+	var unknownKeys config.Errors
+	for _, e := range errs {
+		if e.Covers != "" {
+			unknownKeys = append(unknownKeys, e)
+		}
+	}
+	plan, err := build(cfg, opts, unknownKeys)
 	if err == nil && len(errs) == 0 {
 		return plan, cfg, nil
 	}
@@ -487,8 +538,9 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if err != nil && !errors.As(err, &buildErrs) {
 		return nil, cfg, err
 	}
+	loaded := slices.Clone(errs)
 	for _, be := range buildErrs {
-		if !overlaps(be, errs) {
+		if !overlaps(be, loaded) {
 			errs = append(errs, be)
 		}
 	}
@@ -496,14 +548,29 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 }
 
 // overlaps reports whether e is about something the loader already complained about, so a
-// broken part of a file is reported once.
+// broken part of a file is reported once. A part is a path (or what the finding Covers)
+// and what is below it; the file's root is not a part (an unknown top-level key would otherwise silence every
+// build error of the file), and streams[1] does not hold streams[10].
 func overlaps(e *config.Error, prior config.Errors) bool {
 	for _, p := range prior {
-		if p.Pos == e.Pos || strings.HasPrefix(e.Path, p.Path) || strings.HasPrefix(p.Path, e.Path) {
+		part := p.Path
+		if p.Covers != "" {
+			part = p.Covers
+		}
+		if p.Pos == e.Pos || within(e.Path, part) || within(part, e.Path) {
 			return true
 		}
 	}
 	return false
+}
+
+// within reports whether path is part or below it (part a non-root config path).
+func within(path, part string) bool {
+	if part == "" || !strings.HasPrefix(path, part) {
+		return false
+	}
+	rest := path[len(part):]
+	return rest == "" || rest[0] == '.' || rest[0] == '['
 }
 
 func sinkTable(sk config.Sink) string {

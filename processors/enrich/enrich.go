@@ -145,16 +145,23 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		}
 	}
 	into := strings.Split(cmp(c.Into, "tags"), ".")
+	// On a mistake it returns a processor that never runs, whose output type (the row's
+	// columns unknown, or the into field when that is what is wrong) lets lint go on
+	// checking what reads its records (runtime.Build).
+	partial := &Processor{out: outputType(env.Input, into, nil, c)}
 	if err := checkInto(env.Input, into); err != nil {
 		problems = append(problems, err)
+		if !env.Input.IsUnknown() && env.Input.Kind == types.Object {
+			partial.out = setPath(env.Input, into, types.Any)
+		}
 	}
 	problems = slices.DeleteFunc(problems, func(e error) bool { return e == nil })
 	switch len(problems) {
 	case 0:
 	case 1:
-		return nil, problems[0]
+		return partial, problems[0]
 	default:
-		return nil, errors.Join(problems...)
+		return partial, errors.Join(problems...)
 	}
 	p := &Processor{
 		table:     table,

@@ -35,12 +35,14 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("filter: config is %T, want *filter.Config", cfg)
 	}
+	// On a mistake it returns a processor that never runs: a filter keeps the shape of its
+	// records, so lint goes on checking what comes after it (runtime.Build).
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return &Processor{}, err
 	}
 	when, _, err := eval.CompileChecked(c.When, eval.Bool, env.Input, env.Warnings)
 	if err != nil {
-		return nil, err
+		return &Processor{}, err
 	}
 	clock := env.Clock
 	if clock == nil {

@@ -268,13 +268,15 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.byName[rc.Name] = i
 		p.rules = append(p.rules, r)
 	}
+	p.out = alertType(env.Input, p.seriesName)
 	if invalid != nil || len(errs) > 0 {
-		return nil, errors.Join(invalid, errs.Err())
+		// It never runs, but alert records have the same shape whatever is wrong with the
+		// rules, so lint goes on checking the streams that read them (runtime.Build).
+		return p, errors.Join(invalid, errs.Err())
 	}
 	if len(p.rules) > 1<<16 {
 		return nil, config.FieldErrorf("rules", "at most %d rules per processor", 1<<16)
 	}
-	p.out = alertType(env.Input, p.seriesName)
 	return p, nil
 }
 

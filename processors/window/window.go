@@ -140,6 +140,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		"window_start": types.TStr, "window_end": types.TStr, "ts_event": types.TStr, "event_id": types.TStr,
 	}
 	origin := "the window at " + env.Path
+	unplaced := false // a group key whose output field is unknown (it is broken)
 	if c.Time != nil && !c.Time.IsZero() {
 		prog, _, err := eval.CompileChecked(*c.Time, eval.Any, env.Input, env.Warnings)
 		errs.Append(c.Time.Pos, c.Time.Path, err)
@@ -152,11 +153,13 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	for _, g := range c.GroupBy {
 		parts := eval.FieldPath(g.Src)
 		if parts == nil {
+			unplaced = true
 			continue // Validate said so
 		}
 		prog, t, err := eval.CompileChecked(g, eval.Any, env.Input, env.Warnings)
 		if err != nil {
 			errs.Append(g.Pos, g.Path, err)
+			setPathType(outFields, parts, types.Any, origin)
 			continue
 		}
 		p.keys = append(p.keys, groupKey{out: parts, prog: prog})
@@ -165,11 +168,13 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	for _, name := range slices.Sorted(maps.Keys(c.GroupAs)) {
 		e := c.GroupAs[name]
 		if e.IsZero() || !eval.IsIdentifier(name) {
+			unplaced = unplaced || !e.IsZero()
 			continue
 		}
 		prog, t, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings)
 		if err != nil {
 			errs.Append(e.Pos, e.Path, err)
+			outFields[name] = types.Any
 			continue
 		}
 		p.keys = append(p.keys, groupKey{out: []string{name}, prog: prog})
@@ -183,6 +188,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		}
 		cl, err := parseCall(e)
 		if err != nil {
+			outFields[name] = types.Any
 			continue // Validate said so
 		}
 		in, argType := -1, types.Any
@@ -190,11 +196,13 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 			prog, t, err := eval.CompileChecked(*cl.arg, eval.Any, env.Input, env.Warnings)
 			if err != nil {
 				errs.Append(cl.arg.Pos, cl.arg.Path, err)
+				outFields[name] = types.Any
 				continue
 			}
 			argType = orAny(t)
 			if cl.fn.numeric() && !numberLike(argType) {
 				errs = append(errs, config.ExprError(*cl.arg, 1, "%s needs a number; %s is of type %s", cl.name, strings.TrimSpace(cl.arg.Src), argType))
+				outFields[name] = types.Any
 				continue
 			}
 			src := strings.TrimSpace(cl.arg.Src)
@@ -241,10 +249,15 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 			outFields[name] = types.TFloat
 		}
 	}
-	if invalid != nil || len(errs) > 0 {
-		return nil, errors.Join(invalid, errs.Err())
-	}
 	p.out = types.ObjectOf(origin, outFields)
+	if invalid != nil || len(errs) > 0 {
+		if unplaced {
+			p.out.Extra = types.Any
+		}
+		// It never runs, but its output type (broken parts unknown) lets lint go on
+		// checking the rules that read the window's records (runtime.Build).
+		return p, errors.Join(invalid, errs.Err())
+	}
 	p.vals = make([]any, len(p.inputs))
 	p.nums = make([]float64, len(p.inputs))
 	return p, nil

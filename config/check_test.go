@@ -1,0 +1,120 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// loadFindings loads yaml and returns its errors as "path: message" lines.
+func loadFindings(t *testing.T, yaml string) []string {
+	t.Helper()
+	_, err := LoadBytes("x.yaml", []byte(yaml), testRegistry(), testEnv)
+	var errs Errors
+	if err != nil && !errors.As(err, &errs) {
+		t.Fatalf("not a list of findings: %v", err)
+	}
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Path+": "+e.Msg)
+	}
+	return out
+}
+
+// The addresses a user writes for the API and the brokers: what is accepted, and for what
+// is not, the words that say what to write instead.
+func TestListenAddresses(t *testing.T) {
+	const head = "version: 1\ndead_letter: dlq\ntopics: {dlq: {}}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       string // a part of the one finding; "" for none
+	}{
+		{"api on every interface", "broker: {embedded: {}}\napi: {listen: \":8088\"}\n", ""},
+		{"api on IPv6 loopback", "broker: {embedded: {}}\napi: {listen: \"[::1]:8088\"}\n", ""},
+		{"api on a host name", "broker: {embedded: {}}\napi: {listen: \"localhost:8088\"}\n", ""},
+		{"api port alone", "broker: {embedded: {}}\napi: {listen: 8088}\n", `api.listen: listen address "8088" must be host:port, not a port alone: write ":8088"`},
+		{"api port alone, quoted", "broker: {embedded: {}}\napi: {listen: \"9000\"}\n", `write ":9000" (every interface) or "127.0.0.1:9000"`},
+		{"api without port", "broker: {embedded: {}}\napi: {listen: \"127.0.0.1:\"}\n", `has no port after the colon`},
+		{"api port out of range", "broker: {embedded: {}}\napi: {listen: \":65536\"}\n", `has port "65536", which is not a number from 0 to 65535`},
+		{"api port a name", "broker: {embedded: {}}\napi: {listen: \":http\"}\n", `has port "http"`},
+		{"api not an address", "broker: {embedded: {}}\napi: {listen: \"localhost\"}\n", `must be host:port, e.g. ":8088"`},
+		{"embedded on loopback", "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n", ""},
+		{"embedded on localhost", "broker: {embedded: {listen: \"localhost:9092\"}}\n", ""},
+		{"embedded on IPv6 loopback", "broker: {embedded: {listen: \"[::1]:9092\"}}\n", ""},
+		{"embedded on every interface", "broker: {embedded: {listen: \":9092\"}}\n", `broker.embedded.listen: listen address ":9092" is not a loopback address`},
+		{"embedded on a public address", "broker: {embedded: {listen: \"0.0.0.0:9092\"}}\n", `is not a loopback address`},
+		{"embedded on a host name", "broker: {embedded: {listen: \"broker.example.com:9092\"}}\n", `is not a loopback address`},
+		{"embedded port alone", "broker: {embedded: {listen: 9092}}\n", `write "127.0.0.1:9092"`},
+		{"broker address", "broker: {brokers: [\"redpanda:9092\"]}\n", ""},
+		{"broker port alone", "broker: {brokers: [\"9092\"]}\n", `broker.brokers[0]: broker address "9092" must be host:port, not a port alone: write "localhost:9092"`},
+		{"broker bad port", "broker: {brokers: [\"redpanda:99999\"]}\n", `has port "99999"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := loadFindings(t, head+tc.yaml)
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("want no finding, got %q", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("want one finding containing %q, got %q", tc.want, got)
+			}
+		})
+	}
+}
+
+// Topic cycles: each is reported once, naming every stream and topic of the cycle, and
+// pipelines that only look alike (a chain, a stream reading dead letters with its own
+// dead-letter topic) are not cycles.
+func TestTopicCycles(t *testing.T) {
+	const head = "version: 1\nbroker: {embedded: {}}\ndead_letter: dlq\ntopics: {a: {ingest: true}, b: {}, c: {}, d: {}, dlq: {}, dlq2: {}}\n"
+	stream := func(name, in, out string, extra ...string) string {
+		return "  - {name: " + name + ", input: {topic: " + in + strings.Join(extra, "") + "}, output: {topic: " + out + "}}\n"
+	}
+	for _, tc := range []struct {
+		name    string
+		streams string
+		sinks   string
+		want    []string // the findings, each as parts it must hold, in order
+	}{
+		{name: "a chain", streams: stream("s1", "a", "b") + stream("s2", "b", "c") + stream("s3", "c", "d")},
+		{
+			name: "a stream writing its input", streams: stream("s1", "a", "b") + stream("s2", "b", "b"),
+			want: []string{`streams[1].output.topic: stream "s2" writes b, the topic it reads`},
+		},
+		{
+			name: "three streams in a cycle", streams: stream("s1", "a", "b") + stream("s2", "b", "c") + stream("s3", "c", "d") + stream("s4", "d", "b"),
+			want: []string{`streams[1].output.topic: topic cycle: stream "s2" writes c, which stream "s3" reads; stream "s3" writes d, which stream "s4" reads; stream "s4" writes b, which stream "s2" reads: every record`},
+		},
+		{
+			name: "two separate cycles", streams: stream("s1", "b", "c") + stream("s2", "c", "b") + stream("s3", "d", "a") + stream("s4", "a", "d"),
+			want: []string{`streams[0].output.topic: topic cycle: stream "s1" writes c`, `streams[2].output.topic: topic cycle: stream "s3" writes a`},
+		},
+		{
+			name: "reading dead letters with the default dead-letter topic", streams: stream("s1", "dlq", "b"),
+			want: []string{`streams[0].input: stream "s1" sends the records it cannot process to the top-level dead_letter dlq, the topic it reads`},
+		},
+		{name: "reading dead letters with another dead-letter topic", streams: stream("s1", "dlq", "b", ", dead_letter: dlq2")},
+		{
+			name: "dead letters coming back through another stream", streams: stream("s1", "a", "b", ", dead_letter: c") + stream("s2", "c", "a"),
+			want: []string{`streams[0].input.dead_letter: topic cycle: stream "s1" sends the records it cannot process to c, which stream "s2" reads; stream "s2" writes a, which stream "s1" reads: a record that fails would go round`},
+		},
+		{
+			name: "a sink storing the dead letters", streams: stream("s1", "a", "b"),
+			sinks: "sinks:\n  - {from: dlq, postgres: {dsn: x, table: t}}\n",
+			want:  []string{`sinks[0].from: the sink at sinks[0] sends the records it cannot store to the top-level dead_letter dlq, the topic it reads`},
+		},
+		{name: "a cycle through an undeclared topic is its own mistake", streams: stream("s1", "a", "nowhere") + stream("s2", "nowhere", "a"),
+			want: []string{`streams[0].output.topic: topic "nowhere" is not declared`, `streams[1].input.topic: topic "nowhere" is not declared`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := loadFindings(t, head+"streams:\n"+tc.streams+tc.sinks)
+			if len(got) != len(tc.want) {
+				t.Fatalf("want %d findings, got %d:\n%s", len(tc.want), len(got), strings.Join(got, "\n"))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("finding %d:\n got %s\nwant it to hold %s", i, got[i], w)
+				}
+			}
+		})
+	}
+}
