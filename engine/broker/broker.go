@@ -126,7 +126,18 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 	b.cluster = cluster
 	b.addrs = cluster.ListenAddrs()
 	b.logger.Info("embedded broker started", "listen", b.addrs, "data_dir", e.DataDir)
+	b.endOrphans()
 	return nil
+}
+
+// endOrphans aborts the transactions the previous run left open (abortOrphanTransactions).
+// A failure is not fatal: the streams' restores then wait, and say so in /-/ready.
+func (b *Broker) endOrphans() {
+	ctx, cancel := context.WithTimeout(context.Background(), orphanTimeout)
+	defer cancel()
+	if err := b.abortOrphanTransactions(ctx); err != nil {
+		b.logger.Error("could not end the transactions the previous run left open; readers of their partitions wait", "err", err)
+	}
 }
 
 // checkLoopback refuses addresses other machines could reach: the embedded broker has no

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -158,5 +159,54 @@ func TestRecordsFromOtherClientsAreRead(t *testing.T) {
 	// The topic's id marks its incarnation, so record_id() differs for a re-created topic.
 	if r.Source.TopicID == ([16]byte{}) {
 		t.Errorf("source carries no topic id: %v", r.Source)
+	}
+}
+
+// A transaction open when the engine (and its embedded broker) was killed can never end: its
+// producer died too. Restarted on the same data directory, the broker aborts it, so that
+// read_committed readers are not held at its first offset for good.
+func TestEmbeddedRestartAbortsTransactionsLeftOpen(t *testing.T) {
+	dir := t.TempDir()
+	b := startEmbedded(t, dir)
+	ensure(t, b, map[string]config.Topic{"out": {}})
+	produceSync(t, b, &kgo.Record{Topic: "out", Value: []byte("committed")})
+	txn := newClient(t, b, kgo.TransactionalID("killed"), kgo.DefaultProduceTopic("out"))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("never committed")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	b.Close() // the transaction stays open, as after a kill -9
+
+	b = startEmbedded(t, dir)
+	adm := kadm.NewClient(newClient(t, b))
+	ctx := testCtx(t)
+	for {
+		stable, err := adm.ListCommittedOffsets(ctx, "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends, err := adm.ListEndOffsets(ctx, "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := stable.Lookup("out", 0)
+		e, _ := ends.Lookup("out", 0)
+		if s.Offset == e.Offset {
+			break // nothing left open: readers can read to the end
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after the restart the last stable offset stays at %d of %d: the open transaction was never ended", s.Offset, e.Offset)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var got []string
+	for _, r := range consumeAll(t, b, "out") {
+		got = append(got, string(r.Value))
+	}
+	if len(got) != 1 || got[0] != "committed" {
+		t.Errorf("read_committed after the restart: %q, want only the committed record", got)
 	}
 }

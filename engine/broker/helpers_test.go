@@ -75,7 +75,9 @@ func consumeAll(t testing.TB, b *Broker, topic string) []*kgo.Record {
 			pending[o.Partition] = o.Offset
 		}
 	})
-	cons := newClient(t, b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// Committed records only, as a stream reads; transaction markers are kept to see the end.
+	cons := newClient(t, b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	var out []*kgo.Record
 	for len(pending) > 0 {
 		fs := cons.PollFetches(ctx)
@@ -83,9 +85,11 @@ func consumeAll(t testing.TB, b *Broker, topic string) []*kgo.Record {
 			t.Fatalf("consuming %s: still waiting for %v: %v", topic, pending, err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
 			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
 				delete(pending, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
 			}
 		})
 	}
