@@ -50,6 +50,41 @@ func (l *loader) check(p *Pipeline) {
 	l.checkReferences(p)
 	l.checkProducers(p)
 	l.checkCycles(p)
+	l.checkTopicLimits(p)
+}
+
+// recordOverheadBytes is what a record batch adds around one record (the engine's broker
+// package uses the same figure for the producers it configures).
+const recordOverheadBytes = 1 << 10
+
+// checkTopicLimits reports topic settings that a stream's records or a slow reader would
+// run into: a max.message.bytes smaller than what broker.max_record_bytes lets a stream write
+// (every larger record would be refused, and retried without end), and no compaction lag on
+// a compacted topic that the pipeline reads (explained as a warning: the trade-off is the
+// user's to make).
+func (l *loader) checkTopicLimits(p *Pipeline) {
+	readers := map[string]bool{}
+	for _, s := range p.Streams {
+		readers[s.Input.Topic] = true
+	}
+	for _, s := range p.Sinks {
+		readers[s.From] = true
+	}
+	maxRecord := p.Broker.MaxRecordBytes
+	for _, name := range slices.Sorted(maps.Keys(p.Topics)) {
+		t := p.Topics[name]
+		path := joinPath("topics", name)
+		if v, ok := t.Configs["max.message.bytes"]; ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && maxRecord > 0 && n < int64(maxRecord)+recordOverheadBytes {
+				at := joinPath(path+".configs", "max.message.bytes")
+				l.errs.Add(l.posOf(at), at, "%d bytes is less than broker.max_record_bytes (%d) plus a batch's framing (%d): records the streams may write to %s would be refused by the broker; raise it to at least %d or lower broker.max_record_bytes", n, int64(maxRecord), recordOverheadBytes, name, int64(maxRecord)+recordOverheadBytes)
+			}
+		}
+		if t.Cleanup != "delete" && t.Cleanup != "" && t.MinCompactionLag == 0 && readers[name] {
+			at := path + ".min_compaction_lag"
+			l.warns.AddWarning(l.posOf(at), at, "with no compaction lag, Kafka or Redpanda may compact %s as soon as a record has a later one of its key: a stream or sink that is behind (a sink whose database is down) then never sees the replaced records; the default 1d keeps them for a day (at the cost of disk), and the embedded broker waits for its readers either way", name)
+		}
+	}
 }
 
 // checkProducers reports topics that are read but that nothing writes: no stream outputs
@@ -273,7 +308,7 @@ var knownTopicConfigs = map[string]topicConfigSpec{
 	"message.timestamp.difference.max.ms": {kind: kindMillis},
 	"message.timestamp.type":              {kind: kindEnum, enum: []string{"CreateTime", "LogAppendTime"}},
 	"min.cleanable.dirty.ratio":           {kind: kindRatio},
-	"min.compaction.lag.ms":               {kind: kindMillis},
+	"min.compaction.lag.ms":               {kind: kindMillis, field: "min_compaction_lag"},
 	"min.insync.replicas":                 {kind: kindInt},
 	"preallocate":                         {kind: kindBool},
 	"retention.bytes":                     {kind: kindInt, field: "retention_bytes"},
