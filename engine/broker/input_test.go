@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
@@ -165,5 +166,41 @@ func TestTransactionalInputCheckpointsItsOffsets(t *testing.T) {
 	}
 	if len(batch) != 1 || string(batch[0].Raw) != "d" {
 		t.Errorf("after the restart Read returned %d records, want only d", len(batch))
+	}
+}
+
+// A static member does not leave its group when its client closes (so that a restart finds
+// its partitions waiting); a clean stop must leave explicitly, or the other members would
+// wait out its session before taking its partitions over.
+func TestCleanStopLeavesTheGroup(t *testing.T) {
+	b := startEmbedded(t, t.TempDir())
+	ensure(t, b, map[string]config.Topic{"in": {}})
+	produceSync(t, b, &kgo.Record{Topic: "in", Value: []byte("a")})
+	in, err := NewInput(b, InputConfig{Stream: "s", Topic: "in", Group: "g", InstanceID: "engine-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	batch, err := in.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Ack(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(newClient(t, b))
+	members := func() int {
+		described, err := adm.DescribeGroups(ctx, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(described["g"].Members)
+	}
+	if n := members(); n != 1 {
+		t.Fatalf("while running the group has %d members, want 1", n)
+	}
+	in.Close()
+	if n := members(); n != 0 {
+		t.Errorf("after a clean stop the group still has %d members: the others would wait for its session to time out", n)
 	}
 }

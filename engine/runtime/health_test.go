@@ -5,13 +5,18 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/telemetry"
 )
 
@@ -135,4 +140,42 @@ func gaugeValue(t *testing.T, m *telemetry.Metrics, name, label, value string) f
 		}
 	}
 	return -1
+}
+
+// While the broker does not answer, the probe says so (and /-/ready with it); once it
+// answers again, the probe clears.
+func TestBrokerProbeSaysWhenTheBrokerIsUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	b, err := broker.Start(context.Background(), config.Broker{Brokers: []string{addr}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m := telemetry.New()
+	probe := newBrokerProbe(b, m.BrokerUp, slog.New(slog.DiscardHandler))
+	probe.check(context.Background())
+	if err := probe.err(); err == nil || !strings.Contains(err.Error(), "broker unreachable") {
+		t.Fatalf("probe of a broker that does not listen: %v, want broker unreachable", err)
+	}
+	if v := testutil.ToFloat64(m.BrokerUp); v != 0 {
+		t.Errorf("eventops_broker_up = %v while unreachable, want 0", v)
+	}
+	embedded, err := broker.Start(context.Background(), config.Broker{Embedded: &config.Embedded{Listen: "127.0.0.1:0", DataDir: t.TempDir()}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer embedded.Close()
+	probe = newBrokerProbe(embedded, m.BrokerUp, slog.New(slog.DiscardHandler))
+	probe.check(context.Background())
+	if err := probe.err(); err != nil {
+		t.Errorf("probe of a running broker: %v", err)
+	}
+	if v := testutil.ToFloat64(m.BrokerUp); v != 1 {
+		t.Errorf("eventops_broker_up = %v while reachable, want 1", v)
+	}
 }
