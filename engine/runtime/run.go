@@ -92,7 +92,10 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
 	}
 	probe := newBrokerProbe(b, ro.Metrics.BrokerUp, log)
-	go probe.run(ctx)
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); probe.run(probeCtx) }()
+	defer func() { stopProbe(); <-probeDone }() // before the broker closes (deferred earlier)
 	postgres.Retain()
 	defer postgres.Release()
 
