@@ -229,7 +229,7 @@ func (p *Processor) score(rec *engine.Record, now time.Time) (Result, error) {
 		if at, err = eval.ParseTime(tv, ""); err != nil {
 			return Result{}, fmt.Errorf("time (%s): %w", p.time.Source().Src, err)
 		}
-		if err := threshold.CheckFuture(at, now, p.maxFuture); err != nil {
+		if err := eval.CheckFuture(at, now, time.Duration(p.maxFuture)); err != nil {
 			return Result{}, err
 		}
 	}

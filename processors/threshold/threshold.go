@@ -584,34 +584,12 @@ func (p *Processor) eventTime(env eval.Env, now time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("event time (%s): %w", p.time.Source().Src, err)
 	}
-	if err := CheckFuture(t, now, p.maxFuture); err != nil {
+	if err := eval.CheckFuture(t, now, time.Duration(p.maxFuture)); err != nil {
 		return time.Time{}, err
 	}
 	return t, nil
 }
 
-// CheckFuture refuses an event time more than maxFuture nanoseconds ahead of now (-1: no
-// limit): the input policy's "in the future". Such a record would move its series' clock
-// on by as much, and every later real record of the series would be late.
-func CheckFuture(t, now time.Time, maxFuture int64) error {
-	if maxFuture < 0 || t.Sub(now) <= time.Duration(maxFuture) {
-		return nil
-	}
-	return fmt.Errorf("event time %s is in the future: %s ahead of the clock (%s), more than max_future (%s)",
-		t.UTC().Format(time.RFC3339Nano), shortDuration(t.Sub(now)), fmtTime(now.UnixNano()), shortDuration(time.Duration(maxFuture)))
-}
-
-// shortDuration is d without Go's trailing zero units: 1h, not 1h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
 
 // alertOf is what an alert record is made from.
 type alertOf struct {

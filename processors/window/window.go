@@ -8,7 +8,7 @@
 // goes to the late topic (or the dead-letter topic) with the reason. A partition that goes
 // quiet would hold its last windows open forever, so after idle_timeout of wall-clock
 // silence its watermark moves on with the wall clock. A record stamped more than max_future
-// ahead of the wall clock is refused before it can move the watermark (checkFuture).
+// ahead of the wall clock is refused before it can move the watermark (eval.CheckFuture).
 //
 // State (open windows, watermarks) is kept per input partition and is engine.Stateful: it
 // is checkpointed with the input offsets and restored when the partition moves, and a
@@ -309,7 +309,7 @@ func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *
 		env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: time.Unix(0, now)}
 		t, err := p.eventTime(env)
 		if err == nil {
-			err = checkFuture(t, now, p.maxFuture)
+			err = eval.CheckFuture(time.Unix(0, t), time.Unix(0, now), time.Duration(p.maxFuture))
 		}
 		if err == nil {
 			key, err = p.groupKey(env, key[:0])
@@ -362,28 +362,6 @@ func (p *Processor) eventTime(env eval.Env) (int64, error) {
 	return t.UnixNano(), nil
 }
 
-// checkFuture refuses an event time more than maxFuture ahead of now (nanoseconds; maxFuture
-// -1: no limit). Such a record would move its partition's watermark on by as much, closing
-// every open window and making every later real record late.
-func checkFuture(t, now, maxFuture int64) error {
-	if maxFuture < 0 || t-now <= maxFuture {
-		return nil
-	}
-	return fmt.Errorf("event time %s is in the future: %s ahead of the clock (%s), more than max_future (%s)",
-		formatTime(t), shortDuration(time.Duration(t-now)), formatTime(now), shortDuration(time.Duration(maxFuture)))
-}
-
-// shortDuration is d without Go's trailing zero units: 1h, not 1h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
 
 // groupKey appends the group's identity to b: the JSON array of its key values, which is
 // also how the values are written back (decoded) when the window closes.
