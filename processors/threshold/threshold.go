@@ -590,7 +590,6 @@ func (p *Processor) eventTime(env eval.Env, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-
 // alertOf is what an alert record is made from.
 type alertOf struct {
 	rec       *engine.Record // the triggering record; nil for a heartbeat alert made by Tick

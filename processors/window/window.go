@@ -362,7 +362,6 @@ func (p *Processor) eventTime(env eval.Env) (int64, error) {
 	return t.UnixNano(), nil
 }
 
-
 // groupKey appends the group's identity to b: the JSON array of its key values, which is
 // also how the values are written back (decoded) when the window closes.
 func (p *Processor) groupKey(env eval.Env, b []byte) ([]byte, error) {
