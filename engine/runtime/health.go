@@ -102,7 +102,7 @@ func (h *health) problem() error {
 // ready says why the pipeline is not ready, or nil: the broker does not answer, a stream
 // has not joined its group, has a condition (a restore, failing writes), or is stalled.
 func (l *live) ready() error {
-	if err := l.probe.err(); err != nil {
+	if err := l.probe.fresh(); err != nil {
 		return err
 	}
 	streams := l.running()
@@ -128,7 +128,15 @@ type brokerProbe struct {
 	gauge prometheus.Gauge
 	log   *slog.Logger
 	last  atomic.Pointer[error]
+
+	mu      sync.Mutex // one check at a time
+	checked time.Time  // when the last check finished
 }
+
+// freshFor is how old a probe may be for /-/ready to answer from it: a readiness check
+// finds a broker that went down since the last timed probe at once, not up to probeEvery
+// later, and a flood of readiness checks costs at most a request every freshFor.
+const freshFor = 250 * time.Millisecond
 
 const probeEvery = 2 * time.Second
 
@@ -151,12 +159,15 @@ func (p *brokerProbe) run(ctx context.Context) {
 }
 
 func (p *brokerProbe) check(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, probeEvery)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	err := p.b.Ping(pctx)
 	if ctx.Err() != nil {
 		return
 	}
+	p.checked = time.Now()
 	was := p.last.Load()
 	if err != nil {
 		err = fmt.Errorf("broker unreachable: %w", err)
@@ -172,6 +183,24 @@ func (p *brokerProbe) check(ctx context.Context) {
 	if was != nil {
 		p.log.Info("the broker answers again")
 	}
+}
+
+// probeTimeout bounds one probe: a broker that does not answer in that time is unreachable
+// as far as readiness goes (kubelet's default probe timeout is 1 s).
+const probeTimeout = 900 * time.Millisecond
+
+// fresh probes now unless the last probe is recent, and returns its failure or nil.
+func (p *brokerProbe) fresh() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	stale := time.Since(p.checked) > freshFor
+	p.mu.Unlock()
+	if stale {
+		p.check(context.Background())
+	}
+	return p.err()
 }
 
 // err is the last probe's failure, or nil.
