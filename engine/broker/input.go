@@ -623,14 +623,6 @@ func (in *Input) endWithin(ctx context.Context, how kgo.TransactionEndTry) (bool
 	}
 }
 
-// rewound forgets every batch read and not committed: the session has gone back to the
-// committed offsets, so they are read again.
-func (in *Input) rewound() {
-	in.mu.Lock()
-	in.pending = nil
-	in.mu.Unlock()
-	in.session.AllowRebalance()
-}
 
 // ResumeAt moves the read position of the given partitions to offsets (after an aborted
 // transaction, to where the restored checkpoint was taken).
@@ -671,25 +663,64 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 	if in.session == nil {
 		return errors.New("broker: AckWithState on an input without a transactional id")
 	}
-	in.mu.Lock()
-	if len(in.pending) == 0 && len(batch) > 0 {
-		in.mu.Unlock()
-		return errors.New("broker: ack without a batch read")
+	offsets, err := in.offsetsToCommit(batch)
+	if err != nil {
+		return err
 	}
-	var offsets map[int32]kgo.EpochOffset
-	if len(in.pending) > 0 {
-		offsets = in.pending[0]
-	}
-	in.mu.Unlock()
-
 	if err := in.session.Begin(); err != nil {
 		// A transaction an earlier failure left open: end it, and have the batch read again.
 		if aerr := in.abortOpen(); aerr != nil {
 			return aerr
 		}
-		in.rewound()
+		in.settlePending(false)
 		return fmt.Errorf("%w: beginning transaction: %w", ErrAborted, err)
 	}
+	produceErr := in.produceCheckpoint(ctx, changelog, out, state, offsets)
+	// End flushes, so every record produced above has been answered when it returns.
+	committed, err := in.endWithin(ctx, kgo.TryCommit)
+	if errors.Is(err, ErrInputBroken) {
+		return err
+	}
+	if err != nil {
+		if aerr := in.abortOpen(); aerr != nil {
+			return aerr
+		}
+	}
+	if pe := produceErr(); pe != nil && committed {
+		// Cannot happen (a failed record fails the flush), but a commit without the state
+		// would be silent loss: say so loudly.
+		in.logger.Error("transaction committed although a state record failed", "err", pe)
+	}
+	in.settlePending(committed && err == nil)
+	switch {
+	case err != nil:
+		in.logger.Warn("transaction failed; rewinding to the committed offsets", "err", err, "state_err", produceErr())
+		return fmt.Errorf("%w: %w", ErrAborted, err)
+	case !committed:
+		in.logger.Info("transaction aborted (the group rebalanced); rewinding to the committed offsets", "state_err", produceErr())
+		return ErrAborted
+	}
+	return nil
+}
+
+// offsetsToCommit are the offsets of the oldest batch read and not committed (nil for a
+// checkpoint of the clock alone).
+func (in *Input) offsetsToCommit(batch []*engine.Record) (map[int32]kgo.EpochOffset, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.pending) == 0 {
+		if len(batch) > 0 {
+			return nil, errors.New("broker: ack without a batch read")
+		}
+		return nil, nil
+	}
+	return in.pending[0], nil
+}
+
+// produceCheckpoint produces a checkpoint's records in the open transaction: the outputs,
+// the state entries, and the offsets entries of the changelog. The returned function gives
+// the first failure among them once the transaction has ended.
+func (in *Input) produceCheckpoint(ctx context.Context, changelog string, out []*kgo.Record, state []StateRecord, offsets map[int32]kgo.EpochOffset) func() error {
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -712,44 +743,27 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 	for p, o := range offsets {
 		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, promise)
 	}
-	// End flushes, so every promise above has run when it returns.
-	committed, err := in.endWithin(ctx, kgo.TryCommit)
-	if errors.Is(err, ErrInputBroken) {
-		return err
+	return func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstErr
 	}
-	if err != nil {
-		if aerr := in.abortOpen(); aerr != nil {
-			return aerr
-		}
-	}
-	mu.Lock()
-	produceErr := firstErr
-	mu.Unlock()
-	if produceErr != nil && committed {
-		// Cannot happen (a failed record fails the flush), but a commit without the state
-		// would be silent loss: say so loudly.
-		in.logger.Error("transaction committed although a state record failed", "err", produceErr)
-	}
+}
+
+// settlePending drops the committed batch, or, when the transaction did not commit, every
+// batch read (the session rewound to the committed offsets); a rebalance may then proceed.
+func (in *Input) settlePending(committed bool) {
 	in.mu.Lock()
-	if committed && err == nil {
+	if committed {
 		if len(in.pending) > 0 {
 			in.pending = in.pending[1:]
 		}
 	} else {
-		in.pending = nil // rewound: everything read is read again
+		in.pending = nil
 	}
 	idle := len(in.pending) == 0
 	in.mu.Unlock()
 	if idle {
 		in.session.AllowRebalance()
 	}
-	if err != nil {
-		in.logger.Warn("transaction failed; rewinding to the committed offsets", "err", err, "state_err", produceErr)
-		return fmt.Errorf("%w: %w", ErrAborted, err)
-	}
-	if !committed {
-		in.logger.Info("transaction aborted (the group rebalanced); rewinding to the committed offsets", "state_err", produceErr)
-		return ErrAborted
-	}
-	return nil
 }
