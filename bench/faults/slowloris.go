@@ -12,10 +12,11 @@ import (
 
 // Slowloris flood: -slowloris connections to the engine's API, each sending a request's
 // headers one line every 5 s and never finishing them, for as long as the pipeline runs
-// (at most floodFor). Meanwhile a normal GET /-/healthy is tried every 2 s with a 3 s
+// (at least floodAtLeast, at most floodFor). Meanwhile a normal GET /-/healthy is tried every 2 s with a 3 s
 // timeout. Only 127.0.0.1, only the engine's own port.
 const (
 	floodFor      = 90 * time.Second
+	floodAtLeast  = 15 * time.Second // probes go on this long even when the pipeline is done sooner
 	floodInterval = 5 * time.Second
 )
 
@@ -43,7 +44,8 @@ func driveSlowloris(ctx context.Context, r *run) error {
 	probes, answered := 0, 0
 	firstAnswered := false
 	cl := &http.Client{Timeout: 3 * time.Second}
-	for floodCtx.Err() == nil && !r.isIdle() {
+	floodStart := time.Now()
+	for floodCtx.Err() == nil && (time.Since(floodStart) < floodAtLeast || !r.isIdle()) {
 		probes++
 		if resp, err := cl.Get(e.api + "/-/healthy"); err == nil {
 			resp.Body.Close()
