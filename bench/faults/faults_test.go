@@ -33,7 +33,7 @@ func TestFaultsShort(t *testing.T) {
 	o := options{
 		Events: 20_000, Hosts: 50, Seed: 17,
 		Scenarios: []string{"kill9", "broker-restart", "oversized"},
-		Kills:     3, KillEvery: 250 * time.Millisecond, BrokerDown: 2 * time.Second,
+		Kills:     3, BrokerDown: 2 * time.Second,
 		Outage: 10 * time.Second, Slowloris: 100,
 		Stall: 45 * time.Second, Deadline: 3 * time.Minute, RecoveryTarget: 10 * time.Second,
 		Log: t.Logf,

@@ -30,9 +30,9 @@
 //
 // A run is complete when every consumer group of the pipeline has committed up to the end
 // of its input topic (offsets that hold only transaction markers or aborted records do not
-// count), no transaction is open, and the tables have stopped changing. A run that makes no
-// progress for -stall, or is not complete within -deadline, fails with what it waited for;
-// its outputs are compared all the same.
+// count), no transaction is open, and the tables have stopped changing. A run in which a
+// group with input to read commits nothing for -stall, or that is not complete within
+// -deadline, fails with what it waited for; its outputs are compared all the same.
 //
 // Then the suite reads every topic (signals.metric.v1, signals.rollup.v1, ops.alert.v1,
 // ops.late.v1, ops.deadletter.v1) from the start with read_committed isolation, and the
@@ -107,7 +107,7 @@ func cliMain(args []string) int {
 	fs.Uint64Var(&o.Seed, "seed", 17, "seed of the input and of the kill points")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma list of scenarios: "+strings.Join(allScenarios, ", "))
 	fs.IntVar(&o.Kills, "kills", 10, "kill9: how many times the engine is killed")
-	fs.DurationVar(&o.KillEvery, "kill-every", 4*time.Second, "kill9: mean time from a restart's first progress to the next kill (uniform in 0..2x)")
+	fs.DurationVar(&o.KillEvery, "kill-every", 0, "kill9: mean time from a restart's first progress to the next kill (uniform in 0..2x; default: the clean run's busy time / (kills+1))")
 	fs.DurationVar(&o.BrokerDown, "broker-down", 5*time.Second, "broker-restart: how long the broker stays down")
 	fs.DurationVar(&o.Outage, "outage", 60*time.Second, "pg-outage: how long the sinks' PostgreSQL cluster is stopped")
 	fs.IntVar(&o.Slowloris, "slowloris", 1000, "slowloris: number of slow connections (at most 5000)")

@@ -279,6 +279,9 @@ func (r *run) waitComplete(ctx context.Context, driverDone <-chan struct{}) erro
 		}
 		if idle && closed(driverDone) {
 			r.finishRecoveries()
+			r.mu.Lock()
+			r.busy = stableSince.Sub(start)
+			r.mu.Unlock()
 			return nil
 		}
 		if time.Since(lastRestart) > r.o.Stall {

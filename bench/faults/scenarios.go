@@ -15,9 +15,10 @@ import (
 )
 
 // driveKill9 kills the engine with SIGKILL -kills times and restarts it at once. Each kill
-// comes a random time (uniform in 0 to 2 × -kill-every, from the seed) after the previous
-// start made its first progress, so kills fall at different points of the backlog and of
-// each stream's batches and transactions. Kills stop when the backlog is done.
+// comes a random time (uniform in 0 to 2 × -kill-every, from the seed; by default
+// -kill-every spreads the kills over the time the clean run took) after the previous start
+// made its first progress, so kills fall at different points of the backlog and of each
+// stream's batches and transactions. Kills stop when the backlog is done.
 func driveKill9(ctx context.Context, r *run) error {
 	rng := rand.New(rand.NewPCG(r.o.Seed, 9))
 	if !r.waitFirstProgress(ctx) {

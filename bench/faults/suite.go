@@ -26,9 +26,11 @@ type results struct {
 
 // runSummary is what one run produced, per topic and table, and how long it took.
 type runSummary struct {
-	Duration time.Duration  `json:"duration_ns"`
-	Counts   map[string]int `json:"counts"`
-	Failure  string         `json:"failure,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	// Busy is the time from the engine's start to the last change of an offset or a table.
+	Busy    time.Duration  `json:"busy_ns"`
+	Counts  map[string]int `json:"counts"`
+	Failure string         `json:"failure,omitempty"`
 }
 
 type scenarioResult struct {
@@ -101,6 +103,11 @@ func runSuite(ctx context.Context, o options) (*results, error) {
 	res.Clean = clean
 	if cleanSnap == nil || clean.Failure != "" {
 		return res, fmt.Errorf("the clean run failed, nothing to compare with: %s", clean.Failure)
+	}
+	if o.KillEvery == 0 {
+		// Spread the kills over the time the clean run took: kills during the backlog.
+		o.KillEvery = max(clean.Busy/time.Duration(o.Kills+1), 100*time.Millisecond)
+		o.Log("kill9: a kill every %v on average (the clean run was busy %v)", o.KillEvery.Round(time.Millisecond), clean.Busy.Round(time.Millisecond))
 	}
 	all := scenarios()
 	for _, name := range o.Scenarios {
@@ -219,6 +226,9 @@ func runOnce(ctx context.Context, o *options, name, bin, root, pgBase string, in
 		return nil, sum
 	}
 	sum.Counts = snap.counts()
+	r.mu.Lock()
+	sum.Busy = r.busy
+	r.mu.Unlock()
 	return snap, sum
 }
 
