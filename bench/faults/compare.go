@@ -14,7 +14,8 @@ import (
 //
 //	signals.metric.v1, table metrics  tenant / host / metric @ ts_event (the input never repeats a series' time)
 //	signals.rollup.v1                 tenant / host / metric @ window_start
-//	ops.alert.v1, table alerts        fingerprint, state @ ts
+//	ops.alert.v1, table alerts        fingerprint, state @ ts (ops.alert.v1 is compacted: only
+//	                                  the newest record of each key is compared, see readTopics)
 //	ops.late.v1, ops.deadletter.v1    stream / stage, source topic, and what the record is: its
 //	                                  position in the input for input records (the source
 //	                                  offset header), else the reading, rollup or alert identity
@@ -48,7 +49,11 @@ type comparison struct {
 func compareSnapshots(clean, run *snapshot) []comparison {
 	var out []comparison
 	for _, name := range append(slices.Clone(outputTopics), tableNames...) {
-		out = append(out, compareSets(name, clean.sets[name], run.sets[name]))
+		c := compareSets(name, clean.sets[name], run.sets[name])
+		if run.compacted[name] {
+			c.Name += " (latest)" // the newest record of each key
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -161,9 +166,9 @@ func printResults(w io.Writer, res *results) {
 		res.Clean.Duration.Seconds(), countsLine(res.Clean.Counts))
 	for _, sr := range res.Scenarios {
 		fmt.Fprintf(w, "== %s: %s (run %.1fs)\n", sr.Name, verdict(sr.Pass), sr.Run.Duration.Seconds())
-		fmt.Fprintf(w, "  %-20s %9s %9s %9s %11s %10s %9s\n", "topic / table", "clean", "run", "lost", "duplicated", "differing", "extra")
+		fmt.Fprintf(w, "  %-24s %9s %9s %9s %11s %10s %9s\n", "topic / table", "clean", "run", "lost", "duplicated", "differing", "extra")
 		for _, c := range sr.Comparisons {
-			fmt.Fprintf(w, "  %-20s %9d %9d %9d %11d %10d %9d\n", c.Name, c.Clean, c.Run, c.Lost, c.Duplicated, c.Differing, c.Extra)
+			fmt.Fprintf(w, "  %-24s %9d %9d %9d %11d %10d %9d\n", c.Name, c.Clean, c.Run, c.Lost, c.Duplicated, c.Differing, c.Extra)
 		}
 		printRecoveries(w, sr)
 		for _, c := range sr.Checks {

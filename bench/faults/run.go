@@ -46,6 +46,7 @@ type run struct {
 	schema     string
 	dsn        string // the sinks' DSN: pgBase with search_path=schema
 	groups     []group
+	compacted  map[string]bool // topics whose cleanup policy compacts
 
 	mu         sync.Mutex
 	broker     *brokerProc
@@ -162,6 +163,10 @@ func (r *run) createTopics(ctx context.Context) error {
 	}
 	for _, sp := range plan.Streams {
 		r.groups = append(r.groups, group{name: sp.Group(), topic: sp.Config.Input.Topic})
+	}
+	r.compacted = map[string]bool{}
+	for name, t := range cfg.Topics {
+		r.compacted[name] = strings.Contains(t.Cleanup, "compact")
 	}
 	return nil
 }
