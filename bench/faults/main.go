@@ -38,8 +38,9 @@
 // ops.late.v1, ops.deadletter.v1) from the start with read_committed isolation, and the
 // metrics and alerts tables, and prints per topic and table how many records of the clean
 // run are lost, duplicated or differing, and how many are extra (an identity the clean run
-// does not have). Identities and the wall-clock fields left out of the comparison are
-// described in compare.go. It also prints recovery times: for each restart, the time from
+// does not have). ops.alert.v1 is compacted, so it is compared in its compacted form (the
+// newest record of each fingerprint); the alerts table holds its full history. Identities
+// and the wall-clock fields left out of the comparison are described in compare.go. It also prints recovery times: for each restart, the time from
 // the start of the restarted process (engine, broker or PostgreSQL) to the pipeline's first
 // progress (a committed offset moving; for PostgreSQL, a row written). The verdict is FAIL
 // (exit status 1) when any count is nonzero, a recovery takes longer than -recovery-target,
