@@ -247,6 +247,7 @@ func (r *run) waitComplete(ctx context.Context, driverDone <-chan struct{}) erro
 	start := time.Now()
 	ob := r.observe(ctx, observation{})
 	stableSince := time.Time{}
+	var firstProgress time.Duration
 	moved := map[string]time.Time{} // group -> when its committed offsets last changed
 	lastReport := time.Now()
 	for {
@@ -257,6 +258,9 @@ func (r *run) waitComplete(ctx context.Context, driverDone <-chan struct{}) erro
 		}
 		next := r.observe(ctx, ob)
 		r.updateRecoveries(next)
+		if firstProgress == 0 && next.committedSum() > 0 {
+			firstProgress = time.Since(start)
+		}
 		for _, g := range r.groups {
 			if _, ok := moved[g.name]; !ok || !maps.Equal(next.committed[g.name], ob.committed[g.name]) {
 				moved[g.name] = time.Now()
@@ -280,7 +284,8 @@ func (r *run) waitComplete(ctx context.Context, driverDone <-chan struct{}) erro
 		if idle && closed(driverDone) {
 			r.finishRecoveries()
 			r.mu.Lock()
-			r.busy = stableSince.Sub(start)
+			r.busy = stableSince.Sub(start) - firstProgress
+			r.toDone = stableSince.Sub(start)
 			r.mu.Unlock()
 			return nil
 		}

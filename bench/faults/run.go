@@ -56,7 +56,8 @@ type run struct {
 	notes      []string
 	idle       bool // every group caught up and nothing changing, as of the last observation
 	checks     []check
-	busy       time.Duration // from the engine's start to the last change seen, once complete
+	busy       time.Duration // from the first commit to the last change seen, once complete
+	toDone     time.Duration // from the engine's start to the last change seen, once complete
 
 	adm       *kadm.Client
 	kcl       *kgo.Client

@@ -27,8 +27,10 @@ type results struct {
 // runSummary is what one run produced, per topic and table, and how long it took.
 type runSummary struct {
 	Duration time.Duration `json:"duration_ns"`
-	// Busy is the time from the engine's start to the last change of an offset or a table.
-	Busy    time.Duration  `json:"busy_ns"`
+	// Busy is the time from the first commit to the last change of an offset or a table.
+	Busy time.Duration `json:"busy_ns"`
+	// ToDone is the time from the engine's start to the last change.
+	ToDone  time.Duration  `json:"to_done_ns"`
 	Counts  map[string]int `json:"counts"`
 	Failure string         `json:"failure,omitempty"`
 }
@@ -104,9 +106,10 @@ func runSuite(ctx context.Context, o options) (*results, error) {
 	if cleanSnap == nil || clean.Failure != "" {
 		return res, fmt.Errorf("the clean run failed, nothing to compare with: %s", clean.Failure)
 	}
+	o.firstKillWithin = clean.ToDone
 	if o.KillEvery == 0 {
 		// Spread the kills over the time the clean run took: kills during the backlog.
-		o.KillEvery = max(clean.Busy/time.Duration(o.Kills+1), 100*time.Millisecond)
+		o.KillEvery = max(clean.Busy/time.Duration(o.Kills+1), 50*time.Millisecond)
 		o.Log("kill9: a kill every %v on average (the clean run was busy %v)", o.KillEvery.Round(time.Millisecond), clean.Busy.Round(time.Millisecond))
 	}
 	all := scenarios()
@@ -227,7 +230,7 @@ func runOnce(ctx context.Context, o *options, name, bin, root, pgBase string, in
 	}
 	sum.Counts = snap.counts()
 	r.mu.Lock()
-	sum.Busy = r.busy
+	sum.Busy, sum.ToDone = r.busy, r.toDone
 	r.mu.Unlock()
 	return snap, sum
 }
