@@ -84,19 +84,19 @@ type options struct {
 	Scenarios []string
 	Kills     int
 	KillEvery time.Duration // the mean time from a restart's first progress to the next kill
-	// firstKillWithin: the first kill comes at a random time within this long of the start
-	// (the time the clean run took); set by runSuite.
-	firstKillWithin time.Duration
-	BrokerDown      time.Duration
-	Outage          time.Duration
-	Slowloris       int
-	Stall           time.Duration
-	Deadline        time.Duration // 0: derived from Events
-	RecoveryTarget  time.Duration
-	Keep            bool
-	Verbose         bool
-	PGDSN           string // the server for the clean run and every scenario but pg-outage
-	Log             func(format string, args ...any)
+	// startup is the clean run's time from the engine's start to its first commit; set by
+	// runSuite.
+	startup        time.Duration
+	BrokerDown     time.Duration
+	Outage         time.Duration
+	Slowloris      int
+	Stall          time.Duration
+	Deadline       time.Duration // 0: derived from Events
+	RecoveryTarget time.Duration
+	Keep           bool
+	Verbose        bool
+	PGDSN          string // the server for the clean run and every scenario but pg-outage
+	Log            func(format string, args ...any)
 }
 
 var allScenarios = []string{"kill9", "broker-restart", "pg-outage", "oversized", "slowloris"}

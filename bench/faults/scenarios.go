@@ -14,18 +14,18 @@ import (
 	"time"
 )
 
-// driveKill9 kills the engine with SIGKILL -kills times and restarts it at once. The first
-// kill comes at a random time within the time the clean run took from the engine's start;
-// each later one a random time (uniform in 0 to 2 × -kill-every, from the seed; by default
+// driveKill9 kills the engine with SIGKILL -kills times and restarts it at once. Each kill
+// comes a random time (uniform in 0 to 2 × -kill-every, from the seed; by default
 // -kill-every spreads the kills over the clean run's busy time) after the previous restart
-// made its first progress, so kills fall at different points of the backlog and of each
-// stream's batches and transactions. Kills stop when the backlog is done.
+// made its first progress (the first kill: after the time the clean run took to its first
+// commit), so kills fall at different points of the backlog and of each stream's batches
+// and transactions. Kills stop when the backlog is done.
 func driveKill9(ctx context.Context, r *run) error {
 	rng := rand.New(rand.NewPCG(r.o.Seed, 9))
 	for k := 1; k <= r.o.Kills; k++ {
 		delay := time.Duration(rng.Int64N(int64(2*r.o.KillEvery) + 1))
-		if k == 1 && r.o.firstKillWithin > 0 {
-			delay = time.Duration(rng.Int64N(int64(r.o.firstKillWithin) + 1))
+		if k == 1 {
+			delay += r.o.startup // the clean run's time to its first commit
 		}
 		if !sleepUnlessIdle(ctx, r, delay) {
 			r.note("the backlog was done after %d of %d kills", k-1, r.o.Kills)

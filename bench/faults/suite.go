@@ -106,7 +106,7 @@ func runSuite(ctx context.Context, o options) (*results, error) {
 	if cleanSnap == nil || clean.Failure != "" {
 		return res, fmt.Errorf("the clean run failed, nothing to compare with: %s", clean.Failure)
 	}
-	o.firstKillWithin = clean.ToDone
+	o.startup = clean.ToDone - clean.Busy
 	if o.KillEvery == 0 {
 		// Spread the kills over the time the clean run took: kills during the backlog.
 		o.KillEvery = max(clean.Busy/time.Duration(o.Kills+1), 50*time.Millisecond)
