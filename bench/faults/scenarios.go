@@ -188,9 +188,11 @@ func setupSecondCluster(ctx context.Context, o *options) (string, func(), error)
 		return "", nil, err
 	}
 	port := addr[strings.LastIndex(addr, ":")+1:]
-	// A cluster left by an interrupted run.
 	if _, err := os.Stat(filepath.Join("/etc/postgresql", ver, secondCluster)); err == nil {
-		runCmd(ctx, "pg_dropcluster", "--stop", ver, secondCluster)
+		if pgCluster(ctx, ver, "status") == nil {
+			return "", nil, fmt.Errorf("the PostgreSQL cluster %s/%s is running: another fault suite is using it (or drop it: pg_dropcluster --stop %s %s)", ver, secondCluster, ver, secondCluster)
+		}
+		runCmd(ctx, "pg_dropcluster", ver, secondCluster) // left by an interrupted run
 	}
 	if err := runCmd(ctx, "pg_createcluster", ver, secondCluster, "-p", port, "--start-conf", "manual", "--", "--auth=trust"); err != nil {
 		return "", nil, fmt.Errorf("creating the second PostgreSQL cluster: %w", err)
