@@ -22,14 +22,11 @@ func TestMain(m *testing.M) {
 // topic and table must equal the clean run's: nothing lost, duplicated, differing or extra,
 // and the oversized records dead-lettered.
 //
-// It runs only with EVENTOPS_FAULTS_SHORT=1 until the engine holds these guarantees (issue
-// 17); PostgreSQL comes from EVENTOPS_TEST_PG (skipped when unreachable, failed under CI=true).
+// PostgreSQL comes from EVENTOPS_TEST_PG (skipped when unreachable, failed under CI=true). It
+// takes about two minutes on 2 cores; -short skips it.
 func TestFaultsShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the fault suite runs the engine binary; skipped with -short")
-	}
-	if os.Getenv("EVENTOPS_FAULTS_SHORT") != "1" {
-		t.Skip("set EVENTOPS_FAULTS_SHORT=1 to run the fault suite's short version (it fails on the engine before issue 17's fixes)")
 	}
 	o := options{
 		Events: 100_000, Hosts: 50, Seed: 17,

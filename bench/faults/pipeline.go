@@ -20,7 +20,7 @@ func pipelineEdits(root, brokers, dsn, api string) [][2]string {
 		{`../schemas/`, filepath.Join(root, "schemas") + "/"},
 		// An idle partition's last windows would close on the wall clock: not comparable.
 		{"          late: ops.late.v1\n", "          late: ops.late.v1\n          idle_timeout: 0s\n"},
-		{`dsn: "${PG_DSN}"`, fmt.Sprintf("dsn: %q", dsn)},
+		{`dsn: "${PG_DSN:-postgres://eventops:eventops@localhost:5432/eventops}"`, fmt.Sprintf("dsn: %q", dsn)},
 		{`listen: ":8088"`, fmt.Sprintf("listen: %q", api)},
 	}
 }
