@@ -667,13 +667,8 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 	if err != nil {
 		return err
 	}
-	if err := in.session.Begin(); err != nil {
-		// A transaction an earlier failure left open: end it, and have the batch read again.
-		if aerr := in.abortOpen(); aerr != nil {
-			return aerr
-		}
-		in.settlePending(false)
-		return fmt.Errorf("%w: beginning transaction: %w", ErrAborted, err)
+	if err := in.begin(); err != nil {
+		return err
 	}
 	produceErr := in.produceCheckpoint(ctx, changelog, out, state, offsets)
 	// End flushes, so every record produced above has been answered when it returns.
@@ -701,6 +696,30 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 		return ErrAborted
 	}
 	return nil
+}
+
+// begin begins a transaction. One that an earlier failure left open is aborted first, and
+// the batch is read again (ErrAborted). A producer that cannot begin even then is in a state
+// franz-go cannot leave (seen after a broker restart: INVALID_PRODUCER_EPOCH, "fatal,
+// unrecoverable"): ErrInputBroken, so that the stream replaces its consumer instead of
+// retrying for ever.
+func (in *Input) begin() error {
+	err := in.session.Begin()
+	if err == nil {
+		return nil
+	}
+	if aerr := in.abortOpen(); aerr != nil {
+		return aerr
+	}
+	in.settlePending(false)
+	if again := in.session.Begin(); again != nil {
+		return fmt.Errorf("%w: beginning a transaction: %w", ErrInputBroken, again)
+	}
+	// Begun now: end it empty, so that the batch is read again from the committed offsets.
+	if _, eerr := in.endWithin(context.Background(), kgo.TryAbort); errors.Is(eerr, ErrInputBroken) {
+		return eerr
+	}
+	return fmt.Errorf("%w: beginning transaction: %w", ErrAborted, err)
 }
 
 // offsetsToCommit are the offsets of the oldest batch read and not committed (nil for a
