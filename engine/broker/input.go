@@ -623,7 +623,6 @@ func (in *Input) endWithin(ctx context.Context, how kgo.TransactionEndTry) (bool
 	}
 }
 
-
 // ResumeAt moves the read position of the given partitions to offsets (after an aborted
 // transaction, to where the restored checkpoint was taken).
 func (in *Input) ResumeAt(offsets map[int32]int64) {
