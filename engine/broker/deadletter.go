@@ -118,6 +118,7 @@ func DeadLetterRecord(stream, topic string, it engine.Rejected, now string, maxB
 		}
 	}
 	add := func(k, v string) { kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
+	own := len(kr.Headers) // the headers below are the engine's; those before, the record's
 	add(HeaderStream, stream)
 	add(HeaderStage, it.Stage)
 	add(HeaderReason, truncate(reason, 4096))
@@ -126,17 +127,17 @@ func DeadLetterRecord(stream, topic string, it engine.Rejected, now string, maxB
 	add(HeaderSourceOffset, strconv.FormatInt(src.Offset, 10))
 	add(HeaderTime, now)
 	if maxBytes > 0 && RecordBytes(kr) > maxBytes {
-		fitDeadLetter(kr, maxBytes)
+		fitDeadLetter(kr, maxBytes, own)
 	}
 	return kr
 }
 
-// fitDeadLetter cuts a dead letter to maxBytes: the original headers go first (they are
-// the least needed to find the record again), then the key and value are shortened.
-func fitDeadLetter(kr *kgo.Record, maxBytes int) {
+// fitDeadLetter cuts a dead letter to maxBytes: the original headers (those before index
+// own) go first, as they are the least needed to find the record again; then the key and
+// value are shortened.
+func fitDeadLetter(kr *kgo.Record, maxBytes, own int) {
 	valueBytes, keyBytes := len(kr.Value), len(kr.Key)
-	own := kr.Headers[len(kr.Headers)-7:]
-	kr.Headers = append([]kgo.RecordHeader(nil), own...)
+	kr.Headers = append([]kgo.RecordHeader(nil), kr.Headers[own:]...)
 	kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: HeaderOriginalBytes, Value: strconv.AppendInt(nil, int64(valueBytes), 10)})
 	if keyBytes > maxBytes/4 {
 		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: HeaderOriginalKey, Value: strconv.AppendInt(nil, int64(keyBytes), 10)})

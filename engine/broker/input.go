@@ -39,11 +39,9 @@ type InputConfig struct {
 	// live members of the group; a member restarted with the same id fences its predecessor
 	// and aborts the transaction it left open.
 	TransactionalID string
-	// Assigned, if set, is called when partitions are assigned to this member, before any of
-	// their records is read. Revoked is called when partitions are taken away or lost. Both
-	// run in the group's goroutine, never while a batch is unacked (see BlockRebalanceOnPoll).
-	Assigned func(ctx context.Context, partitions []int32)
-	Revoked  func(partitions []int32)
+	// Revoked, if set, is called when partitions are taken away or lost, in the group's
+	// goroutine, never while a batch is unacked (see BlockRebalanceOnPoll).
+	Revoked func(partitions []int32)
 	// Restore, if set, is called for newly assigned partitions once their committed offsets
 	// are known and before any of their records is read: the stream restores their state
 	// there. It returns the offsets its checkpoint was taken at (see AckWithState); where
@@ -210,15 +208,12 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 		// A transaction ends with a control record: without it the position would stop one
 		// short of the end of a transactional topic, and the lag would never reach 0.
 		kgo.KeepControlRecords(),
-		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			in.mu.Lock()
 			for _, p := range m[cfg.Topic] {
 				in.assigned[p] = true
 			}
 			in.mu.Unlock()
-			if cfg.Assigned != nil && len(m[cfg.Topic]) > 0 {
-				cfg.Assigned(ctx, m[cfg.Topic])
-			}
 		}),
 	)
 	revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {

@@ -80,12 +80,12 @@ func TestFailingOutputMakesTheStreamUnready(t *testing.T) {
 	if !strings.Contains(msg, "stream sink: output:") || !strings.Contains(msg, "connection refused") {
 		t.Errorf("problem = %q: want the stream, the condition and the write's error", msg)
 	}
-	if v := gaugeValue(t, m, "eventops_stream_condition", "condition", "output"); v != 1 {
+	if v := testutil.ToFloat64(m.StreamCondition.WithLabelValues("sink", "output")); v != 1 {
 		t.Errorf("eventops_stream_condition{condition=output} = %v while failing, want 1", v)
 	}
 	out.down.Store(false)
 	waitCond(t, "the stream recovers", func() bool { return s.health.problem() == nil && out.count() > 0 })
-	if v := gaugeValue(t, m, "eventops_stream_condition", "condition", "output"); v != 0 {
+	if v := testutil.ToFloat64(m.StreamCondition.WithLabelValues("sink", "output")); v != 0 {
 		t.Errorf("eventops_stream_condition{condition=output} = %v after recovery, want 0", v)
 	}
 	cancel()
@@ -119,27 +119,6 @@ func TestStalledOnlyWithRecordsWaiting(t *testing.T) {
 	if err := idle.stalled(); err != nil {
 		t.Errorf("an input that reports no lag is never stalled, got %v", err)
 	}
-}
-
-func gaugeValue(t *testing.T, m *telemetry.Metrics, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, mt := range mf.GetMetric() {
-			for _, lp := range mt.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return mt.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return -1
 }
 
 // While the broker does not answer, the probe says so (and /-/ready with it); once it
