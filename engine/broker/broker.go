@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -232,29 +233,37 @@ func (b *Broker) StartCleaner(ctx context.Context, every time.Duration) {
 	}()
 }
 
-// Clean runs one retention pass on the embedded broker now, and a compaction pass when no
-// consumer group is behind on a compacted topic (StartCleaner calls it on its timer). The
-// embedded broker can only compact all topics at once, and compaction replaces a record by a
-// later one of its key: a group that had not read the first (a sink whose database is down)
-// would never see it. So compaction waits until every group that has committed a position on
-// a compacted topic has committed it to the end, whichever process or pipeline the group
-// belongs to; retention still runs, since a record older than its topic's retention is meant
-// to go.
+// Clean runs one retention pass on the embedded broker now, and a compaction pass when it is
+// safe (StartCleaner calls it on its timer). The embedded broker can only compact all topics
+// at once, and compaction replaces a record by a later one of its key. Two things make that
+// unsafe:
+//   - a group that had not read the first record (a sink whose database is down) would never
+//     see it, so compaction waits until every group that has committed a position on a
+//     compacted topic has committed it to the end, whichever process or pipeline it belongs to;
+//   - kfake compacts records of open transactions as if they were committed: a checkpoint
+//     still open would replace the committed state, and if it then aborted the key would have
+//     no committed value left (seen: a stream restored after an abort without part of its
+//     state). So compaction runs only while no transaction is open on a compacted topic
+//     (compactWhenQuiet).
+//
+// Retention still runs when compaction waits, since a record older than its topic's
+// retention is meant to go.
 func (b *Broker) Clean(ctx context.Context) {
 	if b.cluster == nil {
 		return
 	}
-	behind, err := b.compactedReaderBehind(ctx)
+	compacted, behind, err := b.compactedReaderBehind(ctx)
 	switch {
 	case err != nil:
 		b.logger.Warn("compaction deferred: cannot tell whether the compacted topics have been read", "err", err)
 	case behind != "":
 		b.logger.Debug("compaction deferred until every reader is caught up", "behind", behind)
 	default:
-		// kfake's Compact compacts every cleanup.policy=compact* topic and then applies
-		// retention.ms/retention.bytes to every topic, so one call is a full pass.
-		b.cluster.Compact()
-		return
+		open := b.compactWhenQuiet(ctx, compacted)
+		if open == "" {
+			return
+		}
+		b.logger.Debug("compaction deferred: a transaction stayed open", "where", open)
 	}
 	if b.CompactionsDeferred != nil {
 		b.CompactionsDeferred()
@@ -262,38 +271,90 @@ func (b *Broker) Clean(ctx context.Context) {
 	b.cluster.ApplyRetention()
 }
 
-// compactedReaderBehind names a consumer group whose committed offset on a compacted topic
-// is short of the topic's end ("" when there is none).
-func (b *Broker) compactedReaderBehind(ctx context.Context) (string, error) {
+// quietWait bounds how long the cleaner holds back transactional writes to compacted topics
+// while it waits for the open transactions on them to end.
+const quietWait = time.Second
+
+// compactWhenQuiet compacts once no transaction is open on any partition of the compacted
+// topics, and returns "" then; otherwise, after quietWait, it names an open one and leaves
+// the topics as they are. Meanwhile transactional writes to those topics are refused with a
+// retriable error (NOT_ENOUGH_REPLICAS, which producers retry), so that no transaction can
+// open between the check and the compaction: both run on the broker's single loop, and a
+// refused write never reaches the log. Transactions that have written all they will write
+// can still commit or abort while the cleaner waits.
+func (b *Broker) compactWhenQuiet(ctx context.Context, topics []string) string {
+	hold := make([]kfake.Fault, 0, len(topics))
+	for _, t := range topics {
+		hold = append(hold, kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: t, Err: kerr.NotEnoughReplicas, Count: -1,
+			When: func(req kmsg.Request) bool {
+				p, ok := req.(*kmsg.ProduceRequest)
+				return ok && p.TransactionID != nil
+			}})
+	}
+	h := b.cluster.Fault(hold...)
+	defer h.Remove()
+	deadline := time.Now().Add(quietWait)
+	for {
+		open := b.openTransaction(topics)
+		if open == "" {
+			b.cluster.Compact()
+			return ""
+		}
+		if time.Now().After(deadline) {
+			return open
+		}
+		select {
+		case <-ctx.Done():
+			return open
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// openTransaction names a partition of topics with records of an open transaction (its last
+// stable offset short of its end), or "".
+func (b *Broker) openTransaction(topics []string) string {
+	for _, t := range topics {
+		for _, p := range b.cluster.PartitionInfos(t) {
+			if p.LastStableOffset < p.HighWatermark {
+				return fmt.Sprintf("%s partition %d (stable up to %d of %d)", t, p.Partition, p.LastStableOffset, p.HighWatermark)
+			}
+		}
+	}
+	return ""
+}
+
+// compactedReaderBehind lists the compacted topics and names a consumer group whose committed
+// offset on one of them is short of the topic's end ("" when there is none).
+func (b *Broker) compactedReaderBehind(ctx context.Context) (compacted []string, behind string, err error) {
 	cl, err := kgo.NewClient(b.ClientOpts()...)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	compacted, err := compactedTopics(ctx, adm)
-	if err != nil || len(compacted) == 0 {
-		return "", err
+	if compacted, err = compactedTopics(ctx, adm); err != nil || len(compacted) == 0 {
+		return compacted, "", err
 	}
 	ends, err := adm.ListEndOffsets(ctx, compacted...)
 	if err != nil {
-		return "", fmt.Errorf("end offsets: %w", err)
+		return nil, "", fmt.Errorf("end offsets: %w", err)
 	}
 	groups, err := adm.ListGroups(ctx)
 	if err != nil {
-		return "", fmt.Errorf("listing groups: %w", err)
+		return nil, "", fmt.Errorf("listing groups: %w", err)
 	}
 	fetched := adm.FetchManyOffsets(ctx, groups.Groups()...)
 	for _, group := range slices.Sorted(maps.Keys(fetched)) {
 		resp := fetched[group]
 		if resp.Err != nil {
-			return "", fmt.Errorf("offsets of group %s: %w", group, resp.Err)
+			return nil, "", fmt.Errorf("offsets of group %s: %w", group, resp.Err)
 		}
 		if where, ok := firstBehind(ends, resp.Fetched); ok {
-			return "group " + group + " on " + where, nil
+			return compacted, "group " + group + " on " + where, nil
 		}
 	}
-	return "", nil
+	return compacted, "", nil
 }
 
 // compactedTopics lists the topics whose cleanup policy compacts.
