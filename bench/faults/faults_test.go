@@ -32,7 +32,10 @@ func TestFaultsShort(t *testing.T) {
 		Events: 100_000, Hosts: 50, Seed: 17,
 		Scenarios: []string{"kill9", "broker-restart", "oversized"},
 		Kills:     3, BrokerDown: 2 * time.Second,
-		Outage: 10 * time.Second, Slowloris: 100,
+		// Compaction every 2 s, so that it runs while checkpoints are open (the engine's
+		// default, 1m, would not come in a run this short).
+		CleanEvery: 2 * time.Second,
+		Outage:     10 * time.Second, Slowloris: 100,
 		Stall: 45 * time.Second, Deadline: 3 * time.Minute, RecoveryTarget: 10 * time.Second,
 		Log: t.Logf,
 	}

@@ -20,6 +20,7 @@
 // Scenarios (-scenarios, a comma list; default all):
 //
 //	kill9           kill -9 the engine -kills times at random points of the backlog, restart at once
+//	                (or after -down)
 //	broker-restart  kill -9 the broker process mid-stream, restart it on the same data directory
 //	pg-outage       the sinks write to a second PostgreSQL cluster made by the suite
 //	                (pg_createcluster), stopped for -outage mid-stream, then started again
@@ -84,10 +85,12 @@ type options struct {
 	Scenarios []string
 	Kills     int
 	KillEvery time.Duration // the mean time from a restart's first progress to the next kill
+	Down      time.Duration // how long the engine stays down after each kill
 	// startup is the clean run's time from the engine's start to its first commit; set by
 	// runSuite.
 	startup        time.Duration
 	BrokerDown     time.Duration
+	CleanEvery     time.Duration // how often the broker process runs retention and compaction
 	Outage         time.Duration
 	Slowloris      int
 	Stall          time.Duration
@@ -112,6 +115,8 @@ func cliMain(args []string) int {
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma list of scenarios: "+strings.Join(allScenarios, ", "))
 	fs.IntVar(&o.Kills, "kills", 10, "kill9: how many times the engine is killed")
 	fs.DurationVar(&o.KillEvery, "kill-every", 0, "kill9: mean time from a restart's first progress to the next kill (uniform in 0..2x; default: the clean run's busy time / (kills+1))")
+	fs.DurationVar(&o.CleanEvery, "clean-every", time.Minute, "how often the broker applies retention and compaction (the engine's default cleaner_interval; shorter makes a compaction during a run likely)")
+	fs.DurationVar(&o.Down, "down", 0, "kill9: how long the engine stays down after each kill (0: restarted at once)")
 	fs.DurationVar(&o.BrokerDown, "broker-down", 5*time.Second, "broker-restart: how long the broker stays down")
 	fs.DurationVar(&o.Outage, "outage", 60*time.Second, "pg-outage: how long the sinks' PostgreSQL cluster is stopped")
 	fs.IntVar(&o.Slowloris, "slowloris", 1000, "slowloris: number of slow connections (at most 5000)")
@@ -178,6 +183,9 @@ func (o *options) check() error {
 		return fmt.Errorf("-slowloris %d: want 1 to 5000 connections", o.Slowloris)
 	case o.Kills < 1:
 		return fmt.Errorf("-kills %d: want at least 1", o.Kills)
+	}
+	if o.CleanEvery <= 0 {
+		o.CleanEvery = time.Minute
 	}
 	if o.Deadline == 0 {
 		o.Deadline = 10*time.Minute + time.Duration(o.Events/1000)*time.Second

@@ -84,7 +84,7 @@ func newRun(ctx context.Context, o *options, name, bin, root, pgBase string, in 
 	if r.pipeline, err = writePipeline(root, r.dir, r.brokerAddr, r.dsn, r.apiAddr, o.Hosts); err != nil {
 		return r, err
 	}
-	if r.broker, err = startBroker(r.brokerAddr, filepath.Join(r.dir, "broker"), filepath.Join(r.dir, "broker.log")); err != nil {
+	if r.broker, err = startBroker(r.brokerAddr, filepath.Join(r.dir, "broker"), filepath.Join(r.dir, "broker.log"), r.o.CleanEvery); err != nil {
 		return r, err
 	}
 	if r.kcl, err = kgo.NewClient(kgo.SeedBrokers(r.brokerAddr), kgo.RetryTimeout(3*time.Second)); err != nil {

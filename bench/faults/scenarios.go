@@ -14,7 +14,9 @@ import (
 	"time"
 )
 
-// driveKill9 kills the engine with SIGKILL -kills times and restarts it at once. Each kill
+// driveKill9 kills the engine with SIGKILL -kills times and restarts it at once (or after
+// -down: long enough, the broker aborts the killed instance's open transactions on its own
+// timeout, and its cleaner runs, before the restart fences them). Each kill
 // comes a random time (uniform in 0 to 2 × -kill-every, from the seed; by default
 // -kill-every spreads the kills over the clean run's busy time) after the previous restart
 // made its first progress (the first kill: after the time the clean run took to its first
@@ -33,6 +35,9 @@ func driveKill9(ctx context.Context, r *run) error {
 		}
 		r.killEngine()
 		r.logf("kill %d of %d (after %v)", k, r.o.Kills, delay.Round(time.Millisecond))
+		if r.o.Down > 0 && !sleepCtx(ctx, r.o.Down) {
+			return ctx.Err()
+		}
 		if err := r.startEngine(ctx, true); err != nil {
 			return err
 		}

@@ -664,7 +664,12 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 	if err := in.begin(); err != nil {
 		return err
 	}
-	produceErr := in.produceCheckpoint(ctx, changelog, out, state, offsets)
+	// Bounded: a record that cannot be buffered or written within endTimeout (a producer
+	// buffer that stays full because the broker takes nothing) fails, and with it the
+	// transaction, instead of blocking the stream without a word.
+	pctx, cancel := context.WithTimeout(ctx, endTimeout)
+	defer cancel()
+	produceErr := in.produceCheckpoint(pctx, changelog, out, state, offsets)
 	// End flushes, so every record produced above has been answered when it returns.
 	committed, err := in.endWithin(ctx, kgo.TryCommit)
 	if errors.Is(err, ErrInputBroken) {

@@ -133,11 +133,6 @@ type brokerProbe struct {
 	checked time.Time  // when the last check finished
 }
 
-// freshFor is how old a probe may be for /-/ready to answer from it: a readiness check
-// finds a broker that went down since the last timed probe at once, not up to probeEvery
-// later, and a flood of readiness checks costs at most a request every freshFor.
-const freshFor = 250 * time.Millisecond
-
 const probeEvery = 2 * time.Second
 
 func newBrokerProbe(b *broker.Broker, gauge prometheus.Gauge, log *slog.Logger) *brokerProbe {
@@ -158,9 +153,15 @@ func (p *brokerProbe) run(ctx context.Context) {
 	}
 }
 
-func (p *brokerProbe) check(ctx context.Context) {
+func (p *brokerProbe) check(ctx context.Context) { p.checkAfter(ctx, time.Time{}) }
+
+// checkAfter probes unless a probe finished after asked while it waited for its turn.
+func (p *brokerProbe) checkAfter(ctx context.Context, asked time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !asked.IsZero() && p.checked.After(asked) {
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	err := p.b.Ping(pctx)
@@ -189,16 +190,20 @@ func (p *brokerProbe) check(ctx context.Context) {
 // as far as readiness goes (kubelet's default probe timeout is 1 s).
 const probeTimeout = 900 * time.Millisecond
 
-// fresh probes now unless the last probe is recent, and returns its failure or nil.
+// fresh returns the failure of a probe that finished after it was called, or nil: a
+// readiness check finds a broker that went down since the last timed probe at once. Checks
+// that arrive while a probe runs share the next one, so a flood of readiness checks costs
+// one request at a time.
 func (p *brokerProbe) fresh() error {
 	if p == nil {
 		return nil
 	}
+	asked := time.Now()
 	p.mu.Lock()
-	stale := time.Since(p.checked) > freshFor
+	done := p.checked.After(asked)
 	p.mu.Unlock()
-	if stale {
-		p.check(context.Background())
+	if !done {
+		p.checkAfter(context.Background(), asked)
 	}
 	return p.err()
 }
