@@ -291,8 +291,13 @@ func (r *run) waitComplete(ctx context.Context, driverDone <-chan struct{}) erro
 		}
 		if time.Since(lastRestart) > r.o.Stall {
 			if stuck := r.stuckGroups(ctx, ob, moved); len(stuck) > 0 {
+				tail := r.engineLogTail(15)
+				if e := r.currentEngine(); e != nil && e.running() {
+					e.dumpGoroutines(10 * time.Second)
+					r.note("the engine was stopped with SIGQUIT: its goroutines are at the end of engine.log")
+				}
 				return fmt.Errorf("%w: %s; broker: %v; postgres: %v\nthe engine's last log lines:\n%s",
-					errStalled, strings.Join(stuck, "; "), ob.brokerErr, ob.pgErr, r.engineLogTail(15))
+					errStalled, strings.Join(stuck, "; "), ob.brokerErr, ob.pgErr, tail)
 			}
 		}
 		if time.Since(start) > r.o.Deadline {

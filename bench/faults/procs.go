@@ -149,6 +149,17 @@ func (p *proc) stop(grace time.Duration) (clean bool) {
 	}
 }
 
+// dumpGoroutines asks a Go process for the stacks of all its goroutines (SIGQUIT: the
+// runtime prints them to stderr, into the process's log, and exits), for a stall to be
+// diagnosed after the fact. It waits at most grace for the process to end.
+func (p *proc) dumpGoroutines(grace time.Duration) {
+	syscall.Kill(p.cmd.Process.Pid, syscall.SIGQUIT)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+	}
+}
+
 func (p *proc) running() bool {
 	select {
 	case <-p.exited:

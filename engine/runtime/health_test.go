@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -156,5 +157,42 @@ func TestBrokerProbeSaysWhenTheBrokerIsUnreachable(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(m.BrokerUp); v != 1 {
 		t.Errorf("eventops_broker_up = %v while reachable, want 1", v)
+	}
+}
+
+// brokenInput is an input whose client cannot go on: every ack fails with ErrInputBroken, as
+// a transactional consumer whose producer was fenced after a broker restart does.
+type brokenInput struct{ endlessInput }
+
+func (*brokenInput) Ack(context.Context, []*engine.Record) error {
+	return fmt.Errorf("%w: beginning a transaction: PRODUCER_FENCED", broker.ErrInputBroken)
+}
+
+// When delivery cannot go on, the stream ends with its error, so that its consumer is
+// replaced, whatever the reading stage was doing: waiting for an ack before the next read
+// (every stateful stream) or for room to hand over the next batch. Before, the reading stage
+// waited for an ack that would never come: the stream stalled without a word.
+func TestStreamEndsWhenDeliveryCannotGoOn(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		settleEvery time.Duration
+	}{
+		{"reading stage settling before each read", 0},
+		{"reading stage handing over batches", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testStream(&brokenInput{}, &failingOutput{}, telemetry.New())
+			s.settleEvery = tc.settleEvery
+			done := make(chan error, 1)
+			go func() { done <- s.run(context.Background()) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, broker.ErrInputBroken) {
+					t.Errorf("run = %v, want ErrInputBroken (the stream's consumer is then replaced)", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the stream did not end within 20s of a delivery that cannot go on: it stalls")
+			}
+		})
 	}
 }

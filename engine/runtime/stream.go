@@ -148,7 +148,16 @@ func (s *stream) run(ctx context.Context) error {
 	defer cancelWork()
 	queue := make(chan *processed, inFlight)
 	delivered := make(chan error, 1)
-	go func() { delivered <- s.deliver(work, queue) }()
+	go func() {
+		err := s.deliver(work, queue)
+		if err != nil {
+			// The reading stage may be waiting for an ack or for room in the queue that
+			// will never come: end its work too, so that run returns the error (and the
+			// stream is replaced or the pipeline stops) instead of stalling without a word.
+			cancelWork()
+		}
+		delivered <- err
+	}()
 
 	err := s.process(ctx, work, queue)
 	close(queue)
@@ -200,11 +209,7 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 				continue
 			}
 		}
-		readCtx, cancelRead := context.WithCancel(ctx)
-		if s.tickEvery > 0 {
-			// Wake up for the next tick even when no record comes.
-			readCtx, cancelRead = context.WithTimeout(ctx, s.tickEvery-time.Since(lastTick))
-		}
+		readCtx, cancelRead := s.readContext(ctx, work, lastTick)
 		s.wake.Store(&cancelRead)
 		if len(s.swaps) > 0 {
 			cancelRead() // a swap came in since the top of the loop
@@ -240,6 +245,18 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 			return nil
 		}
 	}
+}
+
+// readContext is the context of one read: it ends with ctx (shutdown: no new batch), when
+// delivery has ended (work: nothing read could be delivered), and at the next tick.
+func (s *stream) readContext(ctx, work context.Context, lastTick time.Time) (context.Context, context.CancelFunc) {
+	readCtx, cancel := context.WithCancel(ctx)
+	if s.tickEvery > 0 {
+		// Wake up for the next tick even when no record comes.
+		readCtx, cancel = context.WithTimeout(ctx, s.tickEvery-time.Since(lastTick))
+	}
+	stop := context.AfterFunc(work, cancel)
+	return readCtx, func() { stop(); cancel() }
 }
 
 // settle waits until every batch handed to delivery is acked; false if work ended first.
