@@ -99,6 +99,16 @@ type TypedProcessor interface {
 	OutputType() *types.Type
 }
 
+// AlertEmitter is a processor whose output records are alert transitions (threshold's alert
+// records: rule, state, severity, fingerprint, ...), keyed by the alert's fingerprint. The
+// runtime counts what it emits by rule and state, rule tests collect it as the alerts of a
+// case, and lint knows that a key other than the fingerprint breaks a compacted alert topic.
+type AlertEmitter interface {
+	// AlertRules names the rules whose alerts the processor emits; empty when, as built,
+	// it emits none (an anomaly processor without alert_above scores records instead).
+	AlertRules() []string
+}
+
 // LookupSource finds lookup tables by name.
 type LookupSource interface {
 	Lookup(name string) (LookupTable, bool)

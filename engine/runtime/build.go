@@ -63,6 +63,8 @@ type NamedProcessor struct {
 	Name string // processors[1].enrich: the short name used in metrics and dead-letter headers
 	Type string // enrich
 	engine.Processor
+	// Alerts says the processor emits alert records (engine.AlertEmitter with rules).
+	Alerts bool
 }
 
 // Build compiles p. Every problem found is returned at once as config.Errors; warnings
@@ -296,7 +298,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		if b.misspelled(pe.Path) {
 			in = types.Any
 		}
-		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc})
+		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc, Alerts: emitsAlerts(proc)})
 	}
 	if b.misspelled(path+".processors") && len(sc.Processors) == 0 {
 		in = types.Any // the processors: key itself is misspelled
@@ -306,8 +308,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		written = sp.OutputSchema.RecordType("schema " + sc.Output.Schema)
 	}
 	if k := sc.Output.Key; k != nil && !k.IsZero() {
-		if n := len(sc.Processors); n > 0 && sc.Processors[n-1].Type == "threshold" &&
-			strings.Contains(p.Topics[sc.Output.Topic].Cleanup, "compact") && strings.TrimSpace(k.Src) != "fingerprint" {
+		if endsWithAlerts(sc, sp) && strings.Contains(p.Topics[sc.Output.Topic].Cleanup, "compact") && strings.TrimSpace(k.Src) != "fingerprint" {
 			b.warns.AddWarning(k.Pos, path+".output.key", "alerts are keyed by their fingerprint (rule + series) so that a compacted topic keeps the latest state of each alert; this key replaces it, and a compacted %s keeps one alert per key value. Remove output.key unless that is what you want", sc.Output.Topic)
 		}
 		prog, _, err := eval.CompileChecked(*k, eval.Any, in, &b.warns)
@@ -470,6 +471,19 @@ func (b *builder) add(err error, path string, pos config.Pos) {
 			b.errs.Add(pos, path, "%v", e)
 		}
 	}
+}
+
+// emitsAlerts reports whether proc emits alert records.
+func emitsAlerts(proc engine.Processor) bool {
+	ae, ok := proc.(engine.AlertEmitter)
+	return ok && len(ae.AlertRules()) > 0
+}
+
+// endsWithAlerts reports whether the stream's last processor (as written, and built) emits
+// alert records: they are what reaches its output.
+func endsWithAlerts(sc config.Stream, sp *StreamPlan) bool {
+	n, built := len(sc.Processors), len(sp.Processors)
+	return n > 0 && built > 0 && sp.Processors[built-1].Path == sc.Processors[n-1].Path && sp.Processors[built-1].Alerts
 }
 
 // partialOutput is the type of what a processor that failed to build would produce, for

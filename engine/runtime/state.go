@@ -126,7 +126,7 @@ func (k *stateKeeper) changes() []broker.StateRecord {
 // rename queues p's whole state under its name and the deletion of the same keys under its
 // former name from.
 func (k *stateKeeper) rename(p statefulProc, from string) {
-	ex, ok := p.Stateful.(exporter)
+	ex, ok := p.Stateful.(engine.StateExporter)
 	if !ok {
 		return
 	}
@@ -138,7 +138,7 @@ func (k *stateKeeper) rename(p statefulProc, from string) {
 }
 
 // forget queues the deletion of the entries of a processor that left the stream.
-func (k *stateKeeper) forget(name string, ex exporter) {
+func (k *stateKeeper) forget(name string, ex engine.StateExporter) {
 	ex.Export(func(partition int32, key string, _ []byte) {
 		k.pending = append(k.pending, broker.StateRecord{Partition: partition, Key: name + "\x00" + key})
 	})

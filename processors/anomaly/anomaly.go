@@ -54,7 +54,18 @@ var (
 	_ engine.Stateful       = (*Processor)(nil)
 	_ engine.Ticker         = (*Processor)(nil)
 	_ engine.TypedProcessor = (*Processor)(nil)
+	_ engine.StateExporter  = (*Processor)(nil)
+	_ engine.AlertEmitter   = (*Processor)(nil)
 )
+
+// AlertRules names the alerts' rule when alert_above is set; without it the processor
+// scores records and emits no alert.
+func (p *Processor) AlertRules() []string {
+	if p.alerts == nil {
+		return nil
+	}
+	return p.alerts.AlertRules()
+}
 
 // Processor scores values per series and, with alert_above, raises alerts. Process, Tick,
 // Changes, Restore, Drop and Export are called by one goroutine at a time.

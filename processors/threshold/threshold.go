@@ -137,7 +137,18 @@ var (
 	_ engine.Stateful       = (*Processor)(nil)
 	_ engine.Ticker         = (*Processor)(nil)
 	_ engine.TypedProcessor = (*Processor)(nil)
+	_ engine.StateExporter  = (*Processor)(nil)
+	_ engine.AlertEmitter   = (*Processor)(nil)
 )
+
+// AlertRules names the processor's rules: every record it emits is an alert of one of them.
+func (p *Processor) AlertRules() []string {
+	names := make([]string, len(p.rules))
+	for i, r := range p.rules {
+		names[i] = r.Name
+	}
+	return names
+}
 
 // Processor evaluates the rules. Process, Tick, Changes, Restore, Drop and Export are called
 // by one goroutine at a time.

@@ -3,6 +3,7 @@ package threshold
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -456,5 +457,24 @@ func BenchmarkThresholdPerRecord(b *testing.B) {
 		if _, err := p.Process(context.Background(), batch, &rejects); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestAlertRulesNameEveryRule(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []Rule
+		want  []string
+	}{
+		{"one rule", []Rule{cpuRule(0)}, []string{"cpu_high"}},
+		{"in file order", []Rule{ladderRule(), cpuRule(time.Minute)}, []string{"cpu", "cpu_high"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProc(t, &Config{Rules: tt.rules})
+			if got := p.AlertRules(); !slices.Equal(got, tt.want) {
+				t.Errorf("AlertRules() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
