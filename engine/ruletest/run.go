@@ -27,7 +27,6 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/runtime"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -41,16 +40,18 @@ type Suite struct {
 	cfg      *config.Pipeline // with the overrides
 	// alertRules are the alert rules of the streams under test, from their built processors.
 	alertRules []ruleRef
+	components engine.Components
 }
 
-// Load reads and checks a test file and the pipeline it names. Problems come back as
-// config.Errors, each at its file:line:col (the pipeline's own at the pipeline's).
-func Load(file string) (*Suite, error) {
+// Load reads and checks a test file and the pipeline it names, whose components are of the
+// types in components. Problems come back as config.Errors, each at its file:line:col (the
+// pipeline's own at the pipeline's).
+func Load(file string, components engine.Components) (*Suite, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	s := &Suite{File: file}
+	s := &Suite{File: file, components: components}
 	var errs config.Errors
 	s.pos, err = config.DecodeFile(file, data, &s.Spec, "test file")
 	if err != nil {
@@ -64,7 +65,7 @@ func Load(file string) (*Suite, error) {
 	if !filepath.IsAbs(pipelineFile) {
 		pipelineFile = filepath.Join(filepath.Dir(file), pipelineFile)
 	}
-	cfg, err := config.Load(pipelineFile, all.Registry())
+	cfg, err := config.Load(pipelineFile, components.Registry())
 	if err != nil {
 		var cerrs config.Errors
 		if errors.As(err, &cerrs) {
@@ -217,7 +218,7 @@ func (s *Suite) rulesOf(plan *runtime.Plan) []ruleRef {
 func (s *Suite) build(clock *runtime.VirtualClock) (*runtime.Plan, error) {
 	cfg := *s.cfg
 	cfg.Warnings = slices.Clone(cfg.Warnings)
-	return runtime.Build(&cfg, runtime.Options{Clock: clock, Factories: all.Factories(), Logger: discard})
+	return runtime.Build(&cfg, runtime.Options{Clock: clock, Components: s.components, Logger: discard})
 }
 
 // Result is the outcome of one test case.

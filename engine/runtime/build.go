@@ -13,8 +13,6 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 	"github.com/eventops/eventops-engine/engine/lookup"
-	"github.com/eventops/eventops-engine/engine/parquet"
-	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/schema"
 	"github.com/eventops/eventops-engine/engine/types"
@@ -24,8 +22,9 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Clock  engine.Clock
-	// Factories are the processor types available (processors/all.Factories()).
-	Factories []engine.ProcessorFactory
+	// Components are the processor and output types available (processors/all and
+	// outputs/all).
+	Components engine.Components
 	// Lookups, when a running pipeline reloads, are its tables: a declared lookup whose
 	// definition did not change uses the running table (read again in place when its file
 	// changed), so every processor, old and new, shares one table.
@@ -50,7 +49,7 @@ type StreamPlan struct {
 	OutputKey    *eval.Program
 	OutputHeader map[string]*eval.Program
 	DeadLetter   string
-	// Sink is true for entries of sinks: (no processors, postgres output).
+	// Sink is true for entries of sinks: (no processors, a registered output).
 	Sink bool
 	// OutputType is the type of the records reaching the output (what its column
 	// expressions are checked against; a Parquet file's custom columns are typed from it).
@@ -87,10 +86,7 @@ func build(p *config.Pipeline, opts Options, unknownKeys config.Errors) (*Plan, 
 	if opts.Clock == nil {
 		opts.Clock = engine.WallClock{}
 	}
-	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, factories: map[string]engine.ProcessorFactory{}, unknownKeys: unknownKeys}
-	for _, f := range opts.Factories {
-		b.factories[f.Type] = f
-	}
+	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, unknownKeys: unknownKeys}
 
 	b.plan.Lookups = lookup.Set{}
 	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
@@ -169,13 +165,12 @@ func (unloadedTable) Columns() []string                 { return nil }
 
 // builder holds the state of one Build.
 type builder struct {
-	p         *config.Pipeline
-	opts      Options
-	plan      *Plan
-	factories map[string]engine.ProcessorFactory
-	schemas   map[string]*schema.Validator
-	errs      config.Errors
-	warns     config.Errors
+	p       *config.Pipeline
+	opts    Options
+	plan    *Plan
+	schemas map[string]*schema.Validator
+	errs    config.Errors
+	warns   config.Errors
 
 	unloaded  []string            // lookups that are declared but did not load (already reported)
 	producers map[string][]int    // topic -> streams writing it
@@ -271,7 +266,7 @@ func (b *builder) stream(i int) *StreamPlan {
 			in = types.Any // its config did not decode; the loader reported why
 			continue
 		}
-		f, ok := b.factories[pe.Type]
+		f, ok := b.opts.Components.Processor(pe.Type)
 		if !ok {
 			b.errs.Add(pe.Pos, pe.Path, "unknown processor type %q", pe.Type)
 			in = types.Any
@@ -331,11 +326,8 @@ func (b *builder) stream(i int) *StreamPlan {
 		}
 		sp.OutputHeader[h] = prog
 	}
-	if pg := sc.Output.Postgres; pg != nil {
-		b.postgres(pg, in, path+".output.postgres")
-	}
-	if pq := sc.Output.Parquet; pq != nil {
-		b.parquet(pq, in, path+".output.parquet")
+	if out := sc.Output.Plugin; out != nil {
+		b.output(sc.Name, out, in)
 	}
 	b.written[i] = types.Encoded(written)
 	sp.OutputType = in
@@ -347,60 +339,48 @@ const sinkStallAfter = config.Duration(time.Minute)
 
 func (b *builder) sink(i int, sk config.Sink) {
 	p := b.p
-	name := sk.Name
-	if name == "" {
-		name = fmt.Sprintf("sink.%s.%s", sk.From, sinkTable(sk))
-	}
+	name := sk.StreamName()
 	sc := config.Stream{
 		Name:   name,
 		Input:  config.Input{Topic: sk.From, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter, StallAfter: sinkStallAfter},
-		Output: config.Output{Postgres: sk.Postgres, Parquet: sk.Parquet},
+		Output: config.Output{Plugin: sk.Plugin},
 	}
-	if sk.Postgres != nil {
-		b.postgres(sk.Postgres, b.topicType(sk.From), fmt.Sprintf("sinks[%d].postgres", i))
-	}
-	if sk.Parquet != nil {
-		b.parquet(sk.Parquet, b.topicType(sk.From), fmt.Sprintf("sinks[%d].parquet", i))
+	if sk.Plugin != nil {
+		b.output(name, sk.Plugin, b.topicType(sk.From))
 	}
 	b.plan.Streams = append(b.plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true, OutputType: b.topicType(sk.From)})
 }
 
-// postgres checks a PostgreSQL output's columns against the records it receives, and notes
-// which columns its table gets for the routes that read it.
-func (b *builder) postgres(pg *config.PostgresOutput, in *types.Type, path string) {
-	if b.tables == nil {
-		b.tables = map[string][]string{}
+// output checks a registered output of stream against the records it receives (its
+// factory's Check), and notes the columns of the table it writes for the routes that read
+// it.
+func (b *builder) output(stream string, out *config.OutputEntry, in *types.Type) {
+	if out.Config == nil {
+		return // its config did not decode; the loader reported why
 	}
-	cols, err := postgres.WrittenColumns(pg)
-	if err != nil {
-		b.add(err, path, b.p.At(path))
+	f, ok := b.opts.Components.Output(out.Type)
+	if !ok {
+		b.errs.Add(out.Pos, out.Path, "unknown output type %q", out.Type)
+		return
 	}
-	if prev, seen := b.tables[pg.Table]; !seen {
-		b.tables[pg.Table] = cols
-	} else if prev != nil && cols != nil {
-		b.tables[pg.Table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
-	}
-	if len(pg.Columns) > 0 {
-		if _, err := eval.CheckFields(pg.Columns, in, "", &b.warns); err != nil {
-			b.add(err, path+".columns", b.p.At(path+".columns"))
-		}
+	cols, err := safeCheck(f, out.Config, engine.BuildEnv{
+		Stream: stream, Path: out.Path, Clock: b.opts.Clock, Logger: b.opts.Logger, Input: in, Warnings: &b.warns,
+	})
+	b.add(err, out.Path, b.p.At(out.Path))
+	if tw, ok := out.Config.(config.TableWriter); ok {
+		b.noteTable(tw.TableName(), cols)
 	}
 }
 
-// parquet checks a Parquet output's columns and partitions against the records it
-// receives (by building it without touching its directory), and notes its table's columns.
-func (b *builder) parquet(pc *config.ParquetOutput, in *types.Type, path string) {
+// noteTable adds cols (nil: not known) to the columns known to be written to table.
+func (b *builder) noteTable(table string, cols []string) {
 	if b.tables == nil {
 		b.tables = map[string][]string{}
 	}
-	cols, err := parquet.Check(pc, in, &b.warns)
-	if err != nil {
-		b.add(err, path, b.p.At(path))
-	}
-	if prev, seen := b.tables[pc.Table]; !seen {
-		b.tables[pc.Table] = cols
+	if prev, seen := b.tables[table]; !seen {
+		b.tables[table] = cols
 	} else if prev != nil && cols != nil {
-		b.tables[pc.Table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
+		b.tables[table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
 	}
 }
 
@@ -508,25 +488,35 @@ func partialOutput(proc engine.Processor, in *types.Type) *types.Type {
 // safeBuild turns a panic in a processor's Build (possible on a partially decoded config)
 // into an error, so that checking a broken file never crashes.
 func safeBuild(f engine.ProcessorFactory, cfg any, env engine.BuildEnv) (p engine.Processor, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot build %s processor: %v", f.Type, r)
-		}
-	}()
+	defer recoverAs(&err, "cannot build %s processor: %v", f.Type)
 	return f.Build(cfg, env)
+}
+
+// safeCheck is safeBuild for an output's Check.
+func safeCheck(f engine.OutputFactory, cfg any, env engine.BuildEnv) (cols []string, err error) {
+	defer recoverAs(&err, "cannot check %s output: %v", f.Type)
+	return f.Check(cfg, env)
+}
+
+// recoverAs, deferred, turns a panic into *err, formatted with the component type and the
+// panic's value.
+func recoverAs(err *error, format, typ string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf(format, typ, r)
+	}
 }
 
 // Check loads and builds path without running anything, and returns every problem found:
 // the loader's, and the build phase's (expression compile errors, schemas, lookups) for the
-// parts that decoded. On success it returns the plan.
-func Check(path string, reg config.Registry, opts Options) (*Plan, *config.Pipeline, error) {
-	cfg, err := config.Load(path, reg)
+// parts that decoded, with the component types of opts. On success it returns the plan.
+func Check(path string, opts Options) (*Plan, *config.Pipeline, error) {
+	cfg, err := config.Load(path, opts.Components.Registry())
 	return checkLoaded(cfg, err, opts)
 }
 
 // CheckBytes is Check on a file already read (fuzzing, editors); lookupEnv resolves ${VAR}.
-func CheckBytes(path string, data []byte, reg config.Registry, opts Options, lookupEnv func(string) (string, bool)) (*Plan, *config.Pipeline, error) {
-	cfg, err := config.LoadBytes(path, data, reg, lookupEnv)
+func CheckBytes(path string, data []byte, opts Options, lookupEnv func(string) (string, bool)) (*Plan, *config.Pipeline, error) {
+	cfg, err := config.LoadBytes(path, data, opts.Components.Registry(), lookupEnv)
 	return checkLoaded(cfg, err, opts)
 }
 
@@ -585,14 +575,4 @@ func within(path, part string) bool {
 	}
 	rest := path[len(part):]
 	return rest == "" || rest[0] == '.' || rest[0] == '['
-}
-
-func sinkTable(sk config.Sink) string {
-	if sk.Postgres != nil {
-		return sk.Postgres.Table
-	}
-	if sk.Parquet != nil {
-		return sk.Parquet.Table
-	}
-	return "store"
 }

@@ -87,16 +87,16 @@ func newStateKeeper(sp *StreamPlan, changelog string, read changelogReader, log 
 
 // Transactional reports whether the stream commits each batch in one Kafka transaction:
 // its topic output, dead letters, state and input offsets together, so that no crash
-// duplicates or loses a record in any topic. A stream writing PostgreSQL or Parquet files
-// is transactional only for its state: its rows are written before the commit, idempotent
-// by event id.
+// duplicates or loses a record in any topic. A stream with a registered output (PostgreSQL,
+// Parquet files, ...) is transactional only for its state: its output is written before the
+// commit, idempotently.
 func (sp *StreamPlan) Transactional() bool {
 	return sp.WritesTopic() || sp.Stateful()
 }
 
 // WritesTopic reports whether the stream's output is a topic.
 func (sp *StreamPlan) WritesTopic() bool {
-	return sp.Config.Output.Postgres == nil && sp.Config.Output.Parquet == nil
+	return sp.Config.Output.Plugin == nil
 }
 
 // Stateful reports whether any processor of sp keeps state (and so the stream checkpoints).

@@ -232,7 +232,7 @@ type processorChain struct {
 
 func buildStream(b *testing.B, name string) *processorChain {
 	b.Helper()
-	p, err := config.LoadBytes("state_bench.yaml", []byte(statePipeline), Registry(), nil)
+	p, err := config.LoadBytes("state_bench.yaml", []byte(statePipeline), components().Registry(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
