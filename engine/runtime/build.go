@@ -76,42 +76,21 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	return build(p, opts, nil)
 }
 
-// build is Build on a pipeline whose file had the unknown keys given (their loader
-// findings): a processor with one, or a stream whose processors key is misspelled,
-// produces records of unknown type, since a setting meant to shape them is missing.
-func build(p *config.Pipeline, opts Options, unknownKeys config.Errors) (*Plan, error) {
+// build is Build on a pipeline whose file had the findings given (the loader's; a plan
+// built with any is only checked, never run). Each part of the file is judged once: what
+// the loader found broken is not loaded or checked again here. And a processor with an
+// unknown key, or a stream whose processors key is misspelled, produces records of
+// unknown type, since a setting meant to shape them is missing.
+func build(p *config.Pipeline, opts Options, reported config.Errors) (*Plan, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Clock == nil {
 		opts.Clock = engine.WallClock{}
 	}
-	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, unknownKeys: unknownKeys}
-
-	b.plan.Lookups = lookup.Set{}
-	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
-		if t, ok := opts.Lookups[name]; ok && t != nil && reload.Same(t.Config(), p.Lookups[name]) {
-			b.plan.Lookups[name] = t
-			continue
-		}
-		t, err := lookup.Load(name, p.Lookups[name])
-		if err != nil {
-			b.add(err, "lookups."+name+".file", p.At("lookups."+name+".file"))
-			b.unloaded = append(b.unloaded, name)
-			continue
-		}
-		b.plan.Lookups[name] = t
-	}
-
-	b.schemas = map[string]*schema.Validator{}
-	for _, name := range slices.Sorted(maps.Keys(p.Schemas)) {
-		s, err := schema.Compile(p.Schemas[name]) // its errors name the file
-		if err != nil {
-			b.add(err, "schemas."+name, p.At("schemas."+name))
-			continue
-		}
-		b.schemas[name] = s
-	}
+	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, reported: reported}
+	b.loadLookups()
+	b.compileSchemas()
 
 	b.producers = map[string][]int{}
 	for i, sc := range p.Streams {
@@ -140,19 +119,61 @@ func build(p *config.Pipeline, opts Options, unknownKeys config.Errors) (*Plan, 
 	return b.plan, nil
 }
 
+// loadLookups loads the declared lookup tables, or takes the running ones that did not
+// change (Options.Lookups). One whose file the loader reported missing is not read.
+func (b *builder) loadLookups() {
+	b.plan.Lookups = lookup.Set{}
+	for _, name := range slices.Sorted(maps.Keys(b.p.Lookups)) {
+		cfg := b.p.Lookups[name]
+		if t, ok := b.opts.Lookups[name]; ok && t != nil && reload.Same(t.Config(), cfg) {
+			b.plan.Lookups[name] = t
+			continue
+		}
+		if b.isReported("lookups." + name) {
+			b.unloaded = append(b.unloaded, name)
+			continue
+		}
+		t, err := lookup.Load(name, cfg)
+		if err != nil {
+			b.add(err, "lookups."+name+".file", b.p.At("lookups."+name+".file"))
+			b.unloaded = append(b.unloaded, name)
+			continue
+		}
+		b.plan.Lookups[name] = t
+	}
+}
+
+// compileSchemas compiles the declared JSON Schemas, except those the loader reported.
+func (b *builder) compileSchemas() {
+	b.schemas = map[string]*schema.Validator{}
+	for _, name := range slices.Sorted(maps.Keys(b.p.Schemas)) {
+		if b.isReported("schemas." + name) {
+			continue
+		}
+		s, err := schema.Compile(b.p.Schemas[name]) // its errors name the file
+		if err != nil {
+			b.add(err, "schemas."+name, b.p.At("schemas."+name))
+			continue
+		}
+		b.schemas[name] = s
+	}
+}
+
 // buildLookups is what processors see of the lookups while building: a declared table that
 // failed to load (its error is reported once, at its file) is there, with unknown columns,
-// so that enrich processors using it are still checked and do not report it missing.
+// so that enrich processors using it are still checked and do not report it missing. So is
+// any name when the loader had findings (checked): a name no lookup declares is one of them.
 type buildLookups struct {
 	loaded   lookup.Set
 	unloaded []string
+	checked  bool
 }
 
 func (l buildLookups) Lookup(name string) (engine.LookupTable, bool) {
 	if t, ok := l.loaded.Lookup(name); ok {
 		return t, true
 	}
-	if slices.Contains(l.unloaded, name) {
+	if l.checked || slices.Contains(l.unloaded, name) {
 		return unloadedTable{}, true
 	}
 	return nil, false
@@ -177,13 +198,19 @@ type builder struct {
 	written   []*types.Type       // per stream, once built: the type of the records it writes (as read back)
 	tables    map[string][]string // table -> columns written to it (nil: not known)
 
-	unknownKeys config.Errors // the loader's findings of unknown keys (see build)
+	reported config.Errors // the loader's findings (see build)
 }
 
 // misspelled reports whether an unknown key was found in the settings at path: what they
 // make is then not known.
 func (b *builder) misspelled(path string) bool {
-	return slices.ContainsFunc(b.unknownKeys, func(e *config.Error) bool { return within(e.Covers, path) })
+	return slices.ContainsFunc(b.reported, func(e *config.Error) bool { return within(e.Covers, path) })
+}
+
+// isReported reports whether the loader found something wrong at path or below it: that
+// part is judged already.
+func (b *builder) isReported(path string) bool {
+	return slices.ContainsFunc(b.reported, func(e *config.Error) bool { return within(e.Path, path) })
 }
 
 // order lists the streams so that a stream comes after the streams writing its input
@@ -276,7 +303,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		proc, err := safeBuild(f, pe.Config, engine.BuildEnv{
 			Stream:   sc.Name,
 			Path:     name,
-			Lookups:  buildLookups{b.plan.Lookups, b.unloaded},
+			Lookups:  buildLookups{b.plan.Lookups, b.unloaded, len(b.reported) > 0},
 			Clock:    b.opts.Clock,
 			Logger:   b.opts.Logger.With("stream", sc.Name, "processor", name),
 			Input:    in,
@@ -355,8 +382,11 @@ func (b *builder) sink(i int, sk config.Sink) {
 // factory's Check), and notes the columns of the table it writes for the routes that read
 // it.
 func (b *builder) output(stream string, out *config.OutputEntry, in *types.Type) {
-	if out.Config == nil {
-		return // its config did not decode; the loader reported why
+	if out.Config == nil || b.isReported(out.Path) {
+		if tw, ok := out.Config.(config.TableWriter); ok {
+			b.noteTable(tw.TableName(), nil) // written, columns not known
+		}
+		return // the loader reported what is wrong with it
 	}
 	f, ok := b.opts.Components.Output(out.Type)
 	if !ok {
@@ -528,13 +558,7 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if cfg == nil {
 		return nil, nil, loadErr
 	}
-	var unknownKeys config.Errors
-	for _, e := range errs {
-		if e.Covers != "" {
-			unknownKeys = append(unknownKeys, e)
-		}
-	}
-	plan, err := build(cfg, opts, unknownKeys)
+	plan, err := build(cfg, opts, errs)
 	if err == nil && len(errs) == 0 {
 		return plan, cfg, nil
 	}
@@ -542,33 +566,11 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if err != nil && !errors.As(err, &buildErrs) {
 		return nil, cfg, err
 	}
-	loaded := slices.Clone(errs)
-	for _, be := range buildErrs {
-		if !overlaps(be, loaded) {
-			errs = append(errs, be)
-		}
-	}
-	return nil, cfg, errs.Err()
+	return nil, cfg, append(errs, buildErrs...).Err()
 }
 
-// overlaps reports whether e is about something the loader already complained about, so a
-// broken part of a file is reported once. A part is a path (or what the finding Covers)
-// and what is below it; the file's root is not a part (an unknown top-level key would otherwise silence every
-// build error of the file), and streams[1] does not hold streams[10].
-func overlaps(e *config.Error, prior config.Errors) bool {
-	for _, p := range prior {
-		part := p.Path
-		if p.Covers != "" {
-			part = p.Covers
-		}
-		if p.Pos == e.Pos || within(e.Path, part) || within(part, e.Path) {
-			return true
-		}
-	}
-	return false
-}
-
-// within reports whether path is part or below it (part a non-root config path).
+// within reports whether path is part or below it (part a non-root config path; streams[1]
+// does not hold streams[10]).
 func within(path, part string) bool {
 	if part == "" || !strings.HasPrefix(path, part) {
 		return false

@@ -118,10 +118,6 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("anomaly: config is %T, want *anomaly.Config", cfg)
 	}
-	invalid := c.Validate()
-	if c.Into != "" && !eval.IsIdentifier(c.Into) {
-		invalid = errors.Join(invalid, config.FieldErrorf("into", "%q is not a field name (letters, digits and _, not starting with a digit)", c.Into))
-	}
 	var errs config.Errors
 	compile := func(e config.Expr) *eval.Program {
 		p, _, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings)
@@ -153,8 +149,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	} else {
 		p.time = eval.MustCompile("ts_event", eval.Any)
 	}
-	if invalid != nil || len(errs) > 0 {
-		return nil, errors.Join(invalid, errs.Err())
+	if len(errs) > 0 {
+		return nil, errs.Err()
 	}
 	scored := env.Input
 	if scored != nil {

@@ -193,9 +193,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("threshold: config is %T, want *threshold.Config", cfg)
 	}
-	// Invalid settings do not stop the expressions from being checked: lint reports
-	// everything wrong with the processor at once.
-	invalid := c.Validate()
+	// The decoder has validated c; with invalid settings (lint goes on after the decoder's
+	// findings) the expressions are still checked, so that lint reports everything at once.
 	var errs config.Errors
 	compile := func(e config.Expr, kind eval.Kind) *eval.Program {
 		if e.IsZero() {
@@ -280,10 +279,10 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.rules = append(p.rules, r)
 	}
 	p.out = alertType(env.Input, p.seriesName)
-	if invalid != nil || len(errs) > 0 {
+	if len(errs) > 0 {
 		// It never runs, but alert records have the same shape whatever is wrong with the
 		// rules, so lint goes on checking the streams that read them (runtime.Build).
-		return p, errors.Join(invalid, errs.Err())
+		return p, errs.Err()
 	}
 	if len(p.rules) > 1<<16 {
 		return nil, config.FieldErrorf("rules", "at most %d rules per processor", 1<<16)
