@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/eventops/eventops-engine/config"
@@ -169,6 +170,16 @@ type OutputFactory struct {
 	Check func(cfg any, env BuildEnv) (columns []string, err error)
 	// Build opens the output for running: connects, creates what it needs, recovers.
 	Build func(ctx context.Context, cfg any, env OutputEnv) (Output, error)
+}
+
+// ConfigOf is cfg as the config a factory's NewConfig makes (*C), or an error naming the
+// component (kind, e.g. "postgres output") when something else was passed.
+func ConfigOf[C any](kind string, cfg any) (*C, error) {
+	c, ok := cfg.(*C)
+	if !ok {
+		return nil, fmt.Errorf("%s: config is %T, want %T", kind, cfg, c)
+	}
+	return c, nil
 }
 
 // OutputEnv is what an output gets when it is opened to run.

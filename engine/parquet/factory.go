@@ -2,7 +2,6 @@ package parquet
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/store"
@@ -28,27 +27,19 @@ var Factory = engine.OutputFactory{
 	NewConfig: func() any { return &Config{} },
 	InSinks:   true,
 	Check: func(cfg any, env engine.BuildEnv) ([]string, error) {
-		c, err := configOf(cfg)
+		c, err := engine.ConfigOf[Config]("parquet output", cfg)
 		if err != nil {
 			return nil, err
 		}
 		return Check(c, env.Input, env.Warnings)
 	},
 	Build: func(_ context.Context, cfg any, env engine.OutputEnv) (engine.Output, error) {
-		c, err := configOf(cfg)
+		c, err := engine.ConfigOf[Config]("parquet output", cfg)
 		if err != nil {
 			return nil, err
 		}
 		return NewOutput(c, Options{Stream: env.Stream, Logger: env.Logger, Clock: env.Clock, Input: env.Input})
 	},
-}
-
-func configOf(cfg any) (*Config, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("parquet output: config is %T, want *parquet.Config", cfg)
-	}
-	return c, nil
 }
 
 var _ engine.TableOutput = (*Output)(nil)

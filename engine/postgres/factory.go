@@ -32,7 +32,7 @@ var Factory = engine.OutputFactory{
 // check type-checks the configured column expressions against the records written, and
 // returns the columns the table gets (the database is not asked).
 func check(cfg any, env engine.BuildEnv) ([]string, error) {
-	c, err := configOf(cfg)
+	c, err := engine.ConfigOf[Config]("postgres output", cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -49,19 +49,11 @@ func check(cfg any, env engine.BuildEnv) ([]string, error) {
 }
 
 func build(ctx context.Context, cfg any, env engine.OutputEnv) (engine.Output, error) {
-	c, err := configOf(cfg)
+	c, err := engine.ConfigOf[Config]("postgres output", cfg)
 	if err != nil {
 		return nil, err
 	}
 	return NewOutput(ctx, c, OutputOptions{Stream: env.Stream, Metrics: env.Metrics, Logger: env.Logger, Clock: env.Clock})
-}
-
-func configOf(cfg any) (*Config, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("postgres output: config is %T, want *postgres.Config", cfg)
-	}
-	return c, nil
 }
 
 var _ engine.TableOutput = (*Output)(nil)
