@@ -46,7 +46,7 @@ func (l *loader) check(p *Pipeline) {
 	l.checkStreams(p)
 	l.checkSinks(p)
 	l.checkAPI(p)
-	l.checkParquetWriters(p)
+	l.checkClaims(p)
 	l.checkReferences(p)
 	l.checkProducers(p)
 	l.checkCycles(p)
@@ -468,30 +468,40 @@ func (l *loader) checkStreams(p *Pipeline) {
 			}
 		}
 		if _, ok := l.nodes[path+".output"]; ok {
-			o := s.Output
-			switch {
-			case o.Topic != "" && o.Postgres != nil:
-				l.errs.Add(l.keyPosOf(path+".output.postgres"), path+".output", "set exactly one of topic and postgres, not both (use a sink to also copy the topic into PostgreSQL)")
-			case o.Topic != "" && o.Parquet != nil:
-				l.errs.Add(l.keyPosOf(path+".output.parquet"), path+".output", "set exactly one of topic and parquet, not both (use a sink to also copy the topic into Parquet files)")
-			case o.Postgres != nil && o.Parquet != nil:
-				l.errs.Add(l.keyPosOf(path+".output.parquet"), path+".output", "set exactly one of postgres and parquet, not both (use a sink for the second store)")
-			case o.Topic == "" && o.Postgres == nil && o.Parquet == nil:
-				l.errs.Add(l.posOf(path+".output"), path+".output", "set one of topic, postgres and parquet")
-			}
+			l.checkOutput(s.Output, path+".output")
 		}
 	}
+}
+
+// checkOutput makes sure a stream's output is exactly one of the topic output and a
+// registered output (a second registered one is the decoder's error).
+func (l *loader) checkOutput(o Output, path string) {
+	switch {
+	case o.Topic != "" && o.Plugin != nil:
+		hint := ""
+		if l.reg.Outputs[o.Plugin.Type].InSinks {
+			hint = fmt.Sprintf(" (use a sink to also copy the topic to %s)", o.Plugin.Type)
+		}
+		l.errs.Add(l.keyPosOf(o.Plugin.Path), path, "set exactly one of topic and %s, not both%s", o.Plugin.Type, hint)
+	case o.Topic == "" && o.Plugin == nil && !l.typoOfOutput(path):
+		l.errs.Add(l.posOf(path), path, "set one of %s", orList(append([]string{"topic"}, l.reg.outputTypes(false)...)))
+	}
+}
+
+// orList is "a", "a or b", "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 func (l *loader) checkSinks(p *Pipeline) {
 	for i, s := range p.Sinks {
 		path := indexPath("sinks", i)
 		p.Pos[path] = l.posOf(path)
-		switch {
-		case s.Postgres == nil && s.Parquet == nil:
-			l.errs.Add(l.posOf(path), path, "a sink needs a store: add postgres: {dsn: ..., table: ...} or parquet: {dir: ..., table: ...}")
-		case s.Postgres != nil && s.Parquet != nil:
-			l.errs.Add(l.keyPosOf(path+".parquet"), path, "set exactly one of postgres and parquet, not both (use two sinks to fill both stores)")
+		if s.Plugin == nil && !l.typoOfOutput(path) {
+			l.errs.Add(l.posOf(path), path, "a sink needs an output to copy its topic to: add one of %s", strings.Join(l.reg.outputTypes(true), ", "))
 		}
 		if s.BatchSize < 1 {
 			l.errs.Add(l.posOf(path+".batch_size"), path+".batch_size", "must be at least 1, got %d", s.BatchSize)
@@ -511,40 +521,8 @@ func (l *loader) checkAPI(p *Pipeline) {
 	if _, problem := splitAddress(p.API.Listen, "8088", everyInterface); problem != "" {
 		l.errs.Add(l.posOf("api.listen"), "api.listen", "listen address %q %s", p.API.Listen, problem)
 	}
-	tables, pgTables, parquetTables := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	addPG := func(o *PostgresOutput) {
-		if o != nil && o.Table != "" {
-			tables[o.Table], pgTables[o.Table] = true, true
-		}
-	}
-	addParquet := func(o *ParquetOutput) {
-		if o != nil && o.Table != "" {
-			tables[o.Table], parquetTables[o.Table] = true, true
-		}
-	}
-	for _, s := range p.Streams {
-		addPG(s.Output.Postgres)
-		addParquet(s.Output.Parquet)
-	}
-	for _, s := range p.Sinks {
-		if s.Postgres != nil && s.Parquet != nil {
-			// Its own error says to use two sinks; a route reading the table is not a second mistake.
-			tables[s.Postgres.Table], tables[s.Parquet.Table] = true, true
-			continue
-		}
-		addPG(s.Postgres)
-		addParquet(s.Parquet)
-	}
-	written := slices.Sorted(maps.Keys(tables))
-	// A postgres output or sink whose table did not decode may be the writer a route means:
-	// its own error is enough.
-	unknownTables := false
-	for _, s := range p.Streams {
-		unknownTables = unknownTables || s.Output.Postgres != nil && s.Output.Postgres.Table == "" || s.Output.Parquet != nil && s.Output.Parquet.Table == ""
-	}
-	for _, s := range p.Sinks {
-		unknownTables = unknownTables || s.Postgres != nil && s.Postgres.Table == "" || s.Parquet != nil && s.Parquet.Table == ""
-	}
+	tables := l.writtenTables(p)
+	written := slices.Sorted(maps.Keys(tables.stores))
 	firstPath := map[string]Pos{}
 	for i, r := range p.API.Routes {
 		path := indexPath("api.routes", i)
@@ -569,16 +547,7 @@ func (l *loader) checkAPI(p *Pipeline) {
 		case r.Table == "" && r.Stream == "":
 			l.errs.Add(l.posOf(path), path, "set one of table (query rows a sink or output writes) and stream (live records of a topic)")
 		}
-		if r.Table != "" && !tables[r.Table] && !unknownTables {
-			list := "no output or sink writes to PostgreSQL"
-			if len(written) > 0 {
-				list = "tables written: " + strings.Join(written, ", ")
-			}
-			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is not written by any postgres or parquet output or sink (%s)", r.Table, list)
-		}
-		if r.Table != "" && pgTables[r.Table] && parquetTables[r.Table] {
-			l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is written both to PostgreSQL and to Parquet files, so the route could read either; give one of the writers another table name", r.Table)
-		}
+		l.checkRouteTable(r.Table, path+".table", tables, written)
 		if r.Order != "" && !orderRE.MatchString(strings.TrimSpace(r.Order)) {
 			l.errs.Add(l.posOf(path+".order"), path+".order", "order must be a column, optionally followed by asc or desc (e.g. \"ts desc\"), got %q", r.Order)
 		}
@@ -588,35 +557,85 @@ func (l *loader) checkAPI(p *Pipeline) {
 	}
 }
 
-// checkParquetWriters makes sure each Parquet table and directory has one writer: two
-// outputs in one directory would share (and corrupt) its write-ahead log, and two tables of
-// one name would leave a route reading either.
-func (l *loader) checkParquetWriters(p *Pipeline) {
-	byTable, byDir := map[string]string{}, map[string]string{}
-	check := func(o *ParquetOutput, path string) {
-		if o == nil {
-			return
-		}
-		if o.Table != "" {
-			if first, dup := byTable[o.Table]; dup {
-				l.errs.Add(l.posOf(path+".table"), path+".table", "table %q is already written to Parquet files by %s; one table has one writer (a second stream can write its topic, which one sink stores)", o.Table, first)
-			} else {
-				byTable[o.Table] = path
-			}
-		}
-		if o.Dir != "" {
-			dir := filepath.Clean(o.Dir)
-			if first, dup := byDir[dir]; dup {
-				l.errs.Add(l.posOf(path+".dir"), path+".dir", "directory %q is already used by %s; give each Parquet table its own directory", o.Dir, first)
-			} else {
-				byDir[dir] = path
-			}
+// writtenTables are the tables the pipeline's outputs write (TableWriter), with the kinds
+// of store each goes to, in the order first written.
+type writtenTables struct {
+	stores map[string][]string
+	// unknown: an output's table did not decode; it may be the one a route means, and its
+	// own error is enough.
+	unknown bool
+	// writers are the output types that write tables, for messages.
+	writers []string
+}
+
+func (l *loader) writtenTables(p *Pipeline) writtenTables {
+	w := writtenTables{stores: map[string][]string{}}
+	for _, e := range l.outputEntries(p) {
+		w.add(e, true)
+	}
+	for _, e := range l.extraOutputs {
+		// Its own error says a place has one output; a route reading its table, or the
+		// same table in two stores, is not a second mistake.
+		w.add(e, false)
+	}
+	for _, typ := range l.reg.outputTypes(false) {
+		if _, ok := l.reg.Outputs[typ].NewConfig().(TableWriter); ok {
+			w.writers = append(w.writers, typ)
 		}
 	}
-	for i, s := range p.Streams {
-		check(s.Output.Parquet, indexPath("streams", i)+".output.parquet")
+	return w
+}
+
+// add notes the table e writes, and the kind of its store when counted.
+func (w *writtenTables) add(e *OutputEntry, counted bool) {
+	tw, ok := e.Config.(TableWriter)
+	switch {
+	case !ok:
+	case tw.TableName() == "":
+		w.unknown = true
+	case !counted:
+		if _, seen := w.stores[tw.TableName()]; !seen {
+			w.stores[tw.TableName()] = nil
+		}
+	case !slices.Contains(w.stores[tw.TableName()], tw.StoreKind()):
+		w.stores[tw.TableName()] = append(w.stores[tw.TableName()], tw.StoreKind())
 	}
-	for i, s := range p.Sinks {
-		check(s.Parquet, indexPath("sinks", i)+".parquet")
+}
+
+// checkRouteTable makes sure a route's table is written, and to one kind of store.
+func (l *loader) checkRouteTable(table, path string, tables writtenTables, written []string) {
+	if table == "" {
+		return
+	}
+	stores, ok := tables.stores[table]
+	if !ok && !tables.unknown {
+		list := "no output or sink writes a table"
+		if len(written) > 0 {
+			list = "tables written: " + strings.Join(written, ", ")
+		}
+		l.errs.Add(l.posOf(path), path, "table %q is not written by any %s output or sink (%s)", table, orList(tables.writers), list)
+	}
+	if len(stores) > 1 {
+		l.errs.Add(l.posOf(path), path, "table %q is written both to %s and to %s, so the route could read either; give one of the writers another table name", table, stores[0], stores[1])
+	}
+}
+
+// checkClaims makes sure that what an output holds alone (Claimer: a Parquet table and
+// its directory, whose write-ahead log two writers would corrupt) is claimed once.
+func (l *loader) checkClaims(p *Pipeline) {
+	first := map[string]string{} // claim key -> path of the output holding it
+	for _, e := range append(l.outputEntries(p), l.extraOutputs...) {
+		c, ok := e.Config.(Claimer)
+		if !ok {
+			continue
+		}
+		for _, claim := range c.Claims() {
+			if holder, taken := first[claim.Key]; taken {
+				at := joinPath(e.Path, claim.Field)
+				l.errs.Add(l.posOf(at), at, "%s by %s; %s", claim.Taken, holder, claim.Hint)
+				continue
+			}
+			first[claim.Key] = e.Path
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,10 @@ type loader struct {
 	// unresolved are the scalars holding a ${VAR} that could not be expanded: the error says
 	// so once, and they are not decoded or validated, which would only repeat it.
 	unresolved map[*yaml.Node]bool
+
+	// extraOutputs are outputs written where one was already (postgres and parquet in one
+	// sink): an error, but lint still knows the tables they name.
+	extraOutputs []*OutputEntry
 
 	active map[*yaml.Node]bool // anchors being decoded, to stop self-referencing aliases
 	budget int                 // nodes left to decode, to stop alias bombs
@@ -603,8 +608,8 @@ func structFields(t reflect.Type) []structField {
 			}
 			continue
 		}
-		if !f.IsExported() {
-			continue
+		if !f.IsExported() || f.Type == outputEntryType {
+			continue // an output slot has no key of its own (outputs.go)
 		}
 		if opts == "inline" && f.Type.Kind() == reflect.Struct {
 			for _, inner := range structFields(f.Type) {
@@ -644,24 +649,24 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 		byName[f.name] = i
 		names[i] = f.name
 	}
+	slot, hasSlot := outputSlotOf(v.Type())
+	keys := names
+	if hasSlot {
+		keys = append(slices.Clone(names), l.reg.outputTypes(slot.sinks)...)
+	}
 	set := make([]bool, len(fields))
 	if n.Kind == yaml.MappingNode {
 		for _, p := range l.pairs(n, path) {
 			i, ok := byName[p.key.Value]
+			if !ok && hasSlot && l.outputKey(p, v, slot, path) {
+				continue
+			}
 			if !ok {
-				l.errs.Add(l.pos(p.key), path, "unknown field %q%s", p.key.Value, suggestion(p.key.Value, names))
-				// What it breaks is the field it was meant to be, which is missing; a key
-				// that is no misspelling breaks only itself. The rest of the mapping is
-				// as written.
-				unknown := l.errs[len(l.errs)-1]
-				unknown.Covers = joinPath(path, p.key.Value)
-				if meant := closest(p.key.Value, names); meant != "" {
-					if l.typos == nil {
-						l.typos = map[string]bool{}
-					}
-					l.typos[joinPath(path, meant)] = true
-					unknown.Covers = joinPath(path, meant)
+				note := ""
+				if hasSlot && !slices.Contains(names, closest(p.key.Value, keys)) {
+					note = l.outputTypesNote(slot) // it may be an output type
 				}
+				l.unknownKey(p.key, path, keys, note)
 				continue
 			}
 			f := fields[i]
@@ -710,6 +715,28 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 	if len(l.errs) == errsBefore {
 		l.validate(n, v, path)
 	}
+}
+
+// unknownKey reports key, which is none of the keys of the struct at path, and notes the
+// key it was probably meant to be: that one is missing because of it.
+func (l *loader) unknownKey(key *yaml.Node, path string, keys []string, note string) {
+	l.errs.Add(l.pos(key), path, "unknown field %q%s%s", key.Value, suggestion(key.Value, keys), note)
+	// What it breaks is the field it was meant to be, which is missing; a key that is no
+	// misspelling breaks only itself. The rest of the mapping is as written.
+	unknown := l.errs[len(l.errs)-1]
+	unknown.Covers = joinPath(path, key.Value)
+	if meant := closest(key.Value, keys); meant != "" {
+		l.explained(joinPath(path, meant))
+		unknown.Covers = joinPath(path, meant)
+	}
+}
+
+// explained notes that the absence of the field at path is already reported.
+func (l *loader) explained(path string) {
+	if l.typos == nil {
+		l.typos = map[string]bool{}
+	}
+	l.typos[path] = true
 }
 
 // defaults fills the defaults of an absent struct-valued field, so that code reading
@@ -916,14 +943,10 @@ func (l *loader) processors(n *yaml.Node, path string) []ProcessorEntry {
 			continue
 		}
 		entryPath := joinPath(itemPath, typ)
-		l.keys[entryPath] = key
-		cfg := spec.NewConfig()
-		cv := reflect.ValueOf(cfg)
-		if cv.Kind() != reflect.Pointer || cv.IsNil() {
-			l.errs.Add(l.pos(key), entryPath, "internal error: processor %q's config is %T, not a pointer", typ, cfg)
+		cfg, ok := l.componentConfig(key, val, "processor", spec.NewConfig, entryPath)
+		if !ok {
 			continue
 		}
-		l.value(val, cv.Elem(), entryPath)
 		out = append(out, ProcessorEntry{Type: typ, Pos: l.pos(key), Path: entryPath, Config: cfg})
 	}
 	return out

@@ -12,7 +12,8 @@ import (
 const GeneratedNotice = "<!-- Generated from the component specs by `go test ./processors/all -run Generated -update`. Do not edit. -->"
 
 // ComponentDocs returns the Markdown pages of docs/components by file name: one page per
-// core component (CoreComponents) and per processor in reg, named <kind>-<name>.md, and
+// core component (CoreComponents) and per output and processor in reg, named
+// <kind>-<name>.md, and
 // README.md, their index. Like JSONSchema, they are generated from the tagged config
 // structs, so the documented settings are exactly the ones the loader accepts.
 func ComponentDocs(reg Registry) (map[string][]byte, error) {
@@ -27,27 +28,48 @@ func ComponentDocs(reg Registry) (map[string][]byte, error) {
 		pages[file] = page
 		index = append(index, indexEntry{file: file, kind: c.Kind, name: c.Name, doc: c.Doc})
 	}
-	for _, typ := range slices.Sorted(maps.Keys(reg.Processors)) {
-		spec := reg.Processors[typ]
-		if spec.NewConfig == nil {
-			return nil, fmt.Errorf("processor %q has no NewConfig", typ)
-		}
-		ct := reflect.TypeOf(spec.NewConfig())
-		if ct == nil || ct.Kind() != reflect.Pointer {
-			return nil, fmt.Errorf("processor %q's config is %v, not a pointer", typ, ct)
-		}
-		c := Component{Kind: "processor", Name: typ, Doc: spec.Doc, Example: spec.Example, Config: ct.Elem(),
-			Paths: []string{"streams[].processors[]." + typ}}
+	registered, err := registeredComponents(reg)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range registered {
 		page, err := componentPage(c)
 		if err != nil {
-			return nil, fmt.Errorf("processor %s: %w", typ, err)
+			return nil, fmt.Errorf("%s %s: %w", c.Kind, c.Name, err)
 		}
-		file := "processor-" + typ + ".md"
+		file := c.Kind + "-" + c.Name + ".md"
 		pages[file] = page
-		index = append(index, indexEntry{file: file, kind: c.Kind, name: typ, doc: spec.Doc})
+		index = append(index, indexEntry{file: file, kind: c.Kind, name: c.Name, doc: c.Doc})
 	}
 	pages["README.md"] = indexPage(index)
 	return pages, nil
+}
+
+// registeredComponents describes the registry's outputs, then its processors, each by type.
+func registeredComponents(reg Registry) ([]Component, error) {
+	var out []Component
+	for _, typ := range reg.outputTypes(false) {
+		spec := reg.Outputs[typ]
+		ct, err := configType("output", typ, spec.NewConfig)
+		if err != nil {
+			return nil, err
+		}
+		paths := []string{"streams[].output." + typ}
+		if spec.InSinks {
+			paths = append(paths, "sinks[]."+typ)
+		}
+		out = append(out, Component{Kind: "output", Name: typ, Doc: spec.Doc, Example: spec.Example, Config: ct, Paths: paths})
+	}
+	for _, typ := range slices.Sorted(maps.Keys(reg.Processors)) {
+		spec := reg.Processors[typ]
+		ct, err := configType("processor", typ, spec.NewConfig)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Component{Kind: "processor", Name: typ, Doc: spec.Doc, Example: spec.Example, Config: ct,
+			Paths: []string{"streams[].processors[]." + typ}})
+	}
+	return out, nil
 }
 
 type indexEntry struct {

@@ -222,6 +222,11 @@ func (g *schemaGenerator) structSchema(t reflect.Type) (map[string]any, error) {
 			required = append(required, f.name)
 		}
 	}
+	if slot, ok := outputSlotOf(t); ok {
+		if err := g.outputProperties(props, slot); err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+	}
 	s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 	if len(required) > 0 {
 		s["required"] = required
@@ -332,25 +337,59 @@ func typedDefault(t reflect.Type, def string) (any, error) {
 	return def, nil
 }
 
+// componentSchema is the schema of a registered component's settings, described by its doc.
+func (g *schemaGenerator) componentSchema(kind, typ, doc string, newConfig func() any) (map[string]any, error) {
+	ct, err := configType(kind, typ, newConfig)
+	if err != nil {
+		return nil, fmt.Errorf("JSON Schema: %w", err)
+	}
+	cfg, err := g.typeSchema(ct)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", kind, typ, err)
+	}
+	if doc != "" {
+		cfg = map[string]any{"allOf": []any{cfg}, "description": doc}
+	}
+	return cfg, nil
+}
+
+// configType is the struct type of a registered component's config: what newConfig
+// returns a pointer to.
+func configType(kind, typ string, newConfig func() any) (reflect.Type, error) {
+	if newConfig == nil {
+		return nil, fmt.Errorf("%s %q has no NewConfig", kind, typ)
+	}
+	ct := reflect.TypeOf(newConfig())
+	if ct == nil || ct.Kind() != reflect.Pointer {
+		return nil, fmt.Errorf("%s %q's config is %v, not a pointer", kind, typ, ct)
+	}
+	return ct.Elem(), nil
+}
+
+// outputProperties adds to props, the properties of a struct with an output slot, one key
+// per registered output type the slot accepts. That exactly one output is set is the
+// loader's to say: it is clearer in its words than in a schema's oneOf.
+func (g *schemaGenerator) outputProperties(props map[string]any, slot outputSlot) error {
+	for _, typ := range g.reg.outputTypes(slot.sinks) {
+		spec := g.reg.Outputs[typ]
+		cfg, err := g.componentSchema("output", typ, spec.Doc, spec.NewConfig)
+		if err != nil {
+			return err
+		}
+		props[typ] = cfg
+	}
+	return nil
+}
+
 // processorsSchema is a stream's processors list: each item is a mapping with exactly one
 // key, the processor type, whose value is that type's config.
 func (g *schemaGenerator) processorsSchema() (map[string]any, error) {
 	var items []any
 	for _, typ := range slices.Sorted(maps.Keys(g.reg.Processors)) {
 		spec := g.reg.Processors[typ]
-		if spec.NewConfig == nil {
-			return nil, fmt.Errorf("JSON Schema: processor %q has no NewConfig", typ)
-		}
-		ct := reflect.TypeOf(spec.NewConfig())
-		if ct == nil || ct.Kind() != reflect.Pointer {
-			return nil, fmt.Errorf("JSON Schema: processor %q's config is %v, not a pointer", typ, ct)
-		}
-		cfg, err := g.typeSchema(ct.Elem())
+		cfg, err := g.componentSchema("processor", typ, spec.Doc, spec.NewConfig)
 		if err != nil {
-			return nil, fmt.Errorf("processor %q: %w", typ, err)
-		}
-		if spec.Doc != "" {
-			cfg = map[string]any{"allOf": []any{cfg}, "description": spec.Doc}
+			return nil, err
 		}
 		item := map[string]any{
 			"type":                 "object",

@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	outputs "github.com/eventops/eventops-engine/outputs/all"
 	"github.com/eventops/eventops-engine/processors/all"
 )
 
@@ -40,7 +42,7 @@ func lintEnv(t *testing.T) {
 func lintFindings(t *testing.T, file string) config.Errors {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, cfg, err := runtime.Check(file, all.Registry(), runtime.Options{Logger: logger, Factories: all.Factories()})
+	_, cfg, err := runtime.Check(file, runtime.Options{Logger: logger, Components: engine.Components{Processors: all.Factories(), Outputs: outputs.Factories()}})
 	var findings config.Errors
 	if cfg != nil {
 		findings = append(findings, cfg.Warnings...)

@@ -49,12 +49,43 @@ type fakeFilter struct {
 	When Expr `yaml:"when" required:"true"`
 }
 
+// fakePostgres stands in for a real output config that writes a table.
+type fakePostgres struct {
+	DSN       string `yaml:"dsn" required:"true"`
+	Table     string `yaml:"table" required:"true"`
+	DedupeKey string `yaml:"dedupe_key" default:"event_id"`
+	Columns   Fields `yaml:"columns"`
+}
+
+func (c *fakePostgres) TableName() string { return c.Table }
+func (c *fakePostgres) StoreKind() string { return "PostgreSQL" }
+
+// fakeNotify stands in for an output that writes no table and cannot be a sink's.
+type fakeNotify struct {
+	URL string `yaml:"url" required:"true"`
+}
+
 func testRegistry() Registry {
-	return Registry{Processors: map[string]ProcessorSpec{
-		"map":       {NewConfig: func() any { return &Fields{} }},
-		"threshold": {NewConfig: func() any { return &fakeThreshold{} }},
-		"filter":    {NewConfig: func() any { return &fakeFilter{} }},
-	}}
+	return Registry{
+		Processors: map[string]ProcessorSpec{
+			"map":       {NewConfig: func() any { return &Fields{} }},
+			"threshold": {NewConfig: func() any { return &fakeThreshold{} }},
+			"filter":    {NewConfig: func() any { return &fakeFilter{} }},
+		},
+		Outputs: map[string]OutputSpec{
+			"postgres": {NewConfig: func() any { return &fakePostgres{} }, InSinks: true},
+			"notify":   {NewConfig: func() any { return &fakeNotify{} }},
+		},
+	}
+}
+
+// postgresOf is the postgres output decoded at e.
+func postgresOf(t *testing.T, e *OutputEntry) *fakePostgres {
+	t.Helper()
+	if e == nil || e.Type != "postgres" {
+		t.Fatalf("output is %+v, want a postgres output", e)
+	}
+	return e.Config.(*fakePostgres)
 }
 
 func testEnv(name string) (string, bool) {
@@ -146,8 +177,8 @@ func TestLoadFull(t *testing.T) {
 		{"processor pos", p.Streams[1].Processors[0].Pos, Pos{File: p.File, Line: 27, Col: 9}},
 		{"threshold rule", p.Streams[1].Processors[0].Config.(*fakeThreshold).Rules[0].Name, "cpu_load_critical"},
 		{"threshold for", p.Streams[1].Processors[0].Config.(*fakeThreshold).Rules[0].For, Duration(2 * time.Minute)},
-		{"sink tables", []string{p.Sinks[0].Postgres.Table, p.Sinks[1].Postgres.Table}, []string{"metrics", "alerts"}},
-		{"sink dedupe_key default", p.Sinks[0].Postgres.DedupeKey, "event_id"},
+		{"sink tables", []string{postgresOf(t, p.Sinks[0].Plugin).Table, postgresOf(t, p.Sinks[1].Plugin).Table}, []string{"metrics", "alerts"}},
+		{"sink dedupe_key default", postgresOf(t, p.Sinks[0].Plugin).DedupeKey, "event_id"},
 		{"api listen", p.API.Listen, ":8088"},
 		{"route limit", p.API.Routes[0].Limit, 1000},
 		{"route limit default", p.API.Routes[1].Limit, 100},
@@ -157,7 +188,7 @@ func TestLoadFull(t *testing.T) {
 		{"pos of a lookup", p.Pos["lookups.cmdb"], Pos{File: p.File, Line: 10, Col: 3}},
 		{"pos of a sink", p.Pos["sinks[1]"], Pos{File: p.File, Line: 33, Col: 5}},
 		{"pos of a route", p.Pos["api.routes[1]"], Pos{File: p.File, Line: 38, Col: 7}},
-		{"${PG_DSN:-default} unset takes the default", p.Sinks[0].Postgres.DSN, "postgres://postgres@127.0.0.1:5432/test"},
+		{"${PG_DSN:-default} unset takes the default", postgresOf(t, p.Sinks[0].Plugin).DSN, "postgres://postgres@127.0.0.1:5432/test"},
 		{"no warnings", len(p.Warnings), 0},
 	}
 	for _, c := range checks {
@@ -234,8 +265,8 @@ func TestInterpolation(t *testing.T) {
 		{"${VAR} into a number", p.Topics["in"].Partitions, 6},
 		{"${VAR:-default} with VAR empty", p.Topics["dlq"].Partitions, 2},
 		{"$${ escapes", p.Streams[0].Processors[0].Config.(*fakeFilter).When.Src, `label == "${NOT_A_VAR}"`},
-		{"${VAR} set in a table", p.Streams[0].Output.Postgres.Table, "metrics"},
-		{"unset ${VAR:-} is explicitly empty", p.Streams[0].Output.Postgres.DSN, ""},
+		{"${VAR} set in a table", postgresOf(t, p.Streams[0].Output.Plugin).Table, "metrics"},
+		{"unset ${VAR:-} is explicitly empty", postgresOf(t, p.Streams[0].Output.Plugin).DSN, ""},
 		{"no warnings", len(p.Warnings), 0},
 	}
 	for _, c := range checks {

@@ -226,91 +226,51 @@ type Input struct {
 	StallAfter Duration `yaml:"stall_after" default:"1m" doc:"/-/ready reports the stream stalled (503) when records wait on its input and it has committed no batch for this long."`
 }
 
-// Output is a stream's output: exactly one of Topic, Postgres and Parquet.
+// Output is a stream's output: the topic output's settings (Topic, Key, Headers, Schema),
+// or one output of a registered type in Plugin.
 type Output struct {
-	Topic    string           `yaml:"topic" ref:"topics" doc:"Topic to write records to."`
-	Key      *Expr            `yaml:"key" doc:"Expression giving the record key."`
-	Headers  map[string]*Expr `yaml:"headers" doc:"Header name to expression."`
-	Schema   string           `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
-	Postgres *PostgresOutput  `yaml:"postgres" doc:"Write records to a PostgreSQL table."`
-	Parquet  *ParquetOutput   `yaml:"parquet" doc:"Write records to Parquet files in a local directory (the local store)."`
+	Topic   string           `yaml:"topic" ref:"topics" doc:"Topic to write records to."`
+	Key     *Expr            `yaml:"key" doc:"Expression giving the record key."`
+	Headers map[string]*Expr `yaml:"headers" doc:"Header name to expression."`
+	Schema  string           `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
+	// Plugin is the output when it is not a topic: the registered type written as a key
+	// here (postgres: {...}), decoded into that type's config.
+	Plugin *OutputEntry `outputs:"streams"`
 }
 
-// PostgresOutput writes records into a PostgreSQL table.
-type PostgresOutput struct {
-	DSN       string `yaml:"dsn" required:"true" doc:"PostgreSQL connection string."`
-	Table     string `yaml:"table" required:"true" doc:"Table name; metrics and alerts have built-in columns."`
-	Columns   Fields `yaml:"columns" doc:"Column name to expression; default for the built-in tables."`
-	DedupeKey string `yaml:"dedupe_key" default:"event_id" doc:"Column with a unique index; a redelivered record with the same value is not inserted twice."`
-	Create    *bool  `yaml:"create" default:"true" doc:"Create the table and its indexes if missing."`
-}
-
-// ParquetOutput writes records as rows of Parquet files under Dir, in Hive-style partitions
-// (dir/tenant=acme/metric=cpu_load/date=2025-10-16/part-*.parquet).
-type ParquetOutput struct {
-	Dir          string          `yaml:"dir" required:"true" doc:"Directory of the table's files, relative to the working directory (like broker.embedded.data_dir). Give each table its own directory, e.g. data/parquet for metrics and data/parquet-alerts for alerts, so that a glob over one does not read the other."`
-	Table        string          `yaml:"table" required:"true" doc:"Table name; metrics and alerts have built-in columns, any other table needs columns:."`
-	Columns      Fields          `yaml:"columns" doc:"Column name to expression; default for the built-in tables (entries here replace or add to them)."`
-	PartitionBy  Fields          `yaml:"partition_by" doc:"Partition directory name to expression over the row's columns (not the record), in directory order. A timestamp value becomes its UTC date (YYYY-MM-DD). Default for metrics: {tenant: tenant, metric: metric, date: ts}; for alerts: {tenant: tenant, date: ts}; none for other tables."`
-	FlushRows    int             `yaml:"flush_rows" default:"100000" doc:"Write the buffered rows to files once this many are buffered."`
-	FlushBytes   Size            `yaml:"flush_bytes" default:"64MiB" doc:"Write the buffered rows to files once they take about this much memory."`
-	FlushAge     Duration        `yaml:"flush_age" default:"10s" doc:"Write the buffered rows to files once the oldest has waited this long. Rows are durable (in the write-ahead log) and queryable before that."`
-	SortBy       []string        `yaml:"sort_by" doc:"Columns each file's rows are sorted by, so that readers skip the pages of other hosts or alerts by their min/max statistics. Default for metrics: [tenant, metric, source_id, ts]; for alerts: [tenant, fingerprint, ts]; none for other tables."`
-	RowGroupRows int             `yaml:"row_group_rows" default:"131072" doc:"Maximum rows per row group: row groups are the unit readers skip by their min/max statistics."`
-	Compression  string          `yaml:"compression" default:"zstd" enum:"zstd,snappy,none" doc:"Column compression codec."`
-	Retention    Duration        `yaml:"retention" default:"forever" doc:"Delete date= partitions whose date is older than this (e.g. 30d); 'forever' keeps everything."`
-	Compact      *ParquetCompact `yaml:"compact" doc:"Merging of small files within a partition."`
-}
-
-// ParquetCompact configures the background merging of a partition's small files.
-type ParquetCompact struct {
-	MinFiles   int      `yaml:"min_files" default:"8" doc:"Merge a partition's small files once it has at least this many; 0 turns compaction off."`
-	TargetSize Size     `yaml:"target_size" default:"128MiB" doc:"Files at least this large are left alone; merging stops adding inputs at this size."`
-	Interval   Duration `yaml:"interval" default:"1m" doc:"How often partitions are checked for compaction and retention."`
-}
-
-// Validate reports every problem of the Parquet output's settings.
-func (c *ParquetOutput) Validate() error {
-	var errs []error
-	if c.FlushRows < 1 {
-		errs = append(errs, FieldErrorf("flush_rows", "must be at least 1, got %d", c.FlushRows))
-	}
-	if c.FlushBytes < 0 {
-		errs = append(errs, FieldErrorf("flush_bytes", "must not be negative"))
-	}
-	if c.FlushAge <= 0 {
-		errs = append(errs, FieldErrorf("flush_age", "must be positive, e.g. 10s"))
-	}
-	if c.RowGroupRows < 1 {
-		errs = append(errs, FieldErrorf("row_group_rows", "must be at least 1, got %d", c.RowGroupRows))
-	}
-	if c.Retention == 0 || (c.Retention > 0 && c.Retention.D() < 24*time.Hour) {
-		errs = append(errs, FieldErrorf("retention", "must be at least 1d (partitions are whole days) or forever, got %s", time.Duration(c.Retention)))
-	}
-	if c.Compact != nil {
-		if c.Compact.MinFiles < 0 || c.Compact.MinFiles == 1 {
-			errs = append(errs, FieldErrorf("compact.min_files", "must be 0 (off) or at least 2, got %d", c.Compact.MinFiles))
-		}
-		if c.Compact.Interval <= 0 {
-			errs = append(errs, FieldErrorf("compact.interval", "must be positive, e.g. 1m"))
-		}
-	}
-	for _, f := range c.PartitionBy {
-		if f.Expr == nil {
-			errs = append(errs, FieldErrorf("partition_by."+f.Name, "a partition needs an expression over the row's columns, e.g. tenant"))
-		}
-	}
-	return errors.Join(errs...)
+// OutputEntry is an output of a registered type: a key of a stream's output or of a sink
+// naming the type, whose value decodes into that type's Config.
+type OutputEntry struct {
+	Type   string
+	Pos    Pos    // of the key
+	Path   string // e.g. streams[0].output.postgres, sinks[1].parquet
+	Config any    // pointer returned by the registry's NewConfig, decoded and validated
 }
 
 // Sink copies a topic into a store.
 type Sink struct {
-	Name      string          `yaml:"name" doc:"Name; default sink.<from>.<table>."`
-	From      string          `yaml:"from" required:"true" ref:"topics" doc:"Topic to read."`
-	Group     string          `yaml:"group" doc:"Consumer group; default eventops.<name>."`
-	BatchSize int             `yaml:"batch_size" default:"10000" doc:"Maximum records written in one transaction."`
-	Postgres  *PostgresOutput `yaml:"postgres" doc:"Write to a PostgreSQL table."`
-	Parquet   *ParquetOutput  `yaml:"parquet" doc:"Write to Parquet files in a local directory (the local store)."`
+	Name      string `yaml:"name" doc:"Name; default sink.<from>.<table>."`
+	From      string `yaml:"from" required:"true" ref:"topics" doc:"Topic to read."`
+	Group     string `yaml:"group" doc:"Consumer group; default eventops.<name>."`
+	BatchSize int    `yaml:"batch_size" default:"10000" doc:"Maximum records written in one transaction."`
+	// Plugin is the store: an output type that may be used in sinks, written as a key here.
+	Plugin *OutputEntry `outputs:"sinks"`
+}
+
+// StreamName is the name of the stream that runs the sink: its name, or sink.<from>.<table>
+// (the output type instead of the table when the output writes none).
+func (s Sink) StreamName() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	what := "store"
+	if s.Plugin != nil {
+		what = s.Plugin.Type
+		if tw, ok := s.Plugin.Config.(TableWriter); ok {
+			what = tw.TableName()
+		}
+	}
+	return "sink." + s.From + "." + what
 }
 
 // API is the HTTP server.

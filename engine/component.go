@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/store"
+	"github.com/eventops/eventops-engine/engine/telemetry"
 	"github.com/eventops/eventops-engine/engine/types"
 )
 
@@ -99,6 +102,16 @@ type TypedProcessor interface {
 	OutputType() *types.Type
 }
 
+// AlertEmitter is a processor whose output records are alert transitions (threshold's alert
+// records: rule, state, severity, fingerprint, ...), keyed by the alert's fingerprint. The
+// runtime counts what it emits by rule and state, rule tests collect it as the alerts of a
+// case, and lint knows that a key other than the fingerprint breaks a compacted alert topic.
+type AlertEmitter interface {
+	// AlertRules names the rules whose alerts the processor emits; empty when, as built,
+	// it emits none (an anomaly processor without alert_above scores records instead).
+	AlertRules() []string
+}
+
 // LookupSource finds lookup tables by name.
 type LookupSource interface {
 	Lookup(name string) (LookupTable, bool)
@@ -128,4 +141,99 @@ type ProcessorFactory struct {
 	// OutputType, broken parts unknown; or, without OutputType, the shape of its input), so
 	// that lint goes on checking what comes after it.
 	Build func(cfg any, env BuildEnv) (Processor, error)
+}
+
+// OutputFactory declares one output type besides the topic output. The topic output is
+// built by the runtime itself: it is the core of a stream's Kafka transaction (records,
+// dead letters, state and offsets commit together), which no other output can join. Every
+// other output is written before that commit and must be idempotent (Output).
+type OutputFactory struct {
+	// Type is the key the output is written under: output: {postgres: {...}}.
+	Type string
+	// Doc is a one-paragraph description for docs and the JSON Schema.
+	Doc string
+	// Example is YAML as written inside one item of streams: ("output:\n  postgres: ...");
+	// it is checked by a test and shown in docs/components.
+	Example string
+	// NewConfig returns a pointer to a zero Config struct (with yaml/doc/default tags); the
+	// config decoder fills it and runs its Validate, so Check and Build get a valid config.
+	// A config may also tell lint what it writes or holds (config.TableWriter,
+	// config.Claimer).
+	NewConfig func() any
+	// InSinks says the type may also be used in sinks:, which copy a topic into it.
+	InSinks bool
+	// Check checks cfg against the records that reach the output (env.Input) without
+	// touching anything outside the process: lint runs it, and so does every build. An
+	// output writing a table returns the table's columns, which the API's routes reading
+	// it are checked against; nil when it writes no table or they are not known. Errors are
+	// placed like a processor's (config.Errors at expressions, config.FieldError at fields).
+	Check func(cfg any, env BuildEnv) (columns []string, err error)
+	// Build opens the output for running: connects, creates what it needs, recovers.
+	Build func(ctx context.Context, cfg any, env OutputEnv) (Output, error)
+}
+
+// ConfigOf is cfg as the config a factory's NewConfig makes (*C), or an error naming the
+// component (kind, e.g. "postgres output") when something else was passed.
+func ConfigOf[C any](kind string, cfg any) (*C, error) {
+	c, ok := cfg.(*C)
+	if !ok {
+		return nil, fmt.Errorf("%s: config is %T, want %T", kind, cfg, c)
+	}
+	return c, nil
+}
+
+// OutputEnv is what an output gets when it is opened to run.
+type OutputEnv struct {
+	BuildEnv
+	// Metrics is where the output counts what it writes.
+	Metrics *telemetry.Metrics
+}
+
+// TableOutput is an Output writing a table that the API's routes can query.
+type TableOutput interface {
+	Output
+	// Table is the table's name, as written in the output's config.
+	Table() string
+	// OpenStore opens the table's read side; release frees what it holds (open files) once
+	// no route reads it any more.
+	OpenStore(ctx context.Context) (st store.Store, release func(), err error)
+}
+
+// Components are the component types a pipeline may use: the explicit lists the loader,
+// lint, the JSON Schema, the docs and the runtime all read (processors/all, outputs/all).
+type Components struct {
+	Processors []ProcessorFactory
+	Outputs    []OutputFactory
+}
+
+// Registry is the config loader's view of the components.
+func (c Components) Registry() config.Registry {
+	reg := config.Registry{Processors: map[string]config.ProcessorSpec{}, Outputs: map[string]config.OutputSpec{}}
+	for _, f := range c.Processors {
+		reg.Processors[f.Type] = config.ProcessorSpec{NewConfig: f.NewConfig, Doc: f.Doc, Example: f.Example}
+	}
+	for _, f := range c.Outputs {
+		reg.Outputs[f.Type] = config.OutputSpec{NewConfig: f.NewConfig, Doc: f.Doc, Example: f.Example, InSinks: f.InSinks}
+	}
+	return reg
+}
+
+// Processor returns the factory of processor type typ.
+func (c Components) Processor(typ string) (ProcessorFactory, bool) {
+	for _, f := range c.Processors {
+		if f.Type == typ {
+			return f, true
+		}
+	}
+	return ProcessorFactory{}, false
+}
+
+// Output returns the factory of output type typ.
+func (c Components) Output(typ string) (OutputFactory, bool) {
+	for _, f := range c.Outputs {
+		if f.Type == typ {
+			return f, true
+		}
+	}
+	return OutputFactory{}, false
 }

@@ -42,3 +42,11 @@ type Stateful interface {
 type Ticker interface {
 	Tick(ctx context.Context, now time.Time, rejects *Rejects) ([]*Record, error)
 }
+
+// StateExporter is a Stateful processor that can report its whole state at once, in the
+// form Restore takes it. A hot reload uses it to carry the state of a changed processor into
+// its replacement, to move state that a reordering renamed, and to delete the changelog
+// entries of a removed processor; a processor without it starts empty after such a change.
+type StateExporter interface {
+	Export(put func(partition int32, key string, value []byte))
+}

@@ -42,9 +42,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/telemetry"
+	outputs "github.com/eventops/eventops-engine/outputs/all"
 	"github.com/eventops/eventops-engine/processors/all"
 )
 
@@ -107,7 +109,7 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(pipelineFile, all.Registry())
+	cfg, err := config.Load(pipelineFile, components.Registry())
 	if err != nil {
 		return err
 	}
@@ -128,7 +130,7 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 	}
 
 	// 2. The pipeline, from the backlog to rows.
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Components: components})
 	if err != nil {
 		return err
 	}
@@ -500,3 +502,6 @@ func printStages(m *telemetry.Metrics, plan *runtime.Plan) {
 		}
 	}
 }
+
+// components are the component types the benchmark's pipelines use: all the engine has.
+var components = engine.Components{Processors: all.Factories(), Outputs: outputs.Factories()}

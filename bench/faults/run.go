@@ -19,8 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	outputs "github.com/eventops/eventops-engine/outputs/all"
 	"github.com/eventops/eventops-engine/processors/all"
 )
 
@@ -146,7 +148,7 @@ func pgConnect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 // createTopics creates the pipeline's topics as the engine would (so the input can be
 // produced before it starts) and finds its consumer groups.
 func (r *run) createTopics(ctx context.Context) error {
-	cfg, err := config.Load(r.pipeline, all.Registry())
+	cfg, err := config.Load(r.pipeline, components.Registry())
 	if err != nil {
 		return fmt.Errorf("the suite's pipeline: %w", err)
 	}
@@ -158,7 +160,7 @@ func (r *run) createTopics(ctx context.Context) error {
 	if err := b.EnsureTopics(ctx, cfg.Topics); err != nil {
 		return fmt.Errorf("creating the topics: %w", err)
 	}
-	plan, err := runtime.Build(cfg, runtime.Options{Factories: all.Factories()})
+	plan, err := runtime.Build(cfg, runtime.Options{Components: components})
 	if err != nil {
 		return fmt.Errorf("building the suite's pipeline: %w", err)
 	}
@@ -284,3 +286,6 @@ func (r *run) behind() []string {
 	slices.Sort(out)
 	return out
 }
+
+// components are the component types the benchmark's pipelines use: all the engine has.
+var components = engine.Components{Processors: all.Factories(), Outputs: outputs.Factories()}

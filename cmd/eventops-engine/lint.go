@@ -16,7 +16,6 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/ruletest"
 	"github.com/eventops/eventops-engine/engine/runtime"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 const lintUsage = `Usage: eventops-engine lint [--format text|json|github] [--strict] FILE|DIR...
@@ -59,7 +58,7 @@ func (r checkResult) failed(strict bool) bool {
 // checkFile loads and builds file exactly as run does before starting anything. Lint and
 // run both go through it, which is what makes "lint accepts it" mean "run accepts it".
 func checkFile(file string, logger *slog.Logger) checkResult {
-	plan, cfg, err := runtime.Check(file, all.Registry(), runtime.Options{Logger: logger, Factories: all.Factories()})
+	plan, cfg, err := runtime.Check(file, runtime.Options{Logger: logger, Components: components()})
 	var r checkResult
 	if cfg != nil {
 		r.findings = append(r.findings, cfg.Warnings...)
@@ -80,7 +79,7 @@ func checkFile(file string, logger *slog.Logger) checkResult {
 // checkTestFile loads a rule test file as eventops-engine test does.
 func checkTestFile(file string) checkResult {
 	r := checkResult{test: true}
-	_, err := ruletest.Load(file)
+	_, err := ruletest.Load(file, components())
 	var errs config.Errors
 	switch {
 	case err == nil:

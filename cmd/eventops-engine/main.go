@@ -22,7 +22,6 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/ruletest"
 	"github.com/eventops/eventops-engine/engine/runtime"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -161,7 +160,7 @@ func runPipeline(args []string, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	opts := runtime.RunOptions{
 		InstanceID: *instanceID,
-		Load:       func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) },
+		Load:       func() (*config.Pipeline, error) { return config.Load(file, components().Registry()) },
 		Watch:      *watch && !*noWatch,
 		Started: func(r *runtime.Running) {
 			go func() {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/ruletest"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 const schemaUsage = `Usage: eventops-engine schema [--test] > pipeline.schema.json
@@ -21,7 +20,7 @@ The repository keeps both in schemas/ (pipeline.schema.json, pipeline-test.schem
 // schemaCmd prints the JSON Schema of the pipeline file, generated from the same specs the
 // loader decodes with, so that it describes exactly what this binary accepts.
 func schemaCmd(args []string, stdout, stderr io.Writer) int {
-	generate := func() ([]byte, error) { return config.JSONSchema(all.Registry()) }
+	generate := func() ([]byte, error) { return config.JSONSchema(components().Registry()) }
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "--help", "help":

@@ -59,7 +59,7 @@ func testCmd(args []string, stdout, stderr io.Writer) int {
 	var report ruletest.Report
 	t0 := time.Now()
 	for _, file := range files {
-		suite, err := ruletest.Load(file)
+		suite, err := ruletest.Load(file, components())
 		if err != nil {
 			var errs config.Errors
 			if errors.As(err, &errs) {

@@ -55,11 +55,6 @@ type Script struct {
 	KeepsAll bool
 }
 
-// exporter is a processor that can report its whole state, as Restore takes it.
-type exporter interface {
-	Export(put func(partition int32, key string, value []byte))
-}
-
 // TestStateful runs the checkpoint conformance checks of a stateful processor as subtests:
 //
 //   - restored into a fresh instance at every batch boundary, the processor goes on with
@@ -356,7 +351,7 @@ func (s *suite) dropOne(t testing.TB, ref *straight, k int, part int32) bool {
 		t.Errorf("Drop(%d) after step %d: Changes then reported %s; the partition belongs to another instance now", part, k, sample(got))
 		return false
 	}
-	if ex, ok := in.p.(exporter); ok {
+	if ex, ok := in.p.(engine.StateExporter); ok {
 		if got := collectAll(ex); len(got[part]) > 0 {
 			t.Errorf("Drop(%d) after step %d: Export still has %d of its entries", part, k, len(got[part]))
 			return false
@@ -437,7 +432,7 @@ func (s *suite) dropAndRestore(t testing.TB, ref *straight, k int, part int32) b
 // Script.MaxEntries entries and, if the processor can Export, exactly what it exports.
 func (s *suite) checkLiveState(t testing.TB) {
 	in := s.fresh(t, s.script.Start, Changelog{})
-	ex, canExport := in.p.(exporter)
+	ex, canExport := in.p.(engine.StateExporter)
 	most := 0
 	for i, st := range s.script.Steps {
 		if _, err := in.run(st); err != nil {
@@ -593,7 +588,7 @@ func sample(keys []string) string {
 	return fmt.Sprintf("%q", keys)
 }
 
-func collectAll(ex exporter) Changelog {
+func collectAll(ex engine.StateExporter) Changelog {
 	log := Changelog{}
 	ex.Export(func(part int32, key string, v []byte) { log.put(part, key, bytes.Clone(v)) })
 	return log

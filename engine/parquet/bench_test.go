@@ -118,7 +118,7 @@ func BenchmarkQueryMetricsCPU(b *testing.B) {
 	dir := b.TempDir()
 	cfg := metricsConfig(dir)
 	cfg.RowGroupRows = 131072
-	cfg.Compact = &config.ParquetCompact{MinFiles: 2, TargetSize: 1 << 40, Interval: config.Duration(time.Minute)}
+	cfg.Compact = &Compact{MinFiles: 2, TargetSize: 1 << 40, Interval: config.Duration(time.Minute)}
 	o, err := NewOutput(cfg, Options{NoBackground: true})
 	if err != nil {
 		b.Fatal(err)

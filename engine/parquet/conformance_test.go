@@ -24,13 +24,13 @@ func TestStoreConformance(t *testing.T) {
 // also compacts (from 2 files), so the suite reads compacted partitions too. A restart
 // abandons the outputs without flushing (a crash) and opens new ones on the same
 // directories.
-func openBackend(t *testing.T, dir string, tune func(*config.ParquetOutput)) storetest.Backend {
+func openBackend(t *testing.T, dir string, tune func(*Config)) storetest.Backend {
 	clock := &fakeClock{now: time.Date(2025, 10, 16, 12, 0, 0, 0, time.UTC)}
 	var outs []*Output
 	for _, table := range []string{"metrics", "alerts"} {
-		cfg := &config.ParquetOutput{Dir: filepath.Join(dir, table), Table: table, FlushRows: 1 << 20,
+		cfg := &Config{Dir: filepath.Join(dir, table), Table: table, FlushRows: 1 << 20,
 			FlushAge: config.Duration(time.Hour), RowGroupRows: 131072, Compression: "zstd", Retention: config.Forever,
-			Compact: &config.ParquetCompact{MinFiles: 2, TargetSize: 1 << 30, Interval: config.Duration(time.Minute)}}
+			Compact: &Compact{MinFiles: 2, TargetSize: 1 << 30, Interval: config.Duration(time.Minute)}}
 		if tune != nil {
 			tune(cfg)
 		}

@@ -20,8 +20,8 @@ import (
 )
 
 // compact is the compaction config with defaults for an absent compact: block.
-func (o *Output) compact() config.ParquetCompact {
-	c := config.ParquetCompact{MinFiles: 8, TargetSize: 128 << 20, Interval: config.Duration(time.Minute)}
+func (o *Output) compact() Compact {
+	c := Compact{MinFiles: 8, TargetSize: 128 << 20, Interval: config.Duration(time.Minute)}
 	if o.cfg.Compact != nil {
 		c = *o.cfg.Compact
 	}
@@ -81,7 +81,7 @@ func (o *Output) applyRetention() error {
 
 // compactAll merges, in every partition directory, the files smaller than the target size
 // once there are at least MinFiles of them.
-func (o *Output) compactAll(c config.ParquetCompact) error {
+func (o *Output) compactAll(c Compact) error {
 	byDir := map[string][]os.DirEntry{}
 	err := filepath.WalkDir(o.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -109,7 +109,7 @@ func (o *Output) compactAll(c config.ParquetCompact) error {
 // renamed into place (its metadata names its inputs), then the inputs are deleted. A crash
 // between the rename and the deletes leaves inputs a reader must ignore (Live does) and the
 // next run deletes.
-func (o *Output) compactDir(dir string, ents []os.DirEntry, c config.ParquetCompact) error {
+func (o *Output) compactDir(dir string, ents []os.DirEntry, c Compact) error {
 	live, err := Live(dir)
 	if err != nil {
 		return err

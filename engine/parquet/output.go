@@ -87,7 +87,7 @@ type partitioner struct {
 type Output struct {
 	dir   string
 	table string
-	cfg   *config.ParquetOutput
+	cfg   *Config
 	opts  Options
 	cols  []column
 	parts []partitioner
@@ -120,7 +120,7 @@ type Output struct {
 
 // NewOutput checks the config, opens (creating) the directory and recovers: rows in the
 // write-ahead log that did not reach a file before a crash are buffered again.
-func NewOutput(cfg *config.ParquetOutput, opts Options) (*Output, error) {
+func NewOutput(cfg *Config, opts Options) (*Output, error) {
 	o, err := compile(cfg, opts)
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func NewOutput(cfg *config.ParquetOutput, opts Options) (*Output, error) {
 
 // Check compiles the output's columns and partitions against the records it receives,
 // without touching its directory (for lint), and returns the table's column names.
-func Check(cfg *config.ParquetOutput, in *types.Type, warnings *config.Errors) ([]string, error) {
+func Check(cfg *Config, in *types.Type, warnings *config.Errors) ([]string, error) {
 	o, err := compile(cfg, Options{Input: in, Warnings: warnings})
 	if err != nil {
 		return nil, err
@@ -150,7 +150,7 @@ func Check(cfg *config.ParquetOutput, in *types.Type, warnings *config.Errors) (
 	return names, nil
 }
 
-func compile(cfg *config.ParquetOutput, opts Options) (*Output, error) {
+func compile(cfg *Config, opts Options) (*Output, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -30,12 +30,12 @@ type fakeClock struct {
 func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-func metricsConfig(dir string) *config.ParquetOutput {
-	return &config.ParquetOutput{Dir: dir, Table: "metrics", FlushRows: 100000, FlushAge: config.Duration(10 * time.Second),
+func metricsConfig(dir string) *Config {
+	return &Config{Dir: dir, Table: "metrics", FlushRows: 100000, FlushAge: config.Duration(10 * time.Second),
 		RowGroupRows: 1000, Compression: "zstd", Retention: config.Forever}
 }
 
-func open(t *testing.T, cfg *config.ParquetOutput, clock engine.Clock) *Output {
+func open(t *testing.T, cfg *Config, clock engine.Clock) *Output {
 	t.Helper()
 	o, err := NewOutput(cfg, Options{Clock: clock, NoBackground: true})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 )
 
@@ -76,7 +75,7 @@ func TestCompactionAndRetention(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: time.Date(2025, 10, 16, 9, 5, 0, 0, time.UTC)}
 	cfg := metricsConfig(dir)
-	cfg.Compact = &config.ParquetCompact{MinFiles: 3, TargetSize: 1 << 30, Interval: 60e9}
+	cfg.Compact = &Compact{MinFiles: 3, TargetSize: 1 << 30, Interval: 60e9}
 	cfg.Retention = 2 * 24 * 3600e9
 	o := open(t, cfg, clock)
 	for i := range 3 {

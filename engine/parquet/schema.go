@@ -52,7 +52,7 @@ var defaultSortBy = map[string][]string{
 // columnsFor works out the written columns and the expressions that fill them: the built-in
 // table's, with the configured columns replacing or adding to them, or the configured ones
 // for any other table (typed from their expressions' static types when in is known).
-func columnsFor(cfg *config.ParquetOutput, in *types.Type, warnings *config.Errors) ([]Column, config.Fields, error) {
+func columnsFor(cfg *Config, in *types.Type, warnings *config.Errors) ([]Column, config.Fields, error) {
 	def, builtin := tables.Builtin[cfg.Table]
 	if !builtin && len(cfg.Columns) == 0 {
 		return nil, nil, config.FieldErrorf("columns", "table %s is not a built-in table (metrics, alerts): say which expression fills each column", cfg.Table)

@@ -24,7 +24,7 @@ func TestQueriesSkipOnlyRowsThatCannotMatch(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2025, 10, 17, 12, 0, 0, 0, time.UTC)}
 	cfg := metricsConfig(filepath.Join(dir, "metrics"))
 	cfg.RowGroupRows = 700
-	cfg.Compact = &config.ParquetCompact{MinFiles: 3, TargetSize: 1 << 30, Interval: config.Duration(time.Minute)}
+	cfg.Compact = &Compact{MinFiles: 3, TargetSize: 1 << 30, Interval: config.Duration(time.Minute)}
 	o := open(t, cfg, clock)
 	o.pageBufferSize = 1024 // pages of a few dozen rows
 	defer o.Close()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 	"github.com/eventops/eventops-engine/engine/postgres"
@@ -37,7 +36,7 @@ func BenchmarkWrite(b *testing.B) {
 	for _, mode := range postgres.WriteModes {
 		b.Run("output/"+mode, func(b *testing.B) {
 			dsn := pgtest.DSN(b)
-			o, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
+			o, err := postgres.NewOutput(context.Background(), &postgres.Config{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -60,7 +59,7 @@ func BenchmarkWrite(b *testing.B) {
 	for _, mode := range postgres.WriteModes {
 		b.Run("redelivery/"+mode, func(b *testing.B) {
 			dsn := pgtest.DSN(b)
-			o, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
+			o, err := postgres.NewOutput(context.Background(), &postgres.Config{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -138,7 +137,7 @@ func copyRows(b *testing.B, recs []*engine.Record) [][]any {
 // and converting the values to column types, per record.
 func BenchmarkConvert(b *testing.B) {
 	dsn := pgtest.DSN(b)
-	o, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
+	o, err := postgres.NewOutput(context.Background(), &postgres.Config{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

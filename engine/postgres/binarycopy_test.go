@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
 )
 
@@ -20,7 +21,7 @@ func TestBinaryCopyRoundTripsEveryType(t *testing.T) {
 		k TEXT PRIMARY KEY, v VARCHAR(20), c CHAR(3), f8 DOUBLE PRECISION, f4 REAL,
 		i2 SMALLINT, i4 INTEGER, i8 BIGINT, b BOOLEAN, ts TIMESTAMPTZ, j JSON, jb JSONB, u UUID)`)
 	f := func(name string) config.Field { return config.Field{Name: name, Expr: &config.Expr{Src: name}} }
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "typed", DedupeKey: "k", Columns: config.Fields{
+	o := newOutput(t, dsn, postgres.Config{Table: "typed", DedupeKey: "k", Columns: config.Fields{
 		f("k"), f("v"), f("c"), f("f8"), f("f4"), f("i2"), f("i4"), f("i8"), f("b"), f("ts"), f("j"), f("jb"), f("u"),
 	}})
 	full := map[string]any{"k": "full", "v": "héllo ✓", "c": "abc", "f8": -1234.5678e-3, "f4": 0.25,

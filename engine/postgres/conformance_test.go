@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/postgres"
@@ -19,7 +18,7 @@ import (
 func TestOutputConformance(t *testing.T) {
 	enginetest.TestOutput(t, func(t *testing.T) (engine.Output, enginetest.ReadBack) {
 		dsn := pgtest.DSN(t)
-		out, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics", DedupeKey: "event_id"}, postgres.OutputOptions{Stream: "conformance"})
+		out, err := postgres.NewOutput(context.Background(), &postgres.Config{DSN: dsn, Table: "metrics", DedupeKey: "event_id"}, postgres.OutputOptions{Stream: "conformance"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +54,7 @@ func openStoreBackend(t *testing.T, dsn string) storetest.Backend {
 	ctx := context.Background()
 	outputs := map[string]engine.Output{}
 	for _, table := range []string{"metrics", "alerts"} {
-		out, err := postgres.NewOutput(ctx, &config.PostgresOutput{DSN: dsn, Table: table}, postgres.OutputOptions{Stream: "storetest"})
+		out, err := postgres.NewOutput(ctx, &postgres.Config{DSN: dsn, Table: table}, postgres.OutputOptions{Stream: "storetest"})
 		if err != nil {
 			t.Fatal(err)
 		}

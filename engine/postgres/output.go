@@ -8,7 +8,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	goruntime "runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +42,7 @@ type OutputOptions struct {
 // writes leave one row per event.
 type Output struct {
 	pool  *pgxpool.Pool
+	dsn   string
 	table tableRef
 	// cols are the written columns, in mapping order, and values what fills each of them;
 	// dedupe is the index of the dedupe key.
@@ -75,28 +75,19 @@ type Output struct {
 // NewOutput connects to cfg.DSN (through the shared pool), creates the table if it is a
 // built-in one and creation is on, checks that every mapped column exists with a type the
 // output can convert to, and that the dedupe key has a unique index.
-func NewOutput(ctx context.Context, cfg *config.PostgresOutput, opts OutputOptions) (*Output, error) {
+func NewOutput(ctx context.Context, cfg *Config, opts OutputOptions) (*Output, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Clock == nil {
 		opts.Clock = engine.WallClock{}
 	}
-	t, err := parseTable(cfg.Table)
+	t, fields, err := cfg.mapping()
 	if err != nil {
-		return nil, config.FieldErrorf("table", "%v", err)
+		return nil, err
 	}
-	dedupeKey := cfg.DedupeKey
-	if dedupeKey == "" {
-		dedupeKey = "event_id"
-	}
+	dedupeKey := cfg.dedupeKey()
 	builtin, isBuiltin := builtinTables[t.base()]
-	fields := cfg.Columns
-	if isBuiltin {
-		fields = mergeColumns(builtin, cfg.Columns)
-	} else if len(fields) == 0 {
-		return nil, config.FieldErrorf("columns", "table %s is not a built-in table (metrics, alerts): say which expression fills each column", t.name)
-	}
 	mapping, err := eval.CompileFields(fields)
 	if err != nil {
 		return nil, err
@@ -128,7 +119,7 @@ func NewOutput(ctx context.Context, cfg *config.PostgresOutput, opts OutputOptio
 	}
 
 	var errs config.Errors
-	o := &Output{pool: pool, table: t, dedupe: -1, opts: opts, parallel: opts.Parallel}
+	o := &Output{pool: pool, dsn: cfg.DSN, table: t, dedupe: -1, opts: opts, parallel: opts.Parallel}
 	if o.parallel <= 0 {
 		o.parallel = goruntime.GOMAXPROCS(0)
 	}
@@ -524,31 +515,3 @@ func (o *Output) writeStaged(ctx context.Context, rows [][]any) (inserted int64,
 // Close releases nothing: the connection pool is shared by every output and store of the
 // process and closed by CloseAll.
 func (o *Output) Close() error { return nil }
-
-// WrittenColumns checks what can be known about cfg without a database and returns the
-// columns the output writes: the built-in table's (with cfg.Columns added or replacing
-// theirs) or exactly cfg.Columns. Lint uses it to check routes that read the table.
-func WrittenColumns(cfg *config.PostgresOutput) ([]string, error) {
-	t, err := parseTable(cfg.Table)
-	if err != nil {
-		return nil, config.FieldErrorf("table", "%v", err)
-	}
-	fields := cfg.Columns
-	if builtin, ok := builtinTables[t.base()]; ok {
-		fields = mergeColumns(builtin, cfg.Columns)
-	} else if len(fields) == 0 {
-		return nil, config.FieldErrorf("columns", "table %s is not a built-in table (metrics, alerts): say which expression fills each column", t.name)
-	}
-	names := make([]string, len(fields))
-	for i, f := range fields {
-		names[i] = f.Name
-	}
-	dedupeKey := cfg.DedupeKey
-	if dedupeKey == "" {
-		dedupeKey = "event_id"
-	}
-	if !slices.Contains(names, dedupeKey) {
-		return nil, config.FieldErrorf("dedupe_key", "dedupe key %q is not one of the columns the output writes (%s)", dedupeKey, strings.Join(names, ", "))
-	}
-	return names, nil
-}

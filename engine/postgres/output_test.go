@@ -41,7 +41,7 @@ func metrics(prefix string, n int) []*engine.Record {
 	return out
 }
 
-func newOutput(t *testing.T, dsn string, cfg config.PostgresOutput) *postgres.Output {
+func newOutput(t *testing.T, dsn string, cfg postgres.Config) *postgres.Output {
 	t.Helper()
 	cfg.DSN = dsn
 	o, err := postgres.NewOutput(context.Background(), &cfg, postgres.OutputOptions{Stream: "test", Metrics: telemetry.New()})
@@ -99,7 +99,7 @@ func TestOutputCreatesBuiltinTablesWithIndexes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			table := []string{"metrics", "alerts"}[i%2]
-			_, errs[i] = postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: table}, postgres.OutputOptions{})
+			_, errs[i] = postgres.NewOutput(context.Background(), &postgres.Config{DSN: dsn, Table: table}, postgres.OutputOptions{})
 		}()
 	}
 	wg.Wait()
@@ -169,7 +169,7 @@ func TestOutputMigratesSeedTable(t *testing.T) {
 	exec(t, dsn, `CREATE TABLE metrics (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
 		metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB)`,
 		`INSERT INTO metrics (tenant, value) VALUES ('old', 1)`)
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
+	o := newOutput(t, dsn, postgres.Config{Table: "metrics"})
 	write(t, o, metrics("m", 3))
 	write(t, o, metrics("m", 3))
 	if n := count(t, dsn, "metrics"); n != 4 {
@@ -179,7 +179,7 @@ func TestOutputMigratesSeedTable(t *testing.T) {
 
 func TestOutputWritesTypedRows(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
+	o := newOutput(t, dsn, postgres.Config{Table: "metrics"})
 	rec := metric("e1", 92.5)
 	rec.Value["ts_event"] = 1760605200.0 // epoch seconds: 2025-10-16T09:00:00Z
 	if rej := write(t, o, []*engine.Record{rec, metric("e2", "17")}); rej.Len() != 0 {
@@ -213,7 +213,7 @@ func TestOutputWritesTypedRows(t *testing.T) {
 
 func TestOutputAlerts(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "alerts"})
+	o := newOutput(t, dsn, postgres.Config{Table: "alerts"})
 	alert := &engine.Record{Value: map[string]any{
 		"event_id": "a1", "ts": "2025-10-16T09:02:00Z", "tenant_id": "acme", "source_id": "host-a",
 		"metric": "cpu_load", "severity": "critical", "rule": "cpu_load_critical", "value": 93.0,
@@ -249,7 +249,7 @@ func TestOutputEffectivelyOnce(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(mode+"/"+tc.name, func(t *testing.T) {
 				dsn := pgtest.DSN(t)
-				o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
+				o := newOutput(t, dsn, postgres.Config{Table: "metrics"})
 				postgres.SetWriteMode(o, mode)
 				for _, b := range tc.batches {
 					if rej := write(t, o, b); rej.Len() != 0 {
@@ -282,7 +282,7 @@ func TestOutputRejectsBadRecords(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := pgtest.DSN(t)
-			o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
+			o := newOutput(t, dsn, postgres.Config{Table: "metrics"})
 			batch := metrics("ok", 5)
 			bad := metric("bad", 1.0)
 			tc.mutate(bad.Value)
@@ -307,7 +307,7 @@ func TestOutputUserTable(t *testing.T) {
 		id BIGSERIAL PRIMARY KEY, rid UUID NOT NULL UNIQUE, host VARCHAR(8) NOT NULL, n INTEGER CHECK (n >= 0),
 		ok BOOLEAN, day DATE, at TIMESTAMP, price NUMERIC(10,2), doc JSON)`)
 	f := func(name, src string) config.Field { return config.Field{Name: name, Expr: &config.Expr{Src: src}} }
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "readings", DedupeKey: "rid", Columns: config.Fields{
+	o := newOutput(t, dsn, postgres.Config{Table: "readings", DedupeKey: "rid", Columns: config.Fields{
 		f("rid", "id"), f("host", "host"), f("n", "n"), f("ok", "ok"), f("day", "day"), f("at", "at"),
 		f("price", "price"), f("doc", "{host: host, n: n}"),
 	}})
@@ -366,18 +366,18 @@ func TestNewOutputRefusesBadConfig(t *testing.T) {
 	no := false
 	tests := []struct {
 		name string
-		cfg  config.PostgresOutput
+		cfg  postgres.Config
 		want string
 	}{
-		{"missing user table", config.PostgresOutput{Table: "nope", Columns: config.Fields{f("event_id", "x")}}, "table nope does not exist"},
-		{"user table without columns", config.PostgresOutput{Table: "keyed"}, "say which expression fills each column"},
-		{"no unique index on dedupe key", config.PostgresOutput{Table: "plain", DedupeKey: "k", Columns: config.Fields{f("k", "a")}}, "has no unique index"},
-		{"unknown column", config.PostgresOutput{Table: "keyed", DedupeKey: "k", Columns: config.Fields{f("k", "a"), f("w", "b")}}, `has no column "w"`},
-		{"unsupported type", config.PostgresOutput{Table: "plain", DedupeKey: "k", Columns: config.Fields{f("k", "a"), f("p", "b")}}, "type point"},
-		{"dedupe key not written", config.PostgresOutput{Table: "keyed", DedupeKey: "k", Columns: config.Fields{f("v", "a")}}, `dedupe key "k" is not one of the written columns`},
-		{"bad expression", config.PostgresOutput{Table: "keyed", DedupeKey: "k", Columns: config.Fields{f("k", "a +")}}, "expression"},
-		{"built-in table not created", config.PostgresOutput{Table: "metrics", Create: &no}, "table metrics does not exist"},
-		{"injection in table name", config.PostgresOutput{Table: `keyed"; DROP TABLE keyed; --`, DedupeKey: "k", Columns: config.Fields{f("k", "a")}}, "does not exist"},
+		{"missing user table", postgres.Config{Table: "nope", Columns: config.Fields{f("event_id", "x")}}, "table nope does not exist"},
+		{"user table without columns", postgres.Config{Table: "keyed"}, "say which expression fills each column"},
+		{"no unique index on dedupe key", postgres.Config{Table: "plain", DedupeKey: "k", Columns: config.Fields{f("k", "a")}}, "has no unique index"},
+		{"unknown column", postgres.Config{Table: "keyed", DedupeKey: "k", Columns: config.Fields{f("k", "a"), f("w", "b")}}, `has no column "w"`},
+		{"unsupported type", postgres.Config{Table: "plain", DedupeKey: "k", Columns: config.Fields{f("k", "a"), f("p", "b")}}, "type point"},
+		{"dedupe key not written", postgres.Config{Table: "keyed", DedupeKey: "k", Columns: config.Fields{f("v", "a")}}, `dedupe key "k" is not one of the written columns`},
+		{"bad expression", postgres.Config{Table: "keyed", DedupeKey: "k", Columns: config.Fields{f("k", "a +")}}, "expression"},
+		{"built-in table not created", postgres.Config{Table: "metrics", Create: &no}, "table metrics does not exist"},
+		{"injection in table name", postgres.Config{Table: `keyed"; DROP TABLE keyed; --`, DedupeKey: "k", Columns: config.Fields{f("k", "a")}}, "does not exist"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,7 +396,7 @@ func TestNewOutputRefusesBadConfig(t *testing.T) {
 func TestOutputCountsBatches(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	m := telemetry.New()
-	o, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{Stream: "sink", Metrics: m})
+	o, err := postgres.NewOutput(context.Background(), &postgres.Config{DSN: dsn, Table: "metrics"}, postgres.OutputOptions{Stream: "sink", Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestPoolUnreachable(t *testing.T) {
 func TestOutputColumnOverrides(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	e := func(src string) *config.Expr { return &config.Expr{Src: src} }
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics", Columns: config.Fields{
+	o := newOutput(t, dsn, postgres.Config{Table: "metrics", Columns: config.Fields{
 		{Name: "tenant", Expr: e(`tenant_id ?? "default"`)},
 		{Name: "tags", Nested: config.Fields{{Name: "host", Expr: e("source.source_id")}, {Name: "env", Expr: e("tags.env")}}},
 	}})

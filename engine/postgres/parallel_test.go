@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/postgres"
@@ -22,7 +21,7 @@ import (
 func TestParallelWriteIsEffectivelyOnce(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	metrics := telemetry.New()
-	out, err := postgres.NewOutput(context.Background(), &config.PostgresOutput{DSN: dsn, Table: "metrics", DedupeKey: "event_id"},
+	out, err := postgres.NewOutput(context.Background(), &postgres.Config{DSN: dsn, Table: "metrics", DedupeKey: "event_id"},
 		postgres.OutputOptions{Stream: "parallel", Parallel: 3, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
@@ -19,7 +18,7 @@ import (
 func seedStore(t *testing.T) (*postgres.Store, string) {
 	t.Helper()
 	dsn := pgtest.DSN(t)
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "metrics"})
+	o := newOutput(t, dsn, postgres.Config{Table: "metrics"})
 	var batch []*engine.Record
 	for i := range 12 {
 		r := metric(fmt.Sprintf("e%d", i), float64(i))
@@ -153,7 +152,7 @@ func TestStoreSelectedColumns(t *testing.T) {
 // each fingerprint, then the where conditions.
 func TestStoreLatestBy(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	o := newOutput(t, dsn, config.PostgresOutput{Table: "alerts"})
+	o := newOutput(t, dsn, postgres.Config{Table: "alerts"})
 	alert := func(id, fp, state, ts string) *engine.Record {
 		return &engine.Record{Value: map[string]any{"event_id": id, "fingerprint": fp, "state": state, "ts": ts, "rule": "cpu", "tenant_id": "acme"}}
 	}

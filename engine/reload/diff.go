@@ -55,7 +55,7 @@ func Diff(old, new *config.Pipeline, changedFiles []string) []string {
 	}
 	streamName := func(s config.Stream) string { return s.Name }
 	section("streams", keyed(old.Streams, streamName), keyed(new.Streams, streamName))
-	section("sinks", keyed(old.Sinks, sinkName), keyed(new.Sinks, sinkName))
+	section("sinks", keyed(old.Sinks, config.Sink.StreamName), keyed(new.Sinks, config.Sink.StreamName))
 	oldAPI, newAPI := old.API != nil, new.API != nil
 	switch {
 	case oldAPI && !newAPI:
@@ -106,27 +106,12 @@ func keyed[T any](items []T, key func(T) string) map[string]any {
 	return out
 }
 
-// sinkName is a sink's name, or the one the engine gives it (what it copies where).
-func sinkName(s config.Sink) string {
-	if s.Name != "" {
-		return s.Name
-	}
-	table := ""
-	switch {
-	case s.Postgres != nil:
-		table = s.Postgres.Table
-	case s.Parquet != nil:
-		table = s.Parquet.Table
-	}
-	return "sink." + s.From + "." + table
-}
-
 var (
 	posType  = reflect.TypeFor[config.Pos]()
 	exprType = reflect.TypeFor[config.Expr]()
-	// placedBy are fields that only say where a value was written: a processor's config
-	// path holds its stream's index.
-	placedBy = map[reflect.Type]string{reflect.TypeFor[config.ProcessorEntry](): "Path"}
+	// placedBy are fields that only say where a value was written: a processor's or an
+	// output's config path holds its stream's index.
+	placedBy = map[reflect.Type]string{reflect.TypeFor[config.ProcessorEntry](): "Path", reflect.TypeFor[config.OutputEntry](): "Path"}
 )
 
 // Same tells whether two config values say the same thing: equal in every field except the

@@ -9,8 +9,13 @@ import (
 	"time"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	outputs "github.com/eventops/eventops-engine/outputs/all"
 	"github.com/eventops/eventops-engine/processors/all"
 )
+
+// registry knows every component type of the engine, as the running binary does.
+var registry = engine.Components{Processors: all.Factories(), Outputs: outputs.Factories()}.Registry()
 
 const basePipeline = `version: 1
 broker: {embedded: {}}
@@ -46,7 +51,7 @@ func load(t *testing.T, dir, text string) *config.Pipeline {
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := config.LoadBytes(file, []byte(text), all.Registry(), nil)
+	p, err := config.LoadBytes(file, []byte(text), registry, nil)
 	if err != nil {
 		t.Fatalf("loading: %v", err)
 	}
@@ -100,7 +105,7 @@ func TestRejectedReloadSaysWhere(t *testing.T) {
 	}
 	broken := strings.Replace(basePipeline, "when: 'value >= 90'", "whne: 'value >= 90'", 1)
 	file := filepath.Join(dir, "pipeline.yaml")
-	_, err := config.LoadBytes(file, []byte(broken), all.Registry(), nil)
+	_, err := config.LoadBytes(file, []byte(broken), registry, nil)
 	if err == nil {
 		t.Fatal("a broken expression loaded")
 	}

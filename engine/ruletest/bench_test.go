@@ -119,7 +119,7 @@ func BenchmarkDaySuite(b *testing.B) {
 				defer debug.SetGCPercent(debug.SetGCPercent(400))
 				file := daySuite(b, cases, d.day, mode == "rules")
 				for b.Loop() {
-					s, err := Load(file)
+					s, err := Load(file, components)
 					if err != nil {
 						b.Fatal(err)
 					}

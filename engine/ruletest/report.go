@@ -84,7 +84,7 @@ func (r *Report) Add(s *Suite, results []Result) {
 		r.rules, r.streams = map[ruleRef]bool{}, map[string]int{}
 	}
 	r.suites = append(r.suites, suiteReport{file: s.File, results: results})
-	for _, ref := range s.rules() {
+	for _, ref := range s.alertRules {
 		ref.stream = s.Spec.Pipeline + ": " + ref.stream
 		r.rules[ref] = r.rules[ref] || false
 	}

@@ -15,6 +15,10 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
+
+	"github.com/eventops/eventops-engine/engine"
+	outputs "github.com/eventops/eventops-engine/outputs/all"
+	"github.com/eventops/eventops-engine/processors/all"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata and schemas/pipeline-test.schema.json")
@@ -65,7 +69,7 @@ func TestExamplesPass(t *testing.T) {
 		t.Fatalf("examples have %d test files, want one per example pipeline", len(files))
 	}
 	for _, file := range files {
-		s, err := Load(file)
+		s, err := Load(file, components)
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
@@ -80,7 +84,7 @@ func TestExamplesPass(t *testing.T) {
 // Wrong expectations fail, each with a diff that says what was expected and what came, at
 // the expectation's line and column; the right case in the same file passes.
 func TestWrongExpectationsFailWithADiff(t *testing.T) {
-	s, err := Load("testdata/wrong_test.yaml")
+	s, err := Load("testdata/wrong_test.yaml", components)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +104,7 @@ func TestWrongExpectationsFailWithADiff(t *testing.T) {
 }
 
 func TestLookupOverride(t *testing.T) {
-	s, err := Load("testdata/override_test.yaml")
+	s, err := Load("testdata/override_test.yaml", components)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +118,7 @@ func TestLookupOverride(t *testing.T) {
 // Mistakes in a test file are reported all at once, each at its position, with the names
 // the pipeline has.
 func TestLoadErrors(t *testing.T) {
-	_, err := Load("testdata/bad_test.yaml")
+	_, err := Load("testdata/bad_test.yaml", components)
 	if err == nil {
 		t.Fatal("the bad test file loaded")
 	}
@@ -122,7 +126,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestJUnitAndCoverage(t *testing.T) {
-	s, err := Load("testdata/wrong_test.yaml")
+	s, err := Load("testdata/wrong_test.yaml", components)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +153,7 @@ func TestJUnitAndCoverage(t *testing.T) {
 	}
 
 	// A suite whose cases never make a rule fire shows it.
-	s2, err := Load("testdata/override_test.yaml")
+	s2, err := Load("testdata/override_test.yaml", components)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,3 +245,6 @@ func golden(t *testing.T, file, got string) {
 		t.Errorf("output differs from %s (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", file, got, want)
 	}
 }
+
+// components are the component types the test files' pipelines use: every one the binary has.
+var components = engine.Components{Processors: all.Factories(), Outputs: outputs.Factories()}

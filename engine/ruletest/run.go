@@ -27,9 +27,6 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/runtime"
-	"github.com/eventops/eventops-engine/processors/all"
-	"github.com/eventops/eventops-engine/processors/anomaly"
-	"github.com/eventops/eventops-engine/processors/threshold"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -41,16 +38,20 @@ type Suite struct {
 	pos      config.Positions
 	pipeline *config.Pipeline // as loaded, before lookup overrides
 	cfg      *config.Pipeline // with the overrides
+	// alertRules are the alert rules of the streams under test, from their built processors.
+	alertRules []ruleRef
+	components engine.Components
 }
 
-// Load reads and checks a test file and the pipeline it names. Problems come back as
-// config.Errors, each at its file:line:col (the pipeline's own at the pipeline's).
-func Load(file string) (*Suite, error) {
+// Load reads and checks a test file and the pipeline it names, whose components are of the
+// types in components. Problems come back as config.Errors, each at its file:line:col (the
+// pipeline's own at the pipeline's).
+func Load(file string, components engine.Components) (*Suite, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	s := &Suite{File: file}
+	s := &Suite{File: file, components: components}
 	var errs config.Errors
 	s.pos, err = config.DecodeFile(file, data, &s.Spec, "test file")
 	if err != nil {
@@ -64,7 +65,7 @@ func Load(file string) (*Suite, error) {
 	if !filepath.IsAbs(pipelineFile) {
 		pipelineFile = filepath.Join(filepath.Dir(file), pipelineFile)
 	}
-	cfg, err := config.Load(pipelineFile, all.Registry())
+	cfg, err := config.Load(pipelineFile, components.Registry())
 	if err != nil {
 		var cerrs config.Errors
 		if errors.As(err, &cerrs) {
@@ -91,13 +92,18 @@ func Load(file string) (*Suite, error) {
 		over.Lookups[name] = lk
 	}
 	s.cfg = &over
-	s.check(&errs)
+	// The pipeline with its overrides must build (a bad override file, say); its
+	// processors say which alert rules expectations may name.
+	plan, err := s.build(runtime.NewVirtualClock(epoch))
+	if err == nil {
+		s.alertRules = s.rulesOf(plan)
+	}
+	s.check(&errs, err == nil)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs.Err()
 	}
-	// The pipeline with its overrides must build (a bad override file, say).
-	if _, err := s.build(runtime.NewVirtualClock(epoch)); err != nil {
+	if err != nil {
 		errs.Add(at("pipeline"), "pipeline", "%s does not build with the test's lookups: %v", s.Spec.Pipeline, err)
 		return nil, errs.Err()
 	}
@@ -112,8 +118,9 @@ func oneOf(got string, names []string) string {
 	return config.Suggestion(got, names) + " (it has " + strings.Join(names, ", ") + ")"
 }
 
-// check finds references to things the pipeline does not have: streams, topics, rules.
-func (s *Suite) check(errs *config.Errors) {
+// check finds references to things the pipeline does not have: streams, topics, and rules
+// when the pipeline built (knowsRules), since its processors are what say which rules exist.
+func (s *Suite) check(errs *config.Errors, knowsRules bool) {
 	at := func(path string) config.Pos { return s.pos.Of(path) }
 	streams := map[string]config.Stream{}
 	var names []string
@@ -158,7 +165,7 @@ func (s *Suite) check(errs *config.Errors) {
 				continue
 			}
 			for k, a := range *e.Alerts {
-				if p := fmt.Sprintf("%s.alerts[%d].rule", ep, k); a.Rule != "" && !slices.Contains(rules, a.Rule) {
+				if p := fmt.Sprintf("%s.alerts[%d].rule", ep, k); knowsRules && a.Rule != "" && !slices.Contains(rules, a.Rule) {
 					errs.Add(at(p), p, "no rule %q in the streams under test%s", a.Rule, oneOf(a.Rule, rules))
 				}
 			}
@@ -176,7 +183,7 @@ func orDefault(s, def string) string {
 // ruleNames lists the alert rules of the streams under test.
 func (s *Suite) ruleNames() []string {
 	var out []string
-	for _, r := range s.rules() {
+	for _, r := range s.alertRules {
 		out = append(out, r.rule)
 	}
 	slices.Sort(out)
@@ -185,24 +192,21 @@ func (s *Suite) ruleNames() []string {
 
 type ruleRef struct{ stream, processor, rule string }
 
-// rules lists every alert rule of the streams under test, by stream and processor path.
-func (s *Suite) rules() []ruleRef {
+// rulesOf lists every alert rule of the streams under test in plan, by stream and
+// processor path: the rules of the processors that emit alerts (engine.AlertEmitter).
+func (s *Suite) rulesOf(plan *runtime.Plan) []ruleRef {
 	var out []ruleRef
-	for i, st := range s.cfg.Streams {
-		if len(s.Spec.Streams) > 0 && !slices.Contains(s.Spec.Streams, st.Name) {
+	for _, sp := range plan.Streams {
+		if sp.Sink || len(s.Spec.Streams) > 0 && !slices.Contains(s.Spec.Streams, sp.Name) {
 			continue
 		}
-		for j, p := range st.Processors {
-			at := fmt.Sprintf("streams[%d].processors[%d].%s", i, j, p.Type)
-			switch c := p.Config.(type) {
-			case *threshold.Config:
-				for _, r := range c.Rules {
-					out = append(out, ruleRef{stream: st.Name, processor: at, rule: r.Name})
-				}
-			case *anomaly.Config:
-				if c.AlertAbove != nil {
-					out = append(out, ruleRef{stream: st.Name, processor: at, rule: c.Rule})
-				}
+		for _, p := range sp.Processors {
+			ae, ok := p.Processor.(engine.AlertEmitter)
+			if !ok {
+				continue
+			}
+			for _, rule := range ae.AlertRules() {
+				out = append(out, ruleRef{stream: sp.Name, processor: p.Path, rule: rule})
 			}
 		}
 	}
@@ -214,7 +218,7 @@ func (s *Suite) rules() []ruleRef {
 func (s *Suite) build(clock *runtime.VirtualClock) (*runtime.Plan, error) {
 	cfg := *s.cfg
 	cfg.Warnings = slices.Clone(cfg.Warnings)
-	return runtime.Build(&cfg, runtime.Options{Clock: clock, Factories: all.Factories(), Logger: discard})
+	return runtime.Build(&cfg, runtime.Options{Clock: clock, Components: s.components, Logger: discard})
 }
 
 // Result is the outcome of one test case.

@@ -13,8 +13,6 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
 	"github.com/eventops/eventops-engine/engine/lookup"
-	"github.com/eventops/eventops-engine/engine/parquet"
-	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/schema"
 	"github.com/eventops/eventops-engine/engine/types"
@@ -24,8 +22,9 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Clock  engine.Clock
-	// Factories are the processor types available (processors/all.Factories()).
-	Factories []engine.ProcessorFactory
+	// Components are the processor and output types available (processors/all and
+	// outputs/all).
+	Components engine.Components
 	// Lookups, when a running pipeline reloads, are its tables: a declared lookup whose
 	// definition did not change uses the running table (read again in place when its file
 	// changed), so every processor, old and new, shares one table.
@@ -50,7 +49,7 @@ type StreamPlan struct {
 	OutputKey    *eval.Program
 	OutputHeader map[string]*eval.Program
 	DeadLetter   string
-	// Sink is true for entries of sinks: (no processors, postgres output).
+	// Sink is true for entries of sinks: (no processors, a registered output).
 	Sink bool
 	// OutputType is the type of the records reaching the output (what its column
 	// expressions are checked against; a Parquet file's custom columns are typed from it).
@@ -63,6 +62,8 @@ type NamedProcessor struct {
 	Name string // processors[1].enrich: the short name used in metrics and dead-letter headers
 	Type string // enrich
 	engine.Processor
+	// Alerts says the processor emits alert records (engine.AlertEmitter with rules).
+	Alerts bool
 }
 
 // Build compiles p. Every problem found is returned at once as config.Errors; warnings
@@ -75,45 +76,21 @@ func Build(p *config.Pipeline, opts Options) (*Plan, error) {
 	return build(p, opts, nil)
 }
 
-// build is Build on a pipeline whose file had the unknown keys given (their loader
-// findings): a processor with one, or a stream whose processors key is misspelled,
-// produces records of unknown type, since a setting meant to shape them is missing.
-func build(p *config.Pipeline, opts Options, unknownKeys config.Errors) (*Plan, error) {
+// build is Build on a pipeline whose file had the findings given (the loader's; a plan
+// built with any is only checked, never run). Each part of the file is judged once: what
+// the loader found broken is not loaded or checked again here. And a processor with an
+// unknown key, or a stream whose processors key is misspelled, produces records of
+// unknown type, since a setting meant to shape them is missing.
+func build(p *config.Pipeline, opts Options, reported config.Errors) (*Plan, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Clock == nil {
 		opts.Clock = engine.WallClock{}
 	}
-	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, factories: map[string]engine.ProcessorFactory{}, unknownKeys: unknownKeys}
-	for _, f := range opts.Factories {
-		b.factories[f.Type] = f
-	}
-
-	b.plan.Lookups = lookup.Set{}
-	for _, name := range slices.Sorted(maps.Keys(p.Lookups)) {
-		if t, ok := opts.Lookups[name]; ok && t != nil && reload.Same(t.Config(), p.Lookups[name]) {
-			b.plan.Lookups[name] = t
-			continue
-		}
-		t, err := lookup.Load(name, p.Lookups[name])
-		if err != nil {
-			b.add(err, "lookups."+name+".file", p.At("lookups."+name+".file"))
-			b.unloaded = append(b.unloaded, name)
-			continue
-		}
-		b.plan.Lookups[name] = t
-	}
-
-	b.schemas = map[string]*schema.Validator{}
-	for _, name := range slices.Sorted(maps.Keys(p.Schemas)) {
-		s, err := schema.Compile(p.Schemas[name]) // its errors name the file
-		if err != nil {
-			b.add(err, "schemas."+name, p.At("schemas."+name))
-			continue
-		}
-		b.schemas[name] = s
-	}
+	b := &builder{p: p, opts: opts, plan: &Plan{Pipeline: p, opts: opts}, reported: reported}
+	b.loadLookups()
+	b.compileSchemas()
 
 	b.producers = map[string][]int{}
 	for i, sc := range p.Streams {
@@ -142,19 +119,61 @@ func build(p *config.Pipeline, opts Options, unknownKeys config.Errors) (*Plan, 
 	return b.plan, nil
 }
 
+// loadLookups loads the declared lookup tables, or takes the running ones that did not
+// change (Options.Lookups). One whose file the loader reported missing is not read.
+func (b *builder) loadLookups() {
+	b.plan.Lookups = lookup.Set{}
+	for _, name := range slices.Sorted(maps.Keys(b.p.Lookups)) {
+		cfg := b.p.Lookups[name]
+		if t, ok := b.opts.Lookups[name]; ok && t != nil && reload.Same(t.Config(), cfg) {
+			b.plan.Lookups[name] = t
+			continue
+		}
+		if b.isReported("lookups." + name) {
+			b.unloaded = append(b.unloaded, name)
+			continue
+		}
+		t, err := lookup.Load(name, cfg)
+		if err != nil {
+			b.add(err, "lookups."+name+".file", b.p.At("lookups."+name+".file"))
+			b.unloaded = append(b.unloaded, name)
+			continue
+		}
+		b.plan.Lookups[name] = t
+	}
+}
+
+// compileSchemas compiles the declared JSON Schemas, except those the loader reported.
+func (b *builder) compileSchemas() {
+	b.schemas = map[string]*schema.Validator{}
+	for _, name := range slices.Sorted(maps.Keys(b.p.Schemas)) {
+		if b.isReported("schemas." + name) {
+			continue
+		}
+		s, err := schema.Compile(b.p.Schemas[name]) // its errors name the file
+		if err != nil {
+			b.add(err, "schemas."+name, b.p.At("schemas."+name))
+			continue
+		}
+		b.schemas[name] = s
+	}
+}
+
 // buildLookups is what processors see of the lookups while building: a declared table that
 // failed to load (its error is reported once, at its file) is there, with unknown columns,
-// so that enrich processors using it are still checked and do not report it missing.
+// so that enrich processors using it are still checked and do not report it missing. So is
+// any name when the loader had findings (checked): a name no lookup declares is one of them.
 type buildLookups struct {
 	loaded   lookup.Set
 	unloaded []string
+	checked  bool
 }
 
 func (l buildLookups) Lookup(name string) (engine.LookupTable, bool) {
 	if t, ok := l.loaded.Lookup(name); ok {
 		return t, true
 	}
-	if slices.Contains(l.unloaded, name) {
+	if l.checked || slices.Contains(l.unloaded, name) {
 		return unloadedTable{}, true
 	}
 	return nil, false
@@ -167,26 +186,31 @@ func (unloadedTable) Columns() []string                 { return nil }
 
 // builder holds the state of one Build.
 type builder struct {
-	p         *config.Pipeline
-	opts      Options
-	plan      *Plan
-	factories map[string]engine.ProcessorFactory
-	schemas   map[string]*schema.Validator
-	errs      config.Errors
-	warns     config.Errors
+	p       *config.Pipeline
+	opts    Options
+	plan    *Plan
+	schemas map[string]*schema.Validator
+	errs    config.Errors
+	warns   config.Errors
 
 	unloaded  []string            // lookups that are declared but did not load (already reported)
 	producers map[string][]int    // topic -> streams writing it
 	written   []*types.Type       // per stream, once built: the type of the records it writes (as read back)
 	tables    map[string][]string // table -> columns written to it (nil: not known)
 
-	unknownKeys config.Errors // the loader's findings of unknown keys (see build)
+	reported config.Errors // the loader's findings (see build)
 }
 
 // misspelled reports whether an unknown key was found in the settings at path: what they
 // make is then not known.
 func (b *builder) misspelled(path string) bool {
-	return slices.ContainsFunc(b.unknownKeys, func(e *config.Error) bool { return within(e.Covers, path) })
+	return slices.ContainsFunc(b.reported, func(e *config.Error) bool { return within(e.Covers, path) })
+}
+
+// isReported reports whether the loader found something wrong at path or below it: that
+// part is judged already.
+func (b *builder) isReported(path string) bool {
+	return slices.ContainsFunc(b.reported, func(e *config.Error) bool { return within(e.Path, path) })
 }
 
 // order lists the streams so that a stream comes after the streams writing its input
@@ -269,7 +293,7 @@ func (b *builder) stream(i int) *StreamPlan {
 			in = types.Any // its config did not decode; the loader reported why
 			continue
 		}
-		f, ok := b.factories[pe.Type]
+		f, ok := b.opts.Components.Processor(pe.Type)
 		if !ok {
 			b.errs.Add(pe.Pos, pe.Path, "unknown processor type %q", pe.Type)
 			in = types.Any
@@ -279,7 +303,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		proc, err := safeBuild(f, pe.Config, engine.BuildEnv{
 			Stream:   sc.Name,
 			Path:     name,
-			Lookups:  buildLookups{b.plan.Lookups, b.unloaded},
+			Lookups:  buildLookups{b.plan.Lookups, b.unloaded, len(b.reported) > 0},
 			Clock:    b.opts.Clock,
 			Logger:   b.opts.Logger.With("stream", sc.Name, "processor", name),
 			Input:    in,
@@ -296,7 +320,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		if b.misspelled(pe.Path) {
 			in = types.Any
 		}
-		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc})
+		sp.Processors = append(sp.Processors, NamedProcessor{Path: pe.Path, Name: name, Type: pe.Type, Processor: proc, Alerts: emitsAlerts(proc)})
 	}
 	if b.misspelled(path+".processors") && len(sc.Processors) == 0 {
 		in = types.Any // the processors: key itself is misspelled
@@ -306,8 +330,7 @@ func (b *builder) stream(i int) *StreamPlan {
 		written = sp.OutputSchema.RecordType("schema " + sc.Output.Schema)
 	}
 	if k := sc.Output.Key; k != nil && !k.IsZero() {
-		if n := len(sc.Processors); n > 0 && sc.Processors[n-1].Type == "threshold" &&
-			strings.Contains(p.Topics[sc.Output.Topic].Cleanup, "compact") && strings.TrimSpace(k.Src) != "fingerprint" {
+		if endsWithAlerts(sc, sp) && strings.Contains(p.Topics[sc.Output.Topic].Cleanup, "compact") && strings.TrimSpace(k.Src) != "fingerprint" {
 			b.warns.AddWarning(k.Pos, path+".output.key", "alerts are keyed by their fingerprint (rule + series) so that a compacted topic keeps the latest state of each alert; this key replaces it, and a compacted %s keeps one alert per key value. Remove output.key unless that is what you want", sc.Output.Topic)
 		}
 		prog, _, err := eval.CompileChecked(*k, eval.Any, in, &b.warns)
@@ -330,11 +353,8 @@ func (b *builder) stream(i int) *StreamPlan {
 		}
 		sp.OutputHeader[h] = prog
 	}
-	if pg := sc.Output.Postgres; pg != nil {
-		b.postgres(pg, in, path+".output.postgres")
-	}
-	if pq := sc.Output.Parquet; pq != nil {
-		b.parquet(pq, in, path+".output.parquet")
+	if out := sc.Output.Plugin; out != nil {
+		b.output(sc.Name, out, in)
 	}
 	b.written[i] = types.Encoded(written)
 	sp.OutputType = in
@@ -346,60 +366,51 @@ const sinkStallAfter = config.Duration(time.Minute)
 
 func (b *builder) sink(i int, sk config.Sink) {
 	p := b.p
-	name := sk.Name
-	if name == "" {
-		name = fmt.Sprintf("sink.%s.%s", sk.From, sinkTable(sk))
-	}
+	name := sk.StreamName()
 	sc := config.Stream{
 		Name:   name,
 		Input:  config.Input{Topic: sk.From, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter, StallAfter: sinkStallAfter},
-		Output: config.Output{Postgres: sk.Postgres, Parquet: sk.Parquet},
+		Output: config.Output{Plugin: sk.Plugin},
 	}
-	if sk.Postgres != nil {
-		b.postgres(sk.Postgres, b.topicType(sk.From), fmt.Sprintf("sinks[%d].postgres", i))
-	}
-	if sk.Parquet != nil {
-		b.parquet(sk.Parquet, b.topicType(sk.From), fmt.Sprintf("sinks[%d].parquet", i))
+	if sk.Plugin != nil {
+		b.output(name, sk.Plugin, b.topicType(sk.From))
 	}
 	b.plan.Streams = append(b.plan.Streams, &StreamPlan{Name: name, Config: sc, DeadLetter: p.DeadLetter, Sink: true, OutputType: b.topicType(sk.From)})
 }
 
-// postgres checks a PostgreSQL output's columns against the records it receives, and notes
-// which columns its table gets for the routes that read it.
-func (b *builder) postgres(pg *config.PostgresOutput, in *types.Type, path string) {
-	if b.tables == nil {
-		b.tables = map[string][]string{}
-	}
-	cols, err := postgres.WrittenColumns(pg)
-	if err != nil {
-		b.add(err, path, b.p.At(path))
-	}
-	if prev, seen := b.tables[pg.Table]; !seen {
-		b.tables[pg.Table] = cols
-	} else if prev != nil && cols != nil {
-		b.tables[pg.Table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
-	}
-	if len(pg.Columns) > 0 {
-		if _, err := eval.CheckFields(pg.Columns, in, "", &b.warns); err != nil {
-			b.add(err, path+".columns", b.p.At(path+".columns"))
+// output checks a registered output of stream against the records it receives (its
+// factory's Check), and notes the columns of the table it writes for the routes that read
+// it.
+func (b *builder) output(stream string, out *config.OutputEntry, in *types.Type) {
+	if out.Config == nil || b.isReported(out.Path) {
+		if tw, ok := out.Config.(config.TableWriter); ok {
+			b.noteTable(tw.TableName(), nil) // written, columns not known
 		}
+		return // the loader reported what is wrong with it
+	}
+	f, ok := b.opts.Components.Output(out.Type)
+	if !ok {
+		b.errs.Add(out.Pos, out.Path, "unknown output type %q", out.Type)
+		return
+	}
+	cols, err := safeCheck(f, out.Config, engine.BuildEnv{
+		Stream: stream, Path: out.Path, Clock: b.opts.Clock, Logger: b.opts.Logger, Input: in, Warnings: &b.warns,
+	})
+	b.add(err, out.Path, b.p.At(out.Path))
+	if tw, ok := out.Config.(config.TableWriter); ok {
+		b.noteTable(tw.TableName(), cols)
 	}
 }
 
-// parquet checks a Parquet output's columns and partitions against the records it
-// receives (by building it without touching its directory), and notes its table's columns.
-func (b *builder) parquet(pc *config.ParquetOutput, in *types.Type, path string) {
+// noteTable adds cols (nil: not known) to the columns known to be written to table.
+func (b *builder) noteTable(table string, cols []string) {
 	if b.tables == nil {
 		b.tables = map[string][]string{}
 	}
-	cols, err := parquet.Check(pc, in, &b.warns)
-	if err != nil {
-		b.add(err, path, b.p.At(path))
-	}
-	if prev, seen := b.tables[pc.Table]; !seen {
-		b.tables[pc.Table] = cols
+	if prev, seen := b.tables[table]; !seen {
+		b.tables[table] = cols
 	} else if prev != nil && cols != nil {
-		b.tables[pc.Table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
+		b.tables[table] = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev), cols...))))
 	}
 }
 
@@ -472,6 +483,19 @@ func (b *builder) add(err error, path string, pos config.Pos) {
 	}
 }
 
+// emitsAlerts reports whether proc emits alert records.
+func emitsAlerts(proc engine.Processor) bool {
+	ae, ok := proc.(engine.AlertEmitter)
+	return ok && len(ae.AlertRules()) > 0
+}
+
+// endsWithAlerts reports whether the stream's last processor (as written, and built) emits
+// alert records: they are what reaches its output.
+func endsWithAlerts(sc config.Stream, sp *StreamPlan) bool {
+	n, built := len(sc.Processors), len(sp.Processors)
+	return n > 0 && built > 0 && sp.Processors[built-1].Path == sc.Processors[n-1].Path && sp.Processors[built-1].Alerts
+}
+
 // partialOutput is the type of what a processor that failed to build would produce, for
 // checking the rest of the stream and the streams reading its output. A factory may
 // return a processor together with its error to say it (one that never runs): its
@@ -494,25 +518,35 @@ func partialOutput(proc engine.Processor, in *types.Type) *types.Type {
 // safeBuild turns a panic in a processor's Build (possible on a partially decoded config)
 // into an error, so that checking a broken file never crashes.
 func safeBuild(f engine.ProcessorFactory, cfg any, env engine.BuildEnv) (p engine.Processor, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot build %s processor: %v", f.Type, r)
-		}
-	}()
+	defer recoverAs(&err, "cannot build %s processor: %v", f.Type)
 	return f.Build(cfg, env)
+}
+
+// safeCheck is safeBuild for an output's Check.
+func safeCheck(f engine.OutputFactory, cfg any, env engine.BuildEnv) (cols []string, err error) {
+	defer recoverAs(&err, "cannot check %s output: %v", f.Type)
+	return f.Check(cfg, env)
+}
+
+// recoverAs, deferred, turns a panic into *err, formatted with the component type and the
+// panic's value.
+func recoverAs(err *error, format, typ string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf(format, typ, r)
+	}
 }
 
 // Check loads and builds path without running anything, and returns every problem found:
 // the loader's, and the build phase's (expression compile errors, schemas, lookups) for the
-// parts that decoded. On success it returns the plan.
-func Check(path string, reg config.Registry, opts Options) (*Plan, *config.Pipeline, error) {
-	cfg, err := config.Load(path, reg)
+// parts that decoded, with the component types of opts. On success it returns the plan.
+func Check(path string, opts Options) (*Plan, *config.Pipeline, error) {
+	cfg, err := config.Load(path, opts.Components.Registry())
 	return checkLoaded(cfg, err, opts)
 }
 
 // CheckBytes is Check on a file already read (fuzzing, editors); lookupEnv resolves ${VAR}.
-func CheckBytes(path string, data []byte, reg config.Registry, opts Options, lookupEnv func(string) (string, bool)) (*Plan, *config.Pipeline, error) {
-	cfg, err := config.LoadBytes(path, data, reg, lookupEnv)
+func CheckBytes(path string, data []byte, opts Options, lookupEnv func(string) (string, bool)) (*Plan, *config.Pipeline, error) {
+	cfg, err := config.LoadBytes(path, data, opts.Components.Registry(), lookupEnv)
 	return checkLoaded(cfg, err, opts)
 }
 
@@ -524,13 +558,7 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if cfg == nil {
 		return nil, nil, loadErr
 	}
-	var unknownKeys config.Errors
-	for _, e := range errs {
-		if e.Covers != "" {
-			unknownKeys = append(unknownKeys, e)
-		}
-	}
-	plan, err := build(cfg, opts, unknownKeys)
+	plan, err := build(cfg, opts, errs)
 	if err == nil && len(errs) == 0 {
 		return plan, cfg, nil
 	}
@@ -538,47 +566,15 @@ func checkLoaded(cfg *config.Pipeline, loadErr error, opts Options) (*Plan, *con
 	if err != nil && !errors.As(err, &buildErrs) {
 		return nil, cfg, err
 	}
-	loaded := slices.Clone(errs)
-	for _, be := range buildErrs {
-		if !overlaps(be, loaded) {
-			errs = append(errs, be)
-		}
-	}
-	return nil, cfg, errs.Err()
+	return nil, cfg, append(errs, buildErrs...).Err()
 }
 
-// overlaps reports whether e is about something the loader already complained about, so a
-// broken part of a file is reported once. A part is a path (or what the finding Covers)
-// and what is below it; the file's root is not a part (an unknown top-level key would otherwise silence every
-// build error of the file), and streams[1] does not hold streams[10].
-func overlaps(e *config.Error, prior config.Errors) bool {
-	for _, p := range prior {
-		part := p.Path
-		if p.Covers != "" {
-			part = p.Covers
-		}
-		if p.Pos == e.Pos || within(e.Path, part) || within(part, e.Path) {
-			return true
-		}
-	}
-	return false
-}
-
-// within reports whether path is part or below it (part a non-root config path).
+// within reports whether path is part or below it (part a non-root config path; streams[1]
+// does not hold streams[10]).
 func within(path, part string) bool {
 	if part == "" || !strings.HasPrefix(path, part) {
 		return false
 	}
 	rest := path[len(part):]
 	return rest == "" || rest[0] == '.' || rest[0] == '['
-}
-
-func sinkTable(sk config.Sink) string {
-	if sk.Postgres != nil {
-		return sk.Postgres.Table
-	}
-	if sk.Parquet != nil {
-		return sk.Parquet.Table
-	}
-	return "store"
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
 	"github.com/eventops/eventops-engine/engine/runtime"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 const seedEvent = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,"ts_event":"2025-10-16T09:00:00Z","unit":"percent","tags":{"env":"prod"}}`
@@ -50,7 +49,7 @@ func startFlow(t *testing.T, dataDir, dsn string) *flow {
 // waits until it is up; the pipeline stops at the end of the test or at f.stop.
 func startPipeline(t *testing.T, file string, data []byte, env map[string]string) *flow {
 	t.Helper()
-	cfg, err := config.LoadBytes(file, data, all.Registry(), func(k string) (string, bool) {
+	cfg, err := config.LoadBytes(file, data, components.Registry(), func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	})
@@ -61,7 +60,7 @@ func startPipeline(t *testing.T, file string, data []byte, env map[string]string
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Components: components})
 	if err != nil {
 		t.Fatalf("building pipeline: %v", err)
 	}

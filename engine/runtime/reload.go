@@ -16,8 +16,6 @@ import (
 	"github.com/eventops/eventops-engine/engine/api"
 	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/lookup"
-	"github.com/eventops/eventops-engine/engine/parquet"
-	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/store"
 )
@@ -80,7 +78,7 @@ func (l *live) restart(old *stream, cause error) {
 	go old.close()
 	wait := time.Second
 	for {
-		s, err := l.plan.openStream(l.runCtx, l.b, old.plan, l.ro)
+		s, err := l.plan.openStream(l.runCtx, l.b, old.plan, l.ro, nil)
 		if err == nil {
 			l.mu.Lock()
 			defer l.mu.Unlock()
@@ -188,7 +186,8 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 		out  engine.Output
 	}
 	var swaps []swap
-	var added, replaced []*StreamPlan
+	var added []*StreamPlan
+	var replaced []replacement
 	var opened []*stream
 	var openedOutputs []engine.Output
 	abort := func(err error) reload.Status {
@@ -207,7 +206,7 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 		ls := l.streams[sp.Name]
 		switch {
 		case !ok || ls == nil:
-			s, err := next.openStream(ctx, l.b, sp, l.ro)
+			s, err := next.openStream(ctx, l.b, sp, l.ro, nil)
 			if err != nil {
 				return abort(fmt.Errorf("stream %s: %w", sp.Name, err))
 			}
@@ -226,25 +225,42 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 			}
 			swaps = append(swaps, swap{ls: ls, plan: sp, out: out})
 		default:
-			replaced = append(replaced, sp)
+			r := replacement{plan: sp}
+			if !reload.Same(prev.Config.Output, sp.Config.Output) {
+				// Opened now, like a swapped output: a failure rejects the reload, and a
+				// table new to the routes that it writes gets its store below.
+				if r.out, err = next.openOutput(ctx, l.b, sp, l.ro, log.With("stream", sp.Name)); err != nil {
+					return abort(fmt.Errorf("stream %s: output: %w", sp.Name, err))
+				}
+				openedOutputs = append(openedOutputs, r.out)
+			}
+			replaced = append(replaced, r)
 		}
 	}
 	var routes *api.RouteSet
 	var stores map[string]store.Store
-	var local *parquet.Store // for Parquet tables new to the routes
+	var releaseStores func() // of the stores opened for tables new to the routes
 	if l.server != nil && cfg.API != nil && !reload.Same(old.API.Routes, cfg.API.Routes) {
-		newOutputs := slices.Clone(openedOutputs)
-		for _, s := range opened {
-			newOutputs = append(newOutputs, s.output)
+		leaving := map[string]bool{} // streams whose running output stops
+		for _, r := range replaced {
+			leaving[r.plan.Name] = true
 		}
-		stores, local, err = l.storesFor(ctx, next, newOutputs)
-		if err != nil {
+		for _, sw := range swaps {
+			leaving[sw.plan.Name] = sw.out != nil
+		}
+		outputs := append(l.keptOutputs(next, leaving), openedOutputs...)
+		for _, s := range opened {
+			outputs = append(outputs, s.output)
+		}
+		stores = maps.Clone(l.stores)
+		if stores == nil {
+			stores = map[string]store.Store{}
+		}
+		if releaseStores, err = openStores(ctx, stores, outputs); err != nil {
 			return abort(err)
 		}
-		if local != nil {
-			closeOnAbort := abort
-			abort = func(err error) reload.Status { local.Close(); return closeOnAbort(err) }
-		}
+		closeOnAbort := abort
+		abort = func(err error) reload.Status { releaseStores(); return closeOnAbort(err) }
 		if routes, err = l.server.RoutesFor(cfg.API, stores, cfg.Pos); err != nil {
 			return abort(err)
 		}
@@ -281,11 +297,14 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 		pauses[sw.plan.Name] = res.Pause.Seconds()
 		log.Info("stream swapped", "stream", sw.plan.Name, "pause", res.Pause.Round(time.Microsecond), "kept", res.Kept, "state_carried", res.Moved)
 	}
-	for _, sp := range replaced {
-		l.stop(sp.Name)
-		s, err := next.openStream(ctx, l.b, sp, l.ro)
+	for _, r := range replaced {
+		l.stop(r.plan.Name)
+		s, err := next.openStream(ctx, l.b, r.plan, l.ro, r.out)
 		if err != nil {
-			failed = append(failed, fmt.Errorf("stream %s: %w", sp.Name, err))
+			if r.out != nil {
+				r.out.Close()
+			}
+			failed = append(failed, fmt.Errorf("stream %s: %w", r.plan.Name, err))
 			continue
 		}
 		l.start(s)
@@ -296,9 +315,7 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	if routes != nil {
 		l.server.UseRoutes(routes) // open SSE streams go on; new requests see the new routes
 		l.stores = stores
-		if local != nil {
-			l.closers = append(l.closers, func() { local.Close() }) // serving now: kept until shutdown
-		}
+		l.closers = append(l.closers, releaseStores) // serving now: kept until shutdown
 	}
 	// The new configuration is in force; streams that did not change keep their running
 	// plans (their processors hold the state), and so do lookup tables already loaded.
@@ -316,6 +333,25 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 	}
 	l.plan = next
 	return record(reload.Applied, changes, nil)
+}
+
+// replacement is a stream a reload replaces (its input changed), with its output when that
+// changed too, opened before the old stream stops.
+type replacement struct {
+	plan *StreamPlan
+	out  engine.Output
+}
+
+// keptOutputs are the running outputs that go on after a reload to next, in next's order:
+// those of the streams it keeps, except the leaving ones.
+func (l *live) keptOutputs(next *Plan, leaving map[string]bool) []engine.Output {
+	var out []engine.Output
+	for _, sp := range next.Streams {
+		if ls := l.streams[sp.Name]; ls != nil && !leaving[sp.Name] {
+			out = append(out, ls.s.output)
+		}
+	}
+	return out
 }
 
 // record notes the outcome of a reload attempt (the caller holds l.mu): the status of
@@ -343,56 +379,13 @@ func (l *live) record(trigger, result string, changes []string, pauses map[strin
 	return st
 }
 
-// storesFor gives the routes of plan a store per table: the running ones, plus PostgreSQL
-// stores for tables only plan's outputs write, plus a new local store over the Parquet
-// outputs among newOutputs (opened by this reload) whose tables no store holds yet. The
-// running map is not changed; the caller closes the local store if the reload fails.
-func (l *live) storesFor(ctx context.Context, plan *Plan, newOutputs []engine.Output) (map[string]store.Store, *parquet.Store, error) {
-	stores := maps.Clone(l.stores)
-	if stores == nil {
-		stores = map[string]store.Store{}
-	}
-	for _, sp := range plan.Streams {
-		pg := sp.Config.Output.Postgres
-		if pg == nil {
-			continue
-		}
-		if _, ok := stores[pg.Table]; ok {
-			continue
-		}
-		st, err := postgres.NewStore(ctx, pg.DSN)
-		if err != nil {
-			return nil, nil, fmt.Errorf("store for table %s: %w", pg.Table, err)
-		}
-		stores[pg.Table] = st
-	}
-	var added []*parquet.Output
-	for _, o := range newOutputs {
-		if po, ok := o.(*parquet.Output); ok {
-			if _, held := stores[po.Table()]; !held {
-				added = append(added, po)
-			}
-		}
-	}
-	if len(added) == 0 {
-		return stores, nil, nil
-	}
-	local, err := parquet.NewStore(added...)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, o := range added {
-		stores[o.Table()] = local
-	}
-	return stores, local, nil
-}
-
 // swapTimeout bounds how long a reload waits for one stream's commit boundary.
 var swapTimeout = 30 * time.Second
 
 // notReloadable says which changes need a restart: the broker, existing topics, lookup
-// definitions, existing Parquet outputs (the API's local store reads them; new ones are
-// fine), and the API's listen address and dashboard.
+// definitions, existing outputs that hold something alone (config.Claimer: a Parquet
+// output's directory, which the running output holds until it stops; new ones are fine),
+// and the API's listen address and dashboard.
 func notReloadable(old, cfg *config.Pipeline) error {
 	var errs []string
 	if !reload.Same(old.Broker, cfg.Broker) {
@@ -419,30 +412,37 @@ func notReloadable(old, cfg *config.Pipeline) error {
 			errs = append(errs, "api: changing the listen address, the dashboard or the server limits (timeouts, max_connections, header and URL sizes) needs a restart (routes reload)")
 		}
 	}
-	parquetOut := func(p *config.Pipeline) map[string]any {
-		out := map[string]any{}
-		for _, s := range p.Streams {
-			if s.Output.Parquet != nil {
-				out["streams."+s.Name] = s.Output.Parquet
-			}
-		}
-		for _, s := range p.Sinks {
-			if s.Parquet != nil {
-				out["sinks."+s.From+"."+s.Parquet.Table] = s.Parquet
-			}
-		}
-		return out
-	}
-	po, pn := parquetOut(old), parquetOut(cfg)
-	for _, k := range slices.Sorted(maps.Keys(po)) {
-		if v, ok := pn[k]; !ok || !reload.Same(po[k], v) {
-			errs = append(errs, k+": changing or removing a Parquet output needs a restart (adding one does not)")
+	co, cn := claimingOutputs(old), claimingOutputs(cfg)
+	for _, k := range slices.Sorted(maps.Keys(co)) {
+		if v, ok := cn[k]; !ok || !reload.Same(co[k], v) {
+			errs = append(errs, fmt.Sprintf("%s: changing or removing a %s output needs a restart (adding one does not)", k, co[k].Type))
 		}
 	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return errors.New(strings.Join(errs, "; "))
+}
+
+// claimingOutputs are the outputs of p that hold something alone (config.Claimer), by the
+// stream or sink they belong to.
+func claimingOutputs(p *config.Pipeline) map[string]*config.OutputEntry {
+	out := map[string]*config.OutputEntry{}
+	add := func(key string, e *config.OutputEntry) {
+		if e == nil {
+			return
+		}
+		if _, ok := e.Config.(config.Claimer); ok {
+			out[key] = e
+		}
+	}
+	for _, s := range p.Streams {
+		add("streams."+s.Name, s.Output.Plugin)
+	}
+	for _, s := range p.Sinks {
+		add("sinks."+s.StreamName(), s.Plugin)
+	}
+	return out
 }
 
 func addedTopics(old, cfg *config.Pipeline) map[string]config.Topic {

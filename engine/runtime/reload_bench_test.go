@@ -18,7 +18,6 @@ import (
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/telemetry"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 // swapLoadPipeline is a stateful rules stream over the embedded broker: its input is
@@ -78,7 +77,7 @@ func benchReloadUnderLoad(b *testing.B, mode string) {
 		if restart {
 			threshold, batch = 90, 500+i%2
 		}
-		cfg, err := config.LoadBytes("bench.yaml", []byte(swapLoadPipeline(dataDir, threshold, batch)), all.Registry(), nil)
+		cfg, err := config.LoadBytes("bench.yaml", []byte(swapLoadPipeline(dataDir, threshold, batch)), components.Registry(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

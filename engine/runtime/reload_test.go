@@ -23,7 +23,6 @@ import (
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/runtime"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 // reloadRules are the versions of the rules stream the test goes through. Every rule labels
@@ -604,7 +603,7 @@ func runFile(tb testing.TB, file, text string, ro runtime.RunOptions) (running *
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	load = func() (*config.Pipeline, error) { return config.Load(file, all.Registry()) }
+	load = func() (*config.Pipeline, error) { return config.Load(file, components.Registry()) }
 	cfg, err := load()
 	if err != nil {
 		tb.Fatal(err)
@@ -622,7 +621,7 @@ func runUntilStopped(tb testing.TB, cfg *config.Pipeline, ro runtime.RunOptions)
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: all.Factories()})
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Components: components})
 	if err != nil {
 		tb.Fatal(err)
 	}

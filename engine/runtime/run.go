@@ -14,7 +14,6 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/api"
 	"github.com/eventops/eventops-engine/engine/broker"
-	"github.com/eventops/eventops-engine/engine/parquet"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/store"
 	"github.com/eventops/eventops-engine/engine/telemetry"
@@ -118,7 +117,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		}
 	}()
 	for _, sp := range p.Streams {
-		s, err := p.openStream(ctx, b, sp, ro)
+		s, err := p.openStream(ctx, b, sp, ro, nil)
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", sp.Name, err)
 		}
@@ -211,7 +210,9 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	return errors.Join(errs...)
 }
 
-func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan, ro RunOptions) (*stream, error) {
+// openStream opens the stream of sp: its input, and its output unless out is one already
+// opened for it (which the caller closes if this fails).
+func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan, ro RunOptions, out engine.Output) (*stream, error) {
 	log := p.opts.Logger.With("stream", sp.Name)
 	sc := sp.Config
 	group := sp.Group()
@@ -264,10 +265,11 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", sc.Input.Topic, err)
 	}
-	out, err := p.openOutput(ctx, b, sp, ro, log)
-	if err != nil {
-		in.Close()
-		return nil, fmt.Errorf("output: %w", err)
+	if out == nil {
+		if out, err = p.openOutput(ctx, b, sp, ro, log); err != nil {
+			in.Close()
+			return nil, fmt.Errorf("output: %w", err)
+		}
 	}
 	s.input, s.output, s.dlq = in, out, broker.NewDeadLetterWriter(b, sp.Name)
 	if keeper != nil {
@@ -280,19 +282,23 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	return s, nil
 }
 
-// openOutput opens the stream's output.
+// openOutput opens the stream's output: its registered output type's, or the topic output,
+// which is the runtime's own (it joins the stream's Kafka transaction).
 func (p *Plan) openOutput(ctx context.Context, b *broker.Broker, sp *StreamPlan, ro RunOptions, log *slog.Logger) (engine.Output, error) {
-	sc := sp.Config
-	switch {
-	case sc.Output.Postgres != nil:
-		return postgres.NewOutput(ctx, sc.Output.Postgres, postgres.OutputOptions{Stream: sp.Name, Metrics: ro.Metrics, Logger: log, Clock: p.opts.Clock})
-	case sc.Output.Parquet != nil:
-		return parquet.NewOutput(sc.Output.Parquet, parquet.Options{Stream: sp.Name, Logger: log, Clock: p.opts.Clock, Input: sp.OutputType})
-	default:
+	out := sp.Config.Output.Plugin
+	if out == nil {
 		return broker.NewOutput(b, broker.OutputConfig{
-			Stream: sp.Name, Topic: sc.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
+			Stream: sp.Name, Topic: sp.Config.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
 		})
 	}
+	f, ok := p.opts.Components.Output(out.Type)
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown output type %q", out.Path, out.Type)
+	}
+	return f.Build(ctx, out.Config, engine.OutputEnv{
+		BuildEnv: engine.BuildEnv{Stream: sp.Name, Path: out.Path, Clock: p.opts.Clock, Logger: log, Input: sp.OutputType},
+		Metrics:  ro.Metrics,
+	})
 }
 
 // Group is the stream's consumer group.
@@ -327,50 +333,45 @@ func (s *stream) close() {
 	}
 }
 
-// stores finds, for every table written by a postgres or parquet output or sink, the store
-// that answers queries on it: PostgreSQL at the DSN of the first writer, or the Parquet
-// files (and unflushed rows) of the stream writing them. Lint makes sure a route's table
-// has one kind of writer.
+// stores opens, for every table an output of streams writes (engine.TableOutput), the store
+// that answers queries on it: the first writer's. Lint makes sure a route's table has one
+// kind of writer. release frees them all.
 func (p *Plan) stores(ctx context.Context, streams []*stream) (map[string]store.Store, func(), error) {
-	dsns := map[string]string{}
-	add := func(pg *config.PostgresOutput) {
-		if pg != nil {
-			if _, ok := dsns[pg.Table]; !ok {
-				dsns[pg.Table] = pg.DSN
-			}
-		}
-	}
-	for _, s := range p.Pipeline.Streams {
-		add(s.Output.Postgres)
-	}
-	for _, s := range p.Pipeline.Sinks {
-		add(s.Postgres)
+	outputs := make([]engine.Output, len(streams))
+	for i, s := range streams {
+		outputs[i] = s.output
 	}
 	out := map[string]store.Store{}
-	for table, dsn := range dsns {
-		st, err := postgres.NewStore(ctx, dsn)
-		if err != nil {
-			return nil, nil, fmt.Errorf("store for table %s: %w", table, err)
-		}
-		out[table] = st
-	}
-	var files []*parquet.Output
-	for _, s := range streams {
-		if o, ok := s.output.(*parquet.Output); ok {
-			files = append(files, o)
-		}
-	}
-	if len(files) == 0 {
-		return out, func() {}, nil
-	}
-	local, err := parquet.NewStore(files...)
+	release, err := openStores(ctx, out, outputs)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, o := range files {
-		if _, both := out[o.Table()]; !both {
-			out[o.Table()] = local
+	return out, release, nil
+}
+
+// openStores adds to stores a store for the table of each of outputs that writes one the
+// map does not hold yet. release frees what it opened; on an error it has already run.
+func openStores(ctx context.Context, stores map[string]store.Store, outputs []engine.Output) (release func(), err error) {
+	var releases []func()
+	release = func() {
+		for _, r := range releases {
+			r()
 		}
 	}
-	return out, func() { local.Close() }, nil
+	for _, o := range outputs {
+		to, ok := o.(engine.TableOutput)
+		if !ok {
+			continue
+		}
+		if _, held := stores[to.Table()]; held {
+			continue
+		}
+		st, rel, err := to.OpenStore(ctx)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		stores[to.Table()], releases = st, append(releases, rel)
+	}
+	return release, nil
 }

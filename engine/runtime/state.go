@@ -87,16 +87,16 @@ func newStateKeeper(sp *StreamPlan, changelog string, read changelogReader, log 
 
 // Transactional reports whether the stream commits each batch in one Kafka transaction:
 // its topic output, dead letters, state and input offsets together, so that no crash
-// duplicates or loses a record in any topic. A stream writing PostgreSQL or Parquet files
-// is transactional only for its state: its rows are written before the commit, idempotent
-// by event id.
+// duplicates or loses a record in any topic. A stream with a registered output (PostgreSQL,
+// Parquet files, ...) is transactional only for its state: its output is written before the
+// commit, idempotently.
 func (sp *StreamPlan) Transactional() bool {
 	return sp.WritesTopic() || sp.Stateful()
 }
 
 // WritesTopic reports whether the stream's output is a topic.
 func (sp *StreamPlan) WritesTopic() bool {
-	return sp.Config.Output.Postgres == nil && sp.Config.Output.Parquet == nil
+	return sp.Config.Output.Plugin == nil
 }
 
 // Stateful reports whether any processor of sp keeps state (and so the stream checkpoints).
@@ -126,7 +126,7 @@ func (k *stateKeeper) changes() []broker.StateRecord {
 // rename queues p's whole state under its name and the deletion of the same keys under its
 // former name from.
 func (k *stateKeeper) rename(p statefulProc, from string) {
-	ex, ok := p.Stateful.(exporter)
+	ex, ok := p.Stateful.(engine.StateExporter)
 	if !ok {
 		return
 	}
@@ -138,7 +138,7 @@ func (k *stateKeeper) rename(p statefulProc, from string) {
 }
 
 // forget queues the deletion of the entries of a processor that left the stream.
-func (k *stateKeeper) forget(name string, ex exporter) {
+func (k *stateKeeper) forget(name string, ex engine.StateExporter) {
 	ex.Export(func(partition int32, key string, _ []byte) {
 		k.pending = append(k.pending, broker.StateRecord{Partition: partition, Key: name + "\x00" + key})
 	})

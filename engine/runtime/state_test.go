@@ -113,18 +113,18 @@ func engineInstance(t *testing.T, broker, id string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runInstance(t, cfg, []engine.ProcessorFactory{counterFactory}, id)
+	return runInstance(t, cfg, engine.Components{Processors: []engine.ProcessorFactory{counterFactory}}, id)
 }
 
 // runInstance builds cfg and runs it as engine instance id until the returned stop is called
 // (or the test ends); stop waits for a clean shutdown.
-func runInstance(t *testing.T, cfg *config.Pipeline, factories []engine.ProcessorFactory, id string) (stop func()) {
+func runInstance(t *testing.T, cfg *config.Pipeline, components engine.Components, id string) (stop func()) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", id)
 	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Factories: factories})
+	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Components: components})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
-	"github.com/eventops/eventops-engine/processors/all"
 )
 
 // cpuReadings is 40 minutes of CPU readings, one every 10 s, for 8 hosts: each host climbs
@@ -76,11 +75,11 @@ func (r *statefulRun) instance(id string) (stop func()) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"BROKER": r.broker, "PG_DSN": r.dsn}
-	cfg, err := config.LoadBytes("testdata/stateful.yaml", data, all.Registry(), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.LoadBytes("testdata/stateful.yaml", data, components.Registry(), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runInstance(t, cfg, all.Factories(), id)
+	return runInstance(t, cfg, components, id)
 }
 
 // produce sends readings keyed by host, so each host's readings stay in one partition.

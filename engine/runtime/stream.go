@@ -391,7 +391,7 @@ func (s *stream) tick(ctx context.Context) *processed {
 
 // countAlerts counts the alert transitions an alerting processor emitted, by rule and state.
 func (s *stream) countAlerts(proc NamedProcessor, out []*engine.Record) {
-	if proc.Type != "threshold" && proc.Type != "anomaly" {
+	if !proc.Alerts {
 		return
 	}
 	if s.onAlerts != nil && len(out) > 0 {

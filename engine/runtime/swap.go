@@ -33,11 +33,6 @@ type SwapResult struct {
 	Err         error
 }
 
-// exporter is a stateful processor that can hand its whole state to a replacement.
-type exporter interface {
-	Export(put func(partition int32, key string, value []byte))
-}
-
 // errRetired is what a replaced state keeper answers to a restore: the partition callbacks
 // retry with the stream's current keeper.
 var errRetired = errors.New("state keeper replaced by a reload")
@@ -126,7 +121,7 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 			continue
 		}
 		np := &next.Processors[i]
-		ex, canExport := old.Processors[i].Processor.(exporter)
+		ex, canExport := old.Processors[i].Processor.(engine.StateExporter)
 		st, stateful := np.Processor.(engine.Stateful)
 		if !canExport || !stateful {
 			continue
@@ -160,7 +155,7 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 			}
 		}
 		for j, op := range old.Processors {
-			if ex, ok := op.Processor.(exporter); ok && !used[j] && !slices.ContainsFunc(keeper.procs, func(p statefulProc) bool { return p.name == op.Name }) {
+			if ex, ok := op.Processor.(engine.StateExporter); ok && !used[j] && !slices.ContainsFunc(keeper.procs, func(p statefulProc) bool { return p.name == op.Name }) {
 				keeper.forget(op.Name, ex) // gone: its entries are deleted
 			}
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/telemetry"
 	mapproc "github.com/eventops/eventops-engine/processors/map"
 )
@@ -37,12 +38,12 @@ streams:
 func swapPlan(t testing.TB, version string) *StreamPlan {
 	t.Helper()
 	text := strings.Replace(swapPipeline, "VERSION", version, 1)
-	reg := config.Registry{Processors: map[string]config.ProcessorSpec{"map": {NewConfig: mapproc.Factory.NewConfig}}}
-	cfg, err := config.LoadBytes("swap.yaml", []byte(text), reg, nil)
+	components := engine.Components{Processors: []engine.ProcessorFactory{mapproc.Factory}, Outputs: []engine.OutputFactory{postgres.Factory}}
+	cfg, err := config.LoadBytes("swap.yaml", []byte(text), components.Registry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := Build(cfg, Options{Factories: []engine.ProcessorFactory{mapproc.Factory}, Logger: slog.New(slog.DiscardHandler)})
+	plan, err := Build(cfg, Options{Components: components, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

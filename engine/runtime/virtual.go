@@ -72,7 +72,7 @@ type Rejection struct {
 // stream code as a run (decoding, schemas, processors, output encoding, dead letters);
 // only the broker and the stores are replaced. Topics are in-memory logs whose partitions
 // are chosen by key as Kafka's default partitioner does (murmur2; records without a key go
-// to partition 0); outputs to PostgreSQL or Parquet discard their rows; nothing is
+// to partition 0); registered outputs (PostgreSQL, Parquet, ...) discard their records; nothing is
 // committed or checkpointed. Not safe for concurrent use.
 type Virtual struct {
 	plan     *Plan
@@ -252,7 +252,7 @@ func (v *Virtual) deliver(ctx context.Context, s *stream, p *processed) {
 // the broker output encodes them; tables discard them (tests expect on topics).
 func (v *Virtual) outputFor(sp *StreamPlan) engine.Output {
 	out := sp.Config.Output
-	if out.Postgres != nil || out.Parquet != nil {
+	if out.Plugin != nil {
 		return discardTable{}
 	}
 	return virtualTopic{v: v, enc: broker.NewEncoder(broker.OutputConfig{Stream: sp.Name, Topic: out.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: v.clock})}

@@ -3,7 +3,6 @@
 package all
 
 import (
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/processors/anomaly"
 	"github.com/eventops/eventops-engine/processors/enrich"
@@ -25,21 +24,7 @@ func Factories() []engine.ProcessorFactory {
 	}
 }
 
-// Registry is the config loader's view of Factories.
-func Registry() config.Registry {
-	reg := config.Registry{Processors: map[string]config.ProcessorSpec{}}
-	for _, f := range Factories() {
-		reg.Processors[f.Type] = config.ProcessorSpec{NewConfig: f.NewConfig, Doc: f.Doc, Example: f.Example}
-	}
-	return reg
-}
-
 // Factory returns the factory of processor type typ.
 func Factory(typ string) (engine.ProcessorFactory, bool) {
-	for _, f := range Factories() {
-		if f.Type == typ {
-			return f, true
-		}
-	}
-	return engine.ProcessorFactory{}, false
+	return engine.Components{Processors: Factories()}.Processor(typ)
 }

@@ -23,7 +23,7 @@ func TestEveryFactoryIsComplete(t *testing.T) {
 		if c := f.NewConfig(); c == nil {
 			t.Errorf("%s: NewConfig returned nil", f.Type)
 		}
-		if _, ok := Registry().Processors[f.Type]; !ok {
+		if _, ok := components().Registry().Processors[f.Type]; !ok {
 			t.Errorf("%s missing from the registry", f.Type)
 		}
 	}

@@ -31,10 +31,10 @@ func FuzzCheck(f *testing.F) {
 	// Relative schema and lookup paths resolve against the file's directory: pretend the
 	// input sits next to the examples so that their references resolve.
 	const file = "../../examples/fuzz.yaml"
-	opts := runtime.Options{Factories: Factories(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	opts := runtime.Options{Components: components(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	noEnv := func(string) (string, bool) { return "", false }
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, cfg, err := runtime.CheckBytes(file, data, Registry(), opts, noEnv)
+		_, cfg, err := runtime.CheckBytes(file, data, opts, noEnv)
 		var findings config.Errors
 		if cfg != nil {
 			findings = append(findings, cfg.Warnings...)

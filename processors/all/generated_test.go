@@ -23,11 +23,11 @@ const (
 // package's directory.
 func generatedFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	schema, err := config.JSONSchema(Registry())
+	schema, err := config.JSONSchema(components().Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := config.ComponentDocs(Registry())
+	pages, err := config.ComponentDocs(components().Registry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func buildAll(t *testing.T, file string) (map[string][]engine.Processor, error) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := config.LoadBytes(filepath.Base(file), data, Registry(), func(string) (string, bool) { return "", false })
+	p, err := config.LoadBytes(filepath.Base(file), data, components().Registry(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func TestBrokenPipelineErrorsPointAtTheirPlace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			// The runtime's own check path: load, then build what decoded.
-			_, _, err := runtime.Check(tt.file, Registry(), runtime.Options{Factories: Factories()})
+			_, _, err := runtime.Check(tt.file, runtime.Options{Components: components()})
 			if err == nil {
 				t.Fatal("broken pipeline built")
 			}

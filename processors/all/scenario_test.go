@@ -14,6 +14,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	outputs "github.com/eventops/eventops-engine/outputs/all"
 	"github.com/eventops/eventops-engine/processors/all"
 )
 
@@ -127,12 +128,12 @@ streams:
 ` + processors + `
     output: {topic: alerts}
 `
-	cfg, err := config.LoadBytes("scenario.yaml", []byte(file), all.Registry(), nil)
+	cfg, err := config.LoadBytes("scenario.yaml", []byte(file), components.Registry(), nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, file)
 	}
 	clock := &scenarioClock{now: time.Date(2025, 10, 16, 12, 0, 0, 0, time.UTC)}
-	plan, err := runtime.Build(cfg, runtime.Options{Clock: clock, Factories: all.Factories(),
+	plan, err := runtime.Build(cfg, runtime.Options{Clock: clock, Components: components,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, file)
@@ -596,3 +597,6 @@ func diffLines(want, got []string) string {
 	}
 	return b.String()
 }
+
+// components are every component type of the engine.
+var components = engine.Components{Processors: all.Factories(), Outputs: outputs.Factories()}

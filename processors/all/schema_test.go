@@ -21,7 +21,7 @@ import (
 // pipelineSchema compiles the generated schema the way an editor would load it.
 func pipelineSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	data, err := config.JSONSchema(Registry())
+	data, err := config.JSONSchema(components().Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestSchemaRejectsMistakesWhereTheyAre(t *testing.T) {
 				t.Fatalf("quickstart.yaml no longer contains %q; update the test", tt.old)
 			}
 			broken := strings.Replace(quickstart, tt.old, tt.new, 1)
-			if _, err := config.LoadBytes("quickstart.yaml", []byte(broken), Registry(), nil); err == nil {
+			if _, err := config.LoadBytes("quickstart.yaml", []byte(broken), components().Registry(), nil); err == nil {
 				t.Errorf("the loader accepts the edit, so the schema must too; the case is wrong")
 			}
 			err := s.Validate(yamlToJSON(t, []byte(broken)))
@@ -184,7 +184,7 @@ func withExample(t *testing.T, key string, value any) []byte {
 func TestDocumentedExamplesLoadAndBuild(t *testing.T) {
 	s := pipelineSchema(t)
 	files := map[string][]byte{}
-	for typ, spec := range Registry().Processors {
+	for typ, spec := range components().Registry().Processors {
 		var items []any
 		if err := yaml.Unmarshal([]byte(spec.Example), &items); err != nil || len(items) != 1 {
 			t.Errorf("processor %s: the example is not one processors item (%v):\n%s", typ, err, spec.Example)
@@ -192,20 +192,27 @@ func TestDocumentedExamplesLoadAndBuild(t *testing.T) {
 		}
 		files["processor "+typ] = withExample(t, "processors", items)
 	}
+	examples := map[string]string{} // "<kind> <name>" -> example: one key of a stream
 	for _, c := range config.CoreComponents {
+		examples[c.Kind+" "+c.Name] = c.Example
+	}
+	for typ, spec := range components().Registry().Outputs {
+		examples["output "+typ] = spec.Example
+	}
+	for name, example := range examples {
 		var fragment map[string]any
-		if err := yaml.Unmarshal([]byte(c.Example), &fragment); err != nil || len(fragment) != 1 {
-			t.Errorf("%s %s: the example is not one key of a stream (%v):\n%s", c.Kind, c.Name, err, c.Example)
+		if err := yaml.Unmarshal([]byte(example), &fragment); err != nil || len(fragment) != 1 {
+			t.Errorf("%s: the example is not one key of a stream (%v):\n%s", name, err, example)
 			continue
 		}
 		for key, value := range fragment {
-			files[c.Kind+" "+c.Name] = withExample(t, key, value)
+			files[name] = withExample(t, key, value)
 		}
 	}
-	opts := runtime.Options{Factories: Factories(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	opts := runtime.Options{Components: components(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for name, data := range files {
 		t.Run(name, func(t *testing.T) {
-			p, err := config.LoadBytes("example.yaml", data, Registry(), exampleEnv)
+			p, err := config.LoadBytes("example.yaml", data, components().Registry(), exampleEnv)
 			if err != nil {
 				t.Fatalf("the documented example does not load:\n%v\nfile:\n%s", err, data)
 			}

@@ -232,7 +232,7 @@ type processorChain struct {
 
 func buildStream(b *testing.B, name string) *processorChain {
 	b.Helper()
-	p, err := config.LoadBytes("state_bench.yaml", []byte(statePipeline), Registry(), nil)
+	p, err := config.LoadBytes("state_bench.yaml", []byte(statePipeline), components().Registry(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -308,9 +308,7 @@ func (c *processorChain) series() []int {
 	for _, p := range c.procs {
 		n := 0
 		switch p := p.(type) {
-		case interface {
-			Export(func(int32, string, []byte))
-		}:
+		case engine.StateExporter:
 			p.Export(func(_ int32, key string, _ []byte) {
 				if key != "meta" {
 					n++

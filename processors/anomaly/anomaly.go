@@ -54,7 +54,18 @@ var (
 	_ engine.Stateful       = (*Processor)(nil)
 	_ engine.Ticker         = (*Processor)(nil)
 	_ engine.TypedProcessor = (*Processor)(nil)
+	_ engine.StateExporter  = (*Processor)(nil)
+	_ engine.AlertEmitter   = (*Processor)(nil)
 )
+
+// AlertRules names the alerts' rule when alert_above is set; without it the processor
+// scores records and emits no alert.
+func (p *Processor) AlertRules() []string {
+	if p.alerts == nil {
+		return nil
+	}
+	return p.alerts.AlertRules()
+}
 
 // Processor scores values per series and, with alert_above, raises alerts. Process, Tick,
 // Changes, Restore, Drop and Export are called by one goroutine at a time.
@@ -107,10 +118,6 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("anomaly: config is %T, want *anomaly.Config", cfg)
 	}
-	invalid := c.Validate()
-	if c.Into != "" && !eval.IsIdentifier(c.Into) {
-		invalid = errors.Join(invalid, config.FieldErrorf("into", "%q is not a field name (letters, digits and _, not starting with a digit)", c.Into))
-	}
 	var errs config.Errors
 	compile := func(e config.Expr) *eval.Program {
 		p, _, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings)
@@ -142,8 +149,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	} else {
 		p.time = eval.MustCompile("ts_event", eval.Any)
 	}
-	if invalid != nil || len(errs) > 0 {
-		return nil, errors.Join(invalid, errs.Err())
+	if len(errs) > 0 {
+		return nil, errs.Err()
 	}
 	scored := env.Input
 	if scored != nil {

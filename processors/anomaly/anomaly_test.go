@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,8 +263,29 @@ func TestForgetsSilentSeries(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	zero, two := 0.0, 2.0
 	for _, c := range []*Config{{AlertAbove: &zero, Into: "anomaly"}, {AlertAbove: &two, Into: "anomaly"}, {Into: "a.b"}, {Into: "anomaly", Message: &config.Expr{Src: "x"}}} {
-		if _, err := Factory.Build(c, engine.BuildEnv{Path: "p"}); err == nil {
-			t.Errorf("%+v built", c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v is valid", c)
 		}
+	}
+}
+
+// An anomaly processor emits alerts only with alert_above; otherwise it scores records,
+// which the runtime must not count as alerts.
+func TestAlertRulesOnlyWithAlertAbove(t *testing.T) {
+	above := 0.4
+	tests := []struct {
+		name string
+		cfg  *Config
+		want []string
+	}{
+		{"scores only", &Config{}, nil},
+		{"alerts", &Config{AlertAbove: &above, Rule: "unusual_cpu"}, []string{"unusual_cpu"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := newProc(t, tt.cfg).AlertRules(); !slices.Equal(got, tt.want) {
+				t.Errorf("AlertRules() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

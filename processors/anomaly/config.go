@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/eval"
 )
 
 // Config is the anomaly processor's configuration.
@@ -51,6 +52,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Into == "" {
 		errs = append(errs, config.FieldErrorf("into", "a field name is required"))
+	} else if !eval.IsIdentifier(c.Into) {
+		errs = append(errs, config.FieldErrorf("into", "%q is not a field name (letters, digits and _, not starting with a digit)", c.Into))
 	}
 	if c.AlertAbove == nil {
 		for _, f := range []struct {

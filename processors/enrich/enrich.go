@@ -114,9 +114,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("enrich: config is %T, want *enrich.Config", cfg)
 	}
-	// Everything wrong is reported at once: invalid settings do not stop the key and the
-	// fields from being checked.
-	problems := []error{c.Validate()}
+	// The decoder has validated c; everything else wrong is reported at once.
+	var problems []error
 	var table engine.LookupTable
 	if env.Lookups != nil && c.Lookup != "" {
 		table, ok = env.Lookups.Lookup(c.Lookup)

@@ -172,7 +172,10 @@ func TestEnrichConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Factory.Build(&tt.cfg, engine.BuildEnv{Lookups: cmdb()})
+			err := tt.cfg.Validate() // as the decoder does, before any build
+			if err == nil {
+				_, err = Factory.Build(&tt.cfg, engine.BuildEnv{Lookups: cmdb()})
+			}
 			fe, ok := err.(*config.FieldError)
 			if !ok {
 				t.Fatalf("error %T %v is not a *config.FieldError", err, err)

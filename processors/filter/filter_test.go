@@ -72,7 +72,10 @@ func TestFilterConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Factory.Build(&tt.cfg, engine.BuildEnv{})
+			err := tt.cfg.Validate() // as the decoder does, before any build
+			if err == nil {
+				_, err = Factory.Build(&tt.cfg, engine.BuildEnv{})
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)
 			}

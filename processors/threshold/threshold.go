@@ -137,7 +137,18 @@ var (
 	_ engine.Stateful       = (*Processor)(nil)
 	_ engine.Ticker         = (*Processor)(nil)
 	_ engine.TypedProcessor = (*Processor)(nil)
+	_ engine.StateExporter  = (*Processor)(nil)
+	_ engine.AlertEmitter   = (*Processor)(nil)
 )
+
+// AlertRules names the processor's rules: every record it emits is an alert of one of them.
+func (p *Processor) AlertRules() []string {
+	names := make([]string, len(p.rules))
+	for i, r := range p.rules {
+		names[i] = r.Name
+	}
+	return names
+}
 
 // Processor evaluates the rules. Process, Tick, Changes, Restore, Drop and Export are called
 // by one goroutine at a time.
@@ -182,9 +193,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("threshold: config is %T, want *threshold.Config", cfg)
 	}
-	// Invalid settings do not stop the expressions from being checked: lint reports
-	// everything wrong with the processor at once.
-	invalid := c.Validate()
+	// The decoder has validated c; with invalid settings (lint goes on after the decoder's
+	// findings) the expressions are still checked, so that lint reports everything at once.
 	var errs config.Errors
 	compile := func(e config.Expr, kind eval.Kind) *eval.Program {
 		if e.IsZero() {
@@ -269,10 +279,10 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.rules = append(p.rules, r)
 	}
 	p.out = alertType(env.Input, p.seriesName)
-	if invalid != nil || len(errs) > 0 {
+	if len(errs) > 0 {
 		// It never runs, but alert records have the same shape whatever is wrong with the
 		// rules, so lint goes on checking the streams that read them (runtime.Build).
-		return p, errors.Join(invalid, errs.Err())
+		return p, errs.Err()
 	}
 	if len(p.rules) > 1<<16 {
 		return nil, config.FieldErrorf("rules", "at most %d rules per processor", 1<<16)

@@ -3,6 +3,7 @@ package threshold
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -416,7 +417,10 @@ func TestThresholdConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Factory.Build(&tt.cfg, engine.BuildEnv{Path: path})
+			err := tt.cfg.Validate() // as the decoder does, before any build
+			if err == nil {
+				_, err = Factory.Build(&tt.cfg, engine.BuildEnv{Path: path})
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)
 			}
@@ -456,5 +460,24 @@ func BenchmarkThresholdPerRecord(b *testing.B) {
 		if _, err := p.Process(context.Background(), batch, &rejects); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestAlertRulesNameEveryRule(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []Rule
+		want  []string
+	}{
+		{"one rule", []Rule{cpuRule(0)}, []string{"cpu_high"}},
+		{"in file order", []Rule{ladderRule(), cpuRule(time.Minute)}, []string{"cpu", "cpu_high"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProc(t, &Config{Rules: tt.rules})
+			if got := p.AlertRules(); !slices.Equal(got, tt.want) {
+				t.Errorf("AlertRules() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -123,9 +122,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("window: config is %T, want *window.Config", cfg)
 	}
-	// Invalid settings do not stop the expressions from being checked: lint reports
-	// everything wrong with the processor at once.
-	invalid := c.Validate()
+	// The decoder has validated c; with invalid settings (lint goes on after the decoder's
+	// findings) the expressions are still checked, so that lint reports everything at once.
 	var errs config.Errors
 	p := &Processor{
 		kind: c.Type, gap: int64(c.Gap), lateness: int64(max(c.Lateness, 0)), maxFuture: c.maxFuture(),
@@ -250,13 +248,15 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		}
 	}
 	p.out = types.ObjectOf(origin, outFields)
-	if invalid != nil || len(errs) > 0 {
-		if unplaced {
-			p.out.Extra = types.Any
-		}
+	if unplaced {
+		// A group key Validate refused has no known place in the output: the records may
+		// have any other field, so that what reads them is not blamed for it.
+		p.out.Extra = types.Any
+	}
+	if len(errs) > 0 {
 		// It never runs, but its output type (broken parts unknown) lets lint go on
 		// checking the rules that read the window's records (runtime.Build).
-		return p, errors.Join(invalid, errs.Err())
+		return p, errs.Err()
 	}
 	p.vals = make([]any, len(p.inputs))
 	p.nums = make([]float64, len(p.inputs))
