@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -65,36 +67,56 @@ func ReadChangelog(ctx context.Context, b *Broker, topic string, partitions []in
 		return nil, fmt.Errorf("broker: reading changelog %s: %w", topic, err)
 	}
 	defer cl.Close()
+	started, unblocked := time.Now(), false
 	for len(next) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("broker: reading changelog %s: %w", topic, err)
+		if err := pollChangelog(ctx, cl, topic, next, out); err != nil {
+			return nil, err
 		}
-		var fetchErr error
-		fetches.EachError(func(_ string, p int32, err error) {
-			if fetchErr == nil && !errors.Is(err, context.Canceled) {
-				fetchErr = fmt.Errorf("partition %d: %w", p, err)
+		if len(next) > 0 && !unblocked && time.Since(started) > staleTransactionAge {
+			// Still short of the end: a transaction holds the partition back. One older
+			// than any live producer's is aborted, so the restore goes on.
+			unblocked = true
+			if _, err := b.abortStaleTransactions(ctx, topic, slices.Sorted(maps.Keys(next))); err != nil {
+				b.logger.Warn("a state restore waits for a transaction on its changelog, which could not be aborted", "topic", topic, "err", err)
 			}
-		})
-		if fetchErr != nil {
-			return nil, fmt.Errorf("broker: reading changelog %s: %w", topic, fetchErr)
 		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, open := next[r.Partition]
-			if !open {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				if r.Value == nil {
-					delete(out[r.Partition], string(r.Key))
-				} else {
-					out[r.Partition][string(r.Key)] = r.Value
-				}
-			}
-			if r.Offset+1 >= end {
-				delete(next, r.Partition)
-			}
-		})
 	}
 	return out, nil
+}
+
+// pollChangelog reads what a second brings of a changelog into out; next holds, per
+// partition still to read, the offset to reach, and loses the partitions read to their end.
+func pollChangelog(ctx context.Context, cl *kgo.Client, topic string, next map[int32]int64, out map[int32]map[string][]byte) error {
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	fetches := cl.PollFetches(pctx)
+	cancel()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("broker: reading changelog %s: %w", topic, err)
+	}
+	var fetchErr error
+	fetches.EachError(func(_ string, p int32, err error) {
+		if fetchErr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			fetchErr = fmt.Errorf("partition %d: %w", p, err)
+		}
+	})
+	if fetchErr != nil {
+		return fmt.Errorf("broker: reading changelog %s: %w", topic, fetchErr)
+	}
+	fetches.EachRecord(func(r *kgo.Record) {
+		end, open := next[r.Partition]
+		if !open {
+			return
+		}
+		if !r.Attrs.IsControl() {
+			if r.Value == nil {
+				delete(out[r.Partition], string(r.Key))
+			} else {
+				out[r.Partition][string(r.Key)] = r.Value
+			}
+		}
+		if r.Offset+1 >= end {
+			delete(next, r.Partition)
+		}
+	})
+	return nil
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -107,5 +108,34 @@ func TestCleanerHoldsTransactionalWritesOnlyBriefly(t *testing.T) {
 	}
 	if got["a"] != "2" || len(consumeAll(t, b, "out")) != 1 {
 		t.Errorf("after a transaction that wrote during a cleaner pass: state %v (want a=2), out %d records (want 1)", got, len(consumeAll(t, b, "out")))
+	}
+}
+
+// A transaction left open on a changelog by a producer that is gone, which the broker does
+// not abort (kfake restores open transactions from disk without their timers), would hold a
+// state restore back for good. The reader aborts one older than any live producer's.
+func TestChangelogReadAbortsATransactionNobodyWillEnd(t *testing.T) {
+	was := staleTransactionAge
+	staleTransactionAge = 500 * time.Millisecond
+	t.Cleanup(func() { staleTransactionAge = was })
+	b := startEmbedded(t, t.TempDir())
+	ensure(t, b, map[string]config.Topic{"rules.changelog": {Partitions: 1, Cleanup: "compact"}})
+	ctx := testCtx(t)
+	produceSync(t, b, &kgo.Record{Topic: "rules.changelog", Key: []byte("a"), Value: []byte("committed")})
+	// A producer whose transaction would stay open for a minute: gone, as far as the
+	// reader can tell.
+	gone := newClient(t, b, kgo.TransactionalID("gone"), kgo.TransactionTimeout(time.Minute))
+	if err := gone.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.ProduceSync(ctx, &kgo.Record{Topic: "rules.changelog", Key: []byte("a"), Value: []byte("uncommitted")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	state, err := ReadChangelog(ctx, b, "rules.changelog", []int32{0})
+	if err != nil {
+		t.Fatalf("reading a changelog held back by a transaction nobody ends: %v", err)
+	}
+	if got := string(state[0]["a"]); got != "committed" {
+		t.Errorf("state a = %q, want the committed value", got)
 	}
 }
