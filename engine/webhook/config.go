@@ -23,7 +23,7 @@ const (
 // Config is the webhook output's settings: where records are sent, in which body, and how
 // hard to try.
 type Config struct {
-	URL    string `yaml:"url" required:"true" doc:"Where requests go: an http or https URL. Use ${VAR} for a secret part; a password or query values in it are redacted from errors, but secrets are better sent in headers."`
+	URL    string `yaml:"url" required:"true" doc:"Where requests go: an http or https URL. Redirects are not followed (they would carry the headers to an address nobody configured): give the final address. A password or query values in it are redacted from errors, but secrets are better sent in headers."`
 	Method string `yaml:"method" default:"POST" enum:"POST,PUT,PATCH" doc:"HTTP method."`
 	Format string `yaml:"format" default:"json" enum:"json,alertmanager,template" doc:"Body of a request: json sends the record as its JSON object (an array of them when batch.max_records is above 1); alertmanager sends alert records as Alertmanager sends them to its webhook receivers (version 4), so receivers written for Alertmanager work unchanged; template sends the text of template."`
 

@@ -54,11 +54,16 @@ sinks:
 // loadPipeline loads testPipeline with the webhook settings given (YAML flow style).
 func loadPipeline(t *testing.T, settings string) *config.Pipeline {
 	t.Helper()
-	p, err := config.LoadBytes("test.yaml", []byte(strings.Replace(testPipeline, "SETTINGS", settings, 1)), testComponents.Registry(), nil)
+	p, err := config.LoadBytes("test.yaml", []byte(replaceSettings(settings)), testComponents.Registry(), nil)
 	if err != nil {
 		t.Fatalf("loading the webhook settings %s: %v", settings, err)
 	}
 	return p
+}
+
+// replaceSettings is testPipeline with the webhook's settings.
+func replaceSettings(settings string) string {
+	return strings.Replace(testPipeline, "SETTINGS", settings, 1)
 }
 
 // loadConfig is the webhook config the loader makes of settings: defaults applied and

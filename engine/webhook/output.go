@@ -213,7 +213,9 @@ type metrics struct {
 func newMetrics(env engine.OutputEnv) metrics {
 	m := env.Metrics
 	if m == nil {
-		discard := func(string) prometheus.Counter { return prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"}) }
+		discard := func(string) prometheus.Counter {
+			return prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"})
+		}
 		return metrics{requests: discard, retries: discard(""), deadLettered: discard, skipped: discard(""),
 			seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "discarded"})}
 	}
