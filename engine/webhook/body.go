@@ -145,8 +145,8 @@ func batchKey(items []*item) string {
 	return digest("batch", keys...)
 }
 
-// digest is a 128-bit hex hash of a kind and its parts, each ended by a NUL so that no two
-// lists of parts hash alike.
+// digest is a 128-bit hex hash of a kind and its parts, each after a NUL so that lists of
+// parts that concatenate alike hash apart.
 func digest(kind string, parts ...string) string {
 	h := sha256.New()
 	h.Write([]byte(kind))

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,6 +19,8 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
+	"github.com/eventops/eventops-engine/engine/webhook"
 )
 
 // e2ePipeline runs the threshold rule on metric readings and sinks its alerts into a
@@ -126,48 +126,13 @@ func startEngine(t *testing.T, dataDir, hookURL string) *engineRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Components: components})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan *runtime.Running, 1)
-	done := make(chan error, 1)
 	// A short drain: stopping during an outage cancels the Write that is retrying.
-	go func() {
-		done <- plan.Run(ctx, runtime.RunOptions{Drain: 100 * time.Millisecond, Started: func(r *runtime.Running) { started <- r }})
-	}()
-	run := &engineRun{}
-	select {
-	case r := <-started:
-		run.brokers = r.Broker.Addrs()
-	case err := <-done:
-		cancel()
-		t.Fatalf("pipeline stopped before starting: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("pipeline did not start within 30s")
-	}
-	var once sync.Once
-	run.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("pipeline stopped with: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("pipeline did not stop within 30s")
-			}
-		})
-	}
-	t.Cleanup(run.stop)
-	return run
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{Drain: 100 * time.Millisecond})
+	return &engineRun{brokers: running.Broker.Addrs(), stop: func() {
+		if err := stop(); err != nil {
+			t.Errorf("pipeline stopped with: %v", err)
+		}
+	}}
 }
 
 // produceReadings writes cpu_load readings (host, value) at consecutive minutes from minute.
@@ -236,17 +201,6 @@ func (e *engineRun) afterAlert(t *testing.T, n int) int64 {
 	return offsets[n-1] + 1
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 60s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Alerts flow from the threshold rule through ops.alert.v1 into a webhook receiver: each
 // once, each alert's transitions in order. Then the receiver goes down while alerts keep
 // coming: the sink commits nothing it has not delivered, a restart of the engine during the
@@ -260,15 +214,15 @@ func TestAlertsReachTheReceiverThroughAnOutageAndARestart(t *testing.T) {
 	for i, host := range []string{"h0", "h1", "h2", "h3"} {
 		run.produceReadings(t, 10*i, host, 95, host, 50, host, 96)
 	}
-	waitFor(t, "12 alerts delivered", func() bool { return len(rc.alerts()) >= 12 })
+	webhook.Eventually(t, "12 alerts delivered", func() bool { return len(rc.alerts()) >= 12 })
 	delivered := run.afterAlert(t, 12)
-	waitFor(t, "the sink commits the delivered alerts", func() bool { return run.committed(t) >= delivered })
+	webhook.Eventually(t, "the sink commits the delivered alerts", func() bool { return run.committed(t) >= delivered })
 
 	rc.down.Store(true)
 	for i, host := range []string{"h4", "h5", "h6"} {
 		run.produceReadings(t, 100+10*i, host, 95, host, 50)
 	}
-	waitFor(t, "the sink retrying against the receiver that is down", func() bool { return rc.refused.Load() >= 10 })
+	webhook.Eventually(t, "the sink retrying against the receiver that is down", func() bool { return rc.refused.Load() >= 10 })
 	if got := run.committed(t); got >= run.afterAlert(t, 13) {
 		t.Fatalf("during the outage the sink committed offset %d, past alert 13 at %d, which it never delivered", got, run.afterAlert(t, 13)-1)
 	}
@@ -276,14 +230,14 @@ func TestAlertsReachTheReceiverThroughAnOutageAndARestart(t *testing.T) {
 	run.stop() // restart during the outage
 	refusedBefore := rc.refused.Load()
 	run = startEngine(t, dir, rc.srv.URL)
-	waitFor(t, "the restarted sink retrying the undelivered alerts", func() bool { return rc.refused.Load() >= refusedBefore+5 })
+	webhook.Eventually(t, "the restarted sink retrying the undelivered alerts", func() bool { return rc.refused.Load() >= refusedBefore+5 })
 	if got := run.committed(t); got >= run.afterAlert(t, 13) {
 		t.Fatalf("after the restart the sink's committed offset %d is past alert 13, never delivered", got)
 	}
 	rc.down.Store(false)
-	waitFor(t, "18 alerts delivered", func() bool { return len(rc.alerts()) >= 18 })
+	webhook.Eventually(t, "18 alerts delivered", func() bool { return len(rc.alerts()) >= 18 })
 	all := run.afterAlert(t, 18)
-	waitFor(t, "the sink commits them all", func() bool { return run.committed(t) >= all })
+	webhook.Eventually(t, "the sink commits them all", func() bool { return run.committed(t) >= all })
 
 	checkDelivered(t, rc.alerts(), map[string][]string{
 		"h0": {"firing", "resolved", "firing"}, "h1": {"firing", "resolved", "firing"},

@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -55,20 +61,8 @@ func TestCancelledWriteReturnsPromptly(t *testing.T) {
 		}
 	})
 	o, _ := newTestOutput(t, settingsFor(rc, "timeout: 1h"))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	var rejects engine.Rejects
-	go func() { done <- o.Write(ctx, enginetest.Events(0, 3), &rejects) }()
-	<-arrived
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Write returned %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Write did not return after its context was cancelled")
-	}
+	writeThenCancel(t, o, enginetest.Events(0, 3), &rejects, func() { <-arrived })
 	if rejects.Len() != 0 {
 		t.Errorf("a cancelled Write rejected %v; its records must be written again instead", rejects.Items)
 	}
@@ -81,10 +75,19 @@ func TestCancelStopsTheBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeThenCancel(t, o, enginetest.Events(0, 1), &engine.Rejects{}, func() {
+		eventually(t, "the first attempt", func() bool { return len(rc.requests()) == 1 })
+	})
+}
+
+// writeThenCancel starts writing batch, cancels the Write's context once until returns,
+// and checks that the Write then returns context.Canceled promptly.
+func writeThenCancel(t *testing.T, o *Output, batch []*engine.Record, rejects *engine.Rejects, until func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- o.Write(ctx, enginetest.Events(0, 1), &engine.Rejects{}) }()
-	eventually(t, "the first attempt", func() bool { return len(rc.requests()) == 1 })
+	go func() { done <- o.Write(ctx, batch, rejects) }()
+	until()
 	cancel()
 	select {
 	case err := <-done:
@@ -92,7 +95,7 @@ func TestCancelStopsTheBackoff(t *testing.T) {
 			t.Errorf("Write returned %v, want context.Canceled", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Write waited out its backoff after its context was cancelled")
+		t.Fatal("Write did not return after its context was cancelled")
 	}
 }
 
@@ -259,5 +262,41 @@ func TestMetrics(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+// https receivers: a private CA is trusted through tls.ca_file, an unknown one is not (the
+// record is retried, then given up with the certificate error), and insecure_skip_verify
+// accepts any certificate.
+func TestTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, tls string
+		rejected  bool
+	}{
+		{"trusted through ca_file", fmt.Sprintf("tls: {ca_file: %q}", ca), false},
+		{"unknown authority", "max_attempts: 2", true},
+		{"insecure_skip_verify", "tls: {insecure_skip_verify: true}", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o, _ := newTestOutput(t, fmt.Sprintf("{url: %q, %s}", srv.URL, tt.tls))
+			var rejects engine.Rejects
+			if err := o.Write(context.Background(), enginetest.Events(0, 1), &rejects); err != nil {
+				t.Fatal(err)
+			}
+			if rejected := rejects.Len() == 1; rejected != tt.rejected {
+				t.Fatalf("rejected = %v, want %v: %v", rejected, tt.rejected, rejects.Items)
+			}
+			if tt.rejected {
+				mustContain(t, "reason", rejects.Items[0].Err.Error(), "gave up after 2 attempts", "certificate")
+			}
+		})
 	}
 }
