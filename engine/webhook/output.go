@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -106,7 +107,7 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		return err
 	}
 	for _, f := range append(failed, tooLarge...) {
-		o.reject(rejects, f.it, f.reason, f.err)
+		o.reject(rejects, f.it, f.reason, fmt.Errorf("webhook %s: %w", o.target, f.err))
 	}
 	for _, r := range reqs {
 		for _, it := range r.items {
@@ -131,7 +132,7 @@ func (o *Output) prepare(batch []*engine.Record) ([]*item, []settled) {
 		case errors.Is(err, errNotNotified):
 			o.metrics.skipped.Inc()
 		case err != nil:
-			failed = append(failed, settled{it: it, reason: reasonInvalid, err: fmt.Errorf("webhook %s: %w", o.target, err)})
+			failed = append(failed, settled{it: it, reason: reasonInvalid, err: err})
 		default:
 			items = append(items, it)
 		}
@@ -172,7 +173,7 @@ func redactURL(u *url.URL) string {
 const minSecretLen = 4
 
 // secretsRedactor replaces, in a message, every value configured as or beside a secret:
-// header values, the basic auth password, the bearer token, the URL's password and query
+// header values, the basic auth credentials, the bearer token, the URL's password and query
 // values. A receiver may echo them back in its response body, which messages quote.
 func secretsRedactor(c *Config, u *url.URL) func(string) string {
 	var secrets []string
@@ -180,7 +181,10 @@ func secretsRedactor(c *Config, u *url.URL) func(string) string {
 		secrets = append(secrets, v)
 	}
 	if c.BasicAuth != nil {
-		secrets = append(secrets, c.BasicAuth.Password)
+		// The Authorization header carries user and password in base64, which a receiver
+		// may echo as it got it.
+		userPass := base64.StdEncoding.EncodeToString([]byte(c.BasicAuth.Username + ":" + c.BasicAuth.Password))
+		secrets = append(secrets, c.BasicAuth.Password, userPass)
 	}
 	secrets = append(secrets, c.BearerToken)
 	if p, ok := u.User.Password(); ok {

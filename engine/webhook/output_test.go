@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -158,7 +159,7 @@ func uniq(s []string) map[string]bool {
 // No secret of the configuration appears in a dead letter's reason or in a log line, even
 // when the receiver echoes the request back or cannot be reached.
 func TestSecretsNeverAppearInErrorsOrLogs(t *testing.T) {
-	secrets := []string{"s3cret-pass", "bearer-tok-123", "header-key-456", "query-tok-789"}
+	secrets := []string{"s3cret-pass", base64.StdEncoding.EncodeToString([]byte("ops:s3cret-pass")), "bearer-tok-123", "header-key-456", "query-tok-789"}
 	echo := func(n int, r *http.Request, w http.ResponseWriter) {
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprintf(w, "denied: %s %s %s", r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"), r.URL.RawQuery)
@@ -216,7 +217,7 @@ func TestBodiesOverTheLimit(t *testing.T) {
 	if rejects.Len() != 1 || rejects.Items[0].Record != big {
 		t.Fatalf("rejects %v, want the big record", rejects.Items)
 	}
-	mustContain(t, "reason", rejects.Items[0].Err.Error(), "over max_body_bytes (1KiB)", "not sent")
+	mustContain(t, "reason", rejects.Items[0].Err.Error(), "webhook POST "+rc.URL+": the request body would be ", "over max_body_bytes (1KiB)", "not sent")
 	sent := 0
 	for _, r := range rc.requests() {
 		if len(r.body) > 1024 {
