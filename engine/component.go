@@ -40,6 +40,16 @@ type Output interface {
 	Close() error
 }
 
+// SelfTimedOutput is an Output that bounds every wait of its Write itself (a timeout per
+// request, a retry budget per record after which the record goes to rejects), so that a
+// Write lasting long is progress, not a hang: the runtime does not cut its Writes short
+// after the time it allows any other output's Write (a webhook retrying a receiver that
+// is down for minutes would otherwise start over, and its retry budget with it).
+type SelfTimedOutput interface {
+	Output
+	TimesItsOwnWrites()
+}
+
 // Rejected is a record that failed, and why.
 type Rejected struct {
 	Record *Record
@@ -92,7 +102,9 @@ type BuildEnv struct {
 	// expressions while building (lint and run alike); nil when nothing is known.
 	Input *types.Type
 	// Warnings collects problems that do not stop the build (a field an open schema does
-	// not declare); nil to drop them.
+	// not declare); nil to drop them. An output's Check may add one about a setting
+	// without a position, with the setting's full path (Path + "." + field): the runtime
+	// places it where the setting is written.
 	Warnings *config.Errors
 }
 

@@ -393,10 +393,17 @@ func (b *builder) output(stream string, out *config.OutputEntry, in *types.Type)
 		b.errs.Add(out.Pos, out.Path, "unknown output type %q", out.Type)
 		return
 	}
+	warned := len(b.warns)
 	cols, err := safeCheck(f, out.Config, engine.BuildEnv{
 		Stream: stream, Path: out.Path, Clock: b.opts.Clock, Logger: b.opts.Logger, Input: in, Warnings: &b.warns,
 	})
 	b.add(err, out.Path, b.p.At(out.Path))
+	for _, w := range b.warns[warned:] {
+		if w.Pos.Line <= 0 {
+			// About a setting, which the output's Check names by path but cannot place.
+			w.Pos = b.p.At(w.Path)
+		}
+	}
 	if tw, ok := out.Config.(config.TableWriter); ok {
 		b.noteTable(tw.TableName(), cols)
 	}

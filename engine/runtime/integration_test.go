@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
 )
 
 const seedEvent = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,"ts_event":"2025-10-16T09:00:00Z","unit":"percent","tags":{"env":"prod"}}`
@@ -56,49 +56,13 @@ func startPipeline(t *testing.T, file string, data []byte, env map[string]string
 	if err != nil {
 		t.Fatalf("loading pipeline: %v", err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Components: components})
-	if err != nil {
-		t.Fatalf("building pipeline: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan *runtime.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- plan.Run(ctx, runtime.RunOptions{Started: func(r *runtime.Running) { started <- r }})
-	}()
-	f := &flow{t: t}
-	select {
-	case r := <-started:
-		f.brokers = r.Broker.Addrs()
-		f.apiURL = "http://" + r.API.Addr()
-	case err := <-done:
-		cancel()
-		t.Fatalf("pipeline stopped before starting: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("pipeline did not start within 30s")
-	}
-	stopped := false
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	f := &flow{t: t, brokers: running.Broker.Addrs(), apiURL: "http://" + running.API.Addr()}
 	f.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("pipeline stopped with error: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("pipeline did not stop within 30s")
+		if err := stop(); err != nil {
+			t.Errorf("pipeline stopped with error: %v", err)
 		}
 	}
-	t.Cleanup(f.stop)
 	return f
 }
 

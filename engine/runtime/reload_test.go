@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
 	"github.com/eventops/eventops-engine/engine/reload"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
 )
 
 // reloadRules are the versions of the rules stream the test goes through. Every rule labels
@@ -617,36 +617,7 @@ func runFile(tb testing.TB, file, text string, ro runtime.RunOptions) (running *
 // (also called at the end of the test) ends the run and returns its error.
 func runUntilStopped(tb testing.TB, cfg *config.Pipeline, ro runtime.RunOptions) (running *runtime.Running, stop func() error) {
 	tb.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	plan, err := runtime.Build(cfg, runtime.Options{Logger: logger, Components: components})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan *runtime.Running, 1)
-	done := make(chan error, 1)
-	ro.Started = func(r *runtime.Running) { started <- r }
-	go func() { done <- plan.Run(ctx, ro) }()
-	select {
-	case running = <-started:
-	case err := <-done:
-		cancel()
-		tb.Fatalf("pipeline stopped before starting: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		tb.Fatal("pipeline did not start within 30s")
-	}
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() { cancel(); runErr = <-done })
-		return runErr
-	}
-	tb.Cleanup(func() { stop() })
-	return running, stop
+	return runtimetest.Start(tb, cfg, components, ro)
 }
 
 // A processor inserted before a stateful one moves it (processors[0].threshold becomes

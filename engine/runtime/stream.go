@@ -612,14 +612,15 @@ func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects, 
 // retry runs fn until it succeeds, with capped exponential backoff, or until ctx ends.
 // While it fails, the stream's health says so (and /-/ready answers 503 with the reason).
 // An output or dead-letter write that hangs (a receiver that accepts and never answers) is
-// given up after attemptTimeout and tried again, so that the failure is seen; a checkpoint
+// given up after attemptTimeout and tried again, so that the failure is seen (unless the
+// output bounds its own waits, engine.SelfTimedOutput); a checkpoint
 // attempt is not cut short, since abandoning a Kafka transaction halfway leaves its producer
 // unusable (the broker aborts a transaction that outlives broker.TransactionTimeout itself).
 func retry(ctx context.Context, s *stream, what string, fn func(ctx context.Context) error) error {
 	cond := retryCondition(what)
 	wait := s.backoffMin
 	for attempt := 1; ; attempt++ {
-		err := attemptOnce(ctx, cond, fn)
+		err := s.attemptOnce(ctx, cond, fn)
 		if errors.Is(err, broker.ErrInputBroken) {
 			return err // no retry can help: the stream replaces its input (live.restart)
 		}
@@ -650,8 +651,11 @@ func retry(ctx context.Context, s *stream, what string, fn func(ctx context.Cont
 // attemptTimeout bounds one output or dead-letter write.
 const attemptTimeout = 2 * time.Minute
 
-func attemptOnce(ctx context.Context, cond condition, fn func(ctx context.Context) error) error {
+func (s *stream) attemptOnce(ctx context.Context, cond condition, fn func(ctx context.Context) error) error {
 	if cond != condOutput && cond != condDeadLetter {
+		return fn(ctx)
+	}
+	if _, selfTimed := s.output.(engine.SelfTimedOutput); selfTimed && cond == condOutput {
 		return fn(ctx)
 	}
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)

@@ -60,6 +60,24 @@ type Metrics struct {
 	SSEClients *prometheus.GaugeVec
 	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
 	SSEDropped *prometheus.CounterVec
+	// WebhookRequests counts the requests of webhook outputs by outcome: the status class
+	// (2xx, 3xx, 4xx, 5xx) or error (no response: refused, reset, timed out). Labels:
+	// stream, class.
+	WebhookRequests *prometheus.CounterVec
+	// WebhookRetries counts webhook requests repeated after a failure. Labels: stream.
+	WebhookRetries *prometheus.CounterVec
+	// WebhookDeadLettered counts records a webhook output gave up on (they go to the
+	// dead-letter topic), by reason: rejected (a status retrying cannot fix), exhausted
+	// (max_attempts or max_elapsed), too_large (over max_body_bytes), invalid (not
+	// encodable in the format). Labels: stream, reason.
+	WebhookDeadLettered *prometheus.CounterVec
+	// WebhookSkipped counts alert records a webhook in format alertmanager does not send,
+	// as Alertmanager's receivers never get them: pending alerts, and the end of an alert
+	// that never fired. Labels: stream.
+	WebhookSkipped *prometheus.CounterVec
+	// WebhookRequestSeconds is how long one webhook request takes, to the end of its
+	// response (or its failure). Labels: stream.
+	WebhookRequestSeconds *prometheus.HistogramVec
 	// Reloads counts reload attempts by result (applied, unchanged, rejected);
 	// ConfigReloadSuccess is 1 when the last attempt did not fail, and ConfigReloadTime the
 	// Unix time of the last applied configuration (the start counts), as Prometheus exports
@@ -104,6 +122,14 @@ func New() *Metrics {
 	m.ConfigReloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_successful", Help: "Whether the last configuration reload attempt succeeded (1) or was rejected (0)."})
 	m.ConfigReloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_success_timestamp_seconds", Help: "When the running configuration was applied (Unix time)."})
 	m.SwapPause = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_stream_swap_pause_seconds", Help: "How long a stream read nothing while a reload switched it to its new version.", Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 5}}, []string{"stream"})
+	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_webhook_requests_total", Help: "Webhook requests by outcome: status class (2xx, 3xx, 4xx, 5xx) or error (no response)."}, []string{"stream", "class"})
+	m.WebhookRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_webhook_retries_total", Help: "Webhook requests repeated after a failure."}, []string{"stream"})
+	m.WebhookDeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_webhook_dead_lettered_total", Help: "Records a webhook output gave up on and sent to the dead-letter topic, by reason: rejected, exhausted, too_large, invalid."}, []string{"stream", "reason"})
+	m.WebhookSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_webhook_skipped_total", Help: "Alert records not sent in Alertmanager's payload because Alertmanager's receivers never get them (pending, or the end of an alert that never fired)."}, []string{"stream"})
+	m.WebhookRequestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_webhook_request_seconds", Help: "Duration of one webhook request, to the end of its response or its failure.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"stream"})
+	for _, c := range []prometheus.Collector{m.WebhookRequests, m.WebhookRetries, m.WebhookDeadLettered, m.WebhookSkipped, m.WebhookRequestSeconds} {
+		f(c)
+	}
 	for _, c := range []prometheus.Collector{m.Reloads, m.ConfigReloadSuccess, m.ConfigReloadTime, m.SwapPause} {
 		f(c)
 	}

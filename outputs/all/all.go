@@ -6,6 +6,7 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/parquet"
 	"github.com/eventops/eventops-engine/engine/postgres"
+	"github.com/eventops/eventops-engine/engine/webhook"
 )
 
 // Factories returns every registered output type.
@@ -13,5 +14,6 @@ func Factories() []engine.OutputFactory {
 	return []engine.OutputFactory{
 		postgres.Factory,
 		parquet.Factory,
+		webhook.Factory,
 	}
 }

@@ -41,7 +41,7 @@ func TestEveryFactoryIsComplete(t *testing.T) {
 			t.Errorf("%s: NewConfig returned %v, want a pointer to a struct", f.Type, c.Type())
 		}
 	}
-	for _, typ := range []string{"postgres", "parquet"} {
+	for _, typ := range []string{"postgres", "parquet", "webhook"} {
 		if !seen[typ] {
 			t.Errorf("output %q not listed", typ)
 		}

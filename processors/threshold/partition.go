@@ -265,7 +265,7 @@ func seriesRecord(vals string, names []string) (values []any, key string, rec ma
 	rec = map[string]any{}
 	keyParts := make([]string, len(values))
 	for i, v := range values {
-		keyParts[i] = format(v)
+		keyParts[i] = eval.Text(v)
 		setPath(rec, names[i], v)
 	}
 	return values, strings.Join(keyParts, "\x1f"), rec

@@ -181,10 +181,10 @@ type rule struct {
 	// sevs are the severity names by level (one entry for a rule without a ladder).
 	sevs            []string
 	clear           *eval.Program
-	message         *template
+	message         *eval.Template
 	labels          []*eval.Program
 	labelNames      []string
-	annotations     []*template
+	annotations     []*eval.Template
 	annotationNames []string
 }
 
@@ -246,9 +246,9 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		if rc.ClearWhen != nil {
 			r.clear = compile(*rc.ClearWhen, eval.Bool)
 		}
-		r.message = &template{parts: []templatePart{{text: defaultMessage(rc)}}}
+		r.message = eval.LiteralTemplate(defaultMessage(rc))
 		if rc.Message != nil && !rc.Message.IsZero() {
-			t, err := compileTemplate(*rc.Message, "message", env)
+			t, err := eval.CompileTemplate(*rc.Message, "message", env.Input, env.Warnings)
 			errs.Append(rc.Message.Pos, rc.Message.Path, err)
 			r.message = t
 		}
@@ -267,7 +267,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		sort.Strings(r.annotationNames)
 		for _, name := range r.annotationNames {
 			if e := rc.Annotations[name]; e != nil && !e.IsZero() {
-				t, err := compileTemplate(*e, "annotations."+name, env)
+				t, err := eval.CompileTemplate(*e, "annotations."+name, env.Input, env.Warnings)
 				errs.Append(e.Pos, e.Path, err)
 				r.annotations = append(r.annotations, t)
 			}
@@ -567,7 +567,7 @@ func (p *Processor) seriesOf(env eval.Env) ([]any, string, error) {
 		if i > 0 {
 			key.WriteByte('\x1f')
 		}
-		key.WriteString(format(v))
+		key.WriteString(eval.Text(v))
 	}
 	return values, key.String(), nil
 }
@@ -621,7 +621,7 @@ type alertOf struct {
 // alert builds the alert record of a transition.
 func (p *Processor) alert(a alertOf) (*engine.Record, error) {
 	r := a.r
-	msg, err := r.message.render(a.env)
+	msg, err := r.message.Render(a.env)
 	if err != nil {
 		if !a.lenient {
 			return nil, err
@@ -640,7 +640,7 @@ func (p *Processor) alert(a alertOf) (*engine.Record, error) {
 	}
 	annotations := make(map[string]any, len(r.annotations))
 	for i, t := range r.annotations {
-		v, err := t.render(a.env)
+		v, err := t.Render(a.env)
 		if err != nil && !a.lenient {
 			return nil, err
 		}

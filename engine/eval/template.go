@@ -1,4 +1,4 @@
-package threshold
+package eval
 
 import (
 	"encoding/json"
@@ -9,27 +9,35 @@ import (
 	"unicode/utf8"
 
 	"github.com/eventops/eventops-engine/config"
-	"github.com/eventops/eventops-engine/engine"
-	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/types"
 )
 
-// template is a compiled message or annotation: literal text and {{expr}} placeholders.
-type template struct {
-	// what names the template in errors: "message" or "annotations.<name>".
+// Template is text with {{expr}} placeholders, such as a threshold rule's message or a
+// webhook's body: the placeholders are expressions of the same language as the rest of the
+// file, checked against the same record types, so a template has no syntax or field names
+// of its own to learn.
+type Template struct {
+	// what names the template in errors: "message", "annotations.<name>", "template".
 	what  string
 	parts []templatePart
 }
 
 type templatePart struct {
 	text string
-	prog *eval.Program
+	prog *Program
 }
 
-// compileTemplate compiles the placeholders of src, the template named what; errors point
-// at the placeholder.
-func compileTemplate(src config.Expr, what string, env engine.BuildEnv) (*template, error) {
+// LiteralTemplate is a template without placeholders: it renders as text.
+func LiteralTemplate(text string) *Template {
+	return &Template{parts: []templatePart{{text: text}}}
+}
+
+// CompileTemplate compiles the placeholders of src, the template named what, checked
+// against in (the records it is rendered on); errors point at the placeholder, and warnings
+// (fields an open schema does not declare) go to warnings when it is not nil.
+func CompileTemplate(src config.Expr, what string, in *types.Type, warnings *config.Errors) (*Template, error) {
 	var errs config.Errors
-	t := &template{what: what}
+	t := &Template{what: what}
 	rest, offset := src.Src, 0
 	// at is the 1-based character number of byte offset b of the source, as ExprError wants.
 	at := func(b int) int { return utf8.RuneCountInString(src.Src[:b]) + 1 }
@@ -54,7 +62,7 @@ func compileTemplate(src config.Expr, what string, env engine.BuildEnv) (*templa
 		e := src.Sub(at(offset+open+2+lead)-1, strings.TrimSpace(inner))
 		if e.Src == "" {
 			errs = append(errs, config.ExprError(src, at(offset+open), "%s: empty {{}} placeholder", what))
-		} else if p, _, err := eval.CompileChecked(e, eval.Any, env.Input, env.Warnings); err != nil {
+		} else if p, _, err := CompileChecked(e, Any, in, warnings); err != nil {
 			errs.Append(e.Pos, e.Path, err)
 		} else {
 			t.parts = append(t.parts, templatePart{prog: p})
@@ -68,8 +76,8 @@ func compileTemplate(src config.Expr, what string, env engine.BuildEnv) (*templa
 	return t, nil
 }
 
-// render evaluates the placeholders on env.
-func (t *template) render(env eval.Env) (string, error) {
+// Render evaluates the placeholders on env.
+func (t *Template) Render(env Env) (string, error) {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.prog == nil {
@@ -80,14 +88,14 @@ func (t *template) render(env eval.Env) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", t.what, err)
 		}
-		b.WriteString(format(v))
+		b.WriteString(Text(v))
 	}
 	return b.String(), nil
 }
 
-// format writes a value the way an operator wants to read it in a message: 92 not 9.2e+01,
+// Text writes a value the way an operator wants to read it in a message: 92 not 9.2e+01,
 // nothing for a missing field.
-func format(v any) string {
+func Text(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
