@@ -54,7 +54,7 @@ type Config struct {
 
 // Batch says how many records one request carries.
 type Batch struct {
-	MaxRecords int `yaml:"max_records" default:"1" doc:"Most records in one request; 1 sends one request per record. Not with format template."`
+	MaxRecords int `yaml:"max_records" default:"1" doc:"Most records in one request; 1 sends one request per record. Not with format template. With format alertmanager a notification holds each alert once: a second transition of an alert in the same batch (firing, then resolved) goes in the next request, after the first."`
 }
 
 // Backoff is the wait between attempts of one request.

@@ -117,7 +117,7 @@ type amMessageV4 struct {
 // type with nothing missing, nothing extra and every value of the type it expects, and
 // reads what Alertmanager would have told it about the same alerts.
 func TestAlertmanagerReceiversDecodeThePayload(t *testing.T) {
-	alerts := thresholdAlerts(t)
+	alerts := thresholdAlerts(t) // a fires, b warns, c fires; a resolves, in a second notification
 	rc := newReceiver(t, nil)
 	o, _ := newTestOutput(t, settingsFor(rc, `format: alertmanager, batch: {max_records: 4}, external_url: "http://engine:8088", generator_url: 'http://engine:8088/alerts?fingerprint={{fingerprint}}'`))
 	var rejects engine.Rejects
@@ -125,8 +125,8 @@ func TestAlertmanagerReceiversDecodeThePayload(t *testing.T) {
 		t.Fatalf("Write: %v, rejects %v", err, rejects.Items)
 	}
 	got := rc.requests()
-	if len(got) != 1 {
-		t.Fatalf("%d requests, want 1", len(got))
+	if len(got) != 2 {
+		t.Fatalf("%d requests, want 2 (a notification holds each alert once)", len(got))
 	}
 	body := got[0].body
 	if ct := got[0].header.Get("Content-Type"); ct != "application/json" {
@@ -145,10 +145,14 @@ func TestAlertmanagerReceiversDecodeThePayload(t *testing.T) {
 		m.TruncatedAlerts != 0 || m.GroupKey != "{}:{}" || len(m.GroupLabels) != 0 {
 		t.Errorf("message header = %+v / version %q groupKey %q truncated %d", *m.AMDataV4, m.Version, m.GroupKey, m.TruncatedAlerts)
 	}
-	if len(m.Alerts) != 4 {
-		t.Fatalf("%d alerts, want 4", len(m.Alerts))
+	var second amMessageV4
+	if err := json.Unmarshal(got[1].body, &second); err != nil {
+		t.Fatal(err)
 	}
-	firstA, resolvedA := m.Alerts[0], m.Alerts[3]
+	if len(m.Alerts) != 3 || len(second.Alerts) != 1 || second.Status != "resolved" {
+		t.Fatalf("%d alerts, then %d (%s), want 3, then a's resolve", len(m.Alerts), len(second.Alerts), second.Status)
+	}
+	firstA, resolvedA := m.Alerts[0], second.Alerts[0]
 	wantLabels := amKV{"alertname": "cpu_load", "severity": "critical", "env": "prod", "tenant_id": "acme", "source_id": "a", "metric": "cpu_load"}
 	if !maps.Equal(firstA.Labels, wantLabels) {
 		t.Errorf("labels = %v, want %v", firstA.Labels, wantLabels)
@@ -171,7 +175,7 @@ func TestAlertmanagerReceiversDecodeThePayload(t *testing.T) {
 	}
 	wantCommon := amKV{"alertname": "cpu_load", "env": "prod", "tenant_id": "acme", "metric": "cpu_load"}
 	if !maps.Equal(m.CommonLabels, wantCommon) {
-		t.Errorf("commonLabels = %v, want %v (the labels all four share)", m.CommonLabels, wantCommon)
+		t.Errorf("commonLabels = %v, want %v (the labels all three share)", m.CommonLabels, wantCommon)
 	}
 	if len(m.CommonAnnotations) != 0 {
 		t.Errorf("commonAnnotations = %v, want none (every host has its own summary and runbook)", m.CommonAnnotations)
@@ -281,5 +285,34 @@ func TestLabelNamesOfSeriesExpressions(t *testing.T) {
 	}
 	if got := seriesLabelName("b.id", map[string]string{"id": "x"}); got != "b_id" {
 		t.Errorf("a taken name: got %q, want b_id", got)
+	}
+}
+
+// An Alertmanager notification holds each alert once, with its state: two transitions of one
+// alert in a batch (firing, then resolved) go in two notifications, in order, and other
+// alerts still share them.
+func TestAnAlertIsOncePerNotification(t *testing.T) {
+	alerts := thresholdAlerts(t) // a fires, b warns, c fires, a resolves
+	rc := newReceiver(t, nil)
+	o, _ := newTestOutput(t, settingsFor(rc, `format: alertmanager, batch: {max_records: 10}`))
+	var rejects engine.Rejects
+	if err := o.Write(context.Background(), alerts, &rejects); err != nil || rejects.Len() > 0 {
+		t.Fatalf("Write: %v, rejects %v", err, rejects.Items)
+	}
+	var got [][]string
+	for _, r := range rc.requests() {
+		var m amMessageV4
+		if err := json.Unmarshal(r.body, &m); err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, a := range m.Alerts {
+			n = append(n, a.Labels["source_id"]+" "+a.Status)
+		}
+		got = append(got, n)
+	}
+	want := [][]string{{"a firing", "b firing", "c firing"}, {"a resolved"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("notifications %v, want %v", got, want)
 	}
 }

@@ -44,6 +44,10 @@ type planner struct {
 	enc        encoder
 	maxRecords int
 	maxBody    int
+	// onePerKey keeps each key at most once in a request: an Alertmanager notification
+	// holds each alert (fingerprint) once, so a second transition of an alert in the same
+	// batch (firing, then resolved) goes in the next request, after the first.
+	onePerKey bool
 }
 
 // plan makes the requests for items (in batch order), in an order in which each key's
@@ -75,7 +79,7 @@ func (p planner) plan(items []*item) ([]*request, []settled) {
 	}
 	for _, it := range items {
 		g := it.groupKey
-		if prev, ok := inOpen[it.key]; ok && it.key != "" && prev != g {
+		if prev, ok := inOpen[it.key]; ok && it.key != "" && (prev != g || p.onePerKey) {
 			closeGroup(prev)
 		}
 		if _, ok := open[g]; !ok {
