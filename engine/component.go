@@ -50,6 +50,13 @@ type SelfTimedOutput interface {
 	TimesItsOwnWrites()
 }
 
+// HealthReporter is an Output that retries failures inside its Write (a SelfTimedOutput,
+// whose failures the runtime therefore never sees): Problem says what it is retrying now, or
+// nil, so that /-/ready can say the stream cannot write.
+type HealthReporter interface {
+	Problem() error
+}
+
 // Rejected is a record that failed, and why.
 type Rejected struct {
 	Record *Record

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -54,8 +56,12 @@ func (b *Broker) abortOrphanTransactions(ctx context.Context) error {
 // tests need not wait that long.
 var staleTransactionAge = 2 * TransactionTimeout
 
-// abortStaleTransactions aborts the transactions open on partitions of topic for longer than
-// staleTransactionAge, and says how many producers it aborted.
+// abortStaleTransactions aborts the transactions holding back partitions of topic (their
+// last stable offset short of their end) that began longer than staleTransactionAge ago, and
+// says how many it aborted. The producer is read from the first record at the last stable
+// offset, not asked of the broker: kfake can hold a partition back for a transaction it no
+// longer lists (restored from disk after a kill -9 without its producer's state), which
+// DescribeProducers does not show and nothing else would ever end.
 func (b *Broker) abortStaleTransactions(ctx context.Context, topic string, partitions []int32) (int, error) {
 	cl, err := kgo.NewClient(b.ClientOpts()...)
 	if err != nil {
@@ -63,12 +69,14 @@ func (b *Broker) abortStaleTransactions(ctx context.Context, topic string, parti
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	described, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: setOf(partitions)})
-	if err != nil {
-		return 0, fmt.Errorf("describing producers of %s: %w", topic, err)
+	held, err := heldBack(ctx, adm, topic, partitions)
+	if err != nil || len(held) == 0 {
+		return 0, err
 	}
-	cutoff := time.Now().Add(-staleTransactionAge).UnixMilli()
-	markers := orphanMarkers(described, func(p kadm.DescribedProducer) bool { return p.LastTimestamp < cutoff })
+	markers, err := staleMarkers(ctx, b, topic, held)
+	if err != nil {
+		return 0, err
+	}
 	if err := abortTransactions(ctx, adm, markers); err != nil {
 		return 0, err
 	}
@@ -79,12 +87,71 @@ func (b *Broker) abortStaleTransactions(ctx context.Context, topic string, parti
 	return len(markers), nil
 }
 
-func setOf(partitions []int32) map[int32]struct{} {
-	out := make(map[int32]struct{}, len(partitions))
-	for _, p := range partitions {
-		out[p] = struct{}{}
+// heldBack maps each of partitions whose last stable offset is short of its end to that
+// offset.
+func heldBack(ctx context.Context, adm *kadm.Client, topic string, partitions []int32) (map[int32]int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
-	return out
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("last stable offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	for _, p := range partitions {
+		e, ok1 := ends.Lookup(topic, p)
+		s, ok2 := stable.Lookup(topic, p)
+		if ok1 && ok2 && e.Err == nil && s.Err == nil && s.Offset < e.Offset {
+			out[p] = s.Offset
+		}
+	}
+	return out, nil
+}
+
+// staleMarkers reads the record at each held-back partition's last stable offset (the
+// first of the transaction holding it back) and makes an abort marker for its producer when
+// the record is older than staleTransactionAge.
+func staleMarkers(ctx context.Context, b *Broker, topic string, held map[int32]int64) ([]kadm.TxnMarkers, error) {
+	at := map[int32]kgo.Offset{}
+	for p, o := range held {
+		at[p] = kgo.NewOffset().At(o)
+	}
+	cl, err := kgo.NewClient(append(b.ClientOpts(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: at}),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()))...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cutoff := time.Now().Add(-staleTransactionAge)
+	byProducer := map[int64]*kadm.TxnMarkers{}
+	for len(held) > 0 && pctx.Err() == nil {
+		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
+			if o, ok := held[r.Partition]; !ok || r.Offset != o {
+				return
+			}
+			delete(held, r.Partition)
+			if r.Attrs.IsTransactional() && r.Timestamp.Before(cutoff) {
+				addMarker(byProducer, r)
+			}
+		})
+	}
+	out := make([]kadm.TxnMarkers, 0, len(byProducer))
+	for _, id := range slices.Sorted(maps.Keys(byProducer)) {
+		out = append(out, *byProducer[id])
+	}
+	return out, nil
+}
+
+func addMarker(byProducer map[int64]*kadm.TxnMarkers, r *kgo.Record) {
+	m, ok := byProducer[r.ProducerID]
+	if !ok {
+		m = &kadm.TxnMarkers{ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch, Topics: kadm.TopicsSet{}}
+		byProducer[r.ProducerID] = m
+	}
+	m.Topics.Add(r.Topic, r.Partition)
 }
 
 // abortTransactions writes abort markers, and returns the first partition that refused one.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/broker"
 )
 
@@ -113,6 +114,11 @@ func (l *live) ready() error {
 		}
 		if err := s.health.problem(); err != nil {
 			return err
+		}
+		if hr, ok := s.output.(engine.HealthReporter); ok {
+			if err := hr.Problem(); err != nil {
+				return fmt.Errorf("stream %s: output: %w", s.plan.Name, err)
+			}
 		}
 		if err := s.stalled(); err != nil {
 			return err

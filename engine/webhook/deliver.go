@@ -136,6 +136,12 @@ func waitAll(ctx context.Context, reqs []*request) bool {
 // it for good, after max_attempts, or when the next attempt would come after max_elapsed.
 func (o *Output) deliver(ctx context.Context, r *request) {
 	start := o.clock.Now()
+	retrying := false
+	defer func() {
+		if retrying {
+			o.retrying.Add(-1)
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		resp := o.attempt(ctx, r)
 		switch {
@@ -162,6 +168,12 @@ func (o *Output) deliver(ctx context.Context, r *request) {
 		}
 		o.metrics.retries.Inc()
 		o.log.Debug("webhook request failed; retrying", "url", o.target, "attempt", attempt, "status", resp.status, "wait", wait, "err", o.redact(fmt.Sprint(resp.err)))
+		failure := o.failed(resp, fmt.Sprintf("failing, retrying (attempt %d)", attempt)).Error()
+		o.lastFailure.Store(&failure)
+		if !retrying {
+			retrying = true
+			o.retrying.Add(1)
+		}
 		if o.clock.Sleep(ctx, wait) != nil {
 			r.cancelled = true
 			return

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,5 +316,35 @@ func TestRecordsOfOneKeyArriveInOrder(t *testing.T) {
 		if want := []int{0, 1, 2, 3, 4, 5}; !slices.Equal(delivered[key], want) {
 			t.Errorf("key %s delivered as %v, want %v", key, delivered[key], want)
 		}
+	}
+}
+
+// While a receiver fails and requests wait to be tried again, the output says so (the
+// stream's /-/ready reports it: the runtime never sees these failures, they are retried
+// inside Write); once the receiver answers, it says nothing.
+func TestProblemWhileTheReceiverFails(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	rc := newReceiver(t, func(n int, r *http.Request, w http.ResponseWriter) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	o, _ := newTestOutput(t, settingsFor(rc, `max_attempts: 1000000000, max_elapsed: 100000h`))
+	if err := o.Problem(); err != nil {
+		t.Fatalf("Problem before any request: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- o.Write(context.Background(), []*engine.Record{metricEvent("a", 0, 1)}, &engine.Rejects{})
+	}()
+	eventually(t, "the output reports the failing receiver", func() bool { return o.Problem() != nil })
+	mustContain(t, "problem", o.Problem().Error(), "failing, retrying", "503")
+	down.Store(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Problem(); err != nil {
+		t.Errorf("Problem after the receiver answered: %v", err)
 	}
 }

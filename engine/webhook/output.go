@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,24 @@ type Output struct {
 	jitter    func(bound time.Duration) time.Duration
 	metrics   metrics
 	log       *slog.Logger
+
+	// retrying counts the requests waiting to try again, and lastFailure is the newest
+	// failure among them: what /-/ready reports while the receiver fails (Problem).
+	retrying    atomic.Int64
+	lastFailure atomic.Pointer[string]
+}
+
+var _ engine.HealthReporter = (*Output)(nil)
+
+// Problem says, while requests wait to be tried again, the newest failure; nil otherwise.
+func (o *Output) Problem() error {
+	if o.retrying.Load() == 0 {
+		return nil
+	}
+	if f := o.lastFailure.Load(); f != nil {
+		return errors.New(*f)
+	}
+	return nil
 }
 
 var (
