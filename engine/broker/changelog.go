@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -66,20 +68,15 @@ func ReadChangelog(ctx context.Context, b *Broker, topic string, partitions []in
 	}
 	defer cl.Close()
 	started, unblocked := time.Now(), false
-	seen := map[int32]int64{} // partition -> the first offset not read yet
 	for len(next) > 0 {
-		if err := pollChangelog(ctx, cl, topic, next, seen, out); err != nil {
+		if err := pollChangelog(ctx, cl, topic, next, out); err != nil {
 			return nil, err
 		}
 		if len(next) > 0 && !unblocked && time.Since(started) > staleTransactionAge {
 			// Still short of the end: a transaction holds the partition back. One older
 			// than any live producer's is aborted, so the restore goes on.
 			unblocked = true
-			from := map[int32]int64{}
-			for p := range next {
-				from[p] = seen[p]
-			}
-			if _, err := b.abortStaleTransactions(ctx, topic, from); err != nil {
+			if _, err := b.abortStaleTransactions(ctx, topic, slices.Sorted(maps.Keys(next))); err != nil {
 				b.logger.Warn("a state restore waits for a transaction on its changelog, which could not be aborted", "topic", topic, "err", err)
 			}
 		}
@@ -88,9 +85,8 @@ func ReadChangelog(ctx context.Context, b *Broker, topic string, partitions []in
 }
 
 // pollChangelog reads what a second brings of a changelog into out; next holds, per
-// partition still to read, the offset to reach, and loses the partitions read to their end;
-// seen gets, per partition, the first offset not read yet.
-func pollChangelog(ctx context.Context, cl *kgo.Client, topic string, next, seen map[int32]int64, out map[int32]map[string][]byte) error {
+// partition still to read, the offset to reach, and loses the partitions read to their end.
+func pollChangelog(ctx context.Context, cl *kgo.Client, topic string, next map[int32]int64, out map[int32]map[string][]byte) error {
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	fetches := cl.PollFetches(pctx)
 	cancel()
@@ -107,7 +103,6 @@ func pollChangelog(ctx context.Context, cl *kgo.Client, topic string, next, seen
 		return fmt.Errorf("broker: reading changelog %s: %w", topic, fetchErr)
 	}
 	fetches.EachRecord(func(r *kgo.Record) {
-		seen[r.Partition] = r.Offset + 1
 		end, open := next[r.Partition]
 		if !open {
 			return

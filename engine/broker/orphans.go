@@ -56,24 +56,28 @@ func (b *Broker) abortOrphanTransactions(ctx context.Context) error {
 // tests need not wait that long.
 var staleTransactionAge = 2 * TransactionTimeout
 
-// abortStaleTransactions aborts the transactions that keep a reader of topic from passing
-// the given offset of each partition (the first offset it has not read) and began longer
-// than staleTransactionAge ago, and says how many it aborted. The producer is read from the
-// record at that offset, not asked of the broker: kfake can hold a reader back for a
-// transaction it no longer knows as open (restored from disk after a kill -9 without its
-// producer's state, with no marker after its records, so that read_committed readers never
-// pass them), which DescribeProducers does not list and nothing else would ever end.
-func (b *Broker) abortStaleTransactions(ctx context.Context, topic string, from map[int32]int64) (int, error) {
+// abortStaleTransactions aborts the transactions holding back partitions of topic (their
+// last stable offset short of their end) that began longer than staleTransactionAge ago, and
+// says how many it aborted. The producer is read from the first record at the last stable
+// offset, not asked of the broker: kfake can hold a partition back for a transaction it no
+// longer lists (restored from disk after a kill -9 without its producer's state), which
+// DescribeProducers does not show and nothing else would ever end.
+func (b *Broker) abortStaleTransactions(ctx context.Context, topic string, partitions []int32) (int, error) {
 	cl, err := kgo.NewClient(b.ClientOpts()...)
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
-	markers, err := staleMarkers(ctx, b, topic, from)
-	if err != nil || len(markers) == 0 {
+	adm := kadm.NewClient(cl)
+	held, err := heldBack(ctx, adm, topic, partitions)
+	if err != nil || len(held) == 0 {
 		return 0, err
 	}
-	if err := abortTransactions(ctx, kadm.NewClient(cl), markers); err != nil {
+	markers, err := staleMarkers(ctx, b, topic, held)
+	if err != nil {
+		return 0, err
+	}
+	if err := abortTransactions(ctx, adm, markers); err != nil {
 		return 0, err
 	}
 	for _, m := range markers {
@@ -83,14 +87,35 @@ func (b *Broker) abortStaleTransactions(ctx context.Context, topic string, from 
 	return len(markers), nil
 }
 
-// staleMarkers reads, read_uncommitted, the first record at or after each partition's
-// offset in from (the first of the transaction holding the reader back) and makes an abort
-// marker for its producer when it is transactional and older than staleTransactionAge.
-func staleMarkers(ctx context.Context, b *Broker, topic string, from map[int32]int64) ([]kadm.TxnMarkers, error) {
+// heldBack maps each of partitions whose last stable offset is short of its end to that
+// offset.
+func heldBack(ctx context.Context, adm *kadm.Client, topic string, partitions []int32) (map[int32]int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("last stable offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	for _, p := range partitions {
+		e, ok1 := ends.Lookup(topic, p)
+		s, ok2 := stable.Lookup(topic, p)
+		if ok1 && ok2 && e.Err == nil && s.Err == nil && s.Offset < e.Offset {
+			out[p] = s.Offset
+		}
+	}
+	return out, nil
+}
+
+// staleMarkers reads the record at each held-back partition's last stable offset (the
+// first of the transaction holding it back) and makes an abort marker for its producer when
+// the record is older than staleTransactionAge.
+func staleMarkers(ctx context.Context, b *Broker, topic string, held map[int32]int64) ([]kadm.TxnMarkers, error) {
 	at := map[int32]kgo.Offset{}
-	pending := map[int32]int64{}
-	for p, o := range from {
-		at[p], pending[p] = kgo.NewOffset().At(o), o
+	for p, o := range held {
+		at[p] = kgo.NewOffset().At(o)
 	}
 	cl, err := kgo.NewClient(append(b.ClientOpts(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: at}),
 		kgo.FetchIsolationLevel(kgo.ReadUncommitted()))...)
@@ -102,13 +127,13 @@ func staleMarkers(ctx context.Context, b *Broker, topic string, from map[int32]i
 	defer cancel()
 	cutoff := time.Now().Add(-staleTransactionAge)
 	byProducer := map[int64]*kadm.TxnMarkers{}
-	for len(pending) > 0 && pctx.Err() == nil {
+	for len(held) > 0 && pctx.Err() == nil {
 		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
-			if o, ok := pending[r.Partition]; !ok || r.Offset < o {
+			if o, ok := held[r.Partition]; !ok || r.Offset != o {
 				return
 			}
-			delete(pending, r.Partition)
-			if r.Attrs.IsTransactional() && !r.Attrs.IsControl() && r.Timestamp.Before(cutoff) {
+			delete(held, r.Partition)
+			if r.Attrs.IsTransactional() && r.Timestamp.Before(cutoff) {
 				addMarker(byProducer, r)
 			}
 		})
