@@ -250,10 +250,15 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 // readContext is the context of one read: it ends with ctx (shutdown: no new batch), when
 // delivery has ended (work: nothing read could be delivered), and at the next tick.
 func (s *stream) readContext(ctx, work context.Context, lastTick time.Time) (context.Context, context.CancelFunc) {
-	readCtx, cancel := context.WithCancel(ctx)
+	var (
+		readCtx context.Context
+		cancel  context.CancelFunc
+	)
 	if s.tickEvery > 0 {
 		// Wake up for the next tick even when no record comes.
 		readCtx, cancel = context.WithTimeout(ctx, s.tickEvery-time.Since(lastTick))
+	} else {
+		readCtx, cancel = context.WithCancel(ctx)
 	}
 	stop := context.AfterFunc(work, cancel)
 	return readCtx, func() { stop(); cancel() }
