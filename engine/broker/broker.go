@@ -39,6 +39,7 @@ type Broker struct {
 	logger  *slog.Logger
 	addrs   []string
 	cluster *kfake.Cluster // nil for external brokers
+	dataDir string         // the embedded broker's
 
 	// shared is a producer used by dead-letter writers, which have no lifecycle of their own.
 	sharedOnce sync.Once
@@ -110,31 +111,35 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 	listenFn := func(network, _ string) (net.Listener, error) {
 		return netguard.Listen(network, listen, netguard.Options{Name: "broker", Logger: b.logger.With("component", "embedded-broker")})
 	}
-	cluster, err := kfake.NewCluster(
+	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ClusterID("eventops-embedded"),
 		kfake.DataDir(e.DataDir),
-		kfake.ListenFn(listenFn),
 		kfake.DefaultNumPartitions(1),
 		// The broker must accept every record the engine lets through (MaxRecordBytes) in
 		// a batch of its own.
 		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(b.MaxRecordBytes() + recordOverheadBytes)}),
 		kfake.WithLogger(kfakeLogger{b.logger.With("component", "embedded-broker")}),
-	)
+	}
+	if err := b.recoverDataDir(e.DataDir, opts); err != nil {
+		return err
+	}
+	cluster, err := kfake.NewCluster(append(opts, kfake.ListenFn(listenFn))...)
 	if err != nil {
 		return fmt.Errorf("broker: starting embedded broker on %s (data dir %s): %w", listen, e.DataDir, err)
 	}
 	b.cluster = cluster
 	b.addrs = cluster.ListenAddrs()
+	b.dataDir = e.DataDir
 	b.logger.Info("embedded broker started", "listen", b.addrs, "data_dir", e.DataDir)
-	b.endOrphans()
+	b.endOrphans(context.Background())
 	return nil
 }
 
 // endOrphans aborts the transactions the previous run left open (abortOrphanTransactions).
 // A failure is not fatal: the streams' restores then wait, and say so in /-/ready.
-func (b *Broker) endOrphans() {
-	ctx, cancel := context.WithTimeout(context.Background(), orphanTimeout)
+func (b *Broker) endOrphans(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, orphanTimeout)
 	defer cancel()
 	if err := b.abortOrphanTransactions(ctx); err != nil {
 		b.logger.Error("could not end the transactions the previous run left open; readers of their partitions wait", "err", err)
@@ -409,6 +414,7 @@ func (b *Broker) Close() {
 		}
 		if b.cluster != nil {
 			b.cluster.Close()
+			b.markCleanStop()
 			b.logger.Info("embedded broker stopped")
 		}
 	})
