@@ -40,6 +40,7 @@ type Broker struct {
 	addrs   []string
 	cluster *kfake.Cluster // nil for external brokers
 	dataDir string         // the embedded broker's
+	txnLog  *txnOffsetLog  // the embedded broker's
 
 	// shared is a producer used by dead-letter writers, which have no lifecycle of their own.
 	sharedOnce sync.Once
@@ -126,11 +127,18 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 	}
 	cluster, err := kfake.NewCluster(append(opts, kfake.ListenFn(listenFn))...)
 	if err != nil {
+		b.txnLog.Close()
 		return fmt.Errorf("broker: starting embedded broker on %s (data dir %s): %w", listen, e.DataDir, err)
 	}
 	b.cluster = cluster
 	b.addrs = cluster.ListenAddrs()
 	b.dataDir = e.DataDir
+	cluster.ControlKey(kmsg.TxnOffsetCommit.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if err := b.txnLog.observe(req); err != nil {
+			b.logger.Warn("could not log a transaction's offsets; a kill of the broker while it commits them would lose them", "err", err)
+		}
+		return nil, nil, false // observed only: kfake handles it
+	})
 	b.logger.Info("embedded broker started", "listen", b.addrs, "data_dir", e.DataDir)
 	b.endOrphans(context.Background())
 	return nil
@@ -414,6 +422,7 @@ func (b *Broker) Close() {
 		}
 		if b.cluster != nil {
 			b.cluster.Close()
+			b.txnLog.Close()
 			b.markCleanStop()
 			b.logger.Info("embedded broker stopped")
 		}

@@ -24,7 +24,8 @@ const cleanStopFile = "eventops-clean-stop"
 const recoveryTimeout = 5 * time.Minute
 
 // recoverDataDir makes the data directory an earlier run left readable past every
-// transaction that run could not end, before any client of this run can write to it.
+// transaction that run could not end, before any client of this run can write to it, and
+// opens the directory's txnOffsetLog.
 //
 // A transaction open when the broker process was killed has records on disk and no marker.
 // kfake reloads it as aborted but writes no abort marker, and a read_committed reader
@@ -34,22 +35,31 @@ const recoveryTimeout = 5 * time.Minute
 // records too — silently — and a state restore waiting to see the partition's last offset
 // would wait for good. Writing the missing abort markers first closes both.
 //
+// A kill while kfake writes a transaction's commit markers, partition by partition, leaves
+// the transaction committed on some partitions and not on others, and its consumer group
+// offsets (applied last) lost. Such a transaction is finished instead: see rollForward.
+//
 // It is needed only after a kill (no cleanStopFile): a broker stopped by Close keeps its open
 // transactions open, and endOrphans ends them. The work is done on a broker of its own on a
 // loopback port nobody knows, so that no client (an engine retrying its connection, say)
 // writes before the markers are in.
 func (b *Broker) recoverDataDir(dir string, opts []kfake.Opt) error {
+	log, err := openTxnOffsetLog(dir)
+	if err != nil {
+		return err
+	}
+	b.txnLog = log
 	if _, err := os.Stat(filepath.Join(dir, "meta.json")); err != nil {
 		return nil // a new directory: no earlier run
 	}
 	marker := filepath.Join(dir, cleanStopFile)
-	_, err := os.Stat(marker)
-	if err == nil {
+	if _, err := os.Stat(marker); err == nil {
 		// Stopped cleanly: kfake kept its open transactions as open (endOrphans ends them).
 		return removeCleanStop(marker)
 	}
 	cluster, err := kfake.NewCluster(opts...) // kfake's default: a random loopback port
 	if err != nil {
+		log.Close()
 		return fmt.Errorf("broker: embedded: loading data dir %s: %w", dir, err)
 	}
 	b.cluster, b.addrs = cluster, cluster.ListenAddrs()
@@ -59,7 +69,9 @@ func (b *Broker) recoverDataDir(dir string, opts []kfake.Opt) error {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 	defer cancel()
-	b.endKilledTransactions(ctx)
+	if err := b.endKilledTransactions(ctx); err != nil {
+		b.logger.Error("could not end the transactions a kill of the broker cut short; read_committed readers of their partitions may skip later committed records", "err", err)
+	}
 	return nil
 }
 
@@ -80,48 +92,78 @@ func (b *Broker) markCleanStop() {
 	}
 }
 
-// endKilledTransactions writes an abort marker after each transaction that has records and no
-// marker (see recoverDataDir). A failure is logged, not fatal: the broker is still of use,
-// and readers of the partitions concerned may then lose records, which the log says.
-func (b *Broker) endKilledTransactions(ctx context.Context) {
+// endKilledTransactions finishes the commits a kill cut short (rollForward), writes an abort
+// marker after every other transaction with records and no marker, and restores the group
+// offsets of transactions whose markers were all written but whose offsets were not
+// (restoreTxnOffsets).
+func (b *Broker) endKilledTransactions(ctx context.Context) error {
 	started := time.Now()
-	markers, err := b.killedTransactions(ctx)
-	if err == nil {
-		cl, cerr := kgo.NewClient(b.ClientOpts()...)
-		if err = cerr; err == nil {
-			err = abortTransactions(ctx, kadm.NewClient(cl), markers)
-			cl.Close()
-		}
-	}
+	scan, err := b.scanTransactions(ctx)
 	if err != nil {
-		b.logger.Error("could not end the transactions a kill of the broker left without marker; read_committed readers of their partitions may skip later committed records", "err", err)
-		return
+		return err
+	}
+	cl, err := kgo.NewClient(b.ClientOpts()...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	rolled, err := b.rollForward(ctx, scan)
+	if err != nil {
+		return fmt.Errorf("finishing a commit the kill cut short: %w", err)
+	}
+	markers := markersFor(scan.open())
+	if err := abortTransactions(ctx, adm, markers); err != nil {
+		return err
 	}
 	for _, m := range markers {
 		b.logger.Warn("aborted a transaction the broker was killed in (its records had no marker)",
 			"producer_id", m.ProducerID, "epoch", m.ProducerEpoch, "partitions", m.Topics.Sorted())
 	}
-	b.logger.Info("read the data dir for transactions a kill left without marker", "aborted", len(markers), "took", time.Since(started).Round(time.Millisecond))
+	if err := b.restoreTxnOffsets(ctx, adm, scan.committed, rolled); err != nil {
+		return fmt.Errorf("restoring the offsets of committed transactions: %w", err)
+	}
+	b.logger.Info("read the data dir for transactions a kill cut short", "aborted", len(markers), "rolled_forward", len(rolled), "took", time.Since(started).Round(time.Millisecond))
+	return nil
 }
 
-// killedTransactions reads every partition to its end, uncommitted records and markers
-// included, and returns an abort marker request for each producer whose last transactional
-// batch in some partition is not followed by a marker.
-func (b *Broker) killedTransactions(ctx context.Context) ([]kadm.TxnMarkers, error) {
+// scanTransactions reads every partition to its end, uncommitted records and markers
+// included.
+func (b *Broker) scanTransactions(ctx context.Context) (*tailScan, error) {
 	cl, err := kgo.NewClient(b.ClientOpts()...)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 	ends, err := partitionEnds(ctx, kadm.NewClient(cl))
-	if err != nil || len(ends) == 0 {
-		return nil, err
-	}
-	open, err := b.openTransactions(ctx, ends)
 	if err != nil {
 		return nil, err
 	}
-	return markersFor(open), nil
+	scan := newTailScan(ends)
+	if scan.pending == 0 {
+		return scan, nil
+	}
+	start := map[string]map[int32]kgo.Offset{}
+	for t, ps := range ends {
+		start[t] = map[int32]kgo.Offset{}
+		for p := range ps {
+			start[t][p] = kgo.NewOffset().AtStart()
+		}
+	}
+	reader, err := kgo.NewClient(append(b.ClientOpts(), kgo.ConsumePartitions(start),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close()
+	for scan.pending > 0 {
+		fetches := reader.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("reading the data dir for open transactions (%d partitions still to read): %w", scan.pending, err)
+		}
+		fetches.EachRecord(scan.add)
+	}
+	return scan, nil
 }
 
 // partitionEnds maps every partition that holds records to its end offset.
@@ -158,52 +200,27 @@ func partitionEnds(ctx context.Context, adm *kadm.Client) (map[string]map[int32]
 type openTail struct {
 	topic     string
 	partition int32
-	producer  int64
-	epoch     int16
+	txnKey
+	records []*kgo.Record
 }
 
-// openTransactions reads the partitions in ends to their end offsets and returns the
-// transactions whose records no marker follows.
-func (b *Broker) openTransactions(ctx context.Context, ends map[string]map[int32]int64) ([]openTail, error) {
-	start := map[string]map[int32]kgo.Offset{}
-	for t, ps := range ends {
-		start[t] = map[int32]kgo.Offset{}
-		for p := range ps {
-			start[t][p] = kgo.NewOffset().AtStart()
-		}
-	}
-	cl, err := kgo.NewClient(append(b.ClientOpts(), kgo.ConsumePartitions(start),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	scan := newTailScan(ends)
-	for scan.pending > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading the data dir for open transactions (%d partitions still to read): %w", scan.pending, err)
-		}
-		fetches.EachRecord(scan.add)
-	}
-	return scan.open(), nil
-}
-
-// tailScan follows, per partition, which producers have a transaction with no marker yet.
+// tailScan follows, per partition, which producers have a transaction with no marker yet,
+// and which transactions have a commit marker somewhere.
 type tailScan struct {
 	ends    map[string]map[int32]int64
 	pending int
-	// unended[topic][partition][producer] is the epoch of the producer's unended transaction.
-	unended map[string]map[int32]map[int64]int16
+	// unended[topic][partition][producer] is the producer's unended transaction.
+	unended   map[string]map[int32]map[int64]*openTail
+	committed map[txnKey]bool
 }
 
 func newTailScan(ends map[string]map[int32]int64) *tailScan {
-	s := &tailScan{ends: ends, unended: map[string]map[int32]map[int64]int16{}}
+	s := &tailScan{ends: ends, unended: map[string]map[int32]map[int64]*openTail{}, committed: map[txnKey]bool{}}
 	for t, ps := range ends {
 		s.pending += len(ps)
-		s.unended[t] = map[int32]map[int64]int16{}
+		s.unended[t] = map[int32]map[int64]*openTail{}
 		for p := range ps {
-			s.unended[t][p] = map[int64]int16{}
+			s.unended[t][p] = map[int64]*openTail{}
 		}
 	}
 	return s
@@ -215,12 +232,7 @@ func (s *tailScan) add(r *kgo.Record) {
 		return // written after the read began, or already read to its end
 	}
 	if r.Attrs.IsTransactional() {
-		producers := s.unended[r.Topic][r.Partition]
-		if r.Attrs.IsControl() {
-			delete(producers, r.ProducerID)
-		} else {
-			producers[r.ProducerID] = r.ProducerEpoch
-		}
+		s.follow(r)
 	}
 	if r.Offset+1 >= end {
 		delete(s.ends[r.Topic], r.Partition)
@@ -228,12 +240,39 @@ func (s *tailScan) add(r *kgo.Record) {
 	}
 }
 
-func (s *tailScan) open() []openTail {
-	var out []openTail
+// follow notes a transactional record: a marker ends its producer's transaction in the
+// partition, a data record begins or extends one.
+func (s *tailScan) follow(r *kgo.Record) {
+	producers := s.unended[r.Topic][r.Partition]
+	key := txnKey{r.ProducerID, r.ProducerEpoch}
+	if r.Attrs.IsControl() {
+		delete(producers, r.ProducerID)
+		if isCommitMarker(r) {
+			s.committed[key] = true
+		}
+		return
+	}
+	t := producers[r.ProducerID]
+	if t == nil || t.txnKey != key {
+		t = &openTail{topic: r.Topic, partition: r.Partition, txnKey: key}
+		producers[r.ProducerID] = t
+	}
+	t.records = append(t.records, r)
+}
+
+// isCommitMarker says whether a control record is a commit marker (key: version int16, type
+// int16 with 1 for commit).
+func isCommitMarker(r *kgo.Record) bool {
+	return len(r.Key) >= 4 && r.Key[2] == 0 && r.Key[3] == 1
+}
+
+// open returns the transactions with records and no marker, in a fixed order.
+func (s *tailScan) open() []*openTail {
+	var out []*openTail
 	for _, t := range slices.Sorted(maps.Keys(s.unended)) {
 		for _, p := range slices.Sorted(maps.Keys(s.unended[t])) {
 			for _, id := range slices.Sorted(maps.Keys(s.unended[t][p])) {
-				out = append(out, openTail{t, p, id, s.unended[t][p][id]})
+				out = append(out, s.unended[t][p][id])
 			}
 		}
 	}
@@ -241,18 +280,14 @@ func (s *tailScan) open() []openTail {
 }
 
 // markersFor groups open transactions into one abort marker request per producer and epoch.
-func markersFor(open []openTail) []kadm.TxnMarkers {
-	type key struct {
-		producer int64
-		epoch    int16
-	}
-	byKey := map[key]*kadm.TxnMarkers{}
-	var order []key
+func markersFor(open []*openTail) []kadm.TxnMarkers {
+	byKey := map[txnKey]*kadm.TxnMarkers{}
+	var order []txnKey
 	for _, o := range open {
-		k := key{o.producer, o.epoch}
+		k := o.txnKey
 		m, ok := byKey[k]
 		if !ok {
-			m = &kadm.TxnMarkers{ProducerID: o.producer, ProducerEpoch: o.epoch, Topics: kadm.TopicsSet{}}
+			m = &kadm.TxnMarkers{ProducerID: k.Producer, ProducerEpoch: k.Epoch, Topics: kadm.TopicsSet{}}
 			byKey[k] = m
 			order = append(order, k)
 		}

@@ -2,12 +2,15 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
@@ -111,5 +114,99 @@ func TestRestoreEndsAfterABrokerKillMidCheckpoint(t *testing.T) {
 	}
 	if got := state[0]; len(got) != 1 || string(got["w1"]) != "n=6" {
 		t.Fatalf("restored %v, want only the committed w1=n=6", got)
+	}
+}
+
+// stagePartialCommit leaves, in dir's broker, a transaction of producer "rollup-0" that
+// wrote x to out/0 and y to out/1 and commits group g's offset 1 on in/0, with a commit
+// marker written on the partitions of commitOn only: what a kill of the broker while it
+// writes the transaction's markers leaves.
+func stagePartialCommit(t *testing.T, b *Broker, commitOn ...int32) {
+	t.Helper()
+	ctx := testCtx(t)
+	ensure(t, b, map[string]config.Topic{"out": {Partitions: 2}, "in": {Partitions: 1}})
+	produceSync(t, b, &kgo.Record{Topic: "in", Value: []byte("reading")})
+	txn := newClient(t, b, kgo.TransactionalID("rollup-0"), kgo.RecordPartitioner(kgo.ManualPartitioner()), offsetsByName())
+	beginWith(t, ctx, txn, &kgo.Record{Topic: "out", Partition: 0, Value: []byte("x")}, &kgo.Record{Topic: "out", Partition: 1, Value: []byte("y")})
+	offsets := groupOffsets{"g": {"in": {0: {Offset: 1, LeaderEpoch: -1}}}}
+	if err := commitOffsetsInTransaction(ctx, txn, "rollup-0", offsets); err != nil {
+		t.Fatal(err)
+	}
+	id, epoch, err := txn.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := kadm.TxnMarkers{ProducerID: id, ProducerEpoch: epoch, Commit: true, Topics: kadm.TopicsSet{}}
+	for _, p := range commitOn {
+		marker.Topics.Add("out", p)
+	}
+	if _, err := kadm.NewClient(newClient(t, b)).WriteTxnMarkers(ctx, marker); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// groupOffset is group's committed offset on topic/partition, -1 if none.
+func groupOffset(t *testing.T, b *Broker, group, topic string, partition int32) int64 {
+	t.Helper()
+	offs, err := kadm.NewClient(newClient(t, b)).FetchOffsets(testCtx(t), group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return -1
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup(topic, partition); ok && o.Err == nil {
+		return o.At
+	}
+	return -1
+}
+
+// A broker killed while it writes a transaction's commit markers leaves the transaction
+// committed on some partitions, unmarked on the others, and the group offsets it carried not
+// applied. Readers may have read the committed part, so the restarted broker finishes the
+// commit: every output once, and the offsets committed, so the stream does not read its
+// batch again on top of outputs already there.
+func TestABrokerKilledMidCommitFinishesTheCommit(t *testing.T) {
+	dir := t.TempDir()
+	b := startEmbedded(t, dir)
+	stagePartialCommit(t, b, 0)
+	killed := killedCopy(t, dir)
+	b.Close()
+
+	b2 := startEmbedded(t, killed)
+	got := keyValues(consumeAll(t, b2, "out"))
+	slices.Sort(got)
+	if want := []string{"=x", "=y"}; !slices.Equal(got, want) {
+		t.Errorf("read_committed after a kill mid-markers: %v, want %v", got, want)
+	}
+	if o := groupOffset(t, b2, "g", "in", 0); o != 1 {
+		t.Errorf("group g's offset after a kill mid-markers: %d, want the transaction's 1", o)
+	}
+
+	// Killed again before anything else happened: nothing is written twice.
+	again := killedCopy(t, killed)
+	b2.Close()
+	b3 := startEmbedded(t, again)
+	if got := keyValues(consumeAll(t, b3, "out")); len(got) != 2 {
+		t.Errorf("after a second kill: %v, want x and y once", got)
+	}
+}
+
+// A kill after the last marker but before kfake applied the transaction's group offsets
+// leaves the outputs committed and the input to be read again; the restarted broker commits
+// the offsets.
+func TestABrokerKilledAfterTheMarkersCommitsTheOffsets(t *testing.T) {
+	dir := t.TempDir()
+	b := startEmbedded(t, dir)
+	stagePartialCommit(t, b, 0, 1)
+	killed := killedCopy(t, dir)
+	b.Close()
+
+	b2 := startEmbedded(t, killed)
+	if o := groupOffset(t, b2, "g", "in", 0); o != 1 {
+		t.Errorf("group g's offset after a kill between the markers and the offsets: %d, want 1", o)
+	}
+	if got := keyValues(consumeAll(t, b2, "out")); len(got) != 2 {
+		t.Errorf("outputs: %v, want x and y once", got)
 	}
 }
