@@ -329,21 +329,13 @@ sinks:
 
 // Killing the engine with SIGKILL while the rules stream is halfway through and starting it
 // again gives the alerts table one uninterrupted run gives: the alert states restored from
-// the changelog are exactly those at the committed offsets. produceEvents gives host h the
-// values h and h+50 (mod 100) in turn, so each of hosts 40-49 fires on its odd readings and
-// resolves on its even ones: 1000 firing and 999 resolved alerts per host, no other alert.
-// A state lost in the crash would drop a resolve (and double a fire); a state restored ahead
-// of the offsets would skip transitions.
+// the changelog are exactly those at the committed offsets (killsKeepAlertStates).
 func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the engine binary; skipped with -short")
 	}
 	// The broker runs in a process of its own, as Redpanda does in production: the kill
-	// takes down the engine alone. (With the embedded broker the kill would also take down
-	// the broker, possibly halfway through writing a transaction's commit markers; kfake's
-	// recovery then aborts what each partition had not marked yet, so one transaction can
-	// end committed on the changelog and aborted on the offsets. That is a limit of the
-	// embedded broker, documented in README.)
+	// takes down the engine alone (the next test kills both).
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	brokerFile := filepath.Join(dir, "broker.yaml")
@@ -359,10 +351,43 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(crashStatefulPipeline, brk.brokers, dsn)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const n, hot, perHost = 100_000, 10, 1000 + 999
+	killsKeepAlertStates(t, bin, pipeline, dsn, brk.brokers, 1)
+}
 
+
+// alertsPipelineEmbedded is crashStatefulPipeline on the engine's own embedded broker (%s:
+// its data directory), as the quickstart runs.
+var alertsPipelineEmbedded = strings.Replace(crashStatefulPipeline, `brokers: ["%s"]`, `embedded: {listen: "127.0.0.1:0", data_dir: "%s"}`, 1)
+
+// The same with the embedded broker: each kill takes the broker down with the engine, at
+// any point of a transaction, including while the broker writes its commit markers. The
+// broker's start-up recovery (engine/broker: recoverDataDir) aborts what was left unmarked
+// and finishes commits cut short, so the alerts are still exactly those of one
+// uninterrupted run, through several kills.
+func TestSIGKILLWithTheEmbeddedBrokerKeepsAlertStatesConsistent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test runs the engine binary; skipped with -short")
+	}
+	dsn, bin, pipeline := crashSetup(t, alertsPipelineEmbedded)
+	killsKeepAlertStates(t, bin, pipeline, dsn, "", 3)
+}
+
+// killsKeepAlertStates runs pipeline (crashStatefulPipeline's streams), produces 100k keyed
+// readings to brokers (the engine's embedded broker if empty), kills the engine kills times
+// while alerts are being written, restarting it each time, and checks the alerts table
+// against what one uninterrupted run gives. produceEvents gives host h the values h and h+50
+// (mod 100) in turn, so each of hosts 40-49 fires on its odd readings and resolves on its
+// even ones: 1000 firing and 999 resolved alerts per host, no other alert. A state lost in a
+// crash would drop a resolve (and double a fire); a state restored ahead of the offsets
+// would skip transitions.
+func killsKeepAlertStates(t *testing.T, bin, pipeline, dsn, brokers string, kills int) {
+	t.Helper()
+	const n, hot, perHost = 100_000, 10, 1000 + 999
 	eng := startEngine(t, bin, pipeline)
-	produceEvents(t, brk.brokers, n, true) // keyed by host: each host's readings stay in order
+	if brokers == "" {
+		brokers = eng.brokers
+	}
+	produceEvents(t, brokers, n, true) // keyed by host: each host's readings stay in order
 
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
@@ -375,12 +400,16 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 		}
 		return rows, distinct
 	}
-	waitFor(t, 120*time.Second, "some alerts before the kill", func() bool { r, _ := count(); return r >= 2_000 })
-	eng.kill(t)
-	before, _ := count()
-	t.Logf("killed the engine at %d alert rows of %d", before, hot*perHost)
-
-	restarted := startEngine(t, bin, pipeline)
+	var at []int
+	for k := 1; k <= kills; k++ {
+		target := k * 2_000
+		waitFor(t, 120*time.Second, fmt.Sprintf("%d alerts before kill %d", target, k), func() bool { r, _ := count(); return r >= target })
+		eng.kill(t)
+		r, _ := count()
+		at = append(at, r)
+		eng = startEngine(t, bin, pipeline)
+	}
+	t.Logf("killed the engine at %v alert rows of %d", at, hot*perHost)
 	// A lost state shows as alerts that never come, so wait a bounded time and then
 	// compare what is there.
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -390,7 +419,7 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	}
 	rows, distinct := count()
 	if rows != hot*perHost || distinct != rows {
-		t.Fatalf("after a SIGKILL at %d rows and a restart: %d alert rows (%d distinct); want exactly %d\nthe restarted engine's log:\n%s", before, rows, distinct, hot*perHost, restarted.logTail(60))
+		t.Fatalf("after SIGKILLs at %v rows and restarts: %d alert rows (%d distinct); want exactly %d\nthe restarted engine's log:\n%s", at, rows, distinct, hot*perHost, eng.logTail(60))
 	}
 	perState, err := conn.Query(context.Background(), `SELECT source_id, state, count(*) FROM alerts GROUP BY 1, 2 ORDER BY 1, 2`)
 	if err != nil {
