@@ -354,7 +354,6 @@ func TestSIGKILLKeepsAlertStatesConsistent(t *testing.T) {
 	killsKeepAlertStates(t, bin, pipeline, dsn, brk.brokers, 1)
 }
 
-
 // alertsPipelineEmbedded is crashStatefulPipeline on the engine's own embedded broker (%s:
 // its data directory), as the quickstart runs.
 var alertsPipelineEmbedded = strings.Replace(crashStatefulPipeline, `brokers: ["%s"]`, `embedded: {listen: "127.0.0.1:0", data_dir: "%s"}`, 1)
