@@ -75,6 +75,9 @@ type Metrics struct {
 	// as Alertmanager's receivers never get them: pending alerts, and the end of an alert
 	// that never fired. Labels: stream.
 	WebhookSkipped *prometheus.CounterVec
+	// WebhookRedeliverySkipped counts records a webhook did not send because its delivery
+	// log says the receiver acknowledged them before (a batch read again after a restart).
+	WebhookRedeliverySkipped *prometheus.CounterVec
 	// WebhookRequestSeconds is how long one webhook request takes, to the end of its
 	// response (or its failure). Labels: stream.
 	WebhookRequestSeconds *prometheus.HistogramVec
@@ -127,7 +130,8 @@ func New() *Metrics {
 	m.WebhookDeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_webhook_dead_lettered_total", Help: "Records a webhook output gave up on and sent to the dead-letter topic, by reason: rejected, exhausted, too_large, invalid."}, []string{"stream", "reason"})
 	m.WebhookSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_webhook_skipped_total", Help: "Alert records not sent in Alertmanager's payload because Alertmanager's receivers never get them (pending, or the end of an alert that never fired)."}, []string{"stream"})
 	m.WebhookRequestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "eventops_webhook_request_seconds", Help: "Duration of one webhook request, to the end of its response or its failure.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"stream"})
-	for _, c := range []prometheus.Collector{m.WebhookRequests, m.WebhookRetries, m.WebhookDeadLettered, m.WebhookSkipped, m.WebhookRequestSeconds} {
+	m.WebhookRedeliverySkipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_webhook_redelivery_skipped_total", Help: "Records a webhook did not send because the receiver acknowledged them before (its delivery log), in a batch read again after a restart."}, []string{"stream"})
+	for _, c := range []prometheus.Collector{m.WebhookRequests, m.WebhookRetries, m.WebhookDeadLettered, m.WebhookSkipped, m.WebhookRedeliverySkipped, m.WebhookRequestSeconds} {
 		f(c)
 	}
 	for _, c := range []prometheus.Collector{m.Reloads, m.ConfigReloadSuccess, m.ConfigReloadTime, m.SwapPause} {

@@ -49,12 +49,20 @@ type Config struct {
 	BearerToken string            `yaml:"bearer_token" doc:"Sent as Authorization: Bearer <token>; use ${VAR}. Not with basic_auth."`
 	TLS         *TLS              `yaml:"tls" doc:"TLS settings for an https URL."`
 
+	DeliveryLog DeliveryLog `yaml:"delivery_log" doc:"Where the output remembers what the receiver acknowledged, so that a restart after a kill -9 or a crash sends none of it again."`
+
 	MaxBodyBytes config.Size `yaml:"max_body_bytes" default:"1MiB" doc:"Largest request body. A batch over it is split; a single record over it goes to the dead-letter topic with its size instead of being sent."`
 }
 
 // Batch says how many records one request carries.
 type Batch struct {
 	MaxRecords int `yaml:"max_records" default:"1" doc:"Most records in one request; 1 sends one request per record. Not with format template. With format alertmanager a notification holds each alert once: a second transition of an alert in the same batch (firing, then resolved) goes in the next request, after the first."`
+}
+
+// DeliveryLog is the file of the idempotency keys of the records the receiver acknowledged.
+type DeliveryLog struct {
+	Dir  string `yaml:"dir" default:"data/webhook" doc:"Directory of the log, one file per output named after its stream (<stream>.log), relative to the working directory as the broker's data_dir is. The stream commits a batch's offsets once the whole batch is delivered, so a kill halfway makes the next run read the batch again: records the log holds are not sent again (eventops_webhook_redelivery_skipped_total). Empty for no log: then those records are sent again, with the same idempotency key. The log survives a kill of the process, not a power cut of the host (no fsync)."`
+	Keep int    `yaml:"keep" default:"100000" doc:"Newest keys kept; a batch read again must be among them, so keep it well above the records in flight (batch_size of the stream or sink)."`
 }
 
 // Backoff is the wait between attempts of one request.
@@ -193,6 +201,9 @@ func (c *Config) validateDelivery(add func(field, format string, args ...any)) {
 	}
 	if c.Backoff.Max < c.Backoff.Initial {
 		add("backoff.max", "must be at least backoff.initial (%s), got %s", c.Backoff.Initial, c.Backoff.Max)
+	}
+	if c.DeliveryLog.Dir != "" && c.DeliveryLog.Keep < 1 {
+		add("delivery_log.keep", "must be at least 1, got %d (set dir to \"\" for no log)", c.DeliveryLog.Keep)
 	}
 	if c.Concurrency < 1 || c.Concurrency > maxConcurrency {
 		add("concurrency", "must be between 1 and %d, got %d", maxConcurrency, c.Concurrency)

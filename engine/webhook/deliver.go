@@ -120,6 +120,22 @@ func (o *Output) send(ctx context.Context, reqs []*request) error {
 	return nil
 }
 
+// remember records in the delivery log that the receiver acknowledged r. A failure to
+// record is logged, not retried: the records were delivered, and at worst are sent again
+// after a restart, with the same idempotency keys.
+func (o *Output) remember(r *request) {
+	if o.delivered == nil {
+		return
+	}
+	keys := make([]string, len(r.items))
+	for i, it := range r.items {
+		keys[i] = it.idem
+	}
+	if err := o.delivered.add(keys); err != nil {
+		o.log.Warn("webhook could not record a delivery; after a restart it may be sent again", "err", err)
+	}
+}
+
 // waitAll waits until every request of reqs is settled, or reports false when ctx ends first.
 func waitAll(ctx context.Context, reqs []*request) bool {
 	for _, r := range reqs {
@@ -146,6 +162,7 @@ func (o *Output) deliver(ctx context.Context, r *request) {
 		resp := o.attempt(ctx, r)
 		switch {
 		case resp.ok():
+			o.remember(r)
 			return
 		case ctx.Err() != nil:
 			r.cancelled = true

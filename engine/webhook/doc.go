@@ -39,12 +39,15 @@
 //
 // # Repeats
 //
-// Delivery is at least once. Every request carries an idempotency key header that is the
-// same each time the same records are sent: for an alert its fingerprint, state and
-// transition time; else its event_id; else its source position; for a request of several
-// records a hash of theirs. A Write cancelled or killed (kill -9) halfway has delivered some
-// of its requests; the batch is written again after a restart and those are sent again, with
-// the same keys, for the receiver to drop. (A batch's composition may differ after a
-// restart, and with it a batched request's key; the records' own keys do not change.) A
-// durable delivery log that removes even those repeats is planned next.
+// Every request carries an idempotency key header that is the same each time the same
+// records are sent: for an alert its fingerprint, state and transition time; else its
+// event_id; else its source position; for a request of several records a hash of theirs.
+//
+// A Write cancelled or killed (kill -9) halfway has delivered some of its requests; its
+// batch's offsets are not committed, so the next run writes the batch again. The delivery
+// log (deliveryLog: delivery_log.dir, one file per output) remembers the keys of the records
+// the receiver acknowledged, and those are not sent again. What is left is the requests
+// whose 2xx was on its way when the process died (at most concurrency of them), sent again
+// with the same keys for the receiver to drop; and, without a log (dir ""), every record the
+// killed run had delivered of the batch.
 package webhook

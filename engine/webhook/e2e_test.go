@@ -51,6 +51,7 @@ sinks:
       backoff: {initial: 5ms, max: 20ms}
       max_attempts: 1000000
       max_elapsed: 1h
+      delivery_log: {dir: "${DATA_DIR}/webhook"}
 `
 
 // sinkGroup is the consumer group of the pipeline's sink (eventops.<its stream name>).

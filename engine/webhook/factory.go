@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/eventops/eventops-engine/config"
@@ -55,7 +57,27 @@ func build(_ context.Context, cfg any, env engine.OutputEnv) (engine.Output, err
 	if err != nil {
 		return nil, err
 	}
-	return New(c, env)
+	o, err := New(c, env)
+	if err != nil || c.DeliveryLog.Dir == "" {
+		return o, err
+	}
+	log, err := openDeliveryLog(filepath.Join(c.DeliveryLog.Dir, logFileName(env.Stream)), c.DeliveryLog.Keep)
+	if err != nil {
+		return nil, fmt.Errorf("delivery_log: %w", err)
+	}
+	o.delivered = log
+	return o, nil
+}
+
+// logFileName is the delivery log's file name for a stream: its name, with what a file name
+// cannot hold replaced.
+func logFileName(stream string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 {
+			return '_'
+		}
+		return r
+	}, stream) + ".log"
 }
 
 // compiled is what a config needs besides its settings: templates and the TLS config.

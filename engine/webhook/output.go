@@ -36,6 +36,9 @@ type Output struct {
 	jitter    func(bound time.Duration) time.Duration
 	metrics   metrics
 	log       *slog.Logger
+	// delivered remembers what the receiver acknowledged across restarts; nil without a
+	// delivery log.
+	delivered *deliveryLog
 
 	// retrying counts the requests waiting to try again, and lastFailure is the newest
 	// failure among them: what /-/ready reports while the receiver fails (Problem).
@@ -150,6 +153,8 @@ func (o *Output) prepare(batch []*engine.Record) ([]*item, []settled) {
 		switch {
 		case errors.Is(err, errNotNotified):
 			o.metrics.skipped.Inc()
+		case o.delivered != nil && o.delivered.delivered(it.idem):
+			o.metrics.redelivery.Inc()
 		case err != nil:
 			failed = append(failed, settled{it: it, reason: reasonInvalid, err: err})
 		default:
@@ -166,9 +171,12 @@ func (o *Output) reject(rejects *engine.Rejects, it *item, reason string, err er
 	rejects.Add(it.rec, "output", err)
 }
 
-// Close closes the idle connections.
+// Close closes the idle connections and the delivery log.
 func (o *Output) Close() error {
 	o.client.CloseIdleConnections()
+	if o.delivered != nil {
+		return o.delivered.Close()
+	}
 	return nil
 }
 
@@ -230,6 +238,7 @@ type metrics struct {
 	retries      prometheus.Counter
 	deadLettered func(reason string) prometheus.Counter
 	skipped      prometheus.Counter
+	redelivery   prometheus.Counter
 	seconds      prometheus.Observer
 }
 
@@ -239,7 +248,7 @@ func newMetrics(env engine.OutputEnv) metrics {
 		discard := func(string) prometheus.Counter {
 			return prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"})
 		}
-		return metrics{requests: discard, retries: discard(""), deadLettered: discard, skipped: discard(""),
+		return metrics{requests: discard, retries: discard(""), deadLettered: discard, skipped: discard(""), redelivery: discard(""),
 			seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "discarded"})}
 	}
 	s := env.Stream
@@ -248,6 +257,7 @@ func newMetrics(env engine.OutputEnv) metrics {
 		retries:      m.WebhookRetries.WithLabelValues(s),
 		deadLettered: func(reason string) prometheus.Counter { return m.WebhookDeadLettered.WithLabelValues(s, reason) },
 		skipped:      m.WebhookSkipped.WithLabelValues(s),
+		redelivery:   m.WebhookRedeliverySkipped.WithLabelValues(s),
 		seconds:      m.WebhookRequestSeconds.WithLabelValues(s),
 	}
 }
