@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -36,20 +37,30 @@ type Config struct {
 
 	Batch Batch `yaml:"batch" doc:"How many records one request carries."`
 
+	Delivery `yaml:",inline"`
+
+	IdempotencyHeader string `yaml:"idempotency_header" default:"Idempotency-Key" doc:"Header whose value identifies what a request carries, the same each time the same records are sent again (a retry, a redelivery after a restart), so a receiver can drop repeats: for an alert its fingerprint, state and transition time, else its event_id; for a batch, a hash of its records' keys. Empty to send none."`
+
+	// validFor is, for the alertmanager output's senders, how far ahead a firing alert's
+	// endsAt is.
+	validFor time.Duration
+
+	DeliveryLog DeliveryLog `yaml:"delivery_log" doc:"Where the output remembers what the receiver acknowledged, so that a restart after a kill -9 or a crash sends none of it again."`
+}
+
+// Delivery is how requests are sent: timeouts, retries, concurrency, credentials and size
+// limits, shared by the webhook and alertmanager outputs.
+type Delivery struct {
 	Timeout     config.Duration `yaml:"timeout" default:"10s" doc:"Longest wait for one request's response status; a receiver that does not answer in time is tried again."`
 	MaxAttempts int             `yaml:"max_attempts" default:"10" doc:"Requests made for one record before it goes to the dead-letter topic."`
 	MaxElapsed  config.Duration `yaml:"max_elapsed" default:"5m" doc:"Longest time one record is retried, from its first attempt; then it goes to the dead-letter topic with the last status and body."`
 	Backoff     Backoff         `yaml:"backoff" doc:"Waits between attempts: exponential with full jitter. A 429 or 503 with Retry-After waits as long as the receiver asks, if that fits in max_elapsed."`
 	Concurrency int             `yaml:"concurrency" default:"4" doc:"Requests in flight at once. Records with one key (an alert's fingerprint, else the Kafka record key) are still delivered in order, each after the one before it succeeded or was given up."`
 
-	IdempotencyHeader string `yaml:"idempotency_header" default:"Idempotency-Key" doc:"Header whose value identifies what a request carries, the same each time the same records are sent again (a retry, a redelivery after a restart), so a receiver can drop repeats: for an alert its fingerprint, state and transition time, else its event_id; for a batch, a hash of its records' keys. Empty to send none."`
-
 	Headers     map[string]string `yaml:"headers" doc:"Headers added to every request, e.g. {X-Api-Key: '${HOOK_KEY}'}. Their values are never logged and are redacted from errors."`
 	BasicAuth   *BasicAuth        `yaml:"basic_auth" doc:"HTTP basic authentication. Not with bearer_token."`
 	BearerToken string            `yaml:"bearer_token" doc:"Sent as Authorization: Bearer <token>; use ${VAR}. Not with basic_auth."`
 	TLS         *TLS              `yaml:"tls" doc:"TLS settings for an https URL."`
-
-	DeliveryLog DeliveryLog `yaml:"delivery_log" doc:"Where the output remembers what the receiver acknowledged, so that a restart after a kill -9 or a crash sends none of it again."`
 
 	MaxBodyBytes config.Size `yaml:"max_body_bytes" default:"1MiB" doc:"Largest request body. A batch over it is split; a single record over it goes to the dead-letter topic with its size instead of being sent."`
 }
@@ -108,13 +119,11 @@ func (c *Config) Validate() error {
 		add("url", "%v", err)
 	}
 	c.validateFormat(add)
-	c.validateDelivery(add)
+	c.validateBatch(add)
+	c.Delivery.validate(add)
 	c.validateHeaders(add)
 	if c.TLS != nil && strings.HasPrefix(strings.ToLower(c.URL), "http:") {
 		add("tls", "the url is http, so there is no TLS to configure; use an https URL or remove tls")
-	}
-	if c.TLS != nil && (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls", "set both cert_file and key_file (a client certificate needs its key), or neither")
 	}
 	return errors.Join(errs...)
 }
@@ -182,11 +191,18 @@ func (c *Config) validateFormat(add func(field, format string, args ...any)) {
 	}
 }
 
-// validateDelivery checks the limits of batching, retries and concurrency.
-func (c *Config) validateDelivery(add func(field, format string, args ...any)) {
+// validateBatch checks the limits of batching and of the delivery log.
+func (c *Config) validateBatch(add func(field, format string, args ...any)) {
 	if c.Batch.MaxRecords < 1 {
 		add("batch.max_records", "must be at least 1, got %d", c.Batch.MaxRecords)
 	}
+	if c.DeliveryLog.Dir != "" && c.DeliveryLog.Keep < 1 {
+		add("delivery_log.keep", "must be at least 1, got %d (set dir to \"\" for no log)", c.DeliveryLog.Keep)
+	}
+}
+
+// validate checks the limits of retries, concurrency and bodies, and the headers.
+func (c *Delivery) validate(add func(field, format string, args ...any)) {
 	if c.Timeout <= 0 {
 		add("timeout", "must be positive, e.g. 10s: without it a receiver that never answers holds the stream for ever")
 	}
@@ -202,23 +218,36 @@ func (c *Config) validateDelivery(add func(field, format string, args ...any)) {
 	if c.Backoff.Max < c.Backoff.Initial {
 		add("backoff.max", "must be at least backoff.initial (%s), got %s", c.Backoff.Initial, c.Backoff.Max)
 	}
-	if c.DeliveryLog.Dir != "" && c.DeliveryLog.Keep < 1 {
-		add("delivery_log.keep", "must be at least 1, got %d (set dir to \"\" for no log)", c.DeliveryLog.Keep)
-	}
 	if c.Concurrency < 1 || c.Concurrency > maxConcurrency {
 		add("concurrency", "must be between 1 and %d, got %d", maxConcurrency, c.Concurrency)
 	}
 	if c.MaxBodyBytes < minBodyBytes {
 		add("max_body_bytes", "must be at least %s, got %s", config.Size(minBodyBytes), c.MaxBodyBytes)
 	}
+	if c.TLS != nil && (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls", "set both cert_file and key_file (a client certificate needs its key), or neither")
+	}
+	c.validateHeaders(add)
 }
 
 // reservedHeaders are set by the HTTP client itself; a value here would be ignored or
 // would break the request.
 var reservedHeaders = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection"}
 
-// validateHeaders checks header names and values, and that authentication is set once.
+// validateHeaders checks that no header is the idempotency header.
 func (c *Config) validateHeaders(add func(field, format string, args ...any)) {
+	for name := range c.Headers {
+		if c.IdempotencyHeader != "" && http.CanonicalHeaderKey(name) == http.CanonicalHeaderKey(c.IdempotencyHeader) {
+			add("headers."+name, "%s is the idempotency header (idempotency_header), whose value the output sets per request", http.CanonicalHeaderKey(name))
+		}
+	}
+	if c.IdempotencyHeader != "" && !httpguts.ValidHeaderFieldName(c.IdempotencyHeader) {
+		add("idempotency_header", "%q is not a valid header name", c.IdempotencyHeader)
+	}
+}
+
+// validateHeaders checks header names and values, and that authentication is set once.
+func (c *Delivery) validateHeaders(add func(field, format string, args ...any)) {
 	for name, value := range c.Headers {
 		field := "headers." + name
 		canonical := http.CanonicalHeaderKey(name)
@@ -231,12 +260,7 @@ func (c *Config) validateHeaders(add func(field, format string, args ...any)) {
 			add(field, "%s is set by the HTTP client itself", canonical)
 		case canonical == "Authorization" && (c.BasicAuth != nil || c.BearerToken != ""):
 			add(field, "Authorization is set by basic_auth or bearer_token; keep one of them")
-		case c.IdempotencyHeader != "" && canonical == http.CanonicalHeaderKey(c.IdempotencyHeader):
-			add(field, "%s is the idempotency header (idempotency_header), whose value the output sets per request", canonical)
 		}
-	}
-	if c.IdempotencyHeader != "" && !httpguts.ValidHeaderFieldName(c.IdempotencyHeader) {
-		add("idempotency_header", "%q is not a valid header name", c.IdempotencyHeader)
 	}
 	if c.BasicAuth != nil && c.BearerToken != "" {
 		add("bearer_token", "set either basic_auth or bearer_token, not both: each is an Authorization header")

@@ -14,12 +14,14 @@ func TestDefaults(t *testing.T) {
 	c := loadConfig(t, `{url: "http://127.0.0.1:9000/hook"}`)
 	want := Config{
 		URL: "http://127.0.0.1:9000/hook", Method: "POST", Format: FormatJSON, Receiver: "eventops-engine",
-		Batch:   Batch{MaxRecords: 1},
-		Timeout: config.Duration(10 * time.Second), MaxAttempts: 10, MaxElapsed: config.Duration(5 * time.Minute),
-		Backoff:           Backoff{Initial: config.Duration(500 * time.Millisecond), Max: config.Duration(30 * time.Second)},
-		Concurrency:       4,
+		Batch: Batch{MaxRecords: 1},
+		Delivery: Delivery{
+			Timeout: config.Duration(10 * time.Second), MaxAttempts: 10, MaxElapsed: config.Duration(5 * time.Minute),
+			Backoff:      Backoff{Initial: config.Duration(500 * time.Millisecond), Max: config.Duration(30 * time.Second)},
+			Concurrency:  4,
+			MaxBodyBytes: 1 << 20,
+		},
 		IdempotencyHeader: "Idempotency-Key",
-		MaxBodyBytes:      1 << 20,
 	}
 	if c.URL != want.URL || c.Method != want.Method || c.Format != want.Format || c.Receiver != want.Receiver ||
 		c.Batch != want.Batch || c.Timeout != want.Timeout || c.MaxAttempts != want.MaxAttempts || c.MaxElapsed != want.MaxElapsed ||

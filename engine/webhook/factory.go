@@ -102,7 +102,7 @@ func compile(c *Config, env engine.BuildEnv) (*compiled, error) {
 	if c.Format == FormatTemplate {
 		comp.body = template(c.Template, "template")
 	}
-	if c.Format == FormatAlertmanager {
+	if c.Format == FormatAlertmanager || c.Format == formatAlertmanagerAPI {
 		comp.generatorURL = template(c.GeneratorURL, "generator_url")
 		errs = append(errs, checkAlertRecords(env.Input))
 	}
@@ -181,6 +181,8 @@ func (comp *compiled) encoder(c *Config) encoder {
 		return alertmanagerEncoder{cfg: c, generatorURL: comp.generatorURL}
 	case FormatTemplate:
 		return templateEncoder{tmpl: comp.body}
+	case formatAlertmanagerAPI:
+		return apiEncoder{generatorURL: comp.generatorURL, validFor: c.validFor}
 	}
 	return jsonEncoder{batched: c.Batch.MaxRecords > 1}
 }

@@ -21,7 +21,7 @@ import (
 // testComponents are the components the unit tests' pipelines need.
 var testComponents = engine.Components{
 	Processors: []engine.ProcessorFactory{threshold.Factory},
-	Outputs:    []engine.OutputFactory{Factory},
+	Outputs:    []engine.OutputFactory{Factory, AlertmanagerFactory},
 }
 
 // testPipeline is a rules stream (the quickstart's CPU ladder, with labels and an

@@ -88,7 +88,7 @@ func New(c *Config, env engine.OutputEnv) (*Output, error) {
 		metrics:   newMetrics(env),
 		log:       env.Logger,
 	}
-	o.plan = planner{enc: o.enc, maxRecords: c.Batch.MaxRecords, maxBody: int(c.MaxBodyBytes), onePerKey: c.Format == FormatAlertmanager}
+	o.plan = planner{enc: o.enc, maxRecords: c.Batch.MaxRecords, maxBody: int(c.MaxBodyBytes), onePerKey: c.Format == FormatAlertmanager || c.Format == formatAlertmanagerAPI}
 	if o.templates == nil {
 		o.templates = engine.WallClock{}
 	}

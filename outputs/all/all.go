@@ -15,5 +15,6 @@ func Factories() []engine.OutputFactory {
 		postgres.Factory,
 		parquet.Factory,
 		webhook.Factory,
+		webhook.AlertmanagerFactory,
 	}
 }
