@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/amalert"
 )
 
 // realAlertmanager runs Alertmanager (Debian's prometheus-alertmanager, 0.25) on a free
@@ -151,7 +152,7 @@ func TestAlertmanagerOutputDrivesARealAlertmanager(t *testing.T) {
 	alerts := thresholdAlerts(t) // a fires, b fires, c fires, a resolves
 	write(alerts[:3]...)
 	for _, host := range []string{"a", "b", "c"} {
-		eventually(t, "host "+host+" firing in a notification", func() bool { return rcv.seen("cpu_load", host, statusFiring) })
+		eventually(t, "host "+host+" firing in a notification", func() bool { return rcv.seen("cpu_load", host, amalert.StatusFiring) })
 	}
 	rcv.mu.Lock()
 	first := rcv.got[0].Alerts[0]
@@ -161,7 +162,7 @@ func TestAlertmanagerOutputDrivesARealAlertmanager(t *testing.T) {
 		t.Errorf("notified alert lacks severity, env (the rule's label) or summary: %+v", first)
 	}
 	write(alerts[3])
-	eventually(t, "host a resolved in a notification", func() bool { return rcv.seen("cpu_load", "a", statusResolved) })
+	eventually(t, "host a resolved in a notification", func() bool { return rcv.seen("cpu_load", "a", amalert.StatusResolved) })
 
 	// A silence made with amtool, then an alert it matches: Alertmanager holds it as
 	// suppressed and notifies nothing of it; an alert it does not match is notified.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/amalert"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -211,9 +212,9 @@ func (o *AlertmanagerOutput) track(batch []*engine.Record) {
 		}
 		fp := rec.Value["fingerprint"].(string)
 		switch rec.Value["state"] {
-		case statusFiring:
+		case amalert.StatusFiring:
 			o.firing[fp] = rec.Value
-		case statusResolved:
+		case amalert.StatusResolved:
 			delete(o.firing, fp)
 		}
 	}
@@ -338,11 +339,11 @@ type postableAlert struct {
 }
 
 func (e apiEncoder) prepare(it *item, env eval.Env) error {
-	a, err := alertOf(it.rec.Value, e.generatorURL, env)
+	a, err := amalert.Of(it.rec.Value, e.generatorURL, env)
 	if err != nil {
 		return err
 	}
-	if a.Status == statusFiring {
+	if a.Status == amalert.StatusFiring {
 		a.EndsAt = env.Now.Add(e.validFor).UTC()
 	}
 	it.alert = a

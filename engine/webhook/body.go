@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/amalert"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -22,7 +23,7 @@ type item struct {
 	part []byte
 	// alert is the record as an Alertmanager alert (alertmanager), and group its group's
 	// labels, which every request of alerts shares.
-	alert amAlert
+	alert amalert.Alert
 	group map[string]string
 	// groupKey names group, for telling groups apart.
 	groupKey string
@@ -30,7 +31,7 @@ type item struct {
 
 // encoder builds request bodies in one format.
 type encoder interface {
-	// prepare fills it from its record; errNotNotified says it is not sent at all, any
+	// prepare fills it from its record; amalert.ErrNotNotified says it is not sent at all, any
 	// other error why it cannot be.
 	prepare(it *item, env eval.Env) error
 	// body is the body of one request carrying items, which share a group.
@@ -86,18 +87,18 @@ type alertmanagerEncoder struct {
 }
 
 func (e alertmanagerEncoder) prepare(it *item, env eval.Env) error {
-	a, err := alertOf(it.rec.Value, e.generatorURL, env)
+	a, err := amalert.Of(it.rec.Value, e.generatorURL, env)
 	if err != nil {
 		return err
 	}
 	it.alert = a
 	it.group = groupLabels(a, e.cfg.GroupBy)
-	it.groupKey = labelSetString(it.group)
+	it.groupKey = amalert.LabelSetString(it.group)
 	return nil
 }
 
 func (e alertmanagerEncoder) body(items []*item) ([]byte, error) {
-	alerts := make([]amAlert, len(items))
+	alerts := make([]amalert.Alert, len(items))
 	for i, it := range items {
 		alerts[i] = it.alert
 	}

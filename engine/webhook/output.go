@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/amalert"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -151,7 +152,7 @@ func (o *Output) prepare(batch []*engine.Record) ([]*item, []settled) {
 		it := &item{rec: rec, key: orderKey(rec), idem: idempotencyKey(rec)}
 		err := o.enc.prepare(it, eval.Env{Vars: rec.Value, Source: rec.Source, Now: now})
 		switch {
-		case errors.Is(err, errNotNotified):
+		case errors.Is(err, amalert.ErrNotNotified):
 			o.metrics.skipped.Inc()
 		case o.delivered != nil && o.delivered.delivered(it.idem):
 			o.metrics.redelivery.Inc()

@@ -271,23 +271,6 @@ func TestAlertmanagerFormatRejectsRecordsThatAreNoAlerts(t *testing.T) {
 	}
 }
 
-func TestLabelNamesOfSeriesExpressions(t *testing.T) {
-	for _, tt := range []struct{ src, want string }{
-		{"tenant_id", "tenant_id"},
-		{"source.source_id", "source_id"},
-		{"tags?.env", "tags__env"},
-		{`lower(host)`, "lower_host_"},
-		{"1x", "_1x"},
-	} {
-		if got := seriesLabelName(tt.src, map[string]string{}); got != tt.want {
-			t.Errorf("seriesLabelName(%q) = %q, want %q", tt.src, got, tt.want)
-		}
-	}
-	if got := seriesLabelName("b.id", map[string]string{"id": "x"}); got != "b_id" {
-		t.Errorf("a taken name: got %q, want b_id", got)
-	}
-}
-
 // An Alertmanager notification holds each alert once, with its state: two transitions of one
 // alert in a batch (firing, then resolved) go in two notifications, in order, and other
 // alerts still share them.
