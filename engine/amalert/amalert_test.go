@@ -18,4 +18,3 @@ func TestLabelNamesOfSeriesExpressions(t *testing.T) {
 		t.Errorf("a taken name: got %q, want b_id", got)
 	}
 }
-
