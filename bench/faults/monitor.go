@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -295,6 +296,10 @@ func (r *run) waitComplete(ctx context.Context, driverDone <-chan struct{}) erro
 				if e := r.currentEngine(); e != nil && e.running() {
 					e.dumpGoroutines(10 * time.Second)
 					r.note("the engine was stopped with SIGQUIT: its goroutines are at the end of engine.log")
+				}
+				if b := r.currentBroker(); b != nil && b.running() {
+					syscall.Kill(b.cmd.Process.Pid, syscall.SIGUSR1)
+					r.note("the broker's goroutines (SIGUSR1) are in broker.log")
 				}
 				return fmt.Errorf("%w: %s; broker: %v; postgres: %v\nthe engine's last log lines:\n%s",
 					errStalled, strings.Join(stuck, "; "), ob.brokerErr, ob.pgErr, tail)

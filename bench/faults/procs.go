@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,7 @@ func brokerMain(args []string) int {
 	var deferred atomic.Int64
 	b.CompactionsDeferred = func() { deferred.Add(1) }
 	started := time.Now()
+	go dumpOnSIGUSR1(ctx)
 	b.StartCleaner(ctx, *cleanEvery)
 	fmt.Printf("faults broker listening on %s\n", strings.Join(b.Addrs(), ","))
 	<-ctx.Done()
@@ -202,6 +204,24 @@ func brokerMain(args []string) int {
 	fmt.Printf("faults broker stopped after %v: %d of about %d cleaner passes deferred compaction\n",
 		time.Since(started).Round(time.Second), deferred.Load(), int(time.Since(started) / *cleanEvery))
 	return 0
+}
+
+// dumpOnSIGUSR1 writes the stacks of all goroutines to stderr (the broker's log) at each
+// SIGUSR1, and goes on: the suite asks for them when a run stalls, and still reads the
+// broker's topics afterwards.
+func dumpOnSIGUSR1(ctx context.Context) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			fmt.Fprintf(os.Stderr, "--- goroutines at %s (SIGUSR1)\n", time.Now().UTC().Format(time.RFC3339Nano))
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+		}
+	}
 }
 
 // brokerProc is the broker process of one run.

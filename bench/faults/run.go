@@ -210,6 +210,12 @@ func (r *run) currentEngine() *engineProc {
 	return r.engine
 }
 
+func (r *run) currentBroker() *brokerProc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.broker
+}
+
 // watchReady records when /-/ready first answers 200 after a restart.
 func (r *run) watchReady(ctx context.Context, e *engineProc, rec *recovery) {
 	cl := &http.Client{Timeout: time.Second}

@@ -133,15 +133,29 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 	b.cluster = cluster
 	b.addrs = cluster.ListenAddrs()
 	b.dataDir = e.DataDir
-	cluster.ControlKey(kmsg.TxnOffsetCommit.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		if err := b.txnLog.observe(req); err != nil {
-			b.logger.Warn("could not log a transaction's offsets; a kill of the broker while it commits them would lose them", "err", err)
-		}
-		return nil, nil, false // observed only: kfake handles it
-	})
+	b.observeTxnOffsets(cluster)
 	b.logger.Info("embedded broker started", "listen", b.addrs, "data_dir", e.DataDir)
 	b.endOrphans(context.Background())
 	return nil
+}
+
+// observeTxnOffsets logs every TxnOffsetCommit request in the txnOffsetLog before kfake
+// handles it. It is a fault that never fires, kfake's way to observe requests on its own
+// goroutine (a control function would run on another goroutine, which the broker waits for
+// while it goes on with its own work). kfake checks faults per partition of a request, so the
+// same request may come several times in a row: it is logged once.
+func (b *Broker) observeTxnOffsets(cluster *kfake.Cluster) {
+	var last kmsg.Request
+	cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Count: -1, When: func(req kmsg.Request) bool {
+		if req == last {
+			return false
+		}
+		last = req
+		if err := b.txnLog.observe(req); err != nil {
+			b.logger.Warn("could not log a transaction's offsets; a kill of the broker while it commits them would lose them", "err", err)
+		}
+		return false
+	}})
 }
 
 // endOrphans aborts the transactions the previous run left open (abortOrphanTransactions).
