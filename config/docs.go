@@ -140,6 +140,9 @@ func componentPage(c Component) ([]byte, error) {
 type pageWriter struct {
 	b    *strings.Builder
 	used map[reflect.Type]bool
+	// open maps each struct type whose table is being written to its key: a type that
+	// holds itself (a route's routes) refers back to it instead of nesting for ever.
+	open map[reflect.Type]string
 }
 
 // settingsTables writes the table of fields of struct t, then one sub-table per field that
@@ -176,8 +179,18 @@ func (w *pageWriter) settingsTables(t reflect.Type, fields []structField, prefix
 		}
 		fmt.Fprintf(w.b, "| `%s` | %s | %s | %s | %s |\n", key, words, def, req, tableText(fieldDescription(f)))
 	}
+	if w.open == nil {
+		w.open = map[reflect.Type]string{}
+	}
+	w.open[t] = strings.TrimSuffix(prefix, ".")
+	defer delete(w.open, t)
 	for _, s := range subs {
-		fmt.Fprintf(w.b, "\n### `%s`\n\n", strings.TrimSuffix(s.prefix, "."))
+		key := strings.TrimSuffix(s.prefix, ".")
+		fmt.Fprintf(w.b, "\n### `%s`\n\n", key)
+		if outer, ok := w.open[s.t]; ok {
+			fmt.Fprintf(w.b, "The same settings as `%s`, nested.\n", outer)
+			continue
+		}
 		w.settingsTables(s.t, structFields(s.t), s.prefix)
 	}
 }

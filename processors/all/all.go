@@ -8,6 +8,7 @@ import (
 	"github.com/eventops/eventops-engine/processors/enrich"
 	"github.com/eventops/eventops-engine/processors/filter"
 	mapproc "github.com/eventops/eventops-engine/processors/map"
+	"github.com/eventops/eventops-engine/processors/notify"
 	"github.com/eventops/eventops-engine/processors/threshold"
 	"github.com/eventops/eventops-engine/processors/window"
 )
@@ -21,6 +22,7 @@ func Factories() []engine.ProcessorFactory {
 		window.Factory,
 		threshold.Factory,
 		anomaly.Factory,
+		notify.Factory,
 	}
 }
 

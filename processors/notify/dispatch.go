@@ -151,6 +151,27 @@ func (d *Dispatcher) Step(st *State, in []Alert, now time.Time) []Notification {
 	return out
 }
 
+// Adopt fits a restored state to this dispatcher, whose routes may differ from those that
+// made it (a reload changed the tree): a group whose route no longer exists, or now names
+// another receiver, is dissolved and its alerts routed again into new groups, which notify
+// after their group_wait; other groups keep their notification log.
+func (d *Dispatcher) Adopt(st *State, now time.Time) {
+	var homeless []string
+	for key, g := range st.Groups {
+		if r, ok := d.routes[g.Route]; ok && r.Receiver == g.Receiver {
+			continue
+		}
+		homeless = append(homeless, g.Alerts...)
+		delete(st.Groups, key)
+	}
+	slices.Sort(homeless)
+	for _, fp := range slices.Compact(homeless) {
+		if a := st.Alerts[fp]; a != nil {
+			d.receive(st, *a, now)
+		}
+	}
+}
+
 // receive puts an alert transition into its groups, making those that do not exist.
 func (d *Dispatcher) receive(st *State, a Alert, now time.Time) {
 	st.Alerts[a.Fingerprint] = &a
