@@ -75,6 +75,9 @@ type Deps struct {
 	// returns the outcome (JSON); ReloadStatus serves GET /-/reload.
 	Reload       func(ctx context.Context, trigger string) any
 	ReloadStatus func() any
+	// Dispatchers, if set, returns the alert dispatchers (notify processors) running now,
+	// whose silences and alerts /api/v2 serves as Alertmanager's API does.
+	Dispatchers func() []engine.AlertDispatcher
 }
 
 // Server is the HTTP server. Build it with New, then Start and Shutdown it.
@@ -169,6 +172,7 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 	}
 	s.app.Get("/-/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/-/routes", func(c *fiber.Ctx) error { return c.JSON(s.routes.Load().info) })
+	s.serveAlertmanagerAPI()
 	if cfg.Dashboard == nil || *cfg.Dashboard {
 		s.app.Get("/", serveDashboard)
 	}

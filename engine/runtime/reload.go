@@ -45,6 +45,24 @@ type liveStream struct {
 	done chan struct{}
 }
 
+// dispatchers are the alert dispatchers (notify processors) of the running streams, for the
+// API. During a reload (which holds the lock) it reports none rather than wait.
+func (l *live) dispatchers() []engine.AlertDispatcher {
+	if !l.mu.TryLock() {
+		return nil
+	}
+	defer l.mu.Unlock()
+	var out []engine.AlertDispatcher
+	for _, name := range slices.Sorted(maps.Keys(l.streams)) {
+		for _, p := range l.streams[name].s.plan.Processors {
+			if d, ok := p.Processor.(engine.AlertDispatcher); ok {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
 // start runs s until the run ends or the stream is stopped.
 func (l *live) start(s *stream) {
 	ctx, stop := context.WithCancel(l.runCtx)

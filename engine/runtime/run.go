@@ -140,6 +140,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 			Logger:       log.With("component", "api"),
 			Clock:        p.opts.Clock,
 			ReloadStatus: func() any { return lv.tracker.Status() },
+			Dispatchers:  lv.dispatchers,
 			Reload: func(ctx context.Context, trigger string) any {
 				if ro.Load == nil {
 					return lv.tracker.Status()
@@ -167,9 +168,11 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lv.runCtx, lv.cancel = runCtx, cancel
+	lv.mu.Lock() // the API may read lv.streams (dispatchers) as soon as it listens
 	for _, s := range streams {
 		lv.start(s)
 	}
+	lv.mu.Unlock()
 	ready.Store(true)
 	ro.Metrics.ConfigReloadSuccess.Set(1)
 	ro.Metrics.ConfigReloadTime.Set(float64(time.Now().Unix()))

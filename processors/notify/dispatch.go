@@ -35,6 +35,7 @@ type Silence struct {
 	Raw       []string  `json:"matchers"` // the matchers as written, for the state and the API
 	StartsAt  time.Time `json:"starts_at"`
 	EndsAt    time.Time `json:"ends_at"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	Comment   string    `json:"comment,omitempty"`
 }
@@ -284,10 +285,32 @@ func (st *State) collect() {
 	}
 }
 
+// mute says what mutes an alert: silences (by ID) and alerts inhibiting it (by
+// fingerprint).
+type mute struct {
+	silencedBy  []string
+	inhibitedBy []string
+}
+
 // muted are the fingerprints of the firing alerts that an active silence or an inhibition
 // rule mutes at now.
 func (d *Dispatcher) muted(st *State, now time.Time) map[string]bool {
 	out := map[string]bool{}
+	for fp := range d.mutes(st, now) {
+		out[fp] = true
+	}
+	return out
+}
+
+// mutes says, for each firing alert that is muted at now, what mutes it.
+func (d *Dispatcher) mutes(st *State, now time.Time) map[string]*mute {
+	out := map[string]*mute{}
+	get := func(fp string) *mute {
+		if out[fp] == nil {
+			out[fp] = &mute{}
+		}
+		return out[fp]
+	}
 	silences := append(slices.Clone(d.Silences), slices.Collect(maps.Values(st.Silences))...)
 	for fp, a := range st.Alerts {
 		if a.Resolved() {
@@ -295,20 +318,24 @@ func (d *Dispatcher) muted(st *State, now time.Time) map[string]bool {
 		}
 		for _, s := range silences {
 			if s.Active(now) && s.Matchers.Matches(a.Labels) {
-				out[fp] = true
-				break
+				get(fp).silencedBy = append(get(fp).silencedBy, s.ID)
 			}
 		}
 	}
 	for _, rule := range d.Inhibit {
-		d.inhibit(st, rule, out)
+		d.inhibit(st, rule, get)
+	}
+	for _, m := range out {
+		slices.Sort(m.silencedBy)
+		slices.Sort(m.inhibitedBy)
+		m.inhibitedBy = slices.Compact(m.inhibitedBy)
 	}
 	return out
 }
 
-// inhibit marks the alerts rule mutes. A source counts while it fires, even if it is
-// itself silenced, as in Alertmanager.
-func (d *Dispatcher) inhibit(st *State, rule InhibitRule, out map[string]bool) {
+// inhibit notes the alerts rule mutes. A source counts while it fires, even if it is itself
+// silenced, as in Alertmanager.
+func (d *Dispatcher) inhibit(st *State, rule InhibitRule, get func(fp string) *mute) {
 	var sources []*Alert
 	for _, a := range st.Alerts {
 		if !a.Resolved() && rule.Source.Matches(a.Labels) {
@@ -321,11 +348,21 @@ func (d *Dispatcher) inhibit(st *State, rule InhibitRule, out map[string]bool) {
 		}
 		for _, s := range sources {
 			if s.Fingerprint != fp && equalOn(s.Labels, t.Labels, rule.Equal) {
-				out[fp] = true
-				break
+				get(fp).inhibitedBy = append(get(fp).inhibitedBy, s.Fingerprint)
 			}
 		}
 	}
+}
+
+// ReceiversOf names the receivers an alert with labels is notified to.
+func (d *Dispatcher) ReceiversOf(labels map[string]string) []string {
+	var out []string
+	for _, r := range d.Root.Match(labels) {
+		if !slices.Contains(out, r.Receiver) {
+			out = append(out, r.Receiver)
+		}
+	}
+	return out
 }
 
 func equalOn(a, b map[string]string, names []string) bool {

@@ -70,6 +70,10 @@ type Processor struct {
 	generatorURL *eval.Template
 	clock        engine.Clock
 	parts        map[int32]*partition
+	// book is shared with the API (run-time silences, the alerts view); applied is the
+	// version of its silences the partitions hold.
+	book    *book
+	applied uint64
 }
 
 // partition is the dispatcher state of one input partition, and what its changelog holds.
@@ -84,7 +88,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: c, d: c.compile(), clock: env.Clock, parts: map[int32]*partition{}}
+	p := &Processor{cfg: c, d: c.compile(), clock: env.Clock, parts: map[int32]*partition{}, book: &book{silences: map[string]*Silence{}}}
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
@@ -141,19 +145,26 @@ func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *
 			byPart[rec.Source.Partition] = append(byPart[rec.Source.Partition], a)
 		}
 	}
+	for id := range byPart {
+		p.part(id)
+	}
+	p.syncSilences()
 	var out []*engine.Record
 	for _, id := range slices.Sorted(maps.Keys(byPart)) {
 		out = append(out, p.step(id, byPart[id], now)...)
 	}
+	p.publishAlerts(now)
 	return out, nil
 }
 
 // Tick flushes the groups that are due.
 func (p *Processor) Tick(_ context.Context, now time.Time, _ *engine.Rejects) ([]*engine.Record, error) {
+	p.syncSilences()
 	var out []*engine.Record
 	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
 		out = append(out, p.step(id, nil, now)...)
 	}
+	p.publishAlerts(now)
 	return out, nil
 }
 
@@ -340,6 +351,8 @@ func (p *Processor) Restore(id int32, entries map[string][]byte) error {
 	part := &partition{st: st}
 	part.written = part.entries()
 	p.d.Adopt(st, p.clock.Now())
+	p.adoptSilences(st)
+	p.applied = ^uint64(0) // the next step gives every partition the book's silences
 	p.parts[id] = part
 	return nil
 }

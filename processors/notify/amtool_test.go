@@ -1,0 +1,180 @@
+package notify_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
+	"github.com/eventops/eventops-engine/processors/notify"
+	"github.com/eventops/eventops-engine/processors/threshold"
+)
+
+const amtoolPipeline = `
+version: 1
+broker:
+  embedded: {listen: "127.0.0.1:0", data_dir: "%s", cleaner_interval: 1h}
+topics:
+  signals.metric.v1:   {partitions: 1, ingest: true}
+  ops.alert.v1:        {partitions: 1}
+  ops.notification.v1: {partitions: 1}
+  ops.deadletter.v1:   {partitions: 1}
+dead_letter: ops.deadletter.v1
+streams:
+  - name: rules
+    input: {topic: signals.metric.v1}
+    processors:
+      - threshold:
+          rules:
+            - {name: cpu_high, when: 'metric == "cpu_load" && value >= 90', severity: critical}
+    output: {topic: ops.alert.v1}
+  - name: notify
+    input: {topic: ops.alert.v1}
+    processors:
+      - notify:
+          route: {receiver: ops, group_wait: 1h}
+          receivers: [{name: ops}]
+    output: {topic: ops.notification.v1}
+api:
+  listen: "%s"
+`
+
+// amtool, Alertmanager's own client, works against the engine unchanged: it lists the alerts
+// the notify processor holds, adds a silence that suppresses one, lists the silence, and
+// expires it. A silence is state: it is still there after a restart of the engine.
+func TestAmtoolManagesTheEnginesSilences(t *testing.T) {
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("amtool is not installed (CI installs Debian's prometheus-alertmanager: .ci/run)")
+		}
+		t.Skip("amtool is not installed: apt-get install prometheus-alertmanager to run this test")
+	}
+	dataDir, addr := t.TempDir(), freeAddr(t)
+	url := "http://" + addr
+	start := func() (brokers []string, stop func() error) {
+		cfg, err := config.LoadBytes("amtool.yaml", []byte(fmt.Sprintf(amtoolPipeline, dataDir, addr)),
+			engine.Components{Processors: []engine.ProcessorFactory{threshold.Factory, notify.Factory}}.Registry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		running, stop := runtimetest.Start(t, cfg, engine.Components{Processors: []engine.ProcessorFactory{threshold.Factory, notify.Factory}}, runtime.RunOptions{})
+		return running.Broker.Addrs(), stop
+	}
+	// amtool's output; its stderr only says that the version differs from Alertmanager's.
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(amtool, append(args, "--alertmanager.url="+url)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("amtool %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
+		}
+		return string(out)
+	}
+	brokers, stop := start()
+	produce(t, brokers, `{"metric":"cpu_load","value":95,"tenant_id":"acme","source":{"source_id":"web-01"},"ts_event":"`+time.Now().UTC().Format(time.RFC3339)+`"}`)
+	waitFor(t, "the alert held by the notify processor", func() bool { return alertState(url, "cpu_high") == "active" })
+	if out := run("alert", "query"); !strings.Contains(out, "cpu_high") {
+		t.Errorf("amtool alert query does not list the firing alert:\n%s", out)
+	}
+
+	id := strings.TrimSpace(run("silence", "add", "alertname=cpu_high", "--comment=maintenance", "--author=test", "--duration=1h"))
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Fatalf("amtool silence add printed %q, want the new silence's ID (a UUID)", id)
+	}
+	if out := run("silence", "query", "-q"); strings.TrimSpace(out) != id {
+		t.Errorf("amtool silence query -q: %q, want the silence %s", out, id)
+	}
+	waitFor(t, "the alert suppressed by the silence", func() bool { return alertState(url, "cpu_high") == "suppressed" })
+
+	if err := stop(); err != nil {
+		t.Fatalf("stopping: %v", err)
+	}
+	_, stop = start()
+	defer stop()
+	if out := run("silence", "query", "-q"); strings.TrimSpace(out) != id {
+		t.Errorf("after a restart amtool silence query -q gives %q, want the silence %s", out, id)
+	}
+	run("silence", "expire", id)
+	if out := run("silence", "query", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("an expired silence is still listed as active: %q", out)
+	}
+	if out := run("silence", "query", "--expired", "-q"); strings.TrimSpace(out) != id {
+		t.Errorf("amtool silence query --expired -q: %q, want %s", out, id)
+	}
+	waitFor(t, "the alert active again", func() bool { return alertState(url, "cpu_high") == "active" })
+}
+
+func produce(t *testing.T, brokers []string, values ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("signals.metric.v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, v := range values {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// alertState is the state Alertmanager's API gives the first alert of rule, "" if none.
+func alertState(url, rule string) string {
+	resp, err := http.Get(url + "/api/v2/alerts")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var alerts []struct {
+		Labels map[string]string `json:"labels"`
+		Status struct {
+			State string `json:"state"`
+		} `json:"status"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&alerts) != nil {
+		return ""
+	}
+	for _, a := range alerts {
+		if a.Labels["alertname"] == rule {
+			return a.Status.State
+		}
+	}
+	return ""
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 30s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
