@@ -51,7 +51,7 @@ func TestTestCommandWritesJUnitAndCoverage(t *testing.T) {
 	if err != nil || !bytes.Contains(x, []byte(`<testsuite name="../../examples/quickstart_test.yaml"`)) {
 		t.Errorf("JUnit file: %v\n%s", err, x)
 	}
-	if !strings.Contains(out.String(), "coverage: 4 of 4 rules raised an alert") {
+	if !strings.Contains(out.String(), "coverage: 6 of 6 rules raised an alert") {
 		t.Errorf("no coverage line:\n%s", out.String())
 	}
 }

@@ -175,3 +175,17 @@ func LabelSetString(labels map[string]string) string {
 	b.WriteByte('}')
 	return b.String()
 }
+
+// LabelNames are the names of the labels an alert can have whose series expressions are
+// series and whose rules set the labels ruleLabels: what Of gives them.
+func LabelNames(series, ruleLabels []string) []string {
+	taken := map[string]string{}
+	for _, src := range slices.Sorted(slices.Values(series)) {
+		taken[seriesLabelName(src, taken)] = src
+	}
+	for _, name := range ruleLabels {
+		taken[name] = name
+	}
+	taken["severity"], taken["alertname"] = "severity", "alertname"
+	return slices.Sorted(maps.Keys(taken))
+}

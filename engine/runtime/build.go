@@ -300,6 +300,7 @@ func (b *builder) stream(i int) *StreamPlan {
 			continue
 		}
 		name := fmt.Sprintf("processors[%d].%s", j, pe.Type)
+		warned := len(b.warns)
 		proc, err := safeBuild(f, pe.Config, engine.BuildEnv{
 			Stream:   sc.Name,
 			Path:     name,
@@ -309,6 +310,7 @@ func (b *builder) stream(i int) *StreamPlan {
 			Input:    in,
 			Warnings: &b.warns,
 		})
+		b.placeSettingWarnings(b.warns[warned:], name, pe.Path)
 		if err != nil {
 			b.add(err, pe.Path, pe.Pos)
 			in = partialOutput(proc, in)
@@ -406,6 +408,19 @@ func (b *builder) output(stream string, out *config.OutputEntry, in *types.Type)
 	}
 	if tw, ok := out.Config.(config.TableWriter); ok {
 		b.noteTable(tw.TableName(), cols)
+	}
+}
+
+// placeSettingWarnings places the warnings a processor's build added about its settings
+// without a position: it names them by its short path (processors[1].notify.route...),
+// which becomes the full one (streams[2].processors[1].notify.route...).
+func (b *builder) placeSettingWarnings(warns config.Errors, short, full string) {
+	for _, w := range warns {
+		if w.Pos.Line > 0 || !strings.HasPrefix(w.Path, short) {
+			continue
+		}
+		w.Path = full + strings.TrimPrefix(w.Path, short)
+		w.Pos = b.p.At(w.Path)
 	}
 }
 

@@ -92,6 +92,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
+	lint(c, env)
 	if c.GeneratorURL != nil && !c.GeneratorURL.IsZero() {
 		if p.generatorURL, err = eval.CompileTemplate(*c.GeneratorURL, env.Path+".generator_url", env.Input, env.Warnings); err != nil {
 			return p, err

@@ -81,6 +81,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -278,7 +279,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.byName[rc.Name] = i
 		p.rules = append(p.rules, r)
 	}
-	p.out = alertType(env.Input, p.seriesName)
+	p.out = alertType(env.Input, p.seriesName, ruleLabelNames(c.Rules))
 	if len(errs) > 0 {
 		// It never runs, but alert records have the same shape whatever is wrong with the
 		// rules, so lint goes on checking the streams that read them (runtime.Build).
@@ -303,8 +304,22 @@ func defaultMessage(r Rule) string {
 // OutputType is the alert record (see alert).
 func (p *Processor) OutputType() *types.Type { return p.out }
 
+// ruleLabelNames are the names of the labels any rule sets.
+func ruleLabelNames(rules []Rule) []string {
+	var out []string
+	for _, r := range rules {
+		for name := range r.Labels {
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // alertType is the type of the records alert builds from records of type in.
-func alertType(in *types.Type, seriesNames []string) *types.Type {
+func alertType(in *types.Type, seriesNames, labelNames []string) *types.Type {
 	copied := func(name string) *types.Type {
 		if t, ok := in.Field(name); ok && t != nil {
 			return t
@@ -321,12 +336,16 @@ func alertType(in *types.Type, seriesNames []string) *types.Type {
 	for _, n := range seriesNames {
 		series[n] = types.Any
 	}
+	labels := map[string]*types.Type{}
+	for _, n := range labelNames {
+		labels[n] = types.Any
+	}
 	return types.ObjectOf("the threshold processor's alert records", map[string]*types.Type{
 		"event_id": types.TStr, "fingerprint": types.TStr, "rule": types.TStr, "state": types.TStr,
 		"severity": types.TStr, "previous_severity": types.TStr, "reason": types.TStr,
 		"ts": types.TStr, "started_at": types.TStr, "fired_at": types.TStr, "resolved_at": types.TStr,
 		"last_seen_at": types.TStr,
-		"message":      types.TStr, "labels": {Kind: types.Object, Extra: types.Any},
+		"message":      types.TStr, "labels": types.ObjectOf("the rules' labels", labels),
 		"annotations": {Kind: types.Object, Extra: types.TStr},
 		"series":      types.ObjectOf("the rule's series", series),
 		"tenant_id":   copied("tenant_id"), "metric": copied("metric"), "value": copied("value"),
