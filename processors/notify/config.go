@@ -13,24 +13,27 @@ import (
 // Config is the notify processor's configuration: Alertmanager's route, receivers,
 // inhibit_rules and silences, with the same names and meanings.
 type Config struct {
-	Route        RouteConfig      `yaml:"route" required:"true" doc:"The root of the routing tree: every alert enters here. Its receiver and timings are the defaults of the routes below it."`
-	Receivers    []ReceiverConfig `yaml:"receivers" required:"true" doc:"The receivers routes name. A notification record carries its receiver's name; a stream per receiver (filter: receiver == \"...\") sends them on, e.g. with a webhook output in format json, which sends the record as Alertmanager's webhook payload."`
-	InhibitRules []InhibitConfig  `yaml:"inhibit_rules" doc:"Rules that mute alerts while another alert fires, e.g. a critical alert muting the warnings of the same host."`
-	Silences     []SilenceConfig  `yaml:"silences" doc:"Silences written in the file: alerts their matchers select are not notified between starts_at and ends_at."`
-	ExternalURL  string           `yaml:"external_url" doc:"externalURL of the notifications, the address of what sent them (e.g. this engine's API)."`
-	GeneratorURL *config.Expr     `yaml:"generator_url" doc:"Each alert's generatorURL, a template evaluated on the alert record, e.g. 'http://ops.example.com:8088/alerts?fingerprint={{fingerprint}}'."`
+	Route         RouteConfig          `yaml:"route" required:"true" doc:"The root of the routing tree: every alert enters here. Its receiver and timings are the defaults of the routes below it."`
+	Receivers     []ReceiverConfig     `yaml:"receivers" required:"true" doc:"The receivers routes name. A notification record carries its receiver's name; a stream per receiver (filter: receiver == \"...\") sends them on, e.g. with a webhook output in format json, which sends the record as Alertmanager's webhook payload."`
+	InhibitRules  []InhibitConfig      `yaml:"inhibit_rules" doc:"Rules that mute alerts while another alert fires, e.g. a critical alert muting the warnings of the same host."`
+	Silences      []SilenceConfig      `yaml:"silences" doc:"Silences written in the file: alerts their matchers select are not notified between starts_at and ends_at."`
+	TimeIntervals []TimeIntervalConfig `yaml:"time_intervals" doc:"Named sets of time ranges that routes mute in (mute_time_intervals) or notify only in (active_time_intervals), as Alertmanager's."`
+	ExternalURL   string               `yaml:"external_url" doc:"externalURL of the notifications, the address of what sent them (e.g. this engine's API)."`
+	GeneratorURL  *config.Expr         `yaml:"generator_url" doc:"Each alert's generatorURL, a template evaluated on the alert record, e.g. 'http://ops.example.com:8088/alerts?fingerprint={{fingerprint}}'."`
 }
 
 // RouteConfig is one node of the routing tree.
 type RouteConfig struct {
-	Receiver       string           `yaml:"receiver" doc:"Receiver of the alerts this route takes. Required on the root; inherited below."`
-	GroupBy        []string         `yaml:"group_by" doc:"Labels whose values split the route's alerts into groups, each notified on its own; [...] groups by every label; [] (the root's default) puts all in one group. Inherited."`
-	GroupWait      *config.Duration `yaml:"group_wait" doc:"How long a new group waits before its first notification, so that alerts arriving together are notified together. Root default 30s; inherited."`
-	GroupInterval  *config.Duration `yaml:"group_interval" doc:"How long a group waits after a notification before notifying what changed (new alerts, resolved ones). Root default 5m; inherited."`
-	RepeatInterval *config.Duration `yaml:"repeat_interval" doc:"How long after a notification a group with nothing new notifies its firing alerts again. Root default 4h; inherited."`
-	Matchers       []string         `yaml:"matchers" doc:"Alertmanager matchers the alert's labels must all satisfy: label=\"value\", label!=\"value\", label=~\"regex\", label!~\"regex\" (regexes match the whole value; a missing label is \"\"). Not on the root."`
-	Continue       bool             `yaml:"continue" doc:"After this route matched, go on trying its next siblings (the alert is then notified through each route that matches). Default: the first matching sibling takes the alert."`
-	Routes         []RouteConfig    `yaml:"routes" doc:"Child routes, tried in order; an alert that none matches stays with this route."`
+	Receiver            string           `yaml:"receiver" doc:"Receiver of the alerts this route takes. Required on the root; inherited below."`
+	GroupBy             []string         `yaml:"group_by" doc:"Labels whose values split the route's alerts into groups, each notified on its own; [...] groups by every label; [] (the root's default) puts all in one group. Inherited."`
+	GroupWait           *config.Duration `yaml:"group_wait" doc:"How long a new group waits before its first notification, so that alerts arriving together are notified together. Root default 30s; inherited."`
+	GroupInterval       *config.Duration `yaml:"group_interval" doc:"How long a group waits after a notification before notifying what changed (new alerts, resolved ones). Root default 5m; inherited."`
+	RepeatInterval      *config.Duration `yaml:"repeat_interval" doc:"How long after a notification a group with nothing new notifies its firing alerts again. Root default 4h; inherited."`
+	Matchers            []string         `yaml:"matchers" doc:"Alertmanager matchers the alert's labels must all satisfy: label=\"value\", label!=\"value\", label=~\"regex\", label!~\"regex\" (regexes match the whole value; a missing label is \"\"). Not on the root."`
+	MuteTimeIntervals   []string         `yaml:"mute_time_intervals" doc:"Names of time_intervals during which this route sends nothing (its groups notify once the interval is over; alerts that ended meanwhile are not notified, as in Alertmanager). Not inherited; not on the root."`
+	ActiveTimeIntervals []string         `yaml:"active_time_intervals" doc:"Names of time_intervals outside which this route sends nothing. Not inherited; not on the root."`
+	Continue            bool             `yaml:"continue" doc:"After this route matched, go on trying its next siblings (the alert is then notified through each route that matches). Default: the first matching sibling takes the alert."`
+	Routes              []RouteConfig    `yaml:"routes" doc:"Child routes, tried in order; an alert that none matches stays with this route."`
 }
 
 // ReceiverConfig names a receiver.
@@ -85,7 +88,12 @@ func (c *Config) Validate() error {
 	if len(c.Route.Matchers) > 0 {
 		add("route.matchers", "the root route takes every alert; put matchers on its child routes")
 	}
+	intervals := c.validateTimeIntervals(add)
+	if len(c.Route.MuteTimeIntervals)+len(c.Route.ActiveTimeIntervals) > 0 {
+		add("route", "the root route cannot have mute_time_intervals or active_time_intervals; put them on child routes")
+	}
 	c.Route.validate("route", names, add)
+	c.Route.validateIntervals("route", intervals, add)
 	for i, ir := range c.InhibitRules {
 		field := fmt.Sprintf("inhibit_rules[%d]", i)
 		checkMatchers(field+".source_matchers", ir.SourceMatchers, add)
@@ -100,6 +108,37 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateTimeIntervals checks the named intervals and returns their names.
+func (c *Config) validateTimeIntervals(add func(field, format string, args ...any)) map[string]bool {
+	names := map[string]bool{}
+	for i, ti := range c.TimeIntervals {
+		if names[ti.Name] {
+			add(fmt.Sprintf("time_intervals[%d].name", i), "time interval %q is declared twice", ti.Name)
+		}
+		names[ti.Name] = true
+		for j, r := range ti.TimeIntervals {
+			if _, err := r.compile(); err != nil {
+				add(fmt.Sprintf("time_intervals[%d].time_intervals[%d]", i, j), "%v", err)
+			}
+		}
+	}
+	return names
+}
+
+// validateIntervals checks that the route and those below it name declared intervals.
+func (r *RouteConfig) validateIntervals(path string, names map[string]bool, add func(field, format string, args ...any)) {
+	for field, list := range map[string][]string{"mute_time_intervals": r.MuteTimeIntervals, "active_time_intervals": r.ActiveTimeIntervals} {
+		for i, n := range list {
+			if !names[n] {
+				add(fmt.Sprintf("%s.%s[%d]", path, field, i), "time interval %q is not declared in time_intervals", n)
+			}
+		}
+	}
+	for i := range r.Routes {
+		r.Routes[i].validateIntervals(fmt.Sprintf("%s.routes[%d]", path, i), names, add)
+	}
 }
 
 func (r *RouteConfig) validate(path string, receivers map[string]bool, add func(field, format string, args ...any)) {
@@ -163,7 +202,16 @@ func (s SilenceConfig) times() (start, end time.Time, err error) {
 
 // compile makes the dispatcher of a valid configuration.
 func (c *Config) compile() *Dispatcher {
-	root := c.Route.compile("0", nil)
+	intervals := map[string]timeInterval{}
+	for _, ti := range c.TimeIntervals {
+		var compiled timeInterval
+		for _, r := range ti.TimeIntervals {
+			tr, _ := r.compile()
+			compiled = append(compiled, tr)
+		}
+		intervals[ti.Name] = compiled
+	}
+	root := c.Route.compile("0", nil, intervals)
 	receivers := map[string]Receiver{}
 	for _, r := range c.Receivers {
 		receivers[r.Name] = Receiver{Name: r.Name, SendResolved: r.SendResolved == nil || *r.SendResolved}
@@ -185,7 +233,7 @@ func (c *Config) compile() *Dispatcher {
 }
 
 // compile makes the route with id, inheriting what it does not set from parent.
-func (r *RouteConfig) compile(id string, parent *Route) *Route {
+func (r *RouteConfig) compile(id string, parent *Route, intervals map[string]timeInterval) *Route {
 	out := &Route{ID: id, Receiver: r.Receiver, Continue: r.Continue,
 		GroupWait: defaultGroupWait, GroupInterval: defaultGroupInterval, RepeatInterval: defaultRepeatInterval}
 	if parent != nil {
@@ -211,8 +259,14 @@ func (r *RouteConfig) compile(id string, parent *Route) *Route {
 		}
 	}
 	out.Matchers, _ = ParseMatchers(r.Matchers)
+	for _, n := range r.MuteTimeIntervals {
+		out.Mute = append(out.Mute, intervals[n])
+	}
+	for _, n := range r.ActiveTimeIntervals {
+		out.Active = append(out.Active, intervals[n])
+	}
 	for i := range r.Routes {
-		out.Routes = append(out.Routes, r.Routes[i].compile(childID(id, i), out))
+		out.Routes = append(out.Routes, r.Routes[i].compile(childID(id, i), out, intervals))
 	}
 	return out
 }

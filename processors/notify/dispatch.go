@@ -211,6 +211,12 @@ func (d *Dispatcher) flush(st *State, g *Group, muted map[string]bool, now time.
 	g.NextFlush = now.Add(r.GroupInterval)
 	send := needsUpdate(g.Log, firing, resolved, recv.SendResolved, r.RepeatInterval, now)
 	g.Alerts = slices.DeleteFunc(g.Alerts, func(fp string) bool { return slices.Contains(resolved, fp) })
+	if r.Muted(now) {
+		// As in Alertmanager: nothing is sent and the log is left as it was, so the group
+		// notifies at its first flush after the interval; alerts that ended meanwhile are
+		// dropped unnotified.
+		return Notification{}, false
+	}
 	if !send {
 		return Notification{}, false
 	}

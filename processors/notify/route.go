@@ -25,6 +25,27 @@ type Route struct {
 	Matchers       Matchers
 	Continue       bool
 	Routes         []*Route
+	// Mute and Active are the route's mute_time_intervals and active_time_intervals.
+	Mute, Active []timeInterval
+}
+
+// Muted says whether the route sends nothing at now: in a mute interval, or outside every
+// active interval it has.
+func (r *Route) Muted(now time.Time) bool {
+	for _, ti := range r.Mute {
+		if ti.Contains(now) {
+			return true
+		}
+	}
+	if len(r.Active) == 0 {
+		return false
+	}
+	for _, ti := range r.Active {
+		if ti.Contains(now) {
+			return false
+		}
+	}
+	return true
 }
 
 // Match returns the routes an alert with labels is notified through: the deepest routes
