@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/eventops/eventops-engine/engine/amalert"
 )
 
 // Alert is one alert as the dispatcher sees it: Alertmanager's alert.
@@ -260,7 +262,7 @@ func (st *State) alerts(fps []string) []Alert {
 		out = append(out, *st.Alerts[fp])
 	}
 	slices.SortFunc(out, func(a, b Alert) int {
-		x, y := labelSetString(a.Labels), labelSetString(b.Labels)
+		x, y := amalert.LabelSetString(a.Labels), amalert.LabelSetString(b.Labels)
 		switch {
 		case x < y:
 			return -1

@@ -2,10 +2,10 @@ package notify
 
 import (
 	"maps"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/eventops/eventops-engine/engine/amalert"
 )
 
 // Route is one node of the routing tree, with what it inherits from its parents resolved:
@@ -86,7 +86,7 @@ func (r *Route) groupLabels(labels map[string]string) map[string]string {
 
 // groupKey names a group: its route and its labels, as Alertmanager writes it.
 func (r *Route) groupKey(group map[string]string) string {
-	return r.ID + ":" + labelSetString(group)
+	return r.ID + ":" + amalert.LabelSetString(group)
 }
 
 // Walk calls fn for r and each route below it, parents first.
@@ -99,20 +99,3 @@ func (r *Route) Walk(fn func(*Route)) {
 
 // childID is the ID of the i-th child of the route with id.
 func childID(id string, i int) string { return id + "." + strconv.Itoa(i) }
-
-// labelSetString writes labels as Prometheus writes a label set: {a="1", b="2"}, sorted by
-// name, values quoted as Go strings.
-func labelSetString(labels map[string]string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, name := range slices.Sorted(maps.Keys(labels)) {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(name)
-		b.WriteByte('=')
-		b.WriteString(strconv.Quote(labels[name]))
-	}
-	b.WriteByte('}')
-	return b.String()
-}
