@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eventops/eventops-engine/engine/atomicfile"
 )
 
 // txnOffsetsFile, in the embedded broker's data directory, is the txnOffsetLog.
@@ -216,19 +218,12 @@ func (l *txnOffsetLog) rewrite() error {
 			buf.Write(append(line, '\n'))
 		}
 	}
-	tmp := l.path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("broker: embedded: rewriting %s: %w", l.path, err)
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return fmt.Errorf("broker: embedded: rewriting %s: %w", l.path, err)
-	}
 	if l.f != nil {
 		l.f.Close()
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := atomicfile.Replace(l.path, buf.Bytes())
 	if err != nil {
-		return fmt.Errorf("broker: embedded: opening %s: %w", l.path, err)
+		return fmt.Errorf("broker: embedded: %w", err)
 	}
 	l.f, l.size = f, int64(buf.Len())
 	return nil

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/eventops/eventops-engine/engine/atomicfile"
 )
 
 // deliveryLog remembers the idempotency keys of the records the receiver acknowledged (a
@@ -113,17 +115,10 @@ func (l *deliveryLog) rewrite() error {
 		buf.WriteString(k)
 		buf.WriteByte('\n')
 	}
-	tmp := l.path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("delivery log: %w", err)
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return fmt.Errorf("delivery log: %w", err)
-	}
 	if l.f != nil {
 		l.f.Close()
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := atomicfile.Replace(l.path, buf.Bytes())
 	if err != nil {
 		return fmt.Errorf("delivery log: %w", err)
 	}
