@@ -58,3 +58,12 @@ type DispatchedAlert struct {
 	SilencedBy   []string // IDs of the silences muting it
 	InhibitedBy  []string // fingerprints of the alerts inhibiting it
 }
+
+// PartitionBound is a processor whose results depend on seeing together records that may
+// come through different input partitions (its state is kept per partition): the notify
+// processor groups alerts only within a partition. The runtime warns when its stream's input
+// topic has more than one partition.
+type PartitionBound interface {
+	// OnePartitionReason says what goes wrong with several partitions.
+	OnePartitionReason() string
+}

@@ -311,6 +311,9 @@ func (b *builder) stream(i int) *StreamPlan {
 			Warnings: &b.warns,
 		})
 		b.placeSettingWarnings(b.warns[warned:], name, pe.Path)
+		if proc != nil {
+			b.warnPartitionBound(proc, sc, pe)
+		}
 		if err != nil {
 			b.add(err, pe.Path, pe.Pos)
 			in = partialOutput(proc, in)
@@ -408,6 +411,18 @@ func (b *builder) output(stream string, out *config.OutputEntry, in *types.Type)
 	}
 	if tw, ok := out.Config.(config.TableWriter); ok {
 		b.noteTable(tw.TableName(), cols)
+	}
+}
+
+// warnPartitionBound warns when a processor that must see its input through one partition
+// (engine.PartitionBound) reads a topic with several.
+func (b *builder) warnPartitionBound(proc engine.Processor, sc config.Stream, pe config.ProcessorEntry) {
+	pb, ok := proc.(engine.PartitionBound)
+	if !ok {
+		return
+	}
+	if t, ok := b.p.Topics[sc.Input.Topic]; ok && t.Partitions > 1 {
+		b.warns.AddWarning(pe.Pos, pe.Path, "its input topic %s has %d partitions: %s; give the topic one partition", sc.Input.Topic, t.Partitions, pb.OnePartitionReason())
 	}
 }
 

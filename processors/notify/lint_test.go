@@ -18,7 +18,8 @@ import (
 // Lint reports the notify processor's mistakes at their file:line:col: a template using a
 // field the alert records lack, and warns about matchers on
 // labels no alert has (the labels a threshold processor gives its alerts: alertname,
-// severity, the series' and the rules'), and about routes no alert can reach.
+// severity, the series' and the rules'), about routes no alert can reach, and about an input
+// topic of several partitions (groups are kept per partition).
 func TestLintPlacesNotifyMistakes(t *testing.T) {
 	const file = "testdata/lint_mistakes.yaml"
 	components := engine.Components{Processors: processors.Factories(), Outputs: outputs.Factories()}
@@ -30,6 +31,7 @@ func TestLintPlacesNotifyMistakes(t *testing.T) {
 	findings := append(errs, cfg.Warnings...)
 	findings.Sort()
 	want := []string{
+		file + `:20:9: streams[1].processors[0].notify: warning: its input topic ops.alert.v1 has 3 partitions: alerts of one group that come through different partitions are grouped and notified apart`,
 		file + `:21:38: streams[1].processors[0].notify.generator_url: expression "fingerprnt": unknown field "fingerprnt" (did you mean "fingerprint"?)`,
 		file + `:25:29: streams[1].processors[0].notify.route.routes[0].matchers[0]: warning: no alert reaching this processor has the label instance (they have alertname, metric, severity, source_id, team, tenant_id): the matcher never matches`,
 		file + `:27:17: streams[1].processors[0].notify.route.routes[2]: warning: unreachable: routes[1] before it has no matchers and no continue`,

@@ -55,7 +55,13 @@ var Factory = engine.ProcessorFactory{
 	Build:     build,
 }
 
+// OnePartitionReason: groups are kept per input partition (engine.PartitionBound).
+func (p *Processor) OnePartitionReason() string {
+	return "alerts of one group that come through different partitions are grouped and notified apart"
+}
+
 var (
+	_ engine.PartitionBound = (*Processor)(nil)
 	_ engine.Stateful       = (*Processor)(nil)
 	_ engine.Ticker         = (*Processor)(nil)
 	_ engine.TypedProcessor = (*Processor)(nil)
