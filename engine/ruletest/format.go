@@ -103,10 +103,11 @@ func (s *Series) Validate() error {
 // Expectation is what must hold at one point of the virtual clock, once every record due by
 // then went through the pipeline and the clock-driven processors were ticked.
 type Expectation struct {
-	At         string                         `yaml:"at" required:"true" doc:"When: RFC 3339, or a duration after the start."`
-	Alerts     *[]AlertExpectation            `yaml:"alerts" doc:"The alerts active now (pending or firing: each alert's newest record), all of them; [] for none. Left out: not checked."`
-	Records    map[string][]RecordExpectation `yaml:"records" doc:"Records written to each topic since the previous expectation, all of them, in order; [] for none."`
-	DeadLetter *[]DeadLetterExpectation       `yaml:"dead_letter" doc:"Records rejected since the previous expectation (dead-lettered, or late to a side output), all of them, in order; [] for none."`
+	At            string                         `yaml:"at" required:"true" doc:"When: RFC 3339, or a duration after the start."`
+	Alerts        *[]AlertExpectation            `yaml:"alerts" doc:"The alerts active now (pending or firing: each alert's newest record), all of them; [] for none. Left out: not checked."`
+	Records       map[string][]RecordExpectation `yaml:"records" doc:"Records written to each topic since the previous expectation, all of them, in order; [] for none."`
+	Notifications *[]NotificationExpectation     `yaml:"notifications" doc:"Notifications the notify processors of the streams under test sent since the previous expectation, all of them, in order; [] for none. Only the fields given are compared."`
+	DeadLetter    *[]DeadLetterExpectation       `yaml:"dead_letter" doc:"Records rejected since the previous expectation (dead-lettered, or late to a side output), all of them, in order; [] for none."`
 }
 
 // Validate checks the time.
@@ -118,6 +119,16 @@ func (e *Expectation) Validate() error {
 		return config.FieldErrorf("at", "%v", err)
 	}
 	return nil
+}
+
+// NotificationExpectation describes a notification (a notify processor's record, Alertmanager's
+// webhook payload); only the fields given are compared.
+type NotificationExpectation struct {
+	Receiver    string            `yaml:"receiver" doc:"The receiver it goes to."`
+	Status      string            `yaml:"status" enum:"firing,resolved" doc:"firing while any of its alerts fires."`
+	GroupLabels map[string]string `yaml:"group_labels" doc:"The labels naming its group."`
+	Firing      *[]string         `yaml:"firing" doc:"The alertname/source_id of each firing alert it carries, in order (e.g. cpu_load/host-a); all of them."`
+	Resolved    *[]string         `yaml:"resolved" doc:"The same for the alerts that ended."`
 }
 
 // AlertExpectation describes an active alert; only the fields given are compared.

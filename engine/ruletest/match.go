@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/runtime"
 )
 
@@ -34,6 +35,11 @@ func (s *Suite) verify(v *runtime.Virtual, e Expectation, ep string, at time.Tim
 		msgs := v.Messages(topic)[since.records[topic]:]
 		if diff := diffRecords(e.Records[topic], msgs); diff != "" {
 			out = append(out, Failure{Pos: s.pos.Of(ep + ".records." + topic), What: fmt.Sprintf("records written to %s by %s", topic, when), Diff: diff})
+		}
+	}
+	if e.Notifications != nil {
+		if diff := diffNotifications(*e.Notifications, s.notificationsSince(v, since)); diff != "" {
+			out = append(out, Failure{Pos: s.pos.Of(ep + ".notifications"), What: "notifications sent by " + when, Diff: diff})
 		}
 	}
 	for _, topic := range v.Topics() {
@@ -542,4 +548,95 @@ func compactJSON(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// notificationsSince are the notification records written since the previous expectation,
+// topic by topic.
+func (s *Suite) notificationsSince(v *runtime.Virtual, since *cursor) []map[string]any {
+	var out []map[string]any
+	for _, topic := range s.notificationTopics {
+		for _, m := range v.Messages(topic)[since.records[topic]:] {
+			if n, err := codec.DecodeObject(m.Value); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// notificationSummary is what a NotificationExpectation compares of a notification.
+func notificationSummary(n map[string]any) NotificationExpectation {
+	out := NotificationExpectation{GroupLabels: map[string]string{}}
+	out.Receiver, _ = n["receiver"].(string)
+	out.Status, _ = n["status"].(string)
+	if g, ok := n["groupLabels"].(map[string]any); ok {
+		for k, v := range g {
+			out.GroupLabels[k], _ = v.(string)
+		}
+	}
+	firing, resolved := []string{}, []string{}
+	alerts, _ := n["alerts"].([]any)
+	for _, a := range alerts {
+		am, _ := a.(map[string]any)
+		labels, _ := am["labels"].(map[string]any)
+		name := fmt.Sprintf("%v/%v", labels["alertname"], labels["source_id"])
+		if am["status"] == "resolved" {
+			resolved = append(resolved, name)
+		} else {
+			firing = append(firing, name)
+		}
+	}
+	out.Firing, out.Resolved = &firing, &resolved
+	return out
+}
+
+// diffNotifications compares notifications with what is expected of them ("" when they
+// match): the same number, and each given field equal.
+func diffNotifications(want []NotificationExpectation, got []map[string]any) string {
+	var b strings.Builder
+	for i := range max(len(want), len(got)) {
+		var g NotificationExpectation
+		if i < len(got) {
+			g = notificationSummary(got[i])
+		}
+		switch {
+		case i >= len(got):
+			fmt.Fprintf(&b, "  - want[%d]  %s\n  + got      nothing\n", i, describeNotification(want[i]))
+		case i >= len(want):
+			fmt.Fprintf(&b, "  + got[%d]   %s (not expected)\n", i, describeNotification(g))
+		case !notificationMatches(want[i], g):
+			fmt.Fprintf(&b, "  - want[%d]  %s\n  + got[%d]   %s\n", i, describeNotification(want[i]), i, describeNotification(g))
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	fmt.Fprintf(&b, "  (%d expected, %d sent)", len(want), len(got))
+	return b.String()
+}
+
+func notificationMatches(w, g NotificationExpectation) bool {
+	return (w.Receiver == "" || w.Receiver == g.Receiver) && (w.Status == "" || w.Status == g.Status) &&
+		(w.GroupLabels == nil || maps.Equal(w.GroupLabels, g.GroupLabels)) &&
+		(w.Firing == nil || slices.Equal(*w.Firing, *g.Firing)) && (w.Resolved == nil || slices.Equal(*w.Resolved, *g.Resolved))
+}
+
+func describeNotification(n NotificationExpectation) string {
+	var parts []string
+	if n.Receiver != "" {
+		parts = append(parts, "receiver: "+n.Receiver)
+	}
+	if n.Status != "" {
+		parts = append(parts, "status: "+n.Status)
+	}
+	if len(n.GroupLabels) > 0 {
+		parts = append(parts, fmt.Sprintf("group_labels: %v", n.GroupLabels))
+	}
+	if n.Firing != nil {
+		parts = append(parts, fmt.Sprintf("firing: %v", *n.Firing))
+	}
+	if n.Resolved != nil {
+		parts = append(parts, fmt.Sprintf("resolved: %v", *n.Resolved))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }

@@ -40,7 +40,10 @@ type Suite struct {
 	cfg      *config.Pipeline // with the overrides
 	// alertRules are the alert rules of the streams under test, from their built processors.
 	alertRules []ruleRef
-	components engine.Components
+	// notificationTopics are the topics the streams under test with a notify processor
+	// (engine.AlertDispatcher) write: where notifications expectations look.
+	notificationTopics []string
+	components         engine.Components
 }
 
 // Load reads and checks a test file and the pipeline it names, whose components are of the
@@ -97,6 +100,7 @@ func Load(file string, components engine.Components) (*Suite, error) {
 	plan, err := s.build(runtime.NewVirtualClock(epoch))
 	if err == nil {
 		s.alertRules = s.rulesOf(plan)
+		s.notificationTopics = s.notificationTopicsOf(plan)
 	}
 	s.check(&errs, err == nil)
 	if len(errs) > 0 {
@@ -191,6 +195,23 @@ func (s *Suite) ruleNames() []string {
 }
 
 type ruleRef struct{ stream, processor, rule string }
+
+// notificationTopicsOf lists the topics written by the streams under test that dispatch
+// alerts (a notify processor).
+func (s *Suite) notificationTopicsOf(plan *runtime.Plan) []string {
+	var out []string
+	for _, sp := range plan.Streams {
+		if sp.Sink || len(s.Spec.Streams) > 0 && !slices.Contains(s.Spec.Streams, sp.Name) {
+			continue
+		}
+		for _, p := range sp.Processors {
+			if _, ok := p.Processor.(engine.AlertDispatcher); ok && sp.Config.Output.Topic != "" && !slices.Contains(out, sp.Config.Output.Topic) {
+				out = append(out, sp.Config.Output.Topic)
+			}
+		}
+	}
+	return out
+}
 
 // rulesOf lists every alert rule of the streams under test in plan, by stream and
 // processor path: the rules of the processors that emit alerts (engine.AlertEmitter).
