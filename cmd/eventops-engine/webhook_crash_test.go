@@ -6,39 +6,19 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// webhookCrashPipeline normalizes raw events and sends each reading to a webhook (%s: the
-// broker data directory, the receiver's URL, the delivery log's directory).
-const webhookCrashPipeline = `
-version: 1
-broker:
-  embedded: {listen: "127.0.0.1:0", data_dir: "%s"}
-topics:
-  ingest.raw.agent:  {partitions: 3, retention: 3d}
-  signals.metric.v1: {partitions: 3, retention: 14d}
-  ops.deadletter.v1: {partitions: 1, retention: 7d}
-dead_letter: ops.deadletter.v1
-streams:
-  - name: normalize
-    input: {topic: ingest.raw.agent, batch_size: 2000}
-    processors:
-      - map:
-          event_id: record_id()
-          ts_event: parse_time(ts_event)
-          tenant_id: tenant_id
-          source: {type: '"host"', source_id: host}
-          metric: metric
-          value: float(value)
-    output: {topic: signals.metric.v1, key: tenant_id}
-sinks:
-  - from: signals.metric.v1
+// webhookCrashPipeline is crashPipeline with its sink sending each reading to a webhook (%s:
+// the broker data directory, the receiver's URL, the delivery log's directory).
+var webhookCrashPipeline = strings.Replace(crashPipeline,
+	`  - {from: signals.metric.v1, batch_size: 2000, postgres: {dsn: "%s", table: metrics}}`,
+	`  - from: signals.metric.v1
     batch_size: 2000
-    webhook: {url: "%s", concurrency: 4, delivery_log: {dir: "%s"}}
-`
+    webhook: {url: "%s", concurrency: 4, delivery_log: {dir: "%s"}}`, 1)
 
 // A kill -9 of the engine while a webhook sink is halfway through a batch: the restarted
 // engine reads the batch again (its offsets were not committed) and sends only what the

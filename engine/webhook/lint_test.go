@@ -1,15 +1,13 @@
 package webhook_test
 
 import (
-	"errors"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
 	outputs "github.com/eventops/eventops-engine/outputs/all"
 	processors "github.com/eventops/eventops-engine/processors/all"
 )
@@ -22,13 +20,6 @@ var components = engine.Components{Processors: processors.Factories(), Outputs: 
 // records, TLS files that cannot be read, and warns about insecure_skip_verify.
 func TestLintPlacesWebhookMistakes(t *testing.T) {
 	const file = "testdata/lint_mistakes.yaml"
-	_, cfg, err := runtime.Check(file, runtime.Options{Components: components, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	var errs config.Errors
-	if err != nil && !errors.As(err, &errs) {
-		t.Fatalf("lint failed without findings: %v", err)
-	}
-	findings := append(errs, cfg.Warnings...)
-	findings.Sort()
 	want := []string{
 		file + `:29:36: sinks[0].webhook.template: expression "toJSON(mesage)": unknown field "mesage" (did you mean "message"?)`,
 		file + `:30:56: sinks[1].webhook.url: want an http:// or https:// URL, got scheme "ftp"`,
@@ -45,14 +36,7 @@ func TestLintPlacesWebhookMistakes(t *testing.T) {
 		file + `:49:12: sinks[5].webhook.tls: the url is http, so there is no TLS to configure`,
 		file + `:50:17: sinks[5].webhook.group_by: group_by is part of the alertmanager payload`,
 	}
-	if len(findings) != len(want) {
-		t.Errorf("%d findings, want %d:\n%v", len(findings), len(want), findings)
-	}
-	for i := range min(len(findings), len(want)) {
-		if got := findings[i].Error(); !strings.HasPrefix(got, want[i]) {
-			t.Errorf("finding %d:\ngot  %s\nwant %s...", i, got, want[i])
-		}
-	}
+	runtimetest.LintFindings(t, file, components, want)
 }
 
 // The example pipeline passes lint without a finding, warnings included.

@@ -1,15 +1,14 @@
 package notify_test
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
 	outputs "github.com/eventops/eventops-engine/outputs/all"
 	processors "github.com/eventops/eventops-engine/processors/all"
 	"github.com/eventops/eventops-engine/processors/notify"
@@ -23,13 +22,6 @@ import (
 func TestLintPlacesNotifyMistakes(t *testing.T) {
 	const file = "testdata/lint_mistakes.yaml"
 	components := engine.Components{Processors: processors.Factories(), Outputs: outputs.Factories()}
-	_, cfg, err := runtime.Check(file, runtime.Options{Components: components, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	var errs config.Errors
-	if err != nil && !errors.As(err, &errs) {
-		t.Fatalf("lint failed without findings: %v", err)
-	}
-	findings := append(errs, cfg.Warnings...)
-	findings.Sort()
 	want := []string{
 		file + `:20:9: streams[1].processors[0].notify: warning: its input topic ops.alert.v1 has 3 partitions: alerts of one group that come through different partitions are grouped and notified apart`,
 		file + `:21:38: streams[1].processors[0].notify.generator_url: expression "fingerprnt": unknown field "fingerprnt" (did you mean "fingerprint"?)`,
@@ -38,14 +30,7 @@ func TestLintPlacesNotifyMistakes(t *testing.T) {
 		file + `:30:76: streams[1].processors[0].notify.inhibit_rules[0].target_matchers[0]: warning: no alert reaching this processor has the label env (they have alertname, metric, severity, source_id, team, tenant_id): the matcher always matches`,
 		file + `:30:100: streams[1].processors[0].notify.inhibit_rules[0].equal[0]: warning: no alert reaching this processor has the label host`,
 	}
-	if len(findings) != len(want) {
-		t.Errorf("%d findings, want %d:\n%v", len(findings), len(want), findings)
-	}
-	for i := range min(len(findings), len(want)) {
-		if got := findings[i].Error(); !strings.HasPrefix(got, want[i]) {
-			t.Errorf("finding %d:\ngot  %s\nwant %s...", i, got, want[i])
-		}
-	}
+	runtimetest.LintFindings(t, file, components, want)
 }
 
 // The example pipeline passes lint without a finding, warnings included.

@@ -4,9 +4,11 @@ package runtimetest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,4 +63,29 @@ func Start(tb testing.TB, cfg *config.Pipeline, components engine.Components, ro
 	}
 	tb.Cleanup(func() { stop() })
 	return running, stop
+}
+
+// LintFindings lints file as `eventops-engine lint` does and checks its findings, errors and
+// warnings sorted by position, against want: each finding must start with its want.
+func LintFindings(t testing.TB, file string, components engine.Components, want []string) {
+	t.Helper()
+	_, cfg, err := runtime.Check(file, runtime.Options{Components: components, Logger: slog.New(slog.DiscardHandler)})
+	var errs config.Errors
+	if err != nil && !errors.As(err, &errs) {
+		t.Fatalf("lint failed without findings: %v", err)
+	}
+	var findings config.Errors
+	findings = append(findings, errs...)
+	if cfg != nil {
+		findings = append(findings, cfg.Warnings...)
+	}
+	findings.Sort()
+	if len(findings) != len(want) {
+		t.Errorf("%d findings, want %d:\n%v", len(findings), len(want), findings)
+	}
+	for i := range min(len(findings), len(want)) {
+		if got := findings[i].Error(); !strings.HasPrefix(got, want[i]) {
+			t.Errorf("finding %d:\ngot  %s\nwant %s...", i, got, want[i])
+		}
+	}
 }
