@@ -36,6 +36,8 @@ streams:
       - threshold:
           rules:
             - {name: cpu_high, when: 'metric == "cpu_load" && value >= 90', severity: critical}
+            - {name: mem_high, when: 'metric == "mem_used_pct" && value >= 90', severity: warning}
+            - {name: disk_full, when: 'metric == "disk_used_pct" && value >= 90', severity: warning}
     output: {topic: ops.alert.v1}
   - name: notify
     input: {topic: ops.alert.v1}
@@ -43,6 +45,10 @@ streams:
       - notify:
           route: {receiver: ops, group_by: [alertname], group_wait: 2s, group_interval: 3s, repeat_interval: 1h}
           receivers: [{name: ops}]
+          inhibit_rules:
+            - {source_matchers: ['severity="critical"'], target_matchers: ['severity="warning"'], equal: [source_id]}
+          silences:
+            - {matchers: ['alertname="disk_full"'], ends_at: "2099-01-01T00:00:00Z", comment: maintenance}
     output: {topic: ops.notification.v1}
   - name: to-ops
     input: {topic: ops.notification.v1}
@@ -110,7 +116,9 @@ func (rc *notificationReceiver) seen() []notificationSeen {
 // Fifty hosts crossing the threshold together, then ten of them recovering while the receiver
 // is down, with a kill -9 of the engine before the first notification and another during the
 // outage: the receiver gets exactly the two notifications grouping implies, once each — one
-// with the fifty firing, then one with forty firing and ten resolved.
+// with the fifty firing, then one with forty firing and ten resolved. Meanwhile a memory
+// warning on a host whose CPU alert is critical is muted by inhibition, a full disk by a
+// silence: neither is ever notified.
 func TestNotificationsThroughKillsAndAReceiverOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the engine binary; skipped with -short")
@@ -133,7 +141,9 @@ func TestNotificationsThroughKillsAndAReceiverOutage(t *testing.T) {
 
 	eng := startEngine(t, bin, pipeline)
 	produceReadings(t, eng.brokers, hosts, 95)
-	eng.kill(t) // before group_wait has passed: nothing notified yet
+	produceMetric(t, eng.brokers, "mem_used_pct", hosts[20:21], 95)  // inhibited by host-20's critical CPU alert
+	produceMetric(t, eng.brokers, "disk_used_pct", []string{"host-99"}, 95) // silenced (no CPU alert there)
+	eng.kill(t)                                                      // before group_wait has passed: nothing notified yet
 	eng = startEngine(t, bin, pipeline)
 	waitFor(t, 60*time.Second, "the first notification", func() bool { return len(rc.seen()) >= 1 })
 
@@ -165,6 +175,12 @@ func TestNotificationsThroughKillsAndAReceiverOutage(t *testing.T) {
 // produceReadings sends one cpu_load reading of value for each host, stamped now.
 func produceReadings(t *testing.T, brokers string, hosts []string, value float64) {
 	t.Helper()
+	produceMetric(t, brokers, "cpu_load", hosts, value)
+}
+
+// produceMetric sends one reading of metric with value for each host, stamped now.
+func produceMetric(t *testing.T, brokers, metric string, hosts []string, value float64) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic("signals.metric.v1"))
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +188,7 @@ func produceReadings(t *testing.T, brokers string, hosts []string, value float64
 	defer cl.Close()
 	ts := time.Now().UTC().Format(time.RFC3339Nano)
 	for _, h := range hosts {
-		v := fmt.Sprintf(`{"metric":"cpu_load","value":%g,"tenant_id":"acme","source":{"source_id":%q},"ts_event":%q}`, value, h, ts)
+		v := fmt.Sprintf(`{"metric":%q,"value":%g,"tenant_id":"acme","source":{"source_id":%q},"ts_event":%q}`, metric, value, h, ts)
 		if err := cl.ProduceSync(t.Context(), &kgo.Record{Key: []byte(h), Value: []byte(v)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
