@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -256,13 +257,15 @@ func (o *AlertmanagerOutput) resendFiring() {
 		case <-ctx.Done():
 		}
 	}()
-	per, err := o.sendAll(ctx, batch)
-	failed := 0
-	for _, rj := range per {
-		failed += rj.Len()
+	failed := make([]int, len(o.senders))
+	errs := make([]error, len(o.senders))
+	var wg sync.WaitGroup
+	for i, s := range o.senders {
+		wg.Go(func() { failed[i], errs[i] = s.resend(ctx, batch) })
 	}
-	if err != nil || failed > 0 {
-		o.log.Warn("alertmanager: could not send the firing alerts again; trying at the next interval", "alerts", len(batch), "refused", failed, "err", err)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil || slices.Max(failed) > 0 {
+		o.log.Warn("alertmanager: could not send the firing alerts again; trying at the next interval", "alerts", len(batch), "undelivered", failed, "err", err)
 	}
 }
 

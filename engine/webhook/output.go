@@ -124,12 +124,11 @@ func (o *Output) TimesItsOwnWrites() {}
 // the batch again, and records already delivered are sent again, with the same
 // idempotency key.
 func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) error {
-	items, failed := o.prepare(batch)
-	reqs, tooLarge := o.plan.plan(items)
-	if err := o.send(ctx, reqs); err != nil {
+	reqs, failed, err := o.deliverAll(ctx, batch)
+	if err != nil {
 		return err
 	}
-	for _, f := range append(failed, tooLarge...) {
+	for _, f := range failed {
 		o.reject(rejects, f.it, f.reason, fmt.Errorf("webhook %s: %w", o.target, f.err))
 	}
 	for _, r := range reqs {
@@ -140,6 +139,34 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 		}
 	}
 	return nil
+}
+
+// deliverAll plans and sends batch: the requests (each settled, with its failure if given
+// up), the records that could not be sent at all, or ctx's error.
+func (o *Output) deliverAll(ctx context.Context, batch []*engine.Record) ([]*request, []settled, error) {
+	items, failed := o.prepare(batch)
+	reqs, tooLarge := o.plan.plan(items)
+	if err := o.send(ctx, reqs); err != nil {
+		return nil, nil, err
+	}
+	return reqs, append(failed, tooLarge...), nil
+}
+
+// resend sends batch again as it is, for a sender that repeats what it sent (the
+// alertmanager output's firing alerts): nothing is dead-lettered, and it says how many
+// records were not delivered.
+func (o *Output) resend(ctx context.Context, batch []*engine.Record) (undelivered int, err error) {
+	reqs, failed, err := o.deliverAll(ctx, batch)
+	if err != nil {
+		return 0, err
+	}
+	undelivered = len(failed)
+	for _, r := range reqs {
+		if r.failure != nil {
+			undelivered += len(r.items)
+		}
+	}
+	return undelivered, nil
 }
 
 // prepare encodes each record of batch; those that cannot be sent are given up, and those

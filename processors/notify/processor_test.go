@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -150,4 +151,43 @@ func TestCheckpointConformance(t *testing.T) {
 	tick(10*time.Minute + 31*time.Second)
 	tick(4*time.Hour + 11*time.Minute)
 	enginetest.TestStateful(t, setup, script)
+}
+
+// A silence made at run time mutes until it is expired, is listed as long as Alertmanager
+// keeps expired silences (120h), and is then dropped from the state.
+func TestRunTimeSilenceLifecycle(t *testing.T) {
+	clock := &stepClock{now: t0}
+	p := newProcessor(t, testConfig(), clock)
+	id, err := p.PutSilence(engine.Silence{Matchers: []engine.SilenceMatcher{{Name: "alertname", Value: "cpu", IsEqual: true}},
+		StartsAt: t0, EndsAt: t0.Add(time.Hour), CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rejects engine.Rejects
+	p.Process(context.Background(), []*engine.Record{alertRecord("cpu", "a", "critical", "firing", t0, t0, 0)}, &rejects)
+	clock.now = t0.Add(30 * time.Second)
+	if out, _ := p.Tick(context.Background(), clock.now, &rejects); len(out) != 0 {
+		t.Fatalf("a silenced alert was notified: %v", out)
+	}
+	if as := p.DispatchedAlerts(); len(as) != 1 || len(as[0].SilencedBy) != 1 || as[0].SilencedBy[0] != id {
+		t.Errorf("alerts view: %+v, want the alert silenced by %s", as, id)
+	}
+	if err := p.ExpireSilence(id); err != nil {
+		t.Fatal(err)
+	}
+	clock.now = t0.Add(5*time.Minute + 30*time.Second)
+	if out, _ := p.Tick(context.Background(), clock.now, &rejects); len(out) != 1 {
+		t.Errorf("after the silence expired: %d notifications, want 1", len(out))
+	}
+	if len(p.Silences()) != 1 {
+		t.Errorf("an expired silence is no longer listed")
+	}
+	clock.now = t0.Add(121 * time.Hour)
+	p.Tick(context.Background(), clock.now, &rejects)
+	if len(p.Silences()) != 0 {
+		t.Errorf("a silence expired for 121h is still kept: %v", p.Silences())
+	}
+	if err := p.ExpireSilence("no-such-id"); !errors.Is(err, engine.ErrUnknownSilence) {
+		t.Errorf("expiring an unknown silence: %v", err)
+	}
 }

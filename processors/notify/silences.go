@@ -89,10 +89,22 @@ func (p *Processor) DispatchedAlerts() []engine.DispatchedAlert {
 	return slices.Clone(p.book.alerts)
 }
 
-// syncSilences copies the API's silences into every partition's state if they changed.
+// silenceRetention is how long an expired silence stays listed (Alertmanager's default
+// --data.retention), after which it is dropped from the state.
+const silenceRetention = 120 * time.Hour
+
+// syncSilences drops the silences expired for longer than silenceRetention, and copies the
+// API's silences into every partition's state if they changed.
 func (p *Processor) syncSilences() {
+	now := p.clock.Now()
 	p.book.mu.Lock()
 	defer p.book.mu.Unlock()
+	for id, s := range p.book.silences {
+		if now.Sub(s.EndsAt) > silenceRetention {
+			delete(p.book.silences, id)
+			p.book.version++
+		}
+	}
 	if p.book.version == p.applied {
 		return
 	}
