@@ -141,9 +141,9 @@ func TestNotificationsThroughKillsAndAReceiverOutage(t *testing.T) {
 
 	eng := startEngine(t, bin, pipeline)
 	produceReadings(t, eng.brokers, hosts, 95)
-	produceMetric(t, eng.brokers, "mem_used_pct", hosts[20:21], 95)  // inhibited by host-20's critical CPU alert
+	produceMetric(t, eng.brokers, "mem_used_pct", hosts[20:21], 95)         // inhibited by host-20's critical CPU alert
 	produceMetric(t, eng.brokers, "disk_used_pct", []string{"host-99"}, 95) // silenced (no CPU alert there)
-	eng.kill(t)                                                      // before group_wait has passed: nothing notified yet
+	eng.kill(t)                                                             // before group_wait has passed: nothing notified yet
 	eng = startEngine(t, bin, pipeline)
 	waitFor(t, 60*time.Second, "the first notification", func() bool { return len(rc.seen()) >= 1 })
 
