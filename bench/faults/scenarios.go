@@ -117,6 +117,13 @@ func driveBrokerRestart(ctx context.Context, r *run) error {
 	r.mu.Unlock()
 	b.kill()
 	r.logf("broker killed")
+	if r.o.Keep {
+		// The data directory as the kill left it, before the restarted broker repairs and
+		// compacts it: a failed run can be replayed from here.
+		if err := os.CopyFS(b.dataDir+"-at-kill", os.DirFS(b.dataDir)); err != nil {
+			r.note("could not keep the data directory as the kill left it: %v", err)
+		}
+	}
 	ready := r.sampleReady(ctx)
 	if !sleepCtx(ctx, r.o.BrokerDown) {
 		return ctx.Err()
