@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventops/eventops-engine/engine/amalert"
@@ -342,24 +344,41 @@ func (d *Dispatcher) mutes(st *State, now time.Time) map[string]*mute {
 }
 
 // inhibit notes the alerts rule mutes. A source counts while it fires, even if it is itself
-// silenced, as in Alertmanager.
+// silenced, as in Alertmanager. Sources are indexed by their values of the equal labels, so a
+// rule costs one pass over the alerts, not one per pair.
 func (d *Dispatcher) inhibit(st *State, rule InhibitRule, get func(fp string) *mute) {
-	var sources []*Alert
-	for _, a := range st.Alerts {
+	sources := map[string][]string{} // equal labels' values → fingerprints of firing sources
+	for fp, a := range st.Alerts {
 		if !a.Resolved() && rule.Source.Matches(a.Labels) {
-			sources = append(sources, a)
+			k := equalKey(a.Labels, rule.Equal)
+			sources[k] = append(sources[k], fp)
 		}
+	}
+	if len(sources) == 0 {
+		return
 	}
 	for fp, t := range st.Alerts {
 		if t.Resolved() || !rule.Target.Matches(t.Labels) {
 			continue
 		}
-		for _, s := range sources {
-			if s.Fingerprint != fp && equalOn(s.Labels, t.Labels, rule.Equal) {
-				get(fp).inhibitedBy = append(get(fp).inhibitedBy, s.Fingerprint)
+		// One source is enough, and the one Alertmanager names too.
+		for _, src := range sources[equalKey(t.Labels, rule.Equal)] {
+			if src != fp {
+				get(fp).inhibitedBy = append(get(fp).inhibitedBy, src)
+				break
 			}
 		}
 	}
+}
+
+// equalKey is the values of the labels names in labels (a missing label is ""), as one key.
+func equalKey(labels map[string]string, names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(strconv.Quote(labels[n]))
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // ReceiversOf names the receivers an alert with labels is notified to.
@@ -371,15 +390,6 @@ func (d *Dispatcher) ReceiversOf(labels map[string]string) []string {
 		}
 	}
 	return out
-}
-
-func equalOn(a, b map[string]string, names []string) bool {
-	for _, n := range names {
-		if a[n] != b[n] {
-			return false
-		}
-	}
-	return true
 }
 
 // Parse compiles the silence's matchers from Raw.

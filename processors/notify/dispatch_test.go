@@ -27,7 +27,7 @@ func resolvedAt(a Alert, end time.Time) Alert {
 	return a
 }
 
-func mustMatchers(t *testing.T, ss ...string) Matchers {
+func mustMatchers(t testing.TB, ss ...string) Matchers {
 	t.Helper()
 	ms, err := ParseMatchers(ss)
 	if err != nil {
@@ -247,4 +247,22 @@ func TestAnAlertNeverInhibitsItself(t *testing.T) {
 		{at: 0, in: []Alert{firing("node_down", "a", "critical")}},
 		{at: 30 * time.Second, want: []string{"ops: node_down/a=firing"}},
 	})
+}
+
+// Inhibition costs one pass over the alerts per rule: a storm of 10,000 warnings on 10,000
+// hosts, each with a critical alert on the same host (docs/benchmarks.md has the figures).
+func BenchmarkInhibitionStorm(b *testing.B) {
+	rule := InhibitRule{Source: mustMatchers(b, `severity="critical"`), Target: mustMatchers(b, `severity="warning"`), Equal: []string{"host"}}
+	d := NewDispatcher(testRoute(), receivers("ops"), []InhibitRule{rule}, nil)
+	var in []Alert
+	for i := range 10000 {
+		h := fmt.Sprintf("h%05d", i)
+		in = append(in, firing("cpu", h, "critical"), firing("mem", h, "warning"))
+	}
+	st := NewState()
+	d.Step(st, in, t0)
+	b.ResetTimer()
+	for i := range b.N {
+		d.Step(st, nil, at(time.Duration(i+1)*time.Minute))
+	}
 }
