@@ -188,9 +188,8 @@ func (d *Dispatcher) receive(st *State, a Alert, now time.Time) {
 			g = &Group{Key: key, Route: r.ID, Receiver: r.Receiver, Labels: labels, NextFlush: now.Add(r.GroupWait)}
 			st.Groups[key] = g
 		}
-		if !slices.Contains(g.Alerts, a.Fingerprint) {
-			g.Alerts = append(g.Alerts, a.Fingerprint)
-			slices.Sort(g.Alerts)
+		if i, found := slices.BinarySearch(g.Alerts, a.Fingerprint); !found { // kept sorted
+			g.Alerts = slices.Insert(g.Alerts, i, a.Fingerprint)
 		}
 	}
 }
@@ -214,7 +213,7 @@ func (d *Dispatcher) flush(st *State, g *Group, muted map[string]bool, now time.
 	}
 	g.NextFlush = now.Add(r.GroupInterval)
 	send := needsUpdate(g.Log, firing, resolved, recv.SendResolved, r.RepeatInterval, now)
-	g.Alerts = slices.DeleteFunc(g.Alerts, func(fp string) bool { return slices.Contains(resolved, fp) })
+	g.Alerts = slices.DeleteFunc(g.Alerts, func(fp string) bool { return st.Alerts[fp] == nil || st.Alerts[fp].Resolved() })
 	if r.Muted(now) {
 		// As in Alertmanager: nothing is sent and the log is left as it was, so the group
 		// notifies at its first flush after the interval; alerts that ended meanwhile are
@@ -248,9 +247,17 @@ func needsUpdate(log *LogEntry, firing, resolved []string, sendResolved bool, re
 	return !log.At.After(now.Add(-repeat))
 }
 
+// subset says whether every element of a is in b.
 func subset(a, b []string) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	in := make(map[string]struct{}, len(b))
+	for _, x := range b {
+		in[x] = struct{}{}
+	}
 	for _, x := range a {
-		if !slices.Contains(b, x) {
+		if _, ok := in[x]; !ok {
 			return false
 		}
 	}

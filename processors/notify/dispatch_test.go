@@ -266,3 +266,19 @@ func BenchmarkInhibitionStorm(b *testing.B) {
 		d.Step(st, nil, at(time.Duration(i+1)*time.Minute))
 	}
 }
+
+// One group of 10,000 alerts (grouped by alertname only): taking them in and flushing the
+// group stay linear in the group's size.
+func BenchmarkOneLargeGroup(b *testing.B) {
+	d := NewDispatcher(testRoute(), receivers("ops"), nil, nil)
+	var in []Alert
+	for i := range 10000 {
+		in = append(in, firing("cpu", fmt.Sprintf("h%05d", i), "critical"))
+	}
+	b.ResetTimer()
+	for range b.N {
+		st := NewState()
+		d.Step(st, in, t0)
+		d.Step(st, nil, at(30*time.Second))
+	}
+}
