@@ -43,6 +43,9 @@ type Type struct {
 	Declared bool
 	// Elem is an Array's element type.
 	Elem *Type
+	// Values are a String's possible values when they are known (the rule names of alert
+	// records), nil when it may be any string.
+	Values []string
 	// Origin says where an Object's fields were defined ("schema raw-agent", "the map at
 	// streams[0].processors[0]"), for messages about fields it does not have.
 	Origin string
@@ -196,6 +199,18 @@ func Union(a, b *Type) *Type {
 			u.Extra = Union(a.Extra, b.Extra)
 		}
 		return u
+	case String:
+		if a.Values == nil || b.Values == nil {
+			return TStr
+		}
+		values := slices.Clone(a.Values)
+		for _, v := range b.Values {
+			if !slices.Contains(values, v) {
+				values = append(values, v)
+			}
+		}
+		slices.Sort(values)
+		return &Type{Kind: String, Values: values}
 	}
 	return a
 }

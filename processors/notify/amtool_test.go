@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
@@ -101,6 +103,8 @@ func TestAmtoolManagesTheEnginesSilences(t *testing.T) {
 		t.Errorf("amtool silence query -q: %q, want the silence %s", out, id)
 	}
 	waitFor(t, "the alert suppressed by the silence", func() bool { return alertState(url, "cpu_high") == "suppressed" })
+	// The silence is state: once the notify stream has checkpointed it, a restart keeps it.
+	waitFor(t, "the silence checkpointed", func() bool { return checkpointed(t, brokers, "silence/"+id) })
 
 	if err := stop(); err != nil {
 		t.Fatalf("stopping: %v", err)
@@ -132,6 +136,57 @@ func produce(t *testing.T, brokers []string, values ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// checkpointed says whether the notify stream's changelog holds a committed entry whose key
+// ends with key.
+func checkpointed(t *testing.T, brokers []string, key string) bool {
+	t.Helper()
+	state, err := readChangelog(t, brokers)
+	if err != nil {
+		return false
+	}
+	for k, present := range state {
+		if present && strings.HasSuffix(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// readChangelog reads the notify stream's changelog (committed records) to its end.
+func readChangelog(t *testing.T, brokers []string) (map[string]bool, error) {
+	topic := runtime.ChangelogTopic("eventops.notify")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	out := map[string]bool{}
+	for len(left) > 0 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out[string(r.Key)] = r.Value != nil
+			}
+		})
+	}
+	return out, ctx.Err()
 }
 
 // alertState is the state Alertmanager's API gives the first alert of rule, "" if none.

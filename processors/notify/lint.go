@@ -22,7 +22,7 @@ func lint(c *Config, env engine.BuildEnv) {
 		env.Warnings.AddWarning(config.Pos{}, env.Path+"."+path, "%s", fmt.Sprintf(format, args...))
 	}
 	if names := knownLabels(env.Input); names != nil {
-		lintMatchers(c, names, warn)
+		lintMatchers(c, names, ruleNames(env.Input), warn)
 	}
 	lintRoutes(&c.Route, "route", warn)
 }
@@ -39,12 +39,30 @@ func knownLabels(in *types.Type) []string {
 	return amalert.LabelNames(series.FieldNames(), labels.FieldNames())
 }
 
-// lintMatchers warns about each matcher on an unknown label whose outcome is then fixed.
-func lintMatchers(c *Config, names []string, warn func(path, format string, args ...any)) {
+// ruleNames are the names of the rules whose alerts records of type in are, nil when the
+// type does not say.
+func ruleNames(in *types.Type) []string {
+	if rule, ok := in.Field("rule"); ok && rule != nil && rule.Kind == types.String {
+		return rule.Values
+	}
+	return nil
+}
+
+// lintMatchers warns about each matcher on an unknown label whose outcome is then fixed, and
+// about each matcher on alertname that no rule's name satisfies.
+func lintMatchers(c *Config, names, rules []string, warn func(path, format string, args ...any)) {
 	check := func(path string, raw []string) {
 		for i, s := range raw {
 			m, err := ParseMatcher(s)
-			if err != nil || slices.Contains(names, m.Name) {
+			if err != nil {
+				continue
+			}
+			if m.Name == "alertname" && rules != nil && (m.Op == MatchEqual || m.Op == MatchRegexp) &&
+				!slices.ContainsFunc(rules, func(r string) bool { return m.Matches(map[string]string{"alertname": r}) }) {
+				warn(fmt.Sprintf("%s[%d]", path, i), "no rule reaching this processor has a name that satisfies %s (its rules: %s): the matcher never matches", m, strings.Join(rules, ", "))
+				continue
+			}
+			if slices.Contains(names, m.Name) {
 				continue
 			}
 			outcome := "never matches"

@@ -17,7 +17,8 @@ import (
 // Lint reports the notify processor's mistakes at their file:line:col: a template using a
 // field the alert records lack, and warns about matchers on
 // labels no alert has (the labels a threshold processor gives its alerts: alertname,
-// severity, the series' and the rules'), about routes no alert can reach, and about an input
+// severity, the series' and the rules'), about alertname matchers no rule's name satisfies (an
+// inhibition whose source never fires), about routes no alert can reach, and about an input
 // topic of several partitions (groups are kept per partition).
 func TestLintPlacesNotifyMistakes(t *testing.T) {
 	const file = "testdata/lint_mistakes.yaml"
@@ -29,6 +30,7 @@ func TestLintPlacesNotifyMistakes(t *testing.T) {
 		file + `:27:17: streams[1].processors[0].notify.route.routes[2]: warning: unreachable: routes[1] before it has no matchers and no continue`,
 		file + `:30:76: streams[1].processors[0].notify.inhibit_rules[0].target_matchers[0]: warning: no alert reaching this processor has the label env (they have alertname, metric, severity, source_id, team, tenant_id): the matcher always matches`,
 		file + `:30:100: streams[1].processors[0].notify.inhibit_rules[0].equal[0]: warning: no alert reaching this processor has the label host`,
+		file + `:31:34: streams[1].processors[0].notify.inhibit_rules[1].source_matchers[0]: warning: no rule reaching this processor has a name that satisfies alertname="node_down" (its rules: cpu_high): the matcher never matches`,
 	}
 	runtimetest.LintFindings(t, file, components, want)
 }

@@ -280,6 +280,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.rules = append(p.rules, r)
 	}
 	p.out = alertType(env.Input, p.seriesName, ruleLabelNames(c.Rules))
+	p.out.Fields["rule"] = &types.Type{Kind: types.String, Values: p.AlertRules()}
 	if len(errs) > 0 {
 		// It never runs, but alert records have the same shape whatever is wrong with the
 		// rules, so lint goes on checking the streams that read them (runtime.Build).
