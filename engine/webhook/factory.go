@@ -26,8 +26,9 @@ var Factory = engine.OutputFactory{
 		"exponential backoff and full jitter, honouring Retry-After, up to max_attempts and " +
 		"max_elapsed; then, or at once for a 4xx other than 408, 425 and 429, the record goes to " +
 		"the dead-letter topic with the last status and body. The batch's offsets are committed " +
-		"only once every record is delivered or dead-lettered, so a restart loses nothing; it may " +
-		"send again what was delivered just before a crash, with the same idempotency key.",
+		"only once every record is delivered or dead-lettered, so a restart loses nothing; the " +
+		"delivery log keeps it from sending again what the receiver acknowledged before a kill " +
+		"(only a request whose answer was on its way comes twice, with the same idempotency key).",
 	Example: `output:
   webhook:
     url: http://127.0.0.1:9000/hooks/alerts
