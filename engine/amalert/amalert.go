@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventops/eventops-engine/engine/types"
+
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -188,4 +190,22 @@ func LabelNames(series, ruleLabels []string) []string {
 	}
 	taken["severity"], taken["alertname"] = "severity", "alertname"
 	return slices.Sorted(maps.Keys(taken))
+}
+
+// RecordFields are the fields Of needs in an alert record.
+var RecordFields = []string{"rule", "fingerprint", "state"}
+
+// MissingFields are the RecordFields that records of type in lack: what makes them no alert
+// records. Nil when the type is not known.
+func MissingFields(in *types.Type) []string {
+	if in.IsUnknown() {
+		return nil
+	}
+	var missing []string
+	for _, f := range RecordFields {
+		if _, ok := in.Field(f); !ok {
+			missing = append(missing, f)
+		}
+	}
+	return missing
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/amalert"
 	"github.com/eventops/eventops-engine/engine/eval"
 	"github.com/eventops/eventops-engine/engine/types"
 )
@@ -105,7 +106,7 @@ func compile(c *Config, env engine.BuildEnv) (*compiled, error) {
 	}
 	if c.Format == FormatAlertmanager || c.Format == formatAlertmanagerAPI {
 		comp.generatorURL = template(c.GeneratorURL, "generator_url")
-		errs = append(errs, checkAlertRecords(env.Input))
+		errs = append(errs, checkAlertRecords(env.Input, c.Format))
 	}
 	var err error
 	comp.tls, err = tlsConfig(c.TLS)
@@ -121,26 +122,18 @@ func compile(c *Config, env engine.BuildEnv) (*compiled, error) {
 	return comp, nil
 }
 
-// alertFields are the fields format alertmanager needs in each record.
-var alertFields = []string{"rule", "fingerprint", "state"}
-
 // checkAlertRecords reports, when the records' type is known, that they are not alerts.
-func checkAlertRecords(in *types.Type) error {
-	if in.IsUnknown() {
-		return nil
-	}
-	var missing []string
-	for _, f := range alertFields {
-		if _, ok := in.Field(f); !ok {
-			missing = append(missing, f)
-		}
-	}
+func checkAlertRecords(in *types.Type, format string) error {
+	missing := amalert.MissingFields(in)
 	if len(missing) == 0 {
 		return nil
 	}
 	origin := "the records reaching this output"
 	if in.Origin != "" {
 		origin += " (" + in.Origin + ")"
+	}
+	if format == formatAlertmanagerAPI {
+		return fmt.Errorf("the alertmanager output sends alert records, as a threshold processor emits them; %s have no %s", origin, strings.Join(missing, ", "))
 	}
 	return config.FieldErrorf("format", "format alertmanager sends alert records, as a threshold processor emits them; %s have no %s: use format json or template for other records", origin, strings.Join(missing, ", "))
 }

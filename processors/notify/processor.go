@@ -109,13 +109,8 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 
 // checkInput refuses input that cannot be alert records.
 func checkInput(in *types.Type) error {
-	if in.IsUnknown() {
-		return nil
-	}
-	for _, f := range []string{"rule", "fingerprint", "state"} {
-		if _, ok := in.Field(f); !ok {
-			return fmt.Errorf("notify takes alert records (with rule, fingerprint and state, as the threshold processor emits them); the records reaching it have no field %s", f)
-		}
+	if missing := amalert.MissingFields(in); len(missing) > 0 {
+		return fmt.Errorf("notify takes alert records (with rule, fingerprint and state, as the threshold processor emits them); the records reaching it have no field %s", missing[0])
 	}
 	return nil
 }
