@@ -10,8 +10,10 @@ import "time"
 type AlertDispatcher interface {
 	// Silences returns every silence, expired ones included (until they are dropped).
 	Silences() []Silence
-	// PutSilence creates a silence (s.ID empty) or replaces the one with s.ID, and returns
-	// its ID; an error says why s is refused.
+	// PutSilence creates a silence with a new ID (s.ID empty), or puts it under s.ID,
+	// replacing the silence with that ID if there is one, and returns its ID; an error says
+	// why s is refused. (The API, which serves every dispatcher, refuses an update of an ID
+	// none of them has, as Alertmanager does.)
 	PutSilence(s Silence) (string, error)
 	// ExpireSilence ends a silence now; ErrUnknownSilence if there is none with id.
 	ExpireSilence(id string) error

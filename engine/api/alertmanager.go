@@ -119,13 +119,13 @@ func (s *Server) postSilence(c *fiber.Ctx) error {
 	if err := json.Unmarshal(c.Body(), &si); err != nil {
 		return c.Status(fiber.StatusBadRequest).SendString("the body is not a silence: " + err.Error() + "\n")
 	}
-	if si.ID == "" {
-		si.ID, err = ds[0].PutSilence(si)
-		ds = ds[1:]
+	if si.ID != "" && !slices.ContainsFunc(allSilences(ds), func(have engine.Silence) bool { return have.ID == si.ID }) {
+		return c.Status(fiber.StatusNotFound).SendString("silence " + si.ID + " not found\n")
 	}
+	// Every dispatcher gets the silence under one ID: the first makes it, the others take it.
 	for _, d := range ds {
 		if err == nil {
-			_, err = d.PutSilence(si)
+			si.ID, err = d.PutSilence(si)
 		}
 	}
 	if err != nil {

@@ -51,8 +51,6 @@ func (p *Processor) PutSilence(s engine.Silence) (string, error) {
 	defer p.book.mu.Unlock()
 	if ns.ID == "" {
 		ns.ID = newSilenceID()
-	} else if _, ok := p.book.silences[ns.ID]; !ok {
-		return "", fmt.Errorf("silence %s not found", ns.ID)
 	}
 	ns.UpdatedAt = now
 	p.book.silences[ns.ID] = ns
