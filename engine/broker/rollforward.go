@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,20 +96,7 @@ func topicNames(ctx context.Context, b *Broker) (map[[16]byte]string, error) {
 }
 
 func compareTxnKeys(a, b txnKey) int {
-	if a.Producer != b.Producer {
-		return compareInt(a.Producer, b.Producer)
-	}
-	return compareInt(int64(a.Epoch), int64(b.Epoch))
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Or(cmp.Compare(a.Producer, b.Producer), cmp.Compare(a.Epoch, b.Epoch))
 }
 
 func (b *Broker) logRolledForward(key txnKey, tails []*openTail, offsets groupOffsets) {

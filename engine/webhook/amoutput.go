@@ -16,6 +16,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/amalert"
+	"github.com/eventops/eventops-engine/engine/atomicfile"
 	"github.com/eventops/eventops-engine/engine/eval"
 )
 
@@ -305,11 +306,7 @@ func (o *AlertmanagerOutput) saveState() error {
 	if err := os.MkdirAll(filepath.Dir(o.statePath), 0o755); err != nil {
 		return fmt.Errorf("alertmanager state: %w", err)
 	}
-	tmp := o.statePath + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
-		return fmt.Errorf("alertmanager state: %w", err)
-	}
-	if err := os.Rename(tmp, o.statePath); err != nil {
+	if err := atomicfile.Write(o.statePath, raw); err != nil {
 		return fmt.Errorf("alertmanager state: %w", err)
 	}
 	return nil

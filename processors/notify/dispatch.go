@@ -266,20 +266,20 @@ func subset(a, b []string) bool {
 
 // alerts are copies of the alerts with the fingerprints, sorted by labels.
 func (st *State) alerts(fps []string) []Alert {
-	out := make([]Alert, 0, len(fps))
-	for _, fp := range fps {
-		out = append(out, *st.Alerts[fp])
+	type keyed struct {
+		key   string
+		alert Alert
 	}
-	slices.SortFunc(out, func(a, b Alert) int {
-		x, y := amalert.LabelSetString(a.Labels), amalert.LabelSetString(b.Labels)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	})
+	sorted := make([]keyed, 0, len(fps))
+	for _, fp := range fps {
+		a := *st.Alerts[fp]
+		sorted = append(sorted, keyed{amalert.LabelSetString(a.Labels), a})
+	}
+	slices.SortFunc(sorted, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	out := make([]Alert, len(sorted))
+	for i, k := range sorted {
+		out[i] = k.alert
+	}
 	return out
 }
 
