@@ -3,8 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -126,7 +124,7 @@ func staleMarkers(ctx context.Context, b *Broker, topic string, held map[int32]i
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cutoff := time.Now().Add(-staleTransactionAge)
-	byProducer := map[int64]*kadm.TxnMarkers{}
+	var markers abortMarkers
 	for len(held) > 0 && pctx.Err() == nil {
 		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
 			if o, ok := held[r.Partition]; !ok || r.Offset != o {
@@ -134,24 +132,11 @@ func staleMarkers(ctx context.Context, b *Broker, topic string, held map[int32]i
 			}
 			delete(held, r.Partition)
 			if r.Attrs.IsTransactional() && r.Timestamp.Before(cutoff) {
-				addMarker(byProducer, r)
+				markers.add(txnKey{r.ProducerID, r.ProducerEpoch}, 0, r.Topic, r.Partition)
 			}
 		})
 	}
-	out := make([]kadm.TxnMarkers, 0, len(byProducer))
-	for _, id := range slices.Sorted(maps.Keys(byProducer)) {
-		out = append(out, *byProducer[id])
-	}
-	return out, nil
-}
-
-func addMarker(byProducer map[int64]*kadm.TxnMarkers, r *kgo.Record) {
-	m, ok := byProducer[r.ProducerID]
-	if !ok {
-		m = &kadm.TxnMarkers{ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch, Topics: kadm.TopicsSet{}}
-		byProducer[r.ProducerID] = m
-	}
-	m.Topics.Add(r.Topic, r.Partition)
+	return markers.list(), nil
 }
 
 // abortTransactions writes abort markers, and returns the first partition that refused one.
@@ -175,23 +160,39 @@ func abortTransactions(ctx context.Context, adm *kadm.Client, markers []kadm.Txn
 // orphanMarkers is one abort marker request per producer with a transaction open on some
 // partitions that abort selects.
 func orphanMarkers(described kadm.DescribedProducersTopics, abort func(kadm.DescribedProducer) bool) []kadm.TxnMarkers {
-	byProducer := map[int64]*kadm.TxnMarkers{}
-	var order []int64
+	var markers abortMarkers
 	described.EachProducer(func(p kadm.DescribedProducer) {
-		if p.CurrentTxnStartOffset < 0 || !abort(p) {
-			return
+		if p.CurrentTxnStartOffset >= 0 && abort(p) {
+			markers.add(txnKey{p.ProducerID, p.ProducerEpoch}, p.CoordinatorEpoch, p.Topic, p.Partition)
 		}
-		m, ok := byProducer[p.ProducerID]
-		if !ok {
-			m = &kadm.TxnMarkers{ProducerID: p.ProducerID, ProducerEpoch: p.ProducerEpoch, CoordinatorEpoch: p.CoordinatorEpoch, Topics: kadm.TopicsSet{}}
-			byProducer[p.ProducerID] = m
-			order = append(order, p.ProducerID)
-		}
-		m.Topics.Add(p.Topic, p.Partition)
 	})
-	out := make([]kadm.TxnMarkers, 0, len(order))
-	for _, id := range order {
-		out = append(out, *byProducer[id])
+	return markers.list()
+}
+
+// abortMarkers gathers the partitions to abort a transaction on into one marker request per
+// transaction (producer and epoch), in the order the transactions were first added.
+type abortMarkers struct {
+	byTxn map[txnKey]*kadm.TxnMarkers
+	order []txnKey
+}
+
+func (a *abortMarkers) add(txn txnKey, coordinatorEpoch int32, topic string, partition int32) {
+	m, ok := a.byTxn[txn]
+	if !ok {
+		if a.byTxn == nil {
+			a.byTxn = map[txnKey]*kadm.TxnMarkers{}
+		}
+		m = &kadm.TxnMarkers{ProducerID: txn.Producer, ProducerEpoch: txn.Epoch, CoordinatorEpoch: coordinatorEpoch, Topics: kadm.TopicsSet{}}
+		a.byTxn[txn] = m
+		a.order = append(a.order, txn)
+	}
+	m.Topics.Add(topic, partition)
+}
+
+func (a *abortMarkers) list() []kadm.TxnMarkers {
+	out := make([]kadm.TxnMarkers, 0, len(a.order))
+	for _, k := range a.order {
+		out = append(out, *a.byTxn[k])
 	}
 	return out
 }

@@ -281,21 +281,9 @@ func (s *tailScan) open() []*openTail {
 
 // markersFor groups open transactions into one abort marker request per producer and epoch.
 func markersFor(open []*openTail) []kadm.TxnMarkers {
-	byKey := map[txnKey]*kadm.TxnMarkers{}
-	var order []txnKey
+	var markers abortMarkers
 	for _, o := range open {
-		k := o.txnKey
-		m, ok := byKey[k]
-		if !ok {
-			m = &kadm.TxnMarkers{ProducerID: k.Producer, ProducerEpoch: k.Epoch, Topics: kadm.TopicsSet{}}
-			byKey[k] = m
-			order = append(order, k)
-		}
-		m.Topics.Add(o.topic, o.partition)
+		markers.add(o.txnKey, 0, o.topic, o.partition)
 	}
-	out := make([]kadm.TxnMarkers, 0, len(order))
-	for _, k := range order {
-		out = append(out, *byKey[k])
-	}
-	return out
+	return markers.list()
 }
