@@ -83,6 +83,11 @@ type State struct {
 	Groups map[string]*Group `json:"groups"`
 	// Silences are the silences made at run time (the API), by ID.
 	Silences map[string]*Silence `json:"silences,omitempty"`
+
+	// mutes is what mutes each alert as the last Step computed it at mutesAt: the API's view
+	// of the alerts reads it instead of computing it again.
+	mutes   map[string]*mute
+	mutesAt time.Time
 }
 
 // NewState is the state of a dispatcher that has seen nothing.
@@ -142,7 +147,8 @@ func (d *Dispatcher) Step(st *State, in []Alert, now time.Time) []Notification {
 		d.receive(st, in[i], now)
 	}
 	var out []Notification
-	muted := d.muted(st, now)
+	st.mutes = nil // the alerts (and silences) may have changed since it was computed
+	muted := d.mutesAt(st, now)
 	for _, key := range slices.Sorted(maps.Keys(st.Groups)) {
 		g := st.Groups[key]
 		if g.NextFlush.After(now) {
@@ -197,7 +203,7 @@ func (d *Dispatcher) receive(st *State, a Alert, now time.Time) {
 // flush decides whether g notifies now (Alertmanager's notification log rule: something
 // new fires, something notified as firing ended, or repeat_interval passed while alerts
 // fire), records what it sends, drops its ended alerts, and schedules its next look.
-func (d *Dispatcher) flush(st *State, g *Group, muted map[string]bool, now time.Time) (Notification, bool) {
+func (d *Dispatcher) flush(st *State, g *Group, muted map[string]*mute, now time.Time) (Notification, bool) {
 	r := d.routes[g.Route]
 	recv := d.Receivers[g.Receiver]
 	var firing, resolved []string
@@ -207,7 +213,7 @@ func (d *Dispatcher) flush(st *State, g *Group, muted map[string]bool, now time.
 		case a == nil:
 		case a.Resolved():
 			resolved = append(resolved, fp)
-		case !muted[fp]:
+		case muted[fp] == nil:
 			firing = append(firing, fp)
 		}
 	}
@@ -309,14 +315,13 @@ type mute struct {
 	inhibitedBy []string
 }
 
-// muted are the fingerprints of the firing alerts that an active silence or an inhibition
-// rule mutes at now.
-func (d *Dispatcher) muted(st *State, now time.Time) map[string]bool {
-	out := map[string]bool{}
-	for fp := range d.mutes(st, now) {
-		out[fp] = true
+// mutesAt says, for each firing alert that is muted at now, what mutes it: what the last
+// Step computed, when it was at now, else computed afresh.
+func (d *Dispatcher) mutesAt(st *State, now time.Time) map[string]*mute {
+	if st.mutes == nil || !st.mutesAt.Equal(now) {
+		st.mutes, st.mutesAt = d.mutes(st, now), now
 	}
-	return out
+	return st.mutes
 }
 
 // mutes says, for each firing alert that is muted at now, what mutes it.

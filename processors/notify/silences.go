@@ -135,7 +135,7 @@ func (p *Processor) publishAlerts(now time.Time) {
 	var out []engine.DispatchedAlert
 	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
 		st := p.parts[id].st
-		mutes := p.d.mutes(st, now)
+		mutes := p.d.mutesAt(st, now)
 		for _, fp := range slices.Sorted(maps.Keys(st.Alerts)) {
 			a := st.Alerts[fp]
 			da := engine.DispatchedAlert{Fingerprint: fingerprint(a.Labels), Labels: a.Labels, Annotations: a.Annotations,
