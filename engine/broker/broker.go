@@ -55,6 +55,9 @@ type Broker struct {
 	// CompactionsDeferred, if set, is called each time the cleaner skips compaction
 	// because a reader of a compacted topic is behind.
 	CompactionsDeferred func()
+	// Compacting, if set, is called just before each compaction, with the compacted
+	// partitions' files kept (a test kills the broker inside compactions with it).
+	Compacting func()
 
 	closeOnce sync.Once
 	cleanerWG sync.WaitGroup
@@ -119,7 +122,12 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 		kfake.DefaultNumPartitions(1),
 		// The broker must accept every record the engine lets through (MaxRecordBytes) in
 		// a batch of its own.
-		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(b.MaxRecordBytes() + recordOverheadBytes)}),
+		kfake.BrokerConfigs(map[string]string{
+			"message.max.bytes": strconv.Itoa(b.MaxRecordBytes() + recordOverheadBytes),
+			// kfake would also compact on a timer of its own (hourly by default), without
+			// the cleaner's safeguards (Clean); this puts that timer a century away.
+			"log.cleaner.backoff.ms": strconv.FormatInt(int64(100*365*24*time.Hour/time.Millisecond), 10),
+		}),
 		kfake.WithLogger(kfakeLogger{b.logger.With("component", "embedded-broker")}),
 	}
 	if err := b.recoverDataDir(e.DataDir, opts); err != nil {
@@ -304,19 +312,17 @@ const quietWait = time.Second
 
 // compactWhenQuiet compacts once no transaction is open on any partition of the compacted
 // topics, and returns "" then; otherwise, after quietWait, it names an open one and leaves
-// the topics as they are. Meanwhile transactional writes to those topics are refused with a
-// retriable error (NOT_ENOUGH_REPLICAS, which producers retry), so that no transaction can
-// open between the check and the compaction: both run on the broker's single loop, and a
-// refused write never reaches the log. Transactions that have written all they will write
-// can still commit or abort while the cleaner waits.
+// the topics as they are. Meanwhile writes to those topics are refused with a retriable
+// error (NOT_ENOUGH_REPLICAS, which producers retry), so that no transaction can open
+// between the check and the compaction (both run on the broker's single loop, and a refused
+// write never reaches the log), and so that no record lands between the moment the cleaner
+// keeps the partitions' files and the end of the compaction (see compactionBackupDir).
+// Transactions that have written all they will write can still commit or abort while the
+// cleaner waits.
 func (b *Broker) compactWhenQuiet(ctx context.Context, topics []string) string {
 	hold := make([]kfake.Fault, 0, len(topics))
 	for _, t := range topics {
-		hold = append(hold, kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: t, Err: kerr.NotEnoughReplicas, Count: -1,
-			When: func(req kmsg.Request) bool {
-				p, ok := req.(*kmsg.ProduceRequest)
-				return ok && p.TransactionID != nil
-			}})
+		hold = append(hold, kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: t, Err: kerr.NotEnoughReplicas, Count: -1})
 	}
 	h := b.cluster.Fault(hold...)
 	defer h.Remove()
@@ -324,7 +330,7 @@ func (b *Broker) compactWhenQuiet(ctx context.Context, topics []string) string {
 	for {
 		open := b.openTransaction(topics)
 		if open == "" {
-			b.cluster.Compact()
+			b.compact(ctx, topics)
 			return ""
 		}
 		if time.Now().After(deadline) {
@@ -336,6 +342,40 @@ func (b *Broker) compactWhenQuiet(ctx context.Context, topics []string) string {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// compact runs kfake's compaction with the compacted partitions' files kept until it is over
+// (see compactionBackupDir). It does not compact when they cannot be kept, or when a
+// compacted topic appeared since topics were listed (its files would not be kept).
+func (b *Broker) compact(ctx context.Context, topics []string) {
+	if now, err := b.compactedTopicsNow(ctx); err != nil || !slices.Equal(now, topics) {
+		b.logger.Debug("compaction deferred: the compacted topics changed while the cleaner waited", "err", err)
+		return
+	}
+	if err := keepForCompaction(b.dataDir, topics); err != nil {
+		b.logger.Warn("compaction skipped: could not keep the compacted partitions' files until it is over", "err", err)
+		if err := compactionDone(b.dataDir); err != nil {
+			b.logger.Error("could not remove the files kept for a compaction that did not run; the next start after a kill puts them back, losing what the partitions received since", "err", err)
+		}
+		return
+	}
+	if b.Compacting != nil {
+		b.Compacting()
+	}
+	b.cluster.Compact()
+	if err := compactionDone(b.dataDir); err != nil {
+		b.logger.Error("could not remove the files kept for a compaction that is over; the next start after a kill puts them back, losing what the partitions received since", "err", err)
+	}
+}
+
+// compactedTopicsNow lists the compacted topics.
+func (b *Broker) compactedTopicsNow(ctx context.Context) ([]string, error) {
+	cl, err := kgo.NewClient(b.ClientOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return compactedTopics(ctx, kadm.NewClient(cl))
 }
 
 // openTransaction names a partition of topics with records of an open transaction (its last

@@ -52,6 +52,14 @@ func (b *Broker) recoverDataDir(dir string, opts []kfake.Opt) error {
 	if _, err := os.Stat(filepath.Join(dir, "meta.json")); err != nil {
 		return nil // a new directory: no earlier run
 	}
+	restored, err := restoreInterruptedCompaction(dir)
+	if err != nil {
+		log.Close()
+		return fmt.Errorf("broker: embedded: putting back the partitions a kill cut a compaction of short (data dir %s): %w", dir, err)
+	}
+	if len(restored) > 0 {
+		b.logger.Warn("the broker was killed while it compacted: the compacted partitions are back as they were before that compaction", "partitions", restored)
+	}
 	marker := filepath.Join(dir, cleanStopFile)
 	if _, err := os.Stat(marker); err == nil {
 		// Stopped cleanly: kfake kept its open transactions as open (endOrphans ends them).
