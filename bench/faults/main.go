@@ -19,6 +19,8 @@
 //
 // Scenarios (-scenarios, a comma list; default all):
 //
+//	control         no fault: a second clean run; any difference from the first is the
+//	                pipeline's own nondeterminism
 //	kill9           kill -9 the engine -kills times at random points of the backlog, restart at once
 //	                (or after -down)
 //	broker-restart  kill -9 the broker process mid-stream, restart it on the same data directory
@@ -102,7 +104,7 @@ type options struct {
 	Log            func(format string, args ...any)
 }
 
-var allScenarios = []string{"kill9", "broker-restart", "pg-outage", "oversized", "slowloris"}
+var allScenarios = []string{"control", "kill9", "broker-restart", "pg-outage", "oversized", "slowloris"}
 
 func cliMain(args []string) int {
 	fs := flag.NewFlagSet("faults", flag.ContinueOnError)

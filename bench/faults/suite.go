@@ -66,6 +66,7 @@ type scenario struct {
 
 func scenarios() map[string]scenario {
 	return map[string]scenario{
+		"control":        {driver: driveNothing},
 		"kill9":          {driver: driveKill9},
 		"broker-restart": {driver: driveBrokerRestart},
 		"pg-outage":      {setup: setupSecondCluster, driver: drivePGOutage},
@@ -73,6 +74,10 @@ func scenarios() map[string]scenario {
 		"slowloris":      {driver: driveSlowloris},
 	}
 }
+
+// driveNothing injects no fault: the control scenario is a second clean run, so a difference
+// from the first is the pipeline's own nondeterminism, not a fault's doing.
+func driveNothing(context.Context, *run) error { return nil }
 
 // runSuite builds the engine, runs the clean run and then every scenario.
 func runSuite(ctx context.Context, o options) (*results, error) {

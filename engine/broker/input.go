@@ -404,6 +404,7 @@ func (in *Input) convert(fetches kgo.Fetches) ([]*engine.Record, map[int32]kgo.E
 		last := p.Records[len(p.Records)-1]
 		commit[p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
 		in.observeLag(p, last.Offset+1)
+		in.logger.Debug("read", "partition", p.Partition, "from", p.Records[0].Offset, "to", last.Offset, "records", len(p.Records))
 	})
 	return batch, commit
 }
