@@ -61,6 +61,7 @@ type snapshot struct {
 	extraDeadLetters map[int64][]deadLetter
 	extraOffsets     []int64
 	compacted        map[string]bool
+	windows          *windowAccount
 	notes            []string
 	recoveries       []*recovery
 	checks           []check
@@ -93,7 +94,7 @@ func (r *run) collect(ctx context.Context) (*snapshot, error) {
 	}
 	r.mu.Lock()
 	snap := &snapshot{sets: map[string]*recordSet{}, extraDeadLetters: map[int64][]deadLetter{}, extraOffsets: r.in.extra,
-		compacted: r.compacted, notes: r.notes, recoveries: r.recoveries, checks: r.checks}
+		compacted: r.compacted, notes: r.notes, recoveries: r.recoveries, checks: slices.Clone(r.checks), windows: newWindowAccount()}
 	r.mu.Unlock()
 	for _, t := range outputTopics {
 		snap.sets[t] = newRecordSet(t)
@@ -101,6 +102,7 @@ func (r *run) collect(ctx context.Context) (*snapshot, error) {
 	if err := r.readTopics(ctx, snap); err != nil {
 		return nil, err
 	}
+	snap.checks = append(snap.checks, snap.windows.check())
 	if err := r.readTables(ctx, snap); err != nil {
 		return nil, err
 	}
@@ -214,6 +216,7 @@ func (r *run) addRecord(snap *snapshot, rec *kgo.Record) {
 		delete(v, "ts_ingest") // wall clock
 		delete(v, "event_id")  // holds the broker's id of the input topic, new in every run
 		set.add(readingID(v), withPlacement(v, rec), false)
+		snap.windows.reading(v)
 	case "signals.rollup.v1":
 		v, ok := decodeObject(rec.Value)
 		if !ok {
@@ -221,6 +224,7 @@ func (r *run) addRecord(snap *snapshot, rec *kgo.Record) {
 			return
 		}
 		set.add(rollupID(v), withPlacement(v, rec), true)
+		snap.windows.rollup(v)
 	case "ops.alert.v1":
 		v, ok := decodeObject(rec.Value)
 		if !ok {
@@ -266,6 +270,9 @@ func (r *run) addDeadLetter(snap *snapshot, set *recordSet, rec *kgo.Record) {
 			origin = "alert " + alertID(v)
 		default:
 			origin = "reading " + readingID(v)
+			if h["eventops.stream"] == "rollup" {
+				snap.windows.setAsideReading(v)
+			}
 		}
 		b, _ := json.Marshal(v)
 		content.Write(b)

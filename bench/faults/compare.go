@@ -164,6 +164,9 @@ func printResults(w io.Writer, res *results) {
 	fmt.Fprintf(w, "machine: %s\n", res.Machine)
 	fmt.Fprintf(w, "input: %d records (%d hosts, seed %d); clean run %.1fs: %s\n\n", res.Events, res.Hosts, res.Seed,
 		res.Clean.Duration.Seconds(), countsLine(res.Clean.Counts))
+	for _, f := range res.CleanFailures {
+		fmt.Fprintf(w, "clean run failure (it is no reference; the scenarios may differ from it for that alone): %s\n", f)
+	}
 	for _, sr := range res.Scenarios {
 		fmt.Fprintf(w, "== %s: %s (run %.1fs)\n", sr.Name, verdict(sr.Pass), sr.Run.Duration.Seconds())
 		fmt.Fprintf(w, "  %-24s %9s %9s %9s %11s %10s %9s\n", "topic / table", "clean", "run", "lost", "duplicated", "differing", "extra")

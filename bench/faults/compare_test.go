@@ -103,3 +103,28 @@ func TestInputHasBadLateAndHotRecords(t *testing.T) {
 		t.Errorf("%d malformed records, %d cpu readings ≥ 90, %d readings late by over 2 minutes in 30,000 records; want some of each", bad, hot, late)
 	}
 }
+
+// The rollup accounting catches a rollup that missed readings of its minute, whatever the
+// clean run says, and counts late and dead-lettered readings as set aside.
+func TestWindowAccountFindsARollupThatMissedReadings(t *testing.T) {
+	reading := func(ts string) map[string]any {
+		return map[string]any{"tenant_id": "t", "source": map[string]any{"source_id": "h"}, "metric": "cpu", "ts_event": ts}
+	}
+	rollup := func(n int) map[string]any {
+		return map[string]any{"tenant_id": "t", "source": map[string]any{"source_id": "h"}, "metric": "cpu", "window_start": "2025-10-16T00:24:00Z", "n": n}
+	}
+	a := newWindowAccount()
+	for _, ts := range []string{"2025-10-16T00:24:01Z", "2025-10-16T00:24:31.5Z", "2025-10-16T00:24:59.999Z"} {
+		a.reading(reading(ts))
+	}
+	a.reading(reading("2025-10-16T00:25:00Z")) // the next minute's
+	a.setAsideReading(reading("2025-10-16T00:24:31.5Z"))
+	a.rollup(rollup(2))
+	if c := a.check(); !c.OK {
+		t.Errorf("n=2 for 3 readings of which 1 was late: %s", c.Detail)
+	}
+	a.rollup(rollup(3))
+	if c := a.check(); c.OK {
+		t.Errorf("n=3 for 3 readings of which 1 was late passed: %s", c.Detail)
+	}
+}

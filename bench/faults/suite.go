@@ -15,13 +15,16 @@ import (
 
 // results is everything the suite prints.
 type results struct {
-	Machine   string            `json:"machine"`
-	Events    int               `json:"events"`
-	Hosts     int               `json:"hosts"`
-	Seed      uint64            `json:"seed"`
-	Clean     runSummary        `json:"clean"`
-	Scenarios []*scenarioResult `json:"scenarios"`
-	Pass      bool              `json:"pass"`
+	Machine string     `json:"machine"`
+	Events  int        `json:"events"`
+	Hosts   int        `json:"hosts"`
+	Seed    uint64     `json:"seed"`
+	Clean   runSummary `json:"clean"`
+	// CleanFailures are the clean run's own checks that failed: it is then no reference,
+	// and every scenario compared with it may differ for that reason alone.
+	CleanFailures []string          `json:"clean_failures,omitempty"`
+	Scenarios     []*scenarioResult `json:"scenarios"`
+	Pass          bool              `json:"pass"`
 }
 
 // runSummary is what one run produced, per topic and table, and how long it took.
@@ -110,6 +113,12 @@ func runSuite(ctx context.Context, o options) (*results, error) {
 	res.Clean = clean
 	if cleanSnap == nil || clean.Failure != "" {
 		return res, fmt.Errorf("the clean run failed, nothing to compare with: %s", clean.Failure)
+	}
+	for _, c := range cleanSnap.checks {
+		if !c.OK {
+			res.CleanFailures = append(res.CleanFailures, c.Name+": "+c.Detail)
+			res.Pass = false
+		}
 	}
 	o.startup = clean.ToDone - clean.Busy
 	if o.KillEvery == 0 {
