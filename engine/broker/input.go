@@ -366,17 +366,20 @@ func (in *Input) Read(ctx context.Context) ([]*engine.Record, error) {
 		if fetches.IsClientClosed() {
 			return nil, errors.New("broker: input is closed")
 		}
-		if err := ctx.Err(); err != nil {
-			in.allowRebalanceIfIdle()
-			return nil, err
-		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				in.logger.Warn("fetch error", "partition", p, "err", err)
 			}
 		})
+		// What the poll returned is kept even when ctx ended meanwhile (the stream's next
+		// tick, a reload waking the read): the consumer's position has moved past it, and
+		// the next commit would cover records nobody processed.
 		batch, commit := in.convert(fetches)
 		if len(batch) == 0 {
+			if err := ctx.Err(); err != nil {
+				in.allowRebalanceIfIdle()
+				return nil, err
+			}
 			in.commitMarkers(ctx, commit)
 			in.allowRebalanceIfIdle()
 			continue
