@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -108,21 +107,26 @@ var AlertmanagerFactory = engine.OutputFactory{
 }
 
 // AlertmanagerOutput pushes alerts to Alertmanagers and keeps the firing ones, which it
-// sends again every resend interval.
+// sends again every resend interval. Each Alertmanager has a lane of its own (amlane.go): a
+// batch is done once one Alertmanager accepted each record, and the others get it in the
+// background, in order.
 type AlertmanagerOutput struct {
 	senders   []*Output // one per Alertmanager
+	lanes     []*lane   // one per sender
 	resend    time.Duration
 	clock     engine.Clock
 	log       *slog.Logger
 	statePath string // "" for none
 
-	// mu keeps a resend from overtaking a Write: a firing alert sent again after its
-	// resolution would fire it again in Alertmanager.
+	// mu orders what goes into the lanes: a resend queued before a Write's resolution
+	// would fire the alert again in Alertmanager.
 	mu     sync.Mutex
 	firing map[string]map[string]any // fingerprint → the record that made it fire
 
-	stop chan struct{}
-	done chan struct{}
+	stop        chan struct{}
+	done        chan struct{}
+	cancelLanes context.CancelFunc
+	lanesDone   sync.WaitGroup
 }
 
 var (
@@ -155,55 +159,61 @@ func NewAlertmanager(c *AlertmanagerConfig, env engine.OutputEnv) (*Alertmanager
 			return nil, err
 		}
 	}
+	o.startLanes()
 	go o.resendLoop()
 	return o, nil
+}
+
+func (o *AlertmanagerOutput) startLanes() {
+	ctx, cancel := context.WithCancel(context.Background())
+	o.cancelLanes = cancel
+	for i, s := range o.senders {
+		l := newLane(i, s, o.log)
+		o.lanes = append(o.lanes, l)
+		o.lanesDone.Go(func() { l.run(ctx) })
+	}
 }
 
 // TimesItsOwnWrites: every request is bounded as a webhook's.
 func (o *AlertmanagerOutput) TimesItsOwnWrites() {}
 
-// Problem is the first Alertmanager's failure while its requests are being retried.
+// Problem says that no Alertmanager can be written to: while one still takes the alerts,
+// the others' failures are logged, and the output delivers.
 func (o *AlertmanagerOutput) Problem() error {
+	var errs []error
 	for _, s := range o.senders {
-		if err := s.Problem(); err != nil {
-			return err
+		err := s.Problem()
+		if err == nil {
+			return nil
 		}
+		errs = append(errs, err)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// Write sends batch to every Alertmanager and returns when each has settled it. A record
-// counts as sent when one Alertmanager accepted it (they share what they get); one that none
-// accepted goes to rejects.
+// Write queues batch for every Alertmanager and returns once each record was accepted by
+// one of them (they share what they get) or refused by all; those go to rejects. An
+// Alertmanager that is slow or down gets the batch later, in order, without holding the
+// stream back.
 func (o *AlertmanagerOutput) Write(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) error {
+	t := newTally(batch, len(o.lanes))
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	per, err := o.sendAll(ctx, batch)
+	for _, l := range o.lanes {
+		l.enqueue(&laneJob{batch: batch, tally: t})
+	}
+	o.track(batch)
+	err := o.saveState()
+	o.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	refused := map[*engine.Record]int{}
-	for _, rj := range per {
-		for _, it := range rj.Items {
-			if refused[it.Record]++; refused[it.Record] == len(o.senders) {
-				rejects.Items = append(rejects.Items, it)
-			}
-		}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	o.track(batch)
-	return o.saveState()
-}
-
-// sendAll writes batch to every sender at once, with each one's rejects.
-func (o *AlertmanagerOutput) sendAll(ctx context.Context, batch []*engine.Record) ([]engine.Rejects, error) {
-	per := make([]engine.Rejects, len(o.senders))
-	errs := make([]error, len(o.senders))
-	var wg sync.WaitGroup
-	for i, s := range o.senders {
-		wg.Go(func() { errs[i] = s.Write(ctx, batch, &per[i]) })
-	}
-	wg.Wait()
-	return per, errors.Join(errs...)
+	t.rejects(batch, rejects)
+	return nil
 }
 
 // track updates the firing alerts with the batch's transitions.
@@ -237,8 +247,9 @@ func (o *AlertmanagerOutput) resendLoop() {
 	}
 }
 
-// resendFiring sends every firing alert once more, with its endsAt moved ahead. A failure
-// is logged and left to the next interval: nothing is lost while the alert still fires.
+// resendFiring queues every firing alert once more for each Alertmanager, with its endsAt
+// moved ahead when it is sent. A failure is logged by the lane and left to the next
+// interval: nothing is lost while the alert still fires.
 func (o *AlertmanagerOutput) resendFiring() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -249,24 +260,8 @@ func (o *AlertmanagerOutput) resendFiring() {
 	for _, v := range o.firing {
 		batch = append(batch, &engine.Record{Value: v})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.resend)
-	defer cancel()
-	go func() {
-		select {
-		case <-o.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	failed := make([]int, len(o.senders))
-	errs := make([]error, len(o.senders))
-	var wg sync.WaitGroup
-	for i, s := range o.senders {
-		wg.Go(func() { failed[i], errs[i] = s.resend(ctx, batch) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil || slices.Max(failed) > 0 {
-		o.log.Warn("alertmanager: could not send the firing alerts again; trying at the next interval", "alerts", len(batch), "undelivered", failed, "err", err)
+	for _, l := range o.lanes {
+		l.enqueue(&laneJob{batch: batch, resend: true})
 	}
 }
 
@@ -312,10 +307,13 @@ func (o *AlertmanagerOutput) saveState() error {
 	return nil
 }
 
-// Close stops the resends and closes the senders.
+// Close stops the resends and the lanes (what they still hold is not sent: the next start
+// sends the firing alerts again at once) and closes the senders.
 func (o *AlertmanagerOutput) Close() error {
 	close(o.stop)
 	<-o.done
+	o.cancelLanes()
+	o.lanesDone.Wait()
 	var errs []error
 	for _, s := range o.senders {
 		errs = append(errs, s.Close())
