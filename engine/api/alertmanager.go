@@ -27,11 +27,15 @@ func (s *Server) serveAlertmanagerAPI() {
 }
 
 // dispatchers are the alert dispatchers running now; none answers 404 (there is nothing
-// to silence).
+// to silence), and a reload under way 503 with Retry-After (they are changing).
 func (s *Server) dispatchers(c *fiber.Ctx) ([]engine.AlertDispatcher, error) {
 	var ds []engine.AlertDispatcher
 	if s.deps.Dispatchers != nil {
-		ds = s.deps.Dispatchers()
+		var err error
+		if ds, err = s.deps.Dispatchers(); err != nil {
+			c.Set(fiber.HeaderRetryAfter, "1")
+			return nil, c.Status(fiber.StatusServiceUnavailable).SendString(err.Error() + "\n")
+		}
 	}
 	if len(ds) == 0 {
 		return nil, c.Status(fiber.StatusNotFound).SendString("no notify processor runs in this pipeline: silences and alerts are those of a notify processor\n")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,7 +46,7 @@ func (f *fakeDispatcher) DispatchedAlerts() []engine.DispatchedAlert { return ni
 // under one ID; an update of an ID neither has is refused with 404, as Alertmanager does.
 func TestASilenceReachesEveryDispatcher(t *testing.T) {
 	a, b := &fakeDispatcher{silences: map[string]engine.Silence{}}, &fakeDispatcher{silences: map[string]engine.Silence{}}
-	_, base := startServer(t, &config.API{}, Deps{Dispatchers: func() []engine.AlertDispatcher { return []engine.AlertDispatcher{a, b} }})
+	_, base := startServer(t, &config.API{}, Deps{Dispatchers: func() ([]engine.AlertDispatcher, error) { return []engine.AlertDispatcher{a, b}, nil }})
 	post := func(body string) (int, string) {
 		resp, err := http.Post(base+"/api/v2/silences", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -70,5 +71,20 @@ func TestASilenceReachesEveryDispatcher(t *testing.T) {
 	}
 	if code, _ := post(`{"id":"nobody-has-it","matchers":[{"name":"alertname","value":"x","isEqual":true}],"startsAt":"2026-01-01T00:00:00Z","endsAt":"` + ends + `"}`); code != http.StatusNotFound {
 		t.Errorf("an update of an unknown silence: %d, want 404", code)
+	}
+}
+
+// While a reload changes the streams, the API says so (503, Retry-After) rather than that no
+// notify processor runs (404): amtool and scripts can tell "try again" from "nothing here".
+func TestTheAlertmanagerAPIAnswers503DuringAReload(t *testing.T) {
+	reloading := errors.New("a reload of the pipeline is under way; try again in a moment")
+	_, base := startServer(t, &config.API{}, Deps{Dispatchers: func() ([]engine.AlertDispatcher, error) { return nil, reloading }})
+	resp, err := http.Get(base + "/api/v2/silences")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET /api/v2/silences during a reload: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }

@@ -76,8 +76,9 @@ type Deps struct {
 	Reload       func(ctx context.Context, trigger string) any
 	ReloadStatus func() any
 	// Dispatchers, if set, returns the alert dispatchers (notify processors) running now,
-	// whose silences and alerts /api/v2 serves as Alertmanager's API does.
-	Dispatchers func() []engine.AlertDispatcher
+	// whose silences and alerts /api/v2 serves as Alertmanager's API does, or an error when
+	// it cannot tell now (a reload is changing them).
+	Dispatchers func() ([]engine.AlertDispatcher, error)
 }
 
 // Server is the HTTP server. Build it with New, then Start and Shutdown it.

@@ -45,11 +45,14 @@ type liveStream struct {
 	done chan struct{}
 }
 
+// errReloading says the streams are changing: the API answers 503 and asks to come back.
+var errReloading = errors.New("a reload of the pipeline is under way; try again in a moment")
+
 // dispatchers are the alert dispatchers (notify processors) of the running streams, for the
-// API. During a reload (which holds the lock) it reports none rather than wait.
-func (l *live) dispatchers() []engine.AlertDispatcher {
+// API. During a reload (which holds the lock) it says so rather than wait.
+func (l *live) dispatchers() ([]engine.AlertDispatcher, error) {
 	if !l.mu.TryLock() {
-		return nil
+		return nil, errReloading
 	}
 	defer l.mu.Unlock()
 	var out []engine.AlertDispatcher
@@ -60,7 +63,7 @@ func (l *live) dispatchers() []engine.AlertDispatcher {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // start runs s until the run ends or the stream is stopped.
