@@ -44,18 +44,32 @@ func TestAHungAlertmanagerHoldsBackNeitherTheStreamNorTheOther(t *testing.T) {
 			t.Fatalf("Write with one Alertmanager hung: %v %v", err, rejects.Items)
 		}
 	}
-	if n := len(up.all()); n != 2 {
-		t.Fatalf("the Alertmanager that answers got %d posts, want 2 (the firing, then the resolution)", n)
+	if !aResolvedLast(up.all()) {
+		t.Fatalf("the Alertmanager that answers got %v, want a's resolution after its firing", up.all())
 	}
 	if err := o.Problem(); err != nil {
 		t.Errorf("Problem() while one Alertmanager still takes the alerts: %v", err)
 	}
 	releaseHung()
-	eventually(t, "the hung Alertmanager gets both batches once it answers", func() bool { return len(hung.all()) >= 2 })
-	posts := hung.all()
-	if len(posts[0]) != 3 || len(posts[1]) != 1 || posts[1][0].Labels["source_id"] != "a" || posts[1][0].EndsAt.After(posts[0][0].EndsAt) {
-		t.Errorf("the hung Alertmanager got %v, want the three firing alerts, then a's resolution", posts)
+	eventually(t, "the hung Alertmanager gets a's firing and then its resolution once it answers", func() bool { return aResolvedLast(hung.all()) })
+}
+
+// aResolvedLast reports whether posts hold alert a firing and, after every post of it
+// firing, its resolution (a firing alert ends hours ahead, a resolved one in the past; the
+// output's resends may come in between).
+func aResolvedLast(posts [][]postableAlert) bool {
+	fired, resolvedLast := false, false
+	for _, post := range posts {
+		for _, a := range post {
+			if a.Labels["source_id"] != "a" {
+				continue
+			}
+			firing := a.EndsAt.After(time.Now())
+			fired = fired || firing
+			resolvedLast = !firing
+		}
 	}
+	return fired && resolvedLast
 }
 
 // A record every Alertmanager refuses goes to rejects once; one that any accepted does not.
