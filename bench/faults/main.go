@@ -47,7 +47,9 @@
 // the start of the restarted process (engine, broker or PostgreSQL) to the pipeline's first
 // progress (a committed offset moving; for PostgreSQL, a row written). The verdict is FAIL
 // (exit status 1) when any count is nonzero, a recovery takes longer than -recovery-target,
-// or a run did not complete.
+// or a run did not complete. Every run, the clean one included, also checks its own rollups
+// (account.go): each rollup's n must be its minute's readings less those set aside as late or
+// dead letters. A clean run that fails it fails the suite, as no reference.
 //
 // The suite's pipeline is examples/eventops-flow.yaml with these changes, all so that two
 // runs on the same input give the same output: the heartbeat stream is left out (it fires
