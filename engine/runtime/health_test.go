@@ -196,3 +196,17 @@ func TestStreamEndsWhenDeliveryCannotGoOn(t *testing.T) {
 		})
 	}
 }
+
+// While a reload holds the streams, readiness looks at them as last seen rather than at none
+// (before, /-/ready could say 200 for a reload's duration without checking a stream).
+func TestReadinessStillSeesTheStreamsDuringAReload(t *testing.T) {
+	l := &live{streams: map[string]*liveStream{"rules": {s: &stream{plan: &StreamPlan{Name: "rules"}}}}}
+	if got := l.running(); len(got) != 1 {
+		t.Fatalf("running() = %d streams, want 1", len(got))
+	}
+	l.mu.Lock() // a reload under way
+	defer l.mu.Unlock()
+	if got := l.running(); len(got) != 1 || got[0].plan.Name != "rules" {
+		t.Errorf("running() during a reload = %v, want the rules stream as last seen", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventops/eventops-engine/config"
@@ -34,9 +35,10 @@ type live struct {
 	tracker reload.Tracker
 	closed  bool // shutting down: no more reloads
 	server  *api.Server
-	stores  map[string]store.Store // what the API's routes read, by table
-	closers []func()               // run at shutdown: stores a reload opened
-	probe   *brokerProbe           // whether the broker answers
+	stores  map[string]store.Store    // what the API's routes read, by table
+	closers []func()                  // run at shutdown: stores a reload opened
+	probe   *brokerProbe              // whether the broker answers
+	seen    atomic.Pointer[[]*stream] // the streams running() last listed
 }
 
 type liveStream struct {
@@ -128,17 +130,22 @@ func (l *live) stop(name string) {
 	delete(l.streams, name)
 }
 
-// running lists the streams (for readiness).
+// running lists the streams (for readiness). During a reload, which holds the lock, it lists
+// them as last seen: readiness then still looks at every stream instead of none.
 func (l *live) running() []*stream {
 	if !l.mu.TryLock() {
-		return nil // a reload is under way: the streams it leaves are checked next time
+		if seen := l.seen.Load(); seen != nil {
+			return slices.Clone(*seen)
+		}
+		return nil
 	}
 	defer l.mu.Unlock()
 	out := make([]*stream, 0, len(l.streams))
 	for _, ls := range l.streams {
 		out = append(out, ls.s)
 	}
-	return out
+	l.seen.Store(&out)
+	return slices.Clone(out)
 }
 
 // ReloadStatus is the status of the last reload (GET /-/reload).
