@@ -6,6 +6,7 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/parquet"
 	"github.com/eventops/eventops-engine/engine/postgres"
+	"github.com/eventops/eventops-engine/engine/stdout"
 	"github.com/eventops/eventops-engine/engine/webhook"
 )
 
@@ -16,5 +17,7 @@ func Factories() []engine.OutputFactory {
 		parquet.Factory,
 		webhook.Factory,
 		webhook.AlertmanagerFactory,
+		stdout.Factory,
+		stdout.DropFactory,
 	}
 }
