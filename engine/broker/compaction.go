@@ -37,10 +37,12 @@ func segmentFile(name string) bool {
 // keepForCompaction links the segment files of every partition of topics into a fresh
 // compactionBackupDir and then writes compactionMarker.
 func keepForCompaction(dataDir string, topics []string) error {
-	backup := filepath.Join(dataDir, compactionBackupDir)
-	if err := os.RemoveAll(backup); err != nil {
+	// A marker an earlier pass could not remove goes first: a kill while the old kept files
+	// go must not leave a marker that points at files no longer there.
+	if err := compactionDone(dataDir); err != nil {
 		return err
 	}
+	backup := filepath.Join(dataDir, compactionBackupDir)
 	parts, err := partitionDirs(dataDir, topics)
 	if err != nil {
 		return err
@@ -126,17 +128,22 @@ func restoreInterruptedCompaction(dataDir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts := strings.Fields(string(listed))
-	for _, part := range parts {
+	var restored []string
+	for _, part := range strings.Fields(string(listed)) {
+		kept := filepath.Join(dataDir, compactionBackupDir, part)
+		if _, err := os.Stat(kept); err != nil {
+			continue // nothing kept for it: the partition stays as it is rather than emptied
+		}
 		live := filepath.Join(dataDir, partitionsDir, part)
 		if err := clearSegments(live); err != nil {
 			return nil, fmt.Errorf("partition %s: %w", part, err)
 		}
-		if err := linkSegments(filepath.Join(dataDir, compactionBackupDir, part), live); err != nil {
+		if err := linkSegments(kept, live); err != nil {
 			return nil, fmt.Errorf("partition %s: %w", part, err)
 		}
+		restored = append(restored, part)
 	}
-	return parts, compactionDone(dataDir)
+	return restored, compactionDone(dataDir)
 }
 
 // clearSegments removes a partition directory's segment files and its snapshot.

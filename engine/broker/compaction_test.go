@@ -108,3 +108,20 @@ func removeSegmentFiles(t *testing.T, dir string) {
 		}
 	}
 }
+
+// A marker whose kept files are gone (a kill while an earlier pass removed them) neither
+// stops the start nor empties the partitions it names.
+func TestAMarkerWithoutKeptFilesEmptiesNothing(t *testing.T) {
+	dir := t.TempDir()
+	b := startEmbedded(t, dir)
+	ensure(t, b, map[string]config.Topic{"state": {Partitions: 1, Cleanup: "compact"}})
+	produceSync(t, b, &kgo.Record{Topic: "state", Key: []byte("k"), Value: []byte("v1")})
+	killed := killedCopy(t, dir)
+	if err := os.WriteFile(filepath.Join(killed, compactionMarker), []byte("state-0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	restarted := startEmbedded(t, killed)
+	if got := consumeAll(t, restarted, "state"); len(got) != 1 || string(got[0].Value) != "v1" {
+		t.Errorf("after a start that found a marker without kept files: %v, want k=v1", keyValues(got))
+	}
+}
