@@ -28,8 +28,7 @@ func windowOf(reading map[string]any) string {
 	if err != nil {
 		return ""
 	}
-	start := t.UTC().Truncate(time.Minute).Format(time.RFC3339)
-	return fmt.Sprintf("%s/%s/%s@%s", str(reading["tenant_id"]), shorten(sourceID(reading), 60), str(reading["metric"]), start)
+	return seriesAt(reading, t.UTC().Truncate(time.Minute).Format(time.RFC3339))
 }
 
 func (a *windowAccount) reading(v map[string]any) {
@@ -55,20 +54,20 @@ func (a *windowAccount) rollup(v map[string]any) {
 // check compares each rollup's n with its minute's readings.
 func (a *windowAccount) check() check {
 	c := check{Name: "every rollup counts its minute's readings (signals.metric.v1 minus late and dead-lettered)"}
-	wrong, example := 0, ""
+	wrong, first := 0, ""
 	for w, n := range a.counted {
-		want := a.readings[w] - a.setAside[w]
-		if n != want {
+		if n != a.readings[w]-a.setAside[w] {
 			wrong++
-			if example == "" || w < example {
-				example = fmt.Sprintf("%s: n=%d, %d readings, %d set aside", w, n, a.readings[w], a.setAside[w])
+			if first == "" || w < first {
+				first = w
 			}
 		}
 	}
 	c.OK = wrong == 0
 	c.Detail = fmt.Sprintf("%d rollups checked", len(a.counted))
 	if wrong > 0 {
-		c.Detail = fmt.Sprintf("%d of %d rollups wrong; first: %s", wrong, len(a.counted), example)
+		c.Detail = fmt.Sprintf("%d of %d rollups wrong; first: %s: n=%d, %d readings, %d set aside",
+			wrong, len(a.counted), first, a.counted[first], a.readings[first], a.setAside[first])
 	}
 	return c
 }

@@ -315,15 +315,16 @@ func sourceID(v map[string]any) string {
 	return str(v["source_id"])
 }
 
-// readingID: a reading is its series and event time (the input never repeats them).
-func readingID(v map[string]any) string {
-	return fmt.Sprintf("%s/%s/%s@%s", str(v["tenant_id"]), shorten(sourceID(v), 60), str(v["metric"]), str(v["ts_event"]))
+// seriesAt is the identity of v's series (tenant / host / metric) at time at.
+func seriesAt(v map[string]any, at string) string {
+	return fmt.Sprintf("%s/%s/%s@%s", str(v["tenant_id"]), shorten(sourceID(v), 60), str(v["metric"]), at)
 }
 
+// readingID: a reading is its series and event time (the input never repeats them).
+func readingID(v map[string]any) string { return seriesAt(v, str(v["ts_event"])) }
+
 // rollupID: a rollup is its series and window start.
-func rollupID(v map[string]any) string {
-	return fmt.Sprintf("%s/%s/%s@%s", str(v["tenant_id"]), shorten(sourceID(v), 60), str(v["metric"]), str(v["window_start"]))
-}
+func rollupID(v map[string]any) string { return seriesAt(v, str(v["window_start"])) }
 
 // alertID: an alert transition is its fingerprint, state and time.
 func alertID(v map[string]any) string {
