@@ -196,12 +196,18 @@ func (s *Suite) ruleNames() []string {
 
 type ruleRef struct{ stream, processor, rule string }
 
+// underTest reports whether sp is one of the streams the suite tests: a stream, not a sink,
+// named by the spec's streams: when it names any.
+func (s *Suite) underTest(sp *runtime.StreamPlan) bool {
+	return !sp.Sink && (len(s.Spec.Streams) == 0 || slices.Contains(s.Spec.Streams, sp.Name))
+}
+
 // notificationTopicsOf lists the topics written by the streams under test that dispatch
 // alerts (a notify processor).
 func (s *Suite) notificationTopicsOf(plan *runtime.Plan) []string {
 	var out []string
 	for _, sp := range plan.Streams {
-		if sp.Sink || len(s.Spec.Streams) > 0 && !slices.Contains(s.Spec.Streams, sp.Name) {
+		if !s.underTest(sp) {
 			continue
 		}
 		for _, p := range sp.Processors {
@@ -218,7 +224,7 @@ func (s *Suite) notificationTopicsOf(plan *runtime.Plan) []string {
 func (s *Suite) rulesOf(plan *runtime.Plan) []ruleRef {
 	var out []ruleRef
 	for _, sp := range plan.Streams {
-		if sp.Sink || len(s.Spec.Streams) > 0 && !slices.Contains(s.Spec.Streams, sp.Name) {
+		if !s.underTest(sp) {
 			continue
 		}
 		for _, p := range sp.Processors {
