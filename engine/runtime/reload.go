@@ -47,8 +47,9 @@ type liveStream struct {
 	done chan struct{}
 }
 
-// errReloading says the streams are changing: the API answers 503 and asks to come back.
-var errReloading = errors.New("a reload of the pipeline is under way; try again in a moment")
+// errReloading says the streams are changing (a reload, or the shutdown, holds them): the
+// API answers 503 and asks to come back.
+var errReloading = errors.New("the pipeline is reloading or stopping; try again in a moment")
 
 // dispatchers are the alert dispatchers (notify processors) of the running streams, for the
 // API. During a reload (which holds the lock) it says so rather than wait.
