@@ -440,8 +440,16 @@ var streamNameRE = regexp.MustCompile(`^[a-z0-9._-]+$`)
 
 func (l *loader) checkStreams(p *Pipeline) {
 	first := map[string]Pos{}
+	stdinAt := ""
 	for i, s := range p.Streams {
 		path := indexPath("streams", i)
+		if s.Input.Stdin != nil {
+			if stdinAt != "" {
+				l.errs.Add(l.posOf(path+".input.stdin"), path+".input.stdin", "standard input is read by one stream only, and %s already reads it (line %d)", stdinAt, l.posOf(stdinAt+".input.stdin").Line)
+			} else {
+				stdinAt = path
+			}
+		}
 		namePath := path + ".name"
 		switch {
 		case s.Name == "":
@@ -466,11 +474,54 @@ func (l *loader) checkStreams(p *Pipeline) {
 			if s.Input.BatchSize < 1 {
 				l.errs.Add(l.posOf(path+".input.batch_size"), path+".input.batch_size", "must be at least 1, got %d", s.Input.BatchSize)
 			}
+			l.checkInput(&p.Streams[i].Input, path+".input")
 		}
 		if _, ok := l.nodes[path+".output"]; ok {
 			l.checkOutput(s.Output, path+".output")
 		}
 	}
+}
+
+// checkInput makes sure a stream reads exactly one of a topic, a file and standard input,
+// and resolves a file's path against the pipeline file's directory. (The file need not exist
+// yet: a replay file may be written after the pipeline.)
+func (l *loader) checkInput(in *Input, path string) {
+	var set []string
+	for _, s := range []struct {
+		name string
+		set  bool
+	}{{"topic", in.Topic != ""}, {"file", in.File != nil}, {"stdin", in.Stdin != nil}} {
+		if s.set {
+			set = append(set, s.name)
+		}
+	}
+	switch {
+	case len(set) > 1:
+		l.errs.Add(l.posOf(path+"."+set[1]), path, "set exactly one of topic, file and stdin, not %s", strings.Join(set, " and "))
+	case len(set) == 0 && !l.failedPaths[path+".topic"] && !l.typos[path+".topic"]:
+		l.errs.Add(l.posOf(path), path, "missing required field \"topic\" (or file: or stdin: to read newline-delimited JSON)")
+	}
+	if in.File != nil && in.File.Path != "" && !filepath.IsAbs(in.File.Path) {
+		in.File.Path = filepath.Join(filepath.Dir(l.file), in.File.Path)
+	}
+	for _, p := range []string{path + ".file.max_line_bytes", path + ".stdin.max_line_bytes"} {
+		if _, written := l.nodes[p]; !written {
+			continue
+		}
+		if n := maxLineBytes(in); n < 1 {
+			l.errs.Add(l.posOf(p), p, "must be at least 1 byte, got %d", n)
+		}
+	}
+}
+
+func maxLineBytes(in *Input) Size {
+	if in.File != nil {
+		return in.File.MaxLineBytes
+	}
+	if in.Stdin != nil {
+		return in.Stdin.MaxLineBytes
+	}
+	return 0
 }
 
 // checkOutput makes sure a stream's output is exactly one of the topic output and a

@@ -34,7 +34,15 @@ var CoreComponents = []Component{
 			"up to batch_size records. Each record's value is decoded as a JSON object and, when schema " +
 			"is set, validated against that JSON Schema; records that fail either go to the dead-letter " +
 			"topic with the reason. A batch's offsets are committed only after its output and its dead " +
-			"letters are written, so nothing is lost when the engine stops or crashes.",
+			"letters are written, so nothing is lost when the engine stops or crashes.\n\n" +
+			"Instead of topic, file: {path: FILE} or stdin: {} read newline-delimited JSON, one record " +
+			"per line, decoded and validated the same way: for replays, debugging and measuring " +
+			"(`eventops-engine -c replay.yaml < events.ndjson`). Such a stream reads its input once " +
+			"and ends with it, and a pipeline whose streams have all ended stops; it keeps no position " +
+			"(a restart reads the input again) and so has no checkpoint transaction: its processors' " +
+			"state lives in memory, and what it writes to a topic is written at least once. A " +
+			"record's source is file:PATH (or stdin), partition 0, offset its line number less one, " +
+			"so record_id() names each line the same way on every read.",
 		Example: `input:
   topic: ingest.raw.agent
   schema: raw-agent

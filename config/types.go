@@ -215,15 +215,41 @@ type Stream struct {
 	Output     Output           `yaml:"output" required:"true" doc:"Where the stream writes to."`
 }
 
-// Input is a stream's input.
+// Input is a stream's input: a topic, or newline-delimited JSON from a file or standard
+// input (for replays, debugging and measuring).
 type Input struct {
-	Topic      string   `yaml:"topic" required:"true" ref:"topics" doc:"Topic to read."`
+	Topic      string      `yaml:"topic" ref:"topics" doc:"Topic to read. A stream reads exactly one of topic, file and stdin."`
+	File       *FileInput  `yaml:"file" doc:"Read newline-delimited JSON (one record per line) from a file, once, from its start: for replays, debugging and measuring. The stream ends at the end of the file; a pipeline whose streams have all ended stops. Nothing of its position is kept: a restart reads the file again (what the stream wrote to a topic is written again; record_id() gives each line the same id each time, so sinks skip it)."`
+	Stdin      *StdinInput `yaml:"stdin" doc:"Read newline-delimited JSON (one record per line) from standard input, until it closes; otherwise as file."`
 	Schema     string   `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
 	DeadLetter string   `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
 	Group      string   `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
 	Start      string   `yaml:"start" default:"earliest" enum:"earliest,latest" doc:"Where a new consumer group starts."`
 	BatchSize  int      `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
 	StallAfter Duration `yaml:"stall_after" default:"1m" doc:"/-/ready reports the stream stalled (503) when records wait on its input and it has committed no batch for this long."`
+}
+
+// FileInput reads a file of newline-delimited records.
+type FileInput struct {
+	Path         string `yaml:"path" required:"true" doc:"File to read; relative to the pipeline file's directory."`
+	MaxLineBytes Size   `yaml:"max_line_bytes" default:"16MiB" doc:"Longest line read; a longer one stops the stream with an error naming the line, rather than be cut or skipped."`
+}
+
+// StdinInput reads standard input as newline-delimited records.
+type StdinInput struct {
+	MaxLineBytes Size `yaml:"max_line_bytes" default:"16MiB" doc:"Longest line read; a longer one stops the stream with an error naming the line, rather than be cut or skipped."`
+}
+
+// Kind names where the input reads from, for messages: the topic's name, "file PATH" or
+// "standard input".
+func (i Input) Kind() string {
+	switch {
+	case i.File != nil:
+		return "file " + i.File.Path
+	case i.Stdin != nil:
+		return "standard input"
+	}
+	return "topic " + i.Topic
 }
 
 // Output is a stream's output: the topic output's settings (Topic, Key, Headers, Schema),

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -11,10 +12,15 @@ import (
 	"github.com/eventops/eventops-engine/engine/types"
 )
 
+// ErrEndOfInput is what Read returns once a finite input (a file, standard input) has
+// returned every record: the stream delivers what it has and ends.
+var ErrEndOfInput = errors.New("end of input")
+
 // Input is where a stream reads from.
 type Input interface {
 	// Read blocks until at least one record is available and returns up to the input's batch
-	// size, or returns ctx.Err() when ctx is done.
+	// size, or returns ctx.Err() when ctx is done, or ErrEndOfInput when a finite input has
+	// nothing more.
 	Read(ctx context.Context) ([]*Record, error)
 	// Ack says every record of batch (as returned by Read) is done: all its outputs are
 	// durable, so its position may be committed. Acks come in Read order.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -67,6 +68,8 @@ Run flags:
   --no-watch          do not reload when the pipeline file or a file it references
                       changes (watching is on by default; SIGHUP and POST /-/reload
                       reload either way)
+  --cpuprofile FILE   write a CPU profile of the run to FILE when it stops (go tool
+                      pprof reads it; bench/latency -profile uses it)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -119,8 +122,17 @@ func runPipeline(args []string, stderr io.Writer) int {
 	instanceID := fs.String("instance-id", "", "this engine's name among the members of its consumer groups (default $EVENTOPS_INSTANCE_ID, else the host name)")
 	watch := fs.Bool("watch", true, "reload when the pipeline file or a file it references changes")
 	noWatch := fs.Bool("no-watch", false, "do not watch the pipeline's files (SIGHUP and POST /-/reload still reload)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "eventops-engine:", err)
+			return 2
+		}
+		defer stopProfile()
 	}
 	if file == "" {
 		fmt.Fprintln(stderr, "eventops-engine: no pipeline file: use -c FILE")
@@ -180,6 +192,19 @@ func runPipeline(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

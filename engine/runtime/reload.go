@@ -42,9 +42,27 @@ type live struct {
 }
 
 type liveStream struct {
-	s    *stream
-	stop context.CancelFunc
-	done chan struct{}
+	s     *stream
+	stop  context.CancelFunc
+	done  chan struct{}
+	ended atomic.Bool // its input (a file) ended and everything was delivered
+}
+
+// stopIfAllEnded stops the run when every stream has read its input to the end: a pipeline
+// of file inputs stops once it has processed them, as a replay should.
+func (l *live) stopIfAllEnded() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	for _, ls := range l.streams {
+		if !ls.ended.Load() {
+			return
+		}
+	}
+	l.plan.opts.Logger.Info("every stream has read its input to the end; stopping")
+	l.cancel()
 }
 
 // errReloading says the streams are changing (a reload, or the shutdown, holds them): the
@@ -79,6 +97,12 @@ func (l *live) start(s *stream) {
 		defer l.wg.Done()
 		defer close(ls.done)
 		err := s.run(ctx)
+		if errors.Is(err, engine.ErrEndOfInput) {
+			s.log.Info("the stream read its input to the end and delivered everything")
+			ls.ended.Store(true)
+			go l.stopIfAllEnded()
+			return
+		}
 		if errors.Is(err, broker.ErrInputBroken) && ctx.Err() == nil {
 			l.restart(s, err)
 			return

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/api"
 	"github.com/eventops/eventops-engine/engine/broker"
+	"github.com/eventops/eventops-engine/engine/fileinput"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/store"
 	"github.com/eventops/eventops-engine/engine/telemetry"
@@ -245,6 +247,9 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		maxRecordBytes: b.MaxRecordBytes(),
 	}
 	s.lastCommit.Store(time.Now().UnixNano())
+	if !sp.ReadsTopic() {
+		return p.openFileStream(ctx, b, s, ro, out)
+	}
 	keeper := newStateKeeper(sp, ChangelogTopic(group), func(ctx context.Context, topic string, partitions []int32) (map[int32]map[string][]byte, error) {
 		return broker.ReadChangelog(ctx, b, topic, partitions)
 	}, log)
@@ -283,6 +288,42 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 	}
 	s.setTicking()
 	return s, nil
+}
+
+// openFileStream opens the input and output of a stream that reads a file or standard
+// input. Such a stream keeps no position, so it has no checkpoint transaction: its state
+// lives in memory, rebuilt from the start of the input on every start, and its topic output
+// is written as a sink's would be.
+func (p *Plan) openFileStream(ctx context.Context, b *broker.Broker, s *stream, ro RunOptions, out engine.Output) (*stream, error) {
+	sp := s.plan
+	in, err := openFileInput(sp.Config.Input, p.opts.Clock)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		if out, err = p.openOutput(ctx, b, sp, ro, s.log); err != nil {
+			in.Close()
+			return nil, fmt.Errorf("output: %w", err)
+		}
+	}
+	s.input, s.output, s.dlq = in, out, broker.NewDeadLetterWriter(b, sp.Name)
+	s.setTicking()
+	return s, nil
+}
+
+// openFileInput opens a file or standard input as a stream's input.
+func openFileInput(ic config.Input, clock engine.Clock) (engine.Input, error) {
+	batch := ic.BatchSize
+	if ic.Stdin != nil {
+		cfg := fileinput.Config{Source: "stdin", BatchSize: batch, MaxLineBytes: int(ic.Stdin.MaxLineBytes), Clock: clock}
+		return fileinput.New(io.NopCloser(os.Stdin), cfg), nil
+	}
+	cfg := fileinput.Config{Source: "file:" + ic.File.Path, BatchSize: batch, MaxLineBytes: int(ic.File.MaxLineBytes), Clock: clock}
+	in, err := fileinput.Open(ic.File.Path, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	return in, nil
 }
 
 // openOutput opens the stream's output: its registered output type's, or the topic output,

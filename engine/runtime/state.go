@@ -91,7 +91,13 @@ func newStateKeeper(sp *StreamPlan, changelog string, read changelogReader, log 
 // Parquet files, ...) is transactional only for its state: its output is written before the
 // commit, idempotently.
 func (sp *StreamPlan) Transactional() bool {
-	return sp.WritesTopic() || sp.Stateful()
+	return sp.ReadsTopic() && (sp.WritesTopic() || sp.Stateful())
+}
+
+// ReadsTopic reports whether the stream reads a topic (rather than a file or standard input,
+// which keep no position to checkpoint).
+func (sp *StreamPlan) ReadsTopic() bool {
+	return sp.Config.Input.File == nil && sp.Config.Input.Stdin == nil
 }
 
 // WritesTopic reports whether the stream's output is a topic.

@@ -99,6 +99,8 @@ type stream struct {
 	stallAfter time.Duration
 	// maxRecordBytes is the cut-off size of dead letters written in the transaction.
 	maxRecordBytes int
+	// ended is set by the processing stage when a finite input (a file) has nothing more.
+	ended bool
 }
 
 // streamCounters are a stream version's counters.
@@ -168,6 +170,9 @@ func (s *stream) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if derr == nil && s.ended {
+		return engine.ErrEndOfInput
+	}
 	return derr
 }
 
@@ -220,6 +225,10 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 		cancelRead()
 		s.observe("read", t0)
 		if ctx.Err() != nil || work.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, engine.ErrEndOfInput) {
+			s.ended = true
 			return nil
 		}
 		if err != nil && readCtx.Err() != nil {
