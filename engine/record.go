@@ -5,7 +5,10 @@ import "time"
 // Record is one event moving through a stream.
 type Record struct {
 	// Value is the decoded event: JSON objects as map[string]any, numbers as float64,
-	// arrays as []any. Processors read and replace it.
+	// arrays as []any. Processors read it, replace it, or set its top-level fields; the
+	// objects and arrays nested in it may be shared with other records (and, through decode
+	// once, with other streams), so nothing writes into them: a processor that changes one
+	// builds a new one (as enrich does). Outputs only read it.
 	Value map[string]any
 	// Raw is the record's bytes as read from the input; dead letters carry them unchanged.
 	Raw     []byte

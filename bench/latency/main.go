@@ -26,6 +26,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -108,7 +109,14 @@ type result struct {
 	missed             int
 	engineCPU, prodCPU time.Duration
 	keptUp             []groupProgress
-	producedBehindBy   time.Duration // how far the producer fell behind its schedule
+	producedBehindBy   time.Duration                   // how far the producer fell behind its schedule
+	stages             map[string]map[string]stageTime // stream → stage → time spent
+}
+
+// stageTime is the time a stream spent in one stage of its batches, and how many batches.
+type stageTime struct {
+	seconds float64
+	batches int
 }
 
 type groupProgress struct {
@@ -139,6 +147,58 @@ func (r result) print() {
 	}
 	fmt.Printf("%9d %9d %8.1f %8.1f %8.1f %7d %9.1f %9.1f  %s%s\n", r.rate, r.produced, pct(0.5), pct(0.99), pct(1),
 		r.missed, perEvent(r.engineCPU, r.produced), perEvent(r.prodCPU, r.produced), strings.Join(kept, "; "), behind)
+	for _, stream := range slices.Sorted(maps.Keys(r.stages)) {
+		var parts []string
+		for _, stage := range []string{"read", "process", "write", "dead_letter", "ack"} {
+			if st, ok := r.stages[stream][stage]; ok && st.batches > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.1fs (%d × %.1f ms)", stage, st.seconds, st.batches, 1000*st.seconds/float64(st.batches)))
+			}
+		}
+		fmt.Printf("%19s %-32s %s\n", "", stream, strings.Join(parts, ", "))
+	}
+}
+
+// stageTimes reads the engine's eventops_stream_stage_seconds: the time each stream spent
+// reading, processing, writing and acknowledging (for a transactional stream: its
+// checkpoint transaction) its batches.
+func stageTimes(url string) map[string]map[string]stageTime {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string]map[string]stageTime{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), "{")
+		if !ok || (name != "eventops_stream_stage_seconds_sum" && name != "eventops_stream_stage_seconds_count") {
+			continue
+		}
+		labels, value, _ := strings.Cut(rest, "} ")
+		var stage, stream string
+		for _, kv := range strings.Split(labels, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch v = strings.Trim(v, `"`); k {
+			case "stage":
+				stage = v
+			case "stream":
+				stream = v
+			}
+		}
+		f, _ := strconv.ParseFloat(value, 64)
+		if out[stream] == nil {
+			out[stream] = map[string]stageTime{}
+		}
+		st := out[stream][stage]
+		if strings.HasSuffix(name, "_sum") {
+			st.seconds = f
+		} else {
+			st.batches = int(f)
+		}
+		out[stream][stage] = st
+	}
+	return out
 }
 
 func perEvent(d time.Duration, n int) float64 {
@@ -208,6 +268,7 @@ func oneRate(root string, o options, rate int) (result, error) {
 		return result{}, err
 	}
 	stop := time.Now()
+	res.stages = stageTimes("http://" + apiAddr + "/-/metrics")
 	res.keptUp, err = keptUp(adm, stop)
 	if err != nil {
 		return result{}, err

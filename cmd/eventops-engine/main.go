@@ -172,8 +172,10 @@ func runPipeline(args []string, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	opts := runtime.RunOptions{
 		InstanceID: *instanceID,
-		Load:       func() (*config.Pipeline, error) { return config.Load(file, components().Registry()) },
-		Watch:      *watch && !*noWatch,
+		// For measuring what decode once saves (docs/benchmarks.md); not a setting.
+		DecodeEveryRecord: os.Getenv("EVENTOPS_DECODE_EVERY_RECORD") == "1",
+		Load:              func() (*config.Pipeline, error) { return config.Load(file, components().Registry()) },
+		Watch:             *watch && !*noWatch,
 		Started: func(r *runtime.Running) {
 			go func() {
 				for {

@@ -539,7 +539,7 @@ func (in *Input) commitMarkers(ctx context.Context, commit map[int32]kgo.EpochOf
 		in.mu.Lock()
 		in.pending = append(in.pending, commit)
 		in.mu.Unlock()
-		err = in.AckWithState(cctx, []*engine.Record{}, in.cfg.Changelog, nil, nil)
+		err = in.AckWithState(cctx, []*engine.Record{}, in.cfg.Changelog, nil, nil, nil)
 	} else {
 		err = in.commit(cctx, commit)
 	}
@@ -657,7 +657,11 @@ func (in *Input) Assigned() []int32 {
 // The input must be transactional, and its stream must read a batch only after the previous
 // one is acked (the transaction commits every offset read so far). On ErrAborted nothing
 // was committed and the input has rewound to its committed offsets.
-func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord, out []*kgo.Record) error {
+//
+// written, if set, is called once every record of out has been written (its partition and
+// offset are set) and before the transaction commits, so before any read_committed reader
+// can see them; it is not called when a write failed.
+func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord, out []*kgo.Record, written func()) error {
 	if in.session == nil {
 		return errors.New("broker: AckWithState on an input without a transactional id")
 	}
@@ -674,6 +678,9 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 	pctx, cancel := context.WithTimeout(ctx, endTimeout)
 	defer cancel()
 	produceErr := in.produceCheckpoint(pctx, changelog, out, state, offsets)
+	if written != nil && in.session.Client().Flush(pctx) == nil && produceErr() == nil {
+		written()
+	}
 	// End flushes, so every record produced above has been answered when it returns.
 	committed, err := in.endWithin(ctx, kgo.TryCommit)
 	if errors.Is(err, ErrInputBroken) {

@@ -143,7 +143,7 @@ func TestTransactionalInputCheckpointsItsOffsets(t *testing.T) {
 	if at := <-restored; len(at) != 0 {
 		t.Errorf("first start restored offsets %v from an empty changelog", at)
 	}
-	if err := in.AckWithState(ctx, batch, "g.changelog", nil, []*kgo.Record{{Topic: "out", Value: []byte("x")}}); err != nil {
+	if err := in.AckWithState(ctx, batch, "g.changelog", nil, []*kgo.Record{{Topic: "out", Value: []byte("x")}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if lag := in.Lag(); lag != 0 {

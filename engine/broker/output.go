@@ -139,10 +139,11 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 
 // Encode turns batch into the Kafka records Write would produce, without producing them, for
 // a stream that writes its output inside a transaction (Input.AckWithState). A record that
-// cannot be encoded goes to rejects.
-func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.Record {
+// cannot be encoded goes to rejects. from[i] is the record out[i] was encoded from.
+func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record) {
 	now := o.cfg.Clock.Now()
-	out := make([]*kgo.Record, 0, len(batch))
+	out = make([]*kgo.Record, 0, len(batch))
+	from = make([]*engine.Record, 0, len(batch))
 	var slab []byte
 	for i, rec := range batch {
 		kr, err := o.encode(rec, now, &slab, len(batch)-i)
@@ -151,8 +152,9 @@ func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.
 			continue
 		}
 		out = append(out, kr)
+		from = append(from, rec)
 	}
-	return out
+	return out, from
 }
 
 // slabBytes is the largest block record values are encoded into: one allocation for many

@@ -3,8 +3,8 @@ package runtime
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -43,6 +43,12 @@ type RunOptions struct {
 	Watch bool
 	// WatchDebounce is how long the files must be quiet before a reload (default 300ms).
 	WatchDebounce time.Duration
+	// DecodeEveryRecord turns decode once off: every stream decodes the JSON of every
+	// record it reads, even one a stream of this process wrote (for measuring what decode
+	// once saves).
+	DecodeEveryRecord bool
+
+	shared *sharedRecords // what the streams hand each other (nil: decode once is off)
 }
 
 // Running describes a started pipeline, for tests and the CLI; Reload (reload.go) changes
@@ -71,6 +77,9 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	}
 	if ro.InstanceID == "" {
 		ro.InstanceID, _ = os.Hostname()
+	}
+	if !ro.DecodeEveryRecord {
+		ro.shared = newSharedRecords()
 	}
 	cfg := p.Pipeline
 
@@ -245,6 +254,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		health:         newHealth(sp.Name, ro.Metrics.StreamCondition),
 		stallAfter:     sc.Input.StallAfter.D(),
 		maxRecordBytes: b.MaxRecordBytes(),
+		shared:         ro.shared,
 	}
 	s.lastCommit.Store(time.Now().UnixNano())
 	if !sp.ReadsTopic() {

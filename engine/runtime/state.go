@@ -21,7 +21,7 @@ import (
 // state (broker.Input with a transactional id).
 type checkpointInput interface {
 	engine.Input
-	AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord, out []*kgo.Record) error
+	AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord, out []*kgo.Record, written func()) error
 	Assigned() []int32
 	// ResumeAt moves the read position of partitions to the given offsets.
 	ResumeAt(offsets map[int32]int64)
@@ -30,7 +30,7 @@ type checkpointInput interface {
 // transactionalOutput is a topic output whose records a stateful stream writes inside its
 // checkpoint transaction instead of producing them itself (broker.Output).
 type transactionalOutput interface {
-	Encode(batch []*engine.Record, rejects *engine.Rejects) []*kgo.Record
+	Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record)
 }
 
 // changelogReader reads the committed state of partitions from a changelog topic.

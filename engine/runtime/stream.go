@@ -101,12 +101,15 @@ type stream struct {
 	maxRecordBytes int
 	// ended is set by the processing stage when a finite input (a file) has nothing more.
 	ended bool
+	// shared, when set, is where the process's streams hand each other the records they
+	// write, decoded (decode once: shared.go).
+	shared *sharedRecords
 }
 
 // streamCounters are a stream version's counters.
 type streamCounters struct {
 	plan            *StreamPlan
-	in, out         prometheus.Counter
+	in, out, shared prometheus.Counter
 	procIn, procOut []prometheus.Counter // by processor index
 }
 
@@ -116,7 +119,8 @@ func (s *stream) counters() *streamCounters {
 	if c := s.ctr.Load(); c != nil && c.plan == plan {
 		return c
 	}
-	c := &streamCounters{plan: plan, in: s.metrics.RecordsIn.WithLabelValues(plan.Name), out: s.metrics.RecordsOut.WithLabelValues(plan.Name)}
+	c := &streamCounters{plan: plan, in: s.metrics.RecordsIn.WithLabelValues(plan.Name), out: s.metrics.RecordsOut.WithLabelValues(plan.Name),
+		shared: s.metrics.RecordsShared.WithLabelValues(plan.Name)}
 	for _, p := range plan.Processors {
 		c.procIn = append(c.procIn, s.metrics.ProcessorIn.WithLabelValues(plan.Name, p.Name))
 		c.procOut = append(c.procOut, s.metrics.ProcessorOut.WithLabelValues(plan.Name, p.Name))
@@ -132,6 +136,9 @@ type processed struct {
 	rejects engine.Rejects   // what the dead-letter topic gets
 	state   []broker.StateRecord
 	records []*kgo.Record // the output, encoded for the checkpoint transaction (txnOut)
+	// values are what records were encoded from, for the streams that read them back in
+	// this process (nil where not shareable; nil slice when decode once is off).
+	values []map[string]any
 	// deadLetters are the rejects, encoded for the checkpoint transaction, and
 	// deadLetterTopics how many go to each topic (counted once committed).
 	deadLetters      []*kgo.Record
@@ -331,7 +338,13 @@ func (s *stream) ack(ctx context.Context, p *processed) error {
 		return nil
 	}
 	return retry(ctx, s, "checkpoint", func(ctx context.Context) error {
-		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state, append(p.records, p.deadLetters...))
+		var written func()
+		if s.shared != nil && p.values != nil {
+			// Before the commit: a reader in this process may fetch the records as soon as
+			// it is made. Records of a transaction that then aborts are never read.
+			written = func() { s.shared.offer(p.records, p.values, s.plan.OutputSchema) }
+		}
+		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state, append(p.records, p.deadLetters...), written)
 		if errors.Is(err, broker.ErrAborted) {
 			// Nothing was committed and the input rewound to its committed offsets: the
 			// state must go back to what was committed with them before anything is read.
@@ -400,6 +413,7 @@ func (s *stream) tick(ctx context.Context) *processed {
 	if len(p.out) == 0 && len(p.rejects.Items) == 0 && len(p.state) == 0 {
 		return nil
 	}
+	s.encodeOutput(p)
 	return p
 }
 
@@ -439,7 +453,23 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 		}()
 	}
 	p.out = s.runFrom(ctx, 0, recs, &p.rejects)
+	s.encodeOutput(p)
 	return p
+}
+
+// encodeOutput encodes the output of a stream whose topic output is written in its
+// checkpoint transaction, here in the processing stage, so that the encoding of one batch
+// overlaps the delivery of the one before; and, with decode once on, makes the values
+// ready to be handed to the streams that read the topic (shared.go).
+func (s *stream) encodeOutput(p *processed) {
+	if s.txnOut == nil || len(p.out) == 0 {
+		return
+	}
+	var from []*engine.Record
+	p.records, from = s.txnOut.Encode(p.out, &p.rejects)
+	if s.shared != nil {
+		p.values = shareable(from)
+	}
 }
 
 // runFrom runs recs through the stream's processors from index first on, then checks the
@@ -515,8 +545,14 @@ const minParallelChunk = 512
 
 func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []*engine.Record {
 	out := make([]*engine.Record, 0, len(batch))
+	taken := 0
 	for _, r := range batch {
-		if r.Value == nil {
+		valid := false
+		switch {
+		case r.Value != nil:
+		case s.shared != nil && s.takeShared(r, &valid):
+			taken++
+		default:
 			v, err := codec.DecodeObject(r.Raw)
 			if err != nil {
 				rejects.Add(r, "decode", decodeError(err))
@@ -524,12 +560,26 @@ func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []
 			}
 			r.Value = v
 		}
+		if s.plan.InputSchema != nil && !valid {
+			if err := s.plan.InputSchema.Validate(r.Value); err != nil {
+				rejects.Add(r, "input.schema", schemaError(err))
+				continue
+			}
+		}
 		out = append(out, r)
 	}
-	if s.plan.InputSchema != nil {
-		out = s.validate(out, s.plan.InputSchema, "input.schema", rejects)
+	if taken > 0 {
+		s.counters().shared.Add(float64(taken))
 	}
 	return out
+}
+
+// takeShared gives r the value its writer in this process encoded it from, if still kept,
+// and sets valid when that value was checked against the stream's input schema.
+func (s *stream) takeShared(r *engine.Record, valid *bool) bool {
+	ok, checked := s.shared.take(r, s.plan.InputSchema)
+	*valid = checked
+	return ok
 }
 
 func (s *stream) validate(recs []*engine.Record, sch *schema.Validator, stage string, rejects *engine.Rejects) []*engine.Record {
@@ -551,10 +601,7 @@ func (s *stream) write(ctx context.Context, p *processed) error {
 		return nil
 	}
 	if s.txnOut != nil {
-		s.outRejects.Reset()
-		p.records = s.txnOut.Encode(p.out, &s.outRejects) // written by ack, in the transaction
-		p.rejects.Items = append(p.rejects.Items, s.outRejects.Items...)
-		return nil
+		return nil // encoded by the processing stage (encodeOutput), written by ack
 	}
 	err := retry(ctx, s, "output", func(ctx context.Context) error {
 		s.outRejects.Reset()

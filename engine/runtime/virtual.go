@@ -264,7 +264,8 @@ type virtualTopic struct {
 }
 
 func (o virtualTopic) Write(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) error {
-	for _, kr := range o.enc.Encode(batch, rejects) {
+	records, _ := o.enc.Encode(batch, rejects)
+	for _, kr := range records {
 		var headers []engine.Header
 		for _, h := range kr.Headers {
 			headers = append(headers, engine.Header{Key: h.Key, Value: h.Value})

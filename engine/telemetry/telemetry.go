@@ -15,6 +15,9 @@ type Metrics struct {
 	RecordsIn *prometheus.CounterVec
 	// RecordsOut counts records written by a stream's output. Labels: stream.
 	RecordsOut *prometheus.CounterVec
+	// RecordsShared counts records a stream took decoded from their writer in the same
+	// process (decode once). Labels: stream.
+	RecordsShared *prometheus.CounterVec
 	// ProcessorIn/Out count records entering and leaving a processor. Labels: stream, processor.
 	ProcessorIn  *prometheus.CounterVec
 	ProcessorOut *prometheus.CounterVec
@@ -99,6 +102,7 @@ func New() *Metrics {
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{Registry: reg}
 	m.RecordsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_stream_records_in_total", Help: "Records read by a stream's input."}, []string{"stream"})
+	m.RecordsShared = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_stream_records_shared_total", Help: "Records a stream took already decoded from the stream of the same process that wrote them to its input topic (decode once), instead of decoding their JSON."}, []string{"stream"})
 	m.RecordsOut = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_stream_records_out_total", Help: "Records written by a stream's output."}, []string{"stream"})
 	m.ProcessorIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_processor_records_in_total", Help: "Records entering a processor."}, []string{"stream", "processor"})
 	m.ProcessorOut = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_processor_records_out_total", Help: "Records leaving a processor."}, []string{"stream", "processor"})
@@ -137,7 +141,7 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.Reloads, m.ConfigReloadSuccess, m.ConfigReloadTime, m.SwapPause} {
 		f(c)
 	}
-	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.CompactionsDeferred, m.SSEClients, m.SSEDropped} {
+	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.RecordsShared, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.CompactionsDeferred, m.SSEClients, m.SSEDropped} {
 		f(c)
 	}
 	f(acceptErrors{})

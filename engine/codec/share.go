@@ -1,0 +1,119 @@
+package codec
+
+import (
+	"math"
+	"time"
+	"unicode/utf8"
+)
+
+// Shareable turns v, a record about to be encoded, into the value DecodeObject gives for
+// the bytes AppendObject writes for it, so that a reader of those bytes in the same process
+// can take the value instead of decoding them again. It reports false when it cannot tell
+// that result without encoding (a type AppendObject hands to encoding/json, a string that
+// is not valid UTF-8, nesting deeper than MaxDepth): the reader then decodes.
+//
+// The top-level map is changed in place (the record is done with); nested maps and slices are
+// never written to, since they may be shared with other records: one that needs a change is
+// copied, with the change.
+func Shareable(v map[string]any) bool {
+	for k, x := range v {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		y, changed, ok := shareable(x, 1)
+		if !ok {
+			return false
+		}
+		if changed {
+			v[k] = y
+		}
+	}
+	return true
+}
+
+// shareable returns x in decoded form, whether that differs from x, and false when x has
+// no decoded form that can be told without encoding. depth counts the objects and arrays
+// around x.
+func shareable(x any, depth int) (any, bool, bool) {
+	switch t := x.(type) {
+	case nil, bool:
+		return x, false, true
+	case float64:
+		return x, false, !math.IsNaN(t) && !math.IsInf(t, 0)
+	case string:
+		return x, false, utf8.ValidString(t)
+	case int:
+		return float64(t), true, true
+	case int64:
+		return float64(t), true, true
+	case time.Time:
+		b, err := t.MarshalJSON()
+		if err != nil {
+			return nil, false, false
+		}
+		return string(b[1 : len(b)-1]), true, true // RFC 3339 needs no escapes
+	case map[string]any:
+		if t == nil {
+			return nil, true, true
+		}
+		return shareableMap(t, depth+1)
+	case []any:
+		if t == nil {
+			return nil, true, true
+		}
+		return shareableSlice(t, depth+1)
+	}
+	return nil, false, false
+}
+
+func shareableMap(m map[string]any, depth int) (any, bool, bool) {
+	if depth > MaxDepth {
+		return nil, false, false
+	}
+	var fresh map[string]any // a copy, once a member changes
+	for k, x := range m {
+		if !utf8.ValidString(k) {
+			return nil, false, false
+		}
+		y, changed, ok := shareable(x, depth)
+		if !ok {
+			return nil, false, false
+		}
+		if changed && fresh == nil {
+			fresh = make(map[string]any, len(m))
+			for k2, x2 := range m {
+				fresh[k2] = x2
+			}
+		}
+		if changed {
+			fresh[k] = y
+		}
+	}
+	if fresh == nil {
+		return m, false, true
+	}
+	return fresh, true, true
+}
+
+func shareableSlice(s []any, depth int) (any, bool, bool) {
+	if depth > MaxDepth {
+		return nil, false, false
+	}
+	var fresh []any
+	for i, x := range s {
+		y, changed, ok := shareable(x, depth)
+		if !ok {
+			return nil, false, false
+		}
+		if changed && fresh == nil {
+			fresh = append([]any(nil), s...)
+		}
+		if changed {
+			fresh[i] = y
+		}
+	}
+	if fresh == nil {
+		return s, false, true
+	}
+	return fresh, true, true
+}
