@@ -218,15 +218,16 @@ type Stream struct {
 // Input is a stream's input: a topic, or newline-delimited JSON from a file or standard
 // input (for replays, debugging and measuring).
 type Input struct {
-	Topic      string      `yaml:"topic" ref:"topics" doc:"Topic to read. A stream reads exactly one of topic, file and stdin."`
-	File       *FileInput  `yaml:"file" doc:"Read newline-delimited JSON (one record per line) from a file, once, from its start: for replays, debugging and measuring. The stream ends at the end of the file; a pipeline whose streams have all ended stops. Nothing of its position is kept: a restart reads the file again (what the stream wrote to a topic is written again; record_id() gives each line the same id each time, so sinks skip it)."`
-	Stdin      *StdinInput `yaml:"stdin" doc:"Read newline-delimited JSON (one record per line) from standard input, until it closes; otherwise as file."`
-	Schema     string   `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
-	DeadLetter string   `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
-	Group      string   `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
-	Start      string   `yaml:"start" default:"earliest" enum:"earliest,latest" doc:"Where a new consumer group starts."`
-	BatchSize  int      `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
-	StallAfter Duration `yaml:"stall_after" default:"1m" doc:"/-/ready reports the stream stalled (503) when records wait on its input and it has committed no batch for this long."`
+	Topic          string      `yaml:"topic" ref:"topics" doc:"Topic to read. A stream reads exactly one of topic, file and stdin."`
+	File           *FileInput  `yaml:"file" doc:"Read newline-delimited JSON (one record per line) from a file, once, from its start: for replays, debugging and measuring. The stream ends at the end of the file; a pipeline whose streams have all ended stops. Nothing of its position is kept: a restart reads the file again (what the stream wrote to a topic is written again; record_id() gives each line the same id each time, so sinks skip it)."`
+	Stdin          *StdinInput `yaml:"stdin" doc:"Read newline-delimited JSON (one record per line) from standard input, until it closes; otherwise as file."`
+	Schema         string      `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
+	DeadLetter     string      `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
+	Group          string      `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
+	Start          string      `yaml:"start" default:"earliest" enum:"earliest,latest" doc:"Where a new consumer group starts."`
+	BatchSize      int         `yaml:"batch_size" default:"10000" doc:"Maximum records processed and committed together."`
+	StallAfter     Duration    `yaml:"stall_after" default:"1m" doc:"/-/ready reports the stream stalled (503) when records wait on its input and it has committed no batch for this long."`
+	CommitInterval Duration    `yaml:"commit_interval" default:"100ms" doc:"A stream that writes a topic or keeps state commits what it read, wrote and changed in one Kafka transaction. It commits at once when nothing more waits on its input; while it works through a backlog, it goes on reading and processing as its writes go out and commits after at most this long (and after four times as long as its last commit took, if that is sooner). Longer: fewer, larger transactions, more throughput in a backlog; what an open transaction wrote is invisible to readers until it commits. 0 commits after every batch."`
 }
 
 // FileInput reads a file of newline-delimited records.

@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +42,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 type options struct {
@@ -52,6 +55,7 @@ type options struct {
 	bin        string
 	keep       bool
 	profile    string
+	rtt        time.Duration
 }
 
 func main() {
@@ -62,6 +66,7 @@ func main() {
 	flag.IntVar(&o.probesPerS, "probes", 50, "probe readings (threshold crossings) per second")
 	flag.StringVar(&o.bin, "bin", "", "engine binary to run (default: built from this checkout)")
 	flag.BoolVar(&o.keep, "keep", false, "keep each run's directory (pipeline, data, engine log)")
+	flag.DurationVar(&o.rtt, "rtt", 0, "instead of the embedded broker, a Kafka-protocol broker (kfake) in this process that answers every request this much later, as a broker across a network would")
 	flag.StringVar(&o.profile, "profile", "", "write the engine's CPU profile of each rate to this directory (cpu-RATE.pprof)")
 	flag.Parse()
 	for _, r := range strings.Split(*rates, ",") {
@@ -149,7 +154,7 @@ func (r result) print() {
 		r.missed, perEvent(r.engineCPU, r.produced), perEvent(r.prodCPU, r.produced), strings.Join(kept, "; "), behind)
 	for _, stream := range slices.Sorted(maps.Keys(r.stages)) {
 		var parts []string
-		for _, stage := range []string{"read", "process", "write", "dead_letter", "ack"} {
+		for _, stage := range []string{"read", "process", "write", "dead_letter", "ack", "commit"} {
 			if st, ok := r.stages[stream][stage]; ok && st.batches > 0 {
 				parts = append(parts, fmt.Sprintf("%s %.1fs (%d × %.1f ms)", stage, st.seconds, st.batches, 1000*st.seconds/float64(st.batches)))
 			}
@@ -220,7 +225,15 @@ func oneRate(root string, o options, rate int) (result, error) {
 		defer os.RemoveAll(dir)
 	}
 	brokerAddr, apiAddr := freeAddr(), freeAddr()
-	pfile, err := writePipeline(root, dir, brokerAddr, apiAddr)
+	remote := o.rtt > 0
+	if remote {
+		stop, err := slowBroker(brokerAddr, o.rtt)
+		if err != nil {
+			return result{}, err
+		}
+		defer stop()
+	}
+	pfile, err := writePipeline(root, dir, brokerAddr, apiAddr, remote)
 	if err != nil {
 		return result{}, err
 	}
@@ -282,12 +295,16 @@ func oneRate(root string, o options, rate int) (result, error) {
 
 // writePipeline is examples/quickstart.yaml with the broker, the API and the data moved into
 // dir; nothing else changes.
-func writePipeline(root, dir, brokerAddr, apiAddr string) (string, error) {
+func writePipeline(root, dir, brokerAddr, apiAddr string, remote bool) (string, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "examples", "quickstart.yaml"))
 	if err != nil {
 		return "", err
 	}
 	s := string(raw)
+	if remote {
+		s = embeddedBroker.ReplaceAllString(s, fmt.Sprintf("broker:\n  brokers: [%q]\n  embedded_was: x", brokerAddr))
+		s = strings.Replace(s, "\n  embedded_was: x", "", 1)
+	}
 	for _, r := range [][2]string{
 		{"127.0.0.1:9092", brokerAddr},
 		{`listen: ":8088"`, fmt.Sprintf("listen: %q", apiAddr)},
@@ -295,13 +312,33 @@ func writePipeline(root, dir, brokerAddr, apiAddr string) (string, error) {
 		{"../schemas/", filepath.Join(root, "schemas") + "/"},
 		{"file: cmdb.csv", "file: " + filepath.Join(root, "examples", "cmdb.csv")},
 	} {
-		if !strings.Contains(s, r[0]) {
+		if !strings.Contains(s, r[0]) && !(remote && r[0] == "127.0.0.1:9092") {
 			return "", fmt.Errorf("examples/quickstart.yaml no longer contains %q: update bench/latency", r[0])
 		}
 		s = strings.ReplaceAll(s, r[0], r[1])
 	}
 	path := filepath.Join(dir, "pipeline.yaml")
 	return path, os.WriteFile(path, []byte(s), 0o644)
+}
+
+// embeddedBroker is the quickstart's broker block.
+var embeddedBroker = regexp.MustCompile(`broker:\n  embedded:\n(    .*\n)+`)
+
+// slowBroker runs a kfake broker on addr that holds every request for rtt before it
+// handles it (others go on meanwhile).
+func slowBroker(addr string, rtt time.Duration) (func(), error) {
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p))
+	if err != nil {
+		return nil, err
+	}
+	c.ControlKey(-1, func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { time.Sleep(rtt) })
+		return nil, nil, false
+	})
+	return c.Close, nil
 }
 
 // produce sends readings at rate for o.duration, o.probesPerS of them probes. It returns how

@@ -165,6 +165,42 @@ type Input struct {
 	lag map[int32]int64
 	// stale counts batches read before the group moved on whose Ack is to be ignored.
 	stale int
+
+	// txnMu serializes what touches the open checkpoint transaction (AddToTransaction,
+	// CommitTransaction, the commit of a position past markers), and txn is that transaction.
+	txnMu sync.Mutex
+	txn   *openTxn
+}
+
+// openTxn is a checkpoint transaction that batches are being added to.
+type openTxn struct {
+	batches int                       // how many batches, from the front of pending, it holds
+	offsets map[int32]kgo.EpochOffset // where those batches end, per partition
+	// ctx bounds its writes: a record that cannot be buffered or written within endTimeout
+	// of the transaction's start (a producer buffer that stays full because the broker takes
+	// nothing) fails, and with it the transaction, instead of blocking the stream without a
+	// word. It outlives the calls that produce: the writes are asynchronous.
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu      sync.Mutex
+	failed  error // the first write that failed
+}
+
+func (t *openTxn) fail(_ *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	t.mu.Lock()
+	if t.failed == nil {
+		t.failed = err
+	}
+	t.mu.Unlock()
+}
+
+func (t *openTxn) err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed
 }
 
 var _ engine.Input = (*Input)(nil)
@@ -536,16 +572,39 @@ func (in *Input) commitMarkers(ctx context.Context, commit map[int32]kgo.EpochOf
 	defer cancel()
 	var err error
 	if in.session != nil {
-		in.mu.Lock()
-		in.pending = append(in.pending, commit)
-		in.mu.Unlock()
-		err = in.AckWithState(cctx, []*engine.Record{}, in.cfg.Changelog, nil, nil, nil)
+		err = in.commitMarkersInTransaction(cctx, commit)
 	} else {
 		err = in.commit(cctx, commit)
 	}
 	if err != nil && ctx.Err() == nil {
 		in.logger.Debug("committing the position past transaction markers failed; the next batch commits it", "err", err)
 	}
+}
+
+// commitMarkersInTransaction commits a position past markers in a transaction of its own,
+// unless one is open (a tick's writes, say), whose commit then covers it: a transaction
+// commits every position read so far.
+func (in *Input) commitMarkersInTransaction(ctx context.Context, commit map[int32]kgo.EpochOffset) error {
+	in.txnMu.Lock()
+	defer in.txnMu.Unlock()
+	if in.txn != nil {
+		return nil
+	}
+	in.mu.Lock()
+	in.pending = append(in.pending, commit)
+	in.mu.Unlock()
+	if err := in.openTransaction(); err != nil {
+		in.settlePending(1, false)
+		return err
+	}
+	txn := in.txn
+	in.txn = nil
+	defer txn.cancel()
+	txn.batches, txn.offsets = 1, commit
+	for p, o := range commit {
+		in.session.Produce(txn.ctx, &kgo.Record{Topic: in.cfg.Changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, txn.fail)
+	}
+	return in.endTransaction(ctx, txn)
 }
 
 // allowRebalanceIfIdle lets a waiting rebalance proceed when no polled batch is in flight.
@@ -647,41 +706,118 @@ func (in *Input) Assigned() []int32 {
 	return out
 }
 
-// AckWithState commits the oldest unacked batch together with state: the state records go
-// to changelog (partition = the input partition they belong to), out (the batch's output
-// records, already encoded, for a topic output) to their topics, and the batch's offsets are
-// committed, all in one Kafka transaction. So the checkpoint on the changelog is always the
-// state at the committed offsets, and consumers reading committed records see each output
-// record once. batch may be empty (state changed by the clock alone).
-//
-// The input must be transactional, and its stream must read a batch only after the previous
-// one is acked (the transaction commits every offset read so far). On ErrAborted nothing
-// was committed and the input has rewound to its committed offsets.
-//
-// written, if set, is called once every record of out has been written (its partition and
-// offset are set) and before the transaction commits, so before any read_committed reader
-// can see them; it is not called when a write failed.
+// AckWithState commits the oldest unacked batch together with state in a transaction of
+// its own: AddToTransaction, then CommitTransaction.
 func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord, out []*kgo.Record, written func()) error {
+	if err := in.AddToTransaction(ctx, batch, changelog, state, out); err != nil {
+		return err
+	}
+	return in.CommitTransaction(ctx, changelog, written)
+}
+
+// AddToTransaction adds the oldest batch read and not yet in the open checkpoint transaction
+// to it (beginning one if none is open), with what it produced: its output records out
+// (already encoded, for a topic output) go to their topics, state to changelog (partition =
+// the input partition each entry belongs to). The writes are asynchronous; CommitTransaction
+// waits for them and commits them together with the offsets of every batch added, the group's
+// commit and the changelog's offset entries alike. So the checkpoint on the changelog is
+// always the state at the committed offsets, and consumers reading committed records see each
+// output record once. batch may be empty: state changed by the clock alone.
+//
+// The transaction commits every offset read so far (franz-go's GroupTransactSession), so a
+// stream commits only once every batch it has read is added. Batches are added in Read order.
+func (in *Input) AddToTransaction(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord, out []*kgo.Record) error {
 	if in.session == nil {
-		return errors.New("broker: AckWithState on an input without a transactional id")
+		return errors.New("broker: AddToTransaction on an input without a transactional id")
 	}
-	offsets, err := in.offsetsToCommit(batch)
-	if err != nil {
+	in.txnMu.Lock()
+	defer in.txnMu.Unlock()
+	if err := in.openTransaction(); err != nil {
 		return err
 	}
-	if err := in.begin(); err != nil {
-		return err
+	if len(batch) > 0 {
+		in.mu.Lock()
+		if in.txn.batches >= len(in.pending) {
+			in.mu.Unlock()
+			return errors.New("broker: a batch added to the transaction that was not read")
+		}
+		for p, o := range in.pending[in.txn.batches] {
+			in.txn.offsets[p] = o
+		}
+		in.txn.batches++
+		in.mu.Unlock()
 	}
-	// Bounded: a record that cannot be buffered or written within endTimeout (a producer
-	// buffer that stays full because the broker takes nothing) fails, and with it the
-	// transaction, instead of blocking the stream without a word.
-	pctx, cancel := context.WithTimeout(ctx, endTimeout)
-	defer cancel()
-	produceErr := in.produceCheckpoint(pctx, changelog, out, state, offsets)
-	if written != nil && in.session.Client().Flush(pctx) == nil && produceErr() == nil {
+	for _, r := range out {
+		in.session.Produce(in.txn.ctx, r, in.txn.fail)
+	}
+	for _, st := range state {
+		in.session.Produce(in.txn.ctx, &kgo.Record{Topic: changelog, Partition: st.Partition, Key: []byte(st.Key), Value: st.Value}, in.txn.fail)
+	}
+	return nil
+}
+
+// openTransaction begins a transaction unless one is open. One that an earlier failure left
+// open in the producer is aborted first (what it held was already given up: the commit that
+// failed rewound the input). A producer that cannot begin even then is in a state franz-go
+// cannot leave (seen after a broker restart: INVALID_PRODUCER_EPOCH, "fatal,
+// unrecoverable"): ErrInputBroken, so that the stream replaces its consumer instead of
+// retrying for ever.
+func (in *Input) openTransaction() error {
+	if in.txn != nil {
+		return nil
+	}
+	if err := in.session.Begin(); err != nil {
+		if aerr := in.abortOpen(); aerr != nil {
+			return aerr
+		}
+		if again := in.session.Begin(); again != nil {
+			return fmt.Errorf("%w: beginning a transaction: %w", ErrInputBroken, again)
+		}
+	}
+	tctx, cancel := context.WithTimeout(context.Background(), endTimeout)
+	in.txn = &openTxn{offsets: map[int32]kgo.EpochOffset{}, ctx: tctx, cancel: cancel}
+	return nil
+}
+
+// Buffered reports whether records have been fetched and wait to be read: a Read now would
+// not wait for the broker.
+func (in *Input) Buffered() bool { return in.client.BufferedFetchRecords() > 0 }
+
+// TransactionOpen reports whether a checkpoint transaction holds batches or writes not yet
+// committed.
+func (in *Input) TransactionOpen() bool {
+	in.txnMu.Lock()
+	defer in.txnMu.Unlock()
+	return in.txn != nil
+}
+
+// CommitTransaction commits the open checkpoint transaction (nothing when none is open): it
+// writes the changelog's offset entries of the batches added, waits for every write, calls
+// written (if set) once they all succeeded and before the commit, so before any
+// read_committed reader can see them, and ends the transaction. On ErrAborted nothing was
+// committed and the input has rewound to its committed offsets: the caller restores the
+// state those offsets were checkpointed with before it reads again.
+func (in *Input) CommitTransaction(ctx context.Context, changelog string, written func()) error {
+	in.txnMu.Lock()
+	defer in.txnMu.Unlock()
+	txn := in.txn
+	if txn == nil {
+		return nil
+	}
+	in.txn = nil
+	defer txn.cancel()
+	for p, o := range txn.offsets {
+		in.session.Produce(txn.ctx, &kgo.Record{Topic: changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, txn.fail)
+	}
+	if written != nil && in.session.Client().Flush(txn.ctx) == nil && txn.err() == nil {
 		written()
 	}
-	// End flushes, so every record produced above has been answered when it returns.
+	return in.endTransaction(ctx, txn)
+}
+
+// endTransaction commits txn (End flushes, so every record produced in it has been answered
+// when it returns) and settles its batches.
+func (in *Input) endTransaction(ctx context.Context, txn *openTxn) error {
 	committed, err := in.endWithin(ctx, kgo.TryCommit)
 	if errors.Is(err, ErrInputBroken) {
 		return err
@@ -691,102 +827,30 @@ func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, chang
 			return aerr
 		}
 	}
-	if pe := produceErr(); pe != nil && committed {
+	if pe := txn.err(); pe != nil && committed {
 		// Cannot happen (a failed record fails the flush), but a commit without the state
 		// would be silent loss: say so loudly.
 		in.logger.Error("transaction committed although a state record failed", "err", pe)
 	}
-	in.settlePending(committed && err == nil)
+	in.settlePending(txn.batches, committed && err == nil)
 	switch {
 	case err != nil:
-		in.logger.Warn("transaction failed; rewinding to the committed offsets", "err", err, "state_err", produceErr())
+		in.logger.Warn("transaction failed; rewinding to the committed offsets", "err", err, "state_err", txn.err())
 		return fmt.Errorf("%w: %w", ErrAborted, err)
 	case !committed:
-		in.logger.Info("transaction aborted (the group rebalanced); rewinding to the committed offsets", "state_err", produceErr())
+		in.logger.Info("transaction aborted (the group rebalanced); rewinding to the committed offsets", "state_err", txn.err())
 		return ErrAborted
 	}
 	return nil
 }
 
-// begin begins a transaction. One that an earlier failure left open is aborted first, and
-// the batch is read again (ErrAborted). A producer that cannot begin even then is in a state
-// franz-go cannot leave (seen after a broker restart: INVALID_PRODUCER_EPOCH, "fatal,
-// unrecoverable"): ErrInputBroken, so that the stream replaces its consumer instead of
-// retrying for ever.
-func (in *Input) begin() error {
-	err := in.session.Begin()
-	if err == nil {
-		return nil
-	}
-	if aerr := in.abortOpen(); aerr != nil {
-		return aerr
-	}
-	in.settlePending(false)
-	if again := in.session.Begin(); again != nil {
-		return fmt.Errorf("%w: beginning a transaction: %w", ErrInputBroken, again)
-	}
-	// Begun now: end it empty, so that the batch is read again from the committed offsets.
-	if _, eerr := in.endWithin(context.Background(), kgo.TryAbort); errors.Is(eerr, ErrInputBroken) {
-		return eerr
-	}
-	return fmt.Errorf("%w: beginning transaction: %w", ErrAborted, err)
-}
-
-// offsetsToCommit are the offsets of the oldest batch read and not committed (nil for a
-// checkpoint of the clock alone).
-func (in *Input) offsetsToCommit(batch []*engine.Record) (map[int32]kgo.EpochOffset, error) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if len(in.pending) == 0 {
-		if len(batch) > 0 {
-			return nil, errors.New("broker: ack without a batch read")
-		}
-		return nil, nil
-	}
-	return in.pending[0], nil
-}
-
-// produceCheckpoint produces a checkpoint's records in the open transaction: the outputs,
-// the state entries, and the offsets entries of the changelog. The returned function gives
-// the first failure among them once the transaction has ended.
-func (in *Input) produceCheckpoint(ctx context.Context, changelog string, out []*kgo.Record, state []StateRecord, offsets map[int32]kgo.EpochOffset) func() error {
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			mu.Unlock()
-		}
-	}
-	for _, r := range out {
-		in.session.Produce(ctx, r, promise)
-	}
-	for _, st := range state {
-		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: st.Partition, Key: []byte(st.Key), Value: st.Value}, promise)
-	}
-	for p, o := range offsets {
-		in.session.Produce(ctx, &kgo.Record{Topic: changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, promise)
-	}
-	return func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return firstErr
-	}
-}
-
-// settlePending drops the committed batch, or, when the transaction did not commit, every
-// batch read (the session rewound to the committed offsets); a rebalance may then proceed.
-func (in *Input) settlePending(committed bool) {
+// settlePending drops the n batches a transaction committed, or, when it did not commit,
+// every batch read (the session rewound to the committed offsets); a rebalance may then
+// proceed.
+func (in *Input) settlePending(n int, committed bool) {
 	in.mu.Lock()
 	if committed {
-		if len(in.pending) > 0 {
-			in.pending = in.pending[1:]
-		}
+		in.pending = in.pending[min(n, len(in.pending)):]
 	} else {
 		in.pending = nil
 	}

@@ -253,6 +253,7 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		tickInterval:   ro.TickEvery,
 		health:         newHealth(sp.Name, ro.Metrics.StreamCondition),
 		stallAfter:     sc.Input.StallAfter.D(),
+		commitEvery:    sc.Input.CommitInterval.D(),
 		maxRecordBytes: b.MaxRecordBytes(),
 		shared:         ro.shared,
 	}

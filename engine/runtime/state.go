@@ -21,7 +21,10 @@ import (
 // state (broker.Input with a transactional id).
 type checkpointInput interface {
 	engine.Input
-	AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord, out []*kgo.Record, written func()) error
+	AddToTransaction(ctx context.Context, batch []*engine.Record, changelog string, state []broker.StateRecord, out []*kgo.Record) error
+	CommitTransaction(ctx context.Context, changelog string, written func()) error
+	// Buffered reports whether records wait, fetched, to be read.
+	Buffered() bool
 	Assigned() []int32
 	// ResumeAt moves the read position of partitions to the given offsets.
 	ResumeAt(offsets map[int32]int64)

@@ -62,6 +62,16 @@ type stream struct {
 	// commits every offset read so far.
 	state *stateKeeper
 	ckpt  checkpointInput
+	// Batches are added to the open checkpoint transaction by delivery (txnBatches, under
+	// txnMu) and committed by the processing stage (commit) when commitDue says: txnSince is
+	// when the first batch since the last commit was handed to delivery, lastCommitTook how
+	// long the last commit took, commitEvery the stream's commit_interval (processing stage
+	// only).
+	txnMu          sync.Mutex
+	txnBatches     []*processed
+	txnSince       time.Time
+	lastCommitTook time.Duration
+	commitEvery    time.Duration
 	// txnOut, for a stateful stream writing to a topic, encodes the output for the
 	// checkpoint transaction: consumers reading committed records see each output once.
 	txnOut transactionalOutput
@@ -171,6 +181,11 @@ func (s *stream) run(ctx context.Context) error {
 	err := s.process(ctx, work, queue)
 	close(queue)
 	derr := <-delivered
+	if s.state != nil && err == nil && derr == nil {
+		// What was delivered and not yet committed: commit it, bounded by the drain time
+		// (otherwise it is read again on the next start).
+		_, err = s.commit(work, false)
+	}
 	if ctx.Err() != nil {
 		return nil // shutting down: unacked batches are redelivered on restart
 	}
@@ -192,9 +207,9 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 			// A commit boundary: every batch read so far is delivered and acked by the
 			// current version, every later one is processed by the next.
 			t0 := time.Now()
-			if !s.settle(work) {
+			if ok, err := s.boundary(work); !ok || err != nil {
 				sw.done <- SwapResult{Err: errors.New("the stream stopped before the swap")}
-				return nil
+				return err
 			}
 			res := s.apply(sw)
 			res.Pause = time.Since(t0)
@@ -203,7 +218,12 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 			continue
 		default:
 		}
-		if s.state != nil || time.Since(lastSettle) >= s.settleEvery {
+		if s.state != nil && s.commitDue() {
+			if ok, err := s.commit(work, true); !ok || err != nil {
+				return err
+			}
+		}
+		if s.state == nil && time.Since(lastSettle) >= s.settleEvery {
 			if !s.settle(work) {
 				return nil
 			}
@@ -212,7 +232,7 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 		if s.tickEvery > 0 && time.Since(lastTick) >= s.tickEvery {
 			lastTick = time.Now()
 			if p := s.tick(work); p != nil {
-				s.inFlight.Add(1)
+				s.handOff()
 				select {
 				case queue <- p:
 				case <-work.Done():
@@ -254,13 +274,31 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 		t1 := time.Now()
 		p := s.handle(work, batch)
 		s.observe("process", t1)
-		s.inFlight.Add(1)
+		s.handOff()
 		select {
 		case queue <- p:
 		case <-work.Done():
 			return nil
 		}
 	}
+}
+
+// handOff counts a processed batch handed to delivery; for a stateful stream, the first one
+// since the last commit starts the clock of the open transaction.
+func (s *stream) handOff() {
+	s.inFlight.Add(1)
+	if s.state != nil && s.txnSince.IsZero() {
+		s.txnSince = time.Now()
+	}
+}
+
+// boundary waits until every batch read is delivered and, for a stateful stream, committed:
+// a swap applies there. False when the stream stops first.
+func (s *stream) boundary(work context.Context) (bool, error) {
+	if s.state != nil {
+		return s.commit(work, true)
+	}
+	return s.settle(work), nil
 }
 
 // readContext is the context of one read: it ends with ctx (shutdown: no new batch), when
@@ -309,7 +347,9 @@ func (s *stream) deliver(ctx context.Context, queue <-chan *processed) error {
 		if err := s.ack(ctx, p); err != nil {
 			return err
 		}
-		s.lastCommit.Store(time.Now().UnixNano())
+		if s.state == nil {
+			s.lastCommit.Store(time.Now().UnixNano())
+		}
 		s.observe("ack", t1)
 		s.inFlight.Add(-1)
 		select {
@@ -334,29 +374,87 @@ func (s *stream) ack(ctx context.Context, p *processed) error {
 			return err
 		})
 	}
-	if len(p.batch) == 0 && len(p.state) == 0 {
+	if len(p.batch) == 0 && len(p.state) == 0 && len(p.records) == 0 && len(p.deadLetters) == 0 {
 		return nil
 	}
-	return retry(ctx, s, "checkpoint", func(ctx context.Context) error {
-		var written func()
-		if s.shared != nil && p.values != nil {
-			// Before the commit: a reader in this process may fetch the records as soon as
-			// it is made. Records of a transaction that then aborts are never read.
-			written = func() { s.shared.offer(p.records, p.values, s.plan.OutputSchema) }
-		}
-		err := s.ckpt.AckWithState(ctx, p.batch, s.state.changelog, p.state, append(p.records, p.deadLetters...), written)
-		if errors.Is(err, broker.ErrAborted) {
-			// Nothing was committed and the input rewound to its committed offsets: the
-			// state must go back to what was committed with them before anything is read.
-			s.log.Info("checkpoint aborted; restoring the committed state", "err", err)
-			s.metrics.CheckpointAborts.WithLabelValues(s.plan.Name).Inc()
-			return s.restoreAfterAbort(ctx)
-		}
-		if err == nil {
-			s.committed(p)
-		}
+	// Into the open checkpoint transaction; the processing stage commits it (commit).
+	if err := s.ckpt.AddToTransaction(ctx, p.batch, s.state.changelog, p.state, append(p.records, p.deadLetters...)); err != nil {
 		return err
-	})
+	}
+	s.txnMu.Lock()
+	s.txnBatches = append(s.txnBatches, p)
+	s.txnMu.Unlock()
+	return nil
+}
+
+// commitCostFactor bounds what checkpoint commits cost a busy stateful stream: it works on
+// for at least this many times as long as its last commit took before it commits again.
+const commitCostFactor = 4
+
+// commitDue says whether the processing stage commits the open checkpoint transaction
+// before it reads again: at once when nothing waits to be read (for the latency of what it
+// holds), else once it has worked on for commit_interval, or for commitCostFactor times
+// what the last commit took, whichever comes first.
+func (s *stream) commitDue() bool {
+	if s.txnSince.IsZero() {
+		return false // nothing handed to delivery since the last commit
+	}
+	age := time.Since(s.txnSince)
+	return age >= s.commitEvery || age >= commitCostFactor*s.lastCommitTook || !s.ckpt.Buffered()
+}
+
+// commit waits for delivery to add every batch handed to it to the checkpoint transaction,
+// then commits the transaction: the processed batches' outputs, dead letters and state
+// changes, and the offsets of every batch read. Since the transaction commits every offset
+// read so far, nothing is read between the settle and the commit. After an abort it puts the
+// state back to the last committed checkpoint (restore false: the stream is stopping, and
+// what it read is read again on the next start). It returns false when the stream stops.
+func (s *stream) commit(work context.Context, restore bool) (bool, error) {
+	if !s.settle(work) {
+		return false, nil
+	}
+	t0 := time.Now()
+	s.txnMu.Lock()
+	batches := s.txnBatches
+	s.txnBatches = nil
+	s.txnMu.Unlock()
+	var written func()
+	if s.shared != nil {
+		// Before the commit: a reader in this process may fetch the records as soon as it
+		// is made. Records of a transaction that then aborts are never read.
+		written = func() {
+			for _, p := range batches {
+				if p.values != nil {
+					s.shared.offer(p.records, p.values, s.plan.OutputSchema)
+				}
+			}
+		}
+	}
+	err := s.ckpt.CommitTransaction(work, s.state.changelog, written)
+	s.txnSince = time.Time{}
+	s.lastCommitTook = time.Since(t0)
+	s.observe("commit", t0)
+	switch {
+	case errors.Is(err, broker.ErrAborted):
+		// Nothing was committed and the input rewound to its committed offsets: the state
+		// must go back to what was committed with them before anything is read.
+		s.log.Info("checkpoint aborted; restoring the committed state", "err", err)
+		s.metrics.CheckpointAborts.WithLabelValues(s.plan.Name).Inc()
+		if !restore {
+			return false, nil
+		}
+		if err := s.restoreAfterAbort(work); err != nil {
+			return work.Err() == nil, err
+		}
+		return true, nil
+	case err != nil:
+		return work.Err() == nil, err
+	}
+	s.lastCommit.Store(time.Now().UnixNano())
+	for _, p := range batches {
+		s.committed(p)
+	}
+	return true, nil
 }
 
 // committed counts what a checkpoint transaction wrote.

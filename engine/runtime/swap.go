@@ -175,6 +175,7 @@ func (s *stream) apply(sw *swapTo) SwapResult {
 		}
 	}
 	s.plan = next
+	s.commitEvery = next.Config.Input.CommitInterval.D()
 	s.setTicking()
 	s.running.Store(next)
 	return res
