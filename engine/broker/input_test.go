@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,4 +271,100 @@ func TestAReadWhoseDeadlinePassesAsRecordsArriveKeepsThem(t *testing.T) {
 			t.Fatalf("offsets read %v: a read whose deadline passed as records arrived lost them", got)
 		}
 	}
+}
+
+// Several batches in one checkpoint transaction: nothing of them is visible before the
+// commit, all of it after, and the commit stores the offsets after the last one, in the
+// group and in the changelog. A transaction left open (the process stops before the
+// commit) leaves nothing visible, and the batches are read again.
+func TestBatchesAddedToOneTransactionCommitTogether(t *testing.T) {
+	b := startEmbedded(t, t.TempDir())
+	ensure(t, b, map[string]config.Topic{"in": {}, "out": {}, "g.changelog": {Cleanup: "compact"}})
+	for _, v := range []string{"a", "b", "c", "d"} {
+		produceInTransaction(t, b, "in", v) // one transaction each: a batch each
+	}
+	ctx := testCtx(t)
+	open := func() *Input {
+		in, err := NewInput(b, InputConfig{Stream: "s", Topic: "in", Group: "g", BatchSize: 1, Metrics: telemetry.New(),
+			TransactionalID: "g.test", InstanceID: "test", Changelog: "g.changelog"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	readAndAdd := func(in *Input, n int) []string {
+		var got []string
+		for len(got) < n {
+			batch, err := in.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []*kgo.Record
+			for _, r := range batch {
+				got = append(got, string(r.Raw))
+				out = append(out, &kgo.Record{Topic: "out", Value: append([]byte("out-"), r.Raw...)})
+			}
+			state := []StateRecord{{Partition: 0, Key: "p\x00k", Value: []byte(strings.Join(got, ""))}}
+			if err := in.AddToTransaction(ctx, batch, "g.changelog", state, out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+
+	// The process stops with two batches in the open transaction.
+	in := open()
+	if got := readAndAdd(in, 2); strings.Join(got, "") != "ab" {
+		t.Fatalf("first reads: %v", got)
+	}
+	in.Close()
+	if out := consumeAll(t, b, "out"); len(out) != 0 {
+		t.Fatalf("%d records of an uncommitted transaction visible", len(out))
+	}
+
+	in = open()
+	defer in.Close()
+	if got := readAndAdd(in, 4); strings.Join(got, "") != "abcd" {
+		t.Fatalf("after the restart, read %v: want a and b again, then c and d", got)
+	}
+	if err := in.CommitTransaction(ctx, "g.changelog", nil); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, r := range consumeAll(t, b, "out") {
+		outs = append(outs, string(r.Value))
+	}
+	if strings.Join(outs, ",") != "out-a,out-b,out-c,out-d" {
+		t.Fatalf("committed outputs %v, want each once", outs)
+	}
+	state, err := ReadChangelog(ctx, b, "g.changelog", []int32{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := CheckpointOffsets(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a, b, c, d at 0, 2, 4, 6, each followed by its marker.
+	if at[0] != 7 || string(state[0]["p\x00k"]) != "abcd" {
+		t.Fatalf("checkpoint at %v with state %q, want offset 7 and the last batch's state", at, state[0]["p\x00k"])
+	}
+	committed := kadmCommitted(t, b, "g", "in")
+	if committed != 7 {
+		t.Fatalf("group committed %d, want 7", committed)
+	}
+}
+
+// kadmCommitted is the group's committed offset of partition 0 of topic.
+func kadmCommitted(t *testing.T, b *Broker, group, topic string) int64 {
+	t.Helper()
+	offsets, err := kadm.NewClient(newClient(t, b)).FetchOffsets(testCtx(t), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := offsets.Lookup(topic, 0)
+	if !ok {
+		return -1
+	}
+	return o.At
 }
