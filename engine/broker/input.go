@@ -182,8 +182,8 @@ type openTxn struct {
 	// word. It outlives the calls that produce: the writes are asynchronous.
 	ctx    context.Context
 	cancel context.CancelFunc
-	mu      sync.Mutex
-	failed  error // the first write that failed
+	mu     sync.Mutex
+	failed error // the first write that failed
 }
 
 func (t *openTxn) fail(_ *kgo.Record, err error) {
