@@ -159,6 +159,9 @@ func (r result) print() {
 				parts = append(parts, fmt.Sprintf("%s %.1fs (%d × %.1f ms)", stage, st.seconds, st.batches, 1000*st.seconds/float64(st.batches)))
 			}
 		}
+		if in, shared := r.stages[stream]["eventops_stream_records_in_total"], r.stages[stream]["eventops_stream_records_shared_total"]; in.seconds > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f%% of records taken decoded", 100*shared.seconds/in.seconds))
+		}
 		fmt.Printf("%19s %-32s %s\n", "", stream, strings.Join(parts, ", "))
 	}
 }
@@ -177,8 +180,12 @@ func stageTimes(url string) map[string]map[string]stageTime {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		name, rest, ok := strings.Cut(sc.Text(), "{")
-		if !ok || (name != "eventops_stream_stage_seconds_sum" && name != "eventops_stream_stage_seconds_count") {
+		if !ok || (name != "eventops_stream_stage_seconds_sum" && name != "eventops_stream_stage_seconds_count" &&
+			name != "eventops_stream_records_in_total" && name != "eventops_stream_records_shared_total") {
 			continue
+		}
+		if name == "eventops_stream_records_in_total" || name == "eventops_stream_records_shared_total" {
+			rest = `stage="` + name + `",` + rest
 		}
 		labels, value, _ := strings.Cut(rest, "} ")
 		var stage, stream string
@@ -196,7 +203,7 @@ func stageTimes(url string) map[string]map[string]stageTime {
 			out[stream] = map[string]stageTime{}
 		}
 		st := out[stream][stage]
-		if strings.HasSuffix(name, "_sum") {
+		if strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_total") {
 			st.seconds = f
 		} else {
 			st.batches = int(f)

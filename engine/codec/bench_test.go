@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 var benchInputs = []struct {
@@ -107,6 +108,50 @@ func BenchmarkDecodeVaryingEvents(b *testing.B) {
 				b.Fatal(err)
 			}
 			i++
+		}
+	})
+}
+
+// BenchmarkShareable measures making an envelope as normalize builds it (times, an integer,
+// nested objects) shareable, next to decoding its bytes, which it saves each reader.
+func BenchmarkShareable(b *testing.B) {
+	build := func() map[string]any {
+		now := time.Date(2026, 12, 7, 10, 0, 0, 123456789, time.UTC)
+		return map[string]any{
+			"event_id": "3f9c2a1e-8b7d-4c60-8000-000000000001", "ts_event": now, "ts_ingest": now, "tenant_id": "acme",
+			"source": map[string]any{"type": "host", "source_id": "host-a"}, "schema_name": "monitoring.envelope.v1",
+			"schema_version": 1, "metric": "cpu_load", "value": 92.5, "unit": "percent",
+			"tags": map[string]any{"env": "prod", "owner": "team-platform", "site": "fra1", "service": "checkout", "criticality": "high"},
+		}
+	}
+	encoded, err := AppendObject(nil, build())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("shareable", func(b *testing.B) {
+		b.ReportAllocs()
+		vs := make([]map[string]any, 0, 1024)
+		for b.Loop() {
+			if len(vs) == 0 {
+				b.StopTimer()
+				for range cap(vs) {
+					vs = append(vs, build())
+				}
+				b.StartTimer()
+			}
+			v := vs[len(vs)-1]
+			vs = vs[:len(vs)-1]
+			if !Shareable(v) {
+				b.Fatal("not shareable")
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeObject(encoded); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -47,11 +47,7 @@ func shareable(x any, depth int) (any, bool, bool) {
 	case int64:
 		return float64(t), true, true
 	case time.Time:
-		b, err := t.MarshalJSON()
-		if err != nil {
-			return nil, false, false
-		}
-		return string(b[1 : len(b)-1]), true, true // RFC 3339 needs no escapes
+		return shareableTime(t)
 	case map[string]any:
 		if t == nil {
 			return nil, true, true
@@ -116,4 +112,17 @@ func shareableSlice(s []any, depth int) (any, bool, bool) {
 		return s, false, true
 	}
 	return fresh, true, true
+}
+
+// shareableTime is the string AppendObject writes for t (through time.Time.MarshalJSON: RFC
+// 3339 with nanoseconds, which needs no escapes), formatted without MarshalJSON's two
+// allocations. MarshalJSON refuses years outside 0..9999 and zone offsets that RFC 3339
+// cannot write; so does this.
+func shareableTime(t time.Time) (any, bool, bool) {
+	_, offset := t.Zone()
+	if y := t.Year(); y < 0 || y > 9999 || offset%60 != 0 || offset <= -24*3600 || offset >= 24*3600 {
+		return nil, false, false
+	}
+	var buf [40]byte
+	return string(t.AppendFormat(buf[:0], time.RFC3339Nano)), true, true
 }
