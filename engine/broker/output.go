@@ -64,7 +64,10 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 		// Write hands over a whole batch and then flushes, so lingering only matters for a
 		// batch larger than the buffer; a short linger fills produce requests in that case.
 		kgo.ProducerLinger(5*time.Millisecond),
-		kgo.ProducerBatchMaxBytes(int32(max(cfg.MaxRecordBytes+recordOverheadBytes, 1<<20))),
+		// No more than the broker takes in one message (the embedded broker is set to
+		// max_record_bytes plus this overhead): a larger batch is refused as a whole
+		// (MESSAGE_TOO_LARGE) however often it is sent.
+		kgo.ProducerBatchMaxBytes(int32(b.MaxRecordBytes()+recordOverheadBytes)),
 		kgo.MaxBufferedRecords(100_000),
 		compression,
 	)...)

@@ -173,3 +173,32 @@ streams:
 		t.Fatalf("%d dead letters", n)
 	}
 }
+
+// A stream on a file writes its topic without a transaction; a file of several megabytes
+// fills produce requests to the broker's limit, and every line still arrives.
+func TestAFileOfManyMegabytesReachesItsTopic(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "big.ndjson")
+	var b strings.Builder
+	const lines = 12000
+	for i := range lines {
+		fmt.Fprintf(&b, `{"host":"host-%05d","value":%d,"pad":"%s"}`+"\n", i, i, strings.Repeat("x", 400))
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := fmt.Sprintf(`version: 1
+broker: {embedded: {listen: 127.0.0.1:0, data_dir: %s}}
+topics: {readings: {partitions: 1}, dead: {partitions: 1}}
+dead_letter: dead
+api: {listen: "127.0.0.1:0"}
+streams:
+  - {name: replay, input: {file: {path: %s}}, output: {topic: readings}}
+  - {name: keep, input: {topic: readings}, output: {drop: {}}}
+`, filepath.Join(dir, "broker"), file)
+	f := startPipeline(t, filepath.Join(dir, "p.yaml"), []byte(p), nil)
+	defer f.stop()
+	if n := len(f.consume("readings", lines)); n != lines {
+		t.Fatalf("%d of %d lines in the topic", n, lines)
+	}
+}
