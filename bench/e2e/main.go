@@ -48,6 +48,8 @@ import (
 	"github.com/eventops/eventops-engine/engine/telemetry"
 	outputs "github.com/eventops/eventops-engine/outputs/all"
 	"github.com/eventops/eventops-engine/processors/all"
+
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
 )
 
 func main() {
@@ -299,7 +301,7 @@ func withSearchPath(dsn, schema string) string {
 }
 
 func writePipeline(dir, dsn string, hosts int) (string, error) {
-	root, err := repoRoot()
+	root, err := benchutil.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -350,23 +352,6 @@ func writePipeline(dir, dsn string, hosts int) (string, error) {
 	}
 	path := filepath.Join(dir, "pipeline.yaml")
 	return path, os.WriteFile(path, []byte(y), 0o644)
-}
-
-func repoRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("run from inside the repository")
-		}
-		d = parent
-	}
 }
 
 func produce(ctx context.Context, b *broker.Broker, n, hosts int) (float64, error) {

@@ -45,6 +45,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
 )
 
 type options struct {
@@ -84,7 +86,7 @@ func main() {
 }
 
 func run(o options) error {
-	root, err := repoRoot()
+	root, err := benchutil.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -231,7 +233,7 @@ func oneRate(root string, o options, rate int) (result, error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	brokerAddr, apiAddr := freeAddr(), freeAddr()
+	brokerAddr, apiAddr := benchutil.FreeAddr(), benchutil.FreeAddr()
 	remote := o.rtt > 0
 	if remote {
 		stop, err := slowBroker(brokerAddr, o.rtt)
@@ -556,15 +558,6 @@ func httpOK(url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 var errTimeout = errors.New("timed out")
 
 func waitFor(within time.Duration, cond func() bool) error {
@@ -576,21 +569,4 @@ func waitFor(within time.Duration, cond func() bool) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the eventops-engine checkout")
-		}
-		dir = parent
-	}
 }

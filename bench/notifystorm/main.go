@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
 )
 
 type options struct {
@@ -194,7 +196,7 @@ func run(o options) error {
 	amHookURL, closeA := serve(amRcv)
 	defer closeA()
 
-	amAddr := freeAddr()
+	amAddr := benchutil.FreeAddr()
 	amCfg := filepath.Join(dir, "am.yml")
 	os.WriteFile(amCfg, []byte(fmt.Sprintf(amConfig, o.groupWait, o.groupIntv, amHookURL)), 0o644)
 	am := exec.Command("prometheus-alertmanager", "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "am"),
@@ -209,7 +211,7 @@ func run(o options) error {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/eventops-engine").CombinedOutput(); err != nil {
 		return fmt.Errorf("building the engine: %v\n%s", err, out)
 	}
-	brokerAddr := freeAddr()
+	brokerAddr := benchutil.FreeAddr()
 	pfile := filepath.Join(dir, "pipeline.yaml")
 	os.WriteFile(pfile, []byte(fmt.Sprintf(pipeline, brokerAddr, dir, o.groupWait, o.groupIntv, engineURL, "http://"+amAddr)), 0o644)
 	eng := exec.Command(bin, "-c", pfile)
@@ -304,15 +306,6 @@ func serve(h http.Handler) (string, func()) {
 	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitReady(brokerAddr string) error {

@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +38,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
 )
 
 type options struct {
@@ -81,7 +82,7 @@ type contender struct {
 }
 
 func run(o options) error {
-	root, err := repoRoot()
+	root, err := benchutil.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -198,7 +199,7 @@ func setUp(root, dir, events, cmdb string, o options) (_ []contender, cleanup fu
 	if err != nil {
 		return nil, cleanup, err
 	}
-	brokerAddr := freeAddr()
+	brokerAddr := benchutil.FreeAddr()
 	env := append(os.Environ(), "EVENTS_FILE="+events, "CMDB_FILE="+cmdb, "DATA_DIR="+dir, "BROKER="+brokerAddr)
 	engine := func(path, check string, level string) func(bool) *exec.Cmd {
 		return func(checking bool) *exec.Cmd {
@@ -333,15 +334,6 @@ func waitRulesCommitted(brokerAddr string) error {
 	return errors.New("the rules stream did not commit everything within 10 minutes")
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func loopAlerts(stdout []byte) int {
 	var events, rejected, alerts int
 	fmt.Sscanf(string(stdout), "events=%d rejected=%d alerts=%d", &events, &rejected, &alerts)
@@ -445,21 +437,4 @@ func machine() string {
 func numCPU() int {
 	raw, _ := os.ReadFile("/proc/cpuinfo")
 	return strings.Count(string(raw), "processor\t:")
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the eventops-engine checkout")
-		}
-		dir = parent
-	}
 }
