@@ -36,10 +36,11 @@ streams:
     output: {stdout: {}}
 `, filepath.Join(dir, "broker"))), 0o644)
 
-	cmd := exec.Command(bin, "-c", pipeline)
+	cmd := exec.Command(bin, "-c", pipeline, "--log-level", "warn")
 	cmd.Stdin = strings.NewReader(`{"host":"a","value":95}
 {"host":"b","value":10}
 {"host":"a","value":97}
+not json
 {"host":"a","value":20}
 `)
 	var stdout, stderr bytes.Buffer
@@ -68,5 +69,9 @@ streams:
 	}
 	if got := strings.Join(states, ","); got != "firing,resolved" {
 		t.Fatalf("alerts on stdout: %s, want firing,resolved (one series, its state kept between lines)\n%s", got, stdout.String())
+	}
+	// Even at --log-level warn, the run says that a line went to the dead-letter topic.
+	if log := stderr.String(); !strings.Contains(log, "read its input to the end") || !strings.Contains(log, "read=5") || !strings.Contains(log, "dead_lettered=1") || !strings.Contains(log, "dead_letter_topic=dead") {
+		t.Fatalf("no summary naming the dead letter on stderr:\n%s", log)
 	}
 }

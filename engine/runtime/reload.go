@@ -98,7 +98,7 @@ func (l *live) start(s *stream) {
 		defer close(ls.done)
 		err := s.run(ctx)
 		if errors.Is(err, engine.ErrEndOfInput) {
-			s.log.Info("the stream read its input to the end and delivered everything")
+			s.endSummary()
 			ls.ended.Store(true)
 			go l.stopIfAllEnded()
 			return

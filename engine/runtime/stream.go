@@ -109,8 +109,10 @@ type stream struct {
 	stallAfter time.Duration
 	// maxRecordBytes is the cut-off size of dead letters written in the transaction.
 	maxRecordBytes int
-	// ended is set by the processing stage when a finite input (a file) has nothing more.
-	ended bool
+	// ended is set by the processing stage when a finite input (a file) has nothing more;
+	// read, written and deadLettered count its records for the summary it then logs.
+	ended                       bool
+	read, written, deadLettered atomic.Int64
 	// shared, when set, is where the process's streams hand each other the records they
 	// write, decoded (decode once: shared.go).
 	shared *sharedRecords
@@ -542,6 +544,7 @@ func (s *stream) observe(stage string, start time.Time) time.Time {
 // handle runs one batch through decoding, validation and the processors.
 func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed {
 	s.counters().in.Add(float64(len(batch)))
+	s.read.Add(int64(len(batch)))
 	p := &processed{batch: batch}
 
 	recs := s.decode(batch, &p.rejects)
@@ -711,6 +714,7 @@ func (s *stream) write(ctx context.Context, p *processed) error {
 		return err
 	}
 	s.counters().out.Add(float64(len(p.out) - len(s.outRejects.Items)))
+	s.written.Add(int64(len(p.out) - len(s.outRejects.Items)))
 	p.rejects.Items = append(p.rejects.Items, s.outRejects.Items...)
 	return nil
 }
@@ -765,9 +769,22 @@ func (s *stream) writeDeadLetters(ctx context.Context, rejects *engine.Rejects, 
 	if err == nil {
 		for to, n := range perTopic {
 			s.metrics.DeadLetters.WithLabelValues(s.plan.Name, to).Add(float64(n))
+			s.deadLettered.Add(int64(n))
 		}
 	}
 	return err
+}
+
+// endSummary logs that a finite input was read to its end, with what became of its records:
+// as a warning when some went to the dead-letter topic, so that a replay run with
+// --log-level warn still says so.
+func (s *stream) endSummary() {
+	level, dead := slog.LevelInfo, s.deadLettered.Load()
+	if dead > 0 {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "the stream read its input to the end and delivered everything",
+		"read", s.read.Load(), "written", s.written.Load(), "dead_lettered", dead, "dead_letter_topic", s.plan.DeadLetter)
 }
 
 // retry runs fn until it succeeds, with capped exponential backoff, or until ctx ends.
