@@ -627,6 +627,15 @@ func (in *Input) Close() error {
 	in.closed = true
 	in.pending = nil
 	in.mu.Unlock()
+	// An open transaction is given up (closing the client aborts it); its writes' context
+	// ends now rather than at its timeout. Not when a commit holds it: that ends by itself.
+	if in.txnMu.TryLock() {
+		if in.txn != nil {
+			in.txn.cancel()
+			in.txn = nil
+		}
+		in.txnMu.Unlock()
+	}
 	if in.session != nil {
 		in.session.CloseAllowingRebalance()
 	} else {
