@@ -56,10 +56,10 @@ type stream struct {
 	inFlight    atomic.Int64  // batches handed to delivery and not yet acked
 	acked       chan struct{} // signalled after each ack
 
-	// state, when the stream has stateful processors, checkpoints their state with every
-	// ack (ckpt is then the input, committing offsets and state in one transaction). Such a
-	// stream reads a batch only once the previous one is acked, since the transaction
-	// commits every offset read so far.
+	// state, when the stream has stateful processors or writes a topic, checkpoints their
+	// state with its offsets (ckpt is then the input, committing offsets, outputs and state
+	// in one transaction). The transaction commits every offset read so far, so such a
+	// stream reads nothing between making sure every batch read is in it and its commit.
 	state *stateKeeper
 	ckpt  checkpointInput
 	// Batches are added to the open checkpoint transaction by delivery (txnBatches, under
@@ -234,6 +234,7 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 		if s.tickEvery > 0 && time.Since(lastTick) >= s.tickEvery {
 			lastTick = time.Now()
 			if p := s.tick(work); p != nil {
+				s.encodeOutput(p)
 				s.handOff()
 				select {
 				case queue <- p:
@@ -275,6 +276,7 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 		}
 		t1 := time.Now()
 		p := s.handle(work, batch)
+		s.encodeOutput(p)
 		s.observe("process", t1)
 		s.handOff()
 		select {
@@ -515,7 +517,6 @@ func (s *stream) tick(ctx context.Context) *processed {
 	if len(p.out) == 0 && len(p.rejects.Items) == 0 && len(p.state) == 0 {
 		return nil
 	}
-	s.encodeOutput(p)
 	return p
 }
 
@@ -556,14 +557,14 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 		}()
 	}
 	p.out = s.runFrom(ctx, 0, recs, &p.rejects)
-	s.encodeOutput(p)
 	return p
 }
 
 // encodeOutput encodes the output of a stream whose topic output is written in its
-// checkpoint transaction, here in the processing stage, so that the encoding of one batch
-// overlaps the delivery of the one before; and, with decode once on, makes the values
-// ready to be handed to the streams that read the topic (shared.go).
+// checkpoint transaction, here in the processing stage (after the state lock of handle and
+// tick is released), so that the encoding of one batch overlaps the delivery of the one
+// before; and, with decode once on, makes the values ready to be handed to the streams that
+// read the topic (shared.go).
 func (s *stream) encodeOutput(p *processed) {
 	if s.txnOut == nil || len(p.out) == 0 {
 		return
@@ -650,12 +651,14 @@ func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []
 	out := make([]*engine.Record, 0, len(batch))
 	taken := 0
 	for _, r := range batch {
-		valid := false
-		switch {
-		case r.Value != nil:
-		case s.shared != nil && s.takeShared(r, &valid):
-			taken++
-		default:
+		valid := false // known to satisfy the input schema
+		if r.Value == nil && s.shared != nil {
+			var ok bool
+			if ok, valid = s.shared.take(r, s.plan.InputSchema); ok {
+				taken++
+			}
+		}
+		if r.Value == nil {
 			v, err := codec.DecodeObject(r.Raw)
 			if err != nil {
 				rejects.Add(r, "decode", decodeError(err))
@@ -675,14 +678,6 @@ func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []
 		s.counters().shared.Add(float64(taken))
 	}
 	return out
-}
-
-// takeShared gives r the value its writer in this process encoded it from, if still kept,
-// and sets valid when that value was checked against the stream's input schema.
-func (s *stream) takeShared(r *engine.Record, valid *bool) bool {
-	ok, checked := s.shared.take(r, s.plan.InputSchema)
-	*valid = checked
-	return ok
 }
 
 func (s *stream) validate(recs []*engine.Record, sch *schema.Validator, stage string, rejects *engine.Rejects) []*engine.Record {
