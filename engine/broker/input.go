@@ -35,16 +35,16 @@ type InputConfig struct {
 	Metrics *telemetry.Metrics
 	Logger  *slog.Logger
 	// TransactionalID, if set, makes the input commit its offsets inside Kafka transactions,
-	// together with the stream's state checkpoint (AckWithState). It must be unique among the
-	// live members of the group; a member restarted with the same id fences its predecessor
-	// and aborts the transaction it left open.
+	// together with the stream's state checkpoint (AddToTransaction, CommitTransaction). It
+	// must be unique among the live members of the group; a member restarted with the same id
+	// fences its predecessor and aborts the transaction it left open.
 	TransactionalID string
 	// Revoked, if set, is called when partitions are taken away or lost, in the group's
 	// goroutine, never while a batch is unacked (see BlockRebalanceOnPoll).
 	Revoked func(partitions []int32)
 	// Restore, if set, is called for newly assigned partitions once their committed offsets
 	// are known and before any of their records is read: the stream restores their state
-	// there. It returns the offsets its checkpoint was taken at (see AckWithState); where
+	// there. It returns the offsets its checkpoint was taken at (see CommitTransaction); where
 	// they differ from the group's committed offsets, the input resumes from them, so that
 	// state is never ahead of (or behind) the records read after it.
 	Restore func(ctx context.Context, partitions []int32) (map[int32]int64, error)
@@ -53,8 +53,9 @@ type InputConfig struct {
 	// waiting for the session of its predecessor to time out. Close then leaves the group
 	// explicitly, so a clean stop hands the partitions over at once too.
 	InstanceID string
-	// Changelog is the topic AckWithState writes state records to: they go to the partition
-	// they name, while output records it is given are partitioned by key as usual.
+	// Changelog is the topic the checkpoint transaction writes state records to: they go to
+	// the partition they name, while output records it is given are partitioned by key as
+	// usual.
 	Changelog string
 }
 
@@ -599,12 +600,8 @@ func (in *Input) commitMarkersInTransaction(ctx context.Context, commit map[int3
 	}
 	txn := in.txn
 	in.txn = nil
-	defer txn.cancel()
 	txn.batches, txn.offsets = 1, commit
-	for p, o := range commit {
-		in.session.Produce(txn.ctx, &kgo.Record{Topic: in.cfg.Changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, txn.fail)
-	}
-	return in.endTransaction(ctx, txn)
+	return in.commitTransaction(ctx, txn, in.cfg.Changelog, nil)
 }
 
 // allowRebalanceIfIdle lets a waiting rebalance proceed when no polled batch is in flight.
@@ -715,15 +712,6 @@ func (in *Input) Assigned() []int32 {
 	return out
 }
 
-// AckWithState commits the oldest unacked batch together with state in a transaction of
-// its own: AddToTransaction, then CommitTransaction.
-func (in *Input) AckWithState(ctx context.Context, batch []*engine.Record, changelog string, state []StateRecord, out []*kgo.Record, written func()) error {
-	if err := in.AddToTransaction(ctx, batch, changelog, state, out); err != nil {
-		return err
-	}
-	return in.CommitTransaction(ctx, changelog, written)
-}
-
 // AddToTransaction adds the oldest batch read and not yet in the open checkpoint transaction
 // to it (beginning one if none is open), with what it produced: its output records out
 // (already encoded, for a topic output) go to their topics, state to changelog (partition =
@@ -792,14 +780,6 @@ func (in *Input) openTransaction() error {
 // not wait for the broker.
 func (in *Input) Buffered() bool { return in.client.BufferedFetchRecords() > 0 }
 
-// TransactionOpen reports whether a checkpoint transaction holds batches or writes not yet
-// committed.
-func (in *Input) TransactionOpen() bool {
-	in.txnMu.Lock()
-	defer in.txnMu.Unlock()
-	return in.txn != nil
-}
-
 // CommitTransaction commits the open checkpoint transaction (nothing when none is open): it
 // writes the changelog's offset entries of the batches added, waits for every write, calls
 // written (if set) once they all succeeded and before the commit, so before any
@@ -814,6 +794,12 @@ func (in *Input) CommitTransaction(ctx context.Context, changelog string, writte
 		return nil
 	}
 	in.txn = nil
+	return in.commitTransaction(ctx, txn, changelog, written)
+}
+
+// commitTransaction writes txn's offset entries to changelog, calls written once every write
+// of txn succeeded, and ends txn. The caller holds txnMu and has taken txn out of in.txn.
+func (in *Input) commitTransaction(ctx context.Context, txn *openTxn, changelog string, written func()) error {
 	defer txn.cancel()
 	for p, o := range txn.offsets {
 		in.session.Produce(txn.ctx, &kgo.Record{Topic: changelog, Partition: p, Key: []byte(OffsetKey), Value: encodeOffset(o.Offset)}, txn.fail)

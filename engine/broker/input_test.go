@@ -144,7 +144,10 @@ func TestTransactionalInputCheckpointsItsOffsets(t *testing.T) {
 	if at := <-restored; len(at) != 0 {
 		t.Errorf("first start restored offsets %v from an empty changelog", at)
 	}
-	if err := in.AckWithState(ctx, batch, "g.changelog", nil, []*kgo.Record{{Topic: "out", Value: []byte("x")}}, nil); err != nil {
+	if err := in.AddToTransaction(ctx, batch, "g.changelog", nil, []*kgo.Record{{Topic: "out", Value: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.CommitTransaction(ctx, "g.changelog", nil); err != nil {
 		t.Fatal(err)
 	}
 	if lag := in.Lag(); lag != 0 {

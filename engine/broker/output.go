@@ -141,7 +141,7 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 }
 
 // Encode turns batch into the Kafka records Write would produce, without producing them, for
-// a stream that writes its output inside a transaction (Input.AckWithState). A record that
+// a stream that writes its output inside a transaction (Input.AddToTransaction). A record that
 // cannot be encoded goes to rejects. from[i] is the record out[i] was encoded from.
 func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record) {
 	now := o.cfg.Clock.Now()
