@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // check runs the rules that span the whole file, after decoding: references between
@@ -475,12 +476,22 @@ func (l *loader) checkStreams(p *Pipeline) {
 				l.errs.Add(l.posOf(path+".input.batch_size"), path+".input.batch_size", "must be at least 1, got %d", s.Input.BatchSize)
 			}
 			l.checkInput(&p.Streams[i].Input, path+".input")
+			if ci := s.Input.CommitInterval; ci < 0 || ci.D() > MaxCommitInterval {
+				at := path + ".input.commit_interval"
+				l.errs.Add(l.posOf(at), at, "must be between 0 and %s, got %s: a checkpoint transaction held open longer than the transaction timeout (%s) is aborted by the broker, and the stream would redo its work for ever", MaxCommitInterval, ci.D(), 2*MaxCommitInterval)
+			}
 		}
 		if _, ok := l.nodes[path+".output"]; ok {
 			l.checkOutput(s.Output, path+".output")
 		}
 	}
 }
+
+// MaxCommitInterval is the longest commit_interval: half the transaction timeout of the
+// engine's transactional consumers (broker.TransactionTimeout; a broker test keeps the two
+// in step), so that a transaction held open for it, plus the batch and commit after it,
+// ends well before the broker aborts it.
+const MaxCommitInterval = 5 * time.Second
 
 // checkInput makes sure a stream reads exactly one of a topic, a file and standard input,
 // and resolves a file's path against the pipeline file's directory. (The file need not exist

@@ -371,3 +371,11 @@ func kadmCommitted(t *testing.T, b *Broker, group, topic string) int64 {
 	}
 	return o.At
 }
+
+// The longest commit_interval lint accepts leaves a transaction held open that long, plus the
+// batch and commit after it, inside the transaction timeout, after which the broker aborts.
+func TestTheLongestCommitIntervalIsHalfTheTransactionTimeout(t *testing.T) {
+	if 2*config.MaxCommitInterval != TransactionTimeout {
+		t.Fatalf("config.MaxCommitInterval %s, broker.TransactionTimeout %s: keep the first half the second", config.MaxCommitInterval, TransactionTimeout)
+	}
+}
