@@ -515,24 +515,17 @@ func (l *loader) checkInput(in *Input, path string) {
 	if in.File != nil && in.File.Path != "" && !filepath.IsAbs(in.File.Path) {
 		in.File.Path = filepath.Join(filepath.Dir(l.file), in.File.Path)
 	}
-	for _, p := range []string{path + ".file.max_line_bytes", path + ".stdin.max_line_bytes"} {
-		if _, written := l.nodes[p]; !written {
-			continue
-		}
-		if n := maxLineBytes(in); n < 1 {
-			l.errs.Add(l.posOf(p), p, "must be at least 1 byte, got %d", n)
+	checkMax := func(at string, n Size) {
+		if _, written := l.nodes[at]; written && n < 1 {
+			l.errs.Add(l.posOf(at), at, "must be at least 1 byte, got %d", n)
 		}
 	}
-}
-
-func maxLineBytes(in *Input) Size {
 	if in.File != nil {
-		return in.File.MaxLineBytes
+		checkMax(path+".file.max_line_bytes", in.File.MaxLineBytes)
 	}
 	if in.Stdin != nil {
-		return in.Stdin.MaxLineBytes
+		checkMax(path+".stdin.max_line_bytes", in.Stdin.MaxLineBytes)
 	}
-	return 0
 }
 
 // checkOutput makes sure a stream's output is exactly one of the topic output and a
