@@ -56,6 +56,13 @@ type SelfTimedOutput interface {
 	TimesItsOwnWrites()
 }
 
+// GroupMember is an Input that reads as a member of a consumer group: Joined says whether
+// it is one now and has restored the state of the partitions it was given. Until then the
+// stream reads nothing, and what its processors hold (alerts, silences) is not yet true.
+type GroupMember interface {
+	Joined() bool
+}
+
 // HealthReporter is an Output that retries failures inside its Write (a SelfTimedOutput,
 // whose failures the runtime therefore never sees): Problem says what it is retrying now, or
 // nil, so that /-/ready can say the stream cannot write.

@@ -162,6 +162,9 @@ type Input struct {
 	closed  bool
 	// assigned is the set of partitions this member owns now.
 	assigned map[int32]bool
+	// unrestored holds the assigned partitions whose state Restore has not loaded yet: the
+	// group assigns them before it fetches their offsets, which is when Restore runs.
+	unrestored map[int32]bool
 	// lag is, per partition, how many records were still to read after the last fetch.
 	lag map[int32]int64
 	// stale counts batches read before the group moved on whose Ack is to be ignored.
@@ -225,7 +228,7 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 	default:
 		return nil, fmt.Errorf("broker: input start %q: want earliest or latest", cfg.Start)
 	}
-	in := &Input{cfg: cfg, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group), assigned: map[int32]bool{}, lag: map[int32]int64{}}
+	in := &Input{cfg: cfg, logger: cfg.Logger.With("stream", cfg.Stream, "topic", cfg.Topic, "group", cfg.Group), assigned: map[int32]bool{}, unrestored: map[int32]bool{}, lag: map[int32]int64{}}
 	opts := append(b.ClientOpts(),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -249,6 +252,9 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 			in.mu.Lock()
 			for _, p := range m[cfg.Topic] {
 				in.assigned[p] = true
+				if cfg.Restore != nil {
+					in.unrestored[p] = true
+				}
 			}
 			in.mu.Unlock()
 		}),
@@ -257,6 +263,7 @@ func NewInput(b *Broker, cfg InputConfig) (*Input, error) {
 		in.mu.Lock()
 		for _, p := range m[cfg.Topic] {
 			delete(in.assigned, p)
+			delete(in.unrestored, p)
 		}
 		in.mu.Unlock()
 		if cfg.Revoked != nil && len(m[cfg.Topic]) > 0 {
@@ -354,6 +361,11 @@ func (in *Input) restore(ctx context.Context, offsets map[string]map[int32]kgo.O
 	if err != nil {
 		return nil, err
 	}
+	in.mu.Lock()
+	for _, p := range parts {
+		delete(in.unrestored, p)
+	}
+	in.mu.Unlock()
 	for p, o := range at {
 		committed, ok := offsets[in.cfg.Topic][p]
 		if !ok {
@@ -385,11 +397,15 @@ func (in *Input) lookupTopicID() [16]byte {
 	return [16]byte{}
 }
 
-// Joined reports whether the consumer is a member of its group (has a generation), which is
-// when it starts receiving records: the engine is not ready before every input has joined.
+// Joined reports whether the consumer is a member of its group (has a generation) and the
+// state of every partition it was assigned is restored, which is when it starts receiving
+// records: the engine is not ready before every input has joined, and what it says about
+// its state (silences, alerts) before then is not yet true.
 func (in *Input) Joined() bool {
 	_, generation := in.client.GroupMetadata()
-	return generation >= 0
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return generation >= 0 && len(in.unrestored) == 0
 }
 
 // Read returns the next batch of up to BatchSize records, waiting until there is at least

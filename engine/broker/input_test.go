@@ -108,6 +108,48 @@ func produceInTransaction(t *testing.T, b *Broker, topic string, values ...strin
 	}
 }
 
+// An input that has been given partitions is not joined until their state is restored: the
+// API would otherwise list a restarted notify stream's silences as gone, and /-/ready say
+// ready, while the restore still runs.
+func TestInputHasNotJoinedUntilItsStateIsRestored(t *testing.T) {
+	b := startEmbedded(t, t.TempDir())
+	ensure(t, b, map[string]config.Topic{"in": {}, "g.changelog": {Cleanup: "compact"}})
+	restoring, release := make(chan struct{}), make(chan struct{})
+	in, err := NewInput(b, InputConfig{
+		Stream: "s", Topic: "in", Group: "g", Metrics: telemetry.New(), TransactionalID: "g.test", Changelog: "g.changelog",
+		Restore: func(ctx context.Context, parts []int32) (map[int32]int64, error) {
+			close(restoring)
+			<-release
+			return nil, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	produceInTransaction(t, b, "in", "a")
+	read := make(chan error, 1)
+	go func() {
+		_, err := in.Read(testCtx(t))
+		read <- err
+	}()
+	select {
+	case <-restoring:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Restore was not called within 30s of the first Read")
+	}
+	if in.Joined() {
+		t.Error("Joined() is true while the state of its partitions is being restored")
+	}
+	close(release)
+	if err := <-read; err != nil {
+		t.Fatalf("Read after the restore: %v", err)
+	}
+	if !in.Joined() {
+		t.Error("Joined() is false after the restore, with a record read")
+	}
+}
+
 // A transactional stream's checkpoint carries its input offsets: after a restart, the input
 // resumes from them and Restore is handed them, and the lag of a transactional topic read
 // to its end is 0 (the marker after the last record is read too).

@@ -109,8 +109,8 @@ func (l *live) ready() error {
 	streams := l.running()
 	slices.SortFunc(streams, func(a, b *stream) int { return strings.Compare(a.plan.Name, b.plan.Name) })
 	for _, s := range streams {
-		if j, ok := s.input.(interface{ Joined() bool }); ok && !j.Joined() {
-			return fmt.Errorf("stream %s has not joined its consumer group yet", s.plan.Name)
+		if !s.joined() {
+			return fmt.Errorf("stream %s has not joined its consumer group or restored its state yet", s.plan.Name)
 		}
 		if err := s.health.problem(); err != nil {
 			return err
@@ -125,6 +125,13 @@ func (l *live) ready() error {
 		}
 	}
 	return nil
+}
+
+// joined says whether s's input has joined its group and restored its state; an input
+// without a group (a file) has from the start.
+func (s *stream) joined() bool {
+	m, ok := s.input.(engine.GroupMember)
+	return !ok || m.Joined()
 }
 
 // brokerProbe asks the broker for metadata every probeEvery, so that /-/ready can say the

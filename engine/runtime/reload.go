@@ -70,7 +70,9 @@ func (l *live) stopIfAllEnded() {
 var errReloading = errors.New("the pipeline is reloading or stopping; try again in a moment")
 
 // dispatchers are the alert dispatchers (notify processors) of the running streams, for the
-// API. During a reload (which holds the lock) it says so rather than wait.
+// API. During a reload (which holds the lock) it says so rather than wait; so it does while
+// a stream with one has not restored its state, whose silences and alerts would otherwise
+// be listed as gone, and a silence added then be replaced by the restore.
 func (l *live) dispatchers() ([]engine.AlertDispatcher, error) {
 	if !l.mu.TryLock() {
 		return nil, errReloading
@@ -78,13 +80,25 @@ func (l *live) dispatchers() ([]engine.AlertDispatcher, error) {
 	defer l.mu.Unlock()
 	var out []engine.AlertDispatcher
 	for _, name := range slices.Sorted(maps.Keys(l.streams)) {
-		for _, p := range l.streams[name].s.plan.Processors {
-			if d, ok := p.Processor.(engine.AlertDispatcher); ok {
-				out = append(out, d)
-			}
+		s := l.streams[name].s
+		ds := s.dispatchers()
+		if len(ds) > 0 && !s.joined() {
+			return nil, fmt.Errorf("stream %s is starting: its alerts and silences are being restored; try again in a moment", name)
 		}
+		out = append(out, ds...)
 	}
 	return out, nil
+}
+
+// dispatchers are the stream's processors that dispatch alerts.
+func (s *stream) dispatchers() []engine.AlertDispatcher {
+	var out []engine.AlertDispatcher
+	for _, p := range s.plan.Processors {
+		if d, ok := p.Processor.(engine.AlertDispatcher); ok {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // start runs s until the run ends or the stream is stopped.
