@@ -70,6 +70,8 @@ Run flags:
                       reload either way)
   --cpuprofile FILE   write a CPU profile of the run to FILE when it stops (go tool
                       pprof reads it; bench/latency -profile uses it)
+  --memprofile FILE   write a profile of the memory allocated during the run to FILE
+                      when it stops (go tool pprof -sample_index=alloc_space reads it)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -123,6 +125,7 @@ func runPipeline(args []string, stderr io.Writer) int {
 	watch := fs.Bool("watch", true, "reload when the pipeline file or a file it references changes")
 	noWatch := fs.Bool("no-watch", false, "do not watch the pipeline's files (SIGHUP and POST /-/reload still reload)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarks)")
+	memProfile := fs.String("memprofile", "", "write a profile of the memory allocated during the run to this file (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -133,6 +136,9 @@ func runPipeline(args []string, stderr io.Writer) int {
 			return 2
 		}
 		defer stopProfile()
+	}
+	if *memProfile != "" {
+		defer writeAllocProfile(*memProfile, stderr)
 	}
 	if file == "" {
 		fmt.Fprintln(stderr, "eventops-engine: no pipeline file: use -c FILE")
@@ -207,6 +213,21 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeAllocProfile writes the allocations made since the start (the heap profile, whose
+// alloc_space and alloc_objects samples count every allocation, freed or not).
+func writeAllocProfile(path string, stderr io.Writer) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "eventops-engine: memory profile:", err)
+	}
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -57,9 +57,11 @@ type Program struct {
 	// needsCtx is set when the expression calls a context-dependent function; only then does
 	// Eval add the hidden context variable (a map write and delete per evaluation).
 	needsCtx bool
-	// path is set when the expression is nothing but a field path (metric, source.source_id):
-	// Eval then reads it straight from the maps, without the VM.
+	// path is set when the expression is nothing but a field path (metric, source.source_id),
+	// for Lookup.
 	path []string
+	// fast answers the expression without the VM when it is of a common shape (fast.go).
+	fast fastForm
 	// vms recycles VMs: a VM's stack is reused between runs instead of allocated per run.
 	vms sync.Pool
 	// lazy programs (CompileChecked) compile for running on first use: lint only needs the
@@ -102,6 +104,7 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 	if kind == Any {
 		p.path = lookupablePath(e.Src)
 	}
+	p.fast = compileFast(e.Src)
 	p.vms.New = func() any { return &vm.VM{} }
 	return p, nil
 }
@@ -113,6 +116,7 @@ func compileLater(e config.Expr, kind Kind) *Program {
 	if kind == Any {
 		p.path = lookupablePath(e.Src)
 	}
+	p.fast = compileFast(e.Src)
 	p.vms.New = func() any { return &vm.VM{} }
 	return p
 }
@@ -174,12 +178,22 @@ func withContext[T any](env Env, needed bool, fn func(map[string]any) (T, error)
 
 // evalPrepared evaluates with vars that already hold whatever context the program needs.
 func (p *Program) evalPrepared(vars map[string]any) (any, error) {
-	if p.path != nil {
-		if v, ok := lookupPath(vars, p.path); ok {
+	if p.fast != nil {
+		if v, ok := p.fast(vars); ok && p.acceptsResult(v) {
 			return v, nil
 		}
 	}
 	return p.run(vars)
+}
+
+// acceptsResult reports whether v is a result of p's kind without the VM's check: a
+// predicate's must be a boolean.
+func (p *Program) acceptsResult(v any) bool {
+	if p.kind != Bool {
+		return true
+	}
+	_, isBool := v.(bool)
+	return isBool
 }
 
 func (p *Program) run(vars map[string]any) (any, error) {
