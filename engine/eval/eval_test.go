@@ -132,6 +132,25 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
+// parse_time writes every time the same way (UTC, RFC 3339 with the fraction it has), whatever
+// form it was given in, including when it returns its input as it came.
+func TestParseTimeWritesOneForm(t *testing.T) {
+	p := MustCompile("parse_time(ts)", Any)
+	for in, want := range map[string]string{
+		"2025-10-16T09:00:00Z":      "2025-10-16T09:00:00Z",
+		"2025-10-16T09:00:00.000Z":  "2025-10-16T09:00:00Z",
+		"2025-10-16T09:00:00.25Z":   "2025-10-16T09:00:00.25Z",
+		"2025-10-16T11:00:00+02:00": "2025-10-16T09:00:00Z",
+		"2025-10-16T09:00:00+00:00": "2025-10-16T09:00:00Z",
+		"1760605200":                "2025-10-16T09:00:00Z",
+	} {
+		got, err := p.Eval(Env{Vars: map[string]any{"ts": in}})
+		if err != nil || got != want {
+			t.Errorf("parse_time(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
 // A plain field path is read directly; its answer must be exactly what the VM gives for
 // the same compiled program.
 func TestFieldPathFastPathAgreesWithVM(t *testing.T) {

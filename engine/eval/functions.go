@@ -47,6 +47,9 @@ var functions = []expr.Option{
 		if err != nil {
 			return nil, err
 		}
+		if s, ok := params[0].(string); ok && layout == "" && isCanonicalUTC(s, t) {
+			return s, nil // what Format would write, without writing it
+		}
 		return t.UTC().Format(time.RFC3339Nano), nil
 	}),
 	expr.Function("unix_ms", func(params ...any) (any, error) {
@@ -133,6 +136,13 @@ func ParseTime(v any, layout string) (time.Time, error) {
 	default:
 		return time.Time{}, fmt.Errorf("cannot parse %T as a time", v)
 	}
+}
+
+// isCanonicalUTC reports whether s, which parsed as t, is already t as parse_time writes
+// it: whole seconds in UTC, "2006-01-02T15:04:05Z", as agents mostly send times.
+func isCanonicalUTC(s string, t time.Time) bool {
+	return len(s) == len("2006-01-02T15:04:05Z") && s[10] == 'T' && s[19] == 'Z' &&
+		t.Nanosecond() == 0 && t.Location() == time.UTC
 }
 
 func fromEpoch(f float64) time.Time {

@@ -57,7 +57,7 @@ type node struct {
 
 	// string
 	minLength, maxLength int
-	pattern              *regexp.Regexp
+	pattern              *memoPattern
 
 	// number
 	minimum, maximum, exclusiveMinimum, exclusiveMaximum *bound
@@ -136,7 +136,7 @@ func buildNode(s *jsonschema.Schema) *node {
 		minProps: s.MinProperties, maxProps: s.MaxProperties,
 		minItems: s.MinItems, maxItems: s.MaxItems,
 		minLength: s.MinLength, maxLength: s.MaxLength,
-		pattern:  s.Pattern,
+		pattern:  newMemoPattern(s.Pattern),
 		required: s.Required,
 	}
 	for _, t := range s.Types {
