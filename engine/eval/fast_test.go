@@ -149,3 +149,31 @@ func BenchmarkFastForms(b *testing.B) {
 		}
 	}
 }
+
+// FuzzFastForms looks for an expression whose fast form answers differently from the VM.
+//
+//	go test ./engine/eval -run - -fuzz FuzzFastForms
+func FuzzFastForms(f *testing.F) {
+	for _, src := range fastShapes {
+		f.Add(src, "cpu_load", 90.0, int64(90))
+	}
+	f.Fuzz(func(t *testing.T, src, s string, x float64, n int64) {
+		p, err := Compile(config.Expr{Src: src}, Any)
+		if err != nil || p.fast == nil {
+			return
+		}
+		vmOnly, _ := Compile(config.Expr{Src: src}, Any)
+		vmOnly.fast = nil
+		for _, rec := range []map[string]any{
+			{}, {"metric": s, "value": x}, {"value": int(n), "tags": map[string]any{"env": s}},
+			{"metric": x, "value": s, "host": nil}, {"tags": s, "source": map[string]any{"source_id": int(n)}},
+		} {
+			env := Env{Vars: rec, Now: time.Unix(n, 0)}
+			got, gotErr := p.Eval(env)
+			want, wantErr := vmOnly.Eval(env)
+			if (gotErr != nil) != (wantErr != nil) || !sameValue(got, want) {
+				t.Fatalf("%s on %v: fast gave %#v, %v; the VM %#v, %v", src, rec, got, gotErr, want, wantErr)
+			}
+		}
+	})
+}
