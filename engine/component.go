@@ -128,6 +128,15 @@ type BuildEnv struct {
 	Warnings *config.Errors
 }
 
+// RecordWise is a Processor whose Process handles each record on its own: it keeps no state
+// and no order between records, so it may be called on parts of one batch at once. The
+// runtime runs the record-wise processors at the head of a stream on a large batch's parts in
+// parallel, together with the decode (map, filter and enrich are record-wise).
+type RecordWise interface {
+	Processor
+	RecordWise()
+}
+
 // TypedProcessor is implemented by processors whose output records differ in shape from
 // their input (map, enrich, threshold); a processor without it passes its input type on.
 type TypedProcessor interface {

@@ -548,7 +548,11 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 	s.read.Add(int64(len(batch)))
 	p := &processed{batch: batch}
 
-	recs := s.decode(batch, &p.rejects)
+	recs, ran := s.prepare(ctx, batch, &p.rejects)
+	if ran.whole {
+		p.out = recs
+		return p
+	}
 	if s.state != nil {
 		s.state.mu.Lock()
 		defer func() {
@@ -556,7 +560,7 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 			s.state.mu.Unlock()
 		}()
 	}
-	p.out = s.runFrom(ctx, 0, recs, &p.rejects)
+	p.out = s.runFrom(ctx, ran.processors, recs, &p.rejects)
 	return p
 }
 
@@ -579,40 +583,86 @@ func (s *stream) encodeOutput(p *processed) {
 // runFrom runs recs through the stream's processors from index first on, then checks the
 // output schema. Read batches start at 0; what a ticker emits starts after the ticker.
 func (s *stream) runFrom(ctx context.Context, first int, recs []*engine.Record, rejects *engine.Rejects) []*engine.Record {
-	ctr := s.counters()
-	for i := first; i < len(s.plan.Processors); i++ {
-		proc := s.plan.Processors[i]
-		if len(recs) == 0 {
-			break
-		}
-		ctr.procIn[i].Add(float64(len(recs)))
-		out, err := proc.Process(ctx, recs, rejects)
-		if err != nil {
-			// The processor could not handle the batch at all: nothing may be lost, so every
-			// record of it goes to the dead-letter topic with the reason.
-			s.log.Error("processor failed on a whole batch; sending it to the dead-letter topic", "processor", proc.Name, "err", err)
-			for _, r := range recs {
-				rejects.Add(r, proc.Name, err)
-			}
-			out = nil
-		}
-		ctr.procOut[i].Add(float64(len(out)))
-		s.countAlerts(proc, out)
-		recs = out
+	for i := first; i < len(s.plan.Processors) && len(recs) > 0; i++ {
+		recs = s.runProcessor(ctx, i, recs, rejects)
 	}
-	if s.plan.OutputSchema != nil {
-		recs = s.validate(recs, s.plan.OutputSchema, "output.schema", rejects)
-	}
-	return recs
+	return s.checkOutput(recs, rejects)
 }
 
-// decode turns raw bytes into values and applies the input schema. Both are pure per-record
-// work and the costliest per-event step of a head stream, so large batches are split across
-// the cores; the order of records and of rejects is kept.
-func (s *stream) decode(batch []*engine.Record, rejects *engine.Rejects) []*engine.Record {
+// runProcessor runs recs through the stream's processor i.
+func (s *stream) runProcessor(ctx context.Context, i int, recs []*engine.Record, rejects *engine.Rejects) []*engine.Record {
+	ctr := s.counters()
+	proc := s.plan.Processors[i]
+	ctr.procIn[i].Add(float64(len(recs)))
+	out, err := proc.Process(ctx, recs, rejects)
+	if err != nil {
+		// The processor could not handle the batch at all: nothing may be lost, so every
+		// record of it goes to the dead-letter topic with the reason.
+		s.log.Error("processor failed on a whole batch; sending it to the dead-letter topic", "processor", proc.Name, "err", err)
+		for _, r := range recs {
+			rejects.Add(r, proc.Name, err)
+		}
+		out = nil
+	}
+	ctr.procOut[i].Add(float64(len(out)))
+	s.countAlerts(proc, out)
+	return out
+}
+
+// checkOutput applies the output schema, if any.
+func (s *stream) checkOutput(recs []*engine.Record, rejects *engine.Rejects) []*engine.Record {
+	if s.plan.OutputSchema == nil {
+		return recs
+	}
+	return s.validate(recs, s.plan.OutputSchema, "output.schema", rejects)
+}
+
+// prepared says how far prepare took a batch.
+type prepared struct {
+	processors int  // how many processors it ran
+	whole      bool // all of them, and the output schema check
+}
+
+// recordWiseHead counts the record-wise processors (engine.RecordWise) at the head of the
+// stream: prepare runs them with the decode.
+func (s *stream) recordWiseHead() int {
+	n := 0
+	for _, p := range s.plan.Processors {
+		if _, ok := p.Processor.(engine.RecordWise); !ok {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// prepare turns raw bytes into values, applies the input schema, and runs the record-wise
+// processors at the head of the stream (and the output schema check, when they are all of
+// them). This is pure per-record work and the costliest part of a head stream (normalize:
+// decode, schema, map, enrich), so large batches are split across the cores; the order of
+// records is kept, and rejects come in the order of the parts.
+func (s *stream) prepare(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, prepared) {
+	ran := prepared{processors: s.recordWiseHead()}
+	ran.whole = ran.processors == len(s.plan.Processors)
+	part := func(recs []*engine.Record, rejects *engine.Rejects) []*engine.Record {
+		recs = s.decodeChunk(recs, rejects)
+		for i := 0; i < ran.processors && len(recs) > 0; i++ {
+			recs = s.runProcessor(ctx, i, recs, rejects)
+		}
+		if ran.whole {
+			recs = s.checkOutput(recs, rejects)
+		}
+		return recs
+	}
+	return inParts(batch, rejects, part), ran
+}
+
+// inParts runs part on batch, split across the cores when it is large enough to be worth
+// it, and joins what the parts return (and reject) in order.
+func inParts(batch []*engine.Record, rejects *engine.Rejects, part func([]*engine.Record, *engine.Rejects) []*engine.Record) []*engine.Record {
 	workers := min(goruntime.GOMAXPROCS(0), len(batch)/minParallelChunk)
 	if workers < 2 {
-		return s.decodeChunk(batch, rejects)
+		return part(batch, rejects)
 	}
 	chunk := (len(batch) + workers - 1) / workers
 	outs := make([][]*engine.Record, workers)
@@ -623,7 +673,7 @@ func (s *stream) decode(batch []*engine.Record, rejects *engine.Rejects) []*engi
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[w] = s.decodeChunk(batch[lo:hi], &rejs[w])
+			outs[w] = part(batch[lo:hi], &rejs[w])
 		}()
 	}
 	wg.Wait()

@@ -196,6 +196,9 @@ func cmp(s, def string) string {
 func (p *Processor) Dropped() uint64 { return p.dropped.Load() }
 
 // Process enriches each record in place.
+// RecordWise says that each record is mapped on its own (engine.RecordWise).
+func (*Processor) RecordWise() {}
+
 func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
 	out := make([]*engine.Record, 0, len(batch))
 	now := p.clock.Now()

@@ -54,6 +54,9 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 
 // Process keeps matching records. A runtime error rejects the record; it is neither kept
 // nor silently dropped.
+// RecordWise says that each record is mapped on its own (engine.RecordWise).
+func (*Processor) RecordWise() {}
+
 func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
 	out := make([]*engine.Record, 0, len(batch))
 	now := p.clock.Now()

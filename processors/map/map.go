@@ -73,6 +73,9 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 
 // Process replaces each record's Value. A record whose mapping fails (a runtime error in an
 // expression) is rejected with the failing field named, and the rest of the batch goes on.
+// RecordWise says that each record is mapped on its own (engine.RecordWise).
+func (*Processor) RecordWise() {}
+
 func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
 	// A new slice, not batch[:0]: the caller still holds batch to acknowledge it.
 	out := make([]*engine.Record, 0, len(batch))

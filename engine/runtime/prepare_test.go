@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	goruntime "runtime"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/telemetry"
+)
+
+// tagger is record-wise: it rejects values divisible by 7 and tags the others.
+type tagger struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (*tagger) RecordWise() {}
+
+func (p *tagger) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
+	p.mu.Lock()
+	p.calls++
+	p.mu.Unlock()
+	out := make([]*engine.Record, 0, len(batch))
+	for _, r := range batch {
+		if int(r.Value["n"].(float64))%7 == 0 {
+			rejects.Add(r, "tagger", fmt.Errorf("divisible by 7"))
+			continue
+		}
+		r.Value = map[string]any{"n": r.Value["n"], "tagged": true}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// collector is not record-wise: it must see the whole batch at once, in order.
+type collector struct{ batches [][]*engine.Record }
+
+func (c *collector) Process(_ context.Context, batch []*engine.Record, _ *engine.Rejects) ([]*engine.Record, error) {
+	c.batches = append(c.batches, slices.Clone(batch))
+	return batch, nil
+}
+
+// A large batch's decode and its record-wise head processors run on parts of it at once;
+// what follows sees every surviving record once, in the order read, and every malformed or
+// rejected record is a reject with its reason.
+func TestRecordWiseHeadRunsInPartsAndKeepsOrder(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(4))
+	head, tail := &tagger{}, &collector{}
+	s := &stream{
+		plan: &StreamPlan{Name: "s", Processors: []NamedProcessor{
+			{Name: "processors[0].tagger", Processor: head},
+			{Name: "processors[1].collector", Processor: tail},
+		}},
+		metrics: telemetry.New(),
+		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	const n = 4 * minParallelChunk
+	batch := make([]*engine.Record, n)
+	var want []float64
+	malformed, divisible := 0, 0
+	for i := range batch {
+		raw := fmt.Sprintf(`{"n":%d}`, i)
+		switch {
+		case i%100 == 3:
+			raw, malformed = `{"n":`, malformed+1
+		case i%7 == 0:
+			divisible++
+		default:
+			want = append(want, float64(i))
+		}
+		batch[i] = &engine.Record{Raw: []byte(raw), Source: engine.Source{Offset: int64(i)}}
+	}
+	p := s.handle(context.Background(), batch)
+
+	if head.calls < 2 {
+		t.Errorf("the record-wise processor ran on %d part(s) of a batch of %d, want several", head.calls, n)
+	}
+	if len(tail.batches) != 1 {
+		t.Fatalf("the processor after it got %d batches, want the whole batch once", len(tail.batches))
+	}
+	var got []float64
+	for _, r := range p.out {
+		if r.Value["tagged"] != true {
+			t.Fatalf("record %d reached the output without going through the tagger", r.Source.Offset)
+		}
+		got = append(got, r.Value["n"].(float64))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("output: %d records, want %d, in read order", len(got), len(want))
+	}
+	reasons := map[string]int{}
+	for _, rj := range p.rejects.Items {
+		reasons[rj.Stage]++
+	}
+	if reasons["decode"] != malformed || reasons["tagger"] != divisible || len(p.rejects.Items) != malformed+divisible {
+		t.Errorf("rejects by stage %v, want %d decode and %d tagger", reasons, malformed, divisible)
+	}
+}
