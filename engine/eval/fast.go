@@ -132,17 +132,22 @@ func coalesce(left, right fastForm) fastForm {
 
 func equality(left, right fastForm, negate bool) fastForm {
 	return func(vars map[string]any) (any, bool) {
-		a, ok := left(vars)
-		if !ok {
-			return nil, false
-		}
-		b, ok := right(vars)
+		a, b, ok := operands(left, right, vars)
 		if !ok {
 			return nil, false
 		}
 		eq, ok := equal(a, b)
 		return eq != negate, ok
 	}
+}
+
+// operands evaluates both sides of a binary operator; ok is false if either has no answer.
+func operands(left, right fastForm, vars map[string]any) (a, b any, ok bool) {
+	if a, ok = left(vars); !ok {
+		return nil, nil, false
+	}
+	b, ok = right(vars)
+	return a, b, ok
 }
 
 // equal is expr's == for nil, strings, booleans and numbers (int and float64 compare by
@@ -176,11 +181,7 @@ func scalar(v any) bool {
 
 func ordering(left, right fastForm, op string) fastForm {
 	return func(vars map[string]any) (any, bool) {
-		a, ok := left(vars)
-		if !ok {
-			return nil, false
-		}
-		b, ok := right(vars)
+		a, b, ok := operands(left, right, vars)
 		if !ok {
 			return nil, false
 		}
