@@ -234,10 +234,83 @@ func (n *node) checkEnum(v value) result {
 }
 
 func (n *node) checkFormat(v value) result {
-	if n.isDateTime && v.isTime {
-		return valid // see marshalableTime
+	if n.isDateTime && (v.isTime || v.kind == typeString && plainDateTime(v.s)) {
+		return valid // see marshalableTime; plainDateTime
 	}
 	return resultOf(n.format(v.boxed()))
+}
+
+// plainDateTime reports whether s is a date-time of the plain form every agent and the
+// engine write, 2025-10-16T09:00:00(.5)?(Z|+02:00), with digits only and every field in
+// range (seconds up to 59): a quicker yes for what the reference's check (which Parses the
+// date) accepts too. Anything else, leap seconds included, is left to the reference.
+func plainDateTime(s string) bool {
+	if len(s) < len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return false
+	}
+	year, okY := digits(s[0:4])
+	month, okM := digits(s[5:7])
+	day, okD := digits(s[8:10])
+	hour, okH := digits(s[11:13])
+	minute, okMin := digits(s[14:16])
+	sec, okS := digits(s[17:19])
+	if !okY || !okM || !okD || !okH || !okMin || !okS || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return false
+	}
+	return plainOffset(skipFraction(s[19:]))
+}
+
+// skipFraction drops a fraction of a second (a dot and at least one digit) from the front
+// of rest, if it has one.
+func skipFraction(rest string) string {
+	if len(rest) < 2 || rest[0] != '.' || !isDigit(rest[1]) {
+		return rest
+	}
+	i := 2
+	for i < len(rest) && isDigit(rest[i]) {
+		i++
+	}
+	return rest[i:]
+}
+
+// plainOffset reports whether rest is exactly Z or a +hh:mm / -hh:mm offset in range.
+func plainOffset(rest string) bool {
+	if rest == "Z" {
+		return true
+	}
+	if len(rest) != 6 || rest[0] != '+' && rest[0] != '-' || rest[3] != ':' {
+		return false
+	}
+	h, okH := digits(rest[1:3])
+	m, okM := digits(rest[4:6])
+	return okH && okM && h <= 23 && m <= 59
+}
+
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func (n *node) checkAnyOf(v value) result {
