@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	goruntime "runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/telemetry"
@@ -100,5 +103,61 @@ func TestRecordWiseHeadRunsInPartsAndKeepsOrder(t *testing.T) {
 	}
 	if reasons["decode"] != malformed || reasons["tagger"] != divisible || len(p.rejects.Items) != malformed+divisible {
 		t.Errorf("rejects by stage %v, want %d decode and %d tagger", reasons, malformed, divisible)
+	}
+}
+
+// numberEncoder is a transactional output that writes each record's n as its value and
+// refuses those divisible by 5, recording how many parts of a batch it was given.
+type numberEncoder struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (e *numberEncoder) Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record) {
+	e.mu.Lock()
+	e.calls++
+	e.mu.Unlock()
+	for _, r := range batch {
+		n := int(r.Value["n"].(float64))
+		if n%5 == 0 {
+			rejects.Add(r, "output", fmt.Errorf("divisible by 5"))
+			continue
+		}
+		out = append(out, &kgo.Record{Value: []byte(strconv.Itoa(n))})
+		from = append(from, r)
+	}
+	return out, from
+}
+
+// A large batch's output is encoded in parts at once; the records come out in order, each
+// with the value it was encoded from (for decode once), and the refused ones as rejects.
+func TestOutputIsEncodedInPartsInOrder(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(4))
+	enc := &numberEncoder{}
+	s := &stream{plan: &StreamPlan{Name: "s"}, txnOut: enc, shared: newSharedRecords()}
+	const n = 4 * minParallelChunk
+	p := &processed{}
+	var want []string
+	for i := range n {
+		p.out = append(p.out, &engine.Record{Value: map[string]any{"n": float64(i)}})
+		if i%5 != 0 {
+			want = append(want, strconv.Itoa(i))
+		}
+	}
+	s.encodeOutput(p)
+
+	if enc.calls < 2 {
+		t.Errorf("a batch of %d was encoded in %d part(s), want several", n, enc.calls)
+	}
+	if len(p.records) != len(want) || len(p.values) != len(want) {
+		t.Fatalf("%d records and %d values, want %d of each", len(p.records), len(p.values), len(want))
+	}
+	for i, r := range p.records {
+		if string(r.Value) != want[i] || fmt.Sprint(p.values[i]["n"]) != want[i] {
+			t.Fatalf("record %d is %s from value %v, want %s from the same", i, r.Value, p.values[i]["n"], want[i])
+		}
+	}
+	if got := len(p.rejects.Items); got != n-len(want) {
+		t.Errorf("%d rejects, want the %d refused records", got, n-len(want))
 	}
 }

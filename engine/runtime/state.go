@@ -31,7 +31,8 @@ type checkpointInput interface {
 }
 
 // transactionalOutput is a topic output whose records a stateful stream writes inside its
-// checkpoint transaction instead of producing them itself (broker.Output).
+// checkpoint transaction instead of producing them itself (broker.Output). Encode may be
+// called on disjoint parts of a batch at once.
 type transactionalOutput interface {
 	Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record)
 }

@@ -569,15 +569,43 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 // tick is released), so that the encoding of one batch overlaps the delivery of the one
 // before; and, with decode once on, makes the values ready to be handed to the streams that
 // read the topic (shared.go).
+// A large batch is encoded in parts on the cores at once, in order.
 func (s *stream) encodeOutput(p *processed) {
 	if s.txnOut == nil || len(p.out) == 0 {
 		return
 	}
-	var from []*engine.Record
-	p.records, from = s.txnOut.Encode(p.out, &p.rejects)
-	if s.shared != nil {
-		p.values = shareable(from)
+	workers, chunk := split(len(p.out))
+	if workers < 2 {
+		p.records, p.values = s.encodePart(p.out, &p.rejects)
+		return
 	}
+	records := make([][]*kgo.Record, workers)
+	values := make([][]map[string]any, workers)
+	rejs := make([]engine.Rejects, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(p.out))
+		wg.Go(func() { records[w], values[w] = s.encodePart(p.out[lo:hi], &rejs[w]) })
+	}
+	wg.Wait()
+	for w := range workers {
+		p.records = append(p.records, records[w]...)
+		if s.shared != nil {
+			p.values = append(p.values, values[w]...)
+		}
+		p.rejects.Items = append(p.rejects.Items, rejs[w].Items...)
+	}
+}
+
+// encodePart encodes recs for the checkpoint transaction and, with decode once on, readies
+// the values they were encoded from for the streams that read them back (values[i] goes
+// with records[i]).
+func (s *stream) encodePart(recs []*engine.Record, rejects *engine.Rejects) (records []*kgo.Record, values []map[string]any) {
+	records, from := s.txnOut.Encode(recs, rejects)
+	if s.shared != nil {
+		values = shareable(from)
+	}
+	return records, values
 }
 
 // runFrom runs recs through the stream's processors from index first on, then checks the
@@ -660,11 +688,10 @@ func (s *stream) prepare(ctx context.Context, batch []*engine.Record, rejects *e
 // inParts runs part on batch, split across the cores when it is large enough to be worth
 // it, and joins what the parts return (and reject) in order.
 func inParts(batch []*engine.Record, rejects *engine.Rejects, part func([]*engine.Record, *engine.Rejects) []*engine.Record) []*engine.Record {
-	workers := min(goruntime.GOMAXPROCS(0), len(batch)/minParallelChunk)
+	workers, chunk := split(len(batch))
 	if workers < 2 {
 		return part(batch, rejects)
 	}
-	chunk := (len(batch) + workers - 1) / workers
 	outs := make([][]*engine.Record, workers)
 	rejs := make([]engine.Rejects, workers)
 	var wg sync.WaitGroup
@@ -692,6 +719,16 @@ func decodeError(err error) error {
 		return fmt.Errorf("malformed event: %w", err)
 	}
 	return fmt.Errorf("malformed JSON: %w", err)
+}
+
+// split says in how many parts of how many records to work on n records at once: one part
+// (workers < 2) when n is too small to be worth handing to other goroutines.
+func split(n int) (workers, chunk int) {
+	workers = min(goruntime.GOMAXPROCS(0), n/minParallelChunk)
+	if workers < 2 {
+		return workers, n
+	}
+	return workers, (n + workers - 1) / workers
 }
 
 // minParallelChunk is the smallest number of records worth handing to another goroutine.
