@@ -456,11 +456,15 @@ type change struct {
 // nothing and returns an error.
 func (p *Processor) evaluate(part *partition, rec *engine.Record, t int64, now time.Time) ([]*engine.Record, error) {
 	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
-	values, key, err := p.seriesOf(env)
+	// The series' values and key are built on the stack: most records change no alert, and
+	// only an alert needs them after this call (alertOf takes copies).
+	var valuesBuf [4]any
+	var keyBuf [128]byte
+	values, keyBytes, err := p.seriesOf(env, valuesBuf[:0], keyBuf[:0])
 	if err != nil {
 		return nil, err
 	}
-	id := seriesID(key)
+	id := seriesID(keyBytes)
 	s, had := part.series[id]
 	if p.lateness == 0 && had && t < s.last {
 		return nil, &lateError{fmt.Sprintf("event time %s is %s older than the newest record already evaluated for its series (%s); set lateness to evaluate out-of-order records in order",
@@ -492,7 +496,7 @@ func (p *Processor) evaluate(part *partition, rec *engine.Record, t int64, now t
 		if tr == NoChange {
 			continue
 		}
-		a, err := p.alert(alertOf{rec: rec, env: env, r: r, key: key, values: values, old: old, next: next, tr: tr, at: t, trigger: triggerID(rec)})
+		a, err := p.alert(alertOf{rec: rec, env: env, r: r, key: string(keyBytes), values: slices.Clone(values), old: old, next: next, tr: tr, at: t, trigger: triggerID(rec)})
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
@@ -520,7 +524,7 @@ func (p *Processor) evaluate(part *partition, rec *engine.Record, t int64, now t
 	}
 	switch {
 	case s.vals == "" && (p.hasAbsent || len(s.alerts) > 0):
-		if b, err := json.Marshal(values); err == nil {
+		if b, err := json.Marshal(slices.Clone(values)); err == nil { // a copy keeps values on the stack
 			s.vals, dirty = string(b), true
 		}
 	case s.vals != "" && !p.hasAbsent && len(s.alerts) == 0:
@@ -575,27 +579,25 @@ func (r *rule) input(env eval.Env, old State) (in Input, skip bool, err error) {
 }
 
 // seriesOf evaluates the series expressions: their values and the series key.
-func (p *Processor) seriesOf(env eval.Env) ([]any, string, error) {
-	values := make([]any, len(p.series))
-	var key strings.Builder
+func (p *Processor) seriesOf(env eval.Env, values []any, key []byte) ([]any, []byte, error) {
 	for i, s := range p.series {
 		v, err := s.Eval(env)
 		if err != nil {
-			return nil, "", fmt.Errorf("series: %w", err)
+			return nil, nil, fmt.Errorf("series: %w", err)
 		}
-		values[i] = v
+		values = append(values, v)
 		if i > 0 {
-			key.WriteByte('\x1f')
+			key = append(key, '\x1f')
 		}
-		key.WriteString(eval.Text(v))
+		key = append(key, eval.Text(v)...)
 	}
-	return values, key.String(), nil
+	return values, key, nil
 }
 
 // seriesID is the compact map key of a series: a 128-bit hash of its key.
-func seriesID(key string) sid {
+func seriesID(key []byte) sid {
 	h := fnv.New128a()
-	h.Write([]byte(key))
+	h.Write(key)
 	var id sid
 	h.Sum(id[:0])
 	return id
