@@ -55,13 +55,13 @@ func (h *health) set(c condition, reason string) {
 		return
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock() // the gauge changes with the conditions: see clear
 	e, ok := h.conds[c]
 	if !ok {
 		e.since = time.Now()
 	}
 	e.reason = reason
 	h.conds[c] = e
-	h.mu.Unlock()
 	if h.gauge != nil {
 		h.gauge.WithLabelValues(h.name, string(c)).Set(1)
 	}
@@ -72,10 +72,13 @@ func (h *health) clear(c condition) {
 	if h == nil {
 		return
 	}
+	// Under the lock, like set: a gauge written after it could be a set's 1 landing after a
+	// clear's 0, leaving the metric at 1 with no condition; and /-/ready could say ready
+	// while the metric still says otherwise.
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	_, ok := h.conds[c]
 	delete(h.conds, c)
-	h.mu.Unlock()
 	if ok && h.gauge != nil {
 		h.gauge.WithLabelValues(h.name, string(c)).Set(0)
 	}
