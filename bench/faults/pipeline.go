@@ -69,21 +69,3 @@ func writeCMDB(path string, hosts int) error {
 	}
 	return f.Close()
 }
-
-// repoRoot is the directory holding go.mod, found from the working directory up.
-func repoRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("run the fault suite from inside the repository (no go.mod above %s)", d)
-		}
-		d = parent
-	}
-}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -275,16 +274,6 @@ func startEngine(bin, pipeline, api, logPath string) (*engineProc, error) {
 		return nil, err
 	}
 	return &engineProc{proc: p, api: "http://" + api}, nil
-}
-
-// freeAddr returns a 127.0.0.1 address with a port nobody listens on now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // runCmd runs a short command (pg_ctlcluster and friends) and returns its output in the

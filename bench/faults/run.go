@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/broker"
@@ -74,12 +75,7 @@ func newRun(ctx context.Context, o *options, name, bin, root, pgBase string, in 
 	if r.dir, err = os.MkdirTemp("", "eventops-faults-"+name+"-"); err != nil {
 		return nil, err
 	}
-	if r.brokerAddr, err = freeAddr(); err != nil {
-		return nil, err
-	}
-	if r.apiAddr, err = freeAddr(); err != nil {
-		return nil, err
-	}
+	r.brokerAddr, r.apiAddr = benchutil.FreeAddr(), benchutil.FreeAddr()
 	if err := r.createSchema(ctx); err != nil {
 		return r, err
 	}

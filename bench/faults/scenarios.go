@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
 )
 
 // driveKill9 kills the engine with SIGKILL -kills times and restarts it at once (or after
@@ -195,10 +197,7 @@ func setupSecondCluster(ctx context.Context, o *options) (string, func(), error)
 	if err != nil {
 		return "", nil, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return "", nil, err
-	}
+	addr := benchutil.FreeAddr()
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	if _, err := os.Stat(filepath.Join("/etc/postgresql", ver, secondCluster)); err == nil {
 		if pgCluster(ctx, ver, "status") == nil {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
 )
 
 // results is everything the suite prints.
@@ -84,7 +86,7 @@ func driveNothing(context.Context, *run) error { return nil }
 
 // runSuite builds the engine, runs the clean run and then every scenario.
 func runSuite(ctx context.Context, o options) (*results, error) {
-	root, err := repoRoot()
+	root, err := benchutil.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
