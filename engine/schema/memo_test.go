@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -24,5 +25,21 @@ func TestMemoPatternAnswersAsItsRegexp(t *testing.T) {
 	}
 	if n := p.learned.Load(); n > memoPatternSize {
 		t.Errorf("the memo learned %d strings, more than its bound %d", n, memoPatternSize)
+	}
+}
+
+// A long string is matched but not remembered: a field of large values must not fill the
+// memo with them.
+func TestMemoPatternForgetsLongStrings(t *testing.T) {
+	p := newMemoPattern(regexp.MustCompile(`^m`))
+	long, short := "m"+strings.Repeat("x", memoMaxLen), "mx"
+	if !p.MatchString(long) || !p.MatchString(short) {
+		t.Fatal("the strings did not match")
+	}
+	if _, kept := p.answers.Load(long); kept {
+		t.Errorf("a %d-byte string was remembered", len(long))
+	}
+	if _, kept := p.answers.Load(short); !kept {
+		t.Error("a short string was not remembered")
 	}
 }
