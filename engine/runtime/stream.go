@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -549,8 +550,8 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 	p := &processed{batch: batch}
 
 	recs, ran := s.prepare(ctx, batch, &p.rejects)
-	if ran.whole {
-		p.out = recs
+	if ran == len(s.plan.Processors) {
+		p.out = recs // the output schema is checked too
 		return p
 	}
 	if s.state != nil {
@@ -560,7 +561,7 @@ func (s *stream) handle(ctx context.Context, batch []*engine.Record) *processed 
 			s.state.mu.Unlock()
 		}()
 	}
-	p.out = s.runFrom(ctx, ran.processors, recs, &p.rejects)
+	p.out = s.runFrom(ctx, ran, recs, &p.rejects)
 	return p
 }
 
@@ -574,38 +575,34 @@ func (s *stream) encodeOutput(p *processed) {
 	if s.txnOut == nil || len(p.out) == 0 {
 		return
 	}
-	workers, chunk := split(len(p.out))
-	if workers < 2 {
-		p.records, p.values = s.encodePart(p.out, &p.rejects)
-		return
-	}
-	records := make([][]*kgo.Record, workers)
-	values := make([][]map[string]any, workers)
-	rejs := make([]engine.Rejects, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*chunk, min((w+1)*chunk, len(p.out))
-		wg.Go(func() { records[w], values[w] = s.encodePart(p.out[lo:hi], &rejs[w]) })
-	}
-	wg.Wait()
-	for w := range workers {
-		p.records = append(p.records, records[w]...)
+	parts := inParts(len(p.out), &p.rejects, func(lo, hi int, rejects *engine.Rejects) encoded {
+		return s.encodePart(p.out[lo:hi], rejects)
+	})
+	for _, e := range parts {
+		p.records = append(p.records, e.records...)
 		if s.shared != nil {
-			p.values = append(p.values, values[w]...)
+			p.values = append(p.values, e.values...)
 		}
-		p.rejects.Items = append(p.rejects.Items, rejs[w].Items...)
 	}
 }
 
+// encoded is a part of a batch encoded for the checkpoint transaction, and with decode once
+// on the values its records were encoded from (values[i] goes with records[i]).
+type encoded struct {
+	records []*kgo.Record
+	values  []map[string]any
+}
+
 // encodePart encodes recs for the checkpoint transaction and, with decode once on, readies
-// the values they were encoded from for the streams that read them back (values[i] goes
-// with records[i]).
-func (s *stream) encodePart(recs []*engine.Record, rejects *engine.Rejects) (records []*kgo.Record, values []map[string]any) {
-	records, from := s.txnOut.Encode(recs, rejects)
+// the values they were encoded from for the streams that read them back.
+func (s *stream) encodePart(recs []*engine.Record, rejects *engine.Rejects) encoded {
+	var e encoded
+	var from []*engine.Record
+	e.records, from = s.txnOut.Encode(recs, rejects)
 	if s.shared != nil {
-		values = shareable(from)
+		e.values = shareable(from)
 	}
-	return records, values
+	return e
 }
 
 // runFrom runs recs through the stream's processors from index first on, then checks the
@@ -645,12 +642,6 @@ func (s *stream) checkOutput(recs []*engine.Record, rejects *engine.Rejects) []*
 	return s.validate(recs, s.plan.OutputSchema, "output.schema", rejects)
 }
 
-// prepared says how far prepare took a batch.
-type prepared struct {
-	processors int  // how many processors it ran
-	whole      bool // all of them, and the output schema check
-}
-
 // recordWiseHead counts the record-wise processors (engine.RecordWise) at the head of the
 // stream: prepare runs them with the decode.
 func (s *stream) recordWiseHead() int {
@@ -666,50 +657,49 @@ func (s *stream) recordWiseHead() int {
 
 // prepare turns raw bytes into values, applies the input schema, and runs the record-wise
 // processors at the head of the stream (and the output schema check, when they are all of
-// them). This is pure per-record work and the costliest part of a head stream (normalize:
-// decode, schema, map, enrich), so large batches are split across the cores; the order of
-// records is kept, and rejects come in the order of the parts.
-func (s *stream) prepare(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, prepared) {
-	ran := prepared{processors: s.recordWiseHead()}
-	ran.whole = ran.processors == len(s.plan.Processors)
-	part := func(recs []*engine.Record, rejects *engine.Rejects) []*engine.Record {
-		recs = s.decodeChunk(recs, rejects)
-		for i := 0; i < ran.processors && len(recs) > 0; i++ {
+// them); it returns the records and how many processors ran. This is pure per-record work
+// and the costliest part of a head stream (normalize: decode, schema, map, enrich), so large
+// batches are split across the cores; the order of records is kept, and rejects come in the
+// order of the parts.
+func (s *stream) prepare(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, int) {
+	ran := s.recordWiseHead()
+	whole := ran == len(s.plan.Processors)
+	parts := inParts(len(batch), rejects, func(lo, hi int, rejects *engine.Rejects) []*engine.Record {
+		recs := s.decodeChunk(batch[lo:hi], rejects)
+		for i := 0; i < ran && len(recs) > 0; i++ {
 			recs = s.runProcessor(ctx, i, recs, rejects)
 		}
-		if ran.whole {
+		if whole {
 			recs = s.checkOutput(recs, rejects)
 		}
 		return recs
+	})
+	if len(parts) == 1 {
+		return parts[0], ran
 	}
-	return inParts(batch, rejects, part), ran
+	return slices.Concat(parts...), ran
 }
 
-// inParts runs part on batch, split across the cores when it is large enough to be worth
-// it, and joins what the parts return (and reject) in order.
-func inParts(batch []*engine.Record, rejects *engine.Rejects, part func([]*engine.Record, *engine.Rejects) []*engine.Record) []*engine.Record {
-	workers, chunk := split(len(batch))
+// inParts runs part on n records split across the cores when they are enough to be worth
+// it (one part otherwise), and returns the parts' results in order, with their rejects
+// added to rejects in the same order.
+func inParts[T any](n int, rejects *engine.Rejects, part func(lo, hi int, rejects *engine.Rejects) T) []T {
+	workers, chunk := split(n)
 	if workers < 2 {
-		return part(batch, rejects)
+		return []T{part(0, n, rejects)}
 	}
-	outs := make([][]*engine.Record, workers)
+	outs := make([]T, workers)
 	rejs := make([]engine.Rejects, workers)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(batch))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			outs[w] = part(batch[lo:hi], &rejs[w])
-		}()
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, n)
+		wg.Go(func() { outs[w] = part(lo, hi, &rejs[w]) })
 	}
 	wg.Wait()
-	out := make([]*engine.Record, 0, len(batch))
-	for w := range outs {
-		out = append(out, outs[w]...)
+	for w := range rejs {
 		rejects.Items = append(rejects.Items, rejs[w].Items...)
 	}
-	return out
+	return outs
 }
 
 // decodeError says in words which kind of bad input a record was.
