@@ -101,11 +101,7 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 		return nil, positioned(e, err)
 	}
 	p := &Program{src: e, prog: prog, kind: kind, needsCtx: patcher.patched}
-	if kind == Any {
-		p.path = lookupablePath(e.Src)
-	}
-	p.fast = compileFast(e.Src)
-	p.vms.New = func() any { return &vm.VM{} }
+	p.prepareShortcuts()
 	return p, nil
 }
 
@@ -113,12 +109,19 @@ func Compile(e config.Expr, kind Kind) (*Program, error) {
 // expressions that already passed Check: their untyped compile cannot fail.
 func compileLater(e config.Expr, kind Kind) *Program {
 	p := &Program{src: e, kind: kind, needsCtx: callsContextFunction(e.Src)}
-	if kind == Any {
-		p.path = lookupablePath(e.Src)
-	}
-	p.fast = compileFast(e.Src)
-	p.vms.New = func() any { return &vm.VM{} }
+	p.prepareShortcuts()
 	return p
+}
+
+// prepareShortcuts sets what spares p the VM, or a new one per run: its fast form, the field
+// path Lookup reads (a program of kind Any that is nothing but one), and the pool of VMs.
+func (p *Program) prepareShortcuts() {
+	var path []string
+	p.fast, path = shapeOf(p.src.Src)
+	if p.kind == Any {
+		p.path = path
+	}
+	p.vms.New = func() any { return &vm.VM{} }
 }
 
 func (p *Program) compileNow() {
@@ -210,13 +213,6 @@ func (p *Program) run(vars map[string]any) (any, error) {
 		return nil, fmt.Errorf("%s: %w", p.src.Src, unwrapRuntime(err))
 	}
 	return out, nil
-}
-
-// lookupablePath is the path a program reads without the VM: a FieldPath, or one written
-// with optional chaining (source?.source_id), which reads the same wherever lookupPath
-// answers (it leaves a missing or non-object step to the VM).
-func lookupablePath(src string) []string {
-	return FieldPath(strings.ReplaceAll(src, "?.", "."))
 }
 
 // FieldPath returns the parts of src when it is a plain dotted field path such as

@@ -161,7 +161,7 @@ func TestFieldPathFastPathAgreesWithVM(t *testing.T) {
 		{"source": "flat"},
 		{},
 	}
-	for _, src := range []string{"metric", "source.source_id", "source"} {
+	for _, src := range []string{"metric", "source.source_id", "source?.source_id", "source"} {
 		p := MustCompile(src, Any)
 		if p.path == nil {
 			t.Fatalf("%s did not take the field-path fast path", src)

@@ -15,13 +15,14 @@ import (
 // Forms are pure: they may run on many records at once.
 type fastForm func(vars map[string]any) (v any, ok bool)
 
-// compileFast returns the fast form of src, or nil when src is not of a shape it has.
-func compileFast(src string) fastForm {
+// shapeOf returns the fast form of src (nil when src is not of a shape it has) and, when src
+// is nothing but a field path (metric, source?.source_id), that path.
+func shapeOf(src string) (fast fastForm, path []string) {
 	tree, err := parser.Parse(src)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return fastNode(tree.Node)
+	return fastNode(tree.Node), nodePath(tree.Node)
 }
 
 func fastNode(n ast.Node) fastForm {
