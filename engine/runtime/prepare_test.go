@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/telemetry"
 )
@@ -134,7 +135,11 @@ func (e *numberEncoder) Encode(batch []*engine.Record, rejects *engine.Rejects) 
 func TestOutputIsEncodedInPartsInOrder(t *testing.T) {
 	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(4))
 	enc := &numberEncoder{}
-	s := &stream{plan: &StreamPlan{Name: "s"}, txnOut: enc, shared: newSharedRecords()}
+	plan := &StreamPlan{Name: "s", Config: config.Stream{Output: config.Output{Topic: "out"}}}
+	reader := &StreamPlan{Name: "r", Config: config.Stream{Input: config.Input{Topic: "out"}}}
+	shared := newSharedRecords()
+	shared.setReaders(&Plan{Streams: []*StreamPlan{plan, reader}})
+	s := &stream{plan: plan, txnOut: enc, shared: shared}
 	const n = 4 * minParallelChunk
 	p := &processed{}
 	var want []string

@@ -395,11 +395,19 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 		// What did not switch is retried by the next reload: it compares each stream with
 		// the version it runs, and the file with the configuration before this attempt.
 		next.Pipeline = old
-		l.plan = next
+		l.setPlan(next)
 		return record(reload.Rejected, changes, fmt.Errorf("partly applied: %w", errors.Join(failed...)))
 	}
-	l.plan = next
+	l.setPlan(next)
 	return record(reload.Applied, changes, nil)
+}
+
+// setPlan makes next the plan that runs, and tells decode once which streams read each topic.
+func (l *live) setPlan(next *Plan) {
+	l.plan = next
+	if l.ro.shared != nil {
+		l.ro.shared.setReaders(next)
+	}
 }
 
 // replacement is a stream a reload replaces (its input changed), with its output when that

@@ -80,6 +80,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	}
 	if !ro.DecodeEveryRecord {
 		ro.shared = newSharedRecords()
+		ro.shared.setReaders(p)
 	}
 	cfg := p.Pipeline
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -19,13 +20,20 @@ import (
 // copy of the top-level object, so that its processors may set fields as they do on a
 // decoded record (nested objects are never written to: engine.Record). The bytes still go
 // to the broker, for other consumers and for recovery, and a record not found here (another
-// producer's, one read long after it was written, any after a restart) is decoded as before.
+// producer's, one read long after it was written, one read a second time, any after a
+// restart) is decoded as before.
 //
-// Each partition keeps the last sharedPerPartition records written to it: a reader more
-// than that far behind the writer decodes.
+// A record is kept until every stream of the process that reads its topic has taken it, so
+// that in the steady state only the records between the writer and its slowest reader are
+// held. Two bounds hold when a reader stops or falls far behind: each partition keeps at most
+// the last sharedPerPartition records, and all partitions together at most sharedBudget bytes
+// of records (counted by their encoded size; decoded, the quickstart's envelopes take about
+// four times that). A reader beyond either bound decodes.
 type sharedRecords struct {
-	mu    sync.RWMutex
-	parts map[topicPartition]*sharedRing
+	mu      sync.RWMutex
+	parts   map[topicPartition]*sharedRing
+	readers map[string]int32 // how many streams of the process read each topic
+	held    atomic.Int64     // encoded bytes of the records kept
 }
 
 type topicPartition struct {
@@ -34,7 +42,7 @@ type topicPartition struct {
 }
 
 type sharedRing struct {
-	mu      sync.RWMutex
+	mu      sync.Mutex
 	entries [sharedPerPartition]sharedRecord
 }
 
@@ -45,14 +53,42 @@ type sharedRecord struct {
 	// checked is the schema the writer validated value against (its output schema), or nil:
 	// a reader whose input schema is the same validator need not check it again.
 	checked *schema.Validator
+	// left is how many readers have yet to take it; the last one releases it.
+	left int32
 }
 
-// sharedPerPartition bounds what is kept: with the quickstart's envelopes (≈1 KB decoded)
-// about 8 MB per partition.
-const sharedPerPartition = 8192
+const (
+	// sharedPerPartition is the most records a partition keeps: at 100k events/s over
+	// three partitions, a reader may be a second behind.
+	sharedPerPartition = 32768
+	// sharedBudget bounds the memory held for readers that stopped or fell behind.
+	sharedBudget = 16 << 20
+)
 
 func newSharedRecords() *sharedRecords {
-	return &sharedRecords{parts: map[topicPartition]*sharedRing{}}
+	return &sharedRecords{parts: map[topicPartition]*sharedRing{}, readers: map[string]int32{}}
+}
+
+// setReaders counts, for each topic, the streams of plan that read it. The counts only
+// decide how long a record is kept: too high, a record stays until the bounds push it out;
+// too low, a reader decodes.
+func (s *sharedRecords) setReaders(plan *Plan) {
+	readers := map[string]int32{}
+	for _, sp := range plan.Streams {
+		if sp.ReadsTopic() {
+			readers[sp.Config.Input.Topic]++
+		}
+	}
+	s.mu.Lock()
+	s.readers = readers
+	s.mu.Unlock()
+}
+
+// readersOf reports how many streams of the process read topic.
+func (s *sharedRecords) readersOf(topic string) int32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.readers[topic]
 }
 
 func (s *sharedRecords) ring(tp topicPartition, create bool) *sharedRing {
@@ -79,11 +115,26 @@ func (s *sharedRecords) offer(records []*kgo.Record, values []map[string]any, ch
 		if values[i] == nil {
 			continue
 		}
+		readers := s.readersOf(kr.Topic)
+		if readers == 0 || s.held.Load() >= sharedBudget {
+			continue
+		}
 		r := s.ring(topicPartition{kr.Topic, kr.Partition}, true)
 		r.mu.Lock()
-		r.entries[kr.Offset%sharedPerPartition] = sharedRecord{offset: kr.Offset, raw: kr.Value, value: values[i], checked: checked}
+		e := &r.entries[kr.Offset%sharedPerPartition]
+		s.release(e)
+		*e = sharedRecord{offset: kr.Offset, raw: kr.Value, value: values[i], checked: checked, left: readers}
+		s.held.Add(int64(len(kr.Value)))
 		r.mu.Unlock()
 	}
+}
+
+// release drops what e keeps, if anything; the caller holds its ring's lock.
+func (s *sharedRecords) release(e *sharedRecord) {
+	if e.value != nil {
+		s.held.Add(-int64(len(e.raw)))
+	}
+	*e = sharedRecord{}
 }
 
 // take gives rec its value if it was written by this process and is still kept, and
@@ -93,14 +144,19 @@ func (s *sharedRecords) take(rec *engine.Record, schema *schema.Validator) (ok, 
 	if r == nil || rec.Source.Offset < 0 {
 		return false, false
 	}
-	r.mu.RLock()
-	e := r.entries[rec.Source.Offset%sharedPerPartition]
-	r.mu.RUnlock()
+	r.mu.Lock()
+	e := &r.entries[rec.Source.Offset%sharedPerPartition]
 	if e.value == nil || e.offset != rec.Source.Offset || !bytes.Equal(e.raw, rec.Raw) {
+		r.mu.Unlock()
 		return false, false
 	}
-	rec.Value = maps.Clone(e.value)
-	return true, schema != nil && e.checked == schema
+	value, valid := e.value, e.checked == schema
+	if e.left--; e.left <= 0 {
+		s.release(e)
+	}
+	r.mu.Unlock()
+	rec.Value = maps.Clone(value)
+	return true, schema != nil && valid
 }
 
 // shareable prepares the values records were encoded from (from[i] for records[i]) to be

@@ -575,12 +575,13 @@ func (s *stream) encodeOutput(p *processed) {
 	if s.txnOut == nil || len(p.out) == 0 {
 		return
 	}
+	share := s.shared != nil && s.shared.readersOf(s.plan.Config.Output.Topic) > 0
 	parts := inParts(len(p.out), &p.rejects, func(lo, hi int, rejects *engine.Rejects) encoded {
-		return s.encodePart(p.out[lo:hi], rejects)
+		return s.encodePart(p.out[lo:hi], rejects, share)
 	})
 	for _, e := range parts {
 		p.records = append(p.records, e.records...)
-		if s.shared != nil {
+		if share {
 			p.values = append(p.values, e.values...)
 		}
 	}
@@ -593,13 +594,14 @@ type encoded struct {
 	values  []map[string]any
 }
 
-// encodePart encodes recs for the checkpoint transaction and, with decode once on, readies
-// the values they were encoded from for the streams that read them back.
-func (s *stream) encodePart(recs []*engine.Record, rejects *engine.Rejects) encoded {
+// encodePart encodes recs for the checkpoint transaction and, when share is set (decode once
+// is on and a stream of the process reads the topic), readies the values they were encoded
+// from for the streams that read them back.
+func (s *stream) encodePart(recs []*engine.Record, rejects *engine.Rejects, share bool) encoded {
 	var e encoded
 	var from []*engine.Record
 	e.records, from = s.txnOut.Encode(recs, rejects)
-	if s.shared != nil {
+	if share {
 		e.values = shareable(from)
 	}
 	return e
