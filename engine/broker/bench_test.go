@@ -68,7 +68,7 @@ func BenchmarkOutputWrite(b *testing.B) {
 func jsonValue(r *engine.Record) ([]byte, error) {
 	o := &Output{cfg: OutputConfig{Topic: "x", Clock: engine.WallClock{}}}
 	var slab []byte
-	kr, err := o.encode(r, r.Timestamp, &slab, 1)
+	kr, _, err := o.encode(r, r.Timestamp, &slab, 1, false)
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}

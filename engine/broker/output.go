@@ -117,7 +117,7 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 	}
 	var slab []byte
 	for i, rec := range batch {
-		kr, err := o.encode(rec, now, &slab, len(batch)-i)
+		kr, _, err := o.encode(rec, now, &slab, len(batch)-i, false)
 		if err != nil {
 			if rejects == nil {
 				return fmt.Errorf("broker: output %s: record %s/%d@%d: %w", o.cfg.Topic, rec.Source.Topic, rec.Source.Partition, rec.Source.Offset, err)
@@ -142,22 +142,34 @@ func (o *Output) Write(ctx context.Context, batch []*engine.Record, rejects *eng
 
 // Encode turns batch into the Kafka records Write would produce, without producing them, for
 // a stream that writes its output inside a transaction (Input.AddToTransaction). A record that
-// cannot be encoded goes to rejects. from[i] is the record out[i] was encoded from.
-func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record) {
+// cannot be encoded goes to rejects. With share set, values[i] is the value out[i] was
+// encoded from, turned into what decoding its bytes gives (codec.AppendShareable) for the
+// streams of the process that read the topic, or nil where it cannot be; without, values is
+// nil.
+func (o *Output) Encode(batch []*engine.Record, rejects *engine.Rejects, share bool) (out []*kgo.Record, values []map[string]any) {
 	now := o.cfg.Clock.Now()
 	out = make([]*kgo.Record, 0, len(batch))
-	from = make([]*engine.Record, 0, len(batch))
+	if share {
+		values = make([]map[string]any, 0, len(batch))
+	}
 	var slab []byte
 	for i, rec := range batch {
-		kr, err := o.encode(rec, now, &slab, len(batch)-i)
+		kr, shared, err := o.encode(rec, now, &slab, len(batch)-i, share)
 		if err != nil {
 			rejects.Add(rec, "output", err)
 			continue
 		}
 		out = append(out, kr)
-		from = append(from, rec)
+		if !share {
+			continue
+		}
+		if shared {
+			values = append(values, rec.Value)
+		} else {
+			values = append(values, nil)
+		}
 	}
-	return out, from
+	return out, values
 }
 
 // slabBytes is the largest block record values are encoded into: one allocation for many
@@ -168,26 +180,51 @@ const (
 	slabPerRecord = 1 << 10 // a first guess at a value's size, for small batches
 )
 
-// encode encodes one record; its value goes into slab, a buffer shared by the batch's
-// values (left is how many records of the batch are still to encode, this one included), so
-// that a batch costs a few allocations rather than one per value. A small batch gets a small
-// slab: a trickle of one-record batches must not allocate 64 KiB each.
-func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte, left int) (*kgo.Record, error) {
+// encode encodes one record, and with share set reports whether its value is now what
+// decoding the bytes gives (codec.AppendShareable, which changes the value's top level: the
+// key and headers are evaluated before).
+func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte, left int, share bool) (*kgo.Record, bool, error) {
 	kr := &kgo.Record{Topic: o.cfg.Topic, Key: rec.Key}
+	if err := o.keyAndHeaders(kr, rec, now); err != nil {
+		return nil, false, err
+	}
+	shared, err := o.encodeValue(kr, rec, slab, left, share)
+	if err != nil {
+		return nil, false, err
+	}
+	return kr, shared, o.checkSize(kr)
+}
+
+// encodeValue encodes rec's value into slab, a buffer shared by the batch's values (left is
+// how many records of the batch are still to encode, this one included), so that a batch
+// costs a few allocations rather than one per value. A small batch gets a small slab: a
+// trickle of one-record batches must not allocate 64 KiB each.
+func (o *Output) encodeValue(kr *kgo.Record, rec *engine.Record, slab *[]byte, left int, share bool) (shared bool, err error) {
 	if rec.Value == nil {
 		kr.Value = rec.Raw
-	} else {
-		if cap(*slab)-len(*slab) < slabPerRecord {
-			*slab = make([]byte, 0, min(slabBytes, max(left, 1)*slabPerRecord))
-		}
-		start := len(*slab)
-		buf, err := codec.AppendObject(*slab, rec.Value)
-		if err != nil {
-			return nil, fmt.Errorf("encoding value: %w", err)
-		}
-		*slab = buf
-		kr.Value = buf[start:len(buf):len(buf)]
+		return false, nil
 	}
+	if cap(*slab)-len(*slab) < slabPerRecord {
+		*slab = make([]byte, 0, min(slabBytes, max(left, 1)*slabPerRecord))
+	}
+	start := len(*slab)
+	var buf []byte
+	if share {
+		buf, shared, err = codec.AppendShareable(*slab, rec.Value)
+	} else {
+		buf, err = codec.AppendObject(*slab, rec.Value)
+	}
+	if err != nil {
+		return false, fmt.Errorf("encoding value: %w", err)
+	}
+	*slab = buf
+	kr.Value = buf[start:len(buf):len(buf)]
+	return shared, nil
+}
+
+// keyAndHeaders sets kr's key (from the output's key expression) and headers (rec's, then
+// the output's expressions).
+func (o *Output) keyAndHeaders(kr *kgo.Record, rec *engine.Record, now time.Time) error {
 	if len(rec.Headers) > 0 || len(o.cfg.Headers) > 0 {
 		kr.Headers = make([]kgo.RecordHeader, 0, len(rec.Headers)+len(o.cfg.Headers))
 		for _, h := range rec.Headers {
@@ -195,33 +232,33 @@ func (o *Output) encode(rec *engine.Record, now time.Time, slab *[]byte, left in
 		}
 	}
 	if o.cfg.Key == nil && len(o.cfg.Headers) == 0 {
-		return kr, o.checkSize(kr)
+		return nil
 	}
 	env := eval.Env{Vars: rec.Value, Source: rec.Source, Now: now}
 	if o.cfg.Key != nil {
 		v, err := o.cfg.Key.Eval(env)
 		if err != nil {
-			return nil, fmt.Errorf("key: %w", err)
+			return fmt.Errorf("key: %w", err)
 		}
 		if kr.Key, err = toBytes(v); err != nil {
-			return nil, fmt.Errorf("key: %w", err)
+			return fmt.Errorf("key: %w", err)
 		}
 	}
 	for name, p := range o.cfg.Headers {
 		v, err := p.Eval(env)
 		if err != nil {
-			return nil, fmt.Errorf("header %s: %w", name, err)
+			return fmt.Errorf("header %s: %w", name, err)
 		}
 		if v == nil {
 			continue // a missing field leaves the header out rather than writing "null"
 		}
 		b, err := toBytes(v)
 		if err != nil {
-			return nil, fmt.Errorf("header %s: %w", name, err)
+			return fmt.Errorf("header %s: %w", name, err)
 		}
 		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: name, Value: b})
 	}
-	return kr, o.checkSize(kr)
+	return nil
 }
 
 // ErrRecordTooLarge says a record is over broker.max_record_bytes.

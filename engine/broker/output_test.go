@@ -249,3 +249,43 @@ func TestOversizedRecordIsRejectedAndItsDeadLetterFits(t *testing.T) {
 		t.Errorf("dead letter value is %d bytes, want the start of the original, as much as fits", len(dl[0].Value))
 	}
 }
+
+// Encoding for a transaction with the values shared writes the very records it writes
+// without: the key and headers see the value as the stream built it (a time, an integer),
+// not as the readers will get it; and each shared value is what decoding its bytes gives.
+func TestEncodeSharingValuesWritesTheSameRecords(t *testing.T) {
+	at := time.Date(2026, 12, 7, 15, 4, 5, 123456789, time.FixedZone("", 3600))
+	cfg := OutputConfig{
+		Topic:   "out",
+		Key:     eval.MustCompile(`type(at) + "/" + type(n)`, eval.Any),
+		Headers: map[string]*eval.Program{"at": eval.MustCompile(`at`, eval.Any)},
+	}
+	batch := func() []*engine.Record {
+		return []*engine.Record{
+			{Value: map[string]any{"at": at, "n": 7, "host": "h1", "tags": map[string]any{"env": "prod"}}},
+			{Value: map[string]any{"at": at, "bad": "\xff"}}, // invalid UTF-8: written, not shared
+		}
+	}
+	var rejects engine.Rejects
+	plain, none := NewEncoder(cfg).Encode(batch(), &rejects, false)
+	shared, values := NewEncoder(cfg).Encode(batch(), &rejects, true)
+	if rejects.Len() != 0 || none != nil || len(plain) != 2 || len(shared) != 2 || len(values) != 2 {
+		t.Fatalf("rejects %v, %d and %d records, values %v and %v", rejects.Items, len(plain), len(shared), none, values)
+	}
+	for i := range plain {
+		if string(plain[i].Key) != string(shared[i].Key) || string(plain[i].Value) != string(shared[i].Value) ||
+			fmt.Sprint(plain[i].Headers) != fmt.Sprint(shared[i].Headers) {
+			t.Errorf("record %d: %q %s %v, shared %q %s %v", i, plain[i].Key, plain[i].Value, plain[i].Headers, shared[i].Key, shared[i].Value, shared[i].Headers)
+		}
+	}
+	if string(shared[0].Key) != "time.Time/int" {
+		t.Errorf("the key saw the value as shared, not as built: %q", shared[0].Key)
+	}
+	var decoded map[string]any
+	if err := json.Unmarshal(shared[0].Value, &decoded); err != nil || fmt.Sprint(decoded) != fmt.Sprint(values[0]) {
+		t.Errorf("shared value %v, decoding its bytes gives %v (%v)", values[0], decoded, err)
+	}
+	if values[1] != nil {
+		t.Errorf("a value with invalid UTF-8 was shared: %v", values[1])
+	}
+}

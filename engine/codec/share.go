@@ -114,15 +114,22 @@ func shareableSlice(s []any, depth int) (any, bool, bool) {
 	return fresh, true, true
 }
 
-// shareableTime is the string AppendObject writes for t (through time.Time.MarshalJSON: RFC
-// 3339 with nanoseconds, which needs no escapes), formatted without MarshalJSON's two
-// allocations. MarshalJSON refuses years outside 0..9999 and zone offsets that RFC 3339
-// cannot write; so does this.
+// shareableTime is the string AppendObject writes for t (RFC 3339 with nanoseconds, which
+// needs no escapes), formatted without MarshalJSON's two allocations; a time plainRFC3339
+// refuses is not shared.
 func shareableTime(t time.Time) (any, bool, bool) {
-	_, offset := t.Zone()
-	if y := t.Year(); y < 0 || y > 9999 || offset%60 != 0 || offset <= -24*3600 || offset >= 24*3600 {
+	if !plainRFC3339(t) {
 		return nil, false, false
 	}
 	var buf [40]byte
 	return string(t.AppendFormat(buf[:0], time.RFC3339Nano)), true, true
+}
+
+// plainRFC3339 reports whether t's RFC 3339 form is certain: MarshalJSON refuses years
+// outside 0..9999 and zone offsets of 24 hours or more, and silently drops the seconds of an
+// offset (which this refuses too, to be safe).
+func plainRFC3339(t time.Time) bool {
+	_, offset := t.Zone()
+	y := t.Year()
+	return y >= 0 && y <= 9999 && offset%60 == 0 && offset > -24*3600 && offset < 24*3600
 }

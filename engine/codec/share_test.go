@@ -57,12 +57,18 @@ func randomValue(rng *rand.Rand, depth int, odd bool) any {
 func deepCopy(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
+		if t == nil {
+			return t
+		}
 		m := make(map[string]any, len(t))
 		for k, x := range t {
 			m[k] = deepCopy(x)
 		}
 		return m
 	case []any:
+		if t == nil {
+			return t
+		}
 		s := make([]any, len(t))
 		for i, x := range t {
 			s[i] = deepCopy(x)
@@ -130,5 +136,45 @@ func TestShareableRefusesWhatItCannotTellWithoutEncoding(t *testing.T) {
 	}
 	if !Shareable(map[string]any{"s": strings.Repeat("ok", 3)}) {
 		t.Error("a plain object is refused")
+	}
+}
+
+// AppendShareable, which skips what encoding shows to be settled, writes what AppendObject
+// writes and leaves the value and answer Shareable would: on random events (some of them
+// refused) and on each case Shareable refuses.
+func TestAppendShareableIsAppendObjectThenShareable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 23))
+	var cases []map[string]any
+	for range 20000 {
+		v := map[string]any{}
+		for j := range rng.IntN(8) {
+			v[string(rune('k'+j))] = randomValue(rng, 1, true)
+		}
+		cases = append(cases, v)
+	}
+	deep := map[string]any{}
+	for range MaxDepth {
+		deep = map[string]any{"a": deep}
+	}
+	cases = append(cases, map[string]any{"s": "\xff"}, map[string]any{"\xff": 1.0}, map[string]any{"\xff": time.Unix(0, 0)},
+		map[string]any{"s": struct{}{}}, map[string]any{"n": map[string]any{"s": []string{"a"}}}, deep,
+		map[string]any{"nil map": map[string]any(nil), "nil slice": []any(nil), "i": 1})
+	for i, v := range cases {
+		want := deepCopy(v).(map[string]any)
+		wantBytes, wantErr := AppendObject(nil, want)
+		wantShared := wantErr == nil && Shareable(want)
+		got, shared, err := AppendShareable(nil, v)
+		if (err != nil) != (wantErr != nil) || string(got) != string(wantBytes) {
+			t.Fatalf("case %d: wrote %s (%v), want %s (%v)", i, got, err, wantBytes, wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		if shared != wantShared {
+			t.Fatalf("case %d: shareable %v, want %v for %s", i, shared, wantShared, wantBytes)
+		}
+		if shared && !reflect.DeepEqual(v, want) {
+			t.Fatalf("case %d:\ngot  %#v\nwant %#v", i, v, want)
+		}
 	}
 }

@@ -114,7 +114,7 @@ type numberEncoder struct {
 	calls int
 }
 
-func (e *numberEncoder) Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record) {
+func (e *numberEncoder) Encode(batch []*engine.Record, rejects *engine.Rejects, share bool) (out []*kgo.Record, values []map[string]any) {
 	e.mu.Lock()
 	e.calls++
 	e.mu.Unlock()
@@ -125,9 +125,11 @@ func (e *numberEncoder) Encode(batch []*engine.Record, rejects *engine.Rejects) 
 			continue
 		}
 		out = append(out, &kgo.Record{Value: []byte(strconv.Itoa(n))})
-		from = append(from, r)
+		if share {
+			values = append(values, r.Value)
+		}
 	}
-	return out, from
+	return out, values
 }
 
 // A large batch's output is encoded in parts at once; the records come out in order, each

@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/engine"
-	"github.com/eventops/eventops-engine/engine/codec"
 	"github.com/eventops/eventops-engine/engine/schema"
 )
 
@@ -109,7 +108,7 @@ func (s *sharedRecords) ring(tp topicPartition, create bool) *sharedRing {
 
 // offer keeps the values of records just committed to their topics: values[i] is what
 // records[i] (produced, so its partition and offset are set) was encoded from, made
-// shareable (codec.Shareable) beforehand, or nil.
+// shareable (codec.AppendShareable) as it was encoded, or nil.
 func (s *sharedRecords) offer(records []*kgo.Record, values []map[string]any, checked *schema.Validator) {
 	for i, kr := range records {
 		if values[i] == nil {
@@ -157,16 +156,4 @@ func (s *sharedRecords) take(rec *engine.Record, schema *schema.Validator) (ok, 
 	r.mu.Unlock()
 	rec.Value = maps.Clone(value)
 	return true, schema != nil && valid
-}
-
-// shareable prepares the values records were encoded from (from[i] for records[i]) to be
-// offered once committed: values[i] is nil where one cannot be shared.
-func shareable(from []*engine.Record) []map[string]any {
-	values := make([]map[string]any, len(from))
-	for i, rec := range from {
-		if rec.Value != nil && codec.Shareable(rec.Value) {
-			values[i] = rec.Value
-		}
-	}
-	return values
 }

@@ -32,9 +32,10 @@ type checkpointInput interface {
 
 // transactionalOutput is a topic output whose records a stateful stream writes inside its
 // checkpoint transaction instead of producing them itself (broker.Output). Encode may be
-// called on disjoint parts of a batch at once.
+// called on disjoint parts of a batch at once. With share set, values[i] is what out[i] was
+// encoded from, made shareable (decode once: shared.go), or nil.
 type transactionalOutput interface {
-	Encode(batch []*engine.Record, rejects *engine.Rejects) (out []*kgo.Record, from []*engine.Record)
+	Encode(batch []*engine.Record, rejects *engine.Rejects, share bool) (out []*kgo.Record, values []map[string]any)
 }
 
 // changelogReader reads the committed state of partitions from a changelog topic.

@@ -599,11 +599,7 @@ type encoded struct {
 // from for the streams that read them back.
 func (s *stream) encodePart(recs []*engine.Record, rejects *engine.Rejects, share bool) encoded {
 	var e encoded
-	var from []*engine.Record
-	e.records, from = s.txnOut.Encode(recs, rejects)
-	if share {
-		e.values = shareable(from)
-	}
+	e.records, e.values = s.txnOut.Encode(recs, rejects, share)
 	return e
 }
 

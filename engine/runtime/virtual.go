@@ -264,7 +264,7 @@ type virtualTopic struct {
 }
 
 func (o virtualTopic) Write(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) error {
-	records, _ := o.enc.Encode(batch, rejects)
+	records, _ := o.enc.Encode(batch, rejects, false)
 	for _, kr := range records {
 		var headers []engine.Header
 		for _, h := range kr.Headers {
