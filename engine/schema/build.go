@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"slices"
 	"sort"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -43,8 +44,8 @@ type node struct {
 
 	// object
 	minProps, maxProps int
-	required           []string
-	props              []property
+	props              []property // each says whether it is required
+	requiredOther      []string   // required names that are not among props
 	propIndex          map[string]struct{}
 	patternProps       []patternProperty
 	additional         *node // nil: allowed; always=false node: denied
@@ -68,8 +69,9 @@ type node struct {
 }
 
 type property struct {
-	name string
-	node *node
+	name     string
+	node     *node
+	required bool
 }
 
 type patternProperty struct {
@@ -136,8 +138,7 @@ func buildNode(s *jsonschema.Schema) *node {
 		minProps: s.MinProperties, maxProps: s.MaxProperties,
 		minItems: s.MinItems, maxItems: s.MaxItems,
 		minLength: s.MinLength, maxLength: s.MaxLength,
-		pattern:  newMemoPattern(s.Pattern),
-		required: s.Required,
+		pattern: newMemoPattern(s.Pattern),
 	}
 	for _, t := range s.Types {
 		bit, ok := typeBits[t]
@@ -167,7 +168,12 @@ func buildNode(s *jsonschema.Schema) *node {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		n.props = append(n.props, property{name, buildNode(s.Properties[name])})
+		n.props = append(n.props, property{name: name, node: buildNode(s.Properties[name]), required: slices.Contains(s.Required, name)})
+	}
+	for _, name := range s.Required {
+		if _, declared := s.Properties[name]; !declared {
+			n.requiredOther = append(n.requiredOther, name)
+		}
 	}
 	for re, sub := range s.PatternProperties {
 		n.patternProps = append(n.patternProps, patternProperty{re, buildNode(sub)})

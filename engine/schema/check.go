@@ -352,17 +352,22 @@ func (n *node) checkObject(v value) result {
 	if n.minProps >= 0 && size < n.minProps || n.maxProps >= 0 && size > n.maxProps {
 		return invalid
 	}
-	for _, name := range n.required {
+	for _, name := range n.requiredOther {
 		if !v.has(name) {
 			return invalid
 		}
 	}
 	res := valid
 	for _, p := range n.props {
-		if child, ok := v.member(p.name); ok {
-			if res = max(res, p.node.checkValue(child)); res == invalid {
+		child, ok := v.member(p.name)
+		if !ok {
+			if p.required {
 				return invalid
 			}
+			continue
+		}
+		if res = max(res, p.node.checkValue(child)); res == invalid {
+			return invalid
 		}
 	}
 	if n.patternProps == nil && !n.checkAdditional {

@@ -186,6 +186,8 @@ func TestKeywords(t *testing.T) {
 		{`{"format":"ipv4"}`, []string{`"10.0.0.1"`, `1`}, []string{`"10.0.0.256"`}},
 		{`{"format":"no-such-format"}`, []string{`"anything"`}, nil},
 		{`{"required":["a","b"]}`, []string{`{"a":1,"b":2}`, `[]`}, []string{`{"a":1}`, `{}`}},
+		{`{"required":["a","b"],"properties":{"a":{"type":"integer"},"c":{"type":"string"}}}`, // a declared, b not
+			[]string{`{"a":1,"b":null}`, `{"a":1,"b":2,"c":"s"}`}, []string{`{"b":2}`, `{"a":1}`, `{"a":1.5,"b":2}`, `{"a":1,"b":2,"c":3}`}},
 		{`{"minProperties":1,"maxProperties":2}`, []string{`{"a":1}`, `{"a":1,"b":2}`}, []string{`{}`, `{"a":1,"b":2,"c":3}`}},
 		{`{"properties":{"a":{"type":"string"}},"additionalProperties":false}`, []string{`{}`, `{"a":"x"}`}, []string{`{"a":1}`, `{"b":1}`}},
 		{`{"properties":{"a":true},"patternProperties":{"^x-":{"type":"integer"}},"additionalProperties":{"type":"string"}}`,
