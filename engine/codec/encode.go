@@ -95,6 +95,20 @@ type keyed struct {
 	value any
 }
 
+// sortByKey sorts an object's members by key: by insertion for the few members of most
+// objects (without the comparison function slices.SortFunc calls for each step).
+func sortByKey(members []keyed) {
+	if len(members) > 16 {
+		slices.SortFunc(members, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+		return
+	}
+	for i := 1; i < len(members); i++ {
+		for j := i; j > 0 && members[j].key < members[j-1].key; j-- {
+			members[j], members[j-1] = members[j-1], members[j]
+		}
+	}
+}
+
 // appendObject encodes m with its keys sorted; depth counts m and the objects and arrays
 // around it. With fix set, a member that is not settled is replaced by its decoded form
 // (m is a record's top level, which its stream is done with: Shareable), and the answer is
@@ -108,7 +122,7 @@ func appendObject(dst []byte, m map[string]any, depth int, fix bool) ([]byte, bo
 	for k, v := range m {
 		members = append(members, keyed{k, v})
 	}
-	slices.SortFunc(members, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	sortByKey(members)
 	settled := depth <= MaxDepth
 	dst = append(dst, '{')
 	for i, e := range members {

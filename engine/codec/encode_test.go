@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -34,9 +35,18 @@ func TestAppendObject(t *testing.T) {
 		{"processor types", map[string]any{"i": 42, "i64": int64(-7), "t": time.Date(2025, 10, 16, 9, 0, 0, 5, time.UTC)}, `{"i":42,"i64":-7,"t":"2025-10-16T09:00:00.000000005Z"}`},
 		{"nil containers", map[string]any{"m": map[string]any(nil), "a": []any(nil), "e": []any{}}, `{"a":null,"e":[],"m":null}`},
 		{"fallback type", map[string]any{"u": uint8(3), "s": []string{"x"}}, `{"s":["x"],"u":3}`},
+		{"zones and a year before 1000", map[string]any{"t": time.Date(999, 1, 2, 3, 4, 5, 600, time.FixedZone("", -(9*3600+30*60)))}, `{"t":"0999-01-02T03:04:05.0000006-09:30"}`},
+		{"more keys than the insertion sort takes", manyKeys(40), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.want == "" {
+				ref, err := encodingJSON(t, tt.in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.want = string(ref)
+			}
 			got, err := AppendObject([]byte("prefix:"), tt.in)
 			if err != nil {
 				t.Fatal(err)
@@ -53,6 +63,15 @@ func TestAppendObject(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyKeys is an object of n members whose keys come in no particular order.
+func manyKeys(n int) map[string]any {
+	m := map[string]any{}
+	for i := range n {
+		m[fmt.Sprintf("k%03d", (i*37)%n)] = float64(i)
+	}
+	return m
 }
 
 func TestAppendObjectRejectsNonFinite(t *testing.T) {
