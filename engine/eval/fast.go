@@ -7,7 +7,8 @@ import (
 
 // A fastForm answers an expression of one of the shapes pipeline files use most (a field, a
 // literal, `tenant_id ?? "default"`, `metric == "cpu_load"`, `value >= 90`, `now()`,
-// `record_id()`, `float(value)`, and `&&`, `||`, `!` and `?:` of these) without the VM, whose
+// `record_id()`, `float(value)`, `parse_time(ts_event)`, and `&&`, `||`, `!` and `?:` of
+// these) without the VM, whose
 // fixed cost per run is larger than the work of such an expression: the quickstart evaluates
 // a dozen of them per event. ok is false whenever a value is of a type the form does not
 // handle or a path goes through something that is not an object; the caller then runs the
@@ -49,6 +50,9 @@ func fastNode(n ast.Node) fastForm {
 		return fastConditional(n)
 	case *ast.CallNode:
 		if callee, isName := n.Callee.(*ast.IdentifierNode); isName {
+			if callee.Value == "parse_time" {
+				return fastParseTime(n.Arguments)
+			}
 			return fastContextCall(callee.Value, n.Arguments)
 		}
 	case *ast.BuiltinNode: // now() parses as expr's builtin, which ours replaces
@@ -330,5 +334,25 @@ func fastFloat(args []ast.Node) fastForm {
 		}
 		f, ok := asFloat(v)
 		return f, ok
+	}
+}
+
+// fastParseTime is parse_time(x) of a time it can read; one it cannot is left to the VM,
+// which says why.
+func fastParseTime(args []ast.Node) fastForm {
+	if len(args) != 1 {
+		return nil
+	}
+	arg := fastNode(args[0])
+	if arg == nil {
+		return nil
+	}
+	return func(vars map[string]any) (any, bool) {
+		v, ok := arg(vars)
+		if !ok {
+			return nil, false
+		}
+		text, err := parseTimeText(v, "")
+		return text, err == nil
 	}
 }

@@ -24,6 +24,7 @@ var fastShapes = []string{
 	`!(value >= 90)`, `not (metric == "a")`, `!metric`,
 	`value >= 90 ? "high" : "low"`, `metric ? 1 : 2`,
 	`float(value)`, `float(metric)`, `now()`, `record_id()`,
+	`parse_time(metric)`, `metric != nil ? parse_time(metric) : now()`,
 }
 
 // Values a field takes in the records the shapes are evaluated on: every type a decoded
@@ -32,6 +33,8 @@ var fieldValues = []any{
 	nil, 0, 90, 75, 89.5, 90.0, 75.5, math.NaN(), math.Inf(1), "cpu_load", "x", "", true, false,
 	map[string]any{"env": "prod"}, map[string]any{}, map[string]any{"source_id": "web-01"},
 	[]any{1.0, "a"}, int64(90),
+	"2025-10-16T09:00:00Z", "2025-10-16T09:00:00.250Z", "2025-10-16T09:00:00.123456789Z", "2025-10-16T09:00:00.1234567891Z",
+	"2025-10-16T11:00:00+02:00", "2025-10-16t09:00:00z", "1760605200", time.Date(2025, 10, 16, 9, 0, 0, 5, time.FixedZone("", 3600)),
 }
 
 // Fast forms give exactly what the VM gives (value, or an error where the VM has one), on
@@ -107,7 +110,7 @@ func sameValue(a, b any) bool {
 // Expressions of other shapes have no fast form and run on the VM.
 func TestOtherShapesHaveNoFastForm(t *testing.T) {
 	for _, src := range []string{
-		`value + 1`, `-1`, `parse_time(ts_event)`, `{"a": 1}`, `[1, 2]`, `metric matches "^cpu"`,
+		`value + 1`, `-1`, `parse_time(ts_event, "2006-01-02")`, `parse_time(value + 1)`, `{"a": 1}`, `[1, 2]`, `metric matches "^cpu"`,
 		`upper(metric)`, `$env`, `tags.env()`, `float(value, 1)`, `now(1)`, `let x = 1; x`, `value in [1, 2]`, `len(metric)`, `record_id(1)`,
 	} {
 		if fast, _ := shapeOf(src); fast != nil {

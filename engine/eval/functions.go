@@ -43,14 +43,7 @@ var functions = []expr.Option{
 			}
 			layout = l
 		}
-		t, err := ParseTime(params[0], layout)
-		if err != nil {
-			return nil, err
-		}
-		if s, ok := params[0].(string); ok && layout == "" && isCanonicalUTC(s, t) {
-			return s, nil // what Format would write, without writing it
-		}
-		return t.UTC().Format(time.RFC3339Nano), nil
+		return parseTimeText(params[0], layout)
 	}),
 	expr.Function("unix_ms", func(params ...any) (any, error) {
 		if len(params) != 1 {
@@ -138,11 +131,32 @@ func ParseTime(v any, layout string) (time.Time, error) {
 	}
 }
 
+// parseTimeText is parse_time(v[, layout]): the time v names, as RFC 3339 text in UTC with
+// the fraction of a second it has.
+func parseTimeText(v any, layout string) (any, error) {
+	t, err := ParseTime(v, layout)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := v.(string); ok && layout == "" && isCanonicalUTC(s, t) {
+		return s, nil // what Format would write, without writing it
+	}
+	return t.UTC().Format(time.RFC3339Nano), nil
+}
+
 // isCanonicalUTC reports whether s, which parsed as t, is already t as parse_time writes
-// it: whole seconds in UTC, "2006-01-02T15:04:05Z", as agents mostly send times.
+// it: in UTC ("Z"), with a fraction of a second only when there is one and without trailing
+// zeros, "2006-01-02T15:04:05.123Z", as agents mostly send times.
 func isCanonicalUTC(s string, t time.Time) bool {
-	return len(s) == len("2006-01-02T15:04:05Z") && s[10] == 'T' && s[19] == 'Z' &&
-		t.Nanosecond() == 0 && t.Location() == time.UTC
+	const whole = len("2006-01-02T15:04:05Z")
+	if len(s) < whole || s[10] != 'T' || s[len(s)-1] != 'Z' || t.Location() != time.UTC {
+		return false
+	}
+	if len(s) == whole {
+		return t.Nanosecond() == 0
+	}
+	fraction := s[whole-1 : len(s)-1] // ".123"
+	return len(fraction) >= 2 && len(fraction) <= 10 && fraction[0] == '.' && fraction[len(fraction)-1] != '0'
 }
 
 func fromEpoch(f float64) time.Time {
