@@ -320,26 +320,21 @@ func fastContextCall(name string, args []ast.Node) fastForm {
 
 // fastFloat is float(x) of a number.
 func fastFloat(args []ast.Node) fastForm {
-	if len(args) != 1 {
-		return nil
-	}
-	arg := fastNode(args[0])
-	if arg == nil {
-		return nil
-	}
-	return func(vars map[string]any) (any, bool) {
-		v, ok := arg(vars)
-		if !ok {
-			return nil, false
-		}
-		f, ok := asFloat(v)
-		return f, ok
-	}
+	return fastCallOf(args, func(v any) (any, bool) { return asFloat(v) })
 }
 
 // fastParseTime is parse_time(x) of a time it can read; one it cannot is left to the VM,
 // which says why.
 func fastParseTime(args []ast.Node) fastForm {
+	return fastCallOf(args, func(v any) (any, bool) {
+		text, err := parseTimeText(v, "")
+		return text, err == nil
+	})
+}
+
+// fastCallOf is a function of one argument, itself of a fast shape: fn answers for the
+// argument's value, or leaves it to the VM.
+func fastCallOf(args []ast.Node, fn func(any) (any, bool)) fastForm {
 	if len(args) != 1 {
 		return nil
 	}
@@ -352,7 +347,6 @@ func fastParseTime(args []ast.Node) fastForm {
 		if !ok {
 			return nil, false
 		}
-		text, err := parseTimeText(v, "")
-		return text, err == nil
+		return fn(v)
 	}
 }
