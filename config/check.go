@@ -485,6 +485,27 @@ func (l *loader) checkStreams(p *Pipeline) {
 			l.checkOutput(s.Output, path+".output")
 		}
 	}
+	l.checkListenersDiffer(p)
+}
+
+// checkListenersDiffer makes sure no two listeners of the pipeline (the API, each http
+// input) ask for the same address: the second could not start.
+func (l *loader) checkListenersDiffer(p *Pipeline) {
+	first := map[string]string{}
+	if p.API != nil && p.API.Listen != "" {
+		first[p.API.Listen] = "api.listen"
+	}
+	for i, s := range p.Streams {
+		if s.Input.HTTP == nil || s.Input.HTTP.Listen == "" {
+			continue
+		}
+		at := indexPath("streams", i) + ".input.http.listen"
+		if other, ok := first[s.Input.HTTP.Listen]; ok && !strings.HasSuffix(s.Input.HTTP.Listen, ":0") {
+			l.errs.Add(l.posOf(at), at, "listen address %q is %s's too (line %d): give each listener its own port", s.Input.HTTP.Listen, other, l.posOf(other).Line)
+			continue
+		}
+		first[s.Input.HTTP.Listen] = at
+	}
 }
 
 // MaxCommitInterval is the longest commit_interval: half the transaction timeout of the
@@ -509,6 +530,8 @@ func (l *loader) checkInput(in *Input, path string) {
 	switch {
 	case len(set) > 1:
 		l.errs.Add(l.posOf(path+"."+set[1]), path, "set exactly one of topic, file and stdin, not %s", strings.Join(set, " and "))
+	case len(set) == 0 && in.HTTP != nil:
+		l.errs.Add(l.posOf(path+".http"), path, "missing required field \"topic\": an http input stores what it receives in the stream's topic before answering")
 	case len(set) == 0 && !l.failedPaths[path+".topic"] && !l.typos[path+".topic"]:
 		l.errs.Add(l.posOf(path), path, "missing required field \"topic\" (or file: or stdin: to read newline-delimited JSON)")
 	}
@@ -525,6 +548,36 @@ func (l *loader) checkInput(in *Input, path string) {
 	}
 	if in.Stdin != nil {
 		checkMax(path+".stdin.max_line_bytes", in.Stdin.MaxLineBytes)
+	}
+	if in.HTTP != nil {
+		l.checkHTTPInput(in, path)
+	}
+}
+
+// checkHTTPInput makes sure an http input has a topic to store what it receives in, and
+// settings it can run with.
+func (l *loader) checkHTTPInput(in *Input, path string) {
+	at := path + ".http"
+	everyInterface := func(port string) string {
+		return fmt.Sprintf("%q (every interface) or %q (this machine only)", ":"+port, "127.0.0.1:"+port)
+	}
+	if _, problem := splitAddress(in.HTTP.Listen, "8090", everyInterface); problem != "" && in.HTTP.Listen != "" {
+		l.errs.Add(l.posOf(at+".listen"), at+".listen", "listen address %q %s", in.HTTP.Listen, problem)
+	}
+	if in.File != nil || in.Stdin != nil {
+		l.errs.Add(l.posOf(at), at, "an http input stores what it receives in a topic: it goes with topic, not with file or stdin")
+	}
+	if in.HTTP.Path == "" || in.HTTP.Path[0] != '/' {
+		l.errs.Add(l.posOf(at+".path"), at+".path", "must start with /, got %q", in.HTTP.Path)
+	}
+	if in.HTTP.MaxBodyBytes < 1 {
+		l.errs.Add(l.posOf(at+".max_body_bytes"), at+".max_body_bytes", "must be at least 1 byte, got %d", in.HTTP.MaxBodyBytes)
+	}
+	if in.HTTP.MaxInFlight < 1 {
+		l.errs.Add(l.posOf(at+".max_in_flight"), at+".max_in_flight", "must be at least 1, got %d", in.HTTP.MaxInFlight)
+	}
+	if in.HTTP.Timeout.D() <= 0 {
+		l.errs.Add(l.posOf(at+".timeout"), at+".timeout", "must be more than 0, got %v", in.HTTP.Timeout.D())
 	}
 }
 

@@ -221,6 +221,7 @@ type Input struct {
 	Topic          string      `yaml:"topic" ref:"topics" doc:"Topic to read. A stream reads exactly one of topic, file and stdin."`
 	File           *FileInput  `yaml:"file" doc:"Read newline-delimited JSON (one record per line) from a file, once, from its start: for replays, debugging and measuring. The stream ends at the end of the file; a pipeline whose streams have all ended stops. Nothing of its position is kept: a restart reads the file again (what the stream wrote to a topic is written again; record_id() gives each line the same id each time, so sinks skip it)."`
 	Stdin          *StdinInput `yaml:"stdin" doc:"Read newline-delimited JSON (one record per line) from standard input, until it closes; otherwise as file."`
+	HTTP           *HTTPInput  `yaml:"http" doc:"Also receive records over HTTP into topic: a JSON object, an array of objects, or one object per line, POSTed to path. A request is answered 200 only once its records are stored in topic; 429 with Retry-After when the topic cannot take them in time (send again: at least once); 400 or 413 saying which record and where, when the body is not records. The stream then reads topic as usual."`
 	Schema         string      `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
 	DeadLetter     string      `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
 	Group          string      `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
@@ -234,6 +235,15 @@ type Input struct {
 type FileInput struct {
 	Path         string `yaml:"path" required:"true" doc:"File to read; relative to the pipeline file's directory."`
 	MaxLineBytes Size   `yaml:"max_line_bytes" default:"16MiB" doc:"Longest line read; a longer one stops the stream with an error naming the line, rather than be cut or skipped."`
+}
+
+// HTTPInput receives records over HTTP into the stream's topic (engine/httpinput).
+type HTTPInput struct {
+	Listen       string   `yaml:"listen" required:"true" doc:"Address to listen on, host:port (127.0.0.1:8090; :8090 for every interface). Each http input has its own."`
+	Path         string   `yaml:"path" default:"/" doc:"Path records are POSTed to; others get 404."`
+	MaxBodyBytes Size     `yaml:"max_body_bytes" default:"8MiB" doc:"Largest request body, after gzip (Content-Encoding: gzip) is undone; a larger one is answered 413."`
+	MaxInFlight  int      `yaml:"max_in_flight" default:"64" doc:"Requests being stored at once; one more is answered 429 with Retry-After at once. With max_body_bytes, bounds the memory requests hold."`
+	Timeout      Duration `yaml:"timeout" default:"10s" doc:"How long a request waits for the broker to store its records before it is answered 429 with Retry-After."`
 }
 
 // StdinInput reads standard input as newline-delimited records.

@@ -23,22 +23,23 @@ import (
 
 // live is the running set of streams, which a reload changes stream by stream.
 type live struct {
-	mu      sync.Mutex // held by a reload, and from shutdown on
-	plan    *Plan      // the configuration in force
-	b       *broker.Broker
-	ro      RunOptions
-	runCtx  context.Context
-	cancel  context.CancelFunc // stops the whole run (a stream failed)
-	wg      sync.WaitGroup
-	errc    chan error
-	streams map[string]*liveStream
-	tracker reload.Tracker
-	closed  bool // shutting down: no more reloads
-	server  *api.Server
-	stores  map[string]store.Store    // what the API's routes read, by table
-	closers []func()                  // run at shutdown: stores a reload opened
-	probe   *brokerProbe              // whether the broker answers
-	seen    atomic.Pointer[[]*stream] // the streams running() last listed
+	receivers *receivers // the http inputs; a reload leaves them as they are
+	mu        sync.Mutex // held by a reload, and from shutdown on
+	plan      *Plan      // the configuration in force
+	b         *broker.Broker
+	ro        RunOptions
+	runCtx    context.Context
+	cancel    context.CancelFunc // stops the whole run (a stream failed)
+	wg        sync.WaitGroup
+	errc      chan error
+	streams   map[string]*liveStream
+	tracker   reload.Tracker
+	closed    bool // shutting down: no more reloads
+	server    *api.Server
+	stores    map[string]store.Store    // what the API's routes read, by table
+	closers   []func()                  // run at shutdown: stores a reload opened
+	probe     *brokerProbe              // whether the broker answers
+	seen      atomic.Pointer[[]*stream] // the streams running() last listed
 }
 
 type liveStream struct {
@@ -493,10 +494,37 @@ func notReloadable(old, cfg *config.Pipeline) error {
 			errs = append(errs, fmt.Sprintf("%s: changing or removing a %s output needs a restart (adding one does not)", k, co[k].Type))
 		}
 	}
+	errs = append(errs, httpInputsChanged(old, cfg)...)
 	if len(errs) == 0 {
 		return nil
 	}
 	return errors.New(strings.Join(errs, "; "))
+}
+
+// httpInputsChanged lists the streams whose http input a reload would add, remove or change
+// (its settings or the topic it stores into): its listener is opened once, at the start.
+func httpInputsChanged(old, cfg *config.Pipeline) []string {
+	inputs := func(p *config.Pipeline) map[string]config.Input {
+		m := map[string]config.Input{}
+		for _, s := range p.Streams {
+			if s.Input.HTTP != nil {
+				m[s.Name] = s.Input
+			}
+		}
+		return m
+	}
+	before, after := inputs(old), inputs(cfg)
+	names := maps.Clone(before)
+	maps.Copy(names, after)
+	var errs []string
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		b, hadIt := before[name]
+		a, hasIt := after[name]
+		if hadIt != hasIt || b.Topic != a.Topic || !reload.Same(*b.HTTP, *a.HTTP) {
+			errs = append(errs, fmt.Sprintf("streams.%s.input.http: adding, removing or changing an http input (or its topic) needs a restart", name))
+		}
+	}
+	return errs
 }
 
 // claimingOutputs are the outputs of p that hold something alone (config.Claimer), by the

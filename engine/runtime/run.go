@@ -175,6 +175,12 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		}
 		log.Info("API listening", "addr", server.Addr())
 	}
+	rcv, err := p.startReceivers(b, ro.Metrics, log)
+	if err != nil {
+		return err
+	}
+	lv.receivers = rcv
+	defer rcv.stop(ctx) // on every return; after a clean shutdown it has nothing left to stop
 	started = true
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -205,7 +211,8 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	<-runCtx.Done()
 	log.Info("shutting down")
 	ready.Store(false)
-	lv.mu.Lock() // waits for a reload under way; none starts after
+	rcv.stop(ctx) // first: what is still POSTed is refused, and its clients send it again
+	lv.mu.Lock()  // waits for a reload under way; none starts after
 	lv.closed = true
 	lv.mu.Unlock()
 	lv.wg.Wait()

@@ -63,6 +63,10 @@ type Metrics struct {
 	SSEClients *prometheus.GaugeVec
 	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
 	SSEDropped *prometheus.CounterVec
+	// HTTPInputRequests counts the requests of http inputs by answer. Labels: stream, code.
+	HTTPInputRequests *prometheus.CounterVec
+	// HTTPInputRecords counts the records http inputs stored in their topic. Labels: stream.
+	HTTPInputRecords *prometheus.CounterVec
 	// WebhookRequests counts the requests of webhook outputs by outcome: the status class
 	// (2xx, 3xx, 4xx, 5xx) or error (no response: refused, reset, timed out). Labels:
 	// stream, class.
@@ -125,6 +129,10 @@ func New() *Metrics {
 	m.BrokerUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_broker_up", Help: "Whether the broker answered the engine's last metadata request (1) or not (0)."})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
+	m.HTTPInputRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_requests_total", Help: "Requests to http inputs, by the status code they were answered with (200: stored; 429: send again later)."}, []string{"stream", "code"})
+	m.HTTPInputRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_records_total", Help: "Records http inputs stored in their topic."}, []string{"stream"})
+	f(m.HTTPInputRequests)
+	f(m.HTTPInputRecords)
 	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_config_reloads_total", Help: "Configuration reload attempts, by result."}, []string{"result"})
 	m.ConfigReloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_successful", Help: "Whether the last configuration reload attempt succeeded (1) or was rejected (0)."})
 	m.ConfigReloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_success_timestamp_seconds", Help: "When the running configuration was applied (Unix time)."})

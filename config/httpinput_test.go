@@ -1,0 +1,64 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// An http input goes with the topic it stores into, and every mistake in it is reported at
+// the setting, with what to write instead.
+func TestHTTPInput(t *testing.T) {
+	const head = "version: 1\nbroker: {embedded: {}}\ndead_letter: dlq\ntopics: {in: {ingest: true}, out: {}, dlq: {}}\napi: {listen: \"127.0.0.1:8088\"}\n"
+	stream := func(name, input string) string {
+		return "  - {name: " + name + ", input: " + input + ", output: {topic: out}}\n"
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{name: "with its topic", yaml: stream("s", `{topic: in, http: {listen: "127.0.0.1:8090", path: /ingest}}`)},
+		{name: "without a topic", yaml: stream("s", `{http: {listen: "127.0.0.1:8090"}}`),
+			want: []string{`streams[0].input: missing required field "topic": an http input stores what it receives in the stream's topic before answering`}},
+		{name: "with a file", yaml: stream("s", `{file: {path: x.ndjson}, http: {listen: "127.0.0.1:8090"}}`),
+			want: []string{`streams[0].input.http: an http input stores what it receives in a topic: it goes with topic, not with file or stdin`}},
+		{name: "no listen address", yaml: stream("s", `{topic: in, http: {path: /x}}`),
+			want: []string{`streams[0].input.http: missing required field "listen"`}},
+		{name: "a port alone", yaml: stream("s", `{topic: in, http: {listen: "8090"}}`),
+			want: []string{`streams[0].input.http.listen: listen address "8090" must be host:port, not a port alone: write ":8090" (every interface) or "127.0.0.1:8090" (this machine only)`}},
+		{name: "a relative path", yaml: stream("s", `{topic: in, http: {listen: "127.0.0.1:8090", path: ingest}}`),
+			want: []string{`streams[0].input.http.path: must start with /, got "ingest"`}},
+		{name: "limits", yaml: stream("s", `{topic: in, http: {listen: "127.0.0.1:8090", max_in_flight: 0, timeout: 0s}}`),
+			want: []string{`streams[0].input.http.max_in_flight: must be at least 1, got 0`, `streams[0].input.http.timeout: must be more than 0`}},
+		{name: "the API's address", yaml: stream("s", `{topic: in, http: {listen: "127.0.0.1:8088"}}`),
+			want: []string{`streams[0].input.http.listen: listen address "127.0.0.1:8088" is api.listen's too (line 5): give each listener its own port`}},
+		{name: "another input's address", yaml: stream("a", `{topic: in, http: {listen: ":8090"}}`) + stream("b", `{topic: in, http: {listen: ":8090"}}`),
+			want: []string{`streams[1].input.http.listen: listen address ":8090" is streams[0].input.http.listen's too (line 7)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := loadFindings(t, head+"streams:\n"+tc.yaml)
+			if len(got) != len(tc.want) {
+				t.Fatalf("want %d findings, got %d:\n%s", len(tc.want), len(got), strings.Join(got, "\n"))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("finding %d:\n got %s\nwant it to hold %s", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// Unset settings take the documented defaults.
+func TestHTTPInputDefaults(t *testing.T) {
+	const file = "version: 1\nbroker: {embedded: {}}\ndead_letter: dlq\ntopics: {in: {ingest: true}, out: {}, dlq: {}}\n" +
+		"streams:\n  - {name: s, input: {topic: in, http: {listen: \"127.0.0.1:8090\"}}, output: {topic: out}}\n"
+	p, err := LoadBytes("x.yaml", []byte(file), testRegistry(), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Streams[0].Input.HTTP
+	if h.Path != "/" || h.MaxBodyBytes != 8<<20 || h.MaxInFlight != 64 || h.Timeout.D() != 10*time.Second {
+		t.Errorf("defaults: %+v", *h)
+	}
+}

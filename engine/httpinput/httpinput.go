@@ -1,0 +1,315 @@
+// Package httpinput receives records over HTTP into a stream's input topic: a JSON object, a
+// JSON array of objects, or newline-delimited JSON objects, POSTed to one path. The stream
+// then reads the topic as it reads any other, so everything downstream (dead letters,
+// checkpoints, exactly-once into topics) is unchanged.
+//
+// A request is answered 200 only once every one of its records is stored in the topic
+// (acknowledged by the broker, acks=all). Any other answer means nothing of the request may
+// be counted on: the client still holds what it sent and sends it again. So nothing is lost;
+// a request that failed after part of it was stored is stored again (at least once).
+// A request that cannot be stored in time, or that finds max_in_flight requests already
+// waiting, is answered 429 with Retry-After (as OTLP and remote_write clients expect), so a
+// client sending faster than the broker takes slows down instead of piling up in memory.
+package httpinput
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/netguard"
+)
+
+// Config is one receiver.
+type Config struct {
+	// Stream names the stream in logs and metrics; Topic is where records are stored.
+	Stream, Topic string
+	Listen, Path  string
+	// MaxBodyBytes bounds a request's body, after gzip is undone; MaxRecordBytes one record
+	// (the broker's limit).
+	MaxBodyBytes   int64
+	MaxRecordBytes int
+	// Timeout bounds how long a request waits for its records to be stored.
+	Timeout time.Duration
+	// MaxInFlight bounds the requests storing at once; one more is answered 429.
+	MaxInFlight int
+}
+
+// Store is where received records go (broker.Output): Write returns once every record of
+// batch is durable, or an error.
+type Store interface {
+	Write(ctx context.Context, batch []*engine.Record, rejects *engine.Rejects) error
+}
+
+// Metrics are the receiver's counters; nil fields are not counted.
+type Metrics struct {
+	// Requests counts requests by stream and status code.
+	Requests func(stream, code string)
+	// Records counts records stored, by stream.
+	Records func(stream string, n int)
+}
+
+// Receiver serves one path and stores what is POSTed to it.
+type Receiver struct {
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	metrics Metrics
+	slots   chan struct{}
+	srv     *http.Server
+	ln      net.Listener
+}
+
+// New returns a receiver for cfg; Start makes it listen.
+func New(cfg Config, store Store, log *slog.Logger, m Metrics) *Receiver {
+	if cfg.Path == "" {
+		cfg.Path = "/"
+	}
+	return &Receiver{cfg: cfg, store: store, log: log, metrics: m, slots: make(chan struct{}, max(cfg.MaxInFlight, 1))}
+}
+
+// Start listens on the configured address and serves until Shutdown.
+func (r *Receiver) Start() error {
+	ln, err := netguard.Listen("tcp", r.cfg.Listen, netguard.Options{Name: "http input " + r.cfg.Stream, Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("http input of stream %s: %w", r.cfg.Stream, err)
+	}
+	r.ln = ln
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("http input stopped serving", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the receiver listens on (with the port chosen for ":0").
+func (r *Receiver) Addr() string { return r.ln.Addr().String() }
+
+// Shutdown stops taking requests and waits (until ctx ends) for those being stored.
+func (r *Receiver) Shutdown(ctx context.Context) error {
+	if r.srv == nil {
+		return nil
+	}
+	return r.srv.Shutdown(ctx)
+}
+
+// ServeHTTP answers one request: see the package doc for what each answer means.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	code, body := r.serve(req)
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if code == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+	if r.metrics.Requests != nil {
+		r.metrics.Requests(r.cfg.Stream, strconv.Itoa(code))
+	}
+}
+
+// serve returns the status and the JSON body of the answer to req.
+func (r *Receiver) serve(req *http.Request) (int, []byte) {
+	switch {
+	case req.URL.Path != r.cfg.Path:
+		return answer(http.StatusNotFound, fmt.Errorf("records are POSTed to %s", r.cfg.Path))
+	case req.Method != http.MethodPost:
+		return answer(http.StatusMethodNotAllowed, errors.New("records are sent with POST"))
+	}
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	default:
+		return answer(http.StatusTooManyRequests, fmt.Errorf("%d requests are being stored already; send again after Retry-After", cap(r.slots)))
+	}
+	body, code, err := r.readBody(req)
+	if err != nil {
+		return answer(code, err)
+	}
+	records, err := Split(body, r.cfg.MaxRecordBytes)
+	if err != nil {
+		return answer(statusOf(err), err)
+	}
+	return r.storeRecords(req.Context(), records)
+}
+
+// storeRecords stores records and answers for them.
+func (r *Receiver) storeRecords(ctx context.Context, records [][]byte) (int, []byte) {
+	batch := make([]*engine.Record, len(records))
+	for i, raw := range records {
+		batch[i] = &engine.Record{Raw: raw}
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	var rejects engine.Rejects
+	if err := r.store.Write(ctx, batch, &rejects); err != nil {
+		r.log.Warn("http input could not store a request", "stream", r.cfg.Stream, "records", len(batch), "err", err)
+		return answer(http.StatusTooManyRequests, fmt.Errorf("topic %s did not take the records in %v: %w; send again after Retry-After", r.cfg.Topic, r.cfg.Timeout, err))
+	}
+	if len(rejects.Items) > 0 {
+		// Split checked the sizes, so this is a record the broker refused for another reason.
+		return answer(http.StatusBadRequest, fmt.Errorf("record %d: %w", indexOf(batch, rejects.Items[0].Record), rejects.Items[0].Err))
+	}
+	if r.metrics.Records != nil {
+		r.metrics.Records(r.cfg.Stream, len(batch))
+	}
+	return http.StatusOK, fmt.Appendf(nil, `{"accepted":%d}`, len(batch))
+}
+
+func indexOf(batch []*engine.Record, rec *engine.Record) int {
+	for i, r := range batch {
+		if r == rec {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// readBody reads the request's body, undoing gzip, within MaxBodyBytes.
+func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
+	var in io.Reader = http.MaxBytesReader(nil, req.Body, r.cfg.MaxBodyBytes)
+	switch req.Header.Get("Content-Encoding") {
+	case "", "identity":
+	case "gzip":
+		gz, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("the body is not gzip: %w", err)
+		}
+		in = io.LimitReader(gz, r.cfg.MaxBodyBytes+1)
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q: send the body plain or gzip", req.Header.Get("Content-Encoding"))
+	}
+	body, err := io.ReadAll(in)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge) || int64(len(body)) > r.cfg.MaxBodyBytes:
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over max_body_bytes (%d bytes): send fewer records per request", r.cfg.MaxBodyBytes)
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err)
+	}
+	return body, 0, nil
+}
+
+func answer(code int, err error) (int, []byte) {
+	b, _ := json.Marshal(map[string]string{"error": err.Error()})
+	return code, b
+}
+
+// ErrTooLarge marks a record over the broker's limit.
+var ErrTooLarge = errors.New("record too large")
+
+func statusOf(err error) int {
+	if errors.Is(err, ErrTooLarge) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+// Split cuts body into its records: one JSON object, a JSON array of objects, or objects
+// one after another (newline-delimited JSON; blank lines are skipped). Each record keeps the
+// bytes it was sent as. An error names the record and the line and column where the body
+// stops being what it should, and a record over maxRecordBytes is ErrTooLarge.
+func Split(body []byte, maxRecordBytes int) ([][]byte, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, errors.New("the body holds no records: send a JSON object, an array of them, or one object per line")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if trimmed[0] == '[' {
+		return splitArray(body, dec, maxRecordBytes)
+	}
+	var records [][]byte
+	for {
+		start := dec.InputOffset()
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			return records, nil
+		}
+		rec, err := checkRecord(body, raw, err, dec, len(records)+1, start, maxRecordBytes)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, rec)
+	}
+}
+
+func splitArray(body []byte, dec *json.Decoder, maxRecordBytes int) ([][]byte, error) {
+	if _, err := dec.Token(); err != nil { // [
+		return nil, syntaxError(body, err, dec.InputOffset(), 1)
+	}
+	var records [][]byte
+	for dec.More() {
+		start := dec.InputOffset()
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		rec, err := checkRecord(body, raw, err, dec, len(records)+1, start, maxRecordBytes)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, rec)
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, syntaxError(body, err, dec.InputOffset(), len(records)+1)
+	}
+	end := dec.InputOffset()
+	if rest := body[end:]; len(bytes.TrimSpace(rest)) > 0 {
+		extra := end + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n")))
+		return nil, fmt.Errorf("%s: the body goes on after its array: send one array or one object per line", position(body, extra))
+	}
+	if len(records) == 0 {
+		return nil, errors.New("the array holds no records")
+	}
+	return records, nil
+}
+
+// checkRecord turns what the decoder read as record n (starting at offset start) into the
+// record, or says what is wrong with it.
+func checkRecord(body []byte, raw json.RawMessage, err error, dec *json.Decoder, n int, start int64, maxRecordBytes int) ([]byte, error) {
+	if err != nil {
+		return nil, syntaxError(body, err, dec.InputOffset(), n)
+	}
+	if raw[0] != '{' {
+		rest := body[start:]
+		first := start + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n,")))
+		return nil, fmt.Errorf("record %d (%s): not a JSON object; every record is an object", n, position(body, first))
+	}
+	if maxRecordBytes > 0 && len(raw) > maxRecordBytes {
+		return nil, fmt.Errorf("record %d: %d bytes, over the broker's max_record_bytes %d: %w", n, len(raw), maxRecordBytes, ErrTooLarge)
+	}
+	return raw, nil
+}
+
+func syntaxError(body []byte, err error, offset int64, n int) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		offset = se.Offset - 1 // the byte it stopped at, not the one after
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		offset = int64(len(body))
+	}
+	return fmt.Errorf("record %d (%s): malformed JSON: %w", n, position(body, offset), err)
+}
+
+// position is "line L, column C" of byte offset in body (both from 1).
+func position(body []byte, offset int64) string {
+	offset = min(max(offset, 0), int64(len(body)))
+	before := body[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("line %d, column %d", line, col)
+}

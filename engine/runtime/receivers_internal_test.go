@@ -1,0 +1,42 @@
+package runtime
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/eventops/eventops-engine/config"
+)
+
+// An http input's listener is opened once: a reload that would add, remove or change one,
+// or change the topic it stores into, is refused and says so; other changes to its stream
+// are not.
+func TestReloadRefusesToChangeAnHTTPInput(t *testing.T) {
+	pipeline := func(topic, listen string, batch int) *config.Pipeline {
+		in := config.Input{Topic: topic, BatchSize: batch}
+		if listen != "" {
+			in.HTTP = &config.HTTPInput{Listen: listen, Path: "/"}
+		}
+		return &config.Pipeline{Streams: []config.Stream{{Name: "s", Input: in}}}
+	}
+	base := pipeline("raw", ":8090", 100)
+	for _, tc := range []struct {
+		name      string
+		old, next *config.Pipeline
+		refused   bool
+	}{
+		{"unchanged", base, pipeline("raw", ":8090", 100), false},
+		{"another batch size", base, pipeline("raw", ":8090", 10), false},
+		{"another address", base, pipeline("raw", ":8091", 100), true},
+		{"another topic", base, pipeline("raw2", ":8090", 100), true},
+		{"the http input gone", base, pipeline("raw", "", 100), true},
+		{"an http input added", pipeline("raw", "", 100), base, true},
+	} {
+		errs := httpInputsChanged(tc.old, tc.next)
+		if (len(errs) > 0) != tc.refused {
+			t.Errorf("%s: %v, want refused %v", tc.name, errs, tc.refused)
+		}
+		if tc.refused && (len(errs) != 1 || !strings.Contains(errs[0], "streams.s.input.http: adding, removing or changing an http input (or its topic) needs a restart")) {
+			t.Errorf("%s: %v", tc.name, errs)
+		}
+	}
+}
