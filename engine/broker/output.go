@@ -30,6 +30,10 @@ type OutputConfig struct {
 	// MaxRecordBytes rejects (to the dead-letter topic) a record whose key, value and
 	// headers take more; 0: DefaultMaxRecordBytes.
 	MaxRecordBytes int
+	// DeliveryTimeout, when set, fails a record the broker has not acknowledged this long
+	// after it was handed over, so that Write returns (with an error) instead of waiting for
+	// a broker that is gone; 0 waits for as long as it takes.
+	DeliveryTimeout time.Duration
 }
 
 // Output produces records to a topic with an idempotent producer and acks=all. Write returns
@@ -58,7 +62,11 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 	if b.Embedded() {
 		compression = kgo.ProducerBatchCompression(kgo.NoCompression())
 	}
-	client, err := kgo.NewClient(append(b.ClientOpts(),
+	opts := b.ClientOpts()
+	if cfg.DeliveryTimeout > 0 {
+		opts = append(opts, kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout))
+	}
+	client, err := kgo.NewClient(append(opts,
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// Write hands over a whole batch and then flushes, so lingering only matters for a

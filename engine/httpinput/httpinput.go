@@ -132,31 +132,49 @@ func (r *Receiver) serve(req *http.Request) (int, []byte) {
 	}
 	select {
 	case r.slots <- struct{}{}:
-		defer func() { <-r.slots }()
 	default:
 		return answer(http.StatusTooManyRequests, fmt.Errorf("%d requests are being stored already; send again after Retry-After", cap(r.slots)))
 	}
+	release := func() { <-r.slots }
 	body, code, err := r.readBody(req)
 	if err != nil {
+		release()
 		return answer(code, err)
 	}
 	records, err := Split(body, r.cfg.MaxRecordBytes)
 	if err != nil {
+		release()
 		return answer(statusOf(err), err)
 	}
-	return r.storeRecords(req.Context(), records)
+	return r.storeRecords(req.Context(), records, release)
 }
 
-// storeRecords stores records and answers for them.
-func (r *Receiver) storeRecords(ctx context.Context, records [][]byte) (int, []byte) {
+// storeRecords stores records and answers for them, within the timeout. A write the broker
+// has not finished by then goes on (it may still store the records: the client, told to
+// send again, then stores them twice) and keeps its request's slot until it ends, so that
+// writes stuck on a broker that is gone stop new requests at max_in_flight.
+func (r *Receiver) storeRecords(reqCtx context.Context, records [][]byte, release func()) (int, []byte) {
 	batch := make([]*engine.Record, len(records))
 	for i, raw := range records {
 		batch[i] = &engine.Record{Raw: raw}
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), r.cfg.Timeout)
 	var rejects engine.Rejects
-	if err := r.store.Write(ctx, batch, &rejects); err != nil {
+	done := make(chan error, 1)
+	go func() {
+		defer release()
+		defer cancel()
+		done <- r.store.Write(ctx, batch, &rejects)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done(): // the timeout
+		err = ctx.Err()
+	case <-reqCtx.Done(): // the client went away
+		err = reqCtx.Err()
+	}
+	if err != nil {
 		r.log.Warn("http input could not store a request", "stream", r.cfg.Stream, "records", len(batch), "err", err)
 		return answer(http.StatusTooManyRequests, fmt.Errorf("topic %s did not take the records in %v: %w; send again after Retry-After", r.cfg.Topic, r.cfg.Timeout, err))
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,17 +25,22 @@ type memStore struct {
 	mu      sync.Mutex
 	stored  []string
 	fail    error
-	block   bool
-	waiting chan struct{}
+	block   atomic.Bool
+	waiting chan struct{} // told when a Write blocks
+	unblock chan struct{} // closed: blocked Writes fail at once
 }
 
 func (s *memStore) Write(ctx context.Context, batch []*engine.Record, _ *engine.Rejects) error {
-	if s.block {
+	if s.block.Load() {
 		if s.waiting != nil {
 			s.waiting <- struct{}{}
 		}
-		<-ctx.Done()
-		return ctx.Err()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.unblock:
+			return errors.New("unblocked")
+		}
 	}
 	if s.fail != nil {
 		return s.fail
@@ -45,6 +51,13 @@ func (s *memStore) Write(ctx context.Context, batch []*engine.Record, _ *engine.
 		s.stored = append(s.stored, string(r.Raw))
 	}
 	return nil
+}
+
+// blocking is a store whose Writes wait, telling waiting (if set) when one does.
+func blocking(waiting chan struct{}) *memStore {
+	s := &memStore{waiting: waiting, unblock: make(chan struct{})}
+	s.block.Store(true)
+	return s
 }
 
 func newTestReceiver(store Store) *Receiver {
@@ -132,7 +145,7 @@ func TestReceiverAnswersOnlyPostOnItsPath(t *testing.T) {
 func TestReceiverPushesBackWhenTheTopicCannotTakeRecords(t *testing.T) {
 	for name, store := range map[string]*memStore{
 		"the broker refuses": {fail: errors.New("broker down")},
-		"the broker is slow": {block: true},
+		"the broker is slow": blocking(nil),
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newTestReceiver(store)
@@ -147,23 +160,21 @@ func TestReceiverPushesBackWhenTheTopicCannotTakeRecords(t *testing.T) {
 
 // Requests beyond max_in_flight are turned away at once instead of queueing in memory.
 func TestReceiverTurnsAwayRequestsBeyondMaxInFlight(t *testing.T) {
-	store := &memStore{block: true, waiting: make(chan struct{}, 2)}
+	store := blocking(make(chan struct{}, 2))
 	r := newTestReceiver(store)
 	r.cfg.Timeout = time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := httptest.NewRequest(http.MethodPost, "/ingest", strings.NewReader(`{"a":1}`)).WithContext(ctx)
-			r.ServeHTTP(httptest.NewRecorder(), req)
+			post(r, `{"a":1}`)
 		}()
 	}
 	<-store.waiting
 	<-store.waiting // both slots taken
 	w := post(r, `{"a":1}`)
-	cancel()
+	close(store.unblock)
 	wg.Wait()
 	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "2 requests are being stored already") {
 		t.Errorf("a third request: %d %s", w.Code, w.Body)
@@ -185,4 +196,39 @@ func FuzzSplit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A write the broker has not finished when its request is answered keeps the request's slot
+// until it ends: requests stuck on a broker that is gone stop new ones at max_in_flight,
+// instead of piling up behind it.
+func TestAnsweredRequestKeepsItsSlotWhileItsWriteGoesOn(t *testing.T) {
+	store := blocking(make(chan struct{}, 2))
+	r := newTestReceiver(store)
+	r.cfg.Timeout = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest(http.MethodPost, "/ingest", strings.NewReader(`{"a":1}`)).WithContext(ctx)
+	answered := make(chan int)
+	go func() {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		answered <- w.Code
+	}()
+	<-store.waiting
+	cancel() // the client went away; the write goes on
+	if code := <-answered; code == http.StatusOK {
+		t.Fatalf("a request whose write had not ended was answered %d", code)
+	}
+	if len(r.slots) != 1 {
+		t.Fatalf("%d slots taken after the answer, want 1: the write still runs", len(r.slots))
+	}
+	close(store.unblock)
+	// The write ends and gives its slot back; a new request then finds room again.
+	store.block.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.slots) != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if w := post(r, `{"a":2}`); w.Code != http.StatusOK {
+		t.Fatalf("after the write ended: %d %s", w.Code, w.Body)
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
@@ -98,4 +99,51 @@ func mustClient(t *testing.T, brokers []string) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// With the broker gone, a request is answered 429 with Retry-After once its timeout has
+// passed — never 200 — so its client keeps the records and sends them again.
+func TestHTTPInputPushesBackWhenTheBrokerIsGone(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	pipeline := fmt.Sprintf(`version: 1
+broker: {brokers: [%s]}
+topics: {raw: {ingest: true}, out: {}, dead: {}}
+dead_letter: dead
+streams:
+  - name: s
+    input: {topic: raw, http: {listen: "127.0.0.1:0", timeout: 1s}}
+    output: {topic: out}
+`, cluster.ListenAddrs()[0])
+	cfg, err := config.LoadBytes("p.yaml", []byte(pipeline), components.Registry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{Drain: time.Second})
+	defer stop()
+	url := "http://" + running.HTTPInputAddr("s") + "/"
+	if code, _ := postRecords(t, url, `{"a":1}`); code != 200 {
+		t.Fatalf("with the broker up: %d, want 200", code)
+	}
+	// The stream's transaction for it is committed before the broker goes: one it would
+	// still be ending would hold the shutdown for its timeout (docs/reliability.md).
+	(&flow{t: t, brokers: []string{cluster.ListenAddrs()[0]}}).consume("out", 1)
+	cluster.Close()
+	code, retryAfter := postRecords(t, url, `{"a":2}`)
+	if code != http.StatusTooManyRequests || retryAfter == "" {
+		t.Fatalf("with the broker gone: %d (Retry-After %q), want 429 with Retry-After", code, retryAfter)
+	}
+}
+
+func postRecords(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Retry-After")
 }

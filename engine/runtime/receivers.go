@@ -28,7 +28,7 @@ func (p *Plan) startReceivers(b *broker.Broker, m *telemetry.Metrics, log *slog.
 		if h == nil {
 			continue
 		}
-		out, err := broker.NewOutput(b, broker.OutputConfig{Stream: sp.Name, Topic: sp.Config.Input.Topic})
+		out, err := broker.NewOutput(b, broker.OutputConfig{Stream: sp.Name, Topic: sp.Config.Input.Topic, DeliveryTimeout: h.Timeout.D()})
 		if err != nil {
 			rs.stop(context.Background())
 			return nil, fmt.Errorf("stream %s: http input: %w", sp.Name, err)
