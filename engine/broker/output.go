@@ -31,8 +31,10 @@ type OutputConfig struct {
 	// headers take more; 0: DefaultMaxRecordBytes.
 	MaxRecordBytes int
 	// DeliveryTimeout, when set, fails a record the broker has not acknowledged this long
-	// after it was handed over, so that Write returns (with an error) instead of waiting for
-	// a broker that is gone; 0 waits for as long as it takes.
+	// after it was handed over (kgo.RecordDeliveryTimeout: franz-go checks it when it sends
+	// or retries a batch, so a broker that cannot be reached at all may hold a record
+	// longer: a caller that must answer in time waits on its own deadline too); 0 waits for
+	// as long as it takes.
 	DeliveryTimeout time.Duration
 }
 
