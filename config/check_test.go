@@ -21,6 +21,21 @@ func loadFindings(t *testing.T, yaml string) []string {
 	return out
 }
 
+// wantFindings loads yaml and checks its findings are want, in order, each holding its
+// string.
+func wantFindings(t *testing.T, yaml string, want []string) {
+	t.Helper()
+	got := loadFindings(t, yaml)
+	if len(got) != len(want) {
+		t.Fatalf("want %d findings, got %d:\n%s", len(want), len(got), strings.Join(got, "\n"))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("finding %d:\n got %s\nwant it to hold %s", i, got[i], w)
+		}
+	}
+}
+
 // The addresses a user writes for the API and the brokers: what is accepted, and for what
 // is not, the words that say what to write instead.
 func TestListenAddresses(t *testing.T) {
