@@ -250,7 +250,7 @@ func run(n, hosts int, baseDSN string, keep bool) error {
 	}
 
 	e2e := float64(n) / elapsed.Seconds()
-	fmt.Printf("machine: %s/%s, %d CPUs, %s\n", goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU(), cpuModel())
+	fmt.Printf("machine: %s/%s, %d CPUs, %s\n", goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU(), benchutil.CPUModel())
 	fmt.Printf("events: %d raw events, %d hosts; produced to the embedded broker at %.0f events/s\n", n, hosts, produceRate)
 	fmt.Printf("end to end: %.0f events/s (%.2fs for %d events; %d rows, %d distinct event ids, %d alert rows, %.0f dead letters)\n",
 		e2e, elapsed.Seconds(), n, total, distinct, alerts, dead)
@@ -443,21 +443,6 @@ func copyCeiling(ctx context.Context, conn *pgx.Conn) (withIdx, without float64,
 	}
 	without, err = measure("copy_noidx", `CREATE TABLE copy_noidx (event_id TEXT NOT NULL, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB)`)
 	return withIdx, without, err
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			if i := strings.Index(l, ":"); i >= 0 {
-				return strings.TrimSpace(l[i+1:])
-			}
-		}
-	}
-	return "unknown CPU"
 }
 
 // printStages prints, per stream, the batches and the total seconds spent in each stage.

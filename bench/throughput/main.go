@@ -105,7 +105,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d events (%d hosts, %d threshold transitions planted), %s\n", o.events, o.hosts, planted, machine())
+	fmt.Printf("%d events (%d hosts, %d threshold transitions planted), %s\n", o.events, o.hosts, planted, benchutil.Machine())
 	for _, c := range contenders {
 		out, _, err := c.measure(true)
 		if err != nil {
@@ -418,23 +418,4 @@ func generate(events string, n, hosts int) (int, error) {
 		return 0, err
 	}
 	return transitions, f.Close()
-}
-
-func machine() string {
-	model := "unknown CPU"
-	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(raw), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	load, _ := os.ReadFile("/proc/loadavg")
-	return fmt.Sprintf("%d CPUs (%s), load %s", numCPU(), model, strings.Join(strings.Fields(string(load))[:3], " "))
-}
-
-func numCPU() int {
-	raw, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(raw), "processor\t:")
 }

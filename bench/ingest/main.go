@@ -1,0 +1,207 @@
+// Command ingest measures the http input: records per second stored durably (answered 200)
+// by the engine's http input, next to the same records produced straight to the same
+// embedded broker with franz-go in the same run (the ceiling: what the broker takes without
+// HTTP), and the requests' p50/p99 latency.
+//
+//	go run ./bench/ingest [-duration 10s] [-senders 8] [-batch 500] [-bin ENGINE]
+//
+// The engine runs a pipeline of one stream whose topic has an http input and whose output is
+// drop, so that the stream reads what arrives and the engine does the work it would.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops-engine/bench/internal/benchutil"
+)
+
+type options struct {
+	duration       time.Duration
+	senders, batch int
+	bin            string
+}
+
+func main() {
+	var o options
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each contender sends")
+	flag.IntVar(&o.senders, "senders", 8, "concurrent senders (HTTP clients, or producers for the ceiling)")
+	flag.IntVar(&o.batch, "batch", 500, "records per request (and per produce call)")
+	flag.StringVar(&o.bin, "bin", "", "engine binary (default: built from this checkout)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+const pipeline = `version: 1
+broker: {embedded: {listen: %q, data_dir: %q}}
+topics: {raw: {partitions: 1, ingest: true}, ceiling: {partitions: 1, ingest: true}, dead: {partitions: 1}}
+dead_letter: dead
+api: {listen: %q}
+streams:
+  - name: s
+    input: {topic: raw, http: {listen: %q, path: /ingest}}
+    output: {drop: {}}
+`
+
+func run(o options) error {
+	root, err := benchutil.RepoRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "eventops-ingest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if o.bin == "" {
+		o.bin = filepath.Join(dir, "eventops-engine")
+		cmd := exec.Command("go", "build", "-o", o.bin, "./cmd/eventops-engine")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building the engine: %v\n%s", err, out)
+		}
+	}
+	brokerAddr, apiAddr, httpAddr := benchutil.FreeAddr(), benchutil.FreeAddr(), benchutil.FreeAddr()
+	pfile := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(pfile, fmt.Appendf(nil, pipeline, brokerAddr, filepath.Join(dir, "broker"), apiAddr, httpAddr), 0o644); err != nil {
+		return err
+	}
+	eng := exec.Command(o.bin, "run", "-c", pfile)
+	logf, err := os.Create(filepath.Join(dir, "engine.log"))
+	if err != nil {
+		return err
+	}
+	eng.Stdout, eng.Stderr = logf, logf
+	if err := eng.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = eng.Process.Signal(syscall.SIGTERM); _ = eng.Wait() }()
+	if err := waitReady("http://" + apiAddr + "/-/ready"); err != nil {
+		return err
+	}
+	body := requestBody(o.batch)
+	fmt.Printf("machine: %s; %d senders, %d records (%d bytes) per request, %s each\n", benchutil.Machine(), o.senders, o.batch, len(body), o.duration)
+	httpRes := measure(o, func() error { return post("http://"+httpAddr+"/ingest", body) })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DefaultProduceTopic("ceiling"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	lines := bytes.Split(bytes.TrimSpace(body), []byte("\n"))
+	ceilRes := measure(o, func() error { return produce(cl, lines) })
+	httpRes.print("http input (answered 200)", o.batch)
+	ceilRes.print("franz-go ProduceSync, same broker", o.batch)
+	fmt.Printf("ratio: http input / produce ceiling = %.2f\n", httpRes.rate(o.batch)/ceilRes.rate(o.batch))
+	return nil
+}
+
+// requestBody is batch readings as newline-delimited JSON.
+func requestBody(batch int) []byte {
+	var b bytes.Buffer
+	for i := range batch {
+		fmt.Fprintf(&b, `{"tenant_id":"acme","host":"host-%03d","metric":"cpu_load","value":%d.5,"ts_event":"2026-12-07T10:00:%02dZ","unit":"percent","tags":{"env":"prod"}}`+"\n", i%1000, i%100, i%60)
+	}
+	return b.Bytes()
+}
+
+type result struct {
+	calls, failed int
+	elapsed       time.Duration
+	latencies     []time.Duration
+}
+
+// measure runs send from o.senders goroutines for o.duration.
+func measure(o options, send func() error) result {
+	var mu sync.Mutex
+	var res result
+	start := time.Now()
+	deadline := start.Add(o.duration)
+	var wg sync.WaitGroup
+	for range o.senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				err := send()
+				took := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					res.failed++
+				} else {
+					res.calls++
+					res.latencies = append(res.latencies, took)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+func (r result) rate(batch int) float64 { return float64(r.calls*batch) / r.elapsed.Seconds() }
+
+func (r result) print(name string, batch int) {
+	slices.Sort(r.latencies)
+	q := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[int(p*float64(len(r.latencies)-1))]
+	}
+	fmt.Printf("%-36s %9.0f records/s  %6d calls (%d failed)  p50 %6.1f ms  p99 %6.1f ms\n", name, r.rate(batch), r.calls, r.failed,
+		float64(q(0.5).Microseconds())/1000, float64(q(0.99).Microseconds())/1000)
+}
+
+func post(url string, body []byte) error {
+	resp, err := http.Post(url, "application/x-ndjson", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func produce(cl *kgo.Client, lines [][]byte) error {
+	recs := make([]*kgo.Record, len(lines))
+	for i, l := range lines {
+		recs[i] = &kgo.Record{Value: l}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+func waitReady(url string) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("engine not ready at %s within a minute", url)
+}
