@@ -31,7 +31,7 @@ import (
 type options struct {
 	duration       time.Duration
 	senders, batch int
-	bin            string
+	bin, profile   string
 }
 
 func main() {
@@ -40,6 +40,7 @@ func main() {
 	flag.IntVar(&o.senders, "senders", 8, "concurrent senders (HTTP clients, or producers for the ceiling)")
 	flag.IntVar(&o.batch, "batch", 500, "records per request (and per produce call)")
 	flag.StringVar(&o.bin, "bin", "", "engine binary (default: built from this checkout)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write the engine's CPU profile (both contenders' runs) to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
@@ -81,7 +82,11 @@ func run(o options) error {
 	if err := os.WriteFile(pfile, fmt.Appendf(nil, pipeline, brokerAddr, filepath.Join(dir, "broker"), apiAddr, httpAddr), 0o644); err != nil {
 		return err
 	}
-	eng := exec.Command(o.bin, "run", "-c", pfile)
+	args := []string{"run", "-c", pfile}
+	if o.profile != "" {
+		args = append(args, "--cpuprofile", o.profile)
+	}
+	eng := exec.Command(o.bin, args...)
 	logf, err := os.Create(filepath.Join(dir, "engine.log"))
 	if err != nil {
 		return err

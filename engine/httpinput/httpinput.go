@@ -246,8 +246,19 @@ func Split(body []byte, maxRecordBytes int) ([][]byte, error) {
 	if len(trimmed) == 0 {
 		return nil, errors.New("the body holds no records: send a JSON object, an array of them, or one object per line")
 	}
+	if trimmed[0] != '[' {
+		if records, ok := splitLines(body, maxRecordBytes); ok {
+			return records, nil
+		}
+	}
+	return splitAny(body, trimmed[0] == '[', maxRecordBytes)
+}
+
+// splitAny is Split for any body: an array, or objects one after another however they are
+// laid out.
+func splitAny(body []byte, isArray bool, maxRecordBytes int) ([][]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if trimmed[0] == '[' {
+	if isArray {
 		return splitArray(body, dec, maxRecordBytes)
 	}
 	var records [][]byte
@@ -264,6 +275,26 @@ func Split(body []byte, maxRecordBytes int) ([][]byte, error) {
 		}
 		records = append(records, rec)
 	}
+}
+
+// splitLines is the quick way through the usual body, one object per line: each line is
+// checked once, where the general way scans each record twice. ok is false when any line is
+// not one whole object within maxRecordBytes (an object over several lines, say): the general
+// way then takes the body, and says where it is wrong if it is.
+func splitLines(body []byte, maxRecordBytes int) (records [][]byte, ok bool) {
+	for len(body) > 0 {
+		var line []byte
+		line, body, _ = bytes.Cut(body, []byte{'\n'})
+		line = bytes.Trim(line, " \t\r")
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' || maxRecordBytes > 0 && len(line) > maxRecordBytes || !json.Valid(line) {
+			return nil, false
+		}
+		records = append(records, line)
+	}
+	return records, len(records) > 0
 }
 
 func splitArray(body []byte, dec *json.Decoder, maxRecordBytes int) ([][]byte, error) {

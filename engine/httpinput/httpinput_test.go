@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,10 +183,16 @@ func TestReceiverTurnsAwayRequestsBeyondMaxInFlight(t *testing.T) {
 }
 
 func FuzzSplit(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `[{"a":1},{"b":[1,2]}]`, "{\"a\":1}\n{\"b\":2}", `[1]`, `{"a":`, `  `, `[{"a":1}] x`} {
+	for _, s := range []string{"{\"a\":1}\n\n {\"b\":\"x\\ny\"}\r\n", "{\"a\":\n1}\n{}", `{"a":1}`, `[{"a":1},{"b":[1,2]}]`, "{\"a\":1}\n{\"b\":2}", `[1]`, `{"a":`, `  `, `[{"a":1}] x`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if quick, ok := splitLines(body, 0); ok {
+			general, err := splitAny(body, false, 0)
+			if err != nil || !slices.EqualFunc(quick, general, bytes.Equal) {
+				t.Fatalf("one object per line: %q, but the general way gives %q, %v", quick, general, err)
+			}
+		}
 		records, err := Split(body, 0)
 		if err != nil {
 			return
