@@ -42,7 +42,12 @@ var CoreComponents = []Component{
 			"(a restart reads the input again) and so has no checkpoint transaction: its processors' " +
 			"state lives in memory, and what it writes to a topic is written at least once. A " +
 			"record's source is file:PATH (or stdin), partition 0, offset its line number less one, " +
-			"so record_id() names each line the same way on every read.",
+			"so record_id() names each line the same way on every read.\n\n" +
+			"With http: {listen: ADDR, path: /PATH} next to topic, the engine also receives records " +
+			"over HTTP and stores them in that topic before it answers 200 (429 with Retry-After when " +
+			"the broker does not take them in time; 400 or 413 naming the record and its line and " +
+			"column when the body is not records), and the stream reads them from the topic with the " +
+			"rest: see docs/ingest.md.",
 		Example: `input:
   topic: ingest.raw.agent
   schema: raw-agent
