@@ -496,15 +496,19 @@ func (l *loader) checkListenersDiffer(p *Pipeline) {
 		first[p.API.Listen] = "api.listen"
 	}
 	for i, s := range p.Streams {
-		if s.Input.HTTP == nil || s.Input.HTTP.Listen == "" {
-			continue
+		receivers := s.Input.Receivers()
+		for _, key := range slices.Sorted(maps.Keys(receivers)) {
+			listen := receivers[key].Listen
+			if listen == "" {
+				continue
+			}
+			at := indexPath("streams", i) + ".input." + key + ".listen"
+			if other, ok := first[listen]; ok && !strings.HasSuffix(listen, ":0") {
+				l.errs.Add(l.posOf(at), at, "listen address %q is %s's too (line %d): give each listener its own port", listen, other, l.posOf(other).Line)
+				continue
+			}
+			first[listen] = at
 		}
-		at := indexPath("streams", i) + ".input.http.listen"
-		if other, ok := first[s.Input.HTTP.Listen]; ok && !strings.HasSuffix(s.Input.HTTP.Listen, ":0") {
-			l.errs.Add(l.posOf(at), at, "listen address %q is %s's too (line %d): give each listener its own port", s.Input.HTTP.Listen, other, l.posOf(other).Line)
-			continue
-		}
-		first[s.Input.HTTP.Listen] = at
 	}
 }
 
@@ -530,8 +534,8 @@ func (l *loader) checkInput(in *Input, path string) {
 	switch {
 	case len(set) > 1:
 		l.errs.Add(l.posOf(path+"."+set[1]), path, "set exactly one of topic, file and stdin, not %s", strings.Join(set, " and "))
-	case len(set) == 0 && in.HTTP != nil:
-		l.errs.Add(l.posOf(path+".http"), path, "missing required field \"topic\": an http input stores what it receives in the stream's topic before answering")
+	case len(set) == 0 && len(in.Receivers()) > 0:
+		l.errs.Add(l.posOf(path), path, "missing required field \"topic\": an http or prometheus_remote_write input stores what it receives in the stream's topic before answering")
 	case len(set) == 0 && !l.failedPaths[path+".topic"] && !l.typos[path+".topic"]:
 		l.errs.Add(l.posOf(path), path, "missing required field \"topic\" (or file: or stdin: to read newline-delimited JSON)")
 	}
@@ -549,35 +553,34 @@ func (l *loader) checkInput(in *Input, path string) {
 	if in.Stdin != nil {
 		checkMax(path+".stdin.max_line_bytes", in.Stdin.MaxLineBytes)
 	}
-	if in.HTTP != nil {
-		l.checkHTTPInput(in, path)
+	for _, key := range slices.Sorted(maps.Keys(in.Receivers())) {
+		l.checkReceiver(in, in.Receivers()[key], path+"."+key)
 	}
 }
 
-// checkHTTPInput makes sure an http input has a topic to store what it receives in, and
-// settings it can run with.
-func (l *loader) checkHTTPInput(in *Input, path string) {
-	at := path + ".http"
+// checkReceiver makes sure a receiver (http, prometheus_remote_write) at at has a topic to
+// store what it receives in, and settings it can run with.
+func (l *loader) checkReceiver(in *Input, h HTTPInput, at string) {
 	everyInterface := func(port string) string {
 		return fmt.Sprintf("%q (every interface) or %q (this machine only)", ":"+port, "127.0.0.1:"+port)
 	}
-	if _, problem := splitAddress(in.HTTP.Listen, "8090", everyInterface); problem != "" && in.HTTP.Listen != "" {
-		l.errs.Add(l.posOf(at+".listen"), at+".listen", "listen address %q %s", in.HTTP.Listen, problem)
+	if _, problem := splitAddress(h.Listen, "8090", everyInterface); problem != "" && h.Listen != "" {
+		l.errs.Add(l.posOf(at+".listen"), at+".listen", "listen address %q %s", h.Listen, problem)
 	}
 	if in.File != nil || in.Stdin != nil {
-		l.errs.Add(l.posOf(at), at, "an http input stores what it receives in a topic: it goes with topic, not with file or stdin")
+		l.errs.Add(l.posOf(at), at, "a receiver stores what it receives in a topic: it goes with topic, not with file or stdin")
 	}
-	if in.HTTP.Path == "" || in.HTTP.Path[0] != '/' {
-		l.errs.Add(l.posOf(at+".path"), at+".path", "must start with /, got %q", in.HTTP.Path)
+	if h.Path == "" || h.Path[0] != '/' {
+		l.errs.Add(l.posOf(at+".path"), at+".path", "must start with /, got %q", h.Path)
 	}
-	if in.HTTP.MaxBodyBytes < 1 {
-		l.errs.Add(l.posOf(at+".max_body_bytes"), at+".max_body_bytes", "must be at least 1 byte, got %d", in.HTTP.MaxBodyBytes)
+	if h.MaxBodyBytes < 1 {
+		l.errs.Add(l.posOf(at+".max_body_bytes"), at+".max_body_bytes", "must be at least 1 byte, got %d", h.MaxBodyBytes)
 	}
-	if in.HTTP.MaxInFlight < 1 {
-		l.errs.Add(l.posOf(at+".max_in_flight"), at+".max_in_flight", "must be at least 1, got %d", in.HTTP.MaxInFlight)
+	if h.MaxInFlight < 1 {
+		l.errs.Add(l.posOf(at+".max_in_flight"), at+".max_in_flight", "must be at least 1, got %d", h.MaxInFlight)
 	}
-	if in.HTTP.Timeout.D() <= 0 {
-		l.errs.Add(l.posOf(at+".timeout"), at+".timeout", "must be more than 0, got %v", in.HTTP.Timeout.D())
+	if h.Timeout.D() <= 0 {
+		l.errs.Add(l.posOf(at+".timeout"), at+".timeout", "must be more than 0, got %v", h.Timeout.D())
 	}
 }
 

@@ -18,9 +18,9 @@ func TestHTTPInput(t *testing.T) {
 	}{
 		{name: "with its topic", yaml: stream("s", `{topic: in, http: {listen: "127.0.0.1:8090", path: /ingest}}`)},
 		{name: "without a topic", yaml: stream("s", `{http: {listen: "127.0.0.1:8090"}}`),
-			want: []string{`streams[0].input: missing required field "topic": an http input stores what it receives in the stream's topic before answering`}},
+			want: []string{`streams[0].input: missing required field "topic": an http or prometheus_remote_write input stores what it receives in the stream's topic before answering`}},
 		{name: "with a file", yaml: stream("s", `{file: {path: x.ndjson}, http: {listen: "127.0.0.1:8090"}}`),
-			want: []string{`streams[0].input.http: an http input stores what it receives in a topic: it goes with topic, not with file or stdin`}},
+			want: []string{`streams[0].input.http: a receiver stores what it receives in a topic: it goes with topic, not with file or stdin`}},
 		{name: "no listen address", yaml: stream("s", `{topic: in, http: {path: /x}}`),
 			want: []string{`streams[0].input.http: missing required field "listen"`}},
 		{name: "a port alone", yaml: stream("s", `{topic: in, http: {listen: "8090"}}`),
@@ -31,6 +31,11 @@ func TestHTTPInput(t *testing.T) {
 			want: []string{`streams[0].input.http.max_in_flight: must be at least 1, got 0`, `streams[0].input.http.timeout: must be more than 0`}},
 		{name: "the API's address", yaml: stream("s", `{topic: in, http: {listen: "127.0.0.1:8088"}}`),
 			want: []string{`streams[0].input.http.listen: listen address "127.0.0.1:8088" is api.listen's too (line 5): give each listener its own port`}},
+		{name: "remote_write with its topic", yaml: stream("s", `{topic: in, prometheus_remote_write: {listen: "127.0.0.1:9201"}}`)},
+		{name: "remote_write without a topic", yaml: stream("s", `{prometheus_remote_write: {listen: "127.0.0.1:9201"}}`),
+			want: []string{`streams[0].input: missing required field "topic"`}},
+		{name: "remote_write on the http input's address", yaml: stream("s", `{topic: in, http: {listen: ":9201"}, prometheus_remote_write: {listen: ":9201"}}`),
+			want: []string{`streams[0].input.prometheus_remote_write.listen: listen address ":9201" is streams[0].input.http.listen's too`}},
 		{name: "another input's address", yaml: stream("a", `{topic: in, http: {listen: ":8090"}}`) + stream("b", `{topic: in, http: {listen: ":8090"}}`),
 			want: []string{`streams[1].input.http.listen: listen address ":8090" is streams[0].input.http.listen's too (line 7)`}},
 	} {
@@ -51,5 +56,14 @@ func TestHTTPInputDefaults(t *testing.T) {
 	h := p.Streams[0].Input.HTTP
 	if h.Path != "/" || h.MaxBodyBytes != 8<<20 || h.MaxInFlight != 64 || h.Timeout.D() != 10*time.Second {
 		t.Errorf("defaults: %+v", *h)
+	}
+	const rw = "version: 1\nbroker: {embedded: {}}\ndead_letter: dlq\ntopics: {in: {ingest: true}, out: {}, dlq: {}}\n" +
+		"streams:\n  - {name: s, input: {topic: in, prometheus_remote_write: {listen: \"127.0.0.1:9201\"}}, output: {topic: out}}\n"
+	p, err = LoadBytes("x.yaml", []byte(rw), testRegistry(), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Streams[0].Input.RemoteWrite; r.Path != "/api/v1/write" || r.MaxInFlight != 64 {
+		t.Errorf("remote_write defaults: %+v", *r)
 	}
 }

@@ -221,6 +221,7 @@ type Input struct {
 	Topic          string      `yaml:"topic" ref:"topics" doc:"Topic to read. A stream reads exactly one of topic, file and stdin."`
 	File           *FileInput  `yaml:"file" doc:"Read newline-delimited JSON (one record per line) from a file, once, from its start: for replays, debugging and measuring. The stream ends at the end of the file; a pipeline whose streams have all ended stops. Nothing of its position is kept: a restart reads the file again (what the stream wrote to a topic is written again; record_id() gives each line the same id each time, so sinks skip it)."`
 	Stdin          *StdinInput `yaml:"stdin" doc:"Read newline-delimited JSON (one record per line) from standard input, until it closes; otherwise as file."`
+	RemoteWrite    *RemoteWriteInput `yaml:"prometheus_remote_write" doc:"Also receive Prometheus remote_write 1.0 (snappy-compressed protobuf) into topic: one record per sample, {metric, labels, value, ts}, answered 204 once stored; 429 with Retry-After when the topic cannot take them in time; native histograms refused (400). See docs/ingest.md."`
 	HTTP           *HTTPInput  `yaml:"http" doc:"Also receive records over HTTP into topic: a JSON object, an array of objects, or one object per line, POSTed to path. A request is answered 200 only once its records are stored in topic; 429 with Retry-After when the topic cannot take them in time (send again: at least once); 400 or 413 saying which record and where, when the body is not records. The stream then reads topic as usual."`
 	Schema         string      `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
 	DeadLetter     string      `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
@@ -244,6 +245,29 @@ type HTTPInput struct {
 	MaxBodyBytes Size     `yaml:"max_body_bytes" default:"8MiB" doc:"Largest request body, after gzip (Content-Encoding: gzip) is undone; a larger one is answered 413."`
 	MaxInFlight  int      `yaml:"max_in_flight" default:"64" doc:"Requests being stored at once; one more is answered 429 with Retry-After at once. With max_body_bytes, bounds the memory requests hold."`
 	Timeout      Duration `yaml:"timeout" default:"10s" doc:"How long a request waits for the broker to store its records before it is answered 429 with Retry-After."`
+}
+
+// RemoteWriteInput receives Prometheus remote_write into the stream's topic; its settings
+// are an HTTPInput's, with remote_write's usual path.
+type RemoteWriteInput struct {
+	Listen       string   `yaml:"listen" required:"true" doc:"Address to listen on, host:port (127.0.0.1:9201; :9201 for every interface). Each receiver has its own."`
+	Path         string   `yaml:"path" default:"/api/v1/write" doc:"Path Prometheus writes to (remote_write url: http://HOST:PORT/api/v1/write)."`
+	MaxBodyBytes Size     `yaml:"max_body_bytes" default:"8MiB" doc:"Largest request body, compressed; a larger one is answered 413."`
+	MaxInFlight  int      `yaml:"max_in_flight" default:"64" doc:"Requests being stored at once; one more is answered 429 with Retry-After at once."`
+	Timeout      Duration `yaml:"timeout" default:"10s" doc:"How long a request waits for the broker to store its samples before it is answered 429 with Retry-After (Prometheus then sends it again)."`
+}
+
+// Receivers lists the input's receivers (http, prometheus_remote_write) by config key, with
+// their settings as an HTTPInput's.
+func (i Input) Receivers() map[string]HTTPInput {
+	out := map[string]HTTPInput{}
+	if i.HTTP != nil {
+		out["http"] = *i.HTTP
+	}
+	if i.RemoteWrite != nil {
+		out["prometheus_remote_write"] = HTTPInput(*i.RemoteWrite)
+	}
+	return out
 }
 
 // StdinInput reads standard input as newline-delimited records.

@@ -23,7 +23,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventops/eventops-engine/engine"
@@ -59,9 +61,30 @@ type Metrics struct {
 	Records func(stream string, n int)
 }
 
+// Format is what a receiver takes in: how a body becomes records, and how a request whose
+// records are stored is answered.
+type Format struct {
+	// Decode turns a body (gzip already undone) into records, or says what is wrong with it;
+	// an error wrapping ErrTooLarge is answered 413, any other 400.
+	Decode func(header http.Header, body []byte, maxRecordBytes int) ([][]byte, error)
+	// Stored is the answer to a request whose n records are stored.
+	Stored func(n int) (int, []byte)
+	// Encodings are the Content-Encodings Decode undoes itself (snappy, for remote_write).
+	Encodings []string
+}
+
+// JSON is the http input's format: a JSON object, an array of them, or one per line (Split).
+var JSON = Format{
+	Decode: func(_ http.Header, body []byte, maxRecordBytes int) ([][]byte, error) {
+		return Split(body, maxRecordBytes)
+	},
+	Stored: func(n int) (int, []byte) { return http.StatusOK, fmt.Appendf(nil, `{"accepted":%d}`, n) },
+}
+
 // Receiver serves one path and stores what is POSTed to it.
 type Receiver struct {
 	cfg     Config
+	format  Format
 	store   Store
 	log     *slog.Logger
 	metrics Metrics
@@ -70,12 +93,12 @@ type Receiver struct {
 	ln      net.Listener
 }
 
-// New returns a receiver for cfg; Start makes it listen.
-func New(cfg Config, store Store, log *slog.Logger, m Metrics) *Receiver {
+// New returns a receiver for cfg taking format; Start makes it listen.
+func New(cfg Config, format Format, store Store, log *slog.Logger, m Metrics) *Receiver {
 	if cfg.Path == "" {
 		cfg.Path = "/"
 	}
-	return &Receiver{cfg: cfg, store: store, log: log, metrics: m, slots: make(chan struct{}, max(cfg.MaxInFlight, 1))}
+	return &Receiver{cfg: cfg, format: format, store: store, log: log, metrics: m, slots: make(chan struct{}, max(cfg.MaxInFlight, 1))}
 }
 
 // Start listens on the configured address and serves until Shutdown.
@@ -141,7 +164,7 @@ func (r *Receiver) serve(req *http.Request) (int, []byte) {
 		release()
 		return answer(code, err)
 	}
-	records, err := Split(body, r.cfg.MaxRecordBytes)
+	records, err := r.format.Decode(req.Header, body, r.cfg.MaxRecordBytes)
 	if err != nil {
 		release()
 		return answer(statusOf(err), err)
@@ -185,7 +208,7 @@ func (r *Receiver) storeRecords(reqCtx context.Context, records [][]byte, releas
 	if r.metrics.Records != nil {
 		r.metrics.Records(r.cfg.Stream, len(batch))
 	}
-	return http.StatusOK, fmt.Appendf(nil, `{"accepted":%d}`, len(batch))
+	return r.format.Stored(len(batch))
 }
 
 func indexOf(batch []*engine.Record, rec *engine.Record) int {
@@ -200,16 +223,16 @@ func indexOf(batch []*engine.Record, rec *engine.Record) int {
 // readBody reads the request's body, undoing gzip, within MaxBodyBytes.
 func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
 	var in io.Reader = http.MaxBytesReader(nil, req.Body, r.cfg.MaxBodyBytes)
-	switch req.Header.Get("Content-Encoding") {
-	case "", "identity":
-	case "gzip":
+	switch enc := req.Header.Get("Content-Encoding"); {
+	case enc == "" || enc == "identity" || slices.Contains(r.format.Encodings, enc):
+	case enc == "gzip":
 		gz, err := gzip.NewReader(in)
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("the body is not gzip: %w", err)
 		}
 		in = io.LimitReader(gz, r.cfg.MaxBodyBytes+1)
 	default:
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q: send the body plain or gzip", req.Header.Get("Content-Encoding"))
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q: send the body plain or %s", enc, strings.Join(append([]string{"gzip"}, r.format.Encodings...), " or "))
 	}
 	body, err := io.ReadAll(in)
 	var tooLarge *http.MaxBytesError

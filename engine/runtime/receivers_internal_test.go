@@ -35,7 +35,7 @@ func TestReloadRefusesToChangeAnHTTPInput(t *testing.T) {
 		if (len(errs) > 0) != tc.refused {
 			t.Errorf("%s: %v, want refused %v", tc.name, errs, tc.refused)
 		}
-		if tc.refused && (len(errs) != 1 || !strings.Contains(errs[0], "streams.s.input.http: adding, removing or changing an http input (or its topic) needs a restart")) {
+		if tc.refused && (len(errs) != 1 || !strings.Contains(errs[0], "streams.s.input: adding, removing or changing an http or prometheus_remote_write input (or its topic) needs a restart")) {
 			t.Errorf("%s: %v", tc.name, errs)
 		}
 	}

@@ -501,13 +501,14 @@ func notReloadable(old, cfg *config.Pipeline) error {
 	return errors.New(strings.Join(errs, "; "))
 }
 
-// httpInputsChanged lists the streams whose http input a reload would add, remove or change
+// httpInputsChanged lists the streams whose receivers (http, prometheus_remote_write) a
+// reload would add, remove or change
 // (its settings or the topic it stores into): its listener is opened once, at the start.
 func httpInputsChanged(old, cfg *config.Pipeline) []string {
 	inputs := func(p *config.Pipeline) map[string]config.Input {
 		m := map[string]config.Input{}
 		for _, s := range p.Streams {
-			if s.Input.HTTP != nil {
+			if len(s.Input.Receivers()) > 0 {
 				m[s.Name] = s.Input
 			}
 		}
@@ -520,8 +521,8 @@ func httpInputsChanged(old, cfg *config.Pipeline) []string {
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		b, hadIt := before[name]
 		a, hasIt := after[name]
-		if hadIt != hasIt || b.Topic != a.Topic || !reload.Same(*b.HTTP, *a.HTTP) {
-			errs = append(errs, fmt.Sprintf("streams.%s.input.http: adding, removing or changing an http input (or its topic) needs a restart", name))
+		if hadIt != hasIt || b.Topic != a.Topic || !reload.Same(b.Receivers(), a.Receivers()) {
+			errs = append(errs, fmt.Sprintf("streams.%s.input: adding, removing or changing an http or prometheus_remote_write input (or its topic) needs a restart", name))
 		}
 	}
 	return errs

@@ -1,0 +1,139 @@
+package httpinput
+
+import (
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/snappy"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A WriteRequest as remote_write 1.0 lays it out, built field by field (the test's own
+// encoder: the engine only decodes).
+type label struct{ name, value string }
+
+func encodeLabel(l label) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	b = protowire.AppendString(b, l.name)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendString(b, l.value)
+}
+
+func encodeSample(v float64, ts int64) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, math.Float64bits(v))
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(ts))
+}
+
+func encodeSeries(labels []label, samples [][]byte, extra ...[]byte) []byte {
+	var b []byte
+	for _, l := range labels {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, encodeLabel(l))
+	}
+	for _, s := range samples {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, s)
+	}
+	for _, e := range extra {
+		b = append(b, e...)
+	}
+	return b
+}
+
+func writeRequest(series ...[]byte) []byte {
+	var b []byte
+	for _, s := range series {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, s)
+	}
+	return snappy.Encode(nil, b)
+}
+
+func postRemoteWrite(store Store, body []byte) *httptest.ResponseRecorder {
+	r := New(Config{Stream: "s", Topic: "t", Path: "/api/v1/write", MaxBodyBytes: 1 << 20, MaxRecordBytes: 1 << 20, Timeout: 1e9, MaxInFlight: 2},
+		RemoteWrite, store, slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics{})
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/write", strings.NewReader(string(body)))
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	return w
+}
+
+// Each sample is one record with the series' name and labels; values JSON cannot hold are
+// written as Prometheus's API writes them, and the staleness marker says so.
+func TestRemoteWriteSamplesBecomeRecords(t *testing.T) {
+	exemplar := protowire.AppendTag(nil, 3, protowire.BytesType)
+	exemplar = protowire.AppendBytes(exemplar, append(append(protowire.AppendTag(nil, 1, protowire.BytesType),
+		protowire.AppendBytes(nil, encodeLabel(label{"trace_id", "abc"}))...), append(protowire.AppendTag(nil, 2, protowire.Fixed64Type), protowire.AppendFixed64(nil, math.Float64bits(0.5))...)...))
+	body := writeRequest(
+		encodeSeries([]label{{"__name__", "up"}, {"instance", "h:9090"}, {"job", "prometheus"}},
+			[][]byte{encodeSample(1, 1765123200123), encodeSample(0, 1765123201123)}),
+		encodeSeries([]label{{"__name__", "odd"}},
+			[][]byte{encodeSample(math.Inf(1), 1765123200000), encodeSample(math.Float64frombits(staleNaN), 1765123200000), encodeSample(math.NaN(), 1765123200000)}, exemplar),
+	)
+	store := &memStore{}
+	w := postRemoteWrite(store, body)
+	if w.Code != http.StatusNoContent {
+		t.Fatalf("answer %d %s, want 204", w.Code, w.Body)
+	}
+	want := []string{
+		`{"labels":{"instance":"h:9090","job":"prometheus"},"metric":"up","ts":"2025-12-07T16:00:00.123Z","value":1}`,
+		`{"labels":{"instance":"h:9090","job":"prometheus"},"metric":"up","ts":"2025-12-07T16:00:01.123Z","value":0}`,
+		`{"exemplars":[{"labels":{"trace_id":"abc"},"ts":"1970-01-01T00:00:00.000Z","value":0.5}],"labels":{},"metric":"odd","ts":"2025-12-07T16:00:00.000Z","value":"+Inf"}`,
+		`{"labels":{},"metric":"odd","stale":true,"ts":"2025-12-07T16:00:00.000Z","value":"NaN"}`,
+		`{"labels":{},"metric":"odd","ts":"2025-12-07T16:00:00.000Z","value":"NaN"}`,
+	}
+	if strings.Join(store.stored, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stored:\n%s\nwant:\n%s", strings.Join(store.stored, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// What remote_write cannot take is refused with 400 (Prometheus does not send it again) and
+// stores nothing; a broker that does not take the samples in time gets 429.
+func TestRemoteWriteRefusals(t *testing.T) {
+	histogram := append(protowire.AppendTag(nil, 4, protowire.BytesType), protowire.AppendBytes(nil, []byte{})...)
+	for name, tc := range map[string]struct {
+		body []byte
+		code int
+		says string
+	}{
+		"not snappy":        {[]byte("plain"), 400, "not snappy-compressed"},
+		"not protobuf":      {snappy.Encode(nil, []byte{0xff, 0xff, 0xff}), 400, "malformed protobuf"},
+		"no samples":        {writeRequest(), 400, "holds no samples"},
+		"native histograms": {writeRequest(encodeSeries([]label{{"__name__", "h"}}, nil, histogram)), 400, "native histograms are not taken yet"},
+	} {
+		store := &memStore{}
+		w := postRemoteWrite(store, tc.body)
+		if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.says) || len(store.stored) != 0 {
+			t.Errorf("%s: %d %s (stored %d), want %d saying %q", name, w.Code, w.Body, len(store.stored), tc.code, tc.says)
+		}
+	}
+	w := postRemoteWrite(&memStore{fail: io.ErrClosedPipe}, writeRequest(encodeSeries([]label{{"__name__", "up"}}, [][]byte{encodeSample(1, 0)})))
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("broker refusing: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+}
+
+func FuzzRemoteWrite(f *testing.F) {
+	f.Add(writeRequest(encodeSeries([]label{{"__name__", "up"}, {"a", "b"}}, [][]byte{encodeSample(1, 5)})))
+	f.Add([]byte{0x00})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		records, err := decodeRemoteWrite(nil, body, 1<<20)
+		if err != nil {
+			return
+		}
+		for _, rec := range records {
+			if recs, err := Split(rec, 0); err != nil || len(recs) != 1 {
+				t.Fatalf("record %q is not one JSON object: %v", rec, err)
+			}
+		}
+	})
+}
