@@ -83,10 +83,10 @@ func TestHTTPInputStoresBeforeItAnswersAndTheStreamReadsThem(t *testing.T) {
 	if strings.Join(got, " ") != `{"host":"a","value":1} {"host":"b","value":2}` {
 		t.Errorf("the stream wrote %q", got)
 	}
-	if n := testutil.ToFloat64(metrics.HTTPInputRecords.WithLabelValues("normalize")); n != 2 {
+	if n := testutil.ToFloat64(metrics.HTTPInputRecords.WithLabelValues("normalize", "http")); n != 2 {
 		t.Errorf("eventops_http_input_records_total = %v, want 2", n)
 	}
-	if n := testutil.ToFloat64(metrics.HTTPInputRequests.WithLabelValues("normalize", "400")); n != 1 {
+	if n := testutil.ToFloat64(metrics.HTTPInputRequests.WithLabelValues("normalize", "http", "400")); n != 1 {
 		t.Errorf("eventops_http_input_requests_total{code=400} = %v, want 1", n)
 	}
 }

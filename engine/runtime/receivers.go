@@ -56,8 +56,8 @@ func (rs *receivers) start(b *broker.Broker, sp *StreamPlan, key string, h confi
 		MaxBodyBytes: int64(h.MaxBodyBytes), MaxRecordBytes: b.MaxRecordBytes(),
 		Timeout: h.Timeout.D(), MaxInFlight: h.MaxInFlight,
 	}, formats[key], out, log.With("stream", sp.Name, "component", key+" input"), httpinput.Metrics{
-		Requests: func(stream, code string) { m.HTTPInputRequests.WithLabelValues(stream, code).Inc() },
-		Records:  func(stream string, n int) { m.HTTPInputRecords.WithLabelValues(stream).Add(float64(n)) },
+		Requests: func(stream, code string) { m.HTTPInputRequests.WithLabelValues(stream, key, code).Inc() },
+		Records:  func(stream string, n int) { m.HTTPInputRecords.WithLabelValues(stream, key).Add(float64(n)) },
 	})
 	if err := r.Start(); err != nil {
 		return nil, err

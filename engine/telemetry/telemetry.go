@@ -63,9 +63,10 @@ type Metrics struct {
 	SSEClients *prometheus.GaugeVec
 	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
 	SSEDropped *prometheus.CounterVec
-	// HTTPInputRequests counts the requests of http inputs by answer. Labels: stream, code.
+	// HTTPInputRequests counts the requests of receivers (http, prometheus_remote_write
+	// inputs) by answer. Labels: stream, input, code.
 	HTTPInputRequests *prometheus.CounterVec
-	// HTTPInputRecords counts the records http inputs stored in their topic. Labels: stream.
+	// HTTPInputRecords counts the records receivers stored in their topic. Labels: stream, input.
 	HTTPInputRecords *prometheus.CounterVec
 	// WebhookRequests counts the requests of webhook outputs by outcome: the status class
 	// (2xx, 3xx, 4xx, 5xx) or error (no response: refused, reset, timed out). Labels:
@@ -129,8 +130,8 @@ func New() *Metrics {
 	m.BrokerUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_broker_up", Help: "Whether the broker answered the engine's last metadata request (1) or not (0)."})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
-	m.HTTPInputRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_requests_total", Help: "Requests to http inputs, by the status code they were answered with (200: stored; 429: send again later)."}, []string{"stream", "code"})
-	m.HTTPInputRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_records_total", Help: "Records http inputs stored in their topic."}, []string{"stream"})
+	m.HTTPInputRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_requests_total", Help: "Requests to receivers (http, prometheus_remote_write inputs), by the status code they were answered with (2xx: stored; 429: send again later)."}, []string{"stream", "input", "code"})
+	m.HTTPInputRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_records_total", Help: "Records receivers (http, prometheus_remote_write inputs) stored in their topic."}, []string{"stream", "input"})
 	f(m.HTTPInputRequests)
 	f(m.HTTPInputRecords)
 	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_config_reloads_total", Help: "Configuration reload attempts, by result."}, []string{"result"})
