@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
 )
@@ -54,7 +54,7 @@ func TestRealPrometheusRemoteWritesToTheEngine(t *testing.T) {
 	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
 	defer stop()
 
-	promAddr := freeLoopbackAddr(t)
+	promAddr := enginetest.FreeAddr(t)
 	promCfg := fmt.Sprintf(`global: {scrape_interval: 1s}
 scrape_configs:
   - job_name: self
@@ -103,14 +103,4 @@ remote_write:
 			return
 		}
 	}
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

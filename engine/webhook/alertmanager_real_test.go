@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/amalert"
+	"github.com/eventops/eventops-engine/engine/enginetest"
 )
 
 // realAlertmanager runs Alertmanager (Debian's prometheus-alertmanager, 0.25) on a free
@@ -52,7 +52,7 @@ receivers:
 	if err := os.WriteFile(filepath.Join(dir, "am.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := enginetest.FreeAddr(t)
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "am.yml"), "--storage.path="+dir,
 		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
 	var logs strings.Builder
@@ -71,16 +71,6 @@ receivers:
 		return resp.StatusCode == 200
 	})
 	return url
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // notifications is a webhook receiver that keeps every notification Alertmanager sends it.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
 	"github.com/eventops/eventops-engine/processors/notify"
@@ -65,7 +65,7 @@ func TestAmtoolManagesTheEnginesSilences(t *testing.T) {
 		}
 		t.Skip("amtool is not installed: apt-get install prometheus-alertmanager to run this test")
 	}
-	dataDir, addr := t.TempDir(), freeAddr(t)
+	dataDir, addr := t.TempDir(), enginetest.FreeAddr(t)
 	url := "http://" + addr
 	start := func() (brokers []string, stop func() error) {
 		cfg, err := config.LoadBytes("amtool.yaml", []byte(fmt.Sprintf(amtoolPipeline, dataDir, addr)),
@@ -238,14 +238,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
