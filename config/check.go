@@ -98,9 +98,12 @@ func (l *loader) checkProducers(p *Pipeline) {
 	if p.DeadLetter != "" {
 		written[p.DeadLetter] = true
 	}
-	for i := range p.Streams {
+	for i, s := range p.Streams {
 		for _, w := range l.streamWrites(p, i) {
 			written[w.topic] = true // outputs, dead letters and side outputs (late: topics)
+		}
+		if len(s.Input.Receivers()) > 0 {
+			written[s.Input.Topic] = true // what its http and remote_write inputs receive
 		}
 	}
 	// When what a stream writes is itself broken (no output, an undeclared or misspelled
