@@ -252,7 +252,7 @@ type HTTPInput struct {
 type RemoteWriteInput struct {
 	Listen       string   `yaml:"listen" required:"true" doc:"Address to listen on, host:port (127.0.0.1:9201; :9201 for every interface). Each receiver has its own."`
 	Path         string   `yaml:"path" default:"/api/v1/write" doc:"Path Prometheus writes to (remote_write url: http://HOST:PORT/api/v1/write)."`
-	MaxBodyBytes Size     `yaml:"max_body_bytes" default:"8MiB" doc:"Largest request body, compressed; a larger one is answered 413."`
+	MaxBodyBytes Size     `yaml:"max_body_bytes" default:"8MiB" doc:"Largest request body, sent and once snappy is undone (a small body can claim gigabytes); a larger one is answered 413."`
 	MaxInFlight  int      `yaml:"max_in_flight" default:"64" doc:"Requests being stored at once; one more is answered 429 with Retry-After at once."`
 	Timeout      Duration `yaml:"timeout" default:"10s" doc:"How long a request waits for the broker to store its samples before it is answered 429 with Retry-After (Prometheus then sends it again)."`
 }

@@ -55,18 +55,18 @@ type Store interface {
 
 // Metrics are the receiver's counters; nil fields are not counted.
 type Metrics struct {
-	// Requests counts requests by stream and status code.
-	Requests func(stream, code string)
-	// Records counts records stored, by stream.
-	Records func(stream string, n int)
+	// Requests counts a request by the status code it was answered with.
+	Requests func(code string)
+	// Records counts n records stored.
+	Records func(n int)
 }
 
 // Format is what a receiver takes in: how a body becomes records, and how a request whose
 // records are stored is answered.
 type Format struct {
-	// Decode turns a body (gzip already undone) into records, or says what is wrong with it;
-	// an error wrapping ErrTooLarge is answered 413, any other 400.
-	Decode func(header http.Header, body []byte, maxRecordBytes int) ([][]byte, error)
+	// Decode turns a body (gzip already undone) into records within lim, or says what is
+	// wrong with it; an error wrapping ErrTooLarge is answered 413, any other 400.
+	Decode func(body []byte, lim Limits) ([][]byte, error)
 	// Stored is the answer to a request whose n records are stored.
 	Stored func(n int) (int, []byte)
 	// Encodings are the Content-Encodings Decode undoes itself (snappy, for remote_write).
@@ -75,10 +75,16 @@ type Format struct {
 
 // JSON is the http input's format: a JSON object, an array of them, or one per line (Split).
 var JSON = Format{
-	Decode: func(_ http.Header, body []byte, maxRecordBytes int) ([][]byte, error) {
-		return Split(body, maxRecordBytes)
-	},
+	Decode: func(body []byte, lim Limits) ([][]byte, error) { return Split(body, lim.MaxRecordBytes) },
 	Stored: func(n int) (int, []byte) { return http.StatusOK, fmt.Appendf(nil, `{"accepted":%d}`, n) },
+}
+
+// Limits bound what a Format decodes: a body undone from its own encoding (snappy) is no
+// larger than MaxBodyBytes, as one undone from gzip is not; no record is larger than
+// MaxRecordBytes (the broker's limit).
+type Limits struct {
+	MaxBodyBytes   int64
+	MaxRecordBytes int
 }
 
 // Receiver serves one path and stores what is POSTed to it.
@@ -131,7 +137,7 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 // ServeHTTP answers one request: see the package doc for what each answer means.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	code, body := r.serve(req)
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+	if code == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	if code == http.StatusMethodNotAllowed {
@@ -141,7 +147,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
 	if r.metrics.Requests != nil {
-		r.metrics.Requests(r.cfg.Stream, strconv.Itoa(code))
+		r.metrics.Requests(strconv.Itoa(code))
 	}
 }
 
@@ -164,7 +170,7 @@ func (r *Receiver) serve(req *http.Request) (int, []byte) {
 		release()
 		return answer(code, err)
 	}
-	records, err := r.format.Decode(req.Header, body, r.cfg.MaxRecordBytes)
+	records, err := r.format.Decode(body, Limits{MaxBodyBytes: r.cfg.MaxBodyBytes, MaxRecordBytes: r.cfg.MaxRecordBytes})
 	if err != nil {
 		release()
 		return answer(statusOf(err), err)
@@ -206,7 +212,7 @@ func (r *Receiver) storeRecords(reqCtx context.Context, records [][]byte, releas
 		return answer(http.StatusBadRequest, fmt.Errorf("record %d: %w", indexOf(batch, rejects.Items[0].Record), rejects.Items[0].Err))
 	}
 	if r.metrics.Records != nil {
-		r.metrics.Records(r.cfg.Stream, len(batch))
+		r.metrics.Records(len(batch))
 	}
 	return r.format.Stored(len(batch))
 }

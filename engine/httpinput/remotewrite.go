@@ -33,11 +33,20 @@ var RemoteWrite = Format{
 // staleNaN is the bit pattern of Prometheus's staleness marker.
 const staleNaN = 0x7ff0000000000002
 
-func decodeRemoteWrite(_ http.Header, body []byte, maxRecordBytes int) ([][]byte, error) {
+func decodeRemoteWrite(body []byte, lim Limits) ([][]byte, error) {
+	n, err := snappy.DecodedLen(body)
+	if err != nil {
+		return nil, fmt.Errorf("the body is not snappy-compressed (remote_write 1.0 sends a snappy block): %w", err)
+	}
+	// Checked before decoding: a few KB of snappy can claim (and take) gigabytes.
+	if lim.MaxBodyBytes > 0 && int64(n) > lim.MaxBodyBytes {
+		return nil, fmt.Errorf("the write request is %d bytes once uncompressed, over max_body_bytes (%d): send fewer samples per request (queue_config.max_samples_per_send): %w", n, lim.MaxBodyBytes, ErrTooLarge)
+	}
 	raw, err := snappy.Decode(nil, body)
 	if err != nil {
 		return nil, fmt.Errorf("the body is not snappy-compressed (remote_write 1.0 sends a snappy block): %w", err)
 	}
+	maxRecordBytes := lim.MaxRecordBytes
 	var records [][]byte
 	err = eachField(raw, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 || typ != protowire.BytesType { // 3: metadata, skipped

@@ -109,6 +109,8 @@ func TestRemoteWriteRefusals(t *testing.T) {
 		"not protobuf":      {snappy.Encode(nil, []byte{0xff, 0xff, 0xff}), 400, "malformed protobuf"},
 		"no samples":        {writeRequest(), 400, "holds no samples"},
 		"native histograms": {writeRequest(encodeSeries([]label{{"__name__", "h"}}, nil, histogram)), 400, "native histograms are not taken yet"},
+		// 2 MiB of zeros compress to about 100 KB: within max_body_bytes sent, over it undone.
+		"over max_body_bytes uncompressed": {snappy.Encode(nil, make([]byte, 2<<20)), 413, "once uncompressed, over max_body_bytes (1048576)"},
 	} {
 		store := &memStore{}
 		w := postRemoteWrite(store, tc.body)
@@ -126,7 +128,7 @@ func FuzzRemoteWrite(f *testing.F) {
 	f.Add(writeRequest(encodeSeries([]label{{"__name__", "up"}, {"a", "b"}}, [][]byte{encodeSample(1, 5)})))
 	f.Add([]byte{0x00})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		records, err := decodeRemoteWrite(nil, body, 1<<20)
+		records, err := decodeRemoteWrite(body, Limits{MaxBodyBytes: 1 << 20, MaxRecordBytes: 1 << 20})
 		if err != nil {
 			return
 		}
