@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,15 +37,11 @@ streams:
 // Records POSTed to an http input are in its topic when the answer is 200, and the stream
 // processes them like any other; a body that is not records is refused whole, saying where.
 func TestHTTPInputStoresBeforeItAnswersAndTheStreamReadsThem(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.LoadBytes(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(httpPipeline, filepath.Join(dir, "broker"))), components.Registry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadEmbedded(t, httpPipeline)
 	metrics := telemetry.New()
 	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{Metrics: metrics})
 	defer stop()
-	url := "http://" + running.HTTPInputAddr("normalize") + "/ingest"
+	url := "http://" + running.ReceiverAddr("normalize", "http") + "/ingest"
 
 	resp, err := http.Post(url, "application/x-ndjson", strings.NewReader("{\"host\":\"a\",\"value\":1}\n{\"host\":\"b\",\"value\":2}\n"))
 	if err != nil {
@@ -124,7 +119,7 @@ streams:
 	}
 	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{Drain: time.Second})
 	defer stop()
-	url := "http://" + running.HTTPInputAddr("s") + "/"
+	url := "http://" + running.ReceiverAddr("s", "http") + "/"
 	if code, _ := postRecords(t, url, `{"a":1}`); code != 200 {
 		t.Fatalf("with the broker up: %d, want 200", code)
 	}

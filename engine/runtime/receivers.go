@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,7 +14,7 @@ import (
 	"github.com/eventops/eventops-engine/engine/telemetry"
 )
 
-// receivers are the pipeline's http inputs: each stores what it receives in its stream's
+// receivers are the pipeline's http and prometheus_remote_write inputs: each stores what it receives in its stream's
 // topic, which the stream reads like any other (engine/httpinput).
 type receivers struct {
 	byStream map[string]*httpinput.Receiver
@@ -56,8 +55,8 @@ func (rs *receivers) start(b *broker.Broker, sp *StreamPlan, key string, h confi
 		MaxBodyBytes: int64(h.MaxBodyBytes), MaxRecordBytes: b.MaxRecordBytes(),
 		Timeout: h.Timeout.D(), MaxInFlight: h.MaxInFlight,
 	}, formats[key], out, log.With("stream", sp.Name, "component", key+" input"), httpinput.Metrics{
-		Requests: func(stream, code string) { m.HTTPInputRequests.WithLabelValues(stream, key, code).Inc() },
-		Records:  func(stream string, n int) { m.HTTPInputRecords.WithLabelValues(stream, key).Add(float64(n)) },
+		Requests: func(code string) { m.HTTPInputRequests.WithLabelValues(sp.Name, key, code).Inc() },
+		Records:  func(n int) { m.HTTPInputRecords.WithLabelValues(sp.Name, key).Add(float64(n)) },
 	})
 	if err := r.Start(); err != nil {
 		return nil, err
@@ -71,19 +70,16 @@ func (rs *receivers) start(b *broker.Broker, sp *StreamPlan, key string, h confi
 func (rs *receivers) stop(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	var errs []error
+	// Errors are not reported: a request cut short by either is answered nothing (or 429),
+	// and its client sends it again.
 	for _, r := range rs.byStream {
-		errs = append(errs, r.Shutdown(ctx))
+		_ = r.Shutdown(ctx)
 	}
 	for _, o := range rs.outputs {
-		errs = append(errs, o.Close())
+		_ = o.Close()
 	}
 	rs.byStream, rs.outputs = nil, nil
-	_ = errors.Join(errs...) // a request cut short was answered nothing: its client sends again
 }
-
-// HTTPInputAddr is the address the http input of stream listens on ("" if it has none).
-func (r *Running) HTTPInputAddr(stream string) string { return r.ReceiverAddr(stream, "http") }
 
 // ReceiverAddr is the address stream's receiver key (http, prometheus_remote_write) listens
 // on ("" if it has none).

@@ -13,7 +13,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
@@ -46,14 +45,11 @@ func TestRealPrometheusRemoteWritesToTheEngine(t *testing.T) {
 		}
 		t.Skip("Prometheus is not installed: apt-get install prometheus to run this test")
 	}
-	dir := t.TempDir()
-	cfg, err := config.LoadBytes(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(remoteWritePipeline, filepath.Join(dir, "broker"))), components.Registry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadEmbedded(t, remoteWritePipeline)
 	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
 	defer stop()
 
+	dir := t.TempDir() // Prometheus's
 	promAddr := enginetest.FreeAddr(t)
 	promCfg := fmt.Sprintf(`global: {scrape_interval: 1s}
 scrape_configs:

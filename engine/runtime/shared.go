@@ -109,16 +109,25 @@ func (s *sharedRecords) ring(tp topicPartition, create bool) *sharedRing {
 // offer keeps the values of records just committed to their topics: values[i] is what
 // records[i] (produced, so its partition and offset are set) was encoded from, made
 // shareable (codec.AppendShareable) as it was encoded, or nil.
+// The readers and the ring are looked up when the topic or partition changes, not for every
+// record: a batch is one stream's output, one topic, in few partitions.
 func (s *sharedRecords) offer(records []*kgo.Record, values []map[string]any, checked *schema.Validator) {
+	var at topicPartition
+	var r *sharedRing
+	var readers int32
 	for i, kr := range records {
 		if values[i] == nil {
 			continue
 		}
-		readers := s.readersOf(kr.Topic)
-		if readers == 0 || s.held.Load() >= sharedBudget {
+		if tp := (topicPartition{kr.Topic, kr.Partition}); r == nil || tp != at {
+			if readers = s.readersOf(kr.Topic); readers == 0 {
+				continue // no ring for a topic nobody reads
+			}
+			at, r = tp, s.ring(tp, true)
+		}
+		if s.held.Load() >= sharedBudget {
 			continue
 		}
-		r := s.ring(topicPartition{kr.Topic, kr.Partition}, true)
 		r.mu.Lock()
 		e := &r.entries[kr.Offset%sharedPerPartition]
 		s.release(e)

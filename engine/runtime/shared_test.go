@@ -59,15 +59,23 @@ streams:
     output: {topic: seen-by-b, key: id}
 `
 
+// loadEmbedded loads pipeline, whose one %s is the embedded broker's data directory, from a
+// fresh directory of the test.
+func loadEmbedded(t *testing.T, pipeline string) *config.Pipeline {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.LoadBytes(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(pipeline, filepath.Join(dir, "broker"))), components.Registry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 var recordID = regexp.MustCompile(`"id":"[0-9a-f-]+"`)
 
 func runShared(t *testing.T, decodeEvery bool, events []string) (a, b []string, shared float64) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, err := config.LoadBytes(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(sharedPipeline, filepath.Join(dir, "broker"))), components.Registry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadEmbedded(t, sharedPipeline)
 	metrics := telemetry.New()
 	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{Metrics: metrics, DecodeEveryRecord: decodeEvery})
 	defer stop()

@@ -576,8 +576,9 @@ func (s *stream) encodeOutput(p *processed) {
 		return
 	}
 	share := s.shared != nil && s.shared.readersOf(s.plan.Config.Output.Topic) > 0
-	parts := inParts(len(p.out), &p.rejects, func(lo, hi int, rejects *engine.Rejects) encoded {
-		return s.encodePart(p.out[lo:hi], rejects, share)
+	parts := inParts(len(p.out), &p.rejects, func(lo, hi int, rejects *engine.Rejects) (e encoded) {
+		e.records, e.values = s.txnOut.Encode(p.out[lo:hi], rejects, share)
+		return e
 	})
 	for _, e := range parts {
 		p.records = append(p.records, e.records...)
@@ -592,15 +593,6 @@ func (s *stream) encodeOutput(p *processed) {
 type encoded struct {
 	records []*kgo.Record
 	values  []map[string]any
-}
-
-// encodePart encodes recs for the checkpoint transaction and, when share is set (decode once
-// is on and a stream of the process reads the topic), readies the values they were encoded
-// from for the streams that read them back.
-func (s *stream) encodePart(recs []*engine.Record, rejects *engine.Rejects, share bool) encoded {
-	var e encoded
-	e.records, e.values = s.txnOut.Encode(recs, rejects, share)
-	return e
 }
 
 // runFrom runs recs through the stream's processors from index first on, then checks the
