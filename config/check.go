@@ -538,7 +538,7 @@ func (l *loader) checkInput(in *Input, path string) {
 	case len(set) > 1:
 		l.errs.Add(l.posOf(path+"."+set[1]), path, "set exactly one of topic, file and stdin, not %s", strings.Join(set, " and "))
 	case len(set) == 0 && len(in.Receivers()) > 0:
-		l.errs.Add(l.posOf(path), path, "missing required field \"topic\": an http or prometheus_remote_write input stores what it receives in the stream's topic before answering")
+		l.errs.Add(l.posOf(path), path, "missing required field \"topic\": an http, prometheus_remote_write or otlp input stores what it receives in the stream's topic before answering")
 	case len(set) == 0 && !l.failedPaths[path+".topic"] && !l.typos[path+".topic"]:
 		l.errs.Add(l.posOf(path), path, "missing required field \"topic\" (or file: or stdin: to read newline-delimited JSON)")
 	}
@@ -559,9 +559,12 @@ func (l *loader) checkInput(in *Input, path string) {
 	for _, key := range slices.Sorted(maps.Keys(in.Receivers())) {
 		l.checkReceiver(in, in.Receivers()[key], path+"."+key)
 	}
+	if in.OTLP != nil && in.OTLP.HTTP == nil && in.OTLP.GRPC == nil {
+		l.errs.Add(l.posOf(path+".otlp"), path+".otlp", "set http, grpc or both: the protocols the otlp input serves")
+	}
 }
 
-// checkReceiver makes sure a receiver (http, prometheus_remote_write) at at has a topic to
+// checkReceiver makes sure a receiver (http, prometheus_remote_write, otlp) at at has a topic to
 // store what it receives in, and settings it can run with.
 func (l *loader) checkReceiver(in *Input, h HTTPInput, at string) {
 	everyInterface := func(port string) string {

@@ -685,11 +685,7 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 			if f.ref != "" && fv.Kind() == reflect.String && fv.String() != "" {
 				l.refs = append(l.refs, reference{section: f.ref, name: fv.String(), path: fpath})
 			}
-			if len(f.enum) > 0 && fv.Kind() == reflect.String {
-				if got := fv.String(); !contains(f.enum, got) {
-					l.errs.Add(l.pos(resolveAlias(p.val)), fpath, "must be one of %s; got %q%s", strings.Join(f.enum, ", "), got, suggestion(got, f.enum))
-				}
-			}
+			l.checkEnum(f, fv, p.val, fpath)
 		}
 	}
 	for i, f := range fields {
@@ -950,4 +946,26 @@ func (l *loader) processors(n *yaml.Node, path string) []ProcessorEntry {
 		out = append(out, ProcessorEntry{Type: typ, Pos: l.pos(key), Path: entryPath, Config: cfg})
 	}
 	return out
+}
+
+// checkEnum reports a value of field f (a string, or each string of a list) that is not
+// one of its enum.
+func (l *loader) checkEnum(f structField, fv reflect.Value, node *yaml.Node, fpath string) {
+	if len(f.enum) == 0 {
+		return
+	}
+	check := func(got string, n *yaml.Node, at string) {
+		if !contains(f.enum, got) {
+			l.errs.Add(l.pos(resolveAlias(n)), at, "must be one of %s; got %q%s", strings.Join(f.enum, ", "), got, suggestion(got, f.enum))
+		}
+	}
+	switch {
+	case fv.Kind() == reflect.String:
+		check(fv.String(), node, fpath)
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		items := resolveAlias(node).Content
+		for i := range min(fv.Len(), len(items)) {
+			check(fv.Index(i).String(), items[i], fmt.Sprintf("%s[%d]", fpath, i))
+		}
+	}
 }

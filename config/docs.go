@@ -164,6 +164,8 @@ func (w *pageWriter) settingsTables(t reflect.Type, fields []structField, prefix
 			subs = append(subs, nested{subPrefix, sub})
 		}
 		switch {
+		case len(f.enum) > 0 && ft.Kind() == reflect.Slice:
+			words = "list of " + codeList(f.enum)
 		case len(f.enum) > 0:
 			words = "one of " + codeList(f.enum)
 		case f.ref != "" && ft.Kind() == reflect.String:

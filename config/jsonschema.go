@@ -255,7 +255,9 @@ func (g *schemaGenerator) fieldSchema(t reflect.Type, f structField) (map[string
 			s = map[string]any{"allOf": []any{s}}
 		}
 	}
-	if len(f.enum) > 0 {
+	if len(f.enum) > 0 && t.Kind() == reflect.Slice {
+		s = map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": f.enum}}
+	} else if len(f.enum) > 0 {
 		// oneOf, not anyOf: the two never overlap, and editors then describe the value once.
 		s = map[string]any{"type": "string", "oneOf": []any{
 			map[string]any{"enum": f.enum},

@@ -222,6 +222,7 @@ type Input struct {
 	File           *FileInput        `yaml:"file" doc:"Read newline-delimited JSON (one record per line) from a file, once, from its start: for replays, debugging and measuring. The stream ends at the end of the file; a pipeline whose streams have all ended stops. Nothing of its position is kept: a restart reads the file again (what the stream wrote to a topic is written again; record_id() gives each line the same id each time, so sinks skip it)."`
 	Stdin          *StdinInput       `yaml:"stdin" doc:"Read newline-delimited JSON (one record per line) from standard input, until it closes; otherwise as file."`
 	RemoteWrite    *RemoteWriteInput `yaml:"prometheus_remote_write" doc:"Also receive Prometheus remote_write 1.0 (snappy-compressed protobuf) into topic: one record per sample, {metric, labels, value, ts}, answered 204 once stored; 429 with Retry-After when the topic cannot take them in time; native histograms refused (400). See docs/ingest.md."`
+	OTLP           *OTLPInput        `yaml:"otlp" doc:"Also receive OpenTelemetry metrics, logs and traces (OTLP/HTTP in protobuf or JSON on /v1/metrics, /v1/logs, /v1/traces; OTLP/gRPC) into topic: one record per metric data point, log record and span, with \"signal\" saying which (mapping in docs/ingest.md). Answered OK only once stored; 429 / RESOURCE_EXHAUSTED with a retry delay when the topic cannot take them in time, so exporters retry; a record over the broker's max_record_bytes is left out and reported as OTLP partial success."`
 	HTTP           *HTTPInput        `yaml:"http" doc:"Also receive records over HTTP into topic: a JSON object, an array of objects, or one object per line, POSTed to path. A request is answered 200 only once its records are stored in topic; 429 with Retry-After when the topic cannot take them in time (send again: at least once); 400 or 413 saying which record and where, when the body is not records. The stream then reads topic as usual."`
 	Schema         string            `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
 	DeadLetter     string            `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
@@ -257,8 +258,34 @@ type RemoteWriteInput struct {
 	Timeout      Duration `yaml:"timeout" default:"10s" doc:"How long a request waits for the broker to store its samples before it is answered 429 with Retry-After (Prometheus then sends it again)."`
 }
 
-// Receivers lists the input's receivers (http, prometheus_remote_write) by config key, with
-// their settings as an HTTPInput's.
+// OTLPInput receives OpenTelemetry data into the stream's topic (engine/otlpinput), over
+// OTLP/HTTP, OTLP/gRPC or both.
+type OTLPInput struct {
+	HTTP    *OTLPListener `yaml:"http" doc:"Serve OTLP/HTTP: exporters' endpoint http://HOST:PORT (they add /v1/metrics, /v1/logs, /v1/traces). Protobuf and JSON, plain or gzip."`
+	GRPC    *OTLPListener `yaml:"grpc" doc:"Serve OTLP/gRPC: exporters' endpoint HOST:PORT, without TLS (insecure: true)."`
+	Signals []string      `yaml:"signals" enum:"metrics,logs,traces" doc:"Signals taken; others are answered 404 / UNIMPLEMENTED. Default all three. To put each signal in its own topic, give each its own stream and port, and point the exporters' per-signal endpoints at them."`
+}
+
+// OTLPListener is one protocol of an otlp input.
+type OTLPListener struct {
+	Listen       string   `yaml:"listen" required:"true" doc:"Address to listen on, host:port (OTLP's usual ports: 4318 for HTTP, 4317 for gRPC; 127.0.0.1:4318 for this machine only, :4318 for every interface)."`
+	MaxBodyBytes Size     `yaml:"max_body_bytes" default:"8MiB" doc:"Largest request: an HTTP body after gzip is undone (413 above it), a gRPC message (RESOURCE_EXHAUSTED above it)."`
+	MaxInFlight  int      `yaml:"max_in_flight" default:"64" doc:"Requests being stored at once; one more is answered 429 / RESOURCE_EXHAUSTED with a retry delay at once."`
+	Timeout      Duration `yaml:"timeout" default:"10s" doc:"How long a request waits for the broker to store its records before it is answered 429 / RESOURCE_EXHAUSTED with a retry delay (exporters then send it again)."`
+}
+
+func (o OTLPListener) receiver(path string) HTTPInput {
+	return HTTPInput{Listen: o.Listen, Path: path, MaxBodyBytes: o.MaxBodyBytes, MaxInFlight: o.MaxInFlight, Timeout: o.Timeout}
+}
+
+// Receiver keys of an otlp input's protocols (Input.Receivers).
+const (
+	OTLPHTTP = "otlp.http"
+	OTLPGRPC = "otlp.grpc"
+)
+
+// Receivers lists the input's receivers (http, prometheus_remote_write, otlp.http,
+// otlp.grpc) by config path below the input, with their settings as an HTTPInput's.
 func (i Input) Receivers() map[string]HTTPInput {
 	out := map[string]HTTPInput{}
 	if i.HTTP != nil {
@@ -266,6 +293,12 @@ func (i Input) Receivers() map[string]HTTPInput {
 	}
 	if i.RemoteWrite != nil {
 		out["prometheus_remote_write"] = HTTPInput(*i.RemoteWrite)
+	}
+	if i.OTLP != nil && i.OTLP.HTTP != nil {
+		out[OTLPHTTP] = i.OTLP.HTTP.receiver("/v1/")
+	}
+	if i.OTLP != nil && i.OTLP.GRPC != nil {
+		out[OTLPGRPC] = i.OTLP.GRPC.receiver("/")
 	}
 	return out
 }

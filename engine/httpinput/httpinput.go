@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -36,7 +37,8 @@ import (
 type Config struct {
 	// Stream names the stream in logs and metrics; Topic is where records are stored.
 	Stream, Topic string
-	Listen, Path  string
+	// Listen is the address Start listens on.
+	Listen string
 	// MaxBodyBytes bounds a request's body, after gzip is undone; MaxRecordBytes one record
 	// (the broker's limit).
 	MaxBodyBytes   int64
@@ -59,24 +61,60 @@ type Metrics struct {
 	Requests func(code string)
 	// Records counts n records stored.
 	Records func(n int)
+	// Rejected counts n items a request sent that were refused one by one, the rest of the
+	// request being stored (OTLP's partial success).
+	Rejected func(n int64)
 }
 
-// Format is what a receiver takes in: how a body becomes records, and how a request whose
-// records are stored is answered.
+// Routes are the formats a receiver takes, by the path they are POSTed to.
+type Routes map[string]Format
+
+// Format is what a receiver takes in on one path: how a body becomes records, and how a
+// request is answered.
 type Format struct {
-	// Decode turns a body (gzip already undone) into records within lim, or says what is
-	// wrong with it; an error wrapping ErrTooLarge is answered 413, any other 400.
-	Decode func(body []byte, lim Limits) ([][]byte, error)
-	// Stored is the answer to a request whose n records are stored.
-	Stored func(n int) (int, []byte)
+	// Decode turns a request (gzip already undone) into records within lim, or says what is
+	// wrong with it; an error wrapping ErrTooLarge is answered 413, ErrMediaType 415, any
+	// other 400.
+	Decode func(req Request, lim Limits) (Decoded, error)
+	// Stored answers a request whose records are stored.
+	Stored func(req Request, d Decoded) Answer
+	// Failed answers a request that could not be stored, with code; nil answers
+	// {"error": "…"} in JSON.
+	Failed func(req Request, code int, err error) Answer
 	// Encodings are the Content-Encodings Decode undoes itself (snappy, for remote_write).
 	Encodings []string
 }
 
+// Request is what a Format decodes.
+type Request struct {
+	Body        []byte
+	ContentType string
+}
+
+// Decoded is what a request holds: the records to store, and how many of the items it
+// sent were refused one by one and why (OTLP's partial success; the rest are stored).
+type Decoded struct {
+	Records  [][]byte
+	Rejected int64
+	Reason   string
+}
+
+// Answer is an HTTP answer.
+type Answer struct {
+	Code        int
+	ContentType string
+	Body        []byte
+}
+
 // JSON is the http input's format: a JSON object, an array of them, or one per line (Split).
 var JSON = Format{
-	Decode: func(body []byte, lim Limits) ([][]byte, error) { return Split(body, lim.MaxRecordBytes) },
-	Stored: func(n int) (int, []byte) { return http.StatusOK, fmt.Appendf(nil, `{"accepted":%d}`, n) },
+	Decode: func(req Request, lim Limits) (Decoded, error) {
+		records, err := Split(req.Body, lim.MaxRecordBytes)
+		return Decoded{Records: records}, err
+	},
+	Stored: func(_ Request, d Decoded) Answer {
+		return Answer{http.StatusOK, "application/json", fmt.Appendf(nil, `{"accepted":%d}`, len(d.Records))}
+	},
 }
 
 // Limits bound what a Format decodes: a body undone from its own encoding (snappy) is no
@@ -87,10 +125,11 @@ type Limits struct {
 	MaxRecordBytes int
 }
 
-// Receiver serves one path and stores what is POSTed to it.
+// Receiver serves its routes and stores what is POSTed to them. Its admission and storing
+// (Admit, Store) also serve receivers of other protocols (OTLP/gRPC).
 type Receiver struct {
 	cfg     Config
-	format  Format
+	routes  Routes
 	store   Store
 	log     *slog.Logger
 	metrics Metrics
@@ -99,12 +138,9 @@ type Receiver struct {
 	ln      net.Listener
 }
 
-// New returns a receiver for cfg taking format; Start makes it listen.
-func New(cfg Config, format Format, store Store, log *slog.Logger, m Metrics) *Receiver {
-	if cfg.Path == "" {
-		cfg.Path = "/"
-	}
-	return &Receiver{cfg: cfg, format: format, store: store, log: log, metrics: m, slots: make(chan struct{}, max(cfg.MaxInFlight, 1))}
+// New returns a receiver for cfg taking routes; Start makes it listen.
+func New(cfg Config, routes Routes, store Store, log *slog.Logger, m Metrics) *Receiver {
+	return &Receiver{cfg: cfg, routes: routes, store: store, log: log, metrics: m, slots: make(chan struct{}, max(cfg.MaxInFlight, 1))}
 }
 
 // Start listens on the configured address and serves until Shutdown.
@@ -136,55 +172,91 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 
 // ServeHTTP answers one request: see the package doc for what each answer means.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	code, body := r.serve(req)
-	if code == http.StatusTooManyRequests {
+	ans := r.serve(req)
+	if ans.Code == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
-	if code == http.StatusMethodNotAllowed {
+	if ans.Code == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(body)
+	if ans.ContentType != "" {
+		w.Header().Set("Content-Type", ans.ContentType)
+	}
+	w.WriteHeader(ans.Code)
+	_, _ = w.Write(ans.Body)
+	r.count(strconv.Itoa(ans.Code))
+}
+
+func (r *Receiver) count(code string) {
 	if r.metrics.Requests != nil {
-		r.metrics.Requests(strconv.Itoa(code))
+		r.metrics.Requests(code)
 	}
 }
 
-// serve returns the status and the JSON body of the answer to req.
-func (r *Receiver) serve(req *http.Request) (int, []byte) {
+// serve answers req.
+func (r *Receiver) serve(req *http.Request) Answer {
+	format, ok := r.routes[req.URL.Path]
 	switch {
-	case req.URL.Path != r.cfg.Path:
-		return answer(http.StatusNotFound, fmt.Errorf("records are POSTed to %s", r.cfg.Path))
+	case !ok:
+		return jsonError(http.StatusNotFound, fmt.Errorf("records are POSTed to %s", strings.Join(slices.Sorted(maps.Keys(r.routes)), " or ")))
 	case req.Method != http.MethodPost:
-		return answer(http.StatusMethodNotAllowed, errors.New("records are sent with POST"))
+		return jsonError(http.StatusMethodNotAllowed, errors.New("records are sent with POST"))
 	}
+	release, err := r.Admit()
+	if err != nil {
+		return format.fail(Request{ContentType: req.Header.Get("Content-Type")}, http.StatusTooManyRequests, err)
+	}
+	in := Request{ContentType: req.Header.Get("Content-Type")}
+	body, code, err := r.readBody(req, format)
+	if err != nil {
+		release()
+		return format.fail(in, code, err)
+	}
+	in.Body = body
+	decoded, err := format.Decode(in, Limits{MaxBodyBytes: r.cfg.MaxBodyBytes, MaxRecordBytes: r.cfg.MaxRecordBytes})
+	if err != nil {
+		release()
+		return format.fail(in, statusOf(err), err)
+	}
+	if err := r.Store(req.Context(), decoded, release); err != nil {
+		return format.fail(in, statusOf(err), err)
+	}
+	return format.Stored(in, decoded)
+}
+
+func (f Format) fail(req Request, code int, err error) Answer {
+	if f.Failed == nil {
+		return jsonError(code, err)
+	}
+	return f.Failed(req, code, err)
+}
+
+// ErrBusy is Admit's answer when max_in_flight requests are being stored already.
+var ErrBusy = errors.New("busy")
+
+// Admit takes one of the max_in_flight slots for a request, or says ErrBusy; release gives
+// it back (Store does, once the request's write ends).
+func (r *Receiver) Admit() (release func(), err error) {
 	select {
 	case r.slots <- struct{}{}:
+		return func() { <-r.slots }, nil
 	default:
-		return answer(http.StatusTooManyRequests, fmt.Errorf("%d requests are being stored already; send again after Retry-After", cap(r.slots)))
+		return nil, fmt.Errorf("%d requests are being stored already; send again after Retry-After: %w", cap(r.slots), ErrBusy)
 	}
-	release := func() { <-r.slots }
-	body, code, err := r.readBody(req)
-	if err != nil {
-		release()
-		return answer(code, err)
-	}
-	records, err := r.format.Decode(body, Limits{MaxBodyBytes: r.cfg.MaxBodyBytes, MaxRecordBytes: r.cfg.MaxRecordBytes})
-	if err != nil {
-		release()
-		return answer(statusOf(err), err)
-	}
-	return r.storeRecords(req.Context(), records, release)
 }
 
-// storeRecords stores records and answers for them, within the timeout. A write the broker
-// has not finished by then goes on (it may still store the records: the client, told to
-// send again, then stores them twice) and keeps its request's slot until it ends, so that
-// writes stuck on a broker that is gone stop new requests at max_in_flight.
-func (r *Receiver) storeRecords(reqCtx context.Context, records [][]byte, release func()) (int, []byte) {
-	batch := make([]*engine.Record, len(records))
-	for i, raw := range records {
+// ErrNotStored is Store's answer when the broker did not take the records in time: the
+// client is to send them again (429, RESOURCE_EXHAUSTED).
+var ErrNotStored = errors.New("not stored")
+
+// Store stores d's records within the timeout, and releases the request's slot once the
+// write ends. A write the broker has not finished by then goes on (it may still store the
+// records: the client, told to send again, then stores them twice) and keeps its slot, so
+// that writes stuck on a broker that is gone stop new requests at max_in_flight. An error
+// wraps ErrNotStored (send again) or says which record the broker refused (do not).
+func (r *Receiver) Store(reqCtx context.Context, d Decoded, release func()) error {
+	batch := make([]*engine.Record, len(d.Records))
+	for i, raw := range d.Records {
 		batch[i] = &engine.Record{Raw: raw}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), r.cfg.Timeout)
@@ -204,17 +276,24 @@ func (r *Receiver) storeRecords(reqCtx context.Context, records [][]byte, releas
 		err = reqCtx.Err()
 	}
 	if err != nil {
-		r.log.Warn("http input could not store a request", "stream", r.cfg.Stream, "records", len(batch), "err", err)
-		return answer(http.StatusTooManyRequests, fmt.Errorf("topic %s did not take the records in %v: %w; send again after Retry-After", r.cfg.Topic, r.cfg.Timeout, err))
+		r.log.Warn("could not store a request", "stream", r.cfg.Stream, "records", len(batch), "err", err)
+		return fmt.Errorf("topic %s did not take the records in %v: %w; send again after Retry-After: %w", r.cfg.Topic, r.cfg.Timeout, err, ErrNotStored)
 	}
 	if len(rejects.Items) > 0 {
-		// Split checked the sizes, so this is a record the broker refused for another reason.
-		return answer(http.StatusBadRequest, fmt.Errorf("record %d: %w", indexOf(batch, rejects.Items[0].Record), rejects.Items[0].Err))
+		// The format checked the sizes, so this is a record the broker refused for another reason.
+		return fmt.Errorf("record %d: %w", indexOf(batch, rejects.Items[0].Record), rejects.Items[0].Err)
 	}
+	r.counted(d)
+	return nil
+}
+
+func (r *Receiver) counted(d Decoded) {
 	if r.metrics.Records != nil {
-		r.metrics.Records(len(batch))
+		r.metrics.Records(len(d.Records))
 	}
-	return r.format.Stored(len(batch))
+	if r.metrics.Rejected != nil && d.Rejected > 0 {
+		r.metrics.Rejected(d.Rejected)
+	}
 }
 
 func indexOf(batch []*engine.Record, rec *engine.Record) int {
@@ -227,10 +306,10 @@ func indexOf(batch []*engine.Record, rec *engine.Record) int {
 }
 
 // readBody reads the request's body, undoing gzip, within MaxBodyBytes.
-func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
+func (r *Receiver) readBody(req *http.Request, format Format) ([]byte, int, error) {
 	var in io.Reader = http.MaxBytesReader(nil, req.Body, r.cfg.MaxBodyBytes)
 	switch enc := req.Header.Get("Content-Encoding"); {
-	case enc == "" || enc == "identity" || slices.Contains(r.format.Encodings, enc):
+	case enc == "" || enc == "identity" || slices.Contains(format.Encodings, enc):
 	case enc == "gzip":
 		gz, err := gzip.NewReader(in)
 		if err != nil {
@@ -238,7 +317,7 @@ func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
 		}
 		in = io.LimitReader(gz, r.cfg.MaxBodyBytes+1)
 	default:
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q: send the body plain or %s", enc, strings.Join(append([]string{"gzip"}, r.format.Encodings...), " or "))
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q: send the body plain or %s", enc, strings.Join(append([]string{"gzip"}, format.Encodings...), " or "))
 	}
 	body, err := io.ReadAll(in)
 	var tooLarge *http.MaxBytesError
@@ -251,17 +330,27 @@ func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
 	return body, 0, nil
 }
 
-func answer(code int, err error) (int, []byte) {
+func jsonError(code int, err error) Answer {
 	b, _ := json.Marshal(map[string]string{"error": err.Error()})
-	return code, b
+	return Answer{code, "application/json", b}
 }
 
-// ErrTooLarge marks a record over the broker's limit.
-var ErrTooLarge = errors.New("record too large")
+// ErrTooLarge marks a record over the broker's limit; ErrMediaType a Content-Type the
+// format does not take.
+var (
+	ErrTooLarge  = errors.New("record too large")
+	ErrMediaType = errors.New("unsupported media type")
+)
 
+// statusOf is the HTTP status that answers err, from Decode or Store.
 func statusOf(err error) int {
-	if errors.Is(err, ErrTooLarge) {
+	switch {
+	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrNotStored), errors.Is(err, ErrBusy):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusBadRequest
 }

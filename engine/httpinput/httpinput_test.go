@@ -62,8 +62,8 @@ func blocking(waiting chan struct{}) *memStore {
 }
 
 func newTestReceiver(store Store) *Receiver {
-	return New(Config{Stream: "s", Topic: "ingest", Path: "/ingest", MaxBodyBytes: 1 << 10, MaxRecordBytes: 100, Timeout: time.Second, MaxInFlight: 2},
-		JSON, store, slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics{})
+	return New(Config{Stream: "s", Topic: "ingest", MaxBodyBytes: 1 << 10, MaxRecordBytes: 100, Timeout: time.Second, MaxInFlight: 2},
+		Routes{"/ingest": JSON}, store, slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics{})
 }
 
 func post(r *Receiver, body string, headers ...string) *httptest.ResponseRecorder {

@@ -24,8 +24,11 @@ import (
 // "exemplars": [{"labels": {…}, "value": …, "ts": …}]. Metadata is skipped. Native histograms
 // are refused (400, so Prometheus does not send them again): they are not mapped yet.
 var RemoteWrite = Format{
-	Decode: decodeRemoteWrite,
-	Stored: func(int) (int, []byte) { return http.StatusNoContent, nil },
+	Decode: func(req Request, lim Limits) (Decoded, error) {
+		records, err := decodeRemoteWrite(req.Body, lim)
+		return Decoded{Records: records}, err
+	},
+	Stored: func(Request, Decoded) Answer { return Answer{Code: http.StatusNoContent} },
 	// Prometheus sends Content-Encoding: snappy.
 	Encodings: []string{"snappy"},
 }

@@ -57,8 +57,8 @@ func writeRequest(series ...[]byte) []byte {
 }
 
 func postRemoteWrite(store Store, body []byte) *httptest.ResponseRecorder {
-	r := New(Config{Stream: "s", Topic: "t", Path: "/api/v1/write", MaxBodyBytes: 1 << 20, MaxRecordBytes: 1 << 20, Timeout: 1e9, MaxInFlight: 2},
-		RemoteWrite, store, slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics{})
+	r := New(Config{Stream: "s", Topic: "t", MaxBodyBytes: 1 << 20, MaxRecordBytes: 1 << 20, Timeout: 1e9, MaxInFlight: 2},
+		Routes{"/api/v1/write": RemoteWrite}, store, slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics{})
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/write", strings.NewReader(string(body)))
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("Content-Type", "application/x-protobuf")

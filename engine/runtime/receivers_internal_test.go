@@ -19,6 +19,11 @@ func TestReloadRefusesToChangeAnHTTPInput(t *testing.T) {
 		return &config.Pipeline{Streams: []config.Stream{{Name: "s", Input: in}}}
 	}
 	base := pipeline("raw", ":8090", 100)
+	withOTLP := func(p *config.Pipeline, signal string) *config.Pipeline {
+		in := p.Streams[0].Input
+		in.OTLP = &config.OTLPInput{GRPC: &config.OTLPListener{Listen: ":4317"}, Signals: []string{signal}}
+		return &config.Pipeline{Streams: []config.Stream{{Name: "s", Input: in}}}
+	}
 	for _, tc := range []struct {
 		name      string
 		old, next *config.Pipeline
@@ -30,12 +35,14 @@ func TestReloadRefusesToChangeAnHTTPInput(t *testing.T) {
 		{"another topic", base, pipeline("raw2", ":8090", 100), true},
 		{"the http input gone", base, pipeline("raw", "", 100), true},
 		{"an http input added", pipeline("raw", "", 100), base, true},
+		{"an otlp input's signals", withOTLP(base, "metrics"), withOTLP(base, "logs"), true},
+		{"an otlp input unchanged", withOTLP(base, "metrics"), withOTLP(base, "metrics"), false},
 	} {
 		errs := httpInputsChanged(tc.old, tc.next)
 		if (len(errs) > 0) != tc.refused {
 			t.Errorf("%s: %v, want refused %v", tc.name, errs, tc.refused)
 		}
-		if tc.refused && (len(errs) != 1 || !strings.Contains(errs[0], "streams.s.input: adding, removing or changing an http or prometheus_remote_write input (or its topic) needs a restart")) {
+		if tc.refused && (len(errs) != 1 || !strings.Contains(errs[0], "streams.s.input: adding, removing or changing an http, prometheus_remote_write or otlp input (or its topic) needs a restart")) {
 			t.Errorf("%s: %v", tc.name, errs)
 		}
 	}

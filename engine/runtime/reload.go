@@ -501,7 +501,7 @@ func notReloadable(old, cfg *config.Pipeline) error {
 	return errors.New(strings.Join(errs, "; "))
 }
 
-// httpInputsChanged lists the streams whose receivers (http, prometheus_remote_write) a
+// httpInputsChanged lists the streams whose receivers (http, prometheus_remote_write, otlp) a
 // reload would add, remove or change
 // (its settings or the topic it stores into): its listener is opened once, at the start.
 func httpInputsChanged(old, cfg *config.Pipeline) []string {
@@ -521,8 +521,8 @@ func httpInputsChanged(old, cfg *config.Pipeline) []string {
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		b, hadIt := before[name]
 		a, hasIt := after[name]
-		if hadIt != hasIt || b.Topic != a.Topic || !reload.Same(b.Receivers(), a.Receivers()) {
-			errs = append(errs, fmt.Sprintf("streams.%s.input: adding, removing or changing an http or prometheus_remote_write input (or its topic) needs a restart", name))
+		if hadIt != hasIt || b.Topic != a.Topic || !reload.Same(b.Receivers(), a.Receivers()) || !reload.Same(b.OTLP, a.OTLP) {
+			errs = append(errs, fmt.Sprintf("streams.%s.input: adding, removing or changing an http, prometheus_remote_write or otlp input (or its topic) needs a restart", name))
 		}
 	}
 	return errs

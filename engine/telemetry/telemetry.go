@@ -68,6 +68,9 @@ type Metrics struct {
 	HTTPInputRequests *prometheus.CounterVec
 	// HTTPInputRecords counts the records receivers stored in their topic. Labels: stream, input.
 	HTTPInputRecords *prometheus.CounterVec
+	// HTTPInputRejected counts the items receivers left out of a request they stored the rest
+	// of (OTLP partial success: a record over max_record_bytes). Labels: stream, input.
+	HTTPInputRejected *prometheus.CounterVec
 	// WebhookRequests counts the requests of webhook outputs by outcome: the status class
 	// (2xx, 3xx, 4xx, 5xx) or error (no response: refused, reset, timed out). Labels:
 	// stream, class.
@@ -130,10 +133,12 @@ func New() *Metrics {
 	m.BrokerUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_broker_up", Help: "Whether the broker answered the engine's last metadata request (1) or not (0)."})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
-	m.HTTPInputRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_requests_total", Help: "Requests to receivers (http, prometheus_remote_write inputs), by the status code they were answered with (2xx: stored; 429: send again later)."}, []string{"stream", "input", "code"})
-	m.HTTPInputRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_records_total", Help: "Records receivers (http, prometheus_remote_write inputs) stored in their topic."}, []string{"stream", "input"})
+	m.HTTPInputRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_requests_total", Help: "Requests to receivers (http, prometheus_remote_write, otlp inputs), by the status code they were answered with (HTTP: 2xx stored, 429 send again later; gRPC: OK, RESOURCE_EXHAUSTED send again later)."}, []string{"stream", "input", "code"})
+	m.HTTPInputRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_records_total", Help: "Records receivers (http, prometheus_remote_write, otlp inputs) stored in their topic."}, []string{"stream", "input"})
+	m.HTTPInputRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_rejected_total", Help: "Items (data points, log records, spans) receivers left out of a request whose rest they stored, and reported to the client as OTLP partial success: records over the broker's max_record_bytes."}, []string{"stream", "input"})
 	f(m.HTTPInputRequests)
 	f(m.HTTPInputRecords)
+	f(m.HTTPInputRejected)
 	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_config_reloads_total", Help: "Configuration reload attempts, by result."}, []string{"result"})
 	m.ConfigReloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_successful", Help: "Whether the last configuration reload attempt succeeded (1) or was rejected (0)."})
 	m.ConfigReloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_config_last_reload_success_timestamp_seconds", Help: "When the running configuration was applied (Unix time)."})
