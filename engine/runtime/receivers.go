@@ -61,7 +61,7 @@ func (rs *receivers) start(b *broker.Broker, sp *StreamPlan, key string, h confi
 		MaxBodyBytes: int64(h.MaxBodyBytes), MaxRecordBytes: b.MaxRecordBytes(),
 		Timeout: h.Timeout.D(), MaxInFlight: h.MaxInFlight,
 	}
-	log = log.With("stream", sp.Name, "component", key+" input")
+	log = log.With("component", key+" input")
 	metrics := httpinput.Metrics{
 		Requests: func(code string) { m.HTTPInputRequests.WithLabelValues(sp.Name, key, code).Inc() },
 		Records:  func(n int) { m.HTTPInputRecords.WithLabelValues(sp.Name, key).Add(float64(n)) },
