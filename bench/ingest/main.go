@@ -1,12 +1,14 @@
-// Command ingest measures the http input: records per second stored durably (answered 200)
-// by the engine's http input, next to the same records produced straight to the same
+// Command ingest measures the receivers: records per second stored durably (answered OK) by
+// the engine's http input (newline-delimited JSON), otlp input (metrics over OTLP/HTTP
+// protobuf and OTLP/gRPC: one record per data point) and prometheus_remote_write input (one
+// record per sample), each next to the records it stores produced straight to the same
 // embedded broker with franz-go in the same run (the ceiling: what the broker takes without
-// HTTP), and the requests' p50/p99 latency.
+// the receiver), and the requests' p50/p99 latency.
 //
-//	go run ./bench/ingest [-duration 10s] [-senders 8] [-batch 500] [-bin ENGINE]
+//	go run ./bench/ingest [-duration 10s] [-senders 8] [-batch 500] [-formats http,otlp,otlp-grpc,remote_write] [-bin ENGINE]
 //
-// The engine runs a pipeline of one stream whose topic has an http input and whose output is
-// drop, so that the stream reads what arrives and the engine does the work it would.
+// The engine runs a pipeline of one stream whose topic has the three inputs and whose output
+// is drop, so that the stream reads what arrives and the engine does the work it would.
 package main
 
 import (
@@ -14,11 +16,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +36,7 @@ type options struct {
 	duration       time.Duration
 	senders, batch int
 	bin, profile   string
+	formats        string
 }
 
 func main() {
@@ -41,6 +46,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 500, "records per request (and per produce call)")
 	flag.StringVar(&o.bin, "bin", "", "engine binary (default: built from this checkout)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write the engine's CPU profile (both contenders' runs) to this file")
+	flag.StringVar(&o.formats, "formats", "http,otlp,otlp-grpc,remote_write", "receivers to measure, each against its own ceiling")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
@@ -55,7 +61,11 @@ dead_letter: dead
 api: {listen: %q}
 streams:
   - name: s
-    input: {topic: raw, http: {listen: %q, path: /ingest}}
+    input:
+      topic: raw
+      http: {listen: %q, path: /ingest}
+      otlp: {http: {listen: %q}, grpc: {listen: %q}, signals: [metrics]}
+      prometheus_remote_write: {listen: %q}
     output: {drop: {}}
 `
 
@@ -77,9 +87,10 @@ func run(o options) error {
 			return fmt.Errorf("building the engine: %v\n%s", err, out)
 		}
 	}
-	brokerAddr, apiAddr, httpAddr := benchutil.FreeAddr(), benchutil.FreeAddr(), benchutil.FreeAddr()
+	addrs := receiverAddrs{http: benchutil.FreeAddr(), otlp: benchutil.FreeAddr(), grpc: benchutil.FreeAddr(), remoteWrite: benchutil.FreeAddr()}
+	brokerAddr, apiAddr := benchutil.FreeAddr(), benchutil.FreeAddr()
 	pfile := filepath.Join(dir, "p.yaml")
-	if err := os.WriteFile(pfile, fmt.Appendf(nil, pipeline, brokerAddr, filepath.Join(dir, "broker"), apiAddr, httpAddr), 0o644); err != nil {
+	if err := os.WriteFile(pfile, fmt.Appendf(nil, pipeline, brokerAddr, filepath.Join(dir, "broker"), apiAddr, addrs.http, addrs.otlp, addrs.grpc, addrs.remoteWrite), 0o644); err != nil {
 		return err
 	}
 	args := []string{"run", "-c", pfile}
@@ -99,19 +110,23 @@ func run(o options) error {
 	if err := waitReady("http://" + apiAddr + "/-/ready"); err != nil {
 		return err
 	}
-	body := requestBody(o.batch)
-	fmt.Printf("machine: %s; %d senders, %d records (%d bytes) per request, %s each\n", benchutil.Machine(), o.senders, o.batch, len(body), o.duration)
-	httpRes := measure(o, func() error { return post("http://"+httpAddr+"/ingest", body) })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DefaultProduceTopic("ceiling"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	lines := bytes.Split(bytes.TrimSpace(body), []byte("\n"))
-	ceilRes := measure(o, func() error { return produce(cl, lines) })
-	httpRes.print("http input (answered 200)", o.batch)
-	ceilRes.print("franz-go ProduceSync, same broker", o.batch)
-	fmt.Printf("ratio: http input / produce ceiling = %.2f\n", httpRes.rate(o.batch)/ceilRes.rate(o.batch))
+	fmt.Printf("machine: %s; %d senders, %d records per request, %s each\n", benchutil.Machine(), o.senders, o.batch, o.duration)
+	for _, name := range strings.Split(o.formats, ",") {
+		c, err := newContender(name, addrs, o.batch)
+		if err != nil {
+			return err
+		}
+		res := measure(o, c.send)
+		ceiling := measure(o, func() error { return produce(cl, c.stored) })
+		res.print(c.name, o.batch)
+		ceiling.print("  franz-go, the same records", o.batch)
+		fmt.Printf("  ratio: %s / produce ceiling = %.2f\n", name, res.rate(o.batch)/ceiling.rate(o.batch))
+	}
 	return nil
 }
 
@@ -175,19 +190,28 @@ func (r result) print(name string, batch int) {
 		float64(q(0.5).Microseconds())/1000, float64(q(0.99).Microseconds())/1000)
 }
 
-func post(url string, body []byte) error {
-	resp, err := http.Post(url, "application/x-ndjson", bytes.NewReader(body))
+func post(url, contentType string, body []byte, encoding string) error {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Content-Type", contentType)
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
 }
 
-func produce(cl *kgo.Client, lines [][]byte) error {
+func produce(cl *kgo.Client, lines [][]byte) error { // the ceiling
 	recs := make([]*kgo.Record, len(lines))
 	for i, l := range lines {
 		recs[i] = &kgo.Record{Value: l}

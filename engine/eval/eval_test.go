@@ -94,6 +94,23 @@ func TestCompileErrorPointsIntoTheExpression(t *testing.T) {
 	}
 }
 
+// An object built with expr's fromPairs is an object like any other: a schema, the JSON
+// encoder and the sinks take it (they know only string keys).
+func TestMappingMakesBuiltObjectsPlainObjects(t *testing.T) {
+	m, err := CompileFields(config.Fields{{Name: "attributes", Expr: &config.Expr{Src: `fromPairs(map(toPairs(attributes), {[#[0], string(#[1])]}))`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Eval(Env{Vars: map[string]any{"attributes": map[string]any{"cpu": 0.0, "state": "user"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, ok := out["attributes"].(map[string]any)
+	if !ok || attrs["cpu"] != "0" || attrs["state"] != "user" {
+		t.Fatalf("attributes = %#v, want map[string]any{cpu: \"0\", state: user}", out["attributes"])
+	}
+}
+
 func TestMappingBuildsNestedObjectsAndSkipsNil(t *testing.T) {
 	f := config.Fields{
 		{Name: "metric", Expr: &config.Expr{Src: "metric"}},

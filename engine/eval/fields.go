@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"fmt"
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine/types"
 )
@@ -98,10 +99,28 @@ func (m *Mapping) eval(vars map[string]any) (map[string]any, error) {
 			return nil, fieldErr{name: e.name, err: err}
 		}
 		if v != nil {
-			out[e.name] = v
+			out[e.name] = stringKeys(v)
 		}
 	}
 	return out, nil
+}
+
+// stringKeys is v with every map[any]any (what expr's fromPairs and groupBy make) made a
+// map[string]any, as a record's objects are: JSON, schemas and sinks know no other.
+func stringKeys(v any) any {
+	m, ok := v.(map[any]any)
+	if !ok {
+		return v
+	}
+	out := make(map[string]any, len(m))
+	for k, item := range m {
+		key, isString := k.(string)
+		if !isString {
+			key = fmt.Sprint(k)
+		}
+		out[key] = stringKeys(item)
+	}
+	return out
 }
 
 type fieldErr struct {
