@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,6 +124,11 @@ func run(o options) error {
 			return err
 		}
 		res := measure(o, c.send)
+		// The ceiling runs once the stream has read what the receiver stored, so that the two
+		// do not share the cores with different backlogs.
+		if err := waitDrained("http://" + apiAddr + "/-/metrics"); err != nil {
+			return err
+		}
 		ceiling := measure(o, func() error { return produce(cl, c.stored) })
 		res.print(c.name, o.batch)
 		ceiling.print("  franz-go, the same records", o.batch)
@@ -233,4 +240,45 @@ func waitReady(url string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("engine not ready at %s within a minute", url)
+}
+
+// waitDrained waits until the engine's stream has no records left to read (its
+// eventops_consumer_lag_records are all 0), for up to two minutes.
+func waitDrained(metricsURL string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if lag, err := consumerLag(metricsURL); err == nil && lag == 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	lag, err := consumerLag(metricsURL)
+	return fmt.Errorf("the stream still lags after two minutes (%s: %v, %v)", metricsURL, lag, err)
+}
+
+func consumerLag(metricsURL string) (float64, error) {
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	seen, lag := false, 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, "eventops_consumer_lag_records{"); ok {
+			_, value, _ := strings.Cut(rest, "} ")
+			n, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				return 0, err
+			}
+			seen, lag = true, lag+n
+		}
+	}
+	if !seen {
+		return 0, errors.New("no eventops_consumer_lag_records yet")
+	}
+	return lag, nil
 }
