@@ -46,6 +46,7 @@ func (l *loader) check(p *Pipeline) {
 	l.checkLookups(p)
 	l.checkStreams(p)
 	l.checkSinks(p)
+	l.checkRegistry(p)
 	l.checkAPI(p)
 	l.checkClaims(p)
 	l.checkReferences(p)

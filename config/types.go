@@ -130,6 +130,7 @@ type Pipeline struct {
 	Streams    []Stream          `yaml:"streams" doc:"Streams: each reads one topic, runs processors and writes one output."`
 	Sinks      []Sink            `yaml:"sinks" doc:"Sinks: copy a topic into a store (shorthand for a stream without processors)."`
 	API        *API              `yaml:"api" doc:"The HTTP API and dashboard."`
+	Registry   *SchemaRegistry   `yaml:"schema_registry" doc:"The Confluent-compatible schema registry that inputs and outputs with format: confluent use: the engine's own next to its embedded broker (listen), or Redpanda's or Confluent's (url). See docs/ingest.md."`
 
 	// File is the path the pipeline was loaded from.
 	File string `yaml:"-"`
@@ -224,6 +225,7 @@ type Input struct {
 	RemoteWrite    *RemoteWriteInput `yaml:"prometheus_remote_write" doc:"Also receive Prometheus remote_write 1.0 (snappy-compressed protobuf) into topic: one record per sample, {metric, labels, value, ts}, answered 204 once stored; 429 with Retry-After when the topic cannot take them in time; native histograms refused (400). See docs/ingest.md."`
 	OTLP           *OTLPInput        `yaml:"otlp" doc:"Also receive OpenTelemetry metrics, logs and traces (OTLP/HTTP in protobuf or JSON on /v1/metrics, /v1/logs, /v1/traces; OTLP/gRPC) into topic: one record per metric data point, log record and span, with \"signal\" saying which (mapping in docs/ingest.md). Answered OK only once stored; 429 / RESOURCE_EXHAUSTED with a retry delay when the topic cannot take them in time, so exporters retry; a record over the broker's max_record_bytes is left out and reported as OTLP partial success."`
 	HTTP           *HTTPInput        `yaml:"http" doc:"Also receive records over HTTP into topic: a JSON object, an array of objects, or one object per line, POSTed to path. A request is answered 200 only once its records are stored in topic; 429 with Retry-After when the topic cannot take them in time (send again: at least once); 400 or 413 saying which record and where, when the body is not records. The stream then reads topic as usual."`
+	Format         string            `yaml:"format" default:"json" enum:"json,confluent" doc:"How the topic's record values are written: json, or confluent (the Confluent wire format: a 0 byte, the schema id, then Avro binary or JSON, as Confluent's serializers write; schemas come from schema_registry)."`
 	Schema         string            `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
 	DeadLetter     string            `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
 	Group          string            `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
@@ -303,6 +305,28 @@ func (i Input) Receivers() map[string]HTTPInput {
 	return out
 }
 
+// SchemaRegistry is where the schemas of the Confluent wire format are (engine/registry,
+// engine/confluent).
+type SchemaRegistry struct {
+	URL      string                     `yaml:"url" doc:"Base URL of an external Confluent-compatible registry (Redpanda: http://HOST:8081; Confluent). Not with listen."`
+	Listen   string                     `yaml:"listen" doc:"Serve the engine's own registry here, host:port (127.0.0.1:8081): the Confluent Schema Registry API, kept in the embedded broker's data_dir. Needs broker.embedded."`
+	Subjects map[string]RegistrySubject `yaml:"subjects" doc:"Schemas registered (as the next version, if they differ from the latest) at start, by subject, e.g. signals.metric.v1-value: {file: ../schemas/envelope.v1.avsc}. A schema the subject's compatibility level refuses stops the start, saying why."`
+}
+
+// RegistrySubject is a schema registered at start.
+type RegistrySubject struct {
+	File string `yaml:"file" required:"true" doc:"Schema file, relative to the pipeline file: .avsc (Avro) or .json (JSON Schema)."`
+	Type string `yaml:"type" enum:"AVRO,JSON" doc:"Schema type; default from the file's extension (.avsc: AVRO, .json: JSON)."`
+}
+
+// Subject is the registry subject output o writes with (format: confluent).
+func (o Output) RegistrySubject() string {
+	if o.Subject != "" {
+		return o.Subject
+	}
+	return o.Topic + "-value"
+}
+
 // StdinInput reads standard input as newline-delimited records.
 type StdinInput struct {
 	MaxLineBytes Size `yaml:"max_line_bytes" default:"16MiB" doc:"Longest line read; a longer one stops the stream with an error naming the line, rather than be cut or skipped."`
@@ -327,6 +351,8 @@ type Output struct {
 	Key     *Expr            `yaml:"key" doc:"Expression giving the record key."`
 	Headers map[string]*Expr `yaml:"headers" doc:"Header name to expression."`
 	Schema  string           `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
+	Format  string           `yaml:"format" default:"json" enum:"json,confluent" doc:"How record values are written: json, or confluent (the Confluent wire format with subject's latest schema, Avro or JSON Schema, from schema_registry; a record that does not fit the schema goes to the dead-letter topic saying which field)."`
+	Subject string           `yaml:"subject" doc:"Registry subject whose latest schema format: confluent writes with; default TOPIC-value (Confluent's topic name strategy)."`
 	// Plugin is the output when it is not a topic: the registered type written as a key
 	// here (postgres: {...}), decoded into that type's config.
 	Plugin *OutputEntry `outputs:"streams"`

@@ -278,3 +278,24 @@ func (c Components) Output(typ string) (OutputFactory, bool) {
 	}
 	return OutputFactory{}, false
 }
+
+// ValueDecoder turns a record's bytes into its value, where they are not JSON (the
+// default): the Confluent wire format, for one (engine/confluent). Decode may be called on
+// parts of a batch at once.
+type ValueDecoder interface {
+	Decode(raw []byte) (map[string]any, error)
+}
+
+// BatchPreparer is a ValueDecoder that must fetch something (a schema) before it can decode
+// a batch: an error from Prepare means it could not (a registry out of reach), and the
+// runtime tries again rather than refuse the batch's records.
+type BatchPreparer interface {
+	ValueDecoder
+	Prepare(ctx context.Context, batch []*Record) error
+}
+
+// ValueEncoder writes a record's value as bytes, where they are not to be JSON (the
+// default): it appends v's encoding to dst.
+type ValueEncoder interface {
+	Encode(dst []byte, v map[string]any) ([]byte, error)
+}

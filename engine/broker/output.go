@@ -36,6 +36,9 @@ type OutputConfig struct {
 	// longer: a caller that must answer in time waits on its own deadline too); 0 waits for
 	// as long as it takes.
 	DeliveryTimeout time.Duration
+	// Encoder writes values (nil: JSON). Values it writes are not shared with the
+	// process's readers of the topic: what they decode from the bytes is theirs to say.
+	Encoder engine.ValueEncoder
 }
 
 // Output produces records to a topic with an idempotent producer and acks=all. Write returns
@@ -219,9 +222,12 @@ func (o *Output) encodeValue(kr *kgo.Record, rec *engine.Record, slab *[]byte, l
 	}
 	start := len(*slab)
 	var buf []byte
-	if share {
+	switch {
+	case o.cfg.Encoder != nil:
+		buf, err = o.cfg.Encoder.Encode(*slab, rec.Value)
+	case share:
 		buf, shared, err = codec.AppendShareable(*slab, rec.Value)
-	} else {
+	default:
 		buf, err = codec.AppendObject(*slab, rec.Value)
 	}
 	if err != nil {

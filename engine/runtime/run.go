@@ -49,6 +49,8 @@ type RunOptions struct {
 	DecodeEveryRecord bool
 
 	shared *sharedRecords // what the streams hand each other (nil: decode once is off)
+	// registry is the pipeline's schema registry (nil without schema_registry).
+	registry *schemaRegistry
 }
 
 // Running describes a started pipeline, for tests and the CLI; Reload (reload.go) changes
@@ -102,6 +104,10 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 		b.CompactionsDeferred = ro.Metrics.CompactionsDeferred.Inc
 		b.StartCleaner(ctx, cfg.Broker.Embedded.CleanerInterval.D())
 	}
+	if ro.registry, err = startRegistry(ctx, cfg, log); err != nil {
+		return err
+	}
+	defer ro.registry.stop(ctx)
 	probe := newBrokerProbe(b, ro.Metrics.BrokerUp, log)
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	probeDone := make(chan struct{})
@@ -265,6 +271,9 @@ func (p *Plan) openStream(ctx context.Context, b *broker.Broker, sp *StreamPlan,
 		maxRecordBytes: b.MaxRecordBytes(),
 		shared:         ro.shared,
 	}
+	if sc.Input.Format == "confluent" && ro.registry != nil {
+		s.decoder = ro.registry.decoder
+	}
 	s.lastCommit.Store(time.Now().UnixNano())
 	if !sp.ReadsTopic() {
 		return p.openFileStream(ctx, b, s, ro, out)
@@ -350,9 +359,15 @@ func openFileInput(ic config.Input, clock engine.Clock) (engine.Input, error) {
 func (p *Plan) openOutput(ctx context.Context, b *broker.Broker, sp *StreamPlan, ro RunOptions, log *slog.Logger) (engine.Output, error) {
 	out := sp.Config.Output.Plugin
 	if out == nil {
-		return broker.NewOutput(b, broker.OutputConfig{
-			Stream: sp.Name, Topic: sp.Config.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock,
-		})
+		oc := broker.OutputConfig{Stream: sp.Name, Topic: sp.Config.Output.Topic, Key: sp.OutputKey, Headers: sp.OutputHeader, Clock: p.opts.Clock}
+		if sp.Config.Output.Format == "confluent" {
+			enc, err := ro.registry.encoder(ctx, sp)
+			if err != nil {
+				return nil, err
+			}
+			oc.Encoder = enc
+		}
+		return broker.NewOutput(b, oc)
 	}
 	f, ok := p.opts.Components.Output(out.Type)
 	if !ok {

@@ -39,6 +39,8 @@ type stream struct {
 	plan    *StreamPlan
 	input   engine.Input
 	output  engine.Output
+	// decoder reads the input's values when they are not JSON (input.format: confluent).
+	decoder engine.ValueDecoder
 	dlq     deadLetterSink
 	metrics *telemetry.Metrics
 	log     *slog.Logger
@@ -276,6 +278,9 @@ func (s *stream) process(ctx, work context.Context, queue chan<- *processed) err
 			continue
 		}
 		t1 := time.Now()
+		if !s.prepareDecoder(work, batch) {
+			return nil // stopping while the registry is out of reach: the batch is read again
+		}
 		p := s.handle(work, batch)
 		s.encodeOutput(p)
 		s.observe("process", t1)
@@ -714,6 +719,33 @@ func split(n int) (workers, chunk int) {
 // minParallelChunk is the smallest number of records worth handing to another goroutine.
 const minParallelChunk = 512
 
+// decode turns a record's bytes into its value: JSON, or what the input's decoder reads.
+func (s *stream) decode(raw []byte) (map[string]any, error) {
+	if s.decoder == nil {
+		v, err := codec.DecodeObject(raw)
+		if err != nil {
+			return nil, decodeError(err)
+		}
+		return v, nil
+	}
+	v, err := s.decoder.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("confluent wire format: %w", err)
+	}
+	return v, nil
+}
+
+// prepareDecoder lets a decoder that must fetch something for batch (a schema) fetch it,
+// trying again while it cannot: its records are to be read, not refused, once the registry
+// answers. False when ctx ended first.
+func (s *stream) prepareDecoder(ctx context.Context, batch []*engine.Record) bool {
+	p, ok := s.decoder.(engine.BatchPreparer)
+	if !ok {
+		return true
+	}
+	return retry(ctx, s, "schema registry", func(ctx context.Context) error { return p.Prepare(ctx, batch) }) == nil
+}
+
 func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []*engine.Record {
 	out := make([]*engine.Record, 0, len(batch))
 	taken := 0
@@ -726,9 +758,9 @@ func (s *stream) decodeChunk(batch []*engine.Record, rejects *engine.Rejects) []
 			}
 		}
 		if r.Value == nil {
-			v, err := codec.DecodeObject(r.Raw)
+			v, err := s.decode(r.Raw)
 			if err != nil {
-				rejects.Add(r, "decode", decodeError(err))
+				rejects.Add(r, "decode", err)
 				continue
 			}
 			r.Value = v

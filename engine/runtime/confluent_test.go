@@ -1,0 +1,125 @@
+package runtime_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/eventops/eventops-engine/engine/broker"
+	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
+)
+
+const confluentPipeline = `version: 1
+broker: {embedded: {listen: 127.0.0.1:0, data_dir: %s}}
+topics:
+  raw: {partitions: 1, ingest: true}
+  out: {partitions: 1}
+  dead: {partitions: 1}
+dead_letter: dead
+schema_registry:
+  listen: 127.0.0.1:0
+  subjects:
+    out-value: {file: ../../../schemas/envelope.v1.avsc}
+streams:
+  - name: normalize
+    input: {topic: raw, format: confluent}
+    processors:
+      - map:
+          event_id: record_id()
+          ts_event: ts
+          ts_ingest: ts
+          tenant_id: '"acme"'
+          source: {type: '"host"', source_id: host}
+          schema_name: '"monitoring.envelope.v1"'
+          schema_version: "1"
+          metric: metric
+          value: value
+          tags: '{"env": env}'
+    output: {topic: out, format: confluent}
+`
+
+const readingSchema = `{"type": "record", "name": "Reading", "namespace": "agent", "fields": [
+  {"name": "host", "type": "string"}, {"name": "metric", "type": "string"},
+  {"name": "value", "type": "double"}, {"name": "ts", "type": "string"}, {"name": "env", "type": "string"}]}`
+
+type reading struct {
+	Host   string  `avro:"host"`
+	Metric string  `avro:"metric"`
+	Value  float64 `avro:"value"`
+	TS     string  `avro:"ts"`
+	Env    string  `avro:"env"`
+}
+
+type envelope struct {
+	EventID  string `avro:"event_id"`
+	TenantID string `avro:"tenant_id"`
+	Source   struct {
+		Type     string `avro:"type"`
+		SourceID string `avro:"source_id"`
+	} `avro:"source"`
+	Metric *string           `avro:"metric"`
+	Value  *float64          `avro:"value"`
+	Tags   map[string]string `avro:"tags"`
+}
+
+// With the engine's own registry: a producer using franz-go's serde registers its Avro
+// schema and produces Avro in the Confluent wire format; the stream reads it, maps it, and
+// writes the seed's envelope (schemas/envelope.v1.avsc, registered at start) as Avro that a
+// Confluent deserializer reads back. A value not in the wire format is dead-lettered, saying so.
+func TestAvroInAvroOutThroughTheEnginesRegistry(t *testing.T) {
+	cfg := loadEmbedded(t, strings.Replace(confluentPipeline, "../../../schemas", repoSchemas(t), 1))
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	defer stop()
+	cl, err := sr.NewClient(sr.URLs("http://" + running.RegistryAddr()))
+	must(t, err)
+	ctx := context.Background()
+	registered, err := cl.CreateSchema(ctx, "raw-value", sr.Schema{Schema: readingSchema})
+	must(t, err)
+	var in sr.Serde
+	in.Register(registered.ID, reading{}, sr.EncodeFn(func(v any) ([]byte, error) { return avro.Marshal(avro.MustParse(readingSchema), v) }))
+	value, err := in.Encode(reading{Host: "web-1", Metric: "cpu_load", Value: 91.5, TS: "2026-12-07T09:00:00Z", Env: "prod"})
+	must(t, err)
+	f := &flow{t: t, brokers: running.Broker.Addrs()}
+	f.produce("raw", string(value), `{"host": "plain JSON"}`)
+
+	out := f.consume("out", 1)[0]
+	latest, err := cl.SchemaByVersion(ctx, "out-value", -1)
+	must(t, err)
+	envSchema := avro.MustParse(latest.Schema.Schema)
+	var outSerde sr.Serde
+	outSerde.Register(latest.ID, envelope{}, sr.DecodeFn(func(b []byte, v any) error { return avro.Unmarshal(envSchema, b, v) }))
+	var got envelope
+	if err := outSerde.Decode(out.Value, &got); err != nil {
+		t.Fatalf("the output is not Avro of out-value's schema %d: %v (%q)", latest.ID, err, out.Value)
+	}
+	if got.Source.SourceID != "web-1" || got.Metric == nil || *got.Metric != "cpu_load" || got.Value == nil || *got.Value != 91.5 || got.Tags["env"] != "prod" || got.EventID == "" {
+		t.Errorf("the envelope read back: %+v", got)
+	}
+	dead := f.consume("dead", 1)[0]
+	if reason := header(dead, broker.HeaderReason); !strings.Contains(reason, "not in the Confluent wire format") {
+		t.Errorf("plain JSON on a format: confluent input: dead letter with reason %q", reason)
+	}
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// repoSchemas is the repository's schemas directory, absolute (test pipelines live in temp dirs).
+func repoSchemas(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../../schemas")
+	must(t, err)
+	return dir
+}
