@@ -234,6 +234,7 @@ func (b *Broker) sharedProducer() (*kgo.Client, error) {
 			kgo.RequiredAcks(kgo.AllISRAcks()),
 			kgo.ProducerBatchMaxBytes(int32(b.MaxRecordBytes()+recordOverheadBytes)),
 			kgo.ProducerLinger(0), // dead letters are few; do not make their batch wait
+			b.compression(),
 		)...)
 		if b.sharedErr != nil {
 			b.sharedErr = fmt.Errorf("broker: creating dead-letter producer: %w", b.sharedErr)

@@ -331,6 +331,7 @@ func (in *Input) transactionOpts(b *Broker) []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(int32(b.MaxRecordBytes() + recordOverheadBytes)),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
+		b.compression(), // as the outputs': franz-go's default would be snappy
 	}
 }
 

@@ -61,12 +61,6 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 	if cfg.MaxRecordBytes <= 0 {
 		cfg.MaxRecordBytes = b.MaxRecordBytes()
 	}
-	// Compression saves network, which the in-process broker does not use: on loopback it
-	// is CPU spent twice (compress here, decompress in every consumer) for nothing.
-	compression := kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression())
-	if b.Embedded() {
-		compression = kgo.ProducerBatchCompression(kgo.NoCompression())
-	}
 	opts := b.ClientOpts()
 	if cfg.DeliveryTimeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout))
@@ -82,7 +76,7 @@ func NewOutput(b *Broker, cfg OutputConfig) (*Output, error) {
 		// (MESSAGE_TOO_LARGE) however often it is sent.
 		kgo.ProducerBatchMaxBytes(int32(b.MaxRecordBytes()+recordOverheadBytes)),
 		kgo.MaxBufferedRecords(100_000),
-		compression,
+		b.compression(),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: output %s: creating producer: %w", cfg.Topic, err)
@@ -321,4 +315,16 @@ func toBytes(v any) ([]byte, error) {
 func (o *Output) Close() error {
 	o.client.Close()
 	return nil
+}
+
+// compression is how the engine's producers compress batches. Compression saves network,
+// which the in-process broker does not use: on loopback it is CPU spent twice (compress
+// here, decompress in every consumer) for nothing, and plain batches are what every client
+// reads without a codec plugin (kafkajs reads only gzip on its own). External brokers get
+// lz4.
+func (b *Broker) compression() kgo.Opt {
+	if b.Embedded() {
+		return kgo.ProducerBatchCompression(kgo.NoCompression())
+	}
+	return kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression())
 }

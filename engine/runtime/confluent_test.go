@@ -2,9 +2,15 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -122,4 +128,50 @@ func repoSchemas(t *testing.T) string {
 	dir, err := filepath.Abs("../../schemas")
 	must(t, err)
 	return dir
+}
+
+// A client from another ecosystem: kafkajs with @kafkajs/confluent-schema-registry registers
+// an Avro schema with the engine's registry and produces Avro to its broker; the stream
+// writes the seed's envelope as Avro, which the same client reads back with the registry.
+func TestKafkaJSAvroThroughTheEngine(t *testing.T) {
+	dir, err := filepath.Abs("testdata/kafkajs")
+	must(t, err)
+	node, err := exec.LookPath("node")
+	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil || statErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("node or the npm packages are missing (.ci/run runs npm ci in engine/runtime/testdata/kafkajs)")
+		}
+		t.Skip("node or the npm packages are missing: run npm ci in engine/runtime/testdata/kafkajs to run this test")
+	}
+	cfg := loadEmbedded(t, strings.Replace(confluentPipeline, "../../../schemas", repoSchemas(t), 1))
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "avro.js", running.Broker.Addrs()[0], "http://"+running.RegistryAddr(), "raw", "out", "3")
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kafkajs: %v\n%s%s", err, out, stderr.String())
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var v struct {
+			Source struct {
+				SourceID string `json:"source_id"`
+			} `json:"source"`
+			Metric string
+			Value  float64
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("kafkajs printed %q: %v", line, err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %g", v.Source.SourceID, v.Metric, v.Value))
+	}
+	slices.Sort(got)
+	if want := "web-0 cpu_load 90,web-1 cpu_load 91,web-2 cpu_load 92"; strings.Join(got, ",") != want {
+		t.Errorf("kafkajs read back %q, want %q", got, want)
+	}
 }
