@@ -29,6 +29,9 @@ func (l *loader) checkRegistry(p *Pipeline) {
 		l.checkConfluentInput(p, s.Input, indexPath("streams", i)+".input")
 		l.checkConfluentOutput(p, s.Output, indexPath("streams", i)+".output")
 	}
+	for i, s := range p.Sinks {
+		l.checkConfluentInput(p, Input{Topic: s.From, Format: s.Format}, indexPath("sinks", i))
+	}
 }
 
 func (l *loader) checkRegistryPlace(p *Pipeline, r *SchemaRegistry) {

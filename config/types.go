@@ -371,6 +371,7 @@ type OutputEntry struct {
 type Sink struct {
 	Name      string `yaml:"name" doc:"Name; default sink.<from>.<table>."`
 	From      string `yaml:"from" required:"true" ref:"topics" doc:"Topic to read."`
+	Format    string `yaml:"format" default:"json" enum:"json,confluent" doc:"How the topic's values are written: json, or confluent (the Confluent wire format, schemas from schema_registry), as a stream's input.format."`
 	Group     string `yaml:"group" doc:"Consumer group; default eventops.<name>."`
 	BatchSize int    `yaml:"batch_size" default:"10000" doc:"Maximum records written in one transaction."`
 	// Plugin is the store: an output type that may be used in sinks, written as a key here.

@@ -322,6 +322,7 @@ func writePipeline(dir, dsn string, hosts int) (string, error) {
 	}
 	y := string(src)
 	y = strings.Replace(y, "listen: 127.0.0.1:9092", "listen: 127.0.0.1:0", 1)
+	y = strings.Replace(y, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0", 1) // the schema registry
 	y = strings.Replace(y, "data_dir: data/broker", "data_dir: "+filepath.Join(dir, "broker"), 1)
 	y = strings.ReplaceAll(y, "../schemas/", filepath.Join(root, "schemas")+"/")
 	// The quickstart stores into Parquet files; this benchmark measures the PostgreSQL path

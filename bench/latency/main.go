@@ -313,15 +313,17 @@ func writePipeline(root, dir, brokerAddr, apiAddr string, remote bool) (string, 
 	if remote {
 		s = embeddedBroker.ReplaceAllString(s, fmt.Sprintf("broker:\n  brokers: [%q]\n  embedded_was: x", brokerAddr))
 		s = strings.Replace(s, "\n  embedded_was: x", "", 1)
+		s = schemaRegistry.ReplaceAllString(s, "") // the engine serves one next to its embedded broker only
 	}
 	for _, r := range [][2]string{
 		{"127.0.0.1:9092", brokerAddr},
+		{"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0"},
 		{`listen: ":8088"`, fmt.Sprintf("listen: %q", apiAddr)},
 		{"data/", filepath.Join(dir, "data") + "/"},
 		{"../schemas/", filepath.Join(root, "schemas") + "/"},
 		{"file: cmdb.csv", "file: " + filepath.Join(root, "examples", "cmdb.csv")},
 	} {
-		if !strings.Contains(s, r[0]) && !(remote && r[0] == "127.0.0.1:9092") {
+		if !strings.Contains(s, r[0]) && !(remote && (r[0] == "127.0.0.1:9092" || r[0] == "listen: 127.0.0.1:8081")) {
 			return "", fmt.Errorf("examples/quickstart.yaml no longer contains %q: update bench/latency", r[0])
 		}
 		s = strings.ReplaceAll(s, r[0], r[1])
@@ -329,6 +331,9 @@ func writePipeline(root, dir, brokerAddr, apiAddr string, remote bool) (string, 
 	path := filepath.Join(dir, "pipeline.yaml")
 	return path, os.WriteFile(path, []byte(s), 0o644)
 }
+
+// schemaRegistry is the quickstart's schema_registry block.
+var schemaRegistry = regexp.MustCompile(`schema_registry:\n(  .*\n)+`)
 
 // embeddedBroker is the quickstart's broker block.
 var embeddedBroker = regexp.MustCompile(`broker:\n  embedded:\n(    .*\n)+`)

@@ -374,7 +374,7 @@ func (b *builder) sink(i int, sk config.Sink) {
 	name := sk.StreamName()
 	sc := config.Stream{
 		Name:   name,
-		Input:  config.Input{Topic: sk.From, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter, StallAfter: sinkStallAfter},
+		Input:  config.Input{Topic: sk.From, Format: sk.Format, Group: sk.Group, Start: "earliest", BatchSize: sk.BatchSize, DeadLetter: p.DeadLetter, StallAfter: sinkStallAfter},
 		Output: config.Output{Plugin: sk.Plugin},
 	}
 	if sk.Plugin != nil {

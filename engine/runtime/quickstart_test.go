@@ -24,7 +24,7 @@ func TestQuickstartRunsOnTheLocalStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(src)
-	for old, new := range map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`} {
+	for old, new := range map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0"} {
 		if !strings.Contains(text, old) {
 			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
 		}
@@ -100,4 +100,49 @@ func TestQuickstartRunsOnTheLocalStore(t *testing.T) {
 	if rows := get(f, "/alerts?tenant=acme"); len(rows) != 2 || rows[0]["state"] != "resolved" || rows[1]["state"] != "firing" {
 		t.Fatalf("/alerts after the restart: %v, want resolved then firing, each once", rows)
 	}
+}
+
+// The seed's envelope as Avro is one setting away: with normalize writing signals.metric.v1
+// in the Confluent wire format (envelope.v1.avsc, which the quickstart registers) and its
+// readers reading it so, the seed's event still fires its alert and reaches /metrics/cpu with
+// its CMDB tags, and the topic holds Avro of the registered envelope.
+func TestQuickstartWithTheEnvelopeAsAvro(t *testing.T) {
+	file, err := filepath.Abs("../../examples/quickstart.yaml")
+	must(t, err)
+	src, err := os.ReadFile(file)
+	must(t, err)
+	text := string(src)
+	for old, new := range map[string]string{
+		"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0",
+		"output: {topic: signals.metric.v1, key: tenant_id, schema: envelope}": "output: {topic: signals.metric.v1, key: tenant_id, schema: envelope, format: confluent}",
+		"input: {topic: signals.metric.v1}":                                      "input: {topic: signals.metric.v1, format: confluent}",
+		"{from: signals.metric.v1, parquet:":                                     "{from: signals.metric.v1, format: confluent, parquet:",
+	} {
+		if !strings.Contains(text, old) {
+			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	t.Chdir(t.TempDir())
+	f := startPipeline(t, file, []byte(text), nil)
+	defer f.stop()
+	f.produce("ingest.raw.agent", seedEvent)
+	alert := f.consume("ops.alert.v1", 1)[0]
+	if !strings.Contains(string(alert.Value), `"state":"firing"`) {
+		t.Fatalf("alert %s, want firing", alert.Value)
+	}
+	raw := f.consume("signals.metric.v1", 1)[0].Value
+	if len(raw) < 5 || raw[0] != 0 {
+		t.Fatalf("signals.metric.v1 holds %q, not the Confluent wire format", raw)
+	}
+	eventually(t, 10*time.Second, "the reading visible through /metrics/cpu", func() bool {
+		r, err := http.Get(f.apiURL + "/metrics/cpu?tenant=acme&host=host-a")
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		var rows []map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&rows)
+		return len(rows) == 1 && rows[0]["value"] == 92.0 && rows[0]["tags"].(map[string]any)["owner"] == "team-platform"
+	})
 }
