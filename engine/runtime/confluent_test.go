@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +14,17 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/eventops/eventops-engine/engine/broker"
+	"github.com/eventops/eventops-engine/engine/enginetest"
+	"github.com/eventops/eventops-engine/engine/registry"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
+	"github.com/eventops/eventops-engine/engine/telemetry"
 )
 
 const confluentPipeline = `version: 1
@@ -174,4 +180,68 @@ func TestKafkaJSAvroThroughTheEngine(t *testing.T) {
 	if want := "web-0 cpu_load 90,web-1 cpu_load 91,web-2 cpu_load 92"; strings.Join(got, ",") != want {
 		t.Errorf("kafkajs read back %q, want %q", got, want)
 	}
+}
+
+// A registry out of reach holds the stream back; it does not cost records: an Avro record
+// produced while the registry is down is read once the registry is back, and nothing goes
+// to the dead-letter topic.
+func TestARegistryOutOfReachDelaysRecordsAndLosesNone(t *testing.T) {
+	store, err := registry.Open(filepath.Join(t.TempDir(), "registry.json"))
+	must(t, err)
+	addr := enginetest.FreeAddr(t)
+	serve := func() *registry.Server {
+		srv := registry.NewServer(store, slog.New(slog.DiscardHandler))
+		must(t, srv.Start(addr))
+		return srv
+	}
+	srv := serve()
+	cl, err := sr.NewClient(sr.URLs("http://" + addr))
+	must(t, err)
+	ctx := context.Background()
+	registered, err := cl.CreateSchema(ctx, "raw-value", sr.Schema{Schema: readingSchema})
+	must(t, err)
+	_, err = cl.CreateSchema(ctx, "out-value", sr.Schema{Schema: mustRead(t, filepath.Join(repoSchemas(t), "envelope.v1.avsc"))})
+	must(t, err)
+	pipeline := strings.Replace(confluentPipeline, "schema_registry:\n  listen: 127.0.0.1:0\n  subjects:\n    out-value: {file: ../../../schemas/envelope.v1.avsc}\n", "schema_registry: {url: \"http://"+addr+"\"}\n", 1)
+	cfg := loadEmbedded(t, pipeline)
+	metrics := telemetry.New()
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{Metrics: metrics})
+	defer stop()
+	must(t, srv.Shutdown(ctx)) // the stream has fetched no schema of raw yet
+
+	var in sr.Serde
+	in.Register(registered.ID, reading{}, sr.EncodeFn(func(v any) ([]byte, error) { return avro.Marshal(avro.MustParse(readingSchema), v) }))
+	value, err := in.Encode(reading{Host: "web-9", Metric: "cpu_load", Value: 50, TS: "2026-12-07T09:00:00Z", Env: "dev"})
+	must(t, err)
+	f := &flow{t: t, brokers: running.Broker.Addrs()}
+	f.produce("raw", string(value))
+	// The stream says why it is held back (eventops_stream_condition, /-/ready).
+	waitFor(t.Context(), func() bool {
+		return testutil.ToFloat64(metrics.StreamCondition.WithLabelValues("normalize", "schema_registry")) == 1
+	})
+	srv = serve()
+	defer func() { _ = srv.Shutdown(ctx) }()
+	if out := f.consume("out", 1); len(out) != 1 || out[0].Value[0] != 0 {
+		t.Fatalf("out: %v", out)
+	}
+	f.produce("raw", string(value)) // a marker behind the first, so the dead-letter check below is not early
+	f.consume("out", 2)
+	if n := endOffset(t, running.Broker.Addrs(), "dead"); n != 0 {
+		t.Errorf("%d dead letters: a record was refused while the registry was out of reach", n)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	must(t, err)
+	return string(b)
+}
+
+func endOffset(t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	ends, err := kadm.NewClient(mustClient(t, brokers)).ListEndOffsets(context.Background(), topic)
+	must(t, err)
+	end, _ := ends.Lookup(topic, 0)
+	return end.Offset
 }

@@ -26,6 +26,7 @@ const (
 	condDeadLetter condition = "dead_letter"
 	condCheckpoint condition = "checkpoint"
 	condAck        condition = "ack"
+	condRegistry   condition = "schema_registry" // a batch's schemas could not be fetched
 	condStalled    condition = "stalled"
 )
 

@@ -899,7 +899,7 @@ func retry(ctx context.Context, s *stream, what string, fn func(ctx context.Cont
 		if err == nil {
 			if attempt > 1 {
 				s.health.clear(cond)
-				s.log.Info("write succeeded after retries", "what", what, "attempts", attempt)
+				s.log.Info("succeeded after retries", "what", what, "attempts", attempt)
 			}
 			return nil
 		}
@@ -911,7 +911,7 @@ func retry(ctx context.Context, s *stream, what string, fn func(ctx context.Cont
 			s.metrics.OutputRetries.WithLabelValues(s.plan.Name).Inc()
 		}
 		s.health.set(cond, fmt.Sprintf("%s failing, retrying (attempt %d): %v", what, attempt, err))
-		s.log.Warn("write failed; retrying", "what", what, "attempt", attempt, "err", err, "wait", wait)
+		s.log.Warn("failed; retrying", "what", what, "attempt", attempt, "err", err, "wait", wait)
 		if !sleepCtx(ctx, wait) {
 			s.health.clear(cond)
 			return fmt.Errorf("%s: %w", what, ctx.Err())
@@ -948,6 +948,8 @@ func retryCondition(what string) condition {
 		return condDeadLetter
 	case "checkpoint":
 		return condCheckpoint
+	case "schema registry":
+		return condRegistry
 	default:
 		return condAck
 	}
