@@ -145,17 +145,12 @@ func New(cfg Config, routes Routes, store Store, log *slog.Logger, m Metrics) *R
 
 // Start listens on the configured address and serves until Shutdown.
 func (r *Receiver) Start() error {
-	ln, err := netguard.Listen("tcp", r.cfg.Listen, netguard.Options{Name: "http input " + r.cfg.Stream, Logger: r.log})
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	ln, err := netguard.Serve(r.cfg.Listen, netguard.Options{Name: "http input " + r.cfg.Stream, Logger: r.log}, r.srv.Serve, http.ErrServerClosed)
 	if err != nil {
 		return fmt.Errorf("http input of stream %s: %w", r.cfg.Stream, err)
 	}
 	r.ln = ln
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() {
-		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Error("http input stopped serving", "err", err)
-		}
-	}()
 	return nil
 }
 

@@ -218,3 +218,19 @@ func AcceptErrors() map[string]uint64 {
 	})
 	return out
 }
+
+// Serve listens on address (tcp, guarded) and runs serve on the listener in the background.
+// An error serve returns that is not closed (the server's own word for a shutdown, such as
+// http.ErrServerClosed) is logged: the server stopped serving.
+func Serve(address string, opts Options, serve func(net.Listener) error, closed error) (net.Listener, error) {
+	ln, err := Listen("tcp", address, opts)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := serve(ln); err != nil && !errors.Is(err, closed) && opts.Logger != nil {
+			opts.Logger.Error(opts.Name+" stopped serving", "err", err)
+		}
+	}()
+	return ln, nil
+}

@@ -57,16 +57,11 @@ func NewGRPC(core *httpinput.Receiver, cfg httpinput.Config, names []string, cou
 
 // Start listens and serves until Shutdown.
 func (g *GRPC) Start() error {
-	ln, err := netguard.Listen("tcp", g.listen, netguard.Options{Name: "otlp grpc input " + g.stream, Logger: g.log})
+	ln, err := netguard.Serve(g.listen, netguard.Options{Name: "otlp grpc input " + g.stream, Logger: g.log}, g.srv.Serve, grpc.ErrServerStopped)
 	if err != nil {
 		return fmt.Errorf("otlp grpc input of stream %s: %w", g.stream, err)
 	}
 	g.ln = ln
-	go func() {
-		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			g.log.Error("otlp grpc input stopped serving", "err", err)
-		}
-	}()
 	return nil
 }
 

@@ -180,4 +180,3 @@ func grpcCode(httpStatus int) codes.Code {
 	}
 	return codes.Internal
 }
-

@@ -236,4 +236,3 @@ func TestOTLPGRPCPartialSuccessAndSignals(t *testing.T) {
 		t.Errorf("metrics to a logs-only input: %v, want UNIMPLEMENTED", err)
 	}
 }
-

@@ -35,16 +35,11 @@ func (s *Server) Handler() http.Handler { return s.srv.Handler }
 
 // Start listens on addr and serves until Shutdown.
 func (s *Server) Start(addr string) error {
-	ln, err := netguard.Listen("tcp", addr, netguard.Options{Name: "schema registry", Logger: s.log})
+	ln, err := netguard.Serve(addr, netguard.Options{Name: "schema registry", Logger: s.log}, s.srv.Serve, http.ErrServerClosed)
 	if err != nil {
 		return fmt.Errorf("schema registry: %w", err)
 	}
 	s.ln = ln
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("schema registry stopped serving", "err", err)
-		}
-	}()
 	return nil
 }
 
@@ -64,18 +59,18 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /schemas/ids/{id}/subjects", s.usageSubjects)
 	mux.HandleFunc("GET /subjects", func(w http.ResponseWriter, _ *http.Request) { reply(w, s.store.Subjects(), nil) })
 	mux.HandleFunc("GET /subjects/{subject}/versions", s.versions)
-	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", s.version)
-	mux.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", s.rawVersion)
+	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", withVersion(s.version))
+	mux.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", withVersion(s.rawVersion))
 	mux.HandleFunc("POST /subjects/{subject}/versions", s.register)
 	mux.HandleFunc("POST /subjects/{subject}", s.lookup)
 	mux.HandleFunc("DELETE /subjects/{subject}", s.deleteSubject)
-	mux.HandleFunc("DELETE /subjects/{subject}/versions/{version}", s.deleteVersion)
+	mux.HandleFunc("DELETE /subjects/{subject}/versions/{version}", withVersion(s.deleteVersion))
 	mux.HandleFunc("GET /config", s.getConfig)
 	mux.HandleFunc("PUT /config", s.putConfig)
 	mux.HandleFunc("GET /config/{subject}", s.getConfig)
 	mux.HandleFunc("PUT /config/{subject}", s.putConfig)
 	mux.HandleFunc("DELETE /config/{subject}", s.deleteConfig)
-	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", s.checkCompatibility)
+	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", withVersion(s.checkCompatibility))
 	mux.HandleFunc("GET /mode", func(w http.ResponseWriter, _ *http.Request) { reply(w, map[string]string{"mode": "READWRITE"}, nil) })
 	return mux
 }
@@ -158,22 +153,25 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
 	reply(w, vs, err)
 }
 
-func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	v, err := versionParam(r)
-	if err != nil {
-		reply(w, nil, err)
-		return
+// withVersion is a handler of a path with {version}: fn gets it parsed, or the request is
+// answered with why it is not a version.
+func withVersion(fn func(w http.ResponseWriter, r *http.Request, v int)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := versionParam(r)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		fn(w, r, v)
 	}
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request, v int) {
 	f, err := s.store.Version(r.PathValue("subject"), v)
 	reply(w, f, err)
 }
 
-func (s *Server) rawVersion(w http.ResponseWriter, r *http.Request) {
-	v, err := versionParam(r)
-	if err != nil {
-		reply(w, nil, err)
-		return
-	}
+func (s *Server) rawVersion(w http.ResponseWriter, r *http.Request, v int) {
 	f, err := s.store.Version(r.PathValue("subject"), v)
 	raw(w, f.Schema, err)
 }
@@ -221,18 +219,13 @@ func (s *Server) deleteSubject(w http.ResponseWriter, r *http.Request) {
 	reply(w, vs, err)
 }
 
-func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) {
-	v, err := versionParam(r)
+func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request, v int) {
+	vs, err := s.store.Delete(r.PathValue("subject"), v)
 	if err != nil {
 		reply(w, nil, err)
 		return
 	}
-	vs, err := s.store.Delete(r.PathValue("subject"), v)
-	if err == nil {
-		reply(w, vs[0], nil)
-		return
-	}
-	reply(w, nil, err)
+	reply(w, vs[0], nil)
 }
 
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
@@ -258,12 +251,7 @@ func (s *Server) deleteConfig(w http.ResponseWriter, r *http.Request) {
 	reply(w, map[string]string{"compatibilityLevel": before}, err)
 }
 
-func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) {
-	v, err := versionParam(r)
-	if err != nil {
-		reply(w, nil, err)
-		return
-	}
+func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request, v int) {
 	req, err := readSchema(r)
 	if err != nil {
 		reply(w, nil, err)

@@ -24,9 +24,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventops/eventops-engine/config"
@@ -179,6 +179,10 @@ streams:
 	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{Metrics: metrics, Drain: time.Second})
 	defer stop()
 	res := resource.NewSchemaless(attribute.String("service.name", "checkout"))
+	// The exporters' one change from their defaults here: an export may take 30 s in all,
+	// not 10, so that a loaded machine's slower first attempt (1 s timeout, answer, 1 s
+	// RetryInfo, the SDK's own backoff of about 5 s) leaves room for the retry.
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "30000")
 	for i, proto := range []struct{ key, pushedBack string }{{config.OTLPHTTP, "429"}, {config.OTLPGRPC, "ResourceExhausted"}} {
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+running.ReceiverAddr("s", proto.key))
 		var exp sdkmetric.Exporter

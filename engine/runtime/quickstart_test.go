@@ -115,8 +115,8 @@ func TestQuickstartWithTheEnvelopeAsAvro(t *testing.T) {
 	for old, new := range map[string]string{
 		"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0",
 		"output: {topic: signals.metric.v1, key: tenant_id, schema: envelope}": "output: {topic: signals.metric.v1, key: tenant_id, schema: envelope, format: confluent}",
-		"input: {topic: signals.metric.v1}":                                      "input: {topic: signals.metric.v1, format: confluent}",
-		"{from: signals.metric.v1, parquet:":                                     "{from: signals.metric.v1, format: confluent, parquet:",
+		"input: {topic: signals.metric.v1}":                                    "input: {topic: signals.metric.v1, format: confluent}",
+		"{from: signals.metric.v1, parquet:":                                   "{from: signals.metric.v1, format: confluent, parquet:",
 	} {
 		if !strings.Contains(text, old) {
 			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)

@@ -36,9 +36,9 @@ type deadLetterSink interface {
 // a small channel, and the delivery stage stops at the first batch it cannot finish, so no
 // batch is ever acked before one read earlier.
 type stream struct {
-	plan    *StreamPlan
-	input   engine.Input
-	output  engine.Output
+	plan   *StreamPlan
+	input  engine.Input
+	output engine.Output
 	// decoder reads the input's values when they are not JSON (input.format: confluent).
 	decoder engine.ValueDecoder
 	dlq     deadLetterSink
