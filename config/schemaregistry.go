@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/eventops/eventops-engine/engine/protofile"
 )
 
 // checkRegistry checks schema_registry and what uses it: where the registry is, that the
@@ -64,7 +66,7 @@ func (l *loader) checkRegistrySubject(sub *RegistrySubject, at string) {
 		sub.Type = typeOfSchemaFile(sub.File)
 	}
 	if sub.Type == "" {
-		l.errs.Add(l.posOf(at+".file"), at+".file", "cannot tell the schema type of %s from its extension: set type: AVRO or JSON", filepath.Base(sub.File))
+		l.errs.Add(l.posOf(at+".file"), at+".file", "cannot tell the schema type of %s from its extension: set type: AVRO, JSON or PROTOBUF", filepath.Base(sub.File))
 		return
 	}
 	data, err := os.ReadFile(sub.File)
@@ -82,14 +84,20 @@ func typeOfSchemaFile(file string) string {
 		return "AVRO"
 	case ".json":
 		return "JSON"
+	case ".proto":
+		return "PROTOBUF"
 	}
 	return ""
 }
 
 // parseSchema checks that data is a schema of typ.
 func parseSchema(typ string, data []byte) error {
-	if typ == "AVRO" {
+	switch typ {
+	case "AVRO":
 		_, err := avro.ParseBytesWithCache(data, "", &avro.SchemaCache{})
+		return err
+	case "PROTOBUF":
+		_, err := protofile.Compile(string(data))
 		return err
 	}
 	var v any

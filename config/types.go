@@ -225,7 +225,7 @@ type Input struct {
 	RemoteWrite    *RemoteWriteInput `yaml:"prometheus_remote_write" doc:"Also receive Prometheus remote_write 1.0 (snappy-compressed protobuf) into topic: one record per sample, {metric, labels, value, ts}, answered 204 once stored; 429 with Retry-After when the topic cannot take them in time; native histograms refused (400). See docs/ingest.md."`
 	OTLP           *OTLPInput        `yaml:"otlp" doc:"Also receive OpenTelemetry metrics, logs and traces (OTLP/HTTP in protobuf or JSON on /v1/metrics, /v1/logs, /v1/traces; OTLP/gRPC) into topic: one record per metric data point, log record and span, with \"signal\" saying which (mapping in docs/ingest.md). Answered OK only once stored; 429 / RESOURCE_EXHAUSTED with a retry delay when the topic cannot take them in time, so exporters retry; a record over the broker's max_record_bytes is left out and reported as OTLP partial success."`
 	HTTP           *HTTPInput        `yaml:"http" doc:"Also receive records over HTTP into topic: a JSON object, an array of objects, or one object per line, POSTed to path. A request is answered 200 only once its records are stored in topic; 429 with Retry-After when the topic cannot take them in time (send again: at least once); 400 or 413 saying which record and where, when the body is not records. The stream then reads topic as usual."`
-	Format         string            `yaml:"format" default:"json" enum:"json,confluent" doc:"How the topic's record values are written: json, or confluent (the Confluent wire format: a 0 byte, the schema id, then Avro binary or JSON, as Confluent's serializers write; schemas come from schema_registry)."`
+	Format         string            `yaml:"format" default:"json" enum:"json,confluent" doc:"How the topic's record values are written: json, or confluent (the Confluent wire format: a 0 byte, the schema id, then Avro binary, JSON, or Protobuf after its message indexes, as Confluent's serializers write; schemas come from schema_registry)."`
 	Schema         string            `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema (from schemas:) every record must satisfy."`
 	DeadLetter     string            `yaml:"dead_letter" ref:"topics" doc:"Topic that receives records that fail, with the reason in headers."`
 	Group          string            `yaml:"group" doc:"Consumer group; default eventops.<stream name>."`
@@ -315,8 +315,8 @@ type SchemaRegistry struct {
 
 // RegistrySubject is a schema registered at start.
 type RegistrySubject struct {
-	File string `yaml:"file" required:"true" doc:"Schema file, relative to the pipeline file: .avsc (Avro) or .json (JSON Schema)."`
-	Type string `yaml:"type" enum:"AVRO,JSON" doc:"Schema type; default from the file's extension (.avsc: AVRO, .json: JSON)."`
+	File string `yaml:"file" required:"true" doc:"Schema file, relative to the pipeline file: .avsc (Avro), .json (JSON Schema) or .proto (Protobuf: the file's first message is what outputs write)."`
+	Type string `yaml:"type" enum:"AVRO,JSON,PROTOBUF" doc:"Schema type; default from the file's extension (.avsc: AVRO, .json: JSON, .proto: PROTOBUF)."`
 }
 
 // Subject is the registry subject output o writes with (format: confluent).
@@ -351,7 +351,7 @@ type Output struct {
 	Key     *Expr            `yaml:"key" doc:"Expression giving the record key."`
 	Headers map[string]*Expr `yaml:"headers" doc:"Header name to expression."`
 	Schema  string           `yaml:"schema" ref:"schemas" doc:"Name of a JSON Schema every output record must satisfy (failures go to the dead-letter topic)."`
-	Format  string           `yaml:"format" default:"json" enum:"json,confluent" doc:"How record values are written: json, or confluent (the Confluent wire format with subject's latest schema, Avro or JSON Schema, from schema_registry; a record that does not fit the schema goes to the dead-letter topic saying which field)."`
+	Format  string           `yaml:"format" default:"json" enum:"json,confluent" doc:"How record values are written: json, or confluent (the Confluent wire format with subject's latest schema from schema_registry: Avro, JSON Schema, or Protobuf as the schema's first message; a record that does not fit the schema goes to the dead-letter topic saying which field)."`
 	Subject string           `yaml:"subject" doc:"Registry subject whose latest schema format: confluent writes with; default TOPIC-value (Confluent's topic name strategy)."`
 	// Plugin is the output when it is not a topic: the registered type written as a key
 	// here (postgres: {...}), decoded into that type's config.

@@ -1,6 +1,7 @@
 // Package confluent reads and writes record values in the Confluent wire format: a zero
 // byte, the schema's registry id (4 bytes, big-endian), then the value encoded with that
-// schema — Avro binary, or JSON for a JSON Schema. Inputs decode what any Confluent
+// schema — Avro binary, JSON for a JSON Schema, or for Protobuf the message indexes (which
+// message of the schema's file) and the message. Inputs decode what any Confluent
 // serializer wrote (Java, Go, kafkajs, confluent-kafka-python) into the engine's values;
 // outputs encode values with a subject's latest schema, for any Confluent deserializer.
 // Schemas come from a Confluent-compatible registry (the engine's own, engine/registry, or
@@ -19,9 +20,13 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/codec"
+	"github.com/eventops/eventops-engine/engine/protofile"
 )
 
 // headerBytes is the wire format's header: the magic byte and the schema id.
@@ -40,9 +45,10 @@ func SchemaID(raw []byte) (int, error) {
 
 // schema is a registered schema, ready to decode or encode with.
 type schema struct {
-	id   int
-	typ  sr.SchemaType
-	avro avro.Schema // for Avro
+	id    int
+	typ   sr.SchemaType
+	avro  avro.Schema                 // for Avro
+	proto protoreflect.FileDescriptor // for Protobuf
 }
 
 func parse(id int, s sr.Schema) (*schema, error) {
@@ -54,9 +60,15 @@ func parse(id int, s sr.Schema) (*schema, error) {
 			return nil, fmt.Errorf("schema %d is not a valid Avro schema: %w", id, err)
 		}
 		sc.avro = a
+	case sr.TypeProtobuf:
+		fd, err := protofile.Compile(s.Schema)
+		if err != nil {
+			return nil, fmt.Errorf("schema %d is not a Protobuf schema the engine can compile (imports of other subjects are not resolved yet): %w", id, err)
+		}
+		sc.proto = fd
 	case sr.TypeJSON:
 	default:
-		return nil, fmt.Errorf("schema %d is %s: the engine reads and writes Avro and JSON Schema in the wire format (Protobuf is not done yet)", id, s.Type)
+		return nil, fmt.Errorf("schema %d is of type %s, which the engine does not know", id, s.Type)
 	}
 	return sc, nil
 }
@@ -143,6 +155,8 @@ func (d *Decoder) Decode(raw []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("schema id %d was not fetched", id)
 	case sc.typ == sr.TypeJSON:
 		return codec.DecodeObject(raw[headerBytes:])
+	case sc.typ == sr.TypeProtobuf:
+		return decodeProto(sc, raw[headerBytes:])
 	}
 	var v any
 	if err := avro.Unmarshal(sc.avro, raw[headerBytes:], &v); err != nil {
@@ -217,8 +231,11 @@ func (e *Encoder) SchemaID() int { return e.sc.id }
 // Encode appends v in the wire format to dst.
 func (e *Encoder) Encode(dst []byte, v map[string]any) ([]byte, error) {
 	dst = append(dst, e.header[:]...)
-	if e.sc.typ == sr.TypeJSON {
+	switch e.sc.typ {
+	case sr.TypeJSON:
 		return codec.AppendObject(dst, v)
+	case sr.TypeProtobuf:
+		return encodeProto(dst, e.sc, v)
 	}
 	value, err := fit(e.sc.avro, v, "")
 	if err != nil {
@@ -397,4 +414,32 @@ func where(at string) string {
 		return "the value"
 	}
 	return "field " + at
+}
+
+// decodeProto reads the message indexes and the message they name.
+func decodeProto(sc *schema, b []byte) (map[string]any, error) {
+	indexes, rest, err := readIndexes(b)
+	if err != nil {
+		return nil, err
+	}
+	md, err := messageAt(sc.proto, indexes)
+	if err != nil {
+		return nil, fmt.Errorf("schema %d: %w", sc.id, err)
+	}
+	m := dynamicpb.NewMessage(md)
+	if err := proto.Unmarshal(rest, m); err != nil {
+		return nil, fmt.Errorf("not Protobuf of message %s (schema %d): %w", md.FullName(), sc.id, err)
+	}
+	return protoValue(m), nil
+}
+
+// encodeProto writes v as the schema's first message (message index [0], one 0 byte).
+func encodeProto(dst []byte, sc *schema, v map[string]any) ([]byte, error) {
+	md := sc.proto.Messages().Get(0)
+	m, err := protoMessage(md, v, "")
+	if err != nil {
+		return nil, fmt.Errorf("schema %d, message %s: %w", sc.id, md.FullName(), err)
+	}
+	dst = append(dst, 0)
+	return proto.MarshalOptions{}.MarshalAppend(dst, m)
 }

@@ -1,4 +1,4 @@
-package confluent
+package confluent_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/confluent"
 	"github.com/eventops/eventops-engine/engine/registry"
 )
 
@@ -59,7 +60,7 @@ func TestWhatTheEncoderWritesTheDecoderReads(t *testing.T) {
 		"readings-value": {in, want},
 		"events-value":   {map[string]any{"ts": at, "n": 3.0}, map[string]any{"ts": "2026-12-07T09:00:00Z", "n": 3.0}},
 	} {
-		enc, err := NewEncoder(ctx, cl, subject)
+		enc, err := confluent.NewEncoder(ctx, cl, subject)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,10 +68,10 @@ func TestWhatTheEncoderWritesTheDecoderReads(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", subject, err)
 		}
-		if id, _ := SchemaID(raw); id != enc.SchemaID() {
+		if id, _ := confluent.SchemaID(raw); id != enc.SchemaID() {
 			t.Fatalf("%s: header id %d, want %d", subject, id, enc.SchemaID())
 		}
-		dec := NewDecoder(cl)
+		dec := confluent.NewDecoder(cl)
 		if err := dec.Prepare(ctx, []*engine.Record{{Raw: raw}}); err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +90,7 @@ func TestFailuresSayWhy(t *testing.T) {
 	if _, err := cl.CreateSchema(ctx, "readings-value", sr.Schema{Schema: envelope}); err != nil {
 		t.Fatal(err)
 	}
-	enc, err := NewEncoder(ctx, cl, "readings-value")
+	enc, err := confluent.NewEncoder(ctx, cl, "readings-value")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +100,10 @@ func TestFailuresSayWhy(t *testing.T) {
 	if _, err := enc.Encode(nil, map[string]any{"host": "web-1", "value": 1.0, "count": 1.5, "version": 1.0, "seen": []any{}}); err == nil || !strings.Contains(err.Error(), "field count: want a whole number") {
 		t.Errorf("1.5 for a long: %v", err)
 	}
-	if _, err := NewEncoder(ctx, cl, "nope-value"); err == nil || !strings.Contains(err.Error(), `subject "nope-value"`) {
+	if _, err := confluent.NewEncoder(ctx, cl, "nope-value"); err == nil || !strings.Contains(err.Error(), `subject "nope-value"`) {
 		t.Errorf("an unknown subject: %v", err)
 	}
-	dec := NewDecoder(cl)
+	dec := confluent.NewDecoder(cl)
 	unknown := []byte{0, 0, 0, 0, 99, 1, 2}
 	if err := dec.Prepare(ctx, []*engine.Record{{Raw: unknown}, {Raw: []byte(`{"json":1}`)}}); err != nil {
 		t.Fatal(err)
@@ -110,12 +111,12 @@ func TestFailuresSayWhy(t *testing.T) {
 	if _, err := dec.Decode(unknown); err == nil || !strings.Contains(err.Error(), "schema id 99 is not in the registry") {
 		t.Errorf("an unknown id: %v", err)
 	}
-	if _, err := dec.Decode([]byte(`{"json":1}`)); err != ErrNotWireFormat {
+	if _, err := dec.Decode([]byte(`{"json":1}`)); err != confluent.ErrNotWireFormat {
 		t.Errorf("plain JSON: %v", err)
 	}
 	srv.Close()
 	other := []byte{0, 0, 0, 0, 1, 2}
-	if err := NewDecoder(cl).Prepare(ctx, []*engine.Record{{Raw: other}}); err == nil {
+	if err := confluent.NewDecoder(cl).Prepare(ctx, []*engine.Record{{Raw: other}}); err == nil {
 		t.Error("with the registry gone, Prepare did not fail: its records would be refused instead of read later")
 	}
 }

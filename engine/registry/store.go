@@ -8,8 +8,8 @@
 // Schemas are kept in one JSON file in the broker's data directory, replaced atomically on
 // every change, so they survive restarts as the broker's records do. Compatibility is checked
 // for Avro (BACKWARD, FORWARD, FULL and their _TRANSITIVE forms, NONE); JSON Schema and
-// Protobuf schemas are checked to parse (JSON Schema) or stored as sent (Protobuf), and their
-// compatibility is not checked yet (docs/ingest.md).
+// Protobuf schemas are checked to parse, and their compatibility is not checked yet
+// (docs/ingest.md).
 package registry
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/eventops/eventops-engine/engine/atomicfile"
+	"github.com/eventops/eventops-engine/engine/protofile"
 )
 
 // Schema types, as the API names them ("" is AVRO).
@@ -234,6 +235,9 @@ func canonical(typ, text string) (string, error) {
 		}
 		b, _ := json.Marshal(v)
 		return string(b), nil
+	}
+	if _, err := protofile.Compile(text); err != nil {
+		return "", err
 	}
 	return strings.TrimSpace(text), nil
 }

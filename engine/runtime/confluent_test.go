@@ -18,9 +18,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/eventops/eventops-engine/engine/broker"
 	"github.com/eventops/eventops-engine/engine/enginetest"
+	"github.com/eventops/eventops-engine/engine/protofile"
 	"github.com/eventops/eventops-engine/engine/registry"
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
@@ -140,33 +144,59 @@ func repoSchemas(t *testing.T) string {
 // an Avro schema with the engine's registry and produces Avro to its broker; the stream
 // writes the seed's envelope as Avro, which the same client reads back with the registry.
 func TestKafkaJSAvroThroughTheEngine(t *testing.T) {
+	dir := kafkajsDir(t)
+	cfg := loadEmbedded(t, strings.Replace(confluentPipeline, "../../../schemas", repoSchemas(t), 1))
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	defer stop()
+	got := runKafkaJS(t, dir, "avro.js", running)
+	if want := "web-0 cpu_load 90,web-1 cpu_load 91,web-2 cpu_load 92"; strings.Join(got, ",") != want {
+		t.Errorf("kafkajs read back %q, want %q", got, want)
+	}
+}
+
+// kafkajsDir is where the kafkajs checks are, with their npm packages installed: the test
+// skips without them (fails under CI=true, where .ci/run installs them).
+func kafkajsDir(t *testing.T) string {
+	t.Helper()
 	dir, err := filepath.Abs("testdata/kafkajs")
 	must(t, err)
-	node, err := exec.LookPath("node")
+	_, err = exec.LookPath("node")
 	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil || statErr != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("node or the npm packages are missing (.ci/run runs npm ci in engine/runtime/testdata/kafkajs)")
 		}
 		t.Skip("node or the npm packages are missing: run npm ci in engine/runtime/testdata/kafkajs to run this test")
 	}
-	cfg := loadEmbedded(t, strings.Replace(confluentPipeline, "../../../schemas", repoSchemas(t), 1))
-	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
-	defer stop()
+	return dir
+}
+
+// runKafkaJS runs script against the running engine (raw in, out read back, 3 records) and
+// returns what it read, as "source_id metric value", sorted.
+func runKafkaJS(t *testing.T, dir, script string, running *runtime.Running) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "avro.js", running.Broker.Addrs()[0], "http://"+running.RegistryAddr(), "raw", "out", "3")
+	cmd := exec.CommandContext(ctx, "node", script, running.Broker.Addrs()[0], "http://"+running.RegistryAddr(), "raw", "out", "3")
 	cmd.Dir = dir
+	return parseKafkaJS(t, cmd, running)
+}
+
+// parseKafkaJS runs a kafkajs check and returns the values it printed, as "source_id metric
+// value", sorted.
+func parseKafkaJS(t *testing.T, cmd *exec.Cmd, running *runtime.Running) []string {
+	t.Helper()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("kafkajs: %v\n%s%s", err, out, stderr.String())
+		t.Fatalf("kafkajs %s: %v\n%s%s\ndead letters: %v", cmd.Args[1], err, out, stderr.String(), deadLetterReasons(t, running.Broker.Addrs()))
 	}
 	var got []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var v struct {
 			Source struct {
 				SourceID string `json:"source_id"`
+				Camel    string `json:"sourceId"` // protobuf.js names fields in camelCase
 			} `json:"source"`
 			Metric string
 			Value  float64
@@ -174,9 +204,53 @@ func TestKafkaJSAvroThroughTheEngine(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Fatalf("kafkajs printed %q: %v", line, err)
 		}
-		got = append(got, fmt.Sprintf("%s %s %g", v.Source.SourceID, v.Metric, v.Value))
+		got = append(got, fmt.Sprintf("%s %s %g", v.Source.SourceID+v.Source.Camel, v.Metric, v.Value))
 	}
 	slices.Sort(got)
+	return got
+}
+
+// Protobuf both ways: franz-go's serde produces Protobuf in the wire format (its message
+// indexes and all); the stream reads it and writes the envelope as Protobuf
+// (testdata/envelope.proto, registered at start), which kafkajs with
+// @kafkajs/confluent-schema-registry reads back.
+func TestProtobufInProtobufOutReadByKafkaJS(t *testing.T) {
+	dir := kafkajsDir(t)
+	envelopeProto, err := filepath.Abs("testdata/envelope.proto")
+	must(t, err)
+	pipeline := strings.Replace(confluentPipeline, "out-value: {file: ../../../schemas/envelope.v1.avsc}", "out-value: {file: "+envelopeProto+"}", 1)
+	cfg := loadEmbedded(t, pipeline)
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	defer stop()
+
+	const readingProto = "syntax = \"proto3\";\npackage agent;\nmessage Reading { string host = 1; string metric = 2; double value = 3; string ts = 4; string env = 5; }\n"
+	cl, err := sr.NewClient(sr.URLs("http://" + running.RegistryAddr()))
+	must(t, err)
+	registered, err := cl.CreateSchema(context.Background(), "raw-value", sr.Schema{Schema: readingProto, Type: sr.TypeProtobuf})
+	must(t, err)
+	fd, err := protofile.Compile(readingProto)
+	must(t, err)
+	md := fd.Messages().Get(0)
+	var serde sr.Serde
+	serde.Register(registered.ID, &dynamicpb.Message{}, sr.Index(0), sr.EncodeFn(func(v any) ([]byte, error) { return proto.Marshal(v.(*dynamicpb.Message)) }))
+	f := &flow{t: t, brokers: running.Broker.Addrs()}
+	for i := range 3 {
+		m := dynamicpb.NewMessage(md)
+		for name, v := range map[string]protoreflect.Value{
+			"host": protoreflect.ValueOfString(fmt.Sprintf("web-%d", i)), "metric": protoreflect.ValueOfString("cpu_load"),
+			"value": protoreflect.ValueOfFloat64(float64(90 + i)), "ts": protoreflect.ValueOfString("2026-12-07T09:00:00Z"), "env": protoreflect.ValueOfString("prod"),
+		} {
+			m.Set(md.Fields().ByName(protoreflect.Name(name)), v)
+		}
+		value, err := serde.Encode(m)
+		must(t, err)
+		f.produce("raw", string(value))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "protobuf.js", running.Broker.Addrs()[0], "http://"+running.RegistryAddr(), "out", "3")
+	cmd.Dir = dir
+	got := parseKafkaJS(t, cmd, running)
 	if want := "web-0 cpu_load 90,web-1 cpu_load 91,web-2 cpu_load 92"; strings.Join(got, ",") != want {
 		t.Errorf("kafkajs read back %q, want %q", got, want)
 	}
@@ -244,4 +318,14 @@ func endOffset(t *testing.T, brokers []string, topic string) int64 {
 	must(t, err)
 	end, _ := ends.Lookup(topic, 0)
 	return end.Offset
+}
+
+// deadLetterReasons is the reason of the first record of the dead-letter topic "dead", for a
+// failure message.
+func deadLetterReasons(t *testing.T, brokers []string) string {
+	t.Helper()
+	if endOffset(t, brokers, "dead") == 0 {
+		return "none"
+	}
+	return header((&flow{t: t, brokers: brokers}).consume("dead", 1)[0], broker.HeaderReason)
 }

@@ -83,8 +83,11 @@ func (r *schemaRegistry) registerSubjects(ctx context.Context, rc *config.Schema
 }
 
 func schemaType(t string) sr.SchemaType {
-	if t == "JSON" {
+	switch t {
+	case "JSON":
 		return sr.TypeJSON
+	case "PROTOBUF":
+		return sr.TypeProtobuf
 	}
 	return sr.TypeAvro
 }
