@@ -19,12 +19,24 @@ func TestSchemaRegistry(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"type": "record", "name": "R"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	proto := filepath.Join(filepath.Dir(avsc), "out.proto")
+	if err := os.WriteFile(proto, []byte("syntax = \"proto3\";\nmessage R { string a = 1; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	brokenProto := filepath.Join(filepath.Dir(avsc), "broken.proto")
+	if err := os.WriteFile(brokenProto, []byte("message R { string a = ; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, yaml string
 		want       []string
 	}{
 		{name: "the engine's own, the output's subject registered at start",
 			yaml: head + "schema_registry: {listen: \"127.0.0.1:8081\", subjects: {out-value: {file: " + avsc + "}}}\n" + stream},
+		{name: "a Protobuf subject",
+			yaml: head + "schema_registry: {listen: \"127.0.0.1:8081\", subjects: {out-value: {file: " + proto + "}}}\n" + stream},
+		{name: "a .proto that does not compile", yaml: head + "schema_registry: {listen: \"127.0.0.1:8081\", subjects: {out-value: {file: " + brokenProto + "}}}\n",
+			want: []string{"schema_registry.subjects.out-value.file: broken.proto is not a valid PROTOBUF schema"}},
 		{name: "an external one", yaml: head + "schema_registry: {url: \"http://redpanda:8081\"}\n" + stream},
 		{name: "no registry", yaml: head + stream, want: []string{
 			"streams[0].input.format: format: confluent reads schemas from a registry: add schema_registry",
