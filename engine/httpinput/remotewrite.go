@@ -21,8 +21,10 @@ import (
 // A value JSON cannot hold is a string as Prometheus's own API writes it ("NaN", "+Inf",
 // "-Inf"), and the staleness marker Prometheus sends when a series ends is "stale": true
 // with "value": "NaN". A series' exemplars go with its first sample of the request, as
-// "exemplars": [{"labels": {…}, "value": …, "ts": …}]. Metadata is skipped. Native histograms
-// are refused (400, so Prometheus does not send them again): they are not mapped yet.
+// "exemplars": [{"labels": {…}, "value": …, "ts": …}]. Metadata is skipped. A native
+// histogram sample is one record of "type": "native_histogram" with its count, sum, schema,
+// zero bucket, reset hint and "buckets": [{"lower", "upper", "count"}] in ascending order,
+// counts absolute (docs/ingest.md).
 var RemoteWrite = Format{
 	Decode: func(req Request, lim Limits) (Decoded, error) {
 		records, err := decodeRemoteWrite(req.Body, lim)
@@ -70,10 +72,11 @@ func decodeRemoteWrite(body []byte, lim Limits) ([][]byte, error) {
 
 // series is one TimeSeries of a write request, decoded.
 type series struct {
-	name      string
-	labels    map[string]any
-	samples   []sample
-	exemplars []any
+	name       string
+	labels     map[string]any
+	samples    []sample
+	exemplars  []any
+	histograms []nativeHistogram
 }
 
 type sample struct {
@@ -102,7 +105,9 @@ func appendSeries(records [][]byte, b []byte, maxRecordBytes int) ([][]byte, err
 			s.exemplars = append(s.exemplars, ex)
 			return err
 		case num == 4 && typ == protowire.BytesType:
-			return errors.New("native histograms are not taken yet: send classic histograms (the _bucket, _sum and _count series)")
+			h, err := decodeNativeHistogram(v)
+			s.histograms = append(s.histograms, h)
+			return err
 		}
 		return nil
 	})
@@ -115,16 +120,32 @@ func appendSeries(records [][]byte, b []byte, maxRecordBytes int) ([][]byte, err
 		if i == 0 && len(s.exemplars) > 0 {
 			rec["exemplars"] = s.exemplars
 		}
-		out, err := codec.AppendObject(nil, rec)
+		if records, err = appendRecord(records, rec, s.name, maxRecordBytes); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range s.histograms {
+		rec, err := h.record(&s)
 		if err != nil {
 			return nil, fmt.Errorf("series %s: %w", s.name, err)
 		}
-		if maxRecordBytes > 0 && len(out) > maxRecordBytes {
-			return nil, fmt.Errorf("a sample of series %s: %d bytes, over the broker's max_record_bytes %d: %w", s.name, len(out), maxRecordBytes, ErrTooLarge)
+		if records, err = appendRecord(records, rec, s.name, maxRecordBytes); err != nil {
+			return nil, err
 		}
-		records = append(records, out)
 	}
 	return records, nil
+}
+
+// appendRecord encodes rec, a sample of series name, and appends it within maxRecordBytes.
+func appendRecord(records [][]byte, rec map[string]any, name string, maxRecordBytes int) ([][]byte, error) {
+	out, err := codec.AppendObject(nil, rec)
+	if err != nil {
+		return nil, fmt.Errorf("series %s: %w", name, err)
+	}
+	if maxRecordBytes > 0 && len(out) > maxRecordBytes {
+		return nil, fmt.Errorf("a sample of series %s: %d bytes, over the broker's max_record_bytes %d: %w", name, len(out), maxRecordBytes, ErrTooLarge)
+	}
+	return append(records, out), nil
 }
 
 // setValue sets rec's value, writing what JSON cannot hold as Prometheus's API does.

@@ -99,7 +99,8 @@ func TestRemoteWriteSamplesBecomeRecords(t *testing.T) {
 // What remote_write cannot take is refused with 400 (Prometheus does not send it again) and
 // stores nothing; a broker that does not take the samples in time gets 429.
 func TestRemoteWriteRefusals(t *testing.T) {
-	histogram := append(protowire.AppendTag(nil, 4, protowire.BytesType), protowire.AppendBytes(nil, []byte{})...)
+	// Spans of 3 buckets, counts of 1.
+	short := nativeHistogramField(encodeNativeHistogram(0, []byte{}, nil, encodeSpans([2]int{0, 3}), []int64{1}))
 	for name, tc := range map[string]struct {
 		body []byte
 		code int
@@ -108,7 +109,7 @@ func TestRemoteWriteRefusals(t *testing.T) {
 		"not snappy":        {[]byte("plain"), 400, "not snappy-compressed"},
 		"not protobuf":      {snappy.Encode(nil, []byte{0xff, 0xff, 0xff}), 400, "malformed protobuf"},
 		"no samples":        {writeRequest(), 400, "holds no samples"},
-		"native histograms": {writeRequest(encodeSeries([]label{{"__name__", "h"}}, nil, histogram)), 400, "native histograms are not taken yet"},
+		"a native histogram short of counts": {writeRequest(encodeSeries([]label{{"__name__", "h"}}, nil, short)), 400, "fewer bucket counts than its spans say"},
 		// 2 MiB of zeros compress to about 100 KB: within max_body_bytes sent, over it undone.
 		"over max_body_bytes uncompressed": {snappy.Encode(nil, make([]byte, 2<<20)), 413, "once uncompressed, over max_body_bytes (1048576)"},
 	} {
@@ -138,4 +139,90 @@ func FuzzRemoteWrite(f *testing.F) {
 			}
 		}
 	})
+}
+
+// encodeNativeHistogram is a prometheus.Histogram of integer counts: count, sum 12.5, the given
+// schema, negative and positive spans (already encoded) and deltas, reset hint "no", ts 1000.
+func encodeNativeHistogram(schema int32, negSpans []byte, negDeltas []int64, posSpans []byte, posDeltas []int64) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, 7)
+	b = protowire.AppendTag(b, 3, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, math.Float64bits(12.5))
+	b = protowire.AppendTag(b, 4, protowire.VarintType)
+	b = protowire.AppendVarint(b, protowire.EncodeZigZag(int64(schema)))
+	b = protowire.AppendTag(b, 5, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, math.Float64bits(0.001))
+	b = append(b, negSpans...) // field 8, as encodeSpans wrote it for the positive side
+	if len(negSpans) > 0 {
+		b = renumber(b, len(b)-len(negSpans), 11, 8)
+	}
+	b = appendDeltas(b, 9, negDeltas)
+	b = append(b, posSpans...)
+	b = appendDeltas(b, 12, posDeltas)
+	b = protowire.AppendTag(b, 14, protowire.VarintType)
+	b = protowire.AppendVarint(b, 2)
+	b = protowire.AppendTag(b, 15, protowire.VarintType)
+	return protowire.AppendVarint(b, 1000)
+}
+
+// encodeSpans is BucketSpan fields (number 11, the positive side's) of {offset, length} pairs.
+func encodeSpans(spans ...[2]int) []byte {
+	var b []byte
+	for _, sp := range spans {
+		m := protowire.AppendTag(nil, 1, protowire.VarintType)
+		m = protowire.AppendVarint(m, protowire.EncodeZigZag(int64(sp[0])))
+		m = protowire.AppendTag(m, 2, protowire.VarintType)
+		m = protowire.AppendVarint(m, uint64(sp[1]))
+		b = protowire.AppendTag(b, 11, protowire.BytesType)
+		b = protowire.AppendBytes(b, m)
+	}
+	return b
+}
+
+// renumber rewrites the one-byte tags of field from (bytes type) in b[start:] as field to.
+func renumber(b []byte, start int, from, to protowire.Number) []byte {
+	old, repl := protowire.EncodeTag(from, protowire.BytesType), protowire.EncodeTag(to, protowire.BytesType)
+	for i := start; i < len(b); {
+		if b[i] != byte(old) {
+			break
+		}
+		b[i] = byte(repl)
+		_, l := protowire.ConsumeBytes(b[i+1:])
+		i += 1 + l
+	}
+	return b
+}
+
+func appendDeltas(b []byte, num protowire.Number, deltas []int64) []byte {
+	if len(deltas) == 0 {
+		return b
+	}
+	var packed []byte
+	for _, d := range deltas {
+		packed = protowire.AppendVarint(packed, protowire.EncodeZigZag(d))
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, packed)
+}
+
+func nativeHistogramField(h []byte) []byte {
+	b := protowire.AppendTag(nil, 4, protowire.BytesType)
+	return protowire.AppendBytes(b, h)
+}
+
+// A native histogram sample is one record: its buckets in ascending order with their bounds
+// (schema 0: powers of 2) and absolute counts (the deltas summed), the zero bucket, the
+// reset hint.
+func TestRemoteWriteNativeHistogram(t *testing.T) {
+	h := encodeNativeHistogram(0, encodeSpans([2]int{0, 1}), []int64{1}, encodeSpans([2]int{0, 2}, [2]int{1, 1}), []int64{2, 1, -2})
+	store := &memStore{}
+	w := postRemoteWrite(store, writeRequest(encodeSeries([]label{{"__name__", "rpc_seconds"}, {"job", "api"}}, nil, nativeHistogramField(h))))
+	if w.Code != 204 || len(store.stored) != 1 {
+		t.Fatalf("%d %s, stored %d", w.Code, w.Body, len(store.stored))
+	}
+	want := `{"buckets":[{"count":1,"lower":-1,"upper":-0.5},{"count":2,"lower":0.5,"upper":1},{"count":3,"lower":1,"upper":2},{"count":1,"lower":4,"upper":8}],` +
+		`"count":7,"labels":{"job":"api"},"metric":"rpc_seconds","metric_type":"native_histogram","reset_hint":"no","schema":0,"sum":12.5,"ts":"1970-01-01T00:00:01.000Z","zero_count":0,"zero_threshold":0.001}`
+	if store.stored[0] != want {
+		t.Errorf("stored\n%s\nwant\n%s", store.stored[0], want)
+	}
 }

@@ -11,7 +11,7 @@ import (
 
 // MetricRecords maps md to one record per data point (docs/ingest.md):
 //
-//	{"signal": "metric", "metric": "system.cpu.utilization", "type": "gauge", "unit": "1",
+//	{"signal": "metric", "metric": "system.cpu.utilization", "metric_type": "gauge", "unit": "1",
 //	 "value": 0.42, "ts": "…", "attributes": {…}, "tags": {…}, "service": "…"}
 //
 // A record over maxRecordBytes (0: no limit) is left out and counted in Rejected.
@@ -60,7 +60,7 @@ func addMetric(b *batch, o origin, m pmetric.Metric) {
 // point starts the record of one data point of m: what every type's record has.
 func point(o origin, m pmetric.Metric, typ string, attrs pcommon.Map, start, ts pcommon.Timestamp, flags pmetric.DataPointFlags) map[string]any {
 	rec := o.record("metric")
-	rec["metric"], rec["type"], rec["attributes"] = m.Name(), typ, attributes(attrs)
+	rec["metric"], rec["metric_type"], rec["attributes"] = m.Name(), typ, attributes(attrs)
 	if m.Unit() != "" {
 		rec["unit"] = m.Unit()
 	}
