@@ -262,11 +262,16 @@ func (r *Receiver) Store(reqCtx context.Context, d Decoded, release func()) erro
 		defer cancel()
 		done <- r.store.Write(ctx, batch, &rejects)
 	}()
+	// The answer waits on a timer of its own, not on ctx: the write cancels ctx as it ends,
+	// right after it reports, and a select that saw both might answer a stored write as not
+	// stored (it did, once, under load), and the client would store it again.
+	timeout := time.NewTimer(r.cfg.Timeout)
+	defer timeout.Stop()
 	var err error
 	select {
 	case err = <-done:
-	case <-ctx.Done(): // the timeout
-		err = ctx.Err()
+	case <-timeout.C:
+		err = context.DeadlineExceeded
 	case <-reqCtx.Done(): // the client went away
 		err = reqCtx.Err()
 	}
