@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/eventops/eventops-engine/engine/protofile"
 )
 
 // Levels are the compatibility levels, as the API names them.
@@ -70,8 +72,11 @@ func (s *Store) check(level string, old schema, typ, text string) []string {
 	if old.Type != typ {
 		return []string{fmt.Sprintf("the schema type changes from %s to %s", old.Type, typ)}
 	}
-	if typ != Avro {
-		return nil // JSON Schema and Protobuf compatibility: not checked yet (package doc)
+	switch typ {
+	case Protobuf:
+		return protoBreaks(level, old.Text, text)
+	case JSON:
+		return nil // JSON Schema compatibility: not checked yet (package doc)
 	}
 	oldSc, err1 := parseAvro(old.Text)
 	newSc, err2 := parseAvro(text)
@@ -117,4 +122,26 @@ func (s *Store) Check(subj string, v int, typ, text string) ([]string, error) {
 		return nil, nil
 	}
 	return s.check(level, s.st.Schemas[ver.ID-1], typ, text), nil
+}
+
+// protoBreaks lists why a .proto (text) may not follow old under level.
+func protoBreaks(level, old, text string) []string {
+	prev, err1 := protofile.Compile(old)
+	next, err2 := protofile.Compile(text)
+	if err1 != nil || err2 != nil {
+		return []string{fmt.Sprintf("cannot compile: %v %v", err1, err2)}
+	}
+	base := strings.TrimSuffix(level, "_TRANSITIVE")
+	var problems []string
+	if base == "BACKWARD" || base == "FULL" {
+		problems = append(problems, protofile.Breaks(prev, next)...)
+	}
+	if base == "FORWARD" || base == "FULL" {
+		for _, p := range protofile.Breaks(next, prev) {
+			if !slices.Contains(problems, p) {
+				problems = append(problems, p)
+			}
+		}
+	}
+	return problems
 }

@@ -137,3 +137,35 @@ func TestErrorsAreConfluents(t *testing.T) {
 		}
 	}
 }
+
+// Protobuf: a field added is compatible; a field whose type changes, or a message removed,
+// is refused with 409 saying which field or message.
+func TestProtobufCompatibilityIsEnforced(t *testing.T) {
+	cl := client(t, t.TempDir())
+	ctx := context.Background()
+	const v1 = "syntax = \"proto3\";\npackage ops;\nmessage Reading { string host = 1; double value = 2; }\nmessage Unit { string name = 1; }\n"
+	const v2 = "syntax = \"proto3\";\npackage ops;\nmessage Reading { string host = 1; double value = 2; string site = 3; }\nmessage Unit { string name = 1; }\n"
+	for _, s := range []string{v1, v2} {
+		if _, err := cl.CreateSchema(ctx, "r-value", sr.Schema{Schema: s, Type: sr.TypeProtobuf}); err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+	}
+	for name, tc := range map[string]struct{ schema, says string }{
+		"a type change":     {strings.Replace(v2, "double value = 2", "int32 value = 2", 1), "field 2 (value) of ops.Reading: its type changes from double to int32"},
+		"a message removed": {strings.Replace(v2, "message Unit { string name = 1; }\n", "", 1), "message ops.Unit is removed"},
+		"repeated":          {strings.Replace(v2, "string site = 3", "repeated string site = 3", 1), "its cardinality changes (singular to repeated)"},
+	} {
+		_, err := cl.CreateSchema(ctx, "r-value", sr.Schema{Schema: tc.schema, Type: sr.TypeProtobuf})
+		var re *sr.ResponseError
+		if !errors.As(err, &re) || re.StatusCode != 409 || !strings.Contains(re.Message, tc.says) {
+			t.Errorf("%s: %v, want 409 saying %q", name, err, tc.says)
+		}
+	}
+	// int32 → int64 share the varint encoding: compatible.
+	if _, err := cl.CreateSchema(ctx, "n-value", sr.Schema{Schema: "syntax = \"proto3\";\nmessage N { int32 n = 1; }\n", Type: sr.TypeProtobuf}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateSchema(ctx, "n-value", sr.Schema{Schema: "syntax = \"proto3\";\nmessage N { int64 n = 1; }\n", Type: sr.TypeProtobuf}); err != nil {
+		t.Errorf("int32 to int64: %v", err)
+	}
+}

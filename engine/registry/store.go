@@ -7,9 +7,8 @@
 //
 // Schemas are kept in one JSON file in the broker's data directory, replaced atomically on
 // every change, so they survive restarts as the broker's records do. Compatibility is checked
-// for Avro (BACKWARD, FORWARD, FULL and their _TRANSITIVE forms, NONE); JSON Schema and
-// Protobuf schemas are checked to parse, and their compatibility is not checked yet
-// (docs/ingest.md).
+// for Avro and Protobuf (BACKWARD, FORWARD, FULL and their _TRANSITIVE forms, NONE); JSON
+// Schemas are checked to parse, and their compatibility is not checked yet (docs/ingest.md).
 package registry
 
 import (
