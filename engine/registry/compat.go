@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,7 +77,7 @@ func (s *Store) check(level string, old schema, typ, text string) []string {
 	case Protobuf:
 		return protoBreaks(level, old.Text, text)
 	case JSON:
-		return nil // JSON Schema compatibility: not checked yet (package doc)
+		return jsonSchemaBreaks(level, old.Text, text)
 	}
 	oldSc, err1 := parseAvro(old.Text)
 	newSc, err2 := parseAvro(text)
@@ -141,6 +142,27 @@ func protoBreaks(level, old, text string) []string {
 			if !slices.Contains(problems, p) {
 				problems = append(problems, p)
 			}
+		}
+	}
+	return problems
+}
+
+// jsonSchemaBreaks lists why a JSON Schema (text) may not follow old under level.
+func jsonSchemaBreaks(level, old, text string) []string {
+	var prev, next map[string]any
+	if json.Unmarshal([]byte(old), &prev) != nil || json.Unmarshal([]byte(text), &next) != nil {
+		return nil // a schema that is not an object (true, false) constrains nothing by keyword
+	}
+	base := strings.TrimSuffix(level, "_TRANSITIVE")
+	var problems []string
+	if base == "BACKWARD" || base == "FULL" {
+		for _, p := range jsonBreaks(prev, next, "") {
+			problems = append(problems, "the new schema refuses what the old one took: "+p)
+		}
+	}
+	if base == "FORWARD" || base == "FULL" {
+		for _, p := range jsonBreaks(next, prev, "") {
+			problems = append(problems, "the old schema refuses what the new one takes: "+p)
 		}
 	}
 	return problems

@@ -169,3 +169,29 @@ func TestProtobufCompatibilityIsEnforced(t *testing.T) {
 		t.Errorf("int32 to int64: %v", err)
 	}
 }
+
+// JSON Schema: a new optional property on a closed schema is compatible; a property made
+// required, a type narrowed, an enum value removed are refused with 409 saying where.
+func TestJSONSchemaCompatibilityIsEnforced(t *testing.T) {
+	cl := client(t, t.TempDir())
+	ctx := context.Background()
+	const v1 = `{"type": "object", "properties": {"host": {"type": "string"}, "value": {"type": "number"}, "level": {"enum": ["warn", "crit"]}}, "required": ["host"], "additionalProperties": false}`
+	const v2 = `{"type": "object", "properties": {"host": {"type": "string"}, "value": {"type": "number"}, "level": {"enum": ["warn", "crit", "info"]}, "site": {"type": "string"}}, "required": ["host"], "additionalProperties": false}`
+	for _, s := range []string{v1, v2} {
+		if _, err := cl.CreateSchema(ctx, "j-value", sr.Schema{Schema: s, Type: sr.TypeJSON}); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	for name, tc := range map[string]struct{ schema, says string }{
+		"made required":  {strings.Replace(v2, `"required": ["host"]`, `"required": ["host", "site"]`, 1), `property "site" becomes required`},
+		"type narrowed":  {strings.Replace(v2, `"value": {"type": "number"}`, `"value": {"type": "integer"}`, 1), "property value: type number is no longer accepted"},
+		"enum narrowed":  {strings.Replace(v2, `"warn", "crit", "info"`, `"crit", "info"`, 1), "property level: enum value warn is removed"},
+		"bound tightens": {strings.Replace(v2, `"host": {"type": "string"}`, `"host": {"type": "string", "maxLength": 8}`, 1), "property host: maxLength tightens to 8"},
+	} {
+		_, err := cl.CreateSchema(ctx, "j-value", sr.Schema{Schema: tc.schema, Type: sr.TypeJSON})
+		var re *sr.ResponseError
+		if !errors.As(err, &re) || re.StatusCode != 409 || !strings.Contains(re.Message, tc.says) {
+			t.Errorf("%s: %v, want 409 saying %q", name, err, tc.says)
+		}
+	}
+}

@@ -7,8 +7,9 @@
 //
 // Schemas are kept in one JSON file in the broker's data directory, replaced atomically on
 // every change, so they survive restarts as the broker's records do. Compatibility is checked
-// for Avro and Protobuf (BACKWARD, FORWARD, FULL and their _TRANSITIVE forms, NONE); JSON
-// Schemas are checked to parse, and their compatibility is not checked yet (docs/ingest.md).
+// for each type (BACKWARD, FORWARD, FULL and their _TRANSITIVE forms, NONE): Avro by
+// hamba/avro's schema resolution, Protobuf by wire compatibility (engine/protofile), JSON
+// Schema on the keywords event schemas use (jsoncompat.go).
 package registry
 
 import (
