@@ -1,13 +1,19 @@
 package runtime_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/runtime"
+	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
 )
 
 // The quickstart needs nothing but the binary: with its embedded broker and the local store
@@ -145,4 +151,54 @@ func TestQuickstartWithTheEnvelopeAsAvro(t *testing.T) {
 		_ = json.NewDecoder(r.Body).Decode(&rows)
 		return len(rows) == 1 && rows[0]["value"] == 92.0 && rows[0]["tags"].(map[string]any)["owner"] == "team-platform"
 	})
+}
+
+// An agent of another ecosystem (kafkajs with @kafkajs/confluent-schema-registry, its URL the
+// only setting) registers its Avro schema with the quickstart's registry and produces the
+// seed's reading as Avro; with ingest.raw.agent read as format: confluent, the reading is
+// queryable through /metrics/cpu and its alert fires in /alerts/firing.
+func TestQuickstartTakesAvroFromKafkaJS(t *testing.T) {
+	dir := kafkajsDir(t)
+	file, err := filepath.Abs("../../examples/quickstart.yaml")
+	must(t, err)
+	src, err := os.ReadFile(file)
+	must(t, err)
+	text := string(src)
+	for old, new := range map[string]string{
+		"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0",
+		"input: {topic: ingest.raw.agent, schema: raw-agent}": "input: {topic: ingest.raw.agent, schema: raw-agent, format: confluent}",
+	} {
+		if !strings.Contains(text, old) {
+			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	t.Chdir(t.TempDir())
+	cfg, err := config.LoadBytes(file, []byte(text), components.Registry(), nil)
+	must(t, err)
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "agent.js", running.Broker.Addrs()[0], "http://"+running.RegistryAddr(), "ingest.raw.agent", "acme", "host-a", "2025-10-16T09:00:00Z", "92")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kafkajs agent: %v\n%s", err, out)
+	}
+	api := "http://" + running.API.Addr()
+	eventually(t, 10*time.Second, "the reading in /metrics/cpu and its alert in /alerts/firing", func() bool {
+		rows, alerts := getRows(api+"/metrics/cpu?tenant=acme&host=host-a"), getRows(api+"/alerts/firing")
+		return len(rows) == 1 && rows[0]["value"] == 92.0 && len(alerts) == 1 && alerts[0]["severity"] == "critical"
+	})
+}
+
+func getRows(url string) []map[string]any {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var rows []map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&rows)
+	return rows
 }
