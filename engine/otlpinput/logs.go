@@ -16,7 +16,7 @@ import (
 //
 // A record over maxRecordBytes (0: no limit) is left out and counted in Rejected.
 func LogRecords(ld plog.Logs, maxRecordBytes int) httpinput.Decoded {
-	b := &batch{maxRecordBytes: maxRecordBytes}
+	b := &batch{maxRecordBytes: maxRecordBytes, describe: func(name string) string { return name }}
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			o := newOrigin(rl.Resource(), sl.Scope())

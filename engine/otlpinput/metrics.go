@@ -20,8 +20,13 @@ func MetricRecords(md pmetric.Metrics, maxRecordBytes int) httpinput.Decoded {
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			o := newOrigin(rm.Resource(), sm.Scope())
+			oj, err := o.json()
 			for _, m := range sm.Metrics().All() {
-				addMetric(b, o, m)
+				if err != nil {
+					b.reject(fmt.Sprintf("the resource of metric %q could not be written as JSON: %v", m.Name(), err))
+					continue
+				}
+				addMetric(b, o, oj, m)
 			}
 		}
 	}
@@ -29,33 +34,63 @@ func MetricRecords(md pmetric.Metrics, maxRecordBytes int) httpinput.Decoded {
 }
 
 // addMetric adds a record for each of m's data points.
-func addMetric(b *batch, o origin, m pmetric.Metric) {
-	what := fmt.Sprintf("a data point of metric %q", m.Name())
+func addMetric(b *batch, o origin, oj originJSON, m pmetric.Metric) {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		for _, p := range m.Gauge().DataPoints().All() {
-			b.add(numberPoint(o, m, "gauge", p), what)
+			addNumberPoint(b, o, oj, m, p, nil)
 		}
 	case pmetric.MetricTypeSum:
+		sum := &sumOf{temporality(m.Sum().AggregationTemporality()), m.Sum().IsMonotonic()}
 		for _, p := range m.Sum().DataPoints().All() {
-			rec := numberPoint(o, m, "sum", p)
-			rec["temporality"], rec["monotonic"] = temporality(m.Sum().AggregationTemporality()), m.Sum().IsMonotonic()
-			b.add(rec, what)
+			addNumberPoint(b, o, oj, m, p, sum)
 		}
 	case pmetric.MetricTypeHistogram:
 		for _, p := range m.Histogram().DataPoints().All() {
-			b.add(histogramPoint(o, m, p), what)
+			b.add(histogramPoint(o, m, p), m.Name())
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		for _, p := range m.ExponentialHistogram().DataPoints().All() {
-			b.add(exponentialPoint(o, m, p), what)
+			b.add(exponentialPoint(o, m, p), m.Name())
 		}
 	case pmetric.MetricTypeSummary:
 		for _, p := range m.Summary().DataPoints().All() {
-			b.add(summaryPoint(o, m, p), what)
+			b.add(summaryPoint(o, m, p), m.Name())
 		}
 	}
 }
+
+// addNumberPoint adds a gauge's or a sum's point: written directly (appendNumberPoint), or,
+// with exemplars, as a map.
+func addNumberPoint(b *batch, o origin, oj originJSON, m pmetric.Metric, p pmetric.NumberDataPoint, sum *sumOf) {
+	if p.Exemplars().Len() > 0 {
+		typ := "gauge"
+		rec := numberPoint(o, m, typ, p)
+		if sum != nil {
+			rec["metric_type"], rec["temporality"], rec["monotonic"] = "sum", sum.temporality, sum.monotonic
+		}
+		b.add(rec, m.Name())
+		return
+	}
+	if cap(b.slab)-len(b.slab) < slabReserve {
+		b.slab = make([]byte, 0, slabBytes)
+	}
+	start := len(b.slab)
+	out, err := appendNumberPoint(b.slab, oj, m, p, sum)
+	if err != nil {
+		b.keep(nil, err, m.Name())
+		return
+	}
+	b.slab = out
+	b.keep(out[start:len(out):len(out)], nil, m.Name())
+}
+
+// Records written directly go into slabs of slabBytes shared by a request's records (one
+// allocation for many); a slab with less than slabReserve left is not written into.
+const (
+	slabBytes   = 64 << 10
+	slabReserve = 2 << 10
+)
 
 // point starts the record of one data point of m: what every type's record has.
 func point(o origin, m pmetric.Metric, typ string, attrs pcommon.Map, start, ts pcommon.Timestamp, flags pmetric.DataPointFlags) map[string]any {

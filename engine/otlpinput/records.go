@@ -29,19 +29,37 @@ type batch struct {
 	records        [][]byte
 	rejected       int64
 	reason         string
+	// describe names an item in a reason, from the name add was given (default: a metric's
+	// data point).
+	describe func(name string) string
+	slab     []byte // where records written directly go (metrics.go)
 }
 
-// add encodes rec and keeps it, or counts it rejected with why.
-func (b *batch) add(rec map[string]any, what string) {
+// add encodes rec and keeps it, or counts it rejected with why; name says which metric,
+// log scope or span it is, for the reason.
+func (b *batch) add(rec map[string]any, name string) {
 	out, err := codec.AppendObject(nil, rec)
+	b.keep(out, err, name)
+}
+
+// keep keeps an encoded record, or counts it rejected: err is why it could not be encoded.
+func (b *batch) keep(out []byte, err error, name string) {
 	switch {
 	case err != nil:
-		b.reject(fmt.Sprintf("%s could not be written as JSON: %v", what, err))
+		b.reject(fmt.Sprintf("%s could not be written as JSON: %v", b.what(name), err))
 	case b.maxRecordBytes > 0 && len(out) > b.maxRecordBytes:
-		b.reject(fmt.Sprintf("%s is %d bytes as a record, over the broker's max_record_bytes (%d)", what, len(out), b.maxRecordBytes))
+		b.reject(fmt.Sprintf("%s is %d bytes as a record, over the broker's max_record_bytes (%d)", b.what(name), len(out), b.maxRecordBytes))
 	default:
 		b.records = append(b.records, out)
 	}
+}
+
+// what names an item of the batch in a reason (made only when one is rejected).
+func (b *batch) what(name string) string {
+	if b.describe != nil {
+		return b.describe(name)
+	}
+	return fmt.Sprintf("a data point of metric %q", name)
 }
 
 // reject counts one item left out; the answer gives the first reason.

@@ -17,7 +17,7 @@ import (
 //
 // A record over maxRecordBytes (0: no limit) is left out and counted in Rejected.
 func SpanRecords(td ptrace.Traces, maxRecordBytes int) httpinput.Decoded {
-	b := &batch{maxRecordBytes: maxRecordBytes}
+	b := &batch{maxRecordBytes: maxRecordBytes, describe: func(name string) string { return name }}
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			o := newOrigin(rs.Resource(), ss.Scope())
