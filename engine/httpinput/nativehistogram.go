@@ -150,7 +150,7 @@ func (side bucketSide) buckets(schema int32, negative bool) ([]any, error) {
 			if negative {
 				lo, hi = -hi, -lo
 			}
-			out = append(out, map[string]any{"lower": float(lo), "upper": float(hi), "count": count})
+			out = append(out, map[string]any{"lower": JSONFloat(lo), "upper": JSONFloat(hi), "count": count})
 			index++
 			k++
 		}
@@ -182,8 +182,8 @@ func (h nativeHistogram) record(s *series) (map[string]any, error) {
 	}
 	rec := map[string]any{
 		"metric": s.name, "labels": s.labels, "ts": msTime(h.ts), "metric_type": "native_histogram",
-		"count": float(h.count), "schema": int64(h.schema), "zero_threshold": float(h.zeroThreshold),
-		"zero_count": float(h.zeroCount), "reset_hint": h.resetHint,
+		"count": JSONFloat(h.count), "schema": int64(h.schema), "zero_threshold": JSONFloat(h.zeroThreshold),
+		"zero_count": JSONFloat(h.zeroCount), "reset_hint": h.resetHint,
 	}
 	// Buckets in ascending order of their bounds: the negative side's indexes go down.
 	for i, j := 0, len(neg)-1; i < j; i, j = i+1, j-1 {
@@ -196,8 +196,9 @@ func (h nativeHistogram) record(s *series) (map[string]any, error) {
 	return rec, nil
 }
 
-// float is f, or the string Prometheus's API writes for a value JSON cannot hold.
-func float(f float64) any {
+// JSONFloat is f, or the string Prometheus's HTTP API writes for a value JSON cannot hold
+// ("NaN", "+Inf", "-Inf"): how the receivers write every float they map.
+func JSONFloat(f float64) any {
 	switch {
 	case math.IsNaN(f):
 		return "NaN"

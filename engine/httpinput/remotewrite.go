@@ -150,17 +150,9 @@ func appendRecord(records [][]byte, rec map[string]any, name string, maxRecordBy
 
 // setValue sets rec's value, writing what JSON cannot hold as Prometheus's API does.
 func setValue(rec map[string]any, v float64) {
-	switch {
-	case math.Float64bits(v) == staleNaN:
-		rec["value"], rec["stale"] = "NaN", true
-	case math.IsNaN(v):
-		rec["value"] = "NaN"
-	case math.IsInf(v, 1):
-		rec["value"] = "+Inf"
-	case math.IsInf(v, -1):
-		rec["value"] = "-Inf"
-	default:
-		rec["value"] = v
+	rec["value"] = JSONFloat(v)
+	if math.Float64bits(v) == staleNaN {
+		rec["stale"] = true
 	}
 }
 

@@ -106,9 +106,9 @@ func TestRemoteWriteRefusals(t *testing.T) {
 		code int
 		says string
 	}{
-		"not snappy":        {[]byte("plain"), 400, "not snappy-compressed"},
-		"not protobuf":      {snappy.Encode(nil, []byte{0xff, 0xff, 0xff}), 400, "malformed protobuf"},
-		"no samples":        {writeRequest(), 400, "holds no samples"},
+		"not snappy":                         {[]byte("plain"), 400, "not snappy-compressed"},
+		"not protobuf":                       {snappy.Encode(nil, []byte{0xff, 0xff, 0xff}), 400, "malformed protobuf"},
+		"no samples":                         {writeRequest(), 400, "holds no samples"},
 		"a native histogram short of counts": {writeRequest(encodeSeries([]label{{"__name__", "h"}}, nil, short)), 400, "fewer bucket counts than its spans say"},
 		// 2 MiB of zeros compress to about 100 KB: within max_body_bytes sent, over it undone.
 		"over max_body_bytes uncompressed": {snappy.Encode(nil, make([]byte, 2<<20)), 413, "once uncompressed, over max_body_bytes (1048576)"},

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/eventops/eventops-engine/engine/codec"
+	"github.com/eventops/eventops-engine/engine/httpinput"
 )
 
 // originJSON is an origin's members as encoded once for all its records: `"scope":{…}`,
@@ -104,7 +105,7 @@ func appendNumber(dst []byte, p pmetric.NumberDataPoint) ([]byte, error) {
 	}
 	f := p.DoubleValue()
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return codec.AppendValue(dst, float(f))
+		return codec.AppendValue(dst, httpinput.JSONFloat(f))
 	}
 	return codec.AppendValue(dst, f)
 }

@@ -128,7 +128,7 @@ func histogramPoint(o origin, m pmetric.Metric, p pmetric.HistogramDataPoint) ma
 func exponentialPoint(o origin, m pmetric.Metric, p pmetric.ExponentialHistogramDataPoint) map[string]any {
 	rec := point(o, m, "exponential_histogram", p.Attributes(), p.StartTimestamp(), p.Timestamp(), p.Flags())
 	rec["temporality"] = temporality(m.ExponentialHistogram().AggregationTemporality())
-	rec["count"], rec["scale"], rec["zero_count"], rec["zero_threshold"] = int64(p.Count()), int64(p.Scale()), int64(p.ZeroCount()), float(p.ZeroThreshold())
+	rec["count"], rec["scale"], rec["zero_count"], rec["zero_threshold"] = int64(p.Count()), int64(p.Scale()), int64(p.ZeroCount()), httpinput.JSONFloat(p.ZeroThreshold())
 	rec["positive"], rec["negative"] = buckets(p.Positive()), buckets(p.Negative())
 	setSumMinMax(rec, p.HasSum(), p.Sum(), p.HasMin(), p.Min(), p.HasMax(), p.Max())
 	setExemplars(rec, p.Exemplars())
@@ -137,10 +137,10 @@ func exponentialPoint(o origin, m pmetric.Metric, p pmetric.ExponentialHistogram
 
 func summaryPoint(o origin, m pmetric.Metric, p pmetric.SummaryDataPoint) map[string]any {
 	rec := point(o, m, "summary", p.Attributes(), p.StartTimestamp(), p.Timestamp(), p.Flags())
-	rec["count"], rec["sum"] = int64(p.Count()), float(p.Sum())
+	rec["count"], rec["sum"] = int64(p.Count()), httpinput.JSONFloat(p.Sum())
 	quantiles := make([]any, 0, p.QuantileValues().Len())
 	for _, q := range p.QuantileValues().All() {
-		quantiles = append(quantiles, map[string]any{"quantile": float(q.Quantile()), "value": float(q.Value())})
+		quantiles = append(quantiles, map[string]any{"quantile": httpinput.JSONFloat(q.Quantile()), "value": httpinput.JSONFloat(q.Value())})
 	}
 	rec["quantiles"] = quantiles
 	return rec
@@ -153,7 +153,7 @@ func setSumMinMax(rec map[string]any, hasSum bool, sum float64, hasMin bool, lo 
 		v   float64
 	}{{"sum", hasSum, sum}, {"min", hasMin, lo}, {"max", hasMax, hi}} {
 		if f.has {
-			rec[f.key] = float(f.v)
+			rec[f.key] = httpinput.JSONFloat(f.v)
 		}
 	}
 }
@@ -181,7 +181,7 @@ func number(isInt bool, i int64, f float64) any {
 	if isInt {
 		return i
 	}
-	return float(f)
+	return httpinput.JSONFloat(f)
 }
 
 func temporality(t pmetric.AggregationTemporality) string {
@@ -197,7 +197,7 @@ func temporality(t pmetric.AggregationTemporality) string {
 func floats(fs []float64) []any {
 	out := make([]any, len(fs))
 	for i, f := range fs {
-		out[i] = float(f)
+		out[i] = httpinput.JSONFloat(f)
 	}
 	return out
 }

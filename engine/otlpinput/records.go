@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -135,7 +134,7 @@ func value(v pcommon.Value) any {
 	case pcommon.ValueTypeInt:
 		return v.Int()
 	case pcommon.ValueTypeDouble:
-		return float(v.Double())
+		return httpinput.JSONFloat(v.Double())
 	case pcommon.ValueTypeBool:
 		return v.Bool()
 	case pcommon.ValueTypeBytes:
@@ -150,19 +149,6 @@ func value(v pcommon.Value) any {
 		return out
 	}
 	return nil
-}
-
-// float is f, or the string Prometheus's API writes for a value JSON cannot hold.
-func float(f float64) any {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "+Inf"
-	case math.IsInf(f, -1):
-		return "-Inf"
-	}
-	return f
 }
 
 // setTime sets rec[key] to t in RFC 3339 with nanoseconds, unless t is unset (0).

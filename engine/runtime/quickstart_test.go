@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,21 +22,7 @@ import (
 // once (before any file is written), leaves the files where the seed says, and after a
 // restart still answers from the files, with no row twice, and resolves the alert.
 func TestQuickstartRunsOnTheLocalStore(t *testing.T) {
-	file, err := filepath.Abs("../../examples/quickstart.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(src)
-	for old, new := range map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0"} {
-		if !strings.Contains(text, old) {
-			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
-		}
-		text = strings.Replace(text, old, new, 1)
-	}
+	file, text := quickstart(t, nil)
 	t.Chdir(t.TempDir()) // data/ is relative to the working directory, as for a user
 
 	f := startPipeline(t, file, []byte(text), nil)
@@ -113,22 +100,11 @@ func TestQuickstartRunsOnTheLocalStore(t *testing.T) {
 // readers reading it so, the seed's event still fires its alert and reaches /metrics/cpu with
 // its CMDB tags, and the topic holds Avro of the registered envelope.
 func TestQuickstartWithTheEnvelopeAsAvro(t *testing.T) {
-	file, err := filepath.Abs("../../examples/quickstart.yaml")
-	must(t, err)
-	src, err := os.ReadFile(file)
-	must(t, err)
-	text := string(src)
-	for old, new := range map[string]string{
-		"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0",
+	file, text := quickstart(t, map[string]string{
 		"output: {topic: signals.metric.v1, key: tenant_id, schema: envelope}": "output: {topic: signals.metric.v1, key: tenant_id, schema: envelope, format: confluent}",
 		"input: {topic: signals.metric.v1}":                                    "input: {topic: signals.metric.v1, format: confluent}",
 		"{from: signals.metric.v1, parquet:":                                   "{from: signals.metric.v1, format: confluent, parquet:",
-	} {
-		if !strings.Contains(text, old) {
-			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
-		}
-		text = strings.Replace(text, old, new, 1)
-	}
+	})
 	t.Chdir(t.TempDir())
 	f := startPipeline(t, file, []byte(text), nil)
 	defer f.stop()
@@ -159,20 +135,9 @@ func TestQuickstartWithTheEnvelopeAsAvro(t *testing.T) {
 // queryable through /metrics/cpu and its alert fires in /alerts/firing.
 func TestQuickstartTakesAvroFromKafkaJS(t *testing.T) {
 	dir := kafkajsDir(t)
-	file, err := filepath.Abs("../../examples/quickstart.yaml")
-	must(t, err)
-	src, err := os.ReadFile(file)
-	must(t, err)
-	text := string(src)
-	for old, new := range map[string]string{
-		"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0",
+	file, text := quickstart(t, map[string]string{
 		"input: {topic: ingest.raw.agent, schema: raw-agent}": "input: {topic: ingest.raw.agent, schema: raw-agent, format: confluent}",
-	} {
-		if !strings.Contains(text, old) {
-			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
-		}
-		text = strings.Replace(text, old, new, 1)
-	}
+	})
 	t.Chdir(t.TempDir())
 	cfg, err := config.LoadBytes(file, []byte(text), components.Registry(), nil)
 	must(t, err)
@@ -201,4 +166,24 @@ func getRows(url string) []map[string]any {
 	var rows []map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&rows)
 	return rows
+}
+
+// quickstart is examples/quickstart.yaml (its path, and its text) with its listeners on ports
+// of their own and the given replacements made; each must apply.
+func quickstart(t *testing.T, replace map[string]string) (string, string) {
+	t.Helper()
+	file, err := filepath.Abs("../../examples/quickstart.yaml")
+	must(t, err)
+	src, err := os.ReadFile(file)
+	must(t, err)
+	text := string(src)
+	all := map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0"}
+	maps.Copy(all, replace)
+	for old, new := range all {
+		if !strings.Contains(text, old) {
+			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	return file, text
 }
