@@ -1,0 +1,219 @@
+// Package topology is the service dependency graph that correlation reads: which service
+// depends on (calls) which. A graph is built from declared edges — a lookup table's
+// depends_on column (the CMDB), or the pipeline's topology: block — and, where spans are
+// received, from calls seen (a client span of service A to service B is the edge A → B),
+// each learned edge aged out once unseen for a while, so the graph follows the system.
+//
+// An edge A → B reads "A depends on B": a failure of B shows as symptoms on A and on what
+// depends on A, so a root cause lies downstream of its symptoms, along the edges.
+package topology
+
+import (
+	"slices"
+	"time"
+)
+
+// Edge is one dependency.
+type Edge struct {
+	From, To string
+	// Source says where the edge comes from: "declared" or "spans".
+	Source string
+	// LastSeen is when a call of it was last seen (spans); zero for declared edges.
+	LastSeen time.Time
+	// Calls and Errors count the calls seen and those that failed (spans).
+	Calls, Errors int64
+}
+
+// Graph is a dependency graph. The zero value is empty; it is not safe for concurrent
+// writes (its owner, one processor instance, serializes them).
+type Graph struct {
+	deps       map[string]map[string]*Edge // from → to
+	dependents map[string]map[string]bool  // to → from
+}
+
+// New returns an empty graph.
+func New() *Graph {
+	return &Graph{deps: map[string]map[string]*Edge{}, dependents: map[string]map[string]bool{}}
+}
+
+// Declare adds from → to as a declared edge (a CMDB row, the topology: block).
+func (g *Graph) Declare(from, to string) {
+	g.edge(from, to).Source = "declared"
+}
+
+// SeeCall records a call from → to seen at t (a client span), failed or not. An edge seen
+// only in calls is learned: Age removes it once unseen for long enough.
+func (g *Graph) SeeCall(from, to string, t time.Time, failed bool) {
+	e := g.edge(from, to)
+	if e.Source == "" {
+		e.Source = "spans"
+	}
+	if t.After(e.LastSeen) {
+		e.LastSeen = t
+	}
+	e.Calls++
+	if failed {
+		e.Errors++
+	}
+}
+
+func (g *Graph) edge(from, to string) *Edge {
+	if g.deps[from] == nil {
+		g.deps[from] = map[string]*Edge{}
+	}
+	e := g.deps[from][to]
+	if e == nil {
+		e = &Edge{From: from, To: to}
+		g.deps[from][to] = e
+		if g.dependents[to] == nil {
+			g.dependents[to] = map[string]bool{}
+		}
+		g.dependents[to][from] = true
+	}
+	return e
+}
+
+// Age removes the learned edges last seen before cutoff.
+func (g *Graph) Age(cutoff time.Time) {
+	for from, tos := range g.deps {
+		for to, e := range tos {
+			if e.Source == "spans" && e.LastSeen.Before(cutoff) {
+				delete(tos, to)
+				delete(g.dependents[to], from)
+			}
+		}
+	}
+}
+
+// Edges are the graph's edges, sorted by From then To.
+func (g *Graph) Edges() []Edge {
+	var out []Edge
+	for _, tos := range g.deps {
+		for _, e := range tos {
+			out = append(out, *e)
+		}
+	}
+	slices.SortFunc(out, func(a, b Edge) int {
+		if a.From != b.From {
+			return compare(a.From, b.From)
+		}
+		return compare(a.To, b.To)
+	})
+	return out
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DependsOn says whether from depends on to within maxHops edges (0: from is to).
+func (g *Graph) DependsOn(from, to string, maxHops int) bool {
+	return g.Path(from, to, maxHops) != nil
+}
+
+// Path is the shortest chain of dependencies from → … → to within maxHops edges, both ends
+// included; nil when there is none. Path(x, x) is [x].
+func (g *Graph) Path(from, to string, maxHops int) []string {
+	return g.bfs(from, to, maxHops, func(n string) []string { return keys(g.deps[n]) })
+}
+
+// Distance is the fewest edges between a and b in either direction (a depends on b, b on a,
+// or both on or through a third), within maxHops; -1 beyond.
+func (g *Graph) Distance(a, b string, maxHops int) int {
+	p := g.bfs(a, b, maxHops, func(n string) []string {
+		return append(keys(g.deps[n]), setKeys(g.dependents[n])...)
+	})
+	return len(p) - 1
+}
+
+// bfs is the shortest path from → to following next, within maxHops edges.
+func (g *Graph) bfs(from, to string, maxHops int, next func(string) []string) []string {
+	if from == to {
+		return []string{from}
+	}
+	prev := map[string]string{from: ""}
+	frontier := []string{from}
+	for hop := 0; hop < maxHops && len(frontier) > 0; hop++ {
+		var nextFrontier []string
+		for _, n := range frontier {
+			for _, m := range next(n) {
+				if _, seen := prev[m]; seen {
+					continue
+				}
+				prev[m] = n
+				if m == to {
+					return walkBack(prev, from, to)
+				}
+				nextFrontier = append(nextFrontier, m)
+			}
+		}
+		frontier = nextFrontier
+	}
+	return nil
+}
+
+func walkBack(prev map[string]string, from, to string) []string {
+	path := []string{to}
+	for n := to; n != from; {
+		n = prev[n]
+		path = append(path, n)
+	}
+	slices.Reverse(path)
+	return path
+}
+
+func keys(m map[string]*Edge) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out) // a deterministic shortest path when there are several
+	return out
+}
+
+func setKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Related says whether a failure could show on both a and b: one depends on the other, or
+// both depend on a third node, each within maxHops edges. Two dependencies of the same
+// service are not related by that service (neither failure explains the other).
+func (g *Graph) Related(a, b string, maxHops int) bool {
+	ra := g.reach(a, maxHops)
+	for n := range g.reach(b, maxHops) {
+		if ra[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// reach is from and what it depends on within maxHops edges.
+func (g *Graph) reach(from string, maxHops int) map[string]bool {
+	seen := map[string]bool{from: true}
+	frontier := []string{from}
+	for hop := 0; hop < maxHops && len(frontier) > 0; hop++ {
+		var next []string
+		for _, n := range frontier {
+			for m := range g.deps[n] {
+				if !seen[m] {
+					seen[m] = true
+					next = append(next, m)
+				}
+			}
+		}
+		frontier = next
+	}
+	return seen
+}
