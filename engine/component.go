@@ -166,6 +166,13 @@ type LookupTable interface {
 	Columns() []string
 }
 
+// IterableLookup is a LookupTable whose rows can be walked (a topology read from a CMDB
+// needs every row, not one by key).
+type IterableLookup interface {
+	LookupTable
+	Each(fn func(key string, row map[string]any))
+}
+
 // ProcessorFactory declares one processor type: its config and how to build it.
 type ProcessorFactory struct {
 	Type string

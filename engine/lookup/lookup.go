@@ -88,6 +88,13 @@ func (t *Table) Columns() []string {
 // Len is the number of rows.
 func (t *Table) Len() int { return len(*t.rows.Load()) }
 
+// Each calls fn with every row (engine.IterableLookup); rows are shared, as Get's.
+func (t *Table) Each(fn func(key string, row map[string]any)) {
+	for k, row := range *t.rows.Load() {
+		fn(k, row)
+	}
+}
+
 // Replace swaps the table's contents for rows. rows must not be changed afterwards.
 func (t *Table) Replace(rows Rows) {
 	if rows == nil {

@@ -38,15 +38,17 @@ type Row struct {
 
 // defaultPartitions are the built-in tables' partition expressions, over the row's columns.
 var defaultPartitions = map[string][][2]string{
-	"metrics": {{"tenant", "tenant"}, {"metric", "metric"}, {"date", "ts"}},
-	"alerts":  {{"tenant", "tenant"}, {"date", "ts"}},
+	"metrics":   {{"tenant", "tenant"}, {"metric", "metric"}, {"date", "ts"}},
+	"alerts":    {{"tenant", "tenant"}, {"date", "ts"}},
+	"incidents": {{"tenant", "tenant"}, {"date", "ts"}},
 }
 
 // defaultSortBy are the built-in tables' sort keys: the columns routes filter on, then the
 // time, so that one host's readings (or one alert's records) are contiguous in a file.
 var defaultSortBy = map[string][]string{
-	"metrics": {"tenant", "metric", "source_id", "ts"},
-	"alerts":  {"tenant", "fingerprint", "ts"},
+	"metrics":   {"tenant", "metric", "source_id", "ts"},
+	"alerts":    {"tenant", "fingerprint", "ts"},
+	"incidents": {"tenant", "incident_id", "ts"},
 }
 
 // columnsFor works out the written columns and the expressions that fill them: the built-in

@@ -47,7 +47,8 @@ var builtinTables = map[string]builtinTable{
 	// The alerts columns added with the threshold processor's alert lifecycle
 	// (previous_severity, reason, fired_at, annotations) reach an older alerts table through
 	// createBuiltin's ALTER TABLE ... ADD COLUMN.
-	"alerts": pgTable("alerts", "ts_idx (ts DESC)", "fingerprint_ts_idx (fingerprint, ts DESC)"),
+	"alerts":    pgTable("alerts", "ts_idx (ts DESC)", "fingerprint_ts_idx (fingerprint, ts DESC)"),
+	"incidents": pgTable("incidents", "ts_idx (ts DESC)", "incident_ts_idx (incident_id, ts DESC)"),
 }
 
 // pgDDL is the PostgreSQL type of each neutral column type.

@@ -36,7 +36,8 @@ type Table struct {
 }
 
 // Builtin holds the built-in tables by name: the seed's metrics and alerts tables, extended
-// with event_id (the dedupe key) and, for alerts, the fields of the engine's alert records.
+// with event_id (the dedupe key) and, for alerts, the fields of the engine's alert records;
+// and the incidents of the correlate processor.
 var Builtin = map[string]Table{
 	"metrics": {Columns: []Column{
 		{Name: "event_id", Type: ID, Expr: "event_id", NotNull: true},
@@ -68,5 +69,25 @@ var Builtin = map[string]Table{
 		{Name: "reason", Type: ID, Expr: "reason"},
 		{Name: "fired_at", Type: Time, Expr: "fired_at"},
 		{Name: "annotations", Type: JSON, Expr: "annotations"},
+	}},
+	// incidents are the correlate processor's incident records (processors/correlate).
+	"incidents": {Columns: []Column{
+		{Name: "event_id", Type: ID, Expr: "event_id", NotNull: true},
+		{Name: "ts", Type: Time, Expr: "ts"},
+		{Name: "tenant", Type: ID, Expr: "tenant_id"},
+		{Name: "incident_id", Type: ID, Expr: "incident_id"},
+		{Name: "state", Type: ID, Expr: "state"},
+		{Name: "change", Type: ID, Expr: "change"},
+		{Name: "title", Type: Text, Expr: "title"},
+		{Name: "root_cause", Type: ID, Expr: "root_cause"},
+		{Name: "confidence", Type: Double, Expr: "confidence"},
+		{Name: "size", Type: Double, Expr: "size"},
+		{Name: "firing", Type: Double, Expr: "firing"},
+		{Name: "opened_at", Type: Time, Expr: "opened_at"},
+		{Name: "resolved_at", Type: Time, Expr: "resolved_at"},
+		{Name: "merged_into", Type: ID, Expr: "merged_into"},
+		{Name: "candidates", Type: JSON, Expr: "candidates"},
+		{Name: "evidence", Type: JSON, Expr: "evidence"},
+		{Name: "members", Type: JSON, Expr: "members"},
 	}},
 }

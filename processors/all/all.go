@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/processors/anomaly"
+	"github.com/eventops/eventops-engine/processors/correlate"
 	"github.com/eventops/eventops-engine/processors/enrich"
 	"github.com/eventops/eventops-engine/processors/filter"
 	mapproc "github.com/eventops/eventops-engine/processors/map"
@@ -22,6 +23,7 @@ func Factories() []engine.ProcessorFactory {
 		window.Factory,
 		threshold.Factory,
 		anomaly.Factory,
+		correlate.Factory,
 		notify.Factory,
 	}
 }

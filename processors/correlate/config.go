@@ -1,0 +1,42 @@
+package correlate
+
+import (
+	"errors"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+)
+
+// Config is the correlate processor's configuration.
+type Config struct {
+	Node     *config.Expr    `yaml:"node" doc:"Expression giving the node (service, host) an alert is about, as the topology names it; default source_id (what the threshold and anomaly processors copy from source.source_id)."`
+	Topology Topology        `yaml:"topology" required:"true" doc:"The dependency graph the alerts are grouped over."`
+	Window   config.Duration `yaml:"window" default:"5m" doc:"How far apart (in event time) the starts of two alerts may be for them to join one incident."`
+	MaxHops  int             `yaml:"max_hops" default:"3" doc:"How many dependency edges may lie between related nodes: one depends on the other, or both on a third node, within this many edges."`
+}
+
+// Topology is where the dependency graph comes from.
+type Topology struct {
+	Lookup    string              `yaml:"lookup" ref:"lookups" doc:"Lookup table (from lookups:) whose rows are nodes, keyed by node name, with a column listing what each depends on (the CMDB)."`
+	DependsOn string              `yaml:"depends_on" default:"depends_on" doc:"The lookup's column of dependencies: node names separated by spaces, commas or semicolons, or a JSON list."`
+	Edges     map[string][]string `yaml:"edges" doc:"Dependencies written here, node to what it depends on, e.g. {web: [api], api: [db, cache]}; added to the lookup's."`
+}
+
+// Validate checks the settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Topology.Lookup == "" && len(c.Topology.Edges) == 0 {
+		errs = append(errs, config.FieldErrorf("topology", "give a lookup with a %s column, or edges (or both)", c.Topology.DependsOn))
+	}
+	if c.Window.D() <= 0 {
+		errs = append(errs, config.FieldErrorf("window", "must be more than 0"))
+	}
+	if c.MaxHops < 1 {
+		errs = append(errs, config.FieldErrorf("max_hops", "must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) settings() Settings {
+	return Settings{Window: time.Duration(c.Window), MaxHops: c.MaxHops}
+}

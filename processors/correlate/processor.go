@@ -1,0 +1,282 @@
+package correlate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/topology"
+	"github.com/eventops/eventops-engine/engine/types"
+)
+
+// Factory declares the correlate processor.
+var Factory = engine.ProcessorFactory{
+	Type: "correlate",
+	Doc: "Groups alert records into incidents over a service dependency graph and time: a firing alert joins an open incident of its tenant when one of its firing alerts started within window of it on a related node (one depends on the other, or both on a third, within max_hops). Emits one incident record per change (state opened, updated, merged, resolved), keyed by incident_id, naming the probable root cause: the alerting nodes ranked by 0.4·explains (share of the incident's alerting nodes that are it or depend on it) + 0.3·healthy (none of its own dependencies alerts) + 0.2·onset (1 for the first to start, 0 a window later) + 0.1·strength (severity), with a confidence (the best score's share of the best two) and the dependency path from each symptom. Incidents are checkpointed per input partition: a tenant's alerts must share a partition (key the alerts by tenant_id, or use one partition). Pending alerts are ignored; input records are consumed. See docs/incidents.md.",
+	Example: `- correlate:
+    topology: {lookup: cmdb, depends_on: depends_on}
+    window: 5m
+    max_hops: 3`,
+	NewConfig: func() any { return &Config{} },
+	Build:     build,
+}
+
+// Processor is a built correlate processor.
+type Processor struct {
+	cfg     *Config
+	set     Settings
+	node    *eval.Program
+	lookup  engine.IterableLookup
+	clock   engine.Clock
+	parts   map[int32]*State
+	changed map[int32]map[string]bool // incident ids changed since Changes, per partition
+}
+
+func build(raw any, env engine.BuildEnv) (engine.Processor, error) {
+	cfg := raw.(*Config)
+	p := &Processor{cfg: cfg, set: cfg.settings(), clock: env.Clock, parts: map[int32]*State{}, changed: map[int32]map[string]bool{}}
+	if p.clock == nil {
+		p.clock = engine.WallClock{}
+	}
+	src := config.Expr{Src: "source_id"}
+	if cfg.Node != nil {
+		src = *cfg.Node
+	}
+	var err error
+	if p.node, err = eval.Compile(src, eval.Any); err != nil {
+		return nil, err
+	}
+	if cfg.Topology.Lookup != "" {
+		if err := p.useLookup(env); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// useLookup finds the topology's lookup table, which must be one whose rows can be walked.
+func (p *Processor) useLookup(env engine.BuildEnv) error {
+	if env.Lookups == nil {
+		return nil // lint without lookups loaded: the loader checks the name
+	}
+	table, ok := env.Lookups.Lookup(p.cfg.Topology.Lookup)
+	if !ok {
+		return config.FieldErrorf("topology.lookup", "no lookup table %q", p.cfg.Topology.Lookup)
+	}
+	it, ok := table.(engine.IterableLookup)
+	if !ok {
+		return config.FieldErrorf("topology.lookup", "lookup %q cannot be read whole", p.cfg.Topology.Lookup)
+	}
+	p.lookup = it
+	return nil
+}
+
+// graph is the topology now: the lookup is read again each time, so a CMDB file that
+// changed (lookups reload) changes the graph.
+func (p *Processor) graph() *topology.Graph {
+	g := topology.New()
+	for from, tos := range p.cfg.Topology.Edges {
+		for _, to := range tos {
+			g.Declare(from, to)
+		}
+	}
+	if p.lookup != nil {
+		p.lookup.Each(func(node string, row map[string]any) {
+			for _, to := range dependencies(row[p.cfg.Topology.DependsOn]) {
+				g.Declare(node, to)
+			}
+		})
+	}
+	return g
+}
+
+var separators = regexp.MustCompile(`[\s,;]+`)
+
+// dependencies reads a depends_on cell: names separated by spaces, commas or semicolons, a
+// JSON list in a string, or a list.
+func dependencies(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		var out []string
+		for _, item := range x {
+			if s, ok := item.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	case string:
+		if strings.HasPrefix(strings.TrimSpace(x), "[") {
+			var list []any
+			if json.Unmarshal([]byte(x), &list) == nil {
+				return dependencies(list)
+			}
+		}
+		return slices.DeleteFunc(separators.Split(strings.TrimSpace(x), -1), func(s string) bool { return s == "" })
+	}
+	return nil
+}
+
+// Process turns alert records into incident records.
+func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
+	g := p.graph()
+	var out []*engine.Record
+	for _, rec := range batch {
+		a, ok, err := p.alert(rec)
+		if err != nil {
+			rejects.Add(rec, "correlate", err)
+			continue
+		}
+		if !ok {
+			continue // pending, or not an alert's change correlation follows
+		}
+		st := p.state(rec.Source.Partition)
+		for _, c := range Evaluate(st, a, g, p.set) {
+			p.noteChange(rec.Source.Partition, c.Incident.ID)
+			out = append(out, incidentRecord(rec, c, g, p.set))
+		}
+	}
+	return out, nil
+}
+
+func (p *Processor) state(partition int32) *State {
+	st := p.parts[partition]
+	if st == nil {
+		st = &State{Open: map[string]*Incident{}}
+		p.parts[partition] = st
+	}
+	return st
+}
+
+func (p *Processor) noteChange(partition int32, id string) {
+	if p.changed[partition] == nil {
+		p.changed[partition] = map[string]bool{}
+	}
+	p.changed[partition][id] = true
+}
+
+// alert reads an alert record; ok is false for what correlation does not follow (pending).
+func (p *Processor) alert(rec *engine.Record) (Alert, bool, error) {
+	v := rec.Value
+	fp, _ := v["fingerprint"].(string)
+	state, _ := v["state"].(string)
+	if fp == "" || state == "" {
+		return Alert{}, false, fmt.Errorf("not an alert record: it has no fingerprint and state (correlate reads what threshold and anomaly write)")
+	}
+	if state != "firing" && state != "resolved" {
+		return Alert{}, false, nil
+	}
+	node, err := p.node.Eval(eval.Env{Vars: v, Source: rec.Source})
+	if err != nil {
+		return Alert{}, false, fmt.Errorf("node: %w", err)
+	}
+	a := Alert{Fingerprint: fp, Firing: state == "firing", Node: fmt.Sprint(node), Tenant: "default"}
+	if node == nil {
+		return Alert{}, false, fmt.Errorf("node: the alert names no node (%s is nil)", nodeSource(p.cfg))
+	}
+	if t, ok := v["tenant_id"].(string); ok && t != "" {
+		a.Tenant = t
+	}
+	a.Rule, _ = v["rule"].(string)
+	a.Severity, _ = v["severity"].(string)
+	a.Strength = strength(v)
+	at := "started_at"
+	if !a.Firing {
+		at = "resolved_at"
+	}
+	if a.At, err = eventTime(v[at]); err != nil {
+		return Alert{}, false, fmt.Errorf("%s: %w", at, err)
+	}
+	return a, true, nil
+}
+
+func nodeSource(c *Config) string {
+	if c.Node != nil {
+		return c.Node.Src
+	}
+	return "source_id"
+}
+
+func eventTime(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time, got %v", v)
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// strength is an anomaly alert's raw score, or else its severity's weight.
+func strength(v map[string]any) float64 {
+	if an, ok := v["anomaly"].(map[string]any); ok {
+		if raw, ok := an["raw"].(float64); ok {
+			return min(max(raw, 0), 1)
+		}
+	}
+	switch v["severity"] {
+	case "critical":
+		return 1
+	case "warning":
+		return 0.6
+	case "info":
+		return 0.3
+	}
+	return 0.5
+}
+
+// OutputType is the shape of the incident records.
+func (p *Processor) OutputType() *types.Type { return incidentType }
+
+// Changes reports the incidents changed since the last call: an open one's state, or its
+// deletion once it resolved or merged.
+func (p *Processor) Changes(put func(partition int32, key string, value []byte)) {
+	for partition, ids := range p.changed {
+		st := p.parts[partition]
+		for _, id := range slices.Sorted(mapsKeys(ids)) {
+			inc := st.Open[id]
+			if inc == nil {
+				put(partition, id, nil)
+				continue
+			}
+			b, _ := json.Marshal(inc)
+			put(partition, id, b)
+		}
+	}
+	p.changed = map[int32]map[string]bool{}
+}
+
+// Restore replaces partition's open incidents with entries.
+func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
+	st := &State{Open: map[string]*Incident{}}
+	for id, b := range entries {
+		var inc Incident
+		if err := json.Unmarshal(b, &inc); err != nil {
+			return fmt.Errorf("correlate: incident %s: %w", id, err)
+		}
+		st.Open[id] = &inc
+	}
+	p.parts[partition] = st
+	delete(p.changed, partition)
+	return nil
+}
+
+// Drop forgets partition's incidents.
+func (p *Processor) Drop(partition int32) {
+	delete(p.parts, partition)
+	delete(p.changed, partition)
+}
+
+func mapsKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
