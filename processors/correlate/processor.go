@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -237,7 +238,7 @@ func (p *Processor) OutputType() *types.Type { return incidentType }
 func (p *Processor) Changes(put func(partition int32, key string, value []byte)) {
 	for partition, ids := range p.changed {
 		st := p.parts[partition]
-		for _, id := range slices.Sorted(mapsKeys(ids)) {
+		for _, id := range slices.Sorted(maps.Keys(ids)) {
 			inc := st.Open[id]
 			if inc == nil {
 				put(partition, id, nil)
@@ -248,6 +249,16 @@ func (p *Processor) Changes(put func(partition int32, key string, value []byte))
 		}
 	}
 	p.changed = map[int32]map[string]bool{}
+}
+
+// Export reports every open incident (engine.StateExporter), as Changes reports them.
+func (p *Processor) Export(put func(partition int32, key string, value []byte)) {
+	for partition, st := range p.parts {
+		for _, id := range slices.Sorted(maps.Keys(st.Open)) {
+			b, _ := json.Marshal(st.Open[id])
+			put(partition, id, b)
+		}
+	}
 }
 
 // Restore replaces partition's open incidents with entries.
@@ -269,14 +280,4 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 func (p *Processor) Drop(partition int32) {
 	delete(p.parts, partition)
 	delete(p.changed, partition)
-}
-
-func mapsKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

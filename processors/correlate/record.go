@@ -23,7 +23,7 @@ func incidentRecord(rec *engine.Record, c Change, g *topology.Graph, set Setting
 		"root_cause": rc.Candidates[0].Node, "confidence": round(rc.Confidence),
 		"candidates": candidateValues(rc), "evidence": evidenceValue(rc), "members": memberValues(inc),
 		"size": float64(len(inc.Members)), "firing": float64(inc.firing()),
-		"title": fmt.Sprintf("%s: %d alerts on %d nodes", rc.Candidates[0].Node, len(inc.Members), len(rc.Candidates)),
+		"title": fmt.Sprintf("%s: %s on %s", rc.Candidates[0].Node, plural(len(inc.Members), "alert"), plural(len(rc.Candidates), "node")),
 	}
 	if !inc.ResolvedAt.IsZero() {
 		v["resolved_at"] = fmtTime(inc.ResolvedAt)
@@ -104,3 +104,10 @@ var incidentType = types.ObjectOf("the correlate processor's incident records", 
 	"size": types.TFloat, "firing": types.TFloat, "event_id": types.TStr,
 	"candidates": types.Any, "evidence": types.Any, "members": types.Any,
 })
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
