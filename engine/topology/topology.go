@@ -9,6 +9,7 @@
 package topology
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -95,21 +96,11 @@ func (g *Graph) Edges() []Edge {
 	}
 	slices.SortFunc(out, func(a, b Edge) int {
 		if a.From != b.From {
-			return compare(a.From, b.From)
+			return cmp.Compare(a.From, b.From)
 		}
-		return compare(a.To, b.To)
+		return cmp.Compare(a.To, b.To)
 	})
 	return out
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // DependsOn says whether from depends on to within maxHops edges (0: from is to).

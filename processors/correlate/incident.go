@@ -6,6 +6,7 @@
 package correlate
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -143,7 +144,7 @@ func (st *State) joinable(a Alert, g *topology.Graph, set Settings) []*Incident 
 		if c := x.OpenedAt.Compare(y.OpenedAt); c != 0 {
 			return c
 		}
-		return compareStrings(x.ID, y.ID)
+		return cmp.Compare(x.ID, y.ID)
 	})
 	return out
 }
@@ -180,14 +181,4 @@ func absDuration(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

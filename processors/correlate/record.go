@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -73,7 +74,7 @@ func memberValues(inc *Incident) []any {
 		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
 			return c
 		}
-		return compareStrings(a.Fingerprint, b.Fingerprint)
+		return cmp.Compare(a.Fingerprint, b.Fingerprint)
 	})
 	out := make([]any, len(ms))
 	for i, m := range ms {

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -64,12 +65,12 @@ func Rank(inc *Incident, g *topology.Graph, set Settings) RootCause {
 	}
 	slices.SortFunc(cands, func(a, b Candidate) int {
 		if a.Score != b.Score {
-			return compareFloats(b.Score, a.Score)
+			return cmp.Compare(b.Score, a.Score)
 		}
 		if c := start[a.Node].Compare(start[b.Node]); c != 0 {
 			return c
 		}
-		return compareStrings(a.Node, b.Node)
+		return cmp.Compare(a.Node, b.Node)
 	})
 	return RootCause{Candidates: cands, Confidence: confidence(cands), Evidence: evidence(nodes, cands[0].Node, g, set)}
 }
@@ -115,14 +116,4 @@ func evidence(nodes []string, cause string, g *topology.Graph, set Settings) []E
 		}
 	}
 	return out
-}
-
-func compareFloats(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
