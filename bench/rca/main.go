@@ -34,6 +34,7 @@ type options struct {
 	noise, overlap     float64
 	seed               uint64
 	bin                string
+	misses             int
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.Float64Var(&o.overlap, "overlap", 0.2, "share of failures that start while another is under way")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed (the same seed makes the same graph, failures and alerts)")
 	flag.StringVar(&o.bin, "bin", "", "engine binary (default: built from this checkout)")
+	flag.IntVar(&o.misses, "misses", 0, "print this many failures whose root cause was missed, with their incident")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "rca:", err)
@@ -74,7 +76,11 @@ func run(o options) error {
 	}
 	fmt.Printf("machine: %s; %d services, %d edges; %d failures (%.0f%% overlapping), %d alerts (%d noise); seed %d\n",
 		benchutil.Machine(), len(g.nodes), g.edges(), len(sc.failures), 100*o.overlap, len(sc.alerts), sc.noise, o.seed)
-	score(sc, incidents).print(len(sc.failures))
+	r := score(sc, incidents)
+	r.print(len(sc.failures))
+	for _, m := range r.misses[:min(o.misses, len(r.misses))] {
+		fmt.Println("  miss:", m)
+	}
 	return nil
 }
 
@@ -134,11 +140,16 @@ type incident struct {
 	MergedInto string    `json:"merged_into"`
 	RootCause  string    `json:"root_cause"`
 	OpenedAt   time.Time `json:"opened_at"`
-	Candidates []struct{ Node string }
+	Candidates []candidate
 	Members    []struct {
 		Fingerprint string
 		StartedAt   time.Time `json:"started_at"`
 	}
+}
+
+type candidate struct {
+	Node  string
+	Score float64
 }
 
 // runEngine runs the pipeline and reads its incident records from standard output.

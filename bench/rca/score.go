@@ -7,6 +7,7 @@ import (
 )
 
 type result struct {
+	misses                            []string // why top-1 missed, one line per failure
 	rawAlerts, byAlertname, incidents int
 	top1, top3, falseMerges           int
 	finalIncidents                    int
@@ -64,8 +65,10 @@ func score(sc *scenario, recs []incident) result {
 		}
 		if inc.RootCause == f.node {
 			r.top1++
+		} else {
+			r.misses = append(r.misses, miss(f, inc, byFP))
 		}
-		if slices.ContainsFunc(inc.Candidates, func(c struct{ Node string }) bool { return c.Node == f.node }) {
+		if slices.ContainsFunc(inc.Candidates, func(c candidate) bool { return c.Node == f.node }) {
 			r.top3++
 		}
 	}
@@ -107,4 +110,18 @@ func (r result) print(failures int) {
 	if len(r.openDelay) > 0 {
 		fmt.Printf("incident opened after its first symptom (event time): max %v\n", r.openDelay[len(r.openDelay)-1])
 	}
+}
+
+// miss says what the incident of a failure whose cause was missed held.
+func miss(f failure, inc incident, byFP map[string]alert) string {
+	var members []string
+	for _, m := range inc.Members {
+		a := byFP[m.Fingerprint]
+		members = append(members, fmt.Sprintf("%s(f%d,+%ds)", a.SourceID, a.failure, int(a.StartedAt.Sub(f.start).Seconds())))
+	}
+	var cands []string
+	for _, c := range inc.Candidates {
+		cands = append(cands, fmt.Sprintf("%s %.3f", c.Node, c.Score))
+	}
+	return fmt.Sprintf("injected %s: named %s; candidates %v; members %v", f.node, inc.RootCause, cands, members)
 }

@@ -176,35 +176,3 @@ func setKeys(m map[string]bool) []string {
 	slices.Sort(out)
 	return out
 }
-
-// Related says whether a failure could show on both a and b: one depends on the other, or
-// both depend on a third node, each within maxHops edges. Two dependencies of the same
-// service are not related by that service (neither failure explains the other).
-func (g *Graph) Related(a, b string, maxHops int) bool {
-	ra := g.reach(a, maxHops)
-	for n := range g.reach(b, maxHops) {
-		if ra[n] {
-			return true
-		}
-	}
-	return false
-}
-
-// reach is from and what it depends on within maxHops edges.
-func (g *Graph) reach(from string, maxHops int) map[string]bool {
-	seen := map[string]bool{from: true}
-	frontier := []string{from}
-	for hop := 0; hop < maxHops && len(frontier) > 0; hop++ {
-		var next []string
-		for _, n := range frontier {
-			for m := range g.deps[n] {
-				if !seen[m] {
-					seen[m] = true
-					next = append(next, m)
-				}
-			}
-		}
-		frontier = next
-	}
-	return seen
-}

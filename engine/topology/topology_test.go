@@ -59,22 +59,3 @@ func TestLearnedEdgesAgeOut(t *testing.T) {
 		t.Errorf("after aging: api→payments %v (want gone), web→api %v (declared: kept)", g.DependsOn("api", "payments", 1), g.DependsOn("web", "api", 1))
 	}
 }
-
-// Related: a dependency and its dependents, two dependents of one dependency; not two
-// dependencies of one service.
-func TestRelated(t *testing.T) {
-	g := shop()
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"web", "db", true},     // web → api → db
-		{"worker", "web", true}, // both on db
-		{"db", "cache", false},  // both depended on by api: neither explains the other
-		{"worker", "cache", false},
-	} {
-		if got := g.Related(tc.a, tc.b, 3); got != tc.want {
-			t.Errorf("Related(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-	}
-}

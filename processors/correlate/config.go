@@ -12,7 +12,7 @@ type Config struct {
 	Node     *config.Expr    `yaml:"node" doc:"Expression giving the node (service, host) an alert is about, as the topology names it; default source_id (what the threshold and anomaly processors copy from source.source_id)."`
 	Topology Topology        `yaml:"topology" required:"true" doc:"The dependency graph the alerts are grouped over."`
 	Window   config.Duration `yaml:"window" default:"5m" doc:"How far apart (in event time) the starts of two alerts may be for them to join one incident."`
-	MaxHops  int             `yaml:"max_hops" default:"3" doc:"How many dependency edges may lie between related nodes: one depends on the other, or both on a third node, within this many edges."`
+	MaxHops  int             `yaml:"max_hops" default:"3" doc:"How many dependency edges may lie between the nodes of two alerts that join: one must depend on the other within this many edges."`
 }
 
 // Topology is where the dependency graph comes from.

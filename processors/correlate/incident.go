@@ -124,8 +124,10 @@ func (st *State) find(fingerprint string) (*Incident, *Member) {
 }
 
 // joinable are the open incidents of a's tenant with a firing member that started within
-// Window of a, on a node related to a's (topology.Related: one depends on the other, or both
-// on a third, within MaxHops), oldest first.
+// Window of a, on a node that a's depends on or that depends on a's (within MaxHops), oldest
+// first. Sharing a dependency is not enough: in a tiered system nearly every two services
+// share one a few hops down, and a shared cause that alerts itself joins both anyway (an
+// alert on it merges their incidents).
 func (st *State) joinable(a Alert, g *topology.Graph, set Settings) []*Incident {
 	var out []*Incident
 	for _, inc := range st.Open {
@@ -134,7 +136,7 @@ func (st *State) joinable(a Alert, g *topology.Graph, set Settings) []*Incident 
 		}
 		for _, m := range inc.Members {
 			near := m.ResolvedAt.IsZero() && absDuration(a.At.Sub(m.StartedAt)) <= set.Window
-			if near && g.Related(a.Node, m.Node, set.MaxHops) {
+			if near && (g.DependsOn(a.Node, m.Node, set.MaxHops) || g.DependsOn(m.Node, a.Node, set.MaxHops)) {
 				out = append(out, inc)
 				break
 			}
