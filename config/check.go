@@ -43,6 +43,7 @@ func (l *loader) check(p *Pipeline) {
 	l.checkBroker(p)
 	l.checkTopics(p)
 	l.checkSchemas(p)
+	l.checkTopology(p)
 	l.checkLookups(p)
 	l.checkStreams(p)
 	l.checkSinks(p)
@@ -756,4 +757,33 @@ func (l *loader) checkClaims(p *Pipeline) {
 			first[claim.Key] = e.Path
 		}
 	}
+}
+
+// TopologyLookup is the name of the lookup table the pipeline's topology: block becomes.
+const TopologyLookup = "topology"
+
+// checkTopology makes the topology: block the lookup table topology (key node, column
+// depends_on: the dependencies separated by spaces), unless a lookup has that name already.
+func (l *loader) checkTopology(p *Pipeline) {
+	if len(p.Topology) == 0 {
+		return
+	}
+	if _, taken := p.Lookups[TopologyLookup]; taken {
+		l.errs.Add(l.keyPosOf("topology"), "topology", "the topology: block is the lookup table %q, and lookups: declares one of that name already: rename that lookup", TopologyLookup)
+		return
+	}
+	var rows []map[string]string
+	for _, node := range slices.Sorted(maps.Keys(p.Topology)) {
+		for i, dep := range p.Topology[node] {
+			if strings.TrimSpace(dep) == "" || strings.ContainsAny(dep, " ,;") {
+				at := indexPath(joinPath("topology", node), i)
+				l.errs.Add(l.posOf(at), at, "a node name must not be empty or hold spaces, commas or semicolons, got %q", dep)
+			}
+		}
+		rows = append(rows, map[string]string{"node": node, "depends_on": strings.Join(p.Topology[node], " ")})
+	}
+	if p.Lookups == nil {
+		p.Lookups = map[string]Lookup{}
+	}
+	p.Lookups[TopologyLookup] = Lookup{Key: "node", Rows: rows}
 }

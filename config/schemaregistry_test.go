@@ -62,3 +62,19 @@ func TestSchemaRegistry(t *testing.T) {
 		})
 	}
 }
+
+// The topology: block is the lookup table topology, one row per node with its dependencies;
+// a node name that would not survive the depends_on column is refused where it is written.
+func TestTopologyBlock(t *testing.T) {
+	const head = "version: 1\nbroker: {embedded: {}}\ndead_letter: dlq\ntopics: {in: {ingest: true}, out: {}, dlq: {}}\nstreams:\n  - {name: s, input: {topic: in}, output: {topic: out}}\n"
+	p, err := LoadBytes("x.yaml", []byte(head+"topology: {web: [api], api: [db, cache]}\n"), testRegistry(), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := p.Lookups[TopologyLookup]
+	if lk.Key != "node" || len(lk.Rows) != 2 || lk.Rows[0]["node"] != "api" || lk.Rows[0]["depends_on"] != "db cache" {
+		t.Errorf("lookup %+v", lk)
+	}
+	wantFindings(t, head+"topology: {web: [\"api gateway\"]}\n", []string{`topology.web[0]: a node name must not be empty or hold spaces, commas or semicolons, got "api gateway"`})
+	wantFindings(t, head+"lookups: {topology: {rows: [{node: a}], key: node}}\ntopology: {web: [api]}\n", []string{`topology: the topology: block is the lookup table "topology", and lookups: declares one of that name already`})
+}

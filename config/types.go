@@ -121,16 +121,17 @@ type ProcessorEntry struct {
 
 // Pipeline is a whole pipeline file.
 type Pipeline struct {
-	Version    int               `yaml:"version" doc:"File format version. Must be 1."`
-	Broker     Broker            `yaml:"broker" doc:"Where the Kafka-protocol broker is: external brokers or an embedded one."`
-	Topics     map[string]Topic  `yaml:"topics" doc:"Topics the engine creates (if missing) and validates."`
-	Schemas    map[string]string `yaml:"schemas" doc:"JSON Schema files by name, referenced by inputs and outputs."`
-	Lookups    map[string]Lookup `yaml:"lookups" doc:"Lookup tables by name, used by enrich processors."`
-	DeadLetter string            `yaml:"dead_letter" ref:"topics" doc:"Default dead-letter topic for every stream that does not set input.dead_letter."`
-	Streams    []Stream          `yaml:"streams" doc:"Streams: each reads one topic, runs processors and writes one output."`
-	Sinks      []Sink            `yaml:"sinks" doc:"Sinks: copy a topic into a store (shorthand for a stream without processors)."`
-	API        *API              `yaml:"api" doc:"The HTTP API and dashboard."`
-	Registry   *SchemaRegistry   `yaml:"schema_registry" doc:"The Confluent-compatible schema registry that inputs and outputs with format: confluent use: the engine's own next to its embedded broker (listen), or Redpanda's or Confluent's (url). See docs/ingest.md."`
+	Version    int                 `yaml:"version" doc:"File format version. Must be 1."`
+	Broker     Broker              `yaml:"broker" doc:"Where the Kafka-protocol broker is: external brokers or an embedded one."`
+	Topics     map[string]Topic    `yaml:"topics" doc:"Topics the engine creates (if missing) and validates."`
+	Schemas    map[string]string   `yaml:"schemas" doc:"JSON Schema files by name, referenced by inputs and outputs."`
+	Lookups    map[string]Lookup   `yaml:"lookups" doc:"Lookup tables by name, used by enrich processors."`
+	DeadLetter string              `yaml:"dead_letter" ref:"topics" doc:"Default dead-letter topic for every stream that does not set input.dead_letter."`
+	Streams    []Stream            `yaml:"streams" doc:"Streams: each reads one topic, runs processors and writes one output."`
+	Sinks      []Sink              `yaml:"sinks" doc:"Sinks: copy a topic into a store (shorthand for a stream without processors)."`
+	API        *API                `yaml:"api" doc:"The HTTP API and dashboard."`
+	Topology   map[string][]string `yaml:"topology" doc:"The service dependency graph, node to what it depends on, e.g. {web: [api], api: [db, cache]}: what correlate processors group alerts over when they name no topology of their own. It is also the lookup table topology (key node, column depends_on)."`
+	Registry   *SchemaRegistry     `yaml:"schema_registry" doc:"The Confluent-compatible schema registry that inputs and outputs with format: confluent use: the engine's own next to its embedded broker (listen), or Redpanda's or Confluent's (url). See docs/ingest.md."`
 
 	// File is the path the pipeline was loaded from.
 	File string `yaml:"-"`

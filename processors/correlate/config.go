@@ -10,7 +10,7 @@ import (
 // Config is the correlate processor's configuration.
 type Config struct {
 	Node     *config.Expr    `yaml:"node" doc:"Expression giving the node (service, host) an alert is about, as the topology names it; default source_id (what the threshold and anomaly processors copy from source.source_id)."`
-	Topology Topology        `yaml:"topology" required:"true" doc:"The dependency graph the alerts are grouped over."`
+	Topology Topology        `yaml:"topology" doc:"The dependency graph the alerts are grouped over; default the pipeline's topology: block."`
 	Window   config.Duration `yaml:"window" default:"5m" doc:"How far apart (in event time) the starts of two alerts may be for them to join one incident."`
 	MaxHops  int             `yaml:"max_hops" default:"3" doc:"How many dependency edges may lie between the nodes of two alerts that join: one must depend on the other within this many edges."`
 }
@@ -25,9 +25,6 @@ type Topology struct {
 // Validate checks the settings.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Topology.Lookup == "" && len(c.Topology.Edges) == 0 {
-		errs = append(errs, config.FieldErrorf("topology", "give a lookup with a %s column, or edges (or both)", c.Topology.DependsOn))
-	}
 	if c.Window.D() <= 0 {
 		errs = append(errs, config.FieldErrorf("window", "must be more than 0"))
 	}

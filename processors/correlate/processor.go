@@ -54,12 +54,27 @@ func build(raw any, env engine.BuildEnv) (engine.Processor, error) {
 	if p.node, err = eval.Compile(src, eval.Any); err != nil {
 		return nil, err
 	}
+	if cfg.Topology.Lookup == "" && len(cfg.Topology.Edges) == 0 {
+		return p, p.usePipelineTopology(env)
+	}
 	if cfg.Topology.Lookup != "" {
 		if err := p.useLookup(env); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// usePipelineTopology takes the pipeline's topology: block (the lookup table topology).
+func (p *Processor) usePipelineTopology(env engine.BuildEnv) error {
+	if env.Lookups == nil {
+		return nil // lint without lookups loaded
+	}
+	if _, ok := env.Lookups.Lookup(config.TopologyLookup); !ok {
+		return config.FieldErrorf("topology", "no topology: add a topology: block to the pipeline file ({node: [what it depends on]}), or give topology.lookup (a table with a depends_on column) or topology.edges")
+	}
+	p.cfg.Topology.Lookup = config.TopologyLookup
+	return p.useLookup(env)
 }
 
 // useLookup finds the topology's lookup table, which must be one whose rows can be walked.

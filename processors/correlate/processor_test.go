@@ -1,11 +1,14 @@
 package correlate
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/enginetest"
+	"github.com/eventops/eventops-engine/engine/lookup"
 )
 
 func testProcessor(t testing.TB, clock engine.Clock) *Processor {
@@ -44,4 +47,25 @@ func TestCheckpointConformance(t *testing.T) {
 		}},
 	}}
 	enginetest.TestStateful(t, setup, script)
+}
+
+type lookups map[string]engine.LookupTable
+
+func (l lookups) Lookup(name string) (engine.LookupTable, bool) { t, ok := l[name]; return t, ok }
+
+// Without a topology of its own the processor takes the pipeline's topology: block (the
+// lookup table topology), and says what to add when there is none.
+func TestThePipelinesTopologyIsTheDefault(t *testing.T) {
+	table := lookup.New(config.TopologyLookup, lookup.Rows{"api": {"node": "api", "depends_on": "db"}, "db": {"node": "db", "depends_on": ""}})
+	p, err := build(&Config{Window: 120e9, MaxHops: 3, Topology: Topology{DependsOn: "depends_on"}}, engine.BuildEnv{Lookups: lookups{config.TopologyLookup: table}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := p.(*Processor).graph(); !g.DependsOn("api", "db", 1) {
+		t.Errorf("edges %v, want api → db from the topology: block", g.Edges())
+	}
+	_, err = build(&Config{Window: 120e9, MaxHops: 3, Topology: Topology{DependsOn: "depends_on"}}, engine.BuildEnv{Lookups: lookups{}})
+	if err == nil || !strings.Contains(err.Error(), "add a topology: block") {
+		t.Errorf("without any topology: %v", err)
+	}
 }
