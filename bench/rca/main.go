@@ -35,6 +35,7 @@ type options struct {
 	seed               uint64
 	bin                string
 	misses             int
+	failing            string
 }
 
 func main() {
@@ -45,6 +46,7 @@ func main() {
 	flag.Float64Var(&o.overlap, "overlap", 0.2, "share of failures that start while another is under way")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed (the same seed makes the same graph, failures and alerts)")
 	flag.StringVar(&o.bin, "bin", "", "engine binary (default: built from this checkout)")
+	flag.StringVar(&o.failing, "failing", "uniform", "which services fail: uniform (any alike), or dependents (in proportion to 1 + how many services depend on them, transitively within 3 hops: databases behind many services fail most)")
 	flag.IntVar(&o.misses, "misses", 0, "print this many failures whose root cause was missed, with their incident")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -74,8 +76,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("machine: %s; %d services, %d edges; %d failures (%.0f%% overlapping), %d alerts (%d noise); seed %d\n",
-		benchutil.Machine(), len(g.nodes), g.edges(), len(sc.failures), 100*o.overlap, len(sc.alerts), sc.noise, o.seed)
+	fmt.Printf("machine: %s; %d services, %d edges; %d failures (%.0f%% overlapping, %s), %d alerts (%d noise); seed %d\n",
+		benchutil.Machine(), len(g.nodes), g.edges(), len(sc.failures), 100*o.overlap, o.failing, len(sc.alerts), sc.noise, o.seed)
 	r := score(sc, incidents)
 	r.print(len(sc.failures))
 	for _, m := range r.misses[:min(o.misses, len(r.misses))] {
@@ -141,10 +143,12 @@ type incident struct {
 	RootCause  string    `json:"root_cause"`
 	OpenedAt   time.Time `json:"opened_at"`
 	Candidates []candidate
-	Members    []struct {
-		Fingerprint string
-		StartedAt   time.Time `json:"started_at"`
-	}
+	Members    []member
+}
+
+type member struct {
+	Fingerprint string
+	StartedAt   time.Time `json:"started_at"`
 }
 
 type candidate struct {

@@ -94,6 +94,10 @@ var (
 // minutes apart, but an overlapping one starts 0–60 s into the previous one, elsewhere.
 func newScenario(rng *rand.Rand, g *graph, o options) *scenario {
 	sc := &scenario{}
+	pick := func(rng *rand.Rand, nodes []string) string { return nodes[rng.IntN(len(nodes))] }
+	if o.failing == "dependents" {
+		pick = g.byDependents()
+	}
 	t := start
 	for i := range o.failures {
 		if i > 0 && rng.Float64() < o.overlap {
@@ -101,7 +105,7 @@ func newScenario(rng *rand.Rand, g *graph, o options) *scenario {
 		} else {
 			t = t.Add(10 * time.Minute)
 		}
-		f := failure{node: g.nodes[rng.IntN(len(g.nodes))], start: t}
+		f := failure{node: pick(rng, g.nodes), start: t}
 		dur := time.Duration(3+rng.IntN(8)) * time.Minute
 		f.root = sc.add(alert{Rule: rootRules[rng.IntN(len(rootRules))], Severity: "critical", SourceID: f.node, StartedAt: t, ResolvedAt: t.Add(dur), failure: i})
 		sc.failures = append(sc.failures, f)
@@ -168,4 +172,43 @@ func (a alert) at() time.Time {
 		return a.ResolvedAt
 	}
 	return a.StartedAt
+}
+
+// byDependents picks a node with probability in proportion to 1 + how many nodes depend on it
+// within 3 hops.
+func (g *graph) byDependents() func(*rand.Rand, []string) string {
+	weights := make([]int, len(g.nodes))
+	total := 0
+	for i, n := range g.nodes {
+		weights[i] = 1 + g.dependentsWithin(n, 3)
+		total += weights[i]
+	}
+	return func(rng *rand.Rand, nodes []string) string {
+		x := rng.IntN(total)
+		for i, w := range weights {
+			if x < w {
+				return nodes[i]
+			}
+			x -= w
+		}
+		return nodes[len(nodes)-1]
+	}
+}
+
+func (g *graph) dependentsWithin(n string, hops int) int {
+	seen := map[string]bool{n: true}
+	frontier := []string{n}
+	for range hops {
+		var next []string
+		for _, m := range frontier {
+			for _, up := range g.dependents[m] {
+				if !seen[up] {
+					seen[up] = true
+					next = append(next, up)
+				}
+			}
+		}
+		frontier = next
+	}
+	return len(seen) - 1
 }

@@ -11,6 +11,7 @@ type result struct {
 	rawAlerts, byAlertname, incidents int
 	top1, top3, falseMerges           int
 	finalIncidents                    int
+	pages                             int // incidents the example pages: more than one alert, or a critical one
 	openDelay                         []time.Duration
 }
 
@@ -55,6 +56,9 @@ func score(sc *scenario, recs []incident) result {
 		}
 		if len(failures) > 1 {
 			r.falseMerges++
+		}
+		if len(inc.Members) > 1 || slices.ContainsFunc(inc.Members, func(m member) bool { return byFP[m.Fingerprint].Severity == "critical" }) {
+			r.pages++
 		}
 		r.openDelay = append(r.openDelay, inc.OpenedAt.Sub(first))
 	}
@@ -104,6 +108,8 @@ func (r result) print(failures int) {
 	fmt.Printf("notifications per injected failure: incidents %.2f (%d), raw alerts %.2f (%d), group_by [alertname] %.2f (%d)\n",
 		float64(r.incidents)/float64(failures), r.incidents, float64(r.rawAlerts)/float64(failures), r.rawAlerts, float64(r.byAlertname)/float64(failures), r.byAlertname)
 	fmt.Printf("fewer notifications than raw alerts: %.1fx; than group_by [alertname]: %.2fx\n", float64(r.rawAlerts)/float64(max(r.incidents, 1)), float64(r.byAlertname)/float64(max(r.incidents, 1)))
+	fmt.Printf("pages under examples/incidents.yaml's policy (no lone warning): %.2f per failure (%d): %.1fx fewer than raw alerts, %.2fx fewer than group_by [alertname]\n",
+		float64(r.pages)/float64(failures), r.pages, float64(r.rawAlerts)/float64(max(r.pages, 1)), float64(r.byAlertname)/float64(max(r.pages, 1)))
 	fmt.Printf("root cause top-1 %.1f%% (%d/%d), top-3 %.1f%% (%d/%d)\n", pct(r.top1, failures), r.top1, failures, pct(r.top3, failures), r.top3, failures)
 	fmt.Printf("false merges: %.1f%% of incidents (%d/%d) hold alerts of two or more injected failures\n", pct(r.falseMerges, r.finalIncidents), r.falseMerges, r.finalIncidents)
 	slices.Sort(r.openDelay)
