@@ -79,11 +79,11 @@ func Evaluate(st *State, a Alert, g *topology.Graph, set Settings) []Change {
 		st.Open[inc.ID] = inc
 		return []Change{{Kind: "opened", Incident: inc}}
 	}
-	into := joined[0]
+	into, merging := joinPlan(joined)
 	into.add(a)
 	into.UpdatedAt = later(into.UpdatedAt, a.At)
 	changes := []Change{{Kind: "updated", Incident: into}}
-	for _, other := range joined[1:] {
+	for _, other := range merging {
 		for fp, m := range other.Members {
 			into.Members[fp] = m
 		}
@@ -92,6 +92,24 @@ func Evaluate(st *State, a Alert, g *topology.Graph, set Settings) []Change {
 		changes = append(changes, Change{Kind: "merged", Incident: other, MergedInto: into.ID})
 	}
 	return changes
+}
+
+// joinPlan picks the incident an alert joins and those it merges into it. An alert that could
+// cause members of several incidents (they depend on its node) is their common cause: it
+// merges them, into the oldest. An alert that is only a symptom of several (its node depends
+// on theirs) does not: two failures behind one service are two incidents, and the symptom
+// joins the oldest.
+func joinPlan(joined []joinable) (*Incident, []*Incident) {
+	var causes []*Incident
+	for _, j := range joined {
+		if j.causes {
+			causes = append(causes, j.inc)
+		}
+	}
+	if len(causes) == 0 {
+		return joined[0].inc, nil
+	}
+	return causes[0], causes[1:]
 }
 
 // update applies a's new state to its member m of inc.
@@ -123,30 +141,44 @@ func (st *State) find(fingerprint string) (*Incident, *Member) {
 	return nil, nil
 }
 
+// joinable is an open incident an alert may join, and whether the alert could cause some of
+// its members (they depend on the alert's node) rather than only follow from them.
+type joinable struct {
+	inc    *Incident
+	causes bool
+}
+
 // joinable are the open incidents of a's tenant with a firing member that started within
 // Window of a, on a node that a's depends on or that depends on a's (within MaxHops), oldest
 // first. Sharing a dependency is not enough: in a tiered system nearly every two services
 // share one a few hops down, and a shared cause that alerts itself joins both anyway (an
 // alert on it merges their incidents).
-func (st *State) joinable(a Alert, g *topology.Graph, set Settings) []*Incident {
-	var out []*Incident
+func (st *State) joinable(a Alert, g *topology.Graph, set Settings) []joinable {
+	var out []joinable
 	for _, inc := range st.Open {
 		if inc.Tenant != a.Tenant {
 			continue
 		}
+		j := joinable{inc: inc}
+		related := false
 		for _, m := range inc.Members {
-			near := m.ResolvedAt.IsZero() && absDuration(a.At.Sub(m.StartedAt)) <= set.Window
-			if near && (g.DependsOn(a.Node, m.Node, set.MaxHops) || g.DependsOn(m.Node, a.Node, set.MaxHops)) {
-				out = append(out, inc)
-				break
+			if !m.ResolvedAt.IsZero() || absDuration(a.At.Sub(m.StartedAt)) > set.Window {
+				continue
+			}
+			causes := g.DependsOn(m.Node, a.Node, set.MaxHops)
+			if causes || g.DependsOn(a.Node, m.Node, set.MaxHops) {
+				related, j.causes = true, j.causes || causes
 			}
 		}
+		if related {
+			out = append(out, j)
+		}
 	}
-	slices.SortFunc(out, func(x, y *Incident) int {
-		if c := x.OpenedAt.Compare(y.OpenedAt); c != 0 {
+	slices.SortFunc(out, func(x, y joinable) int {
+		if c := x.inc.OpenedAt.Compare(y.inc.OpenedAt); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.ID, y.ID)
+		return cmp.Compare(x.inc.ID, y.inc.ID)
 	})
 	return out
 }

@@ -89,18 +89,26 @@ func TestUnrelatedFailuresAreNotMerged(t *testing.T) {
 	}
 }
 
-// An alert related to two open incidents joins them: the older one takes the other's members,
-// and the other is said merged into it.
-func TestAnAlertBridgingTwoIncidentsMergesThem(t *testing.T) {
+// An alert that could cause members of two open incidents is their common cause: it merges
+// them, the older taking the other's members. One that only follows from both (a service
+// using two failing dependencies) joins the older and merges nothing.
+func TestACommonCauseMergesIncidentsASharedSymptomDoesNot(t *testing.T) {
 	g, st := shop(), &State{}
-	Evaluate(st, firing("db", 0), g, settings)
-	Evaluate(st, firing("cache", 5*time.Second), g, settings) // apart: siblings
-	changes := Evaluate(st, firing("api", 10*time.Second), g, settings)
+	Evaluate(st, firing("web", 0), g, settings)
+	Evaluate(st, firing("worker", 5*time.Second), g, settings) // apart: neither depends on the other
+	changes := Evaluate(st, firing("db", 10*time.Second), g, settings)
 	if !slices.Equal(kinds(changes), []string{"updated", "merged"}) || len(st.Open) != 1 {
-		t.Fatalf("api (depends on both): %v with %d open, want updated + merged into one", kinds(changes), len(st.Open))
+		t.Fatalf("db (both depend on it): %v with %d open, want updated + merged into one", kinds(changes), len(st.Open))
 	}
 	if changes[1].MergedInto != changes[0].Incident.ID || len(changes[0].Incident.Members) != 3 {
 		t.Errorf("merged into %s, survivor %s with %d members", changes[1].MergedInto, changes[0].Incident.ID, len(changes[0].Incident.Members))
+	}
+
+	g, st = shop(), &State{}
+	Evaluate(st, firing("db", 0), g, settings)
+	Evaluate(st, firing("cache", 5*time.Second), g, settings) // apart: siblings
+	if got := kinds(Evaluate(st, firing("api", 10*time.Second), g, settings)); !slices.Equal(got, []string{"updated"}) || len(st.Open) != 2 {
+		t.Errorf("api (a symptom of both): %v with %d open, want it to join one and leave two incidents", got, len(st.Open))
 	}
 }
 

@@ -37,13 +37,13 @@ func TestCheckpointConformance(t *testing.T) {
 	setup := func(t testing.TB, clock engine.Clock) enginetest.StatefulProcessor { return testProcessor(t, clock) }
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	script := enginetest.Script{Start: t0, MaxEntries: 4, Steps: []enginetest.Step{
-		{At: at(0), Batch: []*engine.Record{alertRecord("db", "firing", at(0), 0), alertRecord("payments", "firing", at(0), 1)}},
-		{At: at(5 * time.Second), Batch: []*engine.Record{alertRecord("cache", "firing", at(5*time.Second), 0)}},
-		{At: at(10 * time.Second), Batch: []*engine.Record{alertRecord("api", "firing", at(10*time.Second), 0)}}, // merges db's and cache's
-		{At: at(20 * time.Second), Batch: []*engine.Record{alertRecord("web", "firing", at(20*time.Second), 0), alertRecord("payments", "resolved", at(0), 1)}},
+		{At: at(0), Batch: []*engine.Record{alertRecord("web", "firing", at(0), 0), alertRecord("payments", "firing", at(0), 1)}},
+		{At: at(5 * time.Second), Batch: []*engine.Record{alertRecord("worker", "firing", at(5*time.Second), 0)}},
+		{At: at(10 * time.Second), Batch: []*engine.Record{alertRecord("db", "firing", at(10*time.Second), 0)}}, // the common cause: merges web's and worker's
+		{At: at(20 * time.Second), Batch: []*engine.Record{alertRecord("api", "firing", at(20*time.Second), 0), alertRecord("payments", "resolved", at(0), 1)}},
 		{At: at(2 * time.Minute), Batch: []*engine.Record{
-			alertRecord("db", "resolved", at(0), 0), alertRecord("cache", "resolved", at(5*time.Second), 0),
-			alertRecord("api", "resolved", at(10*time.Second), 0), alertRecord("web", "resolved", at(20*time.Second), 0),
+			alertRecord("db", "resolved", at(10*time.Second), 0), alertRecord("worker", "resolved", at(5*time.Second), 0),
+			alertRecord("api", "resolved", at(20*time.Second), 0), alertRecord("web", "resolved", at(0), 0),
 		}},
 	}}
 	enginetest.TestStateful(t, setup, script)
