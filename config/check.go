@@ -660,11 +660,11 @@ func (l *loader) checkAPI(p *Pipeline) {
 				firstPath[r.Path] = l.posOf(pathPath)
 			}
 		}
-		switch {
-		case r.Table != "" && r.Stream != "":
-			l.errs.Add(l.keyPosOf(path+".stream"), path, "set exactly one of table and stream, not both")
-		case r.Table == "" && r.Stream == "":
-			l.errs.Add(l.posOf(path), path, "set one of table (query rows a sink or output writes) and stream (live records of a topic)")
+		switch kinds := routeKinds(r); {
+		case len(kinds) > 1:
+			l.errs.Add(l.keyPosOf(path+"."+kinds[1]), path, "set exactly one of table, stream and topology, not %s", strings.Join(kinds, " and "))
+		case len(kinds) == 0:
+			l.errs.Add(l.posOf(path), path, "set one of table (query rows a sink or output writes), stream (live records of a topic) and topology (a dependency graph)")
 		}
 		l.checkRouteTable(r.Table, path+".table", tables, written)
 		if r.Order != "" && !orderRE.MatchString(strings.TrimSpace(r.Order)) {
@@ -786,4 +786,18 @@ func (l *loader) checkTopology(p *Pipeline) {
 		p.Lookups = map[string]Lookup{}
 	}
 	p.Lookups[TopologyLookup] = Lookup{Key: "node", Rows: rows}
+}
+
+// routeKinds are the kinds a route sets, of table, stream and topology.
+func routeKinds(r Route) []string {
+	var kinds []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"table", r.Table != ""}, {"stream", r.Stream != ""}, {"topology", r.Topology != ""}} {
+		if k.set {
+			kinds = append(kinds, k.name)
+		}
+	}
+	return kinds
 }

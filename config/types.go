@@ -455,6 +455,7 @@ type Route struct {
 	// transition, and latest_by: fingerprint with where state = "firing" lists what fires now.
 	LatestBy string `yaml:"latest_by" doc:"Keep only the newest row (by ts) of each value of this column before where applies, e.g. latest_by: fingerprint on the alerts table with where: {state: '\"firing\"'} lists the alerts firing now."`
 	Stream   string `yaml:"stream" ref:"topics" doc:"Topic to stream as Server-Sent Events."`
+	Topology string `yaml:"topology" ref:"lookups" doc:"Lookup table whose rows are nodes with a depends_on column (topology is the pipeline's topology: block) to serve as a dependency graph: {nodes: [{name, depends_on, dependents}], edges: [{from, to, source}]}, read again on every request."`
 }
 
 // Files lists the files the pipeline is made of: the pipeline file itself and every file it

@@ -79,6 +79,8 @@ type Deps struct {
 	// whose silences and alerts /api/v2 serves as Alertmanager's API does, or an error when
 	// it cannot tell now (a reload is changing them).
 	Dispatchers func() ([]engine.AlertDispatcher, error)
+	// Lookups, if set, returns the lookup tables in force now, for topology routes.
+	Lookups func() engine.LookupSource
 }
 
 // Server is the HTTP server. Build it with New, then Start and Shutdown it.
@@ -219,6 +221,12 @@ func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos m
 		r := &cfg.Routes[i]
 		path := fmt.Sprintf("api.routes[%d]", i)
 		switch {
+		case r.Topology != "" && (r.Table != "" || r.Stream != ""):
+			errs.Add(at.of(path), path, "a route has one of table, stream and topology")
+		case r.Topology != "":
+			tr := &topologyRoute{srv: s, lookup: r.Topology}
+			app.Get(r.Path, tr.serve)
+			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "topology", Table: r.Topology})
 		case r.Table != "" && r.Stream != "":
 			errs.Add(at.of(path), path, "a route has either table or stream, not both")
 		case r.Table != "":

@@ -36,10 +36,11 @@ type live struct {
 	tracker   reload.Tracker
 	closed    bool // shutting down: no more reloads
 	server    *api.Server
-	stores    map[string]store.Store    // what the API's routes read, by table
-	closers   []func()                  // run at shutdown: stores a reload opened
-	probe     *brokerProbe              // whether the broker answers
-	seen      atomic.Pointer[[]*stream] // the streams running() last listed
+	stores    map[string]store.Store     // what the API's routes read, by table
+	closers   []func()                   // run at shutdown: stores a reload opened
+	probe     *brokerProbe               // whether the broker answers
+	seen      atomic.Pointer[[]*stream]  // the streams running() last listed
+	lookups   atomic.Pointer[lookup.Set] // the plan's lookup tables, for the API's topology routes
 }
 
 type liveStream struct {
@@ -406,6 +407,7 @@ func (r *Running) Reload(ctx context.Context, cfg *config.Pipeline, changedFiles
 // setPlan makes next the plan that runs, and tells decode once which streams read each topic.
 func (l *live) setPlan(next *Plan) {
 	l.plan = next
+	l.lookups.Store(&next.Lookups)
 	if l.ro.shared != nil {
 		l.ro.shared.setReaders(next)
 	}

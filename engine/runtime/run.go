@@ -119,6 +119,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	var ready atomic.Bool
 	var streams []*stream
 	lv := &live{plan: p, b: b, ro: ro, streams: map[string]*liveStream{}, errc: make(chan error, 64), probe: probe}
+	lv.lookups.Store(&p.Lookups)
 	defer func() {
 		for _, c := range lv.closers {
 			c()
@@ -159,6 +160,7 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 			Clock:        p.opts.Clock,
 			ReloadStatus: func() any { return lv.tracker.Status() },
 			Dispatchers:  lv.dispatchers,
+			Lookups:      func() engine.LookupSource { return *lv.lookups.Load() },
 			Reload: func(ctx context.Context, trigger string) any {
 				if ro.Load == nil {
 					return lv.tracker.Status()

@@ -10,8 +10,13 @@ package topology
 
 import (
 	"cmp"
+	"encoding/json"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/eventops/eventops-engine/engine"
 )
 
 // Edge is one dependency.
@@ -175,4 +180,66 @@ func setKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// DeclareLookup declares the edges of a lookup table: each row is a node (its key), and its
+// column lists what it depends on (Dependencies).
+func (g *Graph) DeclareLookup(t engine.IterableLookup, column string) {
+	t.Each(func(node string, row map[string]any) {
+		g.node(node)
+		for _, to := range Dependencies(row[column]) {
+			g.Declare(node, to)
+		}
+	})
+}
+
+// node makes sure n is a node of the graph even without edges.
+func (g *Graph) node(n string) {
+	if g.deps[n] == nil {
+		g.deps[n] = map[string]*Edge{}
+	}
+}
+
+// Nodes are every node of the graph (with or without edges), sorted.
+func (g *Graph) Nodes() []string {
+	seen := map[string]bool{}
+	for from, tos := range g.deps {
+		seen[from] = true
+		for to := range tos {
+			seen[to] = true
+		}
+	}
+	return setKeys(seen)
+}
+
+// DependsOnNodes are what n depends on directly, sorted.
+func (g *Graph) DependsOnNodes(n string) []string { return keys(g.deps[n]) }
+
+// Dependents are the nodes that depend on n directly, sorted.
+func (g *Graph) Dependents(n string) []string { return setKeys(g.dependents[n]) }
+
+var separators = regexp.MustCompile(`[\s,;]+`)
+
+// Dependencies reads a depends_on cell: names separated by spaces, commas or semicolons, a
+// JSON list in a string, or a list.
+func Dependencies(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		var out []string
+		for _, item := range x {
+			if s, ok := item.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	case string:
+		if strings.HasPrefix(strings.TrimSpace(x), "[") {
+			var list []any
+			if json.Unmarshal([]byte(x), &list) == nil {
+				return Dependencies(list)
+			}
+		}
+		return slices.DeleteFunc(separators.Split(strings.TrimSpace(x), -1), func(s string) bool { return s == "" })
+	}
+	return nil
 }

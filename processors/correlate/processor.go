@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/eventops/eventops-engine/config"
@@ -104,39 +102,9 @@ func (p *Processor) graph() *topology.Graph {
 		}
 	}
 	if p.lookup != nil {
-		p.lookup.Each(func(node string, row map[string]any) {
-			for _, to := range dependencies(row[p.cfg.Topology.DependsOn]) {
-				g.Declare(node, to)
-			}
-		})
+		g.DeclareLookup(p.lookup, p.cfg.Topology.DependsOn)
 	}
 	return g
-}
-
-var separators = regexp.MustCompile(`[\s,;]+`)
-
-// dependencies reads a depends_on cell: names separated by spaces, commas or semicolons, a
-// JSON list in a string, or a list.
-func dependencies(v any) []string {
-	switch x := v.(type) {
-	case []any:
-		var out []string
-		for _, item := range x {
-			if s, ok := item.(string); ok && s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	case string:
-		if strings.HasPrefix(strings.TrimSpace(x), "[") {
-			var list []any
-			if json.Unmarshal([]byte(x), &list) == nil {
-				return dependencies(list)
-			}
-		}
-		return slices.DeleteFunc(separators.Split(strings.TrimSpace(x), -1), func(s string) bool { return s == "" })
-	}
-	return nil
 }
 
 // Process turns alert records into incident records.
