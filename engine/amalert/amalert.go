@@ -45,6 +45,9 @@ var ErrNotNotified = errors.New("not notified")
 // Of converts an alert record (as the threshold processor emits it) into Alertmanager's
 // alert; ErrNotNotified for transitions receivers never see.
 func Of(v map[string]any, generatorURL *eval.Template, env eval.Env) (Alert, error) {
+	if _, isIncident := v["incident_id"]; isIncident && v["rule"] == nil {
+		return withGeneratorURL(incidentOf(v))(generatorURL, env)
+	}
 	rule, _ := v["rule"].(string)
 	fingerprint, _ := v["fingerprint"].(string)
 	state, _ := v["state"].(string)
@@ -74,12 +77,80 @@ func Of(v map[string]any, generatorURL *eval.Template, env eval.Env) (Alert, err
 			return Alert{}, err
 		}
 	}
-	if generatorURL != nil {
-		if a.GeneratorURL, err = generatorURL.Render(env); err != nil {
-			return Alert{}, err
+	return withGeneratorURL(a, nil)(generatorURL, env)
+}
+
+// withGeneratorURL renders a's generator URL, unless err.
+func withGeneratorURL(a Alert, err error) func(*eval.Template, eval.Env) (Alert, error) {
+	return func(generatorURL *eval.Template, env eval.Env) (Alert, error) {
+		if err != nil || generatorURL == nil {
+			return a, err
+		}
+		a.GeneratorURL, err = generatorURL.Render(env)
+		return a, err
+	}
+}
+
+// incidentOf converts an incident record (the correlate processor's) into one alert: alertname
+// incident, firing while the incident is open, resolved once it resolved or merged into
+// another; labelled with its id and root cause (also as source_id), critical when it holds more
+// than one alert or a critical one, else its members' highest severity; the title as summary and
+// the evidence as an annotation.
+func incidentOf(v map[string]any) (Alert, error) {
+	id, _ := v["incident_id"].(string)
+	state, _ := v["state"].(string)
+	if id == "" || state == "" {
+		return Alert{}, errors.New("an incident record has incident_id and state; this one has not both")
+	}
+	a := Alert{Status: StatusFiring, Fingerprint: id, Labels: map[string]string{"alertname": "incident", "incident_id": id}, Annotations: map[string]string{}}
+	setLabel(a.Labels, "root_cause", v["root_cause"])
+	setLabel(a.Labels, "source_id", v["root_cause"])
+	setLabel(a.Labels, "tenant_id", v["tenant_id"])
+	a.Labels["severity"] = incidentSeverity(v)
+	setLabel(a.Annotations, "summary", v["title"])
+	setLabel(a.Annotations, "evidence", evidenceText(v["evidence"]))
+	var err error
+	if a.StartsAt, err = firstTime(v, "opened_at", "ts"); err != nil {
+		return Alert{}, err
+	}
+	if state != "open" {
+		a.Status = StatusResolved
+		a.EndsAt, err = firstTime(v, "resolved_at", "updated_at", "ts")
+	}
+	return a, err
+}
+
+var severityRank = map[string]int{"info": 1, "warning": 2, "critical": 3}
+
+func incidentSeverity(v map[string]any) string {
+	members, _ := v["members"].([]any)
+	best := ""
+	for _, m := range members {
+		mv, _ := m.(map[string]any)
+		if s, _ := mv["severity"].(string); severityRank[s] > severityRank[best] {
+			best = s
 		}
 	}
-	return a, nil
+	if len(members) > 1 || best == "" {
+		return "critical"
+	}
+	return best
+}
+
+// evidenceText writes an incident's evidence as "web: web → api → db; worker: worker → db".
+func evidenceText(v any) string {
+	items, _ := v.([]any)
+	var parts []string
+	for _, item := range items {
+		e, _ := item.(map[string]any)
+		path, _ := e["path"].([]any)
+		var nodes []string
+		for _, n := range path {
+			nodes = append(nodes, eval.Text(n))
+		}
+		parts = append(parts, eval.Text(e["symptom"])+": "+strings.Join(nodes, " → "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // alertLabels are an alert's labels as Prometheus gives them to Alertmanager: the series'
@@ -196,9 +267,15 @@ func LabelNames(series, ruleLabels []string) []string {
 var RecordFields = []string{"rule", "fingerprint", "state"}
 
 // MissingFields are the RecordFields that records of type in lack: what makes them no alert
-// records. Nil when the type is not known.
+// records. Nil when the type is not known, or is the correlate processor's incident records
+// (incident_id and state), which Of takes too.
 func MissingFields(in *types.Type) []string {
 	if in.IsUnknown() {
+		return nil
+	}
+	_, id := in.Field("incident_id")
+	_, state := in.Field("state")
+	if id && state {
 		return nil
 	}
 	var missing []string
