@@ -45,9 +45,31 @@ func spanRecord(o origin, span ptrace.Span) map[string]any {
 	if msg := span.Status().Message(); msg != "" {
 		rec["status_message"] = msg
 	}
+	if p := peer(span); p != "" {
+		rec["peer"] = p
+	}
 	setEvents(rec, span.Events())
 	setLinks(rec, span.Links())
 	return rec
+}
+
+// peerAttributes name what a client or producer span calls, best first (OpenTelemetry's
+// semantic conventions): the service as its owner names it, else the database, the messaging
+// system's destination, the server's address.
+var peerAttributes = []string{"peer.service", "db.namespace", "db.name", "db.system", "messaging.destination.name", "server.address", "net.peer.name"}
+
+// peer is the callee of a client or producer span ("" for other kinds, or when no attribute
+// says): with the span's own service, an edge of the dependency graph (issue 21).
+func peer(span ptrace.Span) string {
+	if k := span.Kind(); k != ptrace.SpanKindClient && k != ptrace.SpanKindProducer {
+		return ""
+	}
+	for _, name := range peerAttributes {
+		if v, ok := span.Attributes().Get(name); ok && v.AsString() != "" {
+			return v.AsString()
+		}
+	}
+	return ""
 }
 
 // setEvents sets the span's events (an exception is one), if it has any.
