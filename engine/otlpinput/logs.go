@@ -16,12 +16,12 @@ import (
 //
 // A record over maxRecordBytes (0: no limit) is left out and counted in Rejected.
 func LogRecords(ld plog.Logs, maxRecordBytes int) httpinput.Decoded {
-	b := &batch{maxRecordBytes: maxRecordBytes, describe: func(name string) string { return name }}
+	b := &batch{maxRecordBytes: maxRecordBytes}
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			o := newOrigin(rl.Resource(), sl.Scope())
 			for i, lr := range sl.LogRecords().All() {
-				b.add(logRecord(o, lr), fmt.Sprintf("log record %d of scope %q", i+1, sl.Scope().Name()))
+				b.add(logRecord(o, lr), func() string { return fmt.Sprintf("log record %d of scope %q", i+1, sl.Scope().Name()) })
 			}
 		}
 	}

@@ -47,17 +47,22 @@ func addMetric(b *batch, o origin, oj originJSON, m pmetric.Metric) {
 		}
 	case pmetric.MetricTypeHistogram:
 		for _, p := range m.Histogram().DataPoints().All() {
-			b.add(histogramPoint(o, m, p), m.Name())
+			b.add(histogramPoint(o, m, p), pointOf(m))
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		for _, p := range m.ExponentialHistogram().DataPoints().All() {
-			b.add(exponentialPoint(o, m, p), m.Name())
+			b.add(exponentialPoint(o, m, p), pointOf(m))
 		}
 	case pmetric.MetricTypeSummary:
 		for _, p := range m.Summary().DataPoints().All() {
-			b.add(summaryPoint(o, m, p), m.Name())
+			b.add(summaryPoint(o, m, p), pointOf(m))
 		}
 	}
+}
+
+// pointOf names a data point of m in a reason.
+func pointOf(m pmetric.Metric) func() string {
+	return func() string { return fmt.Sprintf("a data point of metric %q", m.Name()) }
 }
 
 // addNumberPoint adds a gauge's or a sum's point: written directly (appendNumberPoint), or,
@@ -69,7 +74,7 @@ func addNumberPoint(b *batch, o origin, oj originJSON, m pmetric.Metric, p pmetr
 		if sum != nil {
 			rec["metric_type"], rec["temporality"], rec["monotonic"] = "sum", sum.temporality, sum.monotonic
 		}
-		b.add(rec, m.Name())
+		b.add(rec, pointOf(m))
 		return
 	}
 	if cap(b.slab)-len(b.slab) < slabReserve {
@@ -78,11 +83,11 @@ func addNumberPoint(b *batch, o origin, oj originJSON, m pmetric.Metric, p pmetr
 	start := len(b.slab)
 	out, err := appendNumberPoint(b.slab, oj, m, p, sum)
 	if err != nil {
-		b.keep(nil, err, m.Name())
+		b.keep(nil, err, pointOf(m))
 		return
 	}
 	b.slab = out
-	b.keep(out[start:len(out):len(out)], nil, m.Name())
+	b.keep(out[start:len(out):len(out)], nil, pointOf(m))
 }
 
 // Records written directly go into slabs of slabBytes shared by a request's records (one

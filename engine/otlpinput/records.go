@@ -28,37 +28,26 @@ type batch struct {
 	records        [][]byte
 	rejected       int64
 	reason         string
-	// describe names an item in a reason, from the name add was given (default: a metric's
-	// data point).
-	describe func(name string) string
-	slab     []byte // where records written directly go (metrics.go)
+	slab           []byte // where records written directly go (metrics.go)
 }
 
-// add encodes rec and keeps it, or counts it rejected with why; name says which metric,
-// log scope or span it is, for the reason.
-func (b *batch) add(rec map[string]any, name string) {
+// add encodes rec and keeps it, or counts it rejected; what names it in the reason, and is
+// called only then (a description made for every record would cost more than the record).
+func (b *batch) add(rec map[string]any, what func() string) {
 	out, err := codec.AppendObject(nil, rec)
-	b.keep(out, err, name)
+	b.keep(out, err, what)
 }
 
 // keep keeps an encoded record, or counts it rejected: err is why it could not be encoded.
-func (b *batch) keep(out []byte, err error, name string) {
+func (b *batch) keep(out []byte, err error, what func() string) {
 	switch {
 	case err != nil:
-		b.reject(fmt.Sprintf("%s could not be written as JSON: %v", b.what(name), err))
+		b.reject(fmt.Sprintf("%s could not be written as JSON: %v", what(), err))
 	case b.maxRecordBytes > 0 && len(out) > b.maxRecordBytes:
-		b.reject(fmt.Sprintf("%s is %d bytes as a record, over the broker's max_record_bytes (%d)", b.what(name), len(out), b.maxRecordBytes))
+		b.reject(fmt.Sprintf("%s is %d bytes as a record, over the broker's max_record_bytes (%d)", what(), len(out), b.maxRecordBytes))
 	default:
 		b.records = append(b.records, out)
 	}
-}
-
-// what names an item of the batch in a reason (made only when one is rejected).
-func (b *batch) what(name string) string {
-	if b.describe != nil {
-		return b.describe(name)
-	}
-	return fmt.Sprintf("a data point of metric %q", name)
 }
 
 // reject counts one item left out; the answer gives the first reason.

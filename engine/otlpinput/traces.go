@@ -17,12 +17,12 @@ import (
 //
 // A record over maxRecordBytes (0: no limit) is left out and counted in Rejected.
 func SpanRecords(td ptrace.Traces, maxRecordBytes int) httpinput.Decoded {
-	b := &batch{maxRecordBytes: maxRecordBytes, describe: func(name string) string { return name }}
+	b := &batch{maxRecordBytes: maxRecordBytes}
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			o := newOrigin(rs.Resource(), ss.Scope())
 			for _, span := range ss.Spans().All() {
-				b.add(spanRecord(o, span), fmt.Sprintf("span %q (%s)", span.Name(), span.SpanID()))
+				b.add(spanRecord(o, span), func() string { return fmt.Sprintf("span %q (%s)", span.Name(), span.SpanID()) })
 			}
 		}
 	}
