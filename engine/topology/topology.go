@@ -1,8 +1,7 @@
 // Package topology is the service dependency graph that correlation reads: which service
-// depends on (calls) which. A graph is built from declared edges — a lookup table's
-// depends_on column (the CMDB), or the pipeline's topology: block — and, where spans are
-// received, from calls seen (a client span of service A to service B is the edge A → B),
-// each learned edge aged out once unseen for a while, so the graph follows the system.
+// depends on (calls) which. A graph is built from declared edges: a lookup table's
+// depends_on column (the CMDB), the pipeline's topology: block, a processor's edges. (Edges
+// learned from the calls spans show are issue 21's next step.)
 //
 // An edge A → B reads "A depends on B": a failure of B shows as symptoms on A and on what
 // depends on A, so a root cause lies downstream of its symptoms, along the edges.
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/eventops/eventops-engine/engine"
 )
@@ -22,12 +20,9 @@ import (
 // Edge is one dependency.
 type Edge struct {
 	From, To string
-	// Source says where the edge comes from: "declared" or "spans".
+	// Source says where the edge comes from: "declared" (a lookup, the topology: block, a
+	// processor's edges); edges learned from spans are to come (issue 21).
 	Source string
-	// LastSeen is when a call of it was last seen (spans); zero for declared edges.
-	LastSeen time.Time
-	// Calls and Errors count the calls seen and those that failed (spans).
-	Calls, Errors int64
 }
 
 // Graph is a dependency graph. The zero value is empty; it is not safe for concurrent
@@ -47,22 +42,6 @@ func (g *Graph) Declare(from, to string) {
 	g.edge(from, to).Source = "declared"
 }
 
-// SeeCall records a call from → to seen at t (a client span), failed or not. An edge seen
-// only in calls is learned: Age removes it once unseen for long enough.
-func (g *Graph) SeeCall(from, to string, t time.Time, failed bool) {
-	e := g.edge(from, to)
-	if e.Source == "" {
-		e.Source = "spans"
-	}
-	if t.After(e.LastSeen) {
-		e.LastSeen = t
-	}
-	e.Calls++
-	if failed {
-		e.Errors++
-	}
-}
-
 func (g *Graph) edge(from, to string) *Edge {
 	if g.deps[from] == nil {
 		g.deps[from] = map[string]*Edge{}
@@ -77,18 +56,6 @@ func (g *Graph) edge(from, to string) *Edge {
 		g.dependents[to][from] = true
 	}
 	return e
-}
-
-// Age removes the learned edges last seen before cutoff.
-func (g *Graph) Age(cutoff time.Time) {
-	for from, tos := range g.deps {
-		for to, e := range tos {
-			if e.Source == "spans" && e.LastSeen.Before(cutoff) {
-				delete(tos, to)
-				delete(g.dependents[to], from)
-			}
-		}
-	}
 }
 
 // Edges are the graph's edges, sorted by From then To.
@@ -116,20 +83,11 @@ func (g *Graph) DependsOn(from, to string, maxHops int) bool {
 // Path is the shortest chain of dependencies from → … → to within maxHops edges, both ends
 // included; nil when there is none. Path(x, x) is [x].
 func (g *Graph) Path(from, to string, maxHops int) []string {
-	return g.bfs(from, to, maxHops, func(n string) []string { return keys(g.deps[n]) })
+	return g.bfs(from, to, maxHops)
 }
 
-// Distance is the fewest edges between a and b in either direction (a depends on b, b on a,
-// or both on or through a third), within maxHops; -1 beyond.
-func (g *Graph) Distance(a, b string, maxHops int) int {
-	p := g.bfs(a, b, maxHops, func(n string) []string {
-		return append(keys(g.deps[n]), setKeys(g.dependents[n])...)
-	})
-	return len(p) - 1
-}
-
-// bfs is the shortest path from → to following next, within maxHops edges.
-func (g *Graph) bfs(from, to string, maxHops int, next func(string) []string) []string {
+// bfs is the shortest path from → to along dependencies, within maxHops edges.
+func (g *Graph) bfs(from, to string, maxHops int) []string {
 	if from == to {
 		return []string{from}
 	}
@@ -138,7 +96,7 @@ func (g *Graph) bfs(from, to string, maxHops int, next func(string) []string) []
 	for hop := 0; hop < maxHops && len(frontier) > 0; hop++ {
 		var nextFrontier []string
 		for _, n := range frontier {
-			for _, m := range next(n) {
+			for _, m := range keys(g.deps[n]) {
 				if _, seen := prev[m]; seen {
 					continue
 				}

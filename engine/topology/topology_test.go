@@ -3,7 +3,6 @@ package topology
 import (
 	"slices"
 	"testing"
-	"time"
 )
 
 // web → api → {db, cache}; worker → db.
@@ -16,8 +15,8 @@ func shop() *Graph {
 	return g
 }
 
-// Paths follow dependencies (toward causes); distances ignore direction, within the hops.
-func TestPathsAndDistances(t *testing.T) {
+// Paths follow dependencies (toward causes), within the hops.
+func TestPaths(t *testing.T) {
 	g := shop()
 	for _, tc := range []struct {
 		from, to string
@@ -32,30 +31,5 @@ func TestPathsAndDistances(t *testing.T) {
 		if got := g.Path(tc.from, tc.to, tc.hops); !slices.Equal(got, tc.path) {
 			t.Errorf("Path(%s, %s, %d) = %v, want %v", tc.from, tc.to, tc.hops, got, tc.path)
 		}
-	}
-	if d := g.Distance("worker", "web", 5); d != 3 { // worker → db ← api ← web
-		t.Errorf("Distance(worker, web) = %d, want 3", d)
-	}
-	if d := g.Distance("worker", "web", 2); d != -1 {
-		t.Errorf("Distance(worker, web) within 2 = %d, want -1", d)
-	}
-}
-
-// Calls seen in spans make edges, counted; a learned edge unseen since the cutoff goes, a
-// declared one stays.
-func TestLearnedEdgesAgeOut(t *testing.T) {
-	g := shop()
-	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	g.SeeCall("api", "payments", t0, false)
-	g.SeeCall("api", "payments", t0.Add(time.Minute), true)
-	g.SeeCall("web", "api", t0, false) // a declared edge seen in calls too
-	edges := g.Edges()
-	i := slices.IndexFunc(edges, func(e Edge) bool { return e.To == "payments" })
-	if i < 0 || edges[i].Calls != 2 || edges[i].Errors != 1 || edges[i].Source != "spans" || !edges[i].LastSeen.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("learned edge: %+v", edges)
-	}
-	g.Age(t0.Add(time.Hour))
-	if g.DependsOn("api", "payments", 1) || !g.DependsOn("web", "api", 1) {
-		t.Errorf("after aging: api→payments %v (want gone), web→api %v (declared: kept)", g.DependsOn("api", "payments", 1), g.DependsOn("web", "api", 1))
 	}
 }
