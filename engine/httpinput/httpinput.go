@@ -197,11 +197,11 @@ func (r *Receiver) serve(req *http.Request) Answer {
 	case req.Method != http.MethodPost:
 		return jsonError(http.StatusMethodNotAllowed, errors.New("records are sent with POST"))
 	}
+	in := Request{ContentType: req.Header.Get("Content-Type")}
 	release, err := r.Admit()
 	if err != nil {
-		return format.fail(Request{ContentType: req.Header.Get("Content-Type")}, http.StatusTooManyRequests, err)
+		return format.fail(in, http.StatusTooManyRequests, err)
 	}
-	in := Request{ContentType: req.Header.Get("Content-Type")}
 	body, code, err := r.readBody(req, format)
 	if err != nil {
 		release()
@@ -250,6 +250,11 @@ var ErrNotStored = errors.New("not stored")
 // that writes stuck on a broker that is gone stop new requests at max_in_flight. An error
 // wraps ErrNotStored (send again) or says which record the broker refused (do not).
 func (r *Receiver) Store(reqCtx context.Context, d Decoded, release func()) error {
+	if len(d.Records) == 0 { // an empty OTLP request, or one whose every item was left out
+		release()
+		r.counted(d)
+		return nil
+	}
 	batch := make([]*engine.Record, len(d.Records))
 	for i, raw := range d.Records {
 		batch[i] = &engine.Record{Raw: raw}

@@ -93,10 +93,6 @@ func (g *GRPC) export(ctx context.Context, records func(maxRecordBytes int) http
 		return httpinput.Decoded{}, g.answer(err)
 	}
 	d := records(g.maxRecordBytes)
-	if len(d.Records) == 0 {
-		release()
-		return d, g.answer(nil)
-	}
 	return d, g.answer(g.core.Store(ctx, d, release))
 }
 

@@ -160,10 +160,10 @@ func (p *Processor) alert(rec *engine.Record) (Alert, bool, error) {
 	if err != nil {
 		return Alert{}, false, fmt.Errorf("node: %w", err)
 	}
-	a := Alert{Fingerprint: fp, Firing: state == "firing", Node: fmt.Sprint(node), Tenant: "default"}
 	if node == nil {
 		return Alert{}, false, fmt.Errorf("node: the alert names no node (%s is nil)", nodeSource(p.cfg))
 	}
+	a := Alert{Fingerprint: fp, Firing: state == "firing", Node: fmt.Sprint(node), Tenant: "default"}
 	if t, ok := v["tenant_id"].(string); ok && t != "" {
 		a.Tenant = t
 	}
