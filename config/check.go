@@ -411,11 +411,12 @@ func (l *loader) checkLookups(p *Pipeline) {
 		lk := p.Lookups[name]
 		path := joinPath("lookups", name)
 		p.Pos[path] = l.keyPosOf(path)
+		sources := lookupSources(lk)
 		switch {
-		case lk.File != "" && lk.Rows != nil:
-			l.errs.Add(l.keyPosOf(path+".rows"), path, "set exactly one of file and rows, not both")
-		case lk.File == "" && lk.Rows == nil:
-			l.errs.Add(l.posOf(path), path, "set one of file (a CSV or JSON file) and rows (inline rows)")
+		case len(sources) > 1:
+			l.errs.Add(l.keyPosOf(path+"."+sources[1]), path, "set exactly one of file, rows and topic, not %s", strings.Join(sources, " and "))
+		case len(sources) == 0:
+			l.errs.Add(l.posOf(path), path, "set one of file (a CSV or JSON file), rows (inline rows) and topic (a topic whose records are the rows)")
 		case lk.File != "":
 			l.resolveFile(&lk.File, path+".file")
 			if lk.Format == "" {
@@ -429,7 +430,7 @@ func (l *loader) checkLookups(p *Pipeline) {
 				}
 			}
 		}
-		if lk.Key == "" {
+		if lk.Key == "" && lk.Topic == "" {
 			l.errs.Add(l.posOf(path), path, "missing required field \"key\" (the column that holds the lookup key)")
 		}
 		for i, row := range lk.Rows {
@@ -440,6 +441,20 @@ func (l *loader) checkLookups(p *Pipeline) {
 		}
 		p.Lookups[name] = lk
 	}
+}
+
+// lookupSources names the sources a lookup sets, in the order of its fields.
+func lookupSources(lk Lookup) []string {
+	var out []string
+	for _, src := range []struct {
+		name string
+		set  bool
+	}{{"file", lk.File != ""}, {"rows", lk.Rows != nil}, {"topic", lk.Topic != ""}} {
+		if src.set {
+			out = append(out, src.name)
+		}
+	}
+	return out
 }
 
 var streamNameRE = regexp.MustCompile(`^[a-z0-9._-]+$`)
@@ -664,7 +679,7 @@ func (l *loader) checkAPI(p *Pipeline) {
 		case len(kinds) > 1:
 			l.errs.Add(l.keyPosOf(path+"."+kinds[1]), path, "set exactly one of table, stream and topology, not %s", strings.Join(kinds, " and "))
 		case len(kinds) == 0:
-			l.errs.Add(l.posOf(path), path, "set one of table (query rows a sink or output writes), stream (live records of a topic) and topology (a dependency graph)")
+			l.errs.Add(l.posOf(path), path, "set one of table (query rows a sink or output writes), stream (live records of a topic) and topology (a dependency graph; or learned, its edges learned from spans)")
 		}
 		l.checkRouteTable(r.Table, path+".table", tables, written)
 		if r.Order != "" && !orderRE.MatchString(strings.TrimSpace(r.Order)) {
@@ -794,7 +809,7 @@ func routeKinds(r Route) []string {
 	for _, k := range []struct {
 		name string
 		set  bool
-	}{{"table", r.Table != ""}, {"stream", r.Stream != ""}, {"topology", r.Topology != ""}} {
+	}{{"table", r.Table != ""}, {"stream", r.Stream != ""}, {"topology", r.Topology != "" || r.Learned != ""}} {
 		if k.set {
 			kinds = append(kinds, k.name)
 		}

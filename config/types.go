@@ -205,8 +205,9 @@ type Topic struct {
 type Lookup struct {
 	File   string              `yaml:"file" doc:"CSV (with a header row) or JSON file holding the rows."`
 	Format string              `yaml:"format" enum:"csv,json" doc:"File format; default from the file extension."`
-	Key    string              `yaml:"key" doc:"Column that holds the lookup key."`
+	Key    string              `yaml:"key" doc:"Column that holds the lookup key (with topic: the field of each record's value that holds it; default the record's key)."`
 	Rows   []map[string]string `yaml:"rows" doc:"Inline rows, instead of a file."`
+	Topic  string              `yaml:"topic" ref:"topics" doc:"A topic (best compacted) whose records are the rows, instead of a file: each record's value, a JSON object, is the row of its key; a record without a value deletes its key. Read from its start when the engine starts (streams start once it was read to its end) and followed as records arrive, so a stream writing the topic feeds the table (the edges a service_graph processor learns, a CMDB kept in Kafka). Only committed records are read."`
 }
 
 // Stream reads one topic, runs processors and writes one output.
@@ -453,9 +454,11 @@ type Route struct {
 	Columns []string `yaml:"columns" doc:"Columns to return; default all."`
 	// LatestBy makes a history table answer with current state: the alerts table keeps every
 	// transition, and latest_by: fingerprint with where state = "firing" lists what fires now.
-	LatestBy string `yaml:"latest_by" doc:"Keep only the newest row (by ts) of each value of this column before where applies, e.g. latest_by: fingerprint on the alerts table with where: {state: '\"firing\"'} lists the alerts firing now."`
-	Stream   string `yaml:"stream" ref:"topics" doc:"Topic to stream as Server-Sent Events."`
-	Topology string `yaml:"topology" ref:"lookups" doc:"Lookup table whose rows are nodes with a depends_on column (topology is the pipeline's topology: block) to serve as a dependency graph: {nodes: [{name, depends_on, dependents}], edges: [{from, to, source}]}, read again on every request."`
+	LatestBy string   `yaml:"latest_by" doc:"Keep only the newest row (by ts) of each value of this column before where applies, e.g. latest_by: fingerprint on the alerts table with where: {state: '\"firing\"'} lists the alerts firing now."`
+	Stream   string   `yaml:"stream" ref:"topics" doc:"Topic to stream as Server-Sent Events."`
+	Topology string   `yaml:"topology" ref:"lookups" doc:"Lookup table whose rows are nodes with a depends_on column (topology is the pipeline's topology: block) to serve as a dependency graph: {nodes: [{name, depends_on, dependents}], edges: [{from, to, source, last_seen, calls, errors, error_rate, calls_per_s}]}, read again on every request."`
+	Learned  string   `yaml:"learned" ref:"lookups" doc:"Lookup table of edges learned from spans (kept in the topic a service_graph processor writes) to add to the graph this route serves, with when each was last seen and its latest call and error counts."`
+	MaxAge   Duration `yaml:"max_age" default:"1h" doc:"With learned: a learned edge not seen for this long before the newest one was is left out, as correlate leaves it out. 0 keeps every edge."`
 }
 
 // Files lists the files the pipeline is made of: the pipeline file itself and every file it

@@ -21,6 +21,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,12 +222,12 @@ func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos m
 		r := &cfg.Routes[i]
 		path := fmt.Sprintf("api.routes[%d]", i)
 		switch {
-		case r.Topology != "" && (r.Table != "" || r.Stream != ""):
-			errs.Add(at.of(path), path, "a route has one of table, stream and topology")
-		case r.Topology != "":
-			tr := &topologyRoute{srv: s, lookup: r.Topology}
+		case (r.Topology != "" || r.Learned != "") && (r.Table != "" || r.Stream != ""):
+			errs.Add(at.of(path), path, "a route has one of table, stream and topology (or learned)")
+		case r.Topology != "" || r.Learned != "":
+			tr := &topologyRoute{srv: s, lookup: r.Topology, learned: r.Learned, maxAge: r.MaxAge.D()}
 			app.Get(r.Path, tr.serve)
-			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "topology", Table: r.Topology})
+			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "topology", Table: strings.Trim(r.Topology+","+r.Learned, ",")})
 		case r.Table != "" && r.Stream != "":
 			errs.Add(at.of(path), path, "a route has either table or stream, not both")
 		case r.Table != "":

@@ -25,6 +25,7 @@ import (
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
+	"github.com/eventops/eventops-engine/engine/broker"
 )
 
 // Rows maps a key to its row: column name to value. CSV and inline values are strings;
@@ -111,9 +112,53 @@ func (t *Table) Replace(rows Rows) {
 	t.cols.Store(&cols)
 }
 
+// Topic is the topic the table's rows come from, or "" for a file or inline rows.
+func (t *Table) Topic() string { return t.cfg.Topic }
+
+// Apply applies records of the table's topic, in order: each value (a JSON object) becomes
+// the row of its key (the record's key, or the value's field named by key:), a record
+// without a value deletes its key. A value that is not a JSON object, or lacks its key, is
+// left out and reported through skip. The whole fetch is swapped in at once, as Reload does.
+func (t *Table) Apply(records []broker.KeyValue, skip func(key []byte, err error)) {
+	rows := maps.Clone(*t.rows.Load())
+	for _, r := range records {
+		if r.Value == nil {
+			delete(rows, string(r.Key))
+			continue
+		}
+		key, row, err := t.topicRow(r)
+		if err != nil {
+			skip(r.Key, err)
+			continue
+		}
+		rows[key] = row
+	}
+	t.Replace(rows)
+}
+
+func (t *Table) topicRow(r broker.KeyValue) (string, map[string]any, error) {
+	var row map[string]any
+	if err := json.Unmarshal(r.Value, &row); err != nil || row == nil {
+		return "", nil, fmt.Errorf("the value is not a JSON object")
+	}
+	if t.cfg.Key == "" {
+		return string(r.Key), row, nil
+	}
+	switch k := row[t.cfg.Key].(type) {
+	case string:
+		return k, row, nil
+	case float64, bool:
+		return fmt.Sprint(k), row, nil
+	}
+	return "", nil, fmt.Errorf("the value has no key field %q", t.cfg.Key)
+}
+
 // Reload reads the table's source again and swaps the contents. On error the old contents
 // stay in place, so a half-written or broken file never empties a table that streams use.
 func (t *Table) Reload() error {
+	if t.cfg.Topic != "" {
+		return nil // its rows come from the topic, not from a file
+	}
 	rows, err := read(t.cfg)
 	if err != nil {
 		return fmt.Errorf("lookup %s: %w", t.name, err)
@@ -163,6 +208,8 @@ func LoadAll(lookups map[string]config.Lookup) (Set, error) {
 
 func read(cfg config.Lookup) (Rows, error) {
 	switch {
+	case cfg.Topic != "":
+		return Rows{}, nil // filled by Apply as the topic is read
 	case cfg.File != "" && cfg.Rows != nil:
 		return nil, errors.New("set either file or rows, not both")
 	case cfg.File == "":

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/broker"
 )
 
 func TestLoadReadsEveryFormat(t *testing.T) {
@@ -263,5 +264,43 @@ func TestLoadAllReportsEveryBrokenTable(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "lookup a:") || !strings.Contains(err.Error(), "lookup b:") {
 		t.Fatalf("error %v does not name both broken tables", err)
+	}
+}
+
+// A table kept in a topic takes each record's value as the row of its key, deletes a key
+// on a record without a value, and leaves out (and reports) a value that is no row.
+func TestATopicsRecordsAreTheRows(t *testing.T) {
+	table, err := Load("calls", config.Lookup{Topic: "edges"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skipped []string
+	skip := func(key []byte, err error) { skipped = append(skipped, string(key)+": "+err.Error()) }
+	table.Apply([]broker.KeyValue{
+		{Key: []byte("a->b"), Value: []byte(`{"from":"a","to":"b"}`)},
+		{Key: []byte("b->c"), Value: []byte(`{"from":"b","to":"c"}`)},
+		{Key: []byte("bad"), Value: []byte(`[1,2]`)},
+	}, skip)
+	table.Apply([]broker.KeyValue{{Key: []byte("a->b"), Value: nil}, {Key: []byte("b->c"), Value: []byte(`{"from":"b","to":"c","calls":3}`)}}, skip)
+	if _, ok := table.Get("a->b"); ok {
+		t.Error("a->b is still there after a record without a value")
+	}
+	if row, _ := table.Get("b->c"); row["calls"] != 3.0 {
+		t.Errorf("b->c is %v, want its latest value", row)
+	}
+	if len(skipped) != 1 || !strings.HasPrefix(skipped[0], "bad: the value is not a JSON object") {
+		t.Errorf("skipped %v, want the record bad, saying why", skipped)
+	}
+	if err := table.Reload(); err != nil || table.Len() != 1 {
+		t.Errorf("a file reload emptied a table kept in a topic (%v, %d rows)", err, table.Len())
+	}
+
+	byField, _ := Load("cmdb", config.Lookup{Topic: "cmdb", Key: "service"})
+	byField.Apply([]broker.KeyValue{{Key: []byte("ignored"), Value: []byte(`{"service":"api","owner":"team-a"}`)}, {Key: []byte("x"), Value: []byte(`{"owner":"none"}`)}}, skip)
+	if row, ok := byField.Get("api"); !ok || row["owner"] != "team-a" {
+		t.Errorf("keyed by its service field: %v", row)
+	}
+	if len(skipped) != 2 || !strings.Contains(skipped[1], `no key field "service"`) {
+		t.Errorf("a row without its key field: skipped %v", skipped)
 	}
 }

@@ -477,7 +477,12 @@ func notReloadable(old, cfg *config.Pipeline) error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(old.Lookups)) {
 		if lk, ok := cfg.Lookups[name]; ok && !reload.Same(old.Lookups[name], lk) {
-			errs = append(errs, fmt.Sprintf("lookups.%s: changing a lookup's file or key needs a restart (editing the file itself does not)", name))
+			errs = append(errs, fmt.Sprintf("lookups.%s: changing a lookup's file, topic or key needs a restart (editing the file itself does not)", name))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Lookups)) {
+		if _, ok := old.Lookups[name]; !ok && cfg.Lookups[name].Topic != "" {
+			errs = append(errs, fmt.Sprintf("lookups.%s: adding a lookup kept in a topic needs a restart", name))
 		}
 	}
 	switch {

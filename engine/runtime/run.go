@@ -116,6 +116,12 @@ func (p *Plan) Run(ctx context.Context, ro RunOptions) (err error) {
 	postgres.Retain()
 	defer postgres.Release()
 
+	stopFollowing, err := followLookups(ctx, b, p.Lookups, log)
+	if err != nil {
+		return err
+	}
+	defer stopFollowing()
+
 	var ready atomic.Bool
 	var streams []*stream
 	lv := &live{plan: p, b: b, ro: ro, streams: map[string]*liveStream{}, errc: make(chan error, 64), probe: probe}

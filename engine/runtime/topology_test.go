@@ -1,9 +1,14 @@
 package runtime_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/engine/runtime"
 	"github.com/eventops/eventops-engine/engine/runtime/runtimetest"
@@ -55,5 +60,101 @@ func TestTheTopologyIsServedAtARoute(t *testing.T) {
 	}
 	if e := got.Edges[0]; e.From != "api" || e.To != "cache" || e.Source != "declared" {
 		t.Errorf("first edge %+v", e)
+	}
+}
+
+const learnedPipeline = `version: 1
+broker: {embedded: {listen: 127.0.0.1:0, data_dir: %s}}
+topics:
+  spans: {partitions: 1, ingest: true}
+  edges: {partitions: 1, cleanup: compact}
+  alerts: {partitions: 1, ingest: true}
+  incidents: {partitions: 1}
+  dead: {partitions: 1}
+dead_letter: dead
+lookups:
+  calls: {topic: edges}
+streams:
+  - name: graph
+    input: {topic: spans}
+    processors:
+      - service_graph: {}
+    output: {topic: edges, key: edge}
+  - name: correlate
+    input: {topic: alerts}
+    processors:
+      - correlate: {topology: {learned: calls}, window: 2m}
+    output: {topic: incidents, key: incident_id}
+api:
+  listen: "127.0.0.1:0"
+  routes:
+    - {path: /topology, learned: calls}
+`
+
+type learnedEdge struct {
+	From, To, Source string
+	LastSeen         string  `json:"last_seen"`
+	Calls            float64 `json:"calls"`
+}
+
+func learnedEdges(t *testing.T, api string) []learnedEdge {
+	t.Helper()
+	resp, err := http.Get("http://" + api + "/topology")
+	must(t, err)
+	defer resp.Body.Close()
+	var got struct{ Edges []learnedEdge }
+	must(t, json.NewDecoder(resp.Body).Decode(&got))
+	return got.Edges
+}
+
+// Edges learned from client spans (service_graph → a compacted topic → a lookup kept in
+// it) are the graph correlate groups alerts over, and the route serves them with when each
+// was last seen; after a restart the lookup is read back from the topic before the streams
+// start.
+func TestEdgesLearnedFromSpansGroupAlerts(t *testing.T) {
+	cfg := loadEmbedded(t, learnedPipeline)
+	running, stop := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	brokers := running.Broker.Addrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	must(t, err)
+	defer cl.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	spanAt := func(from, to string, at time.Time) *kgo.Record {
+		return &kgo.Record{Topic: "spans", Value: fmt.Appendf(nil, `{"signal":"span","service":%q,"kind":"client","peer":%q,"status":"ok","ts":%q}`, from, to, at.Format(time.RFC3339))}
+	}
+	must(t, cl.ProduceSync(ctx, spanAt("web", "api", t0), spanAt("api", "db", t0.Add(time.Second))).FirstErr())
+	eventually(t, 20*time.Second, "two learned edges at /topology", func() bool { return len(learnedEdges(t, running.API.Addr())) == 2 })
+	e := learnedEdges(t, running.API.Addr())[0]
+	if e.From != "api" || e.To != "db" || e.Source != "learned" || e.LastSeen != t0.Add(time.Second).Format(time.RFC3339) || e.Calls != 1 {
+		t.Errorf("first edge %+v, want api → db learned, last seen at its span, 1 call", e)
+	}
+	must(t, stop())
+
+	// Restarted, the table is read back before the streams run: alerts on db and on web,
+	// two hops apart through learned edges only, are one incident naming db.
+	running, _ = runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	if n := len(learnedEdges(t, running.API.Addr())); n != 2 {
+		t.Fatalf("after a restart /topology has %d learned edges, want the 2 kept in the topic", n)
+	}
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(running.Broker.Addrs()...), kgo.ConsumeTopics("incidents"), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	must(t, err)
+	defer cl2.Close()
+	alert := func(node string, at time.Time) *kgo.Record {
+		return &kgo.Record{Topic: "alerts", Value: fmt.Appendf(nil, `{"fingerprint":"fp-%s","state":"firing","rule":"errors","severity":"critical","source_id":%q,"tenant_id":"acme","started_at":%q}`, node, node, at.Format(time.RFC3339))}
+	}
+	must(t, cl2.ProduceSync(ctx, alert("db", t0.Add(time.Minute)), alert("web", t0.Add(90*time.Second))).FirstErr())
+	var last map[string]any
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for last == nil || last["size"] != 2.0 {
+		fetches := cl2.PollFetches(fctx)
+		if fctx.Err() != nil {
+			t.Fatalf("no incident of 2 alerts; last %v", last)
+		}
+		fetches.EachRecord(func(r *kgo.Record) { must(t, json.Unmarshal(r.Value, &last)) })
+	}
+	if last["root_cause"] != "db" {
+		t.Errorf("incident %v, want root cause db", last)
 	}
 }

@@ -107,6 +107,11 @@ type memTopic struct {
 // on in-memory topics. The plan must have been built with clock as its Options.Clock.
 func (p *Plan) Virtual(clock *VirtualClock, only []string) *Virtual {
 	v := &Virtual{plan: p, clock: clock, topics: map[string]*memTopic{}}
+	for _, lk := range p.Lookups {
+		if lk.Topic() != "" {
+			lk.Replace(nil) // a run starts with empty topics: a table kept in one starts empty
+		}
+	}
 	metrics := telemetry.New()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, sp := range p.Streams {
@@ -156,6 +161,11 @@ func (v *Virtual) Produce(topic string, key, value []byte, headers []engine.Head
 	m := Message{Topic: topic, TopicID: t.id, Partition: p, Offset: t.next[p], Key: key, Value: value, Headers: headers, Time: v.clock.Now()}
 	t.next[p]++
 	t.messages = append(t.messages, m)
+	for _, lk := range v.plan.Lookups {
+		if lk.Topic() == topic {
+			lk.Apply([]broker.KeyValue{{Key: key, Value: value}}, func([]byte, error) {})
+		}
+	}
 	return m
 }
 

@@ -1,7 +1,8 @@
 // Package topology is the service dependency graph that correlation reads: which service
 // depends on (calls) which. A graph is built from declared edges: a lookup table's
-// depends_on column (the CMDB), the pipeline's topology: block, a processor's edges. (Edges
-// learned from the calls spans show are issue 21's next step.)
+// depends_on column (the CMDB), the pipeline's topology: block, a processor's edges, and
+// edges learned from the calls spans show (a lookup kept in the topic a service_graph
+// processor writes).
 //
 // An edge A → B reads "A depends on B": a failure of B shows as symptoms on A and on what
 // depends on A, so a root cause lies downstream of its symptoms, along the edges.
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/eventops/eventops-engine/engine"
 )
@@ -21,8 +23,14 @@ import (
 type Edge struct {
 	From, To string
 	// Source says where the edge comes from: "declared" (a lookup, the topology: block, a
-	// processor's edges); edges learned from spans are to come (issue 21).
+	// processor's edges), "learned" (calls seen in spans: a service_graph processor's edge
+	// records) or "declared+learned".
 	Source string
+	// What the spans showed of a learned edge: when it was last seen, and the calls and
+	// failed calls of the latest interval the service_graph processor reported.
+	LastSeen          time.Time
+	Calls, Errors     int64
+	ErrorRate, PerSec float64
 }
 
 // Graph is a dependency graph. The zero value is empty; it is not safe for concurrent
@@ -39,7 +47,63 @@ func New() *Graph {
 
 // Declare adds from → to as a declared edge (a CMDB row, the topology: block).
 func (g *Graph) Declare(from, to string) {
-	g.edge(from, to).Source = "declared"
+	e := g.edge(from, to)
+	e.Source = joinSource(e.Source, "declared")
+}
+
+// Learn adds from → to as an edge seen in spans, with what they showed of it.
+func (g *Graph) Learn(seen Edge) {
+	e := g.edge(seen.From, seen.To)
+	e.Source = joinSource(e.Source, "learned")
+	e.LastSeen, e.Calls, e.Errors, e.ErrorRate, e.PerSec = seen.LastSeen, seen.Calls, seen.Errors, seen.ErrorRate, seen.PerSec
+}
+
+func joinSource(had, source string) string {
+	if had == "" || had == source {
+		return source
+	}
+	return "declared+learned"
+}
+
+// LearnLookup adds the edges of a table of learned edges (a lookup kept in the topic a
+// service_graph processor writes): rows with from, to and last_seen, and optionally calls,
+// errors, error_rate and calls_per_s. An edge not seen for maxAge before the newest one
+// was is left out (aged out: the call stopped); 0 keeps every edge.
+func (g *Graph) LearnLookup(t engine.IterableLookup, maxAge time.Duration) {
+	var seen []Edge
+	var newest time.Time
+	t.Each(func(_ string, row map[string]any) {
+		if e, ok := learnedEdge(row); ok {
+			seen = append(seen, e)
+			if e.LastSeen.After(newest) {
+				newest = e.LastSeen
+			}
+		}
+	})
+	for _, e := range seen {
+		if maxAge == 0 || !e.LastSeen.Before(newest.Add(-maxAge)) {
+			g.Learn(e)
+		}
+	}
+}
+
+func learnedEdge(row map[string]any) (Edge, bool) {
+	from, _ := row["from"].(string)
+	to, _ := row["to"].(string)
+	last, _ := row["last_seen"].(string)
+	at, err := time.Parse(time.RFC3339Nano, last)
+	if from == "" || to == "" || err != nil {
+		return Edge{}, false
+	}
+	e := Edge{From: from, To: to, LastSeen: at}
+	e.Calls, e.Errors = int64(number(row["calls"])), int64(number(row["errors"]))
+	e.ErrorRate, e.PerSec = number(row["error_rate"]), number(row["calls_per_s"])
+	return e, true
+}
+
+func number(v any) float64 {
+	f, _ := v.(float64)
+	return f
 }
 
 func (g *Graph) edge(from, to string) *Edge {

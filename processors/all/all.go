@@ -10,6 +10,7 @@ import (
 	"github.com/eventops/eventops-engine/processors/filter"
 	mapproc "github.com/eventops/eventops-engine/processors/map"
 	"github.com/eventops/eventops-engine/processors/notify"
+	"github.com/eventops/eventops-engine/processors/servicegraph"
 	"github.com/eventops/eventops-engine/processors/threshold"
 	"github.com/eventops/eventops-engine/processors/window"
 )
@@ -23,6 +24,7 @@ func Factories() []engine.ProcessorFactory {
 		window.Factory,
 		threshold.Factory,
 		anomaly.Factory,
+		servicegraph.Factory,
 		correlate.Factory,
 		notify.Factory,
 	}

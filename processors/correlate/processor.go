@@ -3,6 +3,7 @@ package correlate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -33,6 +34,7 @@ type Processor struct {
 	set     Settings
 	node    *eval.Program
 	lookup  engine.IterableLookup
+	learned engine.IterableLookup
 	clock   engine.Clock
 	parts   map[int32]*State
 	changed map[int32]map[string]bool // incident ids changed since Changes, per partition
@@ -53,43 +55,53 @@ func build(raw any, env engine.BuildEnv) (engine.Processor, error) {
 		return nil, err
 	}
 	if cfg.Topology.Lookup == "" && len(cfg.Topology.Edges) == 0 {
-		return p, p.usePipelineTopology(env)
-	}
-	if cfg.Topology.Lookup != "" {
-		if err := p.useLookup(env); err != nil {
+		if err := p.usePipelineTopology(env); err != nil {
 			return nil, err
 		}
+	}
+	var err1, err2 error
+	if cfg.Topology.Lookup != "" {
+		p.lookup, err1 = iterableLookup(env, "topology.lookup", cfg.Topology.Lookup)
+	}
+	if cfg.Topology.Learned != "" {
+		p.learned, err2 = iterableLookup(env, "topology.learned", cfg.Topology.Learned)
+	}
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// usePipelineTopology takes the pipeline's topology: block (the lookup table topology).
+// usePipelineTopology takes the pipeline's topology: block (the lookup table topology),
+// which a correlate without declared edges needs unless it learns them.
 func (p *Processor) usePipelineTopology(env engine.BuildEnv) error {
 	if env.Lookups == nil {
 		return nil // lint without lookups loaded
 	}
-	if _, ok := env.Lookups.Lookup(config.TopologyLookup); !ok {
-		return config.FieldErrorf("topology", "no topology: add a topology: block to the pipeline file ({node: [what it depends on]}), or give topology.lookup (a table with a depends_on column) or topology.edges")
+	if _, ok := env.Lookups.Lookup(config.TopologyLookup); ok {
+		p.cfg.Topology.Lookup = config.TopologyLookup
+		return nil
 	}
-	p.cfg.Topology.Lookup = config.TopologyLookup
-	return p.useLookup(env)
+	if p.cfg.Topology.Learned != "" {
+		return nil
+	}
+	return config.FieldErrorf("topology", "no topology: add a topology: block to the pipeline file ({node: [what it depends on]}), or give topology.lookup (a table with a depends_on column), topology.edges or topology.learned (edges learned from spans)")
 }
 
-// useLookup finds the topology's lookup table, which must be one whose rows can be walked.
-func (p *Processor) useLookup(env engine.BuildEnv) error {
+// iterableLookup finds a lookup table whose rows can be walked.
+func iterableLookup(env engine.BuildEnv, field, name string) (engine.IterableLookup, error) {
 	if env.Lookups == nil {
-		return nil // lint without lookups loaded: the loader checks the name
+		return nil, nil // lint without lookups loaded: the loader checks the name
 	}
-	table, ok := env.Lookups.Lookup(p.cfg.Topology.Lookup)
+	table, ok := env.Lookups.Lookup(name)
 	if !ok {
-		return config.FieldErrorf("topology.lookup", "no lookup table %q", p.cfg.Topology.Lookup)
+		return nil, config.FieldErrorf(field, "no lookup table %q", name)
 	}
 	it, ok := table.(engine.IterableLookup)
 	if !ok {
-		return config.FieldErrorf("topology.lookup", "lookup %q cannot be read whole", p.cfg.Topology.Lookup)
+		return nil, config.FieldErrorf(field, "lookup %q cannot be read whole", name)
 	}
-	p.lookup = it
-	return nil
+	return it, nil
 }
 
 // graph is the topology now: the lookup is read again each time, so a CMDB file that
@@ -103,6 +115,9 @@ func (p *Processor) graph() *topology.Graph {
 	}
 	if p.lookup != nil {
 		g.DeclareLookup(p.lookup, p.cfg.Topology.DependsOn)
+	}
+	if p.learned != nil {
+		g.LearnLookup(p.learned, p.cfg.Topology.MaxAge.D())
 	}
 	return g
 }

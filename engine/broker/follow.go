@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// KeyValue is one committed record of a followed topic; a nil Value deletes its Key.
+type KeyValue struct {
+	Key, Value []byte
+}
+
+// Follower reads a topic from its start and goes on reading it as records arrive: the
+// rows of a lookup table kept in a compacted topic.
+type Follower struct {
+	cl      *kgo.Client
+	topic   string
+	pending map[int32]int64 // per partition, the end offset it had at the start, until reached
+	caught  chan struct{}
+	done    chan struct{}
+}
+
+// Follow starts reading topic from its start, with isolation read_committed (a record of a
+// transaction that aborted is never seen). apply gets the records of each fetch in order.
+// CaughtUp closes once every partition was read to the end it had when Follow was called.
+func Follow(ctx context.Context, b *Broker, topic string, apply func([]KeyValue)) (*Follower, error) {
+	ends, err := topicEnds(ctx, b, topic)
+	if err != nil {
+		return nil, fmt.Errorf("broker: following %s: %w", topic, err)
+	}
+	cl, err := kgo.NewClient(append(b.ClientOpts(),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), // a marker may be the last record: reaching the end is seen
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: following %s: %w", topic, err)
+	}
+	f := &Follower{cl: cl, topic: topic, pending: ends, caught: make(chan struct{}), done: make(chan struct{})}
+	if len(f.pending) == 0 {
+		close(f.caught)
+		f.pending = nil
+	}
+	go f.run(ctx, b, apply)
+	return f, nil
+}
+
+// topicEnds are the partitions of topic that hold records, with their end offsets.
+func topicEnds(ctx context.Context, b *Broker, topic string) (map[int32]int64, error) {
+	adm, err := kgo.NewClient(b.ClientOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets: %w", err)
+	}
+	out := map[int32]int64{}
+	var errs []error
+	ends.Each(func(o kadm.ListedOffset) {
+		switch {
+		case o.Err != nil:
+			errs = append(errs, fmt.Errorf("partition %d: %w", o.Partition, o.Err))
+		case o.Offset > 0:
+			out[o.Partition] = o.Offset
+		}
+	})
+	return out, errors.Join(errs...)
+}
+
+// CaughtUp is closed once the topic was read to the end it had at the start.
+func (f *Follower) CaughtUp() <-chan struct{} { return f.caught }
+
+// Close stops reading (its context must be done, or end soon) and waits for it.
+func (f *Follower) Close() {
+	f.cl.Close()
+	<-f.done
+}
+
+func (f *Follower) run(ctx context.Context, b *Broker, apply func([]KeyValue)) {
+	defer close(f.done)
+	for ctx.Err() == nil {
+		fetches := f.cl.PollFetches(ctx)
+		if fetches.IsClientClosed() {
+			return
+		}
+		fetches.EachError(func(_ string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				b.logger.Warn("following a topic: a fetch failed; retrying", "topic", f.topic, "partition", p, "err", err)
+			}
+		})
+		var batch []KeyValue
+		fetches.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				batch = append(batch, KeyValue{Key: r.Key, Value: r.Value})
+			}
+			f.reached(r.Partition, r.Offset+1)
+		})
+		if len(batch) > 0 {
+			apply(batch)
+		}
+		f.noteCaughtUp()
+	}
+}
+
+func (f *Follower) reached(partition int32, next int64) {
+	if end, ok := f.pending[partition]; ok && next >= end {
+		delete(f.pending, partition)
+	}
+}
+
+func (f *Follower) noteCaughtUp() {
+	if f.pending != nil && len(f.pending) == 0 {
+		close(f.caught)
+		f.pending = nil
+	}
+}
