@@ -13,13 +13,16 @@ import (
 // Config is the notify processor's configuration: Alertmanager's route, receivers,
 // inhibit_rules and silences, with the same names and meanings.
 type Config struct {
-	Route         RouteConfig          `yaml:"route" required:"true" doc:"The root of the routing tree: every alert enters here. Its receiver and timings are the defaults of the routes below it."`
-	Receivers     []ReceiverConfig     `yaml:"receivers" required:"true" doc:"The receivers routes name. A notification record carries its receiver's name; a stream per receiver (filter: receiver == \"...\") sends them on, e.g. with a webhook output in format json, which sends the record as Alertmanager's webhook payload."`
-	InhibitRules  []InhibitConfig      `yaml:"inhibit_rules" doc:"Rules that mute alerts while another alert fires, e.g. a critical alert muting the warnings of the same host."`
-	Silences      []SilenceConfig      `yaml:"silences" doc:"Silences written in the file: alerts their matchers select are not notified between starts_at and ends_at."`
-	TimeIntervals []TimeIntervalConfig `yaml:"time_intervals" doc:"Named sets of time ranges that routes mute in (mute_time_intervals) or notify only in (active_time_intervals), as Alertmanager's."`
-	ExternalURL   string               `yaml:"external_url" doc:"externalURL of the notifications, the address of what sent them (e.g. this engine's API)."`
-	GeneratorURL  *config.Expr         `yaml:"generator_url" doc:"Each alert's generatorURL, a template evaluated on the alert record, e.g. 'http://ops.example.com:8088/alerts?fingerprint={{fingerprint}}'."`
+	Route        RouteConfig      `yaml:"route" required:"true" doc:"The root of the routing tree: every alert enters here. Its receiver and timings are the defaults of the routes below it."`
+	Receivers    []ReceiverConfig `yaml:"receivers" required:"true" doc:"The receivers routes name. A notification record carries its receiver's name; a stream per receiver (filter: receiver == \"...\") sends them on, e.g. with a webhook output in format json, which sends the record as Alertmanager's webhook payload."`
+	InhibitRules []InhibitConfig  `yaml:"inhibit_rules" doc:"Rules that mute alerts while another alert fires, e.g. a critical alert muting the warnings of the same host."`
+	// InhibitSymptoms is topology-aware inhibition: what correlate found, not labels, says
+	// which alerts follow from another.
+	InhibitSymptoms string               `yaml:"inhibit_symptoms" ref:"lookups" doc:"Lookup table kept in the topic of a correlate processor's incident records (lookups: {incidents: {topic: ops.incident.v1}}): an alert that is a symptom of an open incident (a firing member, on a node other than the root cause, of an incident of more than one alert) is muted while the incident is open, inhibited by the incident's id. The root cause's own alert is notified; the database's alert pages, the 40 services failing behind it do not."`
+	Silences        []SilenceConfig      `yaml:"silences" doc:"Silences written in the file: alerts their matchers select are not notified between starts_at and ends_at."`
+	TimeIntervals   []TimeIntervalConfig `yaml:"time_intervals" doc:"Named sets of time ranges that routes mute in (mute_time_intervals) or notify only in (active_time_intervals), as Alertmanager's."`
+	ExternalURL     string               `yaml:"external_url" doc:"externalURL of the notifications, the address of what sent them (e.g. this engine's API)."`
+	GeneratorURL    *config.Expr         `yaml:"generator_url" doc:"Each alert's generatorURL, a template evaluated on the alert record, e.g. 'http://ops.example.com:8088/alerts?fingerprint={{fingerprint}}'."`
 }
 
 // RouteConfig is one node of the routing tree.

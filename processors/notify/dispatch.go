@@ -62,6 +62,10 @@ type Dispatcher struct {
 	Root      *Route
 	Receivers map[string]Receiver
 	Inhibit   []InhibitRule
+	// Symptoms names, by alert fingerprint, the open incident an alert is a symptom of
+	// (inhibit_symptoms): such an alert is muted while it is. The processor sets it from
+	// the incidents it reads before each step.
+	Symptoms map[string]string
 	// Silences are those of the configuration; the State holds those made at run time.
 	Silences []*Silence
 	routes   map[string]*Route
@@ -313,6 +317,7 @@ func (st *State) collect() {
 type mute struct {
 	silencedBy  []string
 	inhibitedBy []string
+	incident    string // the open incident the alert is a symptom of
 }
 
 // mutesAt says, for each firing alert that is muted at now, what mutes it: what the last
@@ -346,6 +351,11 @@ func (d *Dispatcher) mutes(st *State, now time.Time) map[string]*mute {
 	}
 	for _, rule := range d.Inhibit {
 		d.inhibit(st, rule, get)
+	}
+	for fp, a := range st.Alerts {
+		if id, ok := d.Symptoms[fp]; ok && !a.Resolved() {
+			get(fp).incident = id
+		}
 	}
 	for _, m := range out {
 		slices.Sort(m.silencedBy)

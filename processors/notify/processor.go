@@ -80,6 +80,8 @@ type Processor struct {
 	// version of its silences the partitions hold.
 	book    *book
 	applied uint64
+	// incidents is inhibit_symptoms' table: the incidents whose symptoms are muted.
+	incidents engine.IterableLookup
 }
 
 // partition is the dispatcher state of one input partition, and what its changelog holds.
@@ -99,6 +101,9 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		p.clock = engine.WallClock{}
 	}
 	lint(c, env)
+	if err := p.useIncidents(env); err != nil {
+		return p, err
+	}
 	if c.GeneratorURL != nil && !c.GeneratorURL.IsZero() {
 		if p.generatorURL, err = eval.CompileTemplate(*c.GeneratorURL, env.Path+".generator_url", env.Input, env.Warnings); err != nil {
 			return p, err
@@ -151,6 +156,7 @@ func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *
 		p.part(id)
 	}
 	p.syncSilences()
+	p.syncSymptoms()
 	var out []*engine.Record
 	for _, id := range slices.Sorted(maps.Keys(byPart)) {
 		out = append(out, p.step(id, byPart[id], now)...)
@@ -162,6 +168,7 @@ func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *
 // Tick flushes the groups that are due.
 func (p *Processor) Tick(_ context.Context, now time.Time, _ *engine.Rejects) ([]*engine.Record, error) {
 	p.syncSilences()
+	p.syncSymptoms()
 	var out []*engine.Record
 	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
 		out = append(out, p.step(id, nil, now)...)

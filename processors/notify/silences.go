@@ -142,6 +142,9 @@ func (p *Processor) publishAlerts(now time.Time) {
 				StartsAt: a.StartsAt, EndsAt: a.EndsAt, UpdatedAt: now, GeneratorURL: a.GeneratorURL, Receivers: p.d.ReceiversOf(a.Labels)}
 			if m := mutes[fp]; m != nil {
 				da.SilencedBy, da.InhibitedBy = m.silencedBy, p.fingerprintsOf(st, m.inhibitedBy)
+				if m.incident != "" {
+					da.InhibitedBy = append(da.InhibitedBy, m.incident)
+				}
 			}
 			out = append(out, da)
 		}
