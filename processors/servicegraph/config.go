@@ -1,8 +1,8 @@
 // Package servicegraph is the service_graph processor: it learns the service dependency
 // graph from spans. A client (or producer) span of service A calling B is a call on the edge
 // A → B; the processor counts calls and failed calls per edge and interval of event time
-// and writes one edge record per edge and interval, which a lookup kept in their topic turns
-// into the learned edges that correlate groups alerts over (docs/incidents.md).
+// and writes edge records, which a lookup kept in their topic turns into the learned edges
+// that correlate groups alerts over (docs/incidents.md).
 package servicegraph
 
 import (
@@ -17,7 +17,7 @@ type Config struct {
 	To       *config.Expr    `yaml:"to" doc:"Expression giving the service called; default peer (the otlp input's callee of a client or producer span). A span for which it is nil or empty (a server or internal span) is not a call and is left alone."`
 	Failed   *config.Expr    `yaml:"failed" doc:"Predicate saying a call failed; default status == \"error\"."`
 	Time     *config.Expr    `yaml:"time" doc:"Expression giving the span's event time (RFC 3339 or epoch seconds/milliseconds); default ts (a span's start)."`
-	Interval config.Duration `yaml:"interval" default:"1m" doc:"The calls and failures of an edge are counted per interval of event time (aligned to the Unix epoch); an edge's record for an interval is written once a span of a later interval arrives on the same input partition. A new edge is written at once."`
+	Interval config.Duration `yaml:"interval" default:"1m" doc:"The calls and failures of an edge are counted per interval of event time (aligned to the Unix epoch): each batch writes the count so far of the edges it called, and an interval is written complete once a span of a later interval arrives on the same input partition (calls_per_s is then over the whole interval, before over the part seen)."`
 	MaxAge   config.Duration `yaml:"max_age" default:"1h" doc:"An edge not seen for this long (in event time, behind the newest span of its partition) is forgotten: its state goes, and it is written again as new if it comes back. Readers of the edges (correlate's and routes' max_age) age them out on their own."`
 }
 

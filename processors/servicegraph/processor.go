@@ -17,7 +17,7 @@ import (
 // Factory declares the service_graph processor.
 var Factory = engine.ProcessorFactory{
 	Type: "service_graph",
-	Doc:  "Learns the service dependency graph from spans: a client or producer span of service A calling B (the otlp input's service and peer) is a call on the edge A → B. Counts calls and failed calls per edge and interval of event time, and writes one edge record per edge and interval, keyed by edge (\"A->B\"): {edge, from, to, calls, errors, error_rate, calls_per_s, interval_start, first_seen, last_seen, ts}; a new edge is written at once. Written to a compacted topic and read by a lookup kept in it (lookups: {calls: {topic: ...}}), they are the learned edges of correlate (topology.learned) and of topology routes. Input records are consumed; counts are per input partition (key spans by service for one count per edge). See docs/incidents.md.",
+	Doc:  "Learns the service dependency graph from spans: a client or producer span of service A calling B (the otlp input's service and peer) is a call on the edge A → B. Counts calls and failed calls per edge and interval of event time; each batch writes, for each edge it called, the interval's count so far (complete: false), and once a span of a later interval arrives, the closed interval's (complete: true). Records are keyed by edge (\"A->B\"): {edge, from, to, calls, errors, error_rate, calls_per_s, interval_start, complete, first_seen, last_seen, ts}. Written to a compacted topic and read by a lookup kept in it (lookups: {calls: {topic: ...}}), they are the learned edges of correlate (topology.learned) and of topology routes. Input records are consumed; counts are per input partition (key spans by service for one count per edge). See docs/incidents.md.",
 	Example: `- service_graph:
     interval: 1m
     max_age: 1h`,
@@ -36,6 +36,7 @@ type Processor struct {
 // partState is what one input partition's spans showed.
 type partState struct {
 	current time.Time        // the interval being counted: the newest a span fell in
+	newest  time.Time        // the newest span's time
 	edges   map[string]*Edge // by edge key
 }
 
@@ -80,18 +81,30 @@ type call struct {
 	at       time.Time
 }
 
-// Process counts the calls of a batch of spans and writes the records of new edges and of
-// the intervals that closed.
+// Process counts the calls of a batch of spans and writes, for each input partition, the
+// records of the intervals that closed, then the count so far of each edge the batch called.
 func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *engine.Rejects) ([]*engine.Record, error) {
 	var out []*engine.Record
+	touched := map[int32]map[string]*engine.Record{} // per partition, edge → a record that called it
 	for _, rec := range batch {
 		c, ok, err := p.call(rec)
 		if err != nil {
 			rejects.Add(rec, "service_graph", err)
 			continue
 		}
-		if ok {
-			out = p.count(rec, c, out)
+		if !ok {
+			continue
+		}
+		out = p.count(rec, c, out)
+		if touched[rec.Source.Partition] == nil {
+			touched[rec.Source.Partition] = map[string]*engine.Record{}
+		}
+		touched[rec.Source.Partition][c.from+"->"+c.to] = rec
+	}
+	for _, partition := range slices.Sorted(maps.Keys(touched)) {
+		part := p.parts[partition]
+		for _, key := range slices.Sorted(maps.Keys(touched[partition])) {
+			out = append(out, p.edgeRecord(touched[partition][key], key, part.edges[key], part.newest))
 		}
 	}
 	for partition, part := range p.parts {
@@ -148,10 +161,12 @@ func (p *Processor) count(rec *engine.Record, c call, out []*engine.Record) []*e
 		out = p.closeIntervals(rec, part, interval, out)
 		part.current = interval
 	}
+	if c.at.After(part.newest) {
+		part.newest = c.at
+	}
 	key := c.from + "->" + c.to
 	e := part.edges[key]
-	isNew := e == nil
-	if isNew {
+	if e == nil {
 		e = &Edge{From: c.from, To: c.to, FirstSeen: c.at, Interval: part.current}
 		part.edges[key] = e
 	}
@@ -163,9 +178,6 @@ func (p *Processor) count(rec *engine.Record, c call, out []*engine.Record) []*e
 		e.LastSeen = c.at
 	}
 	p.noteChange(partition, key)
-	if isNew {
-		out = append(out, p.edgeRecord(rec, key, e))
-	}
 	return out
 }
 
@@ -176,7 +188,7 @@ func (p *Processor) closeIntervals(rec *engine.Record, part *partState, next tim
 		e := part.edges[key]
 		if e.Interval.Before(next) {
 			if e.Calls > 0 {
-				out = append(out, p.edgeRecord(rec, key, e))
+				out = append(out, p.edgeRecord(rec, key, e, e.Interval.Add(p.cfg.Interval.D())))
 				p.noteChange(rec.Source.Partition, key)
 			}
 			e.Interval, e.Calls, e.Errors = next, 0, 0
@@ -212,9 +224,14 @@ func (p *Processor) noteChange(partition int32, key string) {
 	p.changed[partition][key] = true
 }
 
-// edgeRecord is e's record for its interval so far.
-func (p *Processor) edgeRecord(rec *engine.Record, key string, e *Edge) *engine.Record {
-	secs := p.cfg.Interval.D().Seconds()
+// edgeRecord is e's record of its interval up to until: the interval's end once it
+// closed (complete), else the partition's newest span.
+func (p *Processor) edgeRecord(rec *engine.Record, key string, e *Edge, until time.Time) *engine.Record {
+	end := e.Interval.Add(p.cfg.Interval.D())
+	if until.After(end) {
+		until = end
+	}
+	secs := max(until.Sub(e.Interval).Seconds(), 1)
 	rate := 0.0
 	if e.Calls > 0 {
 		rate = float64(e.Errors) / float64(e.Calls)
@@ -222,6 +239,7 @@ func (p *Processor) edgeRecord(rec *engine.Record, key string, e *Edge) *engine.
 	v := map[string]any{
 		"edge": key, "from": e.From, "to": e.To, "calls": float64(e.Calls), "errors": float64(e.Errors),
 		"error_rate": rate, "calls_per_s": float64(e.Calls) / secs, "interval_start": fmtTime(e.Interval),
+		"complete": until.Equal(end),
 		"first_seen": fmtTime(e.FirstSeen), "last_seen": fmtTime(e.LastSeen), "ts": fmtTime(e.LastSeen),
 	}
 	return &engine.Record{Key: []byte(key), Value: v, Source: rec.Source}
@@ -232,7 +250,7 @@ func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 var edgeType = types.ObjectOf("the service_graph processor's edge records", map[string]*types.Type{
 	"edge": types.TStr, "from": types.TStr, "to": types.TStr, "calls": types.TFloat, "errors": types.TFloat,
 	"error_rate": types.TFloat, "calls_per_s": types.TFloat, "interval_start": types.TStr,
-	"first_seen": types.TStr, "last_seen": types.TStr, "ts": types.TStr,
+	"first_seen": types.TStr, "last_seen": types.TStr, "ts": types.TStr, "complete": types.TBool,
 })
 
 // OutputType is the shape of the edge records.
@@ -276,6 +294,9 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 		part.edges[key] = &e
 		if e.Interval.After(part.current) {
 			part.current = e.Interval
+		}
+		if e.LastSeen.After(part.newest) {
+			part.newest = e.LastSeen
 		}
 	}
 	p.parts[partition] = part

@@ -52,8 +52,9 @@ func process(t *testing.T, p *Processor, batch ...*engine.Record) ([]map[string]
 	return vs, rejects
 }
 
-// A client span of A calling B is a call on A → B: a new edge is written at once, and its
-// calls and failures of an interval once a span of a later interval arrives.
+// A client span of A calling B is a call on A → B. Each batch writes the count so far of
+// the interval of each edge it called (incomplete), and a span of a later interval writes
+// the closed interval of every edge with calls in it (complete), then counts from zero.
 func TestCallsBecomeEdgesWithTheirCounts(t *testing.T) {
 	p := testProcessor(t)
 	out, _ := process(t, p,
@@ -64,26 +65,29 @@ func TestCallsBecomeEdgesWithTheirCounts(t *testing.T) {
 		span("payments", "db", "ok", t0.Add(30*time.Second), 0),
 	)
 	if len(out) != 2 || out[0]["edge"] != "checkout->payments" || out[1]["edge"] != "payments->db" {
-		t.Fatalf("new edges written %v, want checkout->payments then payments->db", out)
-	}
-	if out[0]["calls"] != 1.0 || out[0]["first_seen"] != t0.Format(time.RFC3339Nano) {
-		t.Errorf("a new edge's record %v, want its first call", out[0])
-	}
-	out, _ = process(t, p, span("checkout", "payments", "ok", t0.Add(70*time.Second), 0))
-	if len(out) != 2 {
-		t.Fatalf("closing the first minute wrote %v, want one record per edge", out)
+		t.Fatalf("edges written %v, want checkout->payments then payments->db", out)
 	}
 	cp := out[0]
-	if cp["edge"] != "checkout->payments" || cp["calls"] != 3.0 || cp["errors"] != 1.0 || cp["error_rate"] != 1.0/3 || cp["calls_per_s"] != 3.0/60 {
-		t.Errorf("checkout->payments for the first minute: %v, want 3 calls, 1 failed", cp)
+	if cp["calls"] != 3.0 || cp["errors"] != 1.0 || cp["error_rate"] != 1.0/3 || cp["calls_per_s"] != 3.0/30 || cp["complete"] != false {
+		t.Errorf("checkout->payments so far: %v, want 3 calls, 1 failed, in the 30 s of the interval seen", cp)
 	}
-	if cp["last_seen"] != t0.Add(20*time.Second).Format(time.RFC3339Nano) || cp["interval_start"] != t0.Format(time.RFC3339Nano) {
-		t.Errorf("checkout->payments last seen %v in interval %v", cp["last_seen"], cp["interval_start"])
+	if cp["first_seen"] != t0.Format(time.RFC3339Nano) || cp["last_seen"] != t0.Add(20*time.Second).Format(time.RFC3339Nano) || cp["interval_start"] != t0.Format(time.RFC3339Nano) {
+		t.Errorf("checkout->payments first seen %v, last seen %v, interval %v", cp["first_seen"], cp["last_seen"], cp["interval_start"])
 	}
-	// The next minute counts from zero: only checkout->payments had a call in it.
+	out, _ = process(t, p, span("checkout", "payments", "ok", t0.Add(70*time.Second), 0))
+	if len(out) != 3 || out[0]["complete"] != true || out[1]["complete"] != true || out[2]["complete"] != false {
+		t.Fatalf("a span of the next minute wrote %v, want the first minute of both edges, then checkout->payments so far", out)
+	}
+	if cp := out[0]; cp["edge"] != "checkout->payments" || cp["calls"] != 3.0 || cp["calls_per_s"] != 3.0/60 {
+		t.Errorf("checkout->payments for the first minute: %v, want 3 calls in 60 s", cp)
+	}
+	if now := out[2]; now["edge"] != "checkout->payments" || now["calls"] != 1.0 || now["errors"] != 0.0 || now["interval_start"] != t0.Add(time.Minute).Format(time.RFC3339Nano) {
+		t.Errorf("checkout->payments in the second minute: %v, want 1 call", now)
+	}
+	// payments->db had no call in the second minute: the third closes only checkout->payments.
 	out, _ = process(t, p, span("web", "checkout", "ok", t0.Add(130*time.Second), 0))
-	if len(out) != 2 || out[0]["edge"] != "checkout->payments" || out[0]["calls"] != 1.0 || out[1]["edge"] != "web->checkout" {
-		t.Errorf("second minute: %v, want checkout->payments with 1 call, then the new web->checkout", out)
+	if len(out) != 2 || out[0]["edge"] != "checkout->payments" || out[0]["complete"] != true || out[1]["edge"] != "web->checkout" {
+		t.Errorf("third minute: %v, want checkout->payments's second minute, then web->checkout so far", out)
 	}
 }
 
@@ -102,7 +106,7 @@ func TestEdgesUnseenForMaxAgeAreForgotten(t *testing.T) {
 		t.Error("a->b, seen every minute, was forgotten")
 	}
 	out, _ := process(t, p, span("c", "d", "ok", t0.Add(11*time.Minute), 0))
-	if len(out) != 1 || out[0]["first_seen"] != t0.Add(11*time.Minute).Format(time.RFC3339Nano) {
+	if len(out) != 1 || out[0]["first_seen"] != t0.Add(11*time.Minute).Format(time.RFC3339Nano) || out[0]["calls"] != 1.0 {
 		t.Errorf("c->d coming back wrote %v, want it as a new edge", out)
 	}
 }
