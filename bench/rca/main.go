@@ -4,7 +4,7 @@
 // correlate stream reading them from a file), and its incidents are scored against what was
 // injected, next to Alertmanager-style grouping by alertname computed on the same alerts.
 //
-//	go run ./bench/rca [-services 200] [-failures 500] [-noise 0.1] [-overlap 0.2] [-seed 1] [-bin ENGINE]
+//	go run ./bench/rca [-services 200] [-failures 500] [-noise 0.1] [-overlap 0.2] [-seed 1] [-failing uniform|dependents] [-alerts 1] [-bin ENGINE]
 //
 // Scores: notifications per failure (incidents opened, raw firing alerts, and group_by:
 // [alertname] notifications with group_wait 30s and group_interval 5m), root-cause top-1 and
@@ -36,6 +36,7 @@ type options struct {
 	bin                string
 	misses             int
 	failing            string
+	alerts             int
 }
 
 func main() {
@@ -47,6 +48,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed (the same seed makes the same graph, failures and alerts)")
 	flag.StringVar(&o.bin, "bin", "", "engine binary (default: built from this checkout)")
 	flag.StringVar(&o.failing, "failing", "uniform", "which services fail: uniform (any alike), or dependents (in proportion to 1 + how many services depend on them, transitively within 3 hops: databases behind many services fail most)")
+	flag.IntVar(&o.alerts, "alerts", 1, "alerts an affected service raises: 1 (one rule each), or 1 to N rules (error_rate, latency, saturation, slo_burn, queue_depth), as services alerting on several rules and SLOs do")
 	flag.IntVar(&o.misses, "misses", 0, "print this many failures whose root cause was missed, with their incident")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -76,8 +78,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("machine: %s; %d services, %d edges; %d failures (%.0f%% overlapping, %s), %d alerts (%d noise); seed %d\n",
-		benchutil.Machine(), len(g.nodes), g.edges(), len(sc.failures), 100*o.overlap, o.failing, len(sc.alerts), sc.noise, o.seed)
+	fmt.Printf("machine: %s; %d services, %d edges; %d failures (%.0f%% overlapping, %s, up to %d alerts per service), %d alerts (%d noise); seed %d\n",
+		benchutil.Machine(), len(g.nodes), g.edges(), len(sc.failures), 100*o.overlap, o.failing, o.alerts, len(sc.alerts), sc.noise, o.seed)
 	r := score(sc, incidents)
 	r.print(len(sc.failures))
 	for _, m := range r.misses[:min(o.misses, len(r.misses))] {

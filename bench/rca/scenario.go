@@ -87,7 +87,25 @@ var (
 	start        = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 	rootRules    = []string{"db_down", "error_rate", "latency", "saturation"}
 	symptomRules = []string{"error_rate", "latency"}
+	// moreRules are the further rules an affected service may raise with -alerts N > 1.
+	moreRules = []string{"error_rate", "latency", "saturation", "slo_burn", "queue_depth"}
 )
+
+// rules picks the rules an affected service raises: first, then with -alerts N > 1 up to
+// N-1 more of moreRules (distinct). With N = 1 it draws nothing more, so a seed makes the
+// same scenario as before the flag existed.
+func rules(rng *rand.Rand, first string, n int) []string {
+	out := []string{first}
+	if n <= 1 {
+		return out
+	}
+	for _, r := range rng.Perm(len(moreRules))[:rng.IntN(n)] {
+		if name := moreRules[r]; !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // newScenario injects the failures: each starts at its node, whose dependents (up to 3 hops
 // up) alert after 5–60 s each with probability 0.8; each lasts 3–10 minutes. Failures are 10
@@ -107,16 +125,20 @@ func newScenario(rng *rand.Rand, g *graph, o options) *scenario {
 		}
 		f := failure{node: pick(rng, g.nodes), start: t}
 		dur := time.Duration(3+rng.IntN(8)) * time.Minute
-		f.root = sc.add(alert{Rule: rootRules[rng.IntN(len(rootRules))], Severity: "critical", SourceID: f.node, StartedAt: t, ResolvedAt: t.Add(dur), failure: i})
+		rs := rules(rng, rootRules[rng.IntN(len(rootRules))], o.alerts)
+		f.root = sc.add(alert{Rule: rs[0], Severity: "critical", SourceID: f.node, StartedAt: t, ResolvedAt: t.Add(dur), failure: i})
+		for _, r := range rs[1:] {
+			sc.add(alert{Rule: r, Severity: "critical", SourceID: f.node, StartedAt: t, ResolvedAt: t.Add(dur), failure: i})
+		}
 		sc.failures = append(sc.failures, f)
-		sc.propagate(rng, g, f, i, dur)
+		sc.propagate(rng, g, f, i, dur, o.alerts)
 	}
 	sc.addNoise(rng, g, o.noise)
 	return sc
 }
 
 // propagate makes the symptoms of failure f: its dependents, breadth first, 3 hops up.
-func (sc *scenario) propagate(rng *rand.Rand, g *graph, f failure, i int, dur time.Duration) {
+func (sc *scenario) propagate(rng *rand.Rand, g *graph, f failure, i int, dur time.Duration, alerts int) {
 	delay := map[string]time.Duration{f.node: 0}
 	frontier := []string{f.node}
 	for range 3 {
@@ -128,7 +150,9 @@ func (sc *scenario) propagate(rng *rand.Rand, g *graph, f failure, i int, dur ti
 				}
 				delay[up] = delay[n] + time.Duration(5+rng.IntN(56))*time.Second
 				at := f.start.Add(delay[up])
-				sc.add(alert{Rule: symptomRules[rng.IntN(len(symptomRules))], Severity: "warning", SourceID: up, StartedAt: at, ResolvedAt: at.Add(dur), failure: i})
+				for _, r := range rules(rng, symptomRules[rng.IntN(len(symptomRules))], alerts) {
+					sc.add(alert{Rule: r, Severity: "warning", SourceID: up, StartedAt: at, ResolvedAt: at.Add(dur), failure: i})
+				}
 				next = append(next, up)
 			}
 		}
