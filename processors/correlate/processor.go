@@ -2,16 +2,14 @@ package correlate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/keyedstate"
 	"github.com/eventops/eventops-engine/engine/topology"
 	"github.com/eventops/eventops-engine/engine/types"
 )
@@ -36,13 +34,13 @@ type Processor struct {
 	lookup  engine.IterableLookup
 	learned engine.IterableLookup
 	clock   engine.Clock
-	parts   map[int32]*State
-	changed map[int32]map[string]bool // incident ids changed since Changes, per partition
+	// open is each partition's open incidents, by id, checkpointed.
+	open *keyedstate.Map[Incident]
 }
 
 func build(raw any, env engine.BuildEnv) (engine.Processor, error) {
 	cfg := raw.(*Config)
-	p := &Processor{cfg: cfg, set: cfg.settings(), clock: env.Clock, parts: map[int32]*State{}, changed: map[int32]map[string]bool{}}
+	p := &Processor{cfg: cfg, set: cfg.settings(), clock: env.Clock, open: keyedstate.New[Incident]("correlate: incident")}
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
@@ -145,20 +143,10 @@ func (p *Processor) Process(_ context.Context, batch []*engine.Record, rejects *
 }
 
 func (p *Processor) state(partition int32) *State {
-	st := p.parts[partition]
-	if st == nil {
-		st = &State{Open: map[string]*Incident{}}
-		p.parts[partition] = st
-	}
-	return st
+	return &State{Open: p.open.Partition(partition)}
 }
 
-func (p *Processor) noteChange(partition int32, id string) {
-	if p.changed[partition] == nil {
-		p.changed[partition] = map[string]bool{}
-	}
-	p.changed[partition][id] = true
-}
+func (p *Processor) noteChange(partition int32, id string) { p.open.Changed(partition, id) }
 
 // alert reads an alert record; ok is false for what correlation does not follow (pending).
 func (p *Processor) alert(rec *engine.Record) (Alert, bool, error) {
@@ -234,48 +222,18 @@ func (p *Processor) OutputType() *types.Type { return incidentType }
 // Changes reports the incidents changed since the last call: an open one's state, or its
 // deletion once it resolved or merged.
 func (p *Processor) Changes(put func(partition int32, key string, value []byte)) {
-	for partition, ids := range p.changed {
-		st := p.parts[partition]
-		for _, id := range slices.Sorted(maps.Keys(ids)) {
-			inc := st.Open[id]
-			if inc == nil {
-				put(partition, id, nil)
-				continue
-			}
-			b, _ := json.Marshal(inc)
-			put(partition, id, b)
-		}
-	}
-	p.changed = map[int32]map[string]bool{}
+	p.open.Changes(put)
 }
 
 // Export reports every open incident (engine.StateExporter), as Changes reports them.
 func (p *Processor) Export(put func(partition int32, key string, value []byte)) {
-	for partition, st := range p.parts {
-		for _, id := range slices.Sorted(maps.Keys(st.Open)) {
-			b, _ := json.Marshal(st.Open[id])
-			put(partition, id, b)
-		}
-	}
+	p.open.Export(put)
 }
 
 // Restore replaces partition's open incidents with entries.
 func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
-	st := &State{Open: map[string]*Incident{}}
-	for id, b := range entries {
-		var inc Incident
-		if err := json.Unmarshal(b, &inc); err != nil {
-			return fmt.Errorf("correlate: incident %s: %w", id, err)
-		}
-		st.Open[id] = &inc
-	}
-	p.parts[partition] = st
-	delete(p.changed, partition)
-	return nil
+	return p.open.Restore(partition, entries)
 }
 
 // Drop forgets partition's incidents.
-func (p *Processor) Drop(partition int32) {
-	delete(p.parts, partition)
-	delete(p.changed, partition)
-}
+func (p *Processor) Drop(partition int32) { p.open.Drop(partition) }

@@ -2,7 +2,6 @@ package servicegraph
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"github.com/eventops/eventops-engine/config"
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/eval"
+	"github.com/eventops/eventops-engine/engine/keyedstate"
 	"github.com/eventops/eventops-engine/engine/types"
 )
 
@@ -29,15 +29,16 @@ var Factory = engine.ProcessorFactory{
 type Processor struct {
 	cfg                    *Config
 	from, to, failed, time *eval.Program
+	edges                  *keyedstate.Map[Edge] // by partition and edge key, checkpointed
 	parts                  map[int32]*partState
-	changed                map[int32]map[string]bool // edges changed since Changes, per partition
 }
 
-// partState is what one input partition's spans showed.
+// partState is what one input partition's spans showed: its edges, and the times derived
+// from them.
 type partState struct {
 	current time.Time        // the interval being counted: the newest a span fell in
 	newest  time.Time        // the newest span's time
-	edges   map[string]*Edge // by edge key
+	edges   map[string]*Edge // by edge key: the partition's entries of Processor.edges
 }
 
 // Edge is one learned edge's state: plain data, checkpointed as JSON.
@@ -53,7 +54,7 @@ type Edge struct {
 
 func build(raw any, _ engine.BuildEnv) (engine.Processor, error) {
 	cfg := raw.(*Config)
-	p := &Processor{cfg: cfg, parts: map[int32]*partState{}, changed: map[int32]map[string]bool{}}
+	p := &Processor{cfg: cfg, edges: keyedstate.New[Edge]("service_graph: edge"), parts: map[int32]*partState{}}
 	progs := []struct {
 		dst  **eval.Program
 		src  config.Expr
@@ -211,18 +212,13 @@ func (p *Processor) forget(partition int32, part *partState) {
 func (p *Processor) partition(id int32) *partState {
 	part := p.parts[id]
 	if part == nil {
-		part = &partState{edges: map[string]*Edge{}}
+		part = &partState{edges: p.edges.Partition(id)}
 		p.parts[id] = part
 	}
 	return part
 }
 
-func (p *Processor) noteChange(partition int32, key string) {
-	if p.changed[partition] == nil {
-		p.changed[partition] = map[string]bool{}
-	}
-	p.changed[partition][key] = true
-}
+func (p *Processor) noteChange(partition int32, key string) { p.edges.Changed(partition, key) }
 
 // edgeRecord is e's record of its interval up to until: the interval's end once it
 // closed (complete), else the partition's newest span.
@@ -258,40 +254,23 @@ func (p *Processor) OutputType() *types.Type { return edgeType }
 
 // Changes reports the edges changed since the last call (engine.Stateful).
 func (p *Processor) Changes(put func(partition int32, key string, value []byte)) {
-	for partition, keys := range p.changed {
-		part := p.parts[partition]
-		for _, key := range slices.Sorted(maps.Keys(keys)) {
-			e := part.edges[key]
-			if e == nil {
-				put(partition, key, nil)
-				continue
-			}
-			b, _ := json.Marshal(e)
-			put(partition, key, b)
-		}
-	}
-	p.changed = map[int32]map[string]bool{}
+	p.edges.Changes(put)
 }
 
 // Export reports every edge (engine.StateExporter), as Changes reports them.
 func (p *Processor) Export(put func(partition int32, key string, value []byte)) {
-	for partition, part := range p.parts {
-		for _, key := range slices.Sorted(maps.Keys(part.edges)) {
-			b, _ := json.Marshal(part.edges[key])
-			put(partition, key, b)
-		}
-	}
+	p.edges.Export(put)
 }
 
-// Restore replaces partition's edges with entries.
+// Restore replaces partition's edges with entries; its interval and newest span are the
+// latest its edges hold.
 func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
-	part := &partState{edges: map[string]*Edge{}}
-	for key, b := range entries {
-		var e Edge
-		if err := json.Unmarshal(b, &e); err != nil {
-			return fmt.Errorf("service_graph: edge %s: %w", key, err)
-		}
-		part.edges[key] = &e
+	if err := p.edges.Restore(partition, entries); err != nil {
+		return err
+	}
+	delete(p.parts, partition)
+	part := p.partition(partition)
+	for _, e := range part.edges {
 		if e.Interval.After(part.current) {
 			part.current = e.Interval
 		}
@@ -299,13 +278,11 @@ func (p *Processor) Restore(partition int32, entries map[string][]byte) error {
 			part.newest = e.LastSeen
 		}
 	}
-	p.parts[partition] = part
-	delete(p.changed, partition)
 	return nil
 }
 
 // Drop forgets partition's edges.
 func (p *Processor) Drop(partition int32) {
+	p.edges.Drop(partition)
 	delete(p.parts, partition)
-	delete(p.changed, partition)
 }
