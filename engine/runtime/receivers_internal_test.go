@@ -47,3 +47,30 @@ func TestReloadRefusesToChangeAnHTTPInput(t *testing.T) {
 		}
 	}
 }
+
+// A lookup kept in a topic is followed from the start of the run: a reload that adds one or
+// changes its topic is refused and says so; adding a file lookup is not.
+func TestReloadRefusesToAddALookupKeptInATopic(t *testing.T) {
+	with := func(lookups map[string]config.Lookup) *config.Pipeline {
+		return &config.Pipeline{Lookups: lookups}
+	}
+	base := with(map[string]config.Lookup{"calls": {Topic: "edges"}})
+	for _, tc := range []struct {
+		name      string
+		old, next *config.Pipeline
+		want      string
+	}{
+		{"unchanged", base, with(map[string]config.Lookup{"calls": {Topic: "edges"}}), ""},
+		{"a file lookup added", base, with(map[string]config.Lookup{"calls": {Topic: "edges"}, "cmdb": {File: "cmdb.csv", Key: "id"}}), ""},
+		{"a topic lookup added", with(nil), base, "lookups.calls: adding a lookup kept in a topic needs a restart"},
+		{"another topic", base, with(map[string]config.Lookup{"calls": {Topic: "edges2"}}), "lookups.calls: changing a lookup's file, topic or key needs a restart"},
+	} {
+		err := notReloadable(tc.old, tc.next)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
