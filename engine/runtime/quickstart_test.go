@@ -87,7 +87,12 @@ func TestQuickstartRunsOnTheLocalStore(t *testing.T) {
 	eventually(t, 10*time.Second, "the alert resolved after the restart", func() bool {
 		return len(get(f, "/alerts/firing")) == 0
 	})
-	if rows := get(f, "/metrics/cpu?tenant=acme&host=host-a"); len(rows) != 2 || rows[0]["value"] != 50.0 {
+	// The alert and the reading are stored by different streams: wait for the reading too.
+	eventually(t, 10*time.Second, "the new reading in /metrics/cpu after the restart", func() bool {
+		rows = get(f, "/metrics/cpu?tenant=acme&host=host-a")
+		return len(rows) == 2
+	})
+	if rows[0]["value"] != 50.0 {
 		t.Fatalf("/metrics/cpu after the restart: %v, want the new reading then the first", rows)
 	}
 	if rows := get(f, "/alerts?tenant=acme"); len(rows) != 2 || rows[0]["state"] != "resolved" || rows[1]["state"] != "firing" {
