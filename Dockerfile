@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t eventops-engine .
-# Run:   docker run --rm -p 8088:8088 eventops-engine -c /etc/eventops/examples/eventops-flow.yaml
+# Run:   docker run --rm -p 127.0.0.1:8088:8088 -e EVENTOPS_API_LISTEN=0.0.0.0:8088 -e EVENTOPS_API_INSECURE=true \
+#          eventops-engine -c /etc/eventops/examples/eventops-flow.yaml
+#        (the API has no auth in that example: publish it on the host's loopback only, or add
+#        api.auth, docs/security.md)
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -652,9 +653,14 @@ func (l *loader) checkAPI(p *Pipeline) {
 	everyInterface := func(port string) string {
 		return fmt.Sprintf("%q (every interface) or %q (this machine only)", ":"+port, "127.0.0.1:"+port)
 	}
-	if _, problem := splitAddress(p.API.Listen, "8088", everyInterface); problem != "" {
+	host, problem := splitAddress(p.API.Listen, "8088", everyInterface)
+	if problem != "" {
 		l.errs.Add(l.posOf("api.listen"), "api.listen", "listen address %q %s", p.API.Listen, problem)
+	} else {
+		l.checkAPIExposure(p.API, host)
 	}
+	l.checkAPIAuth(p.API.Auth)
+	l.checkOrigins(p.API.AllowOrigins)
 	tables := l.writtenTables(p)
 	written := slices.Sorted(maps.Keys(tables.stores))
 	firstPath := map[string]Pos{}
@@ -815,4 +821,79 @@ func routeKinds(r Route) []string {
 		}
 	}
 	return kinds
+}
+
+// checkAPIExposure refuses an API that other machines reach without auth, unless insecure
+// says so (and then warns).
+func (l *loader) checkAPIExposure(a *API, host string) {
+	switch {
+	case isLoopback(host) || a.Auth != nil:
+		if a.Insecure {
+			l.warns.AddWarning(l.posOf("api.insecure"), "api.insecure", "insecure: true has no effect: the API %s", map[bool]string{true: "listens on this machine only", false: "has auth"}[isLoopback(host)])
+		}
+	case a.Insecure:
+		l.warns.AddWarning(l.posOf("api.insecure"), "api.insecure", "the API listens on %q without auth: anyone who can connect reads every tenant's data and can reload the pipeline (docs/security.md)", a.Listen)
+	default:
+		l.errs.Add(l.posOf("api.listen"), "api.listen", "the API would listen on %q, which other machines reach, without auth: add api.auth with tokens (docs/security.md), listen on 127.0.0.1, or set api.insecure: true if the network is protected otherwise", a.Listen)
+	}
+}
+
+// minTokenLength keeps tokens out of reach of guessing: 16 random characters.
+const minTokenLength = 16
+
+// checkAPIAuth checks the tokens: each is one of token and file, long enough, with known
+// scopes; a tenant-bound one is not admin; names are unique.
+func (l *loader) checkAPIAuth(auth *APIAuth) {
+	if auth == nil {
+		return
+	}
+	if len(auth.Tokens) == 0 {
+		l.errs.Add(l.posOf("api.auth"), "api.auth", "auth needs at least one token under tokens")
+	}
+	names := map[string]bool{}
+	for i := range auth.Tokens {
+		t := &auth.Tokens[i]
+		path := indexPath("api.auth.tokens", i)
+		if names[t.Name] {
+			l.errs.Add(l.posOf(path+".name"), path+".name", "another token is named %q: names tell tokens apart in logs", t.Name)
+		}
+		names[t.Name] = true
+		l.checkToken(t, path)
+	}
+}
+
+func (l *loader) checkToken(t *APIToken, path string) {
+	switch {
+	case t.Token != "" && t.File != "":
+		l.errs.Add(l.posOf(path+".file"), path, "set exactly one of token and file, not both")
+	case t.File != "":
+		l.resolveFile(&t.File, path+".file")
+	case t.Token == "":
+		l.errs.Add(l.posOf(path), path, "the token is empty: set token (e.g. ${EVENTOPS_API_TOKEN}, which must then be set) or file")
+	case len(t.Token) < minTokenLength:
+		l.errs.Add(l.posOf(path+".token"), path+".token", "the token has %d characters; use at least %d random ones (e.g. openssl rand -hex 16)", len(t.Token), minTokenLength)
+	}
+	for j, sc := range t.Scopes {
+		if sc != "read" && sc != "admin" {
+			sp := indexPath(path+".scopes", j)
+			l.errs.Add(l.posOf(sp), sp, "unknown scope %q: scopes are read and admin", sc)
+		}
+	}
+	if t.Tenant != "" && slices.Contains(t.Scopes, "admin") {
+		l.errs.Add(l.posOf(path+".tenant"), path+".tenant", "a token bound to a tenant cannot have scope admin: admin reloads the whole pipeline and silences every tenant's alerts")
+	}
+}
+
+// checkOrigins checks allow_origins: each is *, or scheme://host[:port].
+func (l *loader) checkOrigins(origins []string) {
+	for i, o := range origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			p := indexPath("api.allow_origins", i)
+			l.errs.Add(l.posOf(p), p, "origin %q must be scheme://host[:port] (e.g. https://ops.example.com) or *", o)
+		}
+	}
 }

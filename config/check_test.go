@@ -44,7 +44,10 @@ func TestListenAddresses(t *testing.T) {
 		name, yaml string
 		want       string // a part of the one finding; "" for none
 	}{
-		{"api on every interface", "broker: {embedded: {}}\napi: {listen: \":8088\"}\n", ""},
+		{"api on every interface", "broker: {embedded: {}}\napi: {listen: \":8088\"}\n", `api.listen: the API would listen on ":8088", which other machines reach, without auth: add api.auth`},
+		{"api on every interface, insecure (a warning: TestInsecureAPIIsAWarning)", "broker: {embedded: {}}\napi: {listen: \":8088\", insecure: true}\n", ""},
+		{"api on every interface, with auth", "broker: {embedded: {}}\napi: {listen: \":8088\", auth: {tokens: [{name: ci, token: 0123456789abcdef}]}}\n", ""},
+		{"api on a LAN address", "broker: {embedded: {}}\napi: {listen: \"10.0.0.5:8088\"}\n", `which other machines reach, without auth`},
 		{"api on IPv6 loopback", "broker: {embedded: {}}\napi: {listen: \"[::1]:8088\"}\n", ""},
 		{"api on a host name", "broker: {embedded: {}}\napi: {listen: \"localhost:8088\"}\n", ""},
 		{"api port alone", "broker: {embedded: {}}\napi: {listen: 8088}\n", `api.listen: listen address "8088" must be host:port, not a port alone: write ":8088"`},
@@ -129,6 +132,48 @@ func TestTopicCycles(t *testing.T) {
 				if !strings.Contains(got[i], w) {
 					t.Errorf("finding %d:\n got %s\nwant it to hold %s", i, got[i], w)
 				}
+			}
+		})
+	}
+}
+
+// insecure: true lets the API listen beyond this machine without auth, and lint says what
+// that exposes.
+func TestInsecureAPIIsAWarning(t *testing.T) {
+	p, err := LoadBytes("x.yaml", []byte("version: 1\ndead_letter: dlq\ntopics: {dlq: {}}\nbroker: {embedded: {}}\napi: {listen: \":8088\", insecure: true}\n"), testRegistry(), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Msg, "anyone who can connect reads every tenant's data") {
+		t.Errorf("warnings %v, want one saying what insecure exposes", p.Warnings)
+	}
+}
+
+// Tokens: one of token and file, long enough, known scopes, no admin bound to a tenant,
+// unique names; a bad origin is named.
+func TestAPIAuthSettings(t *testing.T) {
+	const head = "version: 1\ndead_letter: dlq\ntopics: {dlq: {}}\nbroker: {embedded: {}}\n"
+	for _, tc := range []struct {
+		name, api, want string
+	}{
+		{"a read token", `{auth: {tokens: [{name: r, token: 0123456789abcdef}]}}`, ""},
+		{"short", `{auth: {tokens: [{name: r, token: secret}]}}`, "api.auth.tokens[0].token: the token has 6 characters; use at least 16"},
+		{"empty (an unset variable)", `{auth: {tokens: [{name: r, token: ""}]}}`, "api.auth.tokens[0]: the token is empty"},
+		{"both", `{auth: {tokens: [{name: r, token: 0123456789abcdef, file: t.txt}]}}`, "set exactly one of token and file"},
+		{"unknown scope", `{auth: {tokens: [{name: r, token: 0123456789abcdef, scopes: [write]}]}}`, `api.auth.tokens[0].scopes[0]: unknown scope "write"`},
+		{"admin of a tenant", `{auth: {tokens: [{name: r, token: 0123456789abcdef, scopes: [admin], tenant: acme}]}}`, "cannot have scope admin"},
+		{"same name", `{auth: {tokens: [{name: r, token: 0123456789abcdef}, {name: r, token: fedcba9876543210}]}}`, `api.auth.tokens[1].name: another token is named "r"`},
+		{"no tokens", `{auth: {tokens: []}}`, "auth needs at least one token"},
+		{"bad origin", `{allow_origins: ["ops.example.com"]}`, `api.allow_origins[0]: origin "ops.example.com" must be scheme://host[:port]`},
+		{"good origins", `{allow_origins: ["https://ops.example.com", "http://127.0.0.1:3000", "*"]}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := loadFindings(t, head+"api: "+tc.api+"\n")
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("want no finding, got %q", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("want one finding containing %q, got %q", tc.want, got)
 			}
 		})
 	}

@@ -179,7 +179,7 @@ func TestLoadFull(t *testing.T) {
 		{"threshold for", p.Streams[1].Processors[0].Config.(*fakeThreshold).Rules[0].For, Duration(2 * time.Minute)},
 		{"sink tables", []string{postgresOf(t, p.Sinks[0].Plugin).Table, postgresOf(t, p.Sinks[1].Plugin).Table}, []string{"metrics", "alerts"}},
 		{"sink dedupe_key default", postgresOf(t, p.Sinks[0].Plugin).DedupeKey, "event_id"},
-		{"api listen", p.API.Listen, ":8088"},
+		{"api listen", p.API.Listen, "127.0.0.1:8088"},
 		{"route limit", p.API.Routes[0].Limit, 1000},
 		{"route limit default", p.API.Routes[1].Limit, 100},
 		{"route where order", []string{p.API.Routes[0].Where[0].Name, p.API.Routes[0].Where[1].Name}, []string{"tenant", "metric"}},

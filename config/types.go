@@ -398,7 +398,7 @@ func (s Sink) StreamName() string {
 
 // API is the HTTP server.
 type API struct {
-	Listen    string `yaml:"listen" default:":8088" doc:"Address to listen on."`
+	Listen    string `yaml:"listen" default:"127.0.0.1:8088" doc:"Address to listen on. An address other machines reach (\":8088\", \"0.0.0.0:8088\", a LAN address) needs auth, or insecure: true."`
 	Dashboard *bool  `yaml:"dashboard" default:"true" doc:"Serve the dashboard at /."`
 	// The limits below keep the server answering under abuse (slow or idle clients holding
 	// connections, floods, oversized requests); docs/reliability.md explains them.
@@ -409,6 +409,25 @@ type API struct {
 	MaxHeaderBytes Size     `yaml:"max_header_bytes" default:"8KiB" doc:"Largest request head (request line and headers); a larger one gets 431, or 414 when the request line alone does not fit. Each connection holds a buffer of this size."`
 	MaxURLBytes    Size     `yaml:"max_url_bytes" default:"4KiB" doc:"Longest request URL (path and query); a longer one gets 414. A URL is also limited by max_header_bytes."`
 	Routes         []Route  `yaml:"routes" doc:"Query and stream routes."`
+	Auth           *APIAuth `yaml:"auth" doc:"Who may call the API: bearer tokens, each with scopes and optionally a tenant. Without it every request is served, and the API may listen only on a loopback address (127.0.0.1, ::1, localhost) unless insecure: true. docs/security.md."`
+	Insecure       bool     `yaml:"insecure" doc:"Serve without auth on an address other machines reach. Anyone who can connect reads every tenant's data and can reload the pipeline: only for a network that is itself protected."`
+	AllowOrigins   []string `yaml:"allow_origins" doc:"Web origins (scheme://host[:port], or *) whose pages may read the API from a browser (CORS): reads with an Authorization header are allowed from them. Default none: other origins' pages cannot read responses."`
+}
+
+// APIAuth is the API's authentication: bearer tokens with scopes.
+type APIAuth struct {
+	Tokens  []APIToken `yaml:"tokens" required:"true" doc:"The tokens the API accepts, sent as Authorization: Bearer TOKEN (or X-API-Key: TOKEN)."`
+	Metrics string     `yaml:"metrics" default:"read" enum:"open,read" doc:"/-/metrics: open (a Prometheus scrapes it without a token) or read (a token with scope read)."`
+}
+
+// APIToken is one accepted token. Only its SHA-256 is kept in memory; it never appears in
+// logs, errors or /-/reload.
+type APIToken struct {
+	Name   string   `yaml:"name" required:"true" doc:"Names the token in logs and metrics (never the token itself)."`
+	Token  string   `yaml:"token" doc:"The token itself, best from the environment: ${EVENTOPS_API_TOKEN}. At least 16 characters. Set exactly one of token and file."`
+	File   string   `yaml:"file" doc:"A file whose first line is the token (a mounted secret); read at start."`
+	Scopes []string `yaml:"scopes" doc:"read (table routes, streams, topology, /-/routes, /api/v2 reads, GET /-/reload) and admin (POST /-/reload, making and expiring silences; admin includes read). Default [read]."`
+	Tenant string   `yaml:"tenant" doc:"Binds the token to one tenant: table routes answer only that tenant's rows (a tenant query parameter that names another is a 403), streams send only its records, /api/v2/alerts only its alerts. A tenant-bound token cannot have scope admin."`
 }
 
 // Bounds of the API's size limits: below them ordinary requests (a browser's cookies and
@@ -446,12 +465,13 @@ func (a *API) Validate() error {
 
 // Route is one API route: either a table query or a live stream of a topic.
 type Route struct {
-	Path    string   `yaml:"path" required:"true" doc:"URL path, e.g. /metrics/cpu."`
-	Table   string   `yaml:"table" doc:"Table to query (one written by a sink or output)."`
-	Where   Fields   `yaml:"where" doc:"Column to expression over the request (query.<param>); a missing query parameter is a 400."`
-	Order   string   `yaml:"order" doc:"Column and direction, e.g. 'ts desc'."`
-	Limit   int      `yaml:"limit" default:"100" doc:"Maximum rows; a request may ask for fewer with ?limit=."`
-	Columns []string `yaml:"columns" doc:"Columns to return; default all."`
+	Path         string   `yaml:"path" required:"true" doc:"URL path, e.g. /metrics/cpu."`
+	Table        string   `yaml:"table" doc:"Table to query (one written by a sink or output)."`
+	Where        Fields   `yaml:"where" doc:"Column to expression over the request (query.<param>); a missing query parameter is a 400."`
+	Order        string   `yaml:"order" doc:"Column and direction, e.g. 'ts desc'."`
+	Limit        int      `yaml:"limit" default:"100" doc:"Maximum rows; a request may ask for fewer with ?limit=."`
+	Columns      []string `yaml:"columns" doc:"Columns to return; default all."`
+	TenantColumn string   `yaml:"tenant_column" doc:"The table's column holding each row's tenant, which a tenant-bound token (api.auth) is held to; default tenant when the table has one (the built-in tables do). A route over a table without one cannot be read with a tenant-bound token."`
 	// LatestBy makes a history table answer with current state: the alerts table keeps every
 	// transition, and latest_by: fingerprint with where state = "firing" lists what fires now.
 	LatestBy string   `yaml:"latest_by" doc:"Keep only the newest row (by ts) of each value of this column before where applies, e.g. latest_by: fingerprint on the alerts table with where: {state: '\"firing\"'} lists the alerts firing now."`

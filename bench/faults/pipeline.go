@@ -21,7 +21,7 @@ func pipelineEdits(root, brokers, dsn, api string) [][2]string {
 		// An idle partition's last windows would close on the wall clock: not comparable.
 		{"          late: ops.late.v1\n", "          late: ops.late.v1\n          idle_timeout: 0s\n"},
 		{`dsn: "${PG_DSN:-postgres://eventops:eventops@localhost:5432/eventops}"`, fmt.Sprintf("dsn: %q", dsn)},
-		{`listen: ":8088"`, fmt.Sprintf("listen: %q", api)},
+		{`listen: "${EVENTOPS_API_LISTEN:-127.0.0.1:8088}"`, fmt.Sprintf("listen: %q", api)},
 	}
 }
 

@@ -318,7 +318,7 @@ func writePipeline(root, dir, brokerAddr, apiAddr string, remote bool) (string, 
 	for _, r := range [][2]string{
 		{"127.0.0.1:9092", brokerAddr},
 		{"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0"},
-		{`listen: ":8088"`, fmt.Sprintf("listen: %q", apiAddr)},
+		{`listen: "127.0.0.1:8088"`, fmt.Sprintf("listen: %q", apiAddr)},
 		{"data/", filepath.Join(dir, "data") + "/"},
 		{"../schemas/", filepath.Join(root, "schemas") + "/"},
 		{"file: cmdb.csv", "file: " + filepath.Join(root, "examples", "cmdb.csv")},

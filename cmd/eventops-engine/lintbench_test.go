@@ -168,7 +168,7 @@ func bigPipelineYAML() string {
 	}
 	p("")
 	p("api:")
-	p("  listen: \":8088\"")
+	p("  listen: \"127.0.0.1:8088\"")
 	p("  routes:")
 	p("    - path: /metrics")
 	p("      table: metrics")

@@ -90,7 +90,7 @@ func (s *Server) getSilences(c *fiber.Ctx) error {
 	now := s.deps.Clock.Now()
 	out := []gettableSilence{}
 	for _, si := range allSilences(ds) {
-		if filter.selectsSilence(si) {
+		if filter.selectsSilence(si) && silenceOfTenant(si, principalOf(c)) {
 			g := gettableSilence{Silence: si}
 			g.Status.State = silenceState(si, now)
 			out = append(out, g)
@@ -105,7 +105,7 @@ func (s *Server) getSilence(c *fiber.Ctx) error {
 		return err
 	}
 	for _, si := range allSilences(ds) {
-		if si.ID == c.Params("id") {
+		if si.ID == c.Params("id") && silenceOfTenant(si, principalOf(c)) {
 			g := gettableSilence{Silence: si}
 			g.Status.State = silenceState(si, s.deps.Clock.Now())
 			return c.JSON(g)
@@ -196,7 +196,7 @@ func (s *Server) getAlerts(c *fiber.Ctx) error {
 		for _, a := range d.DispatchedAlerts() {
 			g := gettableAlertOf(a)
 			suppressed := g.Status.State == "suppressed"
-			if !filter.selects(a.Labels) || (!suppressed && !want("active")) ||
+			if !alertOfTenant(a, principalOf(c)) || !filter.selects(a.Labels) || (!suppressed && !want("active")) ||
 				(len(a.SilencedBy) > 0 && !want("silenced")) || (len(a.InhibitedBy) > 0 && !want("inhibited")) {
 				continue
 			}
@@ -311,4 +311,24 @@ func matches(m engine.SilenceMatcher, value string) bool {
 		ok = re.MatchString(value)
 	}
 	return ok == m.IsEqual
+}
+
+// alertOfTenant says whether who may see alert a: any alert without a tenant-bound token,
+// else one labelled with its tenant.
+func alertOfTenant(a engine.DispatchedAlert, who *principal) bool {
+	return who == nil || who.tenant == "" || a.Labels["tenant_id"] == who.tenant
+}
+
+// silenceOfTenant says whether who may see silence si: any without a tenant-bound token,
+// else one that only mutes its tenant's alerts (a matcher tenant_id="its tenant").
+func silenceOfTenant(si engine.Silence, who *principal) bool {
+	if who == nil || who.tenant == "" {
+		return true
+	}
+	for _, m := range si.Matchers {
+		if m.Name == "tenant_id" && m.IsEqual && !m.IsRegex && m.Value == who.tenant {
+			return true
+		}
+	}
+	return false
 }

@@ -89,6 +89,18 @@ type event struct {
 	// it has no id, so a client's Last-Event-ID stays its position in the topic, and it is
 	// not replayed to clients that connect later.
 	name string
+	// tenant is the record's tenant_id ("" when it has none): a client with a tenant-bound
+	// token is sent only its tenant's records.
+	tenant string
+}
+
+// recordEvent is the event of a record read from a topic.
+func recordEvent(r *kgo.Record) *event {
+	var t struct {
+		Tenant string `json:"tenant_id"`
+	}
+	_ = json.Unmarshal(r.Value, &t) // a value that is no object has no tenant
+	return &event{partition: r.Partition, offset: r.Offset, data: eventData(r.Value), tenant: t.Tenant}
 }
 
 // eventData turns a record value into one line: JSON is compacted, anything else becomes a
@@ -229,7 +241,7 @@ func (h *hub) run(ctx context.Context) {
 			h.log.Warn("api: SSE consumer fetch error", "partition", p, "err", err)
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
-			h.publish(&event{partition: r.Partition, offset: r.Offset, data: eventData(r.Value)})
+			h.publish(recordEvent(r))
 		})
 	}
 }
@@ -350,7 +362,7 @@ func (h *hub) backfill(ctx context.Context, gaps map[int32][2]int64, emit func(*
 				return
 			}
 			if r.Offset < g[1] && !r.Attrs.IsControl() {
-				byPartition[r.Partition] = append(byPartition[r.Partition], &event{partition: r.Partition, offset: r.Offset, data: eventData(r.Value)})
+				byPartition[r.Partition] = append(byPartition[r.Partition], recordEvent(r))
 			}
 			if r.Offset >= g[1]-1 {
 				pending[r.Partition] = false
@@ -403,6 +415,10 @@ func eventName(path string) string {
 
 func (r *streamRoute) serve(c *fiber.Ctx) error {
 	deps := r.srv.deps
+	tenant := ""
+	if who := principalOf(c); who != nil {
+		tenant = who.tenant
+	}
 	resume := parsePosition(c.Get("Last-Event-ID"))
 	conn := c.Context().Conn()
 
@@ -433,7 +449,7 @@ func (r *streamRoute) serve(c *fiber.Ctx) error {
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer gauge.Dec()
 		defer r.hub.unsubscribe(sub.client)
-		if err := r.stream(ctx, w, sub, conn); err != nil && !errors.Is(err, errStreamEnded) {
+		if err := r.stream(ctx, w, sub, conn, tenant); err != nil && !errors.Is(err, errStreamEnded) {
 			r.srv.log.Debug("api: SSE client gone", "path", r.path, "err", err)
 		}
 	})
@@ -442,7 +458,7 @@ func (r *streamRoute) serve(c *fiber.Ctx) error {
 
 var errStreamEnded = errors.New("stream ended")
 
-func (r *streamRoute) stream(ctx context.Context, w *bufio.Writer, sub subscription, conn net.Conn) error {
+func (r *streamRoute) stream(ctx context.Context, w *bufio.Writer, sub subscription, conn net.Conn, tenant string) error {
 	cursor := sub.cursor
 	send := func(ev *event) error {
 		if ev.name != "" {
@@ -455,6 +471,9 @@ func (r *streamRoute) stream(ctx context.Context, w *bufio.Writer, sub subscript
 			return nil // already seen (the replay and the live feed can overlap a resume point)
 		}
 		cursor[ev.partition] = ev.offset + 1
+		if tenant != "" && ev.tenant != tenant {
+			return nil // another tenant's record: passed over, so a resume starts after it
+		}
 		fmt.Fprintf(w, "id: %s\nevent: %s\ndata: ", cursor, r.event)
 		w.Write(ev.data)
 		w.WriteString("\n\n")

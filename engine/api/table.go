@@ -35,6 +35,9 @@ type tableRoute struct {
 	params  []string // query parameters the filters read, for /-/routes
 	// latestBy keeps only the newest row (by latestTime) per value of this column.
 	latestBy string
+	// tenantColumn holds each row's tenant: a tenant-bound token reads only rows whose value
+	// is its tenant. "" when the table has none (such a token cannot read the route).
+	tenantColumn string
 }
 
 // latestTime is the column that tells the newest row for latest_by: every built-in table
@@ -131,6 +134,14 @@ func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string
 	if t.orderBy != "" && !slices.Contains(cols, t.orderBy) {
 		errs.Add(at.or(path+".order", path), path+".order", "%s", unknown(t.orderBy))
 	}
+	switch {
+	case r.TenantColumn != "" && !slices.Contains(cols, r.TenantColumn):
+		errs.Add(at.or(path+".tenant_column", path), path+".tenant_column", "%s", unknown(r.TenantColumn))
+	case r.TenantColumn != "":
+		t.tenantColumn = r.TenantColumn
+	case slices.Contains(cols, "tenant"):
+		t.tenantColumn = "tenant"
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -147,6 +158,10 @@ func (t *tableRoute) serve(c *fiber.Ctx) error {
 		pathParams[k] = v
 	}
 
+	who := principalOf(c)
+	if err := t.bindTenant(c, who, query); err != nil {
+		return err
+	}
 	limit := t.limit
 	if raw, ok := query["limit"].(string); ok {
 		n, err := strconv.Atoi(raw)
@@ -180,6 +195,11 @@ func (t *tableRoute) serve(c *fiber.Ctx) error {
 		q.Where = append(q.Where, store.Cond{Column: w.column, Value: v})
 	}
 
+	if who != nil && who.tenant != "" {
+		if err := t.restrictToTenant(c, who, &q); err != nil {
+			return err
+		}
+	}
 	rows, err := t.store.Query(c.UserContext(), q)
 	if errors.Is(err, store.ErrBadQuery) {
 		// The request asked for something the table cannot answer (?value=high on a number
@@ -224,4 +244,37 @@ func (v *paramVisitor) Visit(node *ast.Node) {
 		return
 	}
 	v.params = append(v.params, name.Value)
+}
+
+// bindTenant fills the tenant query parameter of a tenant-bound token's request with its
+// tenant, and refuses one that names another or a route that has no tenant column.
+func (t *tableRoute) bindTenant(c *fiber.Ctx, who *principal, query map[string]any) error {
+	if who == nil || who.tenant == "" {
+		return nil
+	}
+	if t.tenantColumn == "" {
+		return t.srv.refuse(c, fiber.StatusForbidden, "tenant", who, "token %q reads one tenant's rows, and table %s has no tenant column (set the route's tenant_column)", who.name, t.table)
+	}
+	if asked, ok := query["tenant"]; ok && asked != who.tenant {
+		return t.srv.refuse(c, fiber.StatusForbidden, "tenant", who, "token %q reads tenant %q only", who.name, who.tenant)
+	}
+	query["tenant"] = who.tenant
+	return nil
+}
+
+// restrictToTenant makes the query's condition on the tenant column the token's tenant,
+// whatever the route's filters chose: refused when they chose another.
+func (t *tableRoute) restrictToTenant(c *fiber.Ctx, who *principal, q *store.Query) error {
+	var where []store.Cond
+	for _, w := range q.Where {
+		if w.Column != t.tenantColumn {
+			where = append(where, w)
+			continue
+		}
+		if fmt.Sprint(w.Value) != who.tenant {
+			return t.srv.refuse(c, fiber.StatusForbidden, "tenant", who, "token %q reads tenant %q only", who.name, who.tenant)
+		}
+	}
+	q.Where = append(where, store.Cond{Column: t.tenantColumn, Value: who.tenant})
+	return nil
 }

@@ -35,7 +35,7 @@ func TestOtelExampleWithTheRealClients(t *testing.T) {
 	src, err := os.ReadFile(file)
 	must(t, err)
 	text := string(src)
-	for _, old := range []string{"listen: 127.0.0.1:9092", `listen: "127.0.0.1:4318"`, `listen: "127.0.0.1:4317"`, `listen: "127.0.0.1:9201"`, `listen: ":8088"`} {
+	for _, old := range []string{"listen: 127.0.0.1:9092", `listen: "127.0.0.1:4318"`, `listen: "127.0.0.1:4317"`, `listen: "127.0.0.1:9201"`, `listen: "127.0.0.1:8088"`} {
 		if !strings.Contains(text, old) {
 			t.Fatalf("otel.yaml no longer contains %q; update the test", old)
 		}

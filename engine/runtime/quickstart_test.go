@@ -182,7 +182,7 @@ func quickstart(t *testing.T, replace map[string]string) (string, string) {
 	src, err := os.ReadFile(file)
 	must(t, err)
 	text := string(src)
-	all := map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: ":8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0"}
+	all := map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: "127.0.0.1:8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0"}
 	maps.Copy(all, replace)
 	for old, new := range all {
 		if !strings.Contains(text, old) {

@@ -63,6 +63,9 @@ type Metrics struct {
 	SSEClients *prometheus.GaugeVec
 	// SSEDropped counts SSE clients disconnected because they fell too far behind. Labels: path.
 	SSEDropped *prometheus.CounterVec
+	// APIAuthFailures counts API requests refused for their credentials. Labels: reason
+	// (missing, invalid, scope, tenant, cross_site).
+	APIAuthFailures *prometheus.CounterVec
 	// HTTPInputRequests counts the requests of receivers (http, prometheus_remote_write
 	// inputs) by answer. Labels: stream, input, code.
 	HTTPInputRequests *prometheus.CounterVec
@@ -133,6 +136,7 @@ func New() *Metrics {
 	m.BrokerUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_broker_up", Help: "Whether the broker answered the engine's last metadata request (1) or not (0)."})
 	m.SSEClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Connected Server-Sent Events clients."}, []string{"path"})
 	m.SSEDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total", Help: "SSE clients disconnected for falling behind."}, []string{"path"})
+	m.APIAuthFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_api_auth_failures_total", Help: "API requests refused: no token (missing), an unknown one (invalid), a token without the scope (scope) or tenant (tenant) the request needs, or a state-changing request from another site (cross_site)."}, []string{"reason"})
 	m.HTTPInputRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_requests_total", Help: "Requests to receivers (http, prometheus_remote_write, otlp inputs), by the status code they were answered with (HTTP: 2xx stored, 429 send again later; gRPC: OK, RESOURCE_EXHAUSTED send again later)."}, []string{"stream", "input", "code"})
 	m.HTTPInputRecords = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_records_total", Help: "Records receivers (http, prometheus_remote_write, otlp inputs) stored in their topic."}, []string{"stream", "input"})
 	m.HTTPInputRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_http_input_rejected_total", Help: "Items (data points, log records, spans) receivers left out of a request whose rest they stored, and reported to the client as OTLP partial success: records over the broker's max_record_bytes."}, []string{"stream", "input"})
@@ -155,7 +159,7 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.Reloads, m.ConfigReloadSuccess, m.ConfigReloadTime, m.SwapPause} {
 		f(c)
 	}
-	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.RecordsShared, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.CompactionsDeferred, m.SSEClients, m.SSEDropped} {
+	for _, c := range []prometheus.Collector{m.RecordsIn, m.RecordsOut, m.RecordsShared, m.ProcessorIn, m.ProcessorOut, m.Errors, m.DeadLetters, m.OutputRetries, m.ConsumerLag, m.StageSeconds, m.SinkBatchSeconds, m.SinkBatchRows, m.SinkDuplicates, m.AlertsEmitted, m.LateRecords, m.Checkpoints, m.CheckpointEntries, m.CheckpointAborts, m.StateRestores, m.StreamCondition, m.BrokerUp, m.CompactionsDeferred, m.SSEClients, m.SSEDropped, m.APIAuthFailures} {
 		f(c)
 	}
 	f(acceptErrors{})
