@@ -471,6 +471,7 @@ type Route struct {
 	Order        string   `yaml:"order" doc:"Column and direction, e.g. 'ts desc'."`
 	Limit        int      `yaml:"limit" default:"100" doc:"Maximum rows; a request may ask for fewer with ?limit=."`
 	Columns      []string `yaml:"columns" doc:"Columns to return; default all."`
+	TimeColumn   string   `yaml:"time_column" doc:"The table's time column that the request parameters from and to bound (from included, to not; each an RFC 3339 time, now, or a duration before now: -1h, -30m, -7d); default ts when the table has one."`
 	TenantColumn string   `yaml:"tenant_column" doc:"The table's column holding each row's tenant, which a tenant-bound token (api.auth) is held to; default tenant when the table has one (the built-in tables do). A route over a table without one cannot be read with a tenant-bound token."`
 	// LatestBy makes a history table answer with current state: the alerts table keeps every
 	// transition, and latest_by: fingerprint with where state = "firing" lists what fires now.

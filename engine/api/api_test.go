@@ -44,6 +44,12 @@ rows:
 				continue rows
 			}
 		}
+		if q.Range != nil {
+			ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r[q.Range.Column]))
+			if err != nil || !q.Range.Holds(ts) {
+				continue rows
+			}
+		}
 		out = append(out, r)
 	}
 	if q.OrderBy != "" {
@@ -325,5 +331,57 @@ func TestRoutesReplacedByAReload(t *testing.T) {
 	}
 	if code, _ := get(t, base+"/-/healthy"); code != 200 {
 		t.Fatalf("/-/healthy after the reload: %d", code)
+	}
+}
+
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }
+
+// from and to bound a table route's time column: RFC 3339 times, now, or durations before
+// now on the engine's clock; a bad value, an empty range or a route without a time column is
+// a 400 saying so.
+func TestTimeRanges(t *testing.T) {
+	now := time.Date(2025, 10, 16, 9, 3, 30, 0, time.UTC)
+	route := cpuRoute()
+	route.Limit = 100
+	noTime := config.Route{Path: "/hosts", Table: "hosts"}
+	stores := storeOf{"metrics": metricsStore(), "hosts": {cols: []string{"name"}, rows: []map[string]any{{"name": "host-a"}}}}.stores()
+	_, base := startServer(t, &config.API{Routes: []config.Route{route, noTime}}, Deps{Stores: stores, Clock: fixedClock(now)})
+	for _, tc := range []struct {
+		query   string
+		wantTS  []string
+		wantErr string
+	}{
+		{query: "&from=2025-10-16T09:01:00Z&to=2025-10-16T09:02:00Z", wantTS: []string{"2025-10-16T09:01:00Z"}},
+		{query: "&from=2025-10-16T11:01:00%2B02:00", wantTS: []string{"2025-10-16T09:02:00Z", "2025-10-16T09:01:00Z"}},
+		{query: "&to=2025-10-16T09:01:00Z", wantTS: []string{"2025-10-16T09:00:00Z"}},
+		{query: "&from=-2m", wantTS: []string{"2025-10-16T09:02:00Z"}},
+		{query: "&from=-1d&to=now", wantTS: []string{"2025-10-16T09:02:00Z", "2025-10-16T09:01:00Z", "2025-10-16T09:00:00Z"}},
+		{query: "&from=yesterday", wantErr: `from \"yesterday\" is neither an RFC 3339 time`},
+		{query: "&to=-0s", wantErr: `to \"-0s\" is neither`},
+		{query: "&from=2025-10-16T09:02:00Z&to=2025-10-16T09:02:00Z", wantErr: "must be before to"},
+	} {
+		code, body := get(t, base+"/metrics/cpu?tenant=acme&host=host-a"+tc.query)
+		if tc.wantErr != "" {
+			if code != 400 || !strings.Contains(body, tc.wantErr) {
+				t.Errorf("%s: %d %s, want 400 saying %q", tc.query, code, body, tc.wantErr)
+			}
+			continue
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(body), &rows); err != nil || code != 200 {
+			t.Fatalf("%s: %d %s", tc.query, code, body)
+		}
+		var ts []string
+		for _, r := range rows {
+			ts = append(ts, r["ts"].(string))
+		}
+		if !slices.Equal(ts, tc.wantTS) {
+			t.Errorf("%s: ts %v, want %v", tc.query, ts, tc.wantTS)
+		}
+	}
+	if code, body := get(t, base+"/hosts?from=-1h"); code != 400 || !strings.Contains(body, "no time column") {
+		t.Errorf("a route without a time column: %d %s", code, body)
 	}
 }

@@ -58,26 +58,27 @@ func (p position) clone() position {
 	return out
 }
 
-// parsePosition reads an event id; a malformed one yields nil, and the client starts live.
-func parsePosition(id string) position {
+// parsePosition reads an event id ("partition:offset,..."); "" is no position (the client
+// starts live), anything else that is not one is an error.
+func parsePosition(id string) (position, error) {
 	id = strings.TrimSpace(id)
 	if id == "" {
-		return nil
+		return nil, nil
 	}
 	pos := position{}
 	for _, part := range strings.Split(id, ",") {
 		ps, os, ok := strings.Cut(part, ":")
 		if !ok {
-			return nil
+			return nil, fmt.Errorf("Last-Event-ID %q: want partition:offset pairs separated by commas, as the events' ids are", id)
 		}
 		p, err1 := strconv.ParseInt(ps, 10, 32)
 		o, err2 := strconv.ParseInt(os, 10, 64)
 		if err1 != nil || err2 != nil || p < 0 || o < 0 {
-			return nil
+			return nil, fmt.Errorf("Last-Event-ID %q: %q is not a partition:offset pair of non-negative integers", id, part)
 		}
 		pos[int32(p)] = o
 	}
-	return pos
+	return pos, nil
 }
 
 // event is one record of the topic, ready to send, or a notice about the server (name set).
@@ -290,31 +291,58 @@ type subscription struct {
 	cursor position           // the client's position before the first event below
 	gaps   map[int32][2]int64 // offset ranges [from, to) older than the ring, per partition
 	replay []*event           // ring events after the client's position
+	// reset lists the partitions whose resume offset lay beyond their end: they start from
+	// the end, and the client is told with an event "reset".
+	reset []int32
 }
 
 // subscribe registers a client. With a resume position it also returns what the client
 // missed: ring events after it and the older ranges that must be read from the broker.
 // Registration and the ring snapshot happen together, so nothing falls between them.
-func (h *hub) subscribe(resume position, buffer int, onDrop func()) subscription {
+func (h *hub) subscribe(resume position, buffer int, onDrop func()) (subscription, error) {
 	c := &sseClient{ch: make(chan *event, buffer), gone: make(chan struct{}), onDrop: onDrop}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.clients[c] = struct{}{}
-	if resume == nil {
-		return subscription{client: c, cursor: h.next.clone()}
+	if err := h.checkPartitionsLocked(resume); err != nil {
+		return subscription{}, err
 	}
-	sub := subscription{client: c, cursor: resume.clone(), gaps: map[int32][2]int64{}}
+	h.clients[c] = struct{}{}
+	// Partitions the position does not name start from now, as a client without one does.
+	sub := subscription{client: c, cursor: h.next.clone(), gaps: map[int32][2]int64{}}
 	for p, from := range resume {
+		if end, ok := h.next[p]; ok && from > end {
+			sub.reset = append(sub.reset, p) // beyond the end: the topic was recreated or truncated
+			continue
+		}
+		sub.cursor[p] = from
 		if b, ok := h.base[p]; ok && from < b {
 			sub.gaps[p] = [2]int64{from, b}
 		}
 	}
+	slices.Sort(sub.reset)
 	for _, ev := range h.ring {
-		if from, ok := resume[ev.partition]; !ok || ev.offset >= from {
+		if ev.offset >= sub.cursor[ev.partition] {
 			sub.replay = append(sub.replay, ev)
 		}
 	}
-	return sub
+	return sub, nil
+}
+
+// errUnknownPartition is a resume position naming a partition the topic does not have.
+var errUnknownPartition = errors.New("unknown partition")
+
+// checkPartitionsLocked refuses a position naming a partition the topic does not have, once
+// the hub knows the topic's partitions.
+func (h *hub) checkPartitionsLocked(resume position) error {
+	if !h.positioned {
+		return nil
+	}
+	for p := range resume {
+		if _, ok := h.next[p]; !ok {
+			return fmt.Errorf("%w: Last-Event-ID names partition %d, and topic %s has partitions 0 to %d", errUnknownPartition, p, h.topic, len(h.next)-1)
+		}
+	}
+	return nil
 }
 
 func (h *hub) unsubscribe(c *sseClient) {
@@ -419,7 +447,10 @@ func (r *streamRoute) serve(c *fiber.Ctx) error {
 	if who := principalOf(c); who != nil {
 		tenant = who.tenant
 	}
-	resume := parsePosition(c.Get("Last-Event-ID"))
+	resume, err := parsePosition(c.Get("Last-Event-ID"))
+	if err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "%v", err)
+	}
 	conn := c.Context().Conn()
 
 	c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -441,7 +472,10 @@ func (r *streamRoute) serve(c *fiber.Ctx) error {
 	if cc, ok := conn.(*clientConn); ok {
 		cc.deadlinePerWrite(r.srv.limits.writeTimeout)
 	}
-	sub := r.hub.subscribe(resume, deps.ClientBuffer, onDrop)
+	sub, err := r.hub.subscribe(resume, deps.ClientBuffer, onDrop)
+	if err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "%v", err)
+	}
 	gauge := deps.Metrics.SSEClients.WithLabelValues(r.path)
 	gauge.Inc()
 	ctx := c.UserContext()
@@ -486,6 +520,11 @@ func (r *streamRoute) stream(ctx context.Context, w *bufio.Writer, sub subscript
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	if len(sub.reset) > 0 {
+		if err := sendReset(w, sub); err != nil {
+			return err
+		}
+	}
 	if err := r.hub.backfill(ctx, sub.gaps, send); err != nil {
 		r.srv.log.Warn("api: SSE replay from the broker failed; the client resumes from the in-memory ring", "path", r.path, "err", err)
 	}
@@ -515,4 +554,12 @@ func (r *streamRoute) stream(ctx context.Context, w *bufio.Writer, sub subscript
 			return errStreamEnded
 		}
 	}
+}
+
+// sendReset tells a client that its position lay beyond the end of partitions (the topic was
+// recreated or truncated): they resume from their end, the id given.
+func sendReset(w *bufio.Writer, sub subscription) error {
+	data, _ := json.Marshal(map[string]any{"partitions": sub.reset, "id": sub.cursor.String()})
+	fmt.Fprintf(w, "event: reset\ndata: %s\n\n", data)
+	return w.Flush()
 }

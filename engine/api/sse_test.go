@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -362,6 +363,70 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("stream still open after Shutdown")
+		}
+	}
+}
+
+// Resuming with Last-Event-ID: a malformed id or one naming a partition the topic lacks is a
+// 400; an offset beyond a partition's end resumes from its end, after an event "reset"
+// saying so; partitions the id does not name start from now, not from what the server still
+// holds of them.
+func TestSSEResumeEdges(t *testing.T) {
+	const topic = "two"
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	produce := func(partition int32, v string) {
+		t.Helper()
+		if err := producer.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: partition, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := &config.API{Routes: []config.Route{{Path: "/two/stream", Stream: topic}}}
+	_, base := startServer(t, cfg, Deps{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}})
+	live := connectSSE(t, base+"/two/stream", "")
+	produce(0, `{"e":1}`)
+	produce(1, `{"f":1}`)
+	live.next(t)
+	if ev := live.next(t); ev.id != "0:1,1:1" {
+		t.Fatalf("after one record in each partition the id is %q, want 0:1,1:1", ev.id)
+	}
+
+	for _, id := range []string{"garbage", "0:-1", "0:1,x", "7:0"} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/two/stream", nil)
+		req.Header.Set("Last-Event-ID", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(body), "Last-Event-ID") {
+			t.Errorf("Last-Event-ID %q: %d %s, want 400 naming the header", id, resp.StatusCode, body)
+		}
+	}
+
+	beyond := connectSSE(t, base+"/two/stream", "0:999,1:1")
+	if ev := beyond.next(t); ev.event != "reset" || ev.data != `{"id":"0:1,1:1","partitions":[0]}` {
+		t.Fatalf("resuming beyond the end: %+v, want an event reset naming partition 0 and the id from the end", ev)
+	}
+	produce(0, `{"e":2}`)
+	if ev := beyond.next(t); ev.data != `{"e":2}` || ev.id != "0:2,1:1" {
+		t.Errorf("after the reset: %+v, want the next record of partition 0", ev)
+	}
+
+	onlyZero := connectSSE(t, base+"/two/stream", "0:0")
+	produce(1, `{"f":2}`)
+	for _, want := range []string{`{"e":1}`, `{"e":2}`, `{"f":2}`} {
+		if ev := onlyZero.next(t); ev.data != want {
+			t.Fatalf("resuming from 0:0 sent %s, want %s (partition 1 from now: not its first record)", ev.data, want)
 		}
 	}
 }

@@ -35,6 +35,8 @@ type tableRoute struct {
 	params  []string // query parameters the filters read, for /-/routes
 	// latestBy keeps only the newest row (by latestTime) per value of this column.
 	latestBy string
+	// timeColumn is what from and to bound ("" when the route has none).
+	timeColumn string
 	// tenantColumn holds each row's tenant: a tenant-bound token reads only rows whose value
 	// is its tenant. "" when the table has none (such a token cannot read the route).
 	tenantColumn string
@@ -135,6 +137,14 @@ func (s *Server) buildTableRoute(r *config.Route, path string, stores map[string
 		errs.Add(at.or(path+".order", path), path+".order", "%s", unknown(t.orderBy))
 	}
 	switch {
+	case r.TimeColumn != "" && !slices.Contains(cols, r.TimeColumn):
+		errs.Add(at.or(path+".time_column", path), path+".time_column", "%s", unknown(r.TimeColumn))
+	case r.TimeColumn != "":
+		t.timeColumn = r.TimeColumn
+	case slices.Contains(cols, latestTime):
+		t.timeColumn = latestTime
+	}
+	switch {
 	case r.TenantColumn != "" && !slices.Contains(cols, r.TenantColumn):
 		errs.Add(at.or(path+".tenant_column", path), path+".tenant_column", "%s", unknown(r.TenantColumn))
 	case r.TenantColumn != "":
@@ -171,11 +181,15 @@ func (t *tableRoute) serve(c *fiber.Ctx) error {
 		limit = n
 	}
 
-	q := store.Query{Table: t.table, Columns: t.columns, OrderBy: t.orderBy, Desc: t.desc, Limit: limit}
+	now := t.srv.deps.Clock.Now()
+	rng, err := timeRangeOf(query, t.timeColumn, now)
+	if err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "%v", err)
+	}
+	q := store.Query{Table: t.table, Columns: t.columns, OrderBy: t.orderBy, Desc: t.desc, Limit: limit, Range: rng}
 	if t.latestBy != "" {
 		q.LatestBy, q.LatestTime = t.latestBy, latestTime
 	}
-	now := t.srv.deps.Clock.Now()
 	for _, w := range t.where {
 		env := eval.Env{Vars: map[string]any{"query": query, "path": pathParams}, Now: now}
 		v, err := w.prog.Eval(env)

@@ -56,6 +56,9 @@ func (p *queryPlan) firstPass() []int {
 	if p.order >= 0 {
 		cols = append(cols, p.order)
 	}
+	if p.timeRange != nil {
+		cols = append(cols, p.rangeCol)
+	}
 	slices.Sort(cols)
 	return slices.Compact(cols)
 }
@@ -244,6 +247,10 @@ func (p *queryPlan) scanRowGroup(f *openFile, rgi int, rg pq.RowGroup, read []in
 		if err := fill(hits, col, chunk); err != nil {
 			return nil, err
 		}
+	}
+	if p.latestBy < 0 && p.timeRange != nil {
+		// Before any limit is applied: a row out of the range must not take a place.
+		hits = slices.DeleteFunc(hits, func(h *hit) bool { return !p.inRange(h.vals) })
 	}
 	return hits, nil
 }

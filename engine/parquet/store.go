@@ -88,6 +88,9 @@ type queryPlan struct {
 	latestBy   int // -1: every row
 	latestTime int
 	selected   []int // columns returned, in order
+	// timeRange keeps rows whose column rangeCol lies in it; nil for every row.
+	timeRange *store.Range
+	rangeCol  int
 }
 
 func (s *Store) plan(q store.Query) (*queryPlan, error) {
@@ -130,6 +133,12 @@ func (s *Store) plan(q store.Query) (*queryPlan, error) {
 		if p.order, err = index("order", q.OrderBy); err != nil {
 			return nil, err
 		}
+	}
+	if q.Range != nil {
+		if p.rangeCol, err = index("time range", q.Range.Column); err != nil {
+			return nil, err
+		}
+		p.timeRange = q.Range
 	}
 	if q.LatestBy != "" {
 		if p.latestBy, err = index("latest_by", q.LatestBy); err != nil {
@@ -255,14 +264,23 @@ func writtenAfter(a, b *hit) bool {
 	return a.row > b.row
 }
 
-// matches tells whether a row's values meet every condition.
+// matches tells whether a row's values meet every condition and the time range.
 func (p *queryPlan) matches(vals []any) bool {
 	for _, c := range p.conds {
 		if !equalValues(vals[c.col], c.val) {
 			return false
 		}
 	}
-	return true
+	return p.inRange(vals)
+}
+
+// inRange tells whether a row's time column lies in the query's range (NULL never does).
+func (p *queryPlan) inRange(vals []any) bool {
+	if p.timeRange == nil {
+		return true
+	}
+	t, ok := vals[p.rangeCol].(time.Time)
+	return ok && p.timeRange.Holds(t)
 }
 
 func equalValues(a, b any) bool {

@@ -150,6 +150,12 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]map[string]any, err
 		args = append(args, v)
 		sql.WriteString(" = $" + strconv.Itoa(len(args)))
 	}
+	if q.Range != nil {
+		var err error
+		if args, err = rangeSQL(&sql, q.Range, len(q.Where) == 0, lookup, args); err != nil {
+			return nil, err
+		}
+	}
 	if q.OrderBy != "" {
 		if _, err := lookup("order", q.OrderBy); err != nil {
 			return nil, err
@@ -230,4 +236,31 @@ func jsonFriendly(v any) any {
 		return x.String()
 	}
 	return v
+}
+
+// rangeSQL appends the range's conditions on its column (first says no WHERE was written
+// yet), with its ends bound as arguments.
+func rangeSQL(sql *strings.Builder, r *store.Range, first bool, lookup func(what, name string) (column, error), args []any) ([]any, error) {
+	c, err := lookup("time range", r.Column)
+	if err != nil {
+		return nil, err
+	}
+	id := pgx.Identifier{c.name}.Sanitize()
+	for _, end := range []struct {
+		t  time.Time
+		op string
+	}{{r.From, " >= $"}, {r.To, " < $"}} {
+		if end.t.IsZero() {
+			continue
+		}
+		if first {
+			sql.WriteString(" WHERE ")
+			first = false
+		} else {
+			sql.WriteString(" AND ")
+		}
+		args = append(args, end.t)
+		sql.WriteString(id + end.op + strconv.Itoa(len(args)))
+	}
+	return args, nil
 }

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrBadQuery wraps every error caused by the request rather than by the backend: an unknown
@@ -26,6 +27,21 @@ type Query struct {
 	// column; Where applies to those rows.
 	LatestBy   string
 	LatestTime string
+	// Range, if set, keeps only rows whose time column lies in it (after LatestBy, as
+	// Where).
+	Range *Range
+}
+
+// Range is a span of a time column: From inclusive, To exclusive; a zero end is unbounded.
+// A row whose column is NULL is outside every range.
+type Range struct {
+	Column   string
+	From, To time.Time
+}
+
+// Holds says whether t lies in the range.
+func (r *Range) Holds(t time.Time) bool {
+	return (r.From.IsZero() || !t.Before(r.From)) && (r.To.IsZero() || t.Before(r.To))
 }
 
 // Cond is one equality condition.

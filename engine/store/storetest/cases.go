@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventops/eventops-engine/engine"
 	"github.com/eventops/eventops-engine/engine/store"
@@ -184,6 +185,14 @@ func testMetricsRoutes(t *testing.T, open func(t *testing.T) Backend) {
 			[]string{"m06"}, false},
 		{"selected columns only", store.Query{Table: "metrics", Columns: []string{"event_id", "ts", "value"}, Where: cpu("acme", "host-b"), OrderBy: "ts", Desc: true},
 			[]string{"m09", "m03"}, false},
+		{"?from=09:01&to=09:03: from included, to not", store.Query{Table: "metrics", Where: cpu("acme", "host-a"), OrderBy: "ts", Desc: true, Limit: 1000, Range: timeRange("2025-10-16T09:01:00Z", "2025-10-16T09:03:00Z")},
+			[]string{"m07", "m02"}, false},
+		{"?from=09:03 (in another zone): no end", store.Query{Table: "metrics", Where: cpu("acme", "host-a"), OrderBy: "ts", Desc: true, Limit: 1000, Range: timeRange("2025-10-16T11:03:00+02:00", "")},
+			[]string{"m08", "m01"}, false},
+		{"?to=09:00:01: a fraction of a second in, the day before", store.Query{Table: "metrics", Where: cpu("acme", "host-a"), OrderBy: "ts", Desc: true, Limit: 1000, Range: timeRange("", "2025-10-16T09:00:01Z")},
+			[]string{"m06", "m14"}, false},
+		{"a range, then the limit", store.Query{Table: "metrics", Where: cpu("acme", "host-a"), OrderBy: "ts", Desc: true, Limit: 1, Range: timeRange("2025-10-16T09:01:00Z", "2025-10-16T09:03:00Z")},
+			[]string{"m07"}, false},
 	})
 	// Selected columns are all a row holds: the API returns them as they are.
 	rows := query(ctx, t, s.Store, store.Query{Table: "metrics", Columns: []string{"ts", "value"}, Where: where("event_id", "m03")})
@@ -558,4 +567,21 @@ func testConcurrent(t *testing.T, open func(t *testing.T) Backend) {
 	if n, err := seen(rows); err != nil || n != batches {
 		t.Errorf("after writing: %d batches visible (%v), want all %d", n, err, batches)
 	}
+}
+
+// timeRange is a range of ts between two RFC 3339 times ("" for an open end).
+func timeRange(from, to string) *store.Range {
+	r := &store.Range{Column: "ts"}
+	parse := func(s string) time.Time {
+		if s == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			panic(err)
+		}
+		return t
+	}
+	r.From, r.To = parse(from), parse(to)
+	return r
 }

@@ -226,7 +226,7 @@ func (s *memStore) Query(ctx context.Context, q store.Query) ([]map[string]any, 
 	}
 	var out []map[string]any
 	for _, r := range rows {
-		if !slices.ContainsFunc(conds, func(c store.Cond) bool { return compare(r[c.Column], c.Value) != 0 }) {
+		if !slices.ContainsFunc(conds, func(c store.Cond) bool { return compare(r[c.Column], c.Value) != 0 }) && inRange(r, q.Range) {
 			out = append(out, r)
 		}
 	}
@@ -276,4 +276,14 @@ func compare(a, b any) int {
 		return cmp.Compare(x, y)
 	}
 	return cmp.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
+// inRange tells whether row r's time column lies in rg (nil: every row; NULL: none).
+func inRange(r map[string]any, rg *store.Range) bool {
+	if rg == nil {
+		return true
+	}
+	s, _ := r[rg.Column].(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil && rg.Holds(t)
 }
