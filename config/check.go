@@ -660,6 +660,13 @@ func (l *loader) checkAPI(p *Pipeline) {
 		l.checkAPIExposure(p.API, host)
 	}
 	l.checkAPIAuth(p.API.Auth)
+	if t := p.API.TLS; t != nil {
+		l.resolveFile(&t.Cert, "api.tls.cert")
+		l.resolveFile(&t.Key, "api.tls.key")
+		if t.ClientCA != "" {
+			l.resolveFile(&t.ClientCA, "api.tls.client_ca")
+		}
+	}
 	l.checkOrigins(p.API.AllowOrigins)
 	tables := l.writtenTables(p)
 	written := slices.Sorted(maps.Keys(tables.stores))

@@ -409,9 +409,17 @@ type API struct {
 	MaxHeaderBytes Size     `yaml:"max_header_bytes" default:"8KiB" doc:"Largest request head (request line and headers); a larger one gets 431, or 414 when the request line alone does not fit. Each connection holds a buffer of this size."`
 	MaxURLBytes    Size     `yaml:"max_url_bytes" default:"4KiB" doc:"Longest request URL (path and query); a longer one gets 414. A URL is also limited by max_header_bytes."`
 	Routes         []Route  `yaml:"routes" doc:"Query and stream routes."`
+	TLS            *APITLS  `yaml:"tls" doc:"Serve HTTPS: the certificate and key (PEM), read again when their files change (a renewal needs no restart); with client_ca, clients must present a certificate it signed (mutual TLS)."`
 	Auth           *APIAuth `yaml:"auth" doc:"Who may call the API: bearer tokens, each with scopes and optionally a tenant. Without it every request is served, and the API may listen only on a loopback address (127.0.0.1, ::1, localhost) unless insecure: true. docs/security.md."`
 	Insecure       bool     `yaml:"insecure" doc:"Serve without auth on an address other machines reach. Anyone who can connect reads every tenant's data and can reload the pipeline: only for a network that is itself protected."`
 	AllowOrigins   []string `yaml:"allow_origins" doc:"Web origins (scheme://host[:port], or *) whose pages may read the API from a browser (CORS): reads with an Authorization header are allowed from them. Default none: other origins' pages cannot read responses."`
+}
+
+// APITLS is the API's HTTPS.
+type APITLS struct {
+	Cert     string `yaml:"cert" required:"true" doc:"The server certificate chain, PEM."`
+	Key      string `yaml:"key" required:"true" doc:"Its private key, PEM."`
+	ClientCA string `yaml:"client_ca" doc:"CA certificates (PEM) that sign the client certificates every connection must present (mutual TLS). Default: no client certificate asked."`
 }
 
 // APIAuth is the API's authentication: bearer tokens with scopes.

@@ -14,6 +14,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -355,7 +356,16 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", listen, err)
 	}
-	ln := clientListener{guarded}
+	var inner net.Listener = guarded
+	if s.cfg.TLS != nil {
+		tc, err := tlsConfig(s.cfg.TLS, s.log.Warn)
+		if err != nil {
+			guarded.Close()
+			return err
+		}
+		inner = tls.NewListener(guarded, tc) // inside clientListener: its conns see requests decrypted
+	}
+	ln := clientListener{inner}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.mu.Lock()
 	s.ln, s.cancel = ln, cancel
