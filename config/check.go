@@ -42,6 +42,7 @@ func (l *loader) check(p *Pipeline) {
 	}()
 	l.checkVersion(p)
 	l.checkBroker(p)
+	l.checkBrokerSecurity(&p.Broker)
 	l.checkTopics(p)
 	l.checkSchemas(p)
 	l.checkTopology(p)
@@ -249,6 +250,56 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkBrokerSecurity checks broker.tls and broker.sasl: their files, what each mechanism
+// needs, and what an embedded broker can do.
+func (l *loader) checkBrokerSecurity(b *Broker) {
+	if t := b.TLS; t != nil {
+		if b.Embedded != nil {
+			l.errs.Add(l.keyPosOf("broker.tls"), "broker.tls", "tls is for external brokers: the embedded broker listens on this machine only")
+		}
+		for _, f := range []struct {
+			v    *string
+			name string
+		}{{&t.CA, "ca"}, {&t.Cert, "cert"}, {&t.Key, "key"}} {
+			if *f.v != "" {
+				l.resolveFile(f.v, "broker.tls."+f.name)
+			}
+		}
+		if (t.Cert == "") != (t.Key == "") {
+			l.errs.Add(l.posOf("broker.tls"), "broker.tls", "set both cert and key (a client certificate and its key), or neither")
+		}
+	}
+	if s := b.SASL; s != nil {
+		l.checkSASL(s, b.Embedded != nil)
+	}
+}
+
+func (l *loader) checkSASL(s *BrokerSASL, embedded bool) {
+	const path = "broker.sasl"
+	if s.Mechanism == "OAUTHBEARER" {
+		if embedded {
+			l.errs.Add(l.posOf(path+".mechanism"), path+".mechanism", "the embedded broker takes PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not OAUTHBEARER")
+		}
+		if s.TokenFile == "" {
+			l.errs.Add(l.posOf(path), path, "OAUTHBEARER needs token_file: a file holding the token")
+		} else {
+			l.resolveFile(&s.TokenFile, path+".token_file")
+		}
+		return
+	}
+	if s.Username == "" {
+		l.errs.Add(l.posOf(path), path, "%s needs username", s.Mechanism)
+	}
+	switch {
+	case s.Password != "" && s.PasswordFile != "":
+		l.errs.Add(l.posOf(path+".password_file"), path, "set one of password and password_file, not both")
+	case s.PasswordFile != "":
+		l.resolveFile(&s.PasswordFile, path+".password_file")
+	case s.Password == "":
+		l.errs.Add(l.posOf(path), path, "%s needs password (e.g. ${KAFKA_PASSWORD}, which must then be set) or password_file", s.Mechanism)
+	}
 }
 
 func (l *loader) checkTopics(p *Pipeline) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -174,6 +175,36 @@ func TestAPIAuthSettings(t *testing.T) {
 				t.Errorf("want no finding, got %q", got)
 			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
 				t.Errorf("want one finding containing %q, got %q", tc.want, got)
+			}
+		})
+	}
+}
+
+// broker.tls and broker.sasl: what each mechanism needs, files that exist, and what an
+// embedded broker can take.
+func TestBrokerSecuritySettings(t *testing.T) {
+	const head = "version: 1\ndead_letter: dlq\ntopics: {dlq: {}}\n"
+	for _, tc := range []struct {
+		name, broker, want string
+	}{
+		{"scram", `{brokers: ["k:9092"], sasl: {mechanism: SCRAM-SHA-512, username: u, password: p}}`, ""},
+		{"plain without password", `{brokers: ["k:9092"], sasl: {mechanism: PLAIN, username: u}}`, "broker.sasl: PLAIN needs password"},
+		{"without username", `{brokers: ["k:9092"], sasl: {mechanism: SCRAM-SHA-256, password: p}}`, "SCRAM-SHA-256 needs username"},
+		{"both passwords", `{brokers: ["k:9092"], sasl: {mechanism: PLAIN, username: u, password: p, password_file: x.txt}}`, "set one of password and password_file"},
+		{"a missing password file", `{brokers: ["k:9092"], sasl: {mechanism: PLAIN, username: u, password_file: nowhere.txt}}`, "broker.sasl.password_file: file"},
+		{"oauth without a token file", `{brokers: ["k:9092"], sasl: {mechanism: OAUTHBEARER}}`, "OAUTHBEARER needs token_file"},
+		{"an unknown mechanism", `{brokers: ["k:9092"], sasl: {mechanism: GSSAPI, username: u, password: p}}`, "broker.sasl.mechanism"},
+		{"oauth on the embedded broker", `{embedded: {}, sasl: {mechanism: OAUTHBEARER, token_file: x}}`, "the embedded broker takes PLAIN"},
+		{"tls on the embedded broker", `{embedded: {}, tls: {server_name: x}}`, "tls is for external brokers"},
+		{"a client cert without its key", `{brokers: ["k:9092"], tls: {cert: c.pem}}`, "broker.tls.cert: file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := loadFindings(t, head+"broker: "+tc.broker+"\n")
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("want no finding, got %q", got)
+			case tc.want != "" && !slices.ContainsFunc(got, func(f string) bool { return strings.Contains(f, tc.want) }):
+				t.Errorf("want a finding containing %q, got %q", tc.want, got)
 			}
 		})
 	}

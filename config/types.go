@@ -165,7 +165,26 @@ type Broker struct {
 	ClientID string    `yaml:"client_id" default:"eventops-engine" doc:"Kafka client id."`
 	// MaxRecordBytes is checked by the engine itself because a broker refuses a record over
 	// its limit with an error that retrying never fixes: the stream would stop for good.
-	MaxRecordBytes Size `yaml:"max_record_bytes" default:"1000000" doc:"Largest record (key, value and headers) a stream writes to a topic. A record over it goes to the dead-letter topic with its size, truncated to fit, and the stream goes on. Keep it under the broker's message.max.bytes (Kafka and Redpanda default to 1048588; the embedded broker is set to accept this limit)."`
+	TLS            *BrokerTLS  `yaml:"tls" doc:"Connect to the brokers over TLS (external brokers only): every managed Kafka and most Redpanda clusters ask for it."`
+	SASL           *BrokerSASL `yaml:"sasl" doc:"Authenticate to the brokers with SASL. With an embedded broker, it requires this user (PLAIN or SCRAM) of every client, the engine's own and kcat alike."`
+	MaxRecordBytes Size        `yaml:"max_record_bytes" default:"1000000" doc:"Largest record (key, value and headers) a stream writes to a topic. A record over it goes to the dead-letter topic with its size, truncated to fit, and the stream goes on. Keep it under the broker's message.max.bytes (Kafka and Redpanda default to 1048588; the embedded broker is set to accept this limit)."`
+}
+
+// BrokerTLS is how the engine connects to brokers over TLS.
+type BrokerTLS struct {
+	CA         string `yaml:"ca" doc:"CA certificates (PEM) that sign the brokers' certificates; default the system's."`
+	Cert       string `yaml:"cert" doc:"Client certificate (PEM) for brokers that require one (mutual TLS); with key."`
+	Key        string `yaml:"key" doc:"The client certificate's private key (PEM)."`
+	ServerName string `yaml:"server_name" doc:"The name the brokers' certificates must hold; default the host of the address dialled."`
+}
+
+// BrokerSASL is how the engine authenticates to brokers.
+type BrokerSASL struct {
+	Mechanism    string `yaml:"mechanism" required:"true" enum:"PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER" doc:"SASL mechanism."`
+	Username     string `yaml:"username" doc:"User name (PLAIN, SCRAM)."`
+	Password     string `yaml:"password" doc:"Password (PLAIN, SCRAM), best from the environment: ${KAFKA_PASSWORD}. Set one of password and password_file."`
+	PasswordFile string `yaml:"password_file" doc:"A file whose first line is the password (a mounted secret); read at start."`
+	TokenFile    string `yaml:"token_file" doc:"OAUTHBEARER: a file holding the bearer token, read again at every authentication, so a sidecar that refreshes it keeps the engine connected."`
 }
 
 // MaxRecordLimit is the ceiling of broker.max_record_bytes: the embedded broker and the

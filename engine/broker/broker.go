@@ -37,6 +37,8 @@ import (
 type Broker struct {
 	cfg     config.Broker
 	logger  *slog.Logger
+	// security are the client options of broker.tls and broker.sasl.
+	security []kgo.Opt
 	addrs   []string
 	cluster *kfake.Cluster // nil for external brokers
 	dataDir string         // the embedded broker's
@@ -76,6 +78,10 @@ func Start(ctx context.Context, cfg config.Broker, logger *slog.Logger) (*Broker
 		cfg.ClientID = "eventops-engine"
 	}
 	b := &Broker{cfg: cfg, logger: logger, stop: make(chan struct{})}
+	var err error
+	if b.security, err = securityOpts(cfg); err != nil {
+		return nil, err
+	}
 	switch {
 	case cfg.Embedded != nil && len(cfg.Brokers) > 0:
 		return nil, errors.New("broker: set either brokers or embedded, not both")
@@ -130,6 +136,11 @@ func (b *Broker) startEmbedded(e config.Embedded) error {
 		}),
 		kfake.WithLogger(kfakeLogger{b.logger.With("component", "embedded-broker")}),
 	}
+	saslOpts, err := embeddedSASL(b.cfg.SASL)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, saslOpts...)
 	if err := b.recoverDataDir(e.DataDir, opts); err != nil {
 		return err
 	}
@@ -220,11 +231,11 @@ func (b *Broker) Addrs() []string { return append([]string(nil), b.addrs...) }
 // ClientOpts returns the options every client of this broker needs: seed brokers, client id
 // and logging. Callers append their own producer or consumer options.
 func (b *Broker) ClientOpts() []kgo.Opt {
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(b.addrs...),
 		kgo.ClientID(b.cfg.ClientID),
 		kgo.WithLogger(kgoLogger{b.logger.With("component", "kafka-client")}),
-	}
+	}, b.security...)
 }
 
 // sharedProducer returns the producer shared by dead-letter writers, creating it on first use.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,5 +157,44 @@ func TestEdgesLearnedFromSpansGroupAlerts(t *testing.T) {
 	}
 	if last["root_cause"] != "db" {
 		t.Errorf("incident %v, want root cause db", last)
+	}
+}
+
+const saslPipeline = `version: 1
+broker:
+  embedded: {listen: 127.0.0.1:0, data_dir: %s}
+  sasl: {mechanism: SCRAM-SHA-256, username: engine, password: s3cret-pass}
+topics: {in: {partitions: 1, ingest: true}, out: {partitions: 1}, dead: {partitions: 1}}
+dead_letter: dead
+streams:
+  - name: double
+    input: {topic: in}
+    processors:
+      - map: {n: n * 2}
+    output: {topic: out}
+`
+
+// An embedded broker that requires SASL runs a whole pipeline (its consumer group,
+// transactions, dead letters) with the engine's credentials, and refuses a client without
+// them.
+func TestAPipelineOnABrokerThatRequiresSASL(t *testing.T) {
+	cfg := loadEmbedded(t, saslPipeline)
+	running, _ := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	addrs := running.Broker.Addrs()
+	anonymous, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RequestRetries(0))
+	must(t, err)
+	defer anonymous.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if anonymous.Ping(ctx) == nil {
+		t.Fatal("a client without credentials reached the broker")
+	}
+	cl, err := kgo.NewClient(append(running.Broker.ClientOpts(), kgo.ConsumeTopics("out"), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+	must(t, err)
+	defer cl.Close()
+	must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte(`{"n": 21}`)}).FirstErr())
+	fetches := cl.PollFetches(ctx)
+	if fetches.NumRecords() != 1 || !strings.Contains(string(fetches.Records()[0].Value), `"n":42`) {
+		t.Fatalf("out: %v %v", fetches.Errors(), fetches.Records())
 	}
 }
