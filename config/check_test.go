@@ -64,6 +64,8 @@ func TestListenAddresses(t *testing.T) {
 		{"embedded on a public address", "broker: {embedded: {listen: \"0.0.0.0:9092\"}}\n", `is not a loopback address`},
 		{"embedded on a host name", "broker: {embedded: {listen: \"broker.example.com:9092\"}}\n", `is not a loopback address`},
 		{"embedded port alone", "broker: {embedded: {listen: 9092}}\n", `write "127.0.0.1:9092"`},
+		{"registry on every interface", "broker: {embedded: {}}\nschema_registry: {listen: \":8081\"}\n", `schema_registry.listen: listen address ":8081" is not a loopback address`},
+		{"registry on loopback", "broker: {embedded: {}}\nschema_registry: {listen: \"127.0.0.1:8081\"}\n", ""},
 		{"broker address", "broker: {brokers: [\"redpanda:9092\"]}\n", ""},
 		{"broker port alone", "broker: {brokers: [\"9092\"]}\n", `broker.brokers[0]: broker address "9092" must be host:port, not a port alone: write "localhost:9092"`},
 		{"broker bad port", "broker: {brokers: [\"redpanda:99999\"]}\n", `has port "99999"`},

@@ -49,8 +49,13 @@ func (l *loader) checkRegistryPlace(p *Pipeline, r *SchemaRegistry) {
 	}
 	if r.Listen != "" {
 		suggest := func(port string) string { return fmt.Sprintf("%q", "127.0.0.1:"+port) }
-		if _, problem := splitAddress(r.Listen, "8081", suggest); problem != "" {
+		host, problem := splitAddress(r.Listen, "8081", suggest)
+		switch {
+		case problem != "":
 			l.errs.Add(l.posOf("schema_registry.listen"), "schema_registry.listen", "listen address %q %s", r.Listen, problem)
+		case !isLoopback(host):
+			// It has no authentication: anyone who reaches it could change or delete schemas.
+			l.errs.Add(l.posOf("schema_registry.listen"), "schema_registry.listen", "listen address %q is not a loopback address: the engine's registry, like its embedded broker, serves this machine only (it has no authentication); write %s", r.Listen, suggest(strings.TrimPrefix(r.Listen[strings.LastIndex(r.Listen, ":"):], ":")))
 		}
 	}
 }

@@ -492,7 +492,7 @@ func notReloadable(old, cfg *config.Pipeline) error {
 		a, b := *old.API, *cfg.API
 		a.Routes, b.Routes = nil, nil
 		if !reload.Same(a, b) {
-			errs = append(errs, "api: changing the listen address, the dashboard or the server limits (timeouts, max_connections, header and URL sizes) needs a restart (routes reload)")
+			errs = append(errs, "api: changing the listen address, the dashboard, the server limits (timeouts, max_connections, header and URL sizes), auth, tls or allow_origins needs a restart (routes reload)")
 		}
 	}
 	co, cn := claimingOutputs(old), claimingOutputs(cfg)
