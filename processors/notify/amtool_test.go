@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -237,5 +238,60 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within 30s: %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// With api.auth, amtool works with a token given the Prometheus way (--http.config.file,
+// authorization credentials): a read token lists alerts but cannot silence (403); no token
+// is refused (401); an admin token silences.
+func TestAmtoolWithTokens(t *testing.T) {
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("amtool is not installed (CI installs Debian's prometheus-alertmanager: .ci/run)")
+		}
+		t.Skip("amtool is not installed: apt-get install prometheus-alertmanager to run this test")
+	}
+	dir, addr := t.TempDir(), enginetest.FreeAddr(t)
+	pipeline := fmt.Sprintf(amtoolPipeline, filepath.Join(dir, "broker"), addr) + `  auth:
+    tokens:
+      - {name: ops, token: "ops-0123456789abcdef", scopes: [admin]}
+      - {name: grafana, token: "grafana-0123456789abcdef"}
+`
+	components := engine.Components{Processors: []engine.ProcessorFactory{threshold.Factory, notify.Factory}}
+	cfg, err := config.LoadBytes("amtool.yaml", []byte(pipeline), components.Registry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, _ := runtimetest.Start(t, cfg, components, runtime.RunOptions{})
+	httpConfig := func(token string) string {
+		file := filepath.Join(dir, "http-"+token[:3]+".yml")
+		if err := os.WriteFile(file, []byte("authorization:\n  credentials: "+token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return "--http.config.file=" + file
+	}
+	amtoolWith := func(args ...string) (string, error) {
+		out, err := exec.Command(amtool, append(args, "--alertmanager.url=http://"+addr)...).CombinedOutput()
+		return string(out), err
+	}
+	produce(t, running.Broker.Addrs(), `{"metric":"cpu_load","value":95,"tenant_id":"acme","source":{"source_id":"web-01"},"ts_event":"`+time.Now().UTC().Format(time.RFC3339)+`"}`)
+	reader, admin := httpConfig("grafana-0123456789abcdef"), httpConfig("ops-0123456789abcdef")
+	waitFor(t, "amtool with the read token listing the alert", func() bool {
+		out, err := amtoolWith("alert", "query", reader)
+		return err == nil && strings.Contains(out, "cpu_high")
+	})
+	if out, err := amtoolWith("alert", "query"); err == nil {
+		t.Errorf("amtool without a token listed the alerts:\n%s", out)
+	}
+	if out, err := amtoolWith("silence", "add", "alertname=cpu_high", "--comment=x", "--author=t", "--duration=1h", reader); err == nil {
+		t.Errorf("amtool with a read token added a silence:\n%s", out)
+	}
+	out, err := amtoolWith("silence", "add", "alertname=cpu_high", "--comment=x", "--author=t", "--duration=1h", admin)
+	if err != nil {
+		t.Fatalf("amtool with the admin token: %v\n%s", err, out)
+	}
+	if list, _ := amtoolWith("silence", "query", "-q", reader); !strings.Contains(list, strings.TrimSpace(out)) {
+		t.Errorf("the admin's silence %q is not listed with the read token: %q", out, list)
 	}
 }
