@@ -51,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("nab", "", "a folder with NAB's layout (data/<category>/*.csv, labels/combined_windows.json)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	explain := fs.Bool("explain", false, "also list, per file, the windows found and the false positives at the standard threshold")
+	only := fs.String("variant", "", "with --loco: offer only this variant (of bench/nab/loco.go's Variants), to see its fold scores alone")
 	loco := fs.Bool("loco", false, "leave one category out: per labelled category, choose the variant and threshold on the other categories and score the one left out; print each fold and the pooled score (the figure that cannot flatter)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -65,7 +66,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *loco {
-		rep := leaveOneCategoryOut(corpus, Variants)
+		variants := Variants
+		if *only != "" {
+			cfg, ok := Variants[*only]
+			if !ok {
+				fmt.Fprintf(stderr, "nab: no variant %q; variants: %v\n", *only, slices.Sorted(maps.Keys(Variants)))
+				return 2
+			}
+			variants = map[string]anomaly.DetectorConfig{*only: cfg}
+		}
+		rep := leaveOneCategoryOut(corpus, variants)
 		if *asJSON {
 			return writeJSON(stdout, stderr, rep)
 		}
