@@ -235,7 +235,7 @@ func (p *Processor) edgeRecord(rec *engine.Record, key string, e *Edge, until ti
 	v := map[string]any{
 		"edge": key, "from": e.From, "to": e.To, "calls": float64(e.Calls), "errors": float64(e.Errors),
 		"error_rate": rate, "calls_per_s": float64(e.Calls) / secs, "interval_start": fmtTime(e.Interval),
-		"complete": until.Equal(end),
+		"complete":   until.Equal(end),
 		"first_seen": fmtTime(e.FirstSeen), "last_seen": fmtTime(e.LastSeen), "ts": fmtTime(e.LastSeen),
 	}
 	return &engine.Record{Key: []byte(key), Value: v, Source: rec.Source}
