@@ -35,14 +35,14 @@ import (
 // Broker is a connection point to a Kafka-protocol cluster, and owns the embedded cluster
 // when there is one.
 type Broker struct {
-	cfg     config.Broker
-	logger  *slog.Logger
+	cfg    config.Broker
+	logger *slog.Logger
 	// security are the client options of broker.tls and broker.sasl.
 	security []kgo.Opt
-	addrs   []string
-	cluster *kfake.Cluster // nil for external brokers
-	dataDir string         // the embedded broker's
-	txnLog  *txnOffsetLog  // the embedded broker's
+	addrs    []string
+	cluster  *kfake.Cluster // nil for external brokers
+	dataDir  string         // the embedded broker's
+	txnLog   *txnOffsetLog  // the embedded broker's
 
 	// shared is a producer used by dead-letter writers, which have no lifecycle of their own.
 	sharedOnce sync.Once
