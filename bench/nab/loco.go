@@ -14,6 +14,14 @@ import (
 // scores in docs/anomaly.md; a variant stays here only while it is a candidate.
 var Variants = map[string]anomaly.DetectorConfig{
 	"shipped": anomaly.DefaultDetectorConfig,
+	"weekly":  withWeekly(),
+}
+
+// withWeekly is the shipped detector with the weekly signal on (the processor's weekly: true).
+func withWeekly() anomaly.DetectorConfig {
+	c := anomaly.DefaultDetectorConfig
+	c.WeeklyAfter = anomaly.WeeklyLearning
+	return c
 }
 
 // fold is one held-out category: the variant and threshold chosen on the others, per profile,

@@ -124,7 +124,7 @@ func build(cfg any, env engine.BuildEnv) (engine.Processor, error) {
 		errs.Append(e.Pos, e.Path, err)
 		return p
 	}
-	p := &Processor{into: c.Into, detector: DefaultDetectorConfig, forgetAfter: int64(time.Duration(c.ForgetAfter) / time.Second), maxFuture: c.maxFuture(), clock: env.Clock, path: env.Path, logger: env.Logger, parts: map[int32]*partition{}}
+	p := &Processor{into: c.Into, detector: detectorConfig(c), forgetAfter: int64(time.Duration(c.ForgetAfter) / time.Second), maxFuture: c.maxFuture(), clock: env.Clock, path: env.Path, logger: env.Logger, parts: map[int32]*partition{}}
 	if p.clock == nil {
 		p.clock = engine.WallClock{}
 	}
@@ -382,4 +382,13 @@ func (p *Processor) Drop(partition int32) {
 	if p.alerts != nil {
 		p.alerts.Drop(partition)
 	}
+}
+
+// detectorConfig is the shipped detector with the processor's choices.
+func detectorConfig(c *Config) DetectorConfig {
+	d := DefaultDetectorConfig
+	if c.Weekly {
+		d.WeeklyAfter = WeeklyLearning
+	}
+	return d
 }

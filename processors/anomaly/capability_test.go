@@ -172,3 +172,37 @@ func TestDetectorCapabilities(t *testing.T) {
 		}
 	}
 }
+
+// With weekly: true, a Wednesday without its working hours is reported, cleanly, and
+// nothing else of the capability table changes; the calm-cycle false alerts stay as they
+// are without it.
+func TestWeeklySeasonalityCatchesAnOddWeekday(t *testing.T) {
+	weekly := detectorConfig(&Config{Weekly: true})
+	for _, c := range capabilities() {
+		got, before, within := c.outcome(weekly, DefaultAlertAbove)
+		want := c.today
+		if c.name == "a weekday shaped like a weekend" {
+			want = reported
+		}
+		if got != want {
+			t.Errorf("weekly: %s: %s (before %.3f, within %.3f), want %s", c.name, got, before, within, want)
+		}
+	}
+}
+
+// The weekly signal raises no more false alerts on calm cycles than the detector without it.
+func TestWeeklySeasonalityAddsNoFalseAlerts(t *testing.T) {
+	weekly := detectorConfig(&Config{Weekly: true})
+	for _, noise := range []float64{0.5, 2, 5} {
+		without, with := 0, 0
+		for seed := range uint64(40) {
+			a, b := calmAlerts([]float64{DefaultAlertAbove}, noise, seed)
+			c, d := calmAlertsWith(weekly, []float64{DefaultAlertAbove}, noise, seed)
+			without, with = without+a[0]+b[0], with+c[0]+d[0]
+		}
+		t.Logf("noise %.1f: %d false alerts from 40 calm series over eight weeks without the weekly signal, %d with it", noise, without, with)
+		if with > without {
+			t.Errorf("noise %.1f: the weekly signal raised %d false alerts against %d without it", noise, with, without)
+		}
+	}
+}

@@ -30,11 +30,20 @@ type DetectorConfig struct {
 	// it scores: a week, so that weekdays and weekends have both shaped its range (and a
 	// profile learnt over a few days has settled); negative: never.
 	DailyAfter int64
+	// WeeklyAfter is how long (seconds of the values' time) the weekly signal learns before
+	// it scores: the distance from a profile of each half hour of the week (a Monday's
+	// 10:00 is expected to look like the Mondays' 10:00 before it), averaged as the daily
+	// one. Three weeks, so that every half hour of the week was seen three times; negative:
+	// never.
+	WeeklyAfter int64
 }
+
+// WeeklyLearning is how long the weekly signal learns before it scores, when it is on.
+const WeeklyLearning = 21 * 86400
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: -1}
 
 // The windows the signals are computed over, in values; fixed so that a series' state has
 // a fixed size (see Size).
@@ -45,6 +54,8 @@ const (
 	quietSlots  = 32 // the most Quiet can be
 	// dailyBuckets cut the day into half hours, each with its own expected value.
 	dailyBuckets = 48
+	// weeklyBuckets are the half hours of the week.
+	weeklyBuckets = 7 * dailyBuckets
 )
 
 // The signals the detector watches; each has its own range.
@@ -54,6 +65,7 @@ const (
 	sigLongMean
 	sigVolatility
 	sigDaily
+	sigWeekly
 	numSignals
 )
 
@@ -104,6 +116,13 @@ type detectorState struct {
 	Profile       [dailyBuckets]float64 // the value expected in each half hour of the day
 	ProfileN      [dailyBuckets]uint32
 	Recent        [quietSlots]float64 // the last scores before quieting, ring at (N-1) % len
+	// The weekly profile (float32: its values need no more, and the state stays small) and
+	// the ring of distances from it, as the daily ones.
+	Weekly         [weeklyBuckets]float32
+	WeeklyN        [weeklyBuckets]uint16
+	WResiduals     [dailyWindow]float64
+	NWResiduals    int64
+	FirstWResidual int64
 }
 
 // NewDetector returns a detector with cfg.
@@ -160,6 +179,7 @@ func (d *Detector) Update(t int64, v float64) Result {
 		expected = x[sigLongMean]
 	}
 	d.learnProfile(bucket, v)
+	scoreWeekly := d.weekly(t, v, &x, &have)
 
 	// The score is the largest margin; the signal named is the value's own when the value
 	// itself left its range (a spike also moves the volatility, further), else the largest.
@@ -174,7 +194,12 @@ func (d *Detector) Update(t int64, v float64) Result {
 			if width <= 0 {
 				width = 1e-9 * math.Max(1, math.Abs(s.Hi[i]))
 			}
-			if i != sigDaily || scoreDaily {
+			if i == sigWeekly {
+				// Each half hour of the week is learnt from a seventh of the values the
+				// daily profile has: its signal is noisier, and must go twice as far.
+				width *= 2
+			}
+			if (i != sigDaily || scoreDaily) && (i != sigWeekly || scoreWeekly) {
 				if m := (x[i] - s.Hi[i]) / width; m > margin {
 					margin, signal, above = m, i, true
 				}
@@ -219,6 +244,7 @@ var signalNames = [numSignals][2]string{
 	sigLongMean:   {"level shift up", "level shift down"},
 	sigVolatility: {"more volatile", "less volatile"},
 	sigDaily:      {"above the daily pattern", "below the daily pattern"},
+	sigWeekly:     {"above the weekly pattern", "below the weekly pattern"},
 }
 
 func btoi(b bool) int {
@@ -275,3 +301,42 @@ func (d *Detector) forget(f float64) {
 
 // Size is the detector's state in bytes: fixed, whatever the series does.
 func Size() int { return stateSize }
+
+// weekly learns v into the half hour of the week of t and, once that half hour has a profile,
+// sets the weekly signal (the mean distance from the profile over the last dailyWindow
+// values); it says whether the signal scores yet (WeeklyAfter).
+func (d *Detector) weekly(t int64, v float64, x *[numSignals]float64, have *[numSignals]bool) bool {
+	s := &d.st
+	if d.cfg.WeeklyAfter < 0 {
+		return false
+	}
+	day := ((t/86400)%7 + 7) % 7 // the Unix epoch's weekday is as good a Monday as any
+	b := int(day)*dailyBuckets + int((t%86400+86400)%86400)/(86400/dailyBuckets)
+	scores := false
+	if s.WeeklyN[b] > 0 {
+		if s.NWResiduals == 0 {
+			s.FirstWResidual = t
+		}
+		s.WResiduals[s.NWResiduals%dailyWindow] = v - float64(s.Weekly[b])
+		s.NWResiduals++
+		if s.NWResiduals >= dailyWindow {
+			sum := 0.0
+			for _, r := range s.WResiduals {
+				sum += r
+			}
+			x[sigWeekly], have[sigWeekly] = sum/dailyWindow, true
+			scores = t-s.FirstWResidual >= d.cfg.WeeklyAfter
+		}
+	}
+	// A running mean over the half hour's first values, then one that remembers about 18
+	// values a half hour at 5-minute steps (three weeks of that half hour).
+	limit := 18.0
+	if s.Interval > 0 {
+		limit = math.Max(18, 18*300/s.Interval)
+	}
+	if float64(s.WeeklyN[b]) < limit {
+		s.WeeklyN[b]++
+	}
+	s.Weekly[b] += float32((v - float64(s.Weekly[b])) / float64(s.WeeklyN[b]))
+	return scores
+}

@@ -171,8 +171,12 @@ func TestDetectorForgets(t *testing.T) {
 // the given standard deviation, every 5 minutes for eight weeks; month 1 is the first 28
 // days, month 2 the rest.
 func calmAlerts(alertAbove []float64, noise float64, seed uint64) (month1, month2 []int) {
+	return calmAlertsWith(DefaultDetectorConfig, alertAbove, noise, seed)
+}
+
+func calmAlertsWith(cfg DetectorConfig, alertAbove []float64, noise float64, seed uint64) (month1, month2 []int) {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	d := NewDetector(DefaultDetectorConfig)
+	d := NewDetector(cfg)
 	month1, month2 = make([]int, len(alertAbove)), make([]int, len(alertAbove))
 	prev := 0.0
 	for i := range 288 * 56 {
@@ -217,8 +221,15 @@ func TestDetectorCalmCyclesRarelyAlert(t *testing.T) {
 	}
 }
 
-func BenchmarkDetector(b *testing.B) {
-	d := NewDetector(DefaultDetectorConfig)
+func BenchmarkDetector(b *testing.B) { benchmarkDetector(b, DefaultDetectorConfig) }
+
+// BenchmarkDetectorWeekly is the detector with the weekly signal on (weekly: true).
+func BenchmarkDetectorWeekly(b *testing.B) {
+	benchmarkDetector(b, detectorConfig(&Config{Weekly: true}))
+}
+
+func benchmarkDetector(b *testing.B, cfg DetectorConfig) {
+	d := NewDetector(cfg)
 	rng := rand.New(rand.NewPCG(5, 6))
 	values := make([]float64, 4096)
 	for i := range values {
