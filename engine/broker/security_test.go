@@ -2,15 +2,7 @@ package broker
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops-engine/config"
+	"github.com/eventops/eventops-engine/engine/enginetest"
 )
 
 // roundTrip creates topic t through the engine's broker, produces a record with the engine's
@@ -92,32 +85,14 @@ func TestEmbeddedBrokerRequiresSASL(t *testing.T) {
 	}
 }
 
-// selfSigned writes a certificate for 127.0.0.1 signed by itself, and its key, into dir.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pair tls.Certificate) {
+// brokerCA is a CA whose certificate is written to dir (for broker.tls.ca), and a server
+// certificate it signed for 127.0.0.1.
+func brokerCA(t *testing.T, dir string) (caFile string, server tls.Certificate) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "broker"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	certFile, keyFile = filepath.Join(dir, "broker.crt"), filepath.Join(dir, "broker.key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pair, err = tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, pair
+	ca := enginetest.NewCA(t)
+	caFile = filepath.Join(dir, "ca.crt")
+	enginetest.WriteFile(t, caFile, ca.PEM)
+	return caFile, ca.Pair(t, 2, false)
 }
 
 // An external cluster that asks for TLS and SASL/SCRAM (a kfake cluster set up as a managed
@@ -125,7 +100,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pair tls.Ce
 // without TLS, or trusting another CA, it cannot.
 func TestExternalBrokerOverTLSAndSCRAM(t *testing.T) {
 	dir := t.TempDir()
-	caFile, _, pair := selfSigned(t, dir)
+	caFile, pair := brokerCA(t, dir)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pair}}),
 		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "engine", "s3cret-pass"))
 	if err != nil {
@@ -145,7 +120,7 @@ func TestExternalBrokerOverTLSAndSCRAM(t *testing.T) {
 	if !refused(t, cluster.ListenAddrs(), kgo.SASL(mech)) {
 		t.Error("a client without TLS was served")
 	}
-	otherCA, _, _ := selfSigned(t, t.TempDir())
+	otherCA, _ := brokerCA(t, t.TempDir())
 	tc, err := clientTLS(&config.BrokerTLS{CA: otherCA})
 	if err != nil {
 		t.Fatal(err)

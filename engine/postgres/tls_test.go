@@ -2,13 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventops/eventops-engine/engine/enginetest"
 	"github.com/eventops/eventops-engine/engine/postgres"
 	"github.com/eventops/eventops-engine/engine/postgres/pgtest"
 )
@@ -58,14 +52,8 @@ func TestSSLModeRequireEncrypts(t *testing.T) {
 // sslmode=verify-full with a root certificate that did not sign the server's refuses to
 // connect, saying why, without the DSN's password.
 func TestVerifyFullRefusesAServerItCannotVerify(t *testing.T) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "some other CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	root := filepath.Join(t.TempDir(), "root.crt")
-	if err := os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	enginetest.WriteFile(t, root, enginetest.NewCA(t).PEM) // a CA that signed nothing of the server's
 	dsn := dsnWith(t, map[string]string{"sslmode": "verify-full", "sslrootcert": root, "password": "hunter2-secret"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
