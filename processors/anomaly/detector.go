@@ -104,25 +104,46 @@ type Detector struct {
 // detectorState is the detector's whole state: fixed-size fields only, so that it encodes
 // with encoding/binary as is (see state.go).
 type detectorState struct {
-	N             int64 // values seen
-	First, Last   int64 // the first and the latest value's time
-	Interval      float64
-	Values        [longWindow + 1]float64 // ring, the latest at (N-1) % len
-	Residuals     [dailyWindow]float64    // ring of distances from the daily profile
-	NResiduals    int64
-	FirstResidual int64
-	Hi, Lo        [numSignals]float64 // each signal's range
-	Known         [numSignals]bool
-	Profile       [dailyBuckets]float64 // the value expected in each half hour of the day
-	ProfileN      [dailyBuckets]uint32
-	Recent        [quietSlots]float64 // the last scores before quieting, ring at (N-1) % len
+	N           int64 // values seen
+	First, Last int64 // the first and the latest value's time
+	Interval    float64
+	Values      [longWindow + 1]float64 // ring, the latest at (N-1) % len
+	DailyDist   distances               // from the daily profile
+	Hi, Lo      [numSignals]float64     // each signal's range
+	Known       [numSignals]bool
+	Profile     [dailyBuckets]float64 // the value expected in each half hour of the day
+	ProfileN    [dailyBuckets]uint32
+	Recent      [quietSlots]float64 // the last scores before quieting, ring at (N-1) % len
 	// The weekly profile (float32: its values need no more, and the state stays small) and
 	// the ring of distances from it, as the daily ones.
-	Weekly         [weeklyBuckets]float32
-	WeeklyN        [weeklyBuckets]uint16
-	WResiduals     [dailyWindow]float64
-	NWResiduals    int64
-	FirstWResidual int64
+	Weekly     [weeklyBuckets]float32
+	WeeklyN    [weeklyBuckets]uint16
+	WeeklyDist distances
+}
+
+// distances is a ring of a series' last distances from one of its profiles, and when the
+// first came.
+type distances struct {
+	Ring  [dailyWindow]float64
+	N     int64
+	First int64
+}
+
+// add puts the distance r (at t) in the ring and returns the ring's mean once it is full.
+func (ds *distances) add(t int64, r float64) (mean float64, full bool) {
+	if ds.N == 0 {
+		ds.First = t
+	}
+	ds.Ring[ds.N%dailyWindow] = r
+	ds.N++
+	if ds.N < dailyWindow {
+		return 0, false
+	}
+	sum := 0.0
+	for _, x := range ds.Ring {
+		sum += x
+	}
+	return sum / dailyWindow, true
 }
 
 // NewDetector returns a detector with cfg.
@@ -162,18 +183,9 @@ func (d *Detector) Update(t int64, v float64) Result {
 	expected := v
 	if s.ProfileN[bucket] > 0 {
 		expected = s.Profile[bucket]
-		if s.NResiduals == 0 {
-			s.FirstResidual = t
-		}
-		s.Residuals[s.NResiduals%dailyWindow] = v - expected
-		s.NResiduals++
-		if s.NResiduals >= dailyWindow {
-			sum := 0.0
-			for _, r := range s.Residuals {
-				sum += r
-			}
-			x[sigDaily], have[sigDaily] = sum/dailyWindow, true
-			scoreDaily = d.cfg.DailyAfter >= 0 && t-s.FirstResidual >= d.cfg.DailyAfter
+		if mean, full := s.DailyDist.add(t, v-expected); full {
+			x[sigDaily], have[sigDaily] = mean, true
+			scoreDaily = d.cfg.DailyAfter >= 0 && t-s.DailyDist.First >= d.cfg.DailyAfter
 		}
 	} else if s.N >= longWindow+1 {
 		expected = x[sigLongMean]
@@ -314,18 +326,9 @@ func (d *Detector) weekly(t int64, v float64, x *[numSignals]float64, have *[num
 	b := int(day)*dailyBuckets + int((t%86400+86400)%86400)/(86400/dailyBuckets)
 	scores := false
 	if s.WeeklyN[b] > 0 {
-		if s.NWResiduals == 0 {
-			s.FirstWResidual = t
-		}
-		s.WResiduals[s.NWResiduals%dailyWindow] = v - float64(s.Weekly[b])
-		s.NWResiduals++
-		if s.NWResiduals >= dailyWindow {
-			sum := 0.0
-			for _, r := range s.WResiduals {
-				sum += r
-			}
-			x[sigWeekly], have[sigWeekly] = sum/dailyWindow, true
-			scores = t-s.FirstWResidual >= d.cfg.WeeklyAfter
+		if mean, full := s.WeeklyDist.add(t, v-float64(s.Weekly[b])); full {
+			x[sigWeekly], have[sigWeekly] = mean, true
+			scores = t-s.WeeklyDist.First >= d.cfg.WeeklyAfter
 		}
 	}
 	// A running mean over the half hour's first values, then one that remembers about 18
