@@ -417,3 +417,19 @@ func connectSSEWith(t *testing.T, url string, headers map[string]string) *sseStr
 	s.waitLine(t, ": connected")
 	return s
 }
+
+// The dashboard page loads nothing from elsewhere and cannot be framed by another site (its
+// token box would be a clickjacking target).
+func TestTheDashboardKeepsToItself(t *testing.T) {
+	_, base := startServer(t, &config.API{Auth: testAuth()}, Deps{})
+	_, body, resp := call(t, "GET", base+"/", nil)
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "connect-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %s", csp, want)
+		}
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(body, "API token") {
+		t.Errorf("headers %v, or the page has no token box", resp.Header)
+	}
+}
