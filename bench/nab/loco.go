@@ -13,14 +13,14 @@ import (
 // among, on the training categories only. Every variant ever tried is logged with its fold
 // scores in docs/anomaly.md; a variant stays here only while it is a candidate.
 var Variants = map[string]anomaly.DetectorConfig{
-	"shipped": anomaly.DefaultDetectorConfig,
-	"weekly":  withWeekly(),
+	"shipped":    anomaly.DefaultDetectorConfig,
+	"daily only": dailyOnly(),
 }
 
-// withWeekly is the shipped detector with the weekly signal on (the processor's weekly: true).
-func withWeekly() anomaly.DetectorConfig {
+// dailyOnly is the shipped detector without the weekly signal (the processor's weekly: false).
+func dailyOnly() anomaly.DetectorConfig {
 	c := anomaly.DefaultDetectorConfig
-	c.WeeklyAfter = anomaly.WeeklyLearning
+	c.WeeklyAfter = -1
 	return c
 }
 

@@ -387,8 +387,8 @@ func (p *Processor) Drop(partition int32) {
 // detectorConfig is the shipped detector with the processor's choices.
 func detectorConfig(c *Config) DetectorConfig {
 	d := DefaultDetectorConfig
-	if c.Weekly {
-		d.WeeklyAfter = WeeklyLearning
+	if c.Weekly != nil && !*c.Weekly {
+		d.WeeklyAfter = -1
 	}
 	return d
 }

@@ -82,7 +82,7 @@ func capabilities() []capability {
 		}
 		return v
 	})
-	add("a weekday shaped like a weekend", 35, 30*capDay+9*12, 8*12, missed, nil, func(rng *rand.Rand, i int, in bool) float64 {
+	add("a weekday shaped like a weekend", 35, 30*capDay+9*12, 8*12, reported, nil, func(rng *rand.Rand, i int, in bool) float64 {
 		day, minute := (i/capDay)%7, (i%capDay)*5
 		busy := day < 5 && minute >= 9*60 && minute < 17*60
 		v := 20 + 2*rng.NormFloat64()
@@ -173,34 +173,35 @@ func TestDetectorCapabilities(t *testing.T) {
 	}
 }
 
-// With weekly: true, a Wednesday without its working hours is reported, cleanly, and
-// nothing else of the capability table changes; the calm-cycle false alerts stay as they
-// are without it.
-func TestWeeklySeasonalityCatchesAnOddWeekday(t *testing.T) {
-	weekly := detectorConfig(&Config{Weekly: true})
+// Without the weekly signal (weekly: false), the Wednesday without its working hours is
+// missed, and nothing else of the capability table changes.
+func TestWithoutTheWeeklySignalAnOddWeekdayIsMissed(t *testing.T) {
+	off := false
+	daily := detectorConfig(&Config{Weekly: &off})
 	for _, c := range capabilities() {
-		got, before, within := c.outcome(weekly, DefaultAlertAbove)
+		got, before, within := c.outcome(daily, DefaultAlertAbove)
 		want := c.today
 		if c.name == "a weekday shaped like a weekend" {
-			want = reported
+			want = missed
 		}
 		if got != want {
-			t.Errorf("weekly: %s: %s (before %.3f, within %.3f), want %s", c.name, got, before, within, want)
+			t.Errorf("weekly: false: %s: %s (before %.3f, within %.3f), want %s", c.name, got, before, within, want)
 		}
 	}
 }
 
 // The weekly signal raises no more false alerts on calm cycles than the detector without it.
 func TestWeeklySeasonalityAddsNoFalseAlerts(t *testing.T) {
-	weekly := detectorConfig(&Config{Weekly: true})
+	off := false
+	daily := detectorConfig(&Config{Weekly: &off})
 	for _, noise := range []float64{0.5, 2, 5} {
 		without, with := 0, 0
 		for seed := range uint64(40) {
 			a, b := calmAlerts([]float64{DefaultAlertAbove}, noise, seed)
-			c, d := calmAlertsWith(weekly, []float64{DefaultAlertAbove}, noise, seed)
-			without, with = without+a[0]+b[0], with+c[0]+d[0]
+			c, d := calmAlertsWith(daily, []float64{DefaultAlertAbove}, noise, seed)
+			with, without = with+a[0]+b[0], without+c[0]+d[0]
 		}
-		t.Logf("noise %.1f: %d false alerts from 40 calm series over eight weeks without the weekly signal, %d with it", noise, without, with)
+		t.Logf("noise %.1f: %d false alerts from 40 calm series over eight weeks with the weekly signal, %d without it", noise, with, without)
 		if with > without {
 			t.Errorf("noise %.1f: the weekly signal raised %d false alerts against %d without it", noise, with, without)
 		}

@@ -38,12 +38,12 @@ type DetectorConfig struct {
 	WeeklyAfter int64
 }
 
-// WeeklyLearning is how long the weekly signal learns before it scores, when it is on.
+// WeeklyLearning is how long the weekly signal learns before it scores.
 const WeeklyLearning = 21 * 86400
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: -1}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: WeeklyLearning}
 
 // The windows the signals are computed over, in values; fixed so that a series' state has
 // a fixed size (see Size).

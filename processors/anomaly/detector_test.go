@@ -223,9 +223,10 @@ func TestDetectorCalmCyclesRarelyAlert(t *testing.T) {
 
 func BenchmarkDetector(b *testing.B) { benchmarkDetector(b, DefaultDetectorConfig) }
 
-// BenchmarkDetectorWeekly is the detector with the weekly signal on (weekly: true).
-func BenchmarkDetectorWeekly(b *testing.B) {
-	benchmarkDetector(b, detectorConfig(&Config{Weekly: true}))
+// BenchmarkDetectorDailyOnly is the detector without the weekly signal (weekly: false).
+func BenchmarkDetectorDailyOnly(b *testing.B) {
+	off := false
+	benchmarkDetector(b, detectorConfig(&Config{Weekly: &off}))
 }
 
 func benchmarkDetector(b *testing.B, cfg DetectorConfig) {
