@@ -15,12 +15,20 @@ import (
 var Variants = map[string]anomaly.DetectorConfig{
 	"shipped":    anomaly.DefaultDetectorConfig,
 	"daily only": dailyOnly(),
+	"no runs":    withoutRuns(),
 }
 
 // dailyOnly is the shipped detector without the weekly signal (the processor's weekly: false).
 func dailyOnly() anomaly.DetectorConfig {
 	c := anomaly.DefaultDetectorConfig
 	c.WeeklyAfter = -1
+	return c
+}
+
+// withoutRuns is the shipped detector without the run signal.
+func withoutRuns() anomaly.DetectorConfig {
+	c := anomaly.DefaultDetectorConfig
+	c.Runs = false
 	return c
 }
 

@@ -104,7 +104,7 @@ func capabilities() []capability {
 		}
 		return v
 	})
-	add("a stuck sensor", 28, 20*capDay, 3*capDay, missed, nil, func(rng *rand.Rand, i int, in bool) float64 {
+	add("a stuck sensor", 28, 20*capDay, 3*capDay, noisy, nil, func(rng *rand.Rand, i int, in bool) float64 {
 		if in {
 			return 51.2 // the last reading, repeated
 		}
@@ -205,5 +205,30 @@ func TestWeeklySeasonalityAddsNoFalseAlerts(t *testing.T) {
 		if with > without {
 			t.Errorf("noise %.1f: the weekly signal raised %d false alerts against %d without it", noise, with, without)
 		}
+	}
+}
+
+// A count series that goes quiet at night (no errors, an idle queue: 0 for hours) after days
+// of being busy around the clock is quiet, not stuck: the run signal does not count runs at
+// the lowest value the series has shown, so it adds nothing to what the other signals say of
+// those nights.
+func TestQuietNightsAreNotAStuckSensor(t *testing.T) {
+	highest := func(cfg DetectorConfig) float64 {
+		d := NewDetector(cfg)
+		rng := rand.New(rand.NewPCG(1, 2))
+		h := 0.0
+		for i := range 21 * capDay {
+			v := float64(poisson(rng, 5))
+			if hour := (i % capDay) / 12; i >= 5*capDay && (hour < 7 || hour >= 23) {
+				v = 0
+			}
+			h = math.Max(h, d.Update(int64(capMonday+i*capStep), v).Score)
+		}
+		return h
+	}
+	noRuns := DefaultDetectorConfig
+	noRuns.Runs = false
+	if with, without := highest(DefaultDetectorConfig), highest(noRuns); with != without {
+		t.Errorf("counts with quiet nights scored up to %.3f with the run signal, %.3f without it: the nights' zeros count as a stuck sensor", with, without)
 	}
 }

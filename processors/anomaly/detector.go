@@ -36,6 +36,10 @@ type DetectorConfig struct {
 	// one. Three weeks, so that every half hour of the week was seen three times; negative:
 	// never.
 	WeeklyAfter int64
+	// Runs turns on the run signal: how many values in a row were exactly equal (log2,
+	// counted from 12 on, and not at the lowest value the series has shown), scored against
+	// the longest runs the series has shown — a stuck sensor.
+	Runs bool
 }
 
 // WeeklyLearning is how long the weekly signal learns before it scores.
@@ -43,7 +47,7 @@ const WeeklyLearning = 21 * 86400
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: WeeklyLearning}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: WeeklyLearning, Runs: true}
 
 // The windows the signals are computed over, in values; fixed so that a series' state has
 // a fixed size (see Size).
@@ -66,6 +70,7 @@ const (
 	sigVolatility
 	sigDaily
 	sigWeekly
+	sigRun
 	numSignals
 )
 
@@ -119,6 +124,8 @@ type detectorState struct {
 	Weekly     [weeklyBuckets]float32
 	WeeklyN    [weeklyBuckets]uint16
 	WeeklyDist distances
+	// Run is how many values in a row have been equal (the run signal).
+	Run int64
 }
 
 // distances is a ring of a series' last distances from one of its profiles, and when the
@@ -174,6 +181,17 @@ func (d *Detector) Update(t int64, v float64) Result {
 	var x [numSignals]float64
 	var have [numSignals]bool
 	x[sigValue], have[sigValue] = v, true
+	if d.cfg.Runs && s.N >= 2 {
+		// A run at the lowest value the series has shown is a quiet spell (no errors, an idle
+		// queue), not a stuck sensor; short runs say nothing (a quantised series repeats
+		// itself): a run counts from 12 values on.
+		if v == s.Values[(s.N-2)%int64(len(s.Values))] && (!s.Known[sigValue] || v > s.Lo[sigValue]) {
+			s.Run++
+		} else {
+			s.Run = 1
+		}
+		x[sigRun], have[sigRun] = math.Log2(float64(max(s.Run, 12))), true
+	}
 	if s.N >= longWindow+1 {
 		x[sigShortMean], x[sigLongMean], x[sigVolatility] = d.windows()
 		have[sigShortMean], have[sigLongMean], have[sigVolatility] = true, true, true
@@ -257,6 +275,7 @@ var signalNames = [numSignals][2]string{
 	sigVolatility: {"more volatile", "less volatile"},
 	sigDaily:      {"above the daily pattern", "below the daily pattern"},
 	sigWeekly:     {"above the weekly pattern", "below the weekly pattern"},
+	sigRun:        {"stuck", "stuck"},
 }
 
 func btoi(b bool) int {
