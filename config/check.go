@@ -292,14 +292,8 @@ func (l *loader) checkSASL(s *BrokerSASL, embedded bool) {
 	if s.Username == "" {
 		l.errs.Add(l.posOf(path), path, "%s needs username", s.Mechanism)
 	}
-	switch {
-	case s.Password != "" && s.PasswordFile != "":
-		l.errs.Add(l.posOf(path+".password_file"), path, "set one of password and password_file, not both")
-	case s.PasswordFile != "":
-		l.resolveFile(&s.PasswordFile, path+".password_file")
-	case s.Password == "":
-		l.errs.Add(l.posOf(path), path, "%s needs password (e.g. ${KAFKA_PASSWORD}, which must then be set) or password_file", s.Mechanism)
-	}
+	l.oneSecret(s.Password, &s.PasswordFile, path, "password", "password_file",
+		s.Mechanism+" needs password (e.g. ${KAFKA_PASSWORD}, which must then be set) or password_file")
 }
 
 func (l *loader) checkTopics(p *Pipeline) {
@@ -921,14 +915,9 @@ func (l *loader) checkAPIAuth(auth *APIAuth) {
 }
 
 func (l *loader) checkToken(t *APIToken, path string) {
-	switch {
-	case t.Token != "" && t.File != "":
-		l.errs.Add(l.posOf(path+".file"), path, "set exactly one of token and file, not both")
-	case t.File != "":
-		l.resolveFile(&t.File, path+".file")
-	case t.Token == "":
-		l.errs.Add(l.posOf(path), path, "the token is empty: set token (e.g. ${EVENTOPS_API_TOKEN}, which must then be set) or file")
-	case len(t.Token) < minTokenLength:
+	inline := l.oneSecret(t.Token, &t.File, path, "token", "file",
+		"the token is empty: set token (e.g. ${EVENTOPS_API_TOKEN}, which must then be set) or file")
+	if inline && len(t.Token) < minTokenLength {
 		l.errs.Add(l.posOf(path+".token"), path+".token", "the token has %d characters; use at least %d random ones (e.g. openssl rand -hex 16)", len(t.Token), minTokenLength)
 	}
 	for j, sc := range t.Scopes {
@@ -954,4 +943,21 @@ func (l *loader) checkOrigins(origins []string) {
 			l.errs.Add(l.posOf(p), p, "origin %q must be scheme://host[:port] (e.g. https://ops.example.com) or *", o)
 		}
 	}
+}
+
+// oneSecret checks a secret given either written in (value) or in a file: not both, the file
+// resolved, and neither is the error empty (an unset ${VAR} leaves the value empty). It says
+// whether the secret is written in.
+func (l *loader) oneSecret(value string, file *string, path, valueName, fileName, empty string) bool {
+	switch {
+	case value != "" && *file != "":
+		l.errs.Add(l.posOf(path+"."+fileName), path, "set one of %s and %s, not both", valueName, fileName)
+	case *file != "":
+		l.resolveFile(file, path+"."+fileName)
+	case value == "":
+		l.errs.Add(l.posOf(path), path, "%s", empty)
+	default:
+		return true
+	}
+	return false
 }

@@ -162,7 +162,7 @@ func TestAPIAuthSettings(t *testing.T) {
 		{"a read token", `{auth: {tokens: [{name: r, token: 0123456789abcdef}]}}`, ""},
 		{"short", `{auth: {tokens: [{name: r, token: secret}]}}`, "api.auth.tokens[0].token: the token has 6 characters; use at least 16"},
 		{"empty (an unset variable)", `{auth: {tokens: [{name: r, token: ""}]}}`, "api.auth.tokens[0]: the token is empty"},
-		{"both", `{auth: {tokens: [{name: r, token: 0123456789abcdef, file: t.txt}]}}`, "set exactly one of token and file"},
+		{"both", `{auth: {tokens: [{name: r, token: 0123456789abcdef, file: t.txt}]}}`, "set one of token and file, not both"},
 		{"unknown scope", `{auth: {tokens: [{name: r, token: 0123456789abcdef, scopes: [write]}]}}`, `api.auth.tokens[0].scopes[0]: unknown scope "write"`},
 		{"admin of a tenant", `{auth: {tokens: [{name: r, token: 0123456789abcdef, scopes: [admin], tenant: acme}]}}`, "cannot have scope admin"},
 		{"same name", `{auth: {tokens: [{name: r, token: 0123456789abcdef}, {name: r, token: fedcba9876543210}]}}`, `api.auth.tokens[1].name: another token is named "r"`},
