@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -23,6 +25,10 @@ type Follower struct {
 	pending map[int32]int64 // per partition, the end offset it had at the start, until reached
 	caught  chan struct{}
 	done    chan struct{}
+	// started and unblocked: while catching up, a transaction nobody will end is aborted
+	// once, as a changelog restore does (ReadChangelog).
+	started   time.Time
+	unblocked bool
 }
 
 // Follow starts reading topic from its start, with isolation read_committed (a record of a
@@ -43,7 +49,7 @@ func Follow(ctx context.Context, b *Broker, topic string, apply func([]KeyValue)
 	if err != nil {
 		return nil, fmt.Errorf("broker: following %s: %w", topic, err)
 	}
-	f := &Follower{cl: cl, topic: topic, pending: ends, caught: make(chan struct{}), done: make(chan struct{})}
+	f := &Follower{cl: cl, topic: topic, pending: ends, caught: make(chan struct{}), done: make(chan struct{}), started: time.Now()}
 	if len(f.pending) == 0 {
 		close(f.caught)
 		f.pending = nil
@@ -88,12 +94,12 @@ func (f *Follower) Close() {
 func (f *Follower) run(ctx context.Context, b *Broker, apply func([]KeyValue)) {
 	defer close(f.done)
 	for ctx.Err() == nil {
-		fetches := f.cl.PollFetches(ctx)
+		fetches := f.poll(ctx)
 		if fetches.IsClientClosed() {
 			return
 		}
 		fetches.EachError(func(_ string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				b.logger.Warn("following a topic: a fetch failed; retrying", "topic", f.topic, "partition", p, "err", err)
 			}
 		})
@@ -108,6 +114,31 @@ func (f *Follower) run(ctx context.Context, b *Broker, apply func([]KeyValue)) {
 			apply(batch)
 		}
 		f.noteCaughtUp()
+		f.unblock(ctx, b)
+	}
+}
+
+// poll waits for records: while catching up, a second at most, so that a topic held back by
+// a transaction is noticed (unblock).
+func (f *Follower) poll(ctx context.Context) kgo.Fetches {
+	if f.pending == nil {
+		return f.cl.PollFetches(ctx)
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return f.cl.PollFetches(pctx)
+}
+
+// unblock aborts, once, the transactions older than any live producer's that hold back the
+// partitions still short of their start-time end (a producer killed mid-transaction whose
+// transaction the broker does not end): otherwise the streams would never start.
+func (f *Follower) unblock(ctx context.Context, b *Broker) {
+	if f.pending == nil || f.unblocked || time.Since(f.started) <= staleTransactionAge {
+		return
+	}
+	f.unblocked = true
+	if _, err := b.abortStaleTransactions(ctx, f.topic, slices.Sorted(maps.Keys(f.pending))); err != nil {
+		b.logger.Warn("following a topic: a transaction holds it back and could not be aborted", "topic", f.topic, "err", err)
 	}
 }
 
