@@ -116,9 +116,20 @@ func presentedToken(c *fiber.Ctx) string {
 	return c.Get("X-API-Key")
 }
 
-// openPaths are served to anyone: health, and the dashboard page itself (its data calls
-// are guarded).
-var openPaths = []string{"/-/healthy", "/-/ready", "/"}
+// open says whether path is served to anyone: health, the dashboard page itself when it is
+// served (its data calls are guarded; without it, "/" may be a declared route), and
+// /-/metrics when auth leaves it open.
+func (s *Server) open(path string) bool {
+	switch path {
+	case "/-/healthy", "/-/ready":
+		return true
+	case "/":
+		return s.cfg.Dashboard == nil || *s.cfg.Dashboard
+	case "/-/metrics":
+		return s.auth == nil || s.auth.metricsOpen
+	}
+	return false
+}
 
 // guard is the API's access check, before every handler but the open ones: a
 // state-changing request from another site is refused whatever it carries; then, with auth,
@@ -127,8 +138,7 @@ func (s *Server) guard(c *fiber.Ctx) error {
 	if s.cors(c) {
 		return nil // a preflight, answered
 	}
-	path := c.Path()
-	if slices.Contains(openPaths, path) || (path == "/-/metrics" && (s.auth == nil || s.auth.metricsOpen)) {
+	if s.open(c.Path()) {
 		return c.Next()
 	}
 	unsafe := !slices.Contains([]string{fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions}, c.Method())

@@ -433,3 +433,17 @@ func TestTheDashboardKeepsToItself(t *testing.T) {
 		t.Errorf("headers %v, or the page has no token box", resp.Header)
 	}
 }
+
+// Without the dashboard, "/" can be a declared route: it is guarded like any other.
+func TestARouteAtTheRootNeedsAToken(t *testing.T) {
+	off := false
+	route := cpuRoute()
+	route.Path = "/"
+	_, base := startServer(t, &config.API{Auth: testAuth(), Dashboard: &off, Routes: []config.Route{route}}, Deps{Stores: storeOf{"metrics": metricsStore()}.stores()})
+	if code, body, _ := call(t, "GET", base+"/?tenant=acme&host=host-a", nil); code != 401 {
+		t.Errorf("a table route at / without a token: %d %s, want 401", code, body)
+	}
+	if code, _, _ := call(t, "GET", base+"/?tenant=acme&host=host-a", bearer(readerToken)); code != 200 {
+		t.Errorf("with a read token: %d, want 200", code)
+	}
+}
