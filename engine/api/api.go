@@ -316,7 +316,7 @@ func (s *Server) hub(topic string) *hub {
 	defer s.hubsMu.Unlock()
 	hb := s.hubs[topic]
 	if hb == nil {
-		hb = newHub(topic, s.deps.KafkaOpts, s.deps.ReplayEvents, s.log)
+		hb = newHub(topic, s.deps.KafkaOpts, s.deps.ReplayEvents, s.auth.hasTenants(), s.log)
 		s.hubs[topic] = hb
 	}
 	return hb

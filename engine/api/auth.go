@@ -61,6 +61,19 @@ func newAuthenticator(cfg *config.APIAuth) (*authenticator, error) {
 	return a, nil
 }
 
+// hasTenants says whether a token is bound to a tenant (nil: no auth, none is).
+func (a *authenticator) hasTenants() bool {
+	if a == nil {
+		return false
+	}
+	for _, t := range a.tokens {
+		if t.who.tenant != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // minTokenLength is lint's bound, checked again on what a token file holds.
 const minTokenLength = 16
 

@@ -95,13 +95,18 @@ type event struct {
 	tenant string
 }
 
-// recordEvent is the event of a record read from a topic.
-func recordEvent(r *kgo.Record) *event {
-	var t struct {
-		Tenant string `json:"tenant_id"`
+// recordEvent is the event of a record read from the hub's topic. Its tenant is read only
+// when a token bound to a tenant may stream it: a decode per event otherwise wasted.
+func (h *hub) recordEvent(r *kgo.Record) *event {
+	ev := &event{partition: r.Partition, offset: r.Offset, data: eventData(r.Value)}
+	if h.tenants {
+		var t struct {
+			Tenant string `json:"tenant_id"`
+		}
+		_ = json.Unmarshal(r.Value, &t) // a value that is no object has no tenant
+		ev.tenant = t.Tenant
 	}
-	_ = json.Unmarshal(r.Value, &t) // a value that is no object has no tenant
-	return &event{partition: r.Partition, offset: r.Offset, data: eventData(r.Value), tenant: t.Tenant}
+	return ev
 }
 
 // eventData turns a record value into one line: JSON is compacted, anything else becomes a
@@ -122,6 +127,7 @@ func eventData(value []byte) []byte {
 type hub struct {
 	started bool // its consumer runs (set under Server.hubsMu)
 	topic   string
+	tenants bool // a tenant-bound token may stream it: events carry their tenant
 	opts    []kgo.Opt
 	replay  int
 	log     *slog.Logger
@@ -152,9 +158,10 @@ func (c *sseClient) drop() {
 	})
 }
 
-func newHub(topic string, opts []kgo.Opt, replay int, log *slog.Logger) *hub {
+func newHub(topic string, opts []kgo.Opt, replay int, tenants bool, log *slog.Logger) *hub {
 	return &hub{
-		topic: topic,
+		topic:   topic,
+		tenants: tenants,
 		// Alerts written by a stateful stream commit with its checkpoint: a client sees an
 		// alert once, and never one whose transaction was aborted (it is written again).
 		opts:    append(slices.Clip(opts), kgo.FetchIsolationLevel(kgo.ReadCommitted())),
@@ -242,7 +249,7 @@ func (h *hub) run(ctx context.Context) {
 			h.log.Warn("api: SSE consumer fetch error", "partition", p, "err", err)
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
-			h.publish(recordEvent(r))
+			h.publish(h.recordEvent(r))
 		})
 	}
 }
@@ -390,7 +397,7 @@ func (h *hub) backfill(ctx context.Context, gaps map[int32][2]int64, emit func(*
 				return
 			}
 			if r.Offset < g[1] && !r.Attrs.IsControl() {
-				byPartition[r.Partition] = append(byPartition[r.Partition], recordEvent(r))
+				byPartition[r.Partition] = append(byPartition[r.Partition], h.recordEvent(r))
 			}
 			if r.Offset >= g[1]-1 {
 				pending[r.Partition] = false
