@@ -13,24 +13,12 @@ import (
 // among, on the training categories only. Every variant ever tried is logged with its fold
 // scores in docs/anomaly.md; a variant stays here only while it is a candidate.
 var Variants = map[string]anomaly.DetectorConfig{
-	"shipped":    anomaly.DefaultDetectorConfig,
-	"daily only": dailyOnly(),
-	"no runs":    withoutRuns(),
+	shipped: anomaly.DefaultDetectorConfig,
 }
 
-// dailyOnly is the shipped detector without the weekly signal (the processor's weekly: false).
-func dailyOnly() anomaly.DetectorConfig {
-	c := anomaly.DefaultDetectorConfig
-	c.WeeklyAfter = -1
-	return c
-}
-
-// withoutRuns is the shipped detector without the run signal.
-func withoutRuns() anomaly.DetectorConfig {
-	c := anomaly.DefaultDetectorConfig
-	c.Runs = false
-	return c
-}
+// shipped names the shipped configuration: the one a candidate must beat, on a fold's
+// training files, to be chosen (a tie keeps it).
+const shipped = "shipped"
 
 // fold is one held-out category: the variant and threshold chosen on the others, per profile,
 // and the held-out category's outcome at them.
@@ -90,7 +78,7 @@ func holdOut(corpus []*series, scoredBy map[string][]*scored, cat string) fold {
 	}
 	for _, p := range Profiles {
 		best := Outcome{Normalised: -1e18}
-		for _, name := range slices.Sorted(maps.Keys(scoredBy)) {
+		for _, name := range candidatesFirstShipped(scoredBy) {
 			train, _ := split(scoredBy[name])
 			if o := Sweep(train, p); o.Normalised > best.Normalised {
 				best, f.Variant[p.Name] = o, name
@@ -126,4 +114,14 @@ func (r locoReport) print(w io.Writer) {
 	for _, p := range Profiles {
 		fmt.Fprintf(w, "pooled %s: %.2f\n", p.Name, r.Pooled[p.Name])
 	}
+}
+
+// candidatesFirstShipped lists the variants, the shipped one first and the rest sorted, so
+// that a variant that only ties it is not chosen.
+func candidatesFirstShipped(scoredBy map[string][]*scored) []string {
+	names := slices.Sorted(maps.Keys(scoredBy))
+	if i := slices.Index(names, shipped); i > 0 {
+		names = append([]string{shipped}, slices.Delete(names, i, i+1)...)
+	}
+	return names
 }

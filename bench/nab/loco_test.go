@@ -33,3 +33,23 @@ func TestLeaveOneCategoryOutChoosesOnTheOthersOnly(t *testing.T) {
 		t.Errorf("holding out b chose %v, want 0.6: a's window, calm's false positive costs less than missing it", b.Chosen["standard"])
 	}
 }
+
+// A variant that only ties the shipped detector on a fold's training files is not chosen:
+// the fold reports the shipped one.
+func TestATieKeepsTheShippedVariant(t *testing.T) {
+	scores := func() []*scored {
+		s := make([]float64, 200)
+		for i := 150; i < 160; i++ {
+			s[i] = 0.9
+		}
+		f := func(name string) *scored {
+			return &scored{name: name, scores: s, windows: [][2]int{{150, 170}}, probation: probation(len(s))}
+		}
+		return []*scored{f("a/1.csv"), f("b/1.csv")}
+	}
+	corpus := []*series{{name: "a/1.csv", category: "a"}, {name: "b/1.csv", category: "b"}}
+	f := holdOut(corpus, map[string][]*scored{"a tie": scores(), shipped: scores()}, "a")
+	if f.Variant["standard"] != shipped {
+		t.Errorf("chose %q on a tie, want %q", f.Variant["standard"], shipped)
+	}
+}
