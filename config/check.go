@@ -491,13 +491,21 @@ func (l *loader) checkLookups(p *Pipeline) {
 
 // lookupSources names the sources a lookup sets, in the order of its fields.
 func lookupSources(lk Lookup) []string {
+	return setOnes(option{"file", lk.File != ""}, option{"rows", lk.Rows != nil}, option{"topic", lk.Topic != ""})
+}
+
+// option is a setting of which exactly one of several is expected, and whether it is set.
+type option struct {
+	name string
+	set  bool
+}
+
+// setOnes names the options that are set, in order.
+func setOnes(options ...option) []string {
 	var out []string
-	for _, src := range []struct {
-		name string
-		set  bool
-	}{{"file", lk.File != ""}, {"rows", lk.Rows != nil}, {"topic", lk.Topic != ""}} {
-		if src.set {
-			out = append(out, src.name)
+	for _, o := range options {
+		if o.set {
+			out = append(out, o.name)
 		}
 	}
 	return out
@@ -863,16 +871,7 @@ func (l *loader) checkTopology(p *Pipeline) {
 
 // routeKinds are the kinds a route sets, of table, stream and topology.
 func routeKinds(r Route) []string {
-	var kinds []string
-	for _, k := range []struct {
-		name string
-		set  bool
-	}{{"table", r.Table != ""}, {"stream", r.Stream != ""}, {"topology", r.Topology != "" || r.Learned != ""}} {
-		if k.set {
-			kinds = append(kinds, k.name)
-		}
-	}
-	return kinds
+	return setOnes(option{"table", r.Table != ""}, option{"stream", r.Stream != ""}, option{"topology", r.Topology != "" || r.Learned != ""})
 }
 
 // checkAPIExposure refuses an API that other machines reach without auth, unless insecure
