@@ -33,9 +33,12 @@ var Factory = engine.ProcessorFactory{
     message: 'unusual {{metric}} {{value}} on {{source.source_id}} (anomaly score {{anomaly.raw}})'
 `,
 	Doc: "Learns a baseline per series (tenant, source and metric by default) one value at a time and " +
-		"scores each value in [0, 1]: how far the series just went beyond anything it has shown, on five " +
+		"scores each value in [0, 1]: how far the series just went beyond anything it has shown, on seven " +
 		"signals (the value, its mean over the last 16 and 64 values, its volatility over the last " +
-		"64, and its distance from a learnt daily profile). Without alert_above it adds {score, raw, expected, " +
+		"64, its distance from a learnt daily and weekly profile, and how long it has repeated one " +
+		"value), the margins combined (several signals out of range say more than one) and calibrated " +
+		"by the series' own recent incidents (a series whose noise keeps setting records must go " +
+		"further to score again). Without alert_above it adds {score, raw, expected, " +
 		"lower, upper, signal} to each record (under into) and passes it on: raw is the score of the " +
 		"value itself, score the same but 0 when the last 20 values already scored as much (so an " +
 		"incident is reported when it starts and again only if it grows). With alert_above it emits " +

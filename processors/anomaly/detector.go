@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"math"
+	"slices"
 )
 
 // DetectorConfig holds the detector's parameters. Defaults are what the processor ships
@@ -40,14 +41,30 @@ type DetectorConfig struct {
 	// counted from 12 on, and not at the lowest value the series has shown), scored against
 	// the longest runs the series has shown — a stuck sensor.
 	Runs bool
+	// Combine weighs the signals' margins into one: the largest counts fully, the next
+	// Combine times, the next Combine² times, and so on; 0: the largest alone.
+	Combine float64
+	// Calibrate makes a series' scores relative to its own incidents: the combined margin is
+	// divided by 1 + Calibrate×n, where n counts the series' past incidents that scored at
+	// least CalibrateLevel times as high, each weighted by 2^(-age/CalibrateHalfLife) (age in
+	// the values' time). A series whose noise keeps setting records must go further than
+	// before to score again; a first incident scores as it would without. 0: off.
+	Calibrate         float64
+	CalibrateLevel    float64
+	CalibrateHalfLife int64
 }
+
+// IncidentFloor is the lowest score (before calibration) an incident is remembered at, for
+// Calibrate: about a 4% margin, well below any useful alert_above.
+const IncidentFloor = 0.3
 
 // WeeklyLearning is how long the weekly signal learns before it scores.
 const WeeklyLearning = 21 * 86400
 
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
-var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: WeeklyLearning, Runs: true}
+var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: WeeklyLearning, Runs: true,
+	Combine: 0.5, Calibrate: 0.1, CalibrateLevel: 0.7, CalibrateHalfLife: 7 * 86400}
 
 // The windows the signals are computed over, in values; fixed so that a series' state has
 // a fixed size (see Size).
@@ -56,6 +73,8 @@ const (
 	longWindow  = 64
 	dailyWindow = 36 // residuals from the daily profile, averaged
 	quietSlots  = 32 // the most Quiet can be
+	// incidentSlots are the past incidents a series remembers for Calibrate.
+	incidentSlots = 16
 	// dailyBuckets cut the day into half hours, each with its own expected value.
 	dailyBuckets = 48
 	// weeklyBuckets are the half hours of the week.
@@ -96,11 +115,13 @@ type Result struct {
 
 // Detector scores one series, one value at a time, in a fixed size (see Size).
 //
-// It watches five signals: the value, its mean over the last 16 and 64 values, its
-// volatility (mean absolute change) over the last 64, and its distance from a learnt daily
-// profile (averaged over 36 values). Each signal keeps the range it has held; a value
-// scores by how far the most unusual signal goes beyond its range, relative to the range's
-// width. See docs/anomaly.md.
+// It watches seven signals: the value, its mean over the last 16 and 64 values, its
+// volatility (mean absolute change) over the last 64, its distance from a learnt daily and
+// weekly profile (averaged over 36 values), and the run of equal values. Each signal keeps
+// the range it has held; a value scores by how far the signals go beyond their ranges,
+// relative to the ranges' widths (the furthest counts fully, the others less: Combine),
+// and less when the series has had incidents as high lately (Calibrate). See
+// docs/anomaly.md.
 type Detector struct {
 	cfg DetectorConfig
 	st  detectorState
@@ -126,6 +147,11 @@ type detectorState struct {
 	WeeklyDist distances
 	// Run is how many values in a row have been equal (the run signal).
 	Run int64
+	// The series' last incidentSlots incidents (reported scores of at least IncidentFloor):
+	// their score before calibration, and when (Calibrate).
+	IncidentRaw [incidentSlots]float32
+	IncidentAt  [incidentSlots]int64
+	Incidents   int64
 }
 
 // distances is a ring of a series' last distances from one of its profiles, and when the
@@ -161,95 +187,184 @@ func NewDetector(cfg DetectorConfig) *Detector {
 
 // Update scores v, the series' next value, at t (Unix seconds).
 func (d *Detector) Update(t int64, v float64) Result {
+	d.advance(t)
+	s := &d.st
+	s.Values[s.N%int64(len(s.Values))] = v
+	s.N++
+	var sig signals
+	expected := d.observe(t, v, &sig)
+	m := d.margins(&sig)
+	evidence := m.evidence(d.cfg.Combine)
+	learning := int(s.N) <= d.cfg.Warmup || t-s.First < d.cfg.Learn
+	if learning {
+		evidence = 0
+	}
+	uncalibrated := evidence / (evidence + d.cfg.Margin)
+	evidence /= 1 + d.cfg.Calibrate*d.incidentsAsHigh(t, uncalibrated)
+	raw := evidence / (evidence + d.cfg.Margin)
+	score := d.quiet(raw)
+	if score > 0 && uncalibrated >= IncidentFloor {
+		d.recordIncident(t, uncalibrated)
+	}
+	r := Result{Score: score, Raw: raw, Expected: expected, Lower: s.Lo[sigValue], Upper: s.Hi[sigValue]}
+	if raw > 0 {
+		r.Signal = m.name()
+	}
+	return r
+}
+
+// advance moves the series' clock to t: the sampling interval, and the ranges' forgetting.
+func (d *Detector) advance(t int64) {
 	s := &d.st
 	if s.N == 0 {
 		s.First, s.Last = t, t
-	} else if dt := t - s.Last; dt > 0 {
-		if s.Interval == 0 {
-			s.Interval = float64(dt)
-		} else {
-			s.Interval += 0.05 * (float64(dt) - s.Interval)
-		}
-		if d.cfg.HalfLife > 0 {
-			d.forget(1 - math.Exp2(-float64(dt)/float64(d.cfg.HalfLife)))
-		}
-		s.Last = t
+		return
 	}
-	s.Values[s.N%int64(len(s.Values))] = v
-	s.N++
+	dt := t - s.Last
+	if dt <= 0 {
+		return
+	}
+	if s.Interval == 0 {
+		s.Interval = float64(dt)
+	} else {
+		s.Interval += 0.05 * (float64(dt) - s.Interval)
+	}
+	if d.cfg.HalfLife > 0 {
+		d.forget(1 - math.Exp2(-float64(dt)/float64(d.cfg.HalfLife)))
+	}
+	s.Last = t
+}
 
-	var x [numSignals]float64
-	var have [numSignals]bool
-	x[sigValue], have[sigValue] = v, true
+// signals are the values of the detector's signals at one value, which of them exist yet,
+// and whether the daily and weekly ones score yet.
+type signals struct {
+	x                       [numSignals]float64
+	have                    [numSignals]bool
+	scoreDaily, scoreWeekly bool
+}
+
+// observe computes every signal at v (learning the profiles on the way) and returns the
+// value the daily profile expects.
+func (d *Detector) observe(t int64, v float64, sig *signals) (expected float64) {
+	s := &d.st
+	sig.x[sigValue], sig.have[sigValue] = v, true
 	if d.cfg.Runs && s.N >= 2 {
-		// A run at the lowest value the series has shown is a quiet spell (no errors, an idle
-		// queue), not a stuck sensor; short runs say nothing (a quantised series repeats
-		// itself): a run counts from 12 values on.
-		if v == s.Values[(s.N-2)%int64(len(s.Values))] && (!s.Known[sigValue] || v > s.Lo[sigValue]) {
-			s.Run++
-		} else {
-			s.Run = 1
-		}
-		x[sigRun], have[sigRun] = math.Log2(float64(max(s.Run, 12))), true
+		sig.x[sigRun], sig.have[sigRun] = d.run(v), true
 	}
 	if s.N >= longWindow+1 {
-		x[sigShortMean], x[sigLongMean], x[sigVolatility] = d.windows()
-		have[sigShortMean], have[sigLongMean], have[sigVolatility] = true, true, true
+		sig.x[sigShortMean], sig.x[sigLongMean], sig.x[sigVolatility] = d.windows()
+		sig.have[sigShortMean], sig.have[sigLongMean], sig.have[sigVolatility] = true, true, true
 	}
-	scoreDaily := false
 	bucket := int((t%86400+86400)%86400) / (86400 / dailyBuckets)
-	expected := v
+	expected = v
 	if s.ProfileN[bucket] > 0 {
 		expected = s.Profile[bucket]
 		if mean, full := s.DailyDist.add(t, v-expected); full {
-			x[sigDaily], have[sigDaily] = mean, true
-			scoreDaily = d.cfg.DailyAfter >= 0 && t-s.DailyDist.First >= d.cfg.DailyAfter
+			sig.x[sigDaily], sig.have[sigDaily] = mean, true
+			sig.scoreDaily = d.cfg.DailyAfter >= 0 && t-s.DailyDist.First >= d.cfg.DailyAfter
 		}
 	} else if s.N >= longWindow+1 {
-		expected = x[sigLongMean]
+		expected = sig.x[sigLongMean]
 	}
 	d.learnProfile(bucket, v)
-	scoreWeekly := d.weekly(t, v, &x, &have)
+	sig.scoreWeekly = d.weekly(t, v, &sig.x, &sig.have)
+	return expected
+}
 
-	// The score is the largest margin; the signal named is the value's own when the value
-	// itself left its range (a spike also moves the volatility, further), else the largest.
-	margin, signal, above := 0.0, -1, false
-	valueLeft, valueAbove := false, false
+// run counts v into the run of equal values and returns the run signal. A run at the lowest
+// value the series has shown is a quiet spell (no errors, an idle queue), not a stuck
+// sensor; short runs say nothing (a quantised series repeats itself): a run counts from 12
+// values on.
+func (d *Detector) run(v float64) float64 {
+	s := &d.st
+	if v == s.Values[(s.N-2)%int64(len(s.Values))] && (!s.Known[sigValue] || v > s.Lo[sigValue]) {
+		s.Run++
+	} else {
+		s.Run = 1
+	}
+	return math.Log2(float64(max(s.Run, 12)))
+}
+
+// margins are how far each signal went beyond its range at one value (0: within it), and
+// which went furthest.
+type margins struct {
+	of                    [numSignals]float64
+	top                   int // -1: none
+	above                 bool
+	valueLeft, valueAbove bool
+}
+
+// margins measures every signal against its range, then widens the ranges to hold it.
+func (d *Detector) margins(sig *signals) margins {
+	s := &d.st
+	m := margins{top: -1}
 	for i := range numSignals {
-		if !have[i] {
+		if !sig.have[i] {
 			continue
 		}
-		if s.Known[i] {
-			width := s.Hi[i] - s.Lo[i]
-			if width <= 0 {
-				width = 1e-9 * math.Max(1, math.Abs(s.Hi[i]))
-			}
-			if i == sigWeekly {
-				// Each half hour of the week is learnt from a seventh of the values the
-				// daily profile has: its signal is noisier, and must go twice as far.
-				width *= 2
-			}
-			if (i != sigDaily || scoreDaily) && (i != sigWeekly || scoreWeekly) {
-				if m := (x[i] - s.Hi[i]) / width; m > margin {
-					margin, signal, above = m, i, true
-				}
-				if m := (s.Lo[i] - x[i]) / width; m > margin {
-					margin, signal, above = m, i, false
-				}
-			}
-			if i == sigValue && margin > 0 {
-				valueLeft, valueAbove = true, above
-			}
-			s.Hi[i], s.Lo[i] = math.Max(s.Hi[i], x[i]), math.Min(s.Lo[i], x[i])
-		} else {
-			s.Hi[i], s.Lo[i], s.Known[i] = x[i], x[i], true
+		if !s.Known[i] {
+			s.Hi[i], s.Lo[i], s.Known[i] = sig.x[i], sig.x[i], true
+			continue
 		}
+		if (i != sigDaily || sig.scoreDaily) && (i != sigWeekly || sig.scoreWeekly) {
+			m.measure(i, sig.x[i], s.Hi[i], s.Lo[i])
+		}
+		s.Hi[i], s.Lo[i] = math.Max(s.Hi[i], sig.x[i]), math.Min(s.Lo[i], sig.x[i])
 	}
+	return m
+}
 
-	raw := margin / (margin + d.cfg.Margin)
-	if int(s.N) <= d.cfg.Warmup || t-s.First < d.cfg.Learn {
-		raw = 0
+// measure sets signal i's margin at x against the range [lo, hi], in the range's widths.
+func (m *margins) measure(i int, x, hi, lo float64) {
+	width := hi - lo
+	if width <= 0 {
+		width = 1e-9 * math.Max(1, math.Abs(hi))
 	}
+	if i == sigWeekly {
+		// Each half hour of the week is learnt from a seventh of the values the daily
+		// profile has: its signal is noisier, and must go twice as far.
+		width *= 2
+	}
+	up, down := (x-hi)/width, (lo-x)/width
+	m.of[i] = max(up, down, 0)
+	if m.of[i] > 0 && (m.top < 0 || m.of[i] > m.of[m.top]) {
+		m.top, m.above = i, up > down
+	}
+	if i == sigValue && m.of[i] > 0 {
+		m.valueLeft, m.valueAbove = true, up > down
+	}
+}
+
+// evidence sums the margins, the largest first, each weighted by combine times the one
+// before (1, ½, ¼, … for 0.5): an incident moves several signals at once (a drop takes the
+// value, the level and the daily distance out of their ranges), noise mostly one.
+func (m margins) evidence(combine float64) float64 {
+	sorted := m.of
+	slices.Sort(sorted[:])
+	sum, w := 0.0, 1.0
+	for k := len(sorted) - 1; k >= 0 && sorted[k] > 0 && w > 0; k-- {
+		sum += w * sorted[k]
+		w *= combine
+	}
+	return sum
+}
+
+// name is the signal that went furthest: the value's own when the value itself left its
+// range (a spike also moves the volatility, further).
+func (m margins) name() string {
+	if m.valueLeft {
+		return signalNames[sigValue][btoi(!m.valueAbove)]
+	}
+	if m.top < 0 {
+		return ""
+	}
+	return signalNames[m.top][btoi(!m.above)]
+}
+
+// quiet reports raw, or 0 when one of the last Quiet raw scores was as high: an incident is
+// reported when it starts, and again only if it grows.
+func (d *Detector) quiet(raw float64) float64 {
+	s := &d.st
 	score := raw
 	for i := 1; i <= d.cfg.Quiet && int64(i) < s.N; i++ {
 		if s.Recent[(s.N-1-int64(i))%quietSlots] >= raw {
@@ -258,14 +373,30 @@ func (d *Detector) Update(t int64, v float64) Result {
 		}
 	}
 	s.Recent[(s.N-1)%quietSlots] = raw
-	r := Result{Score: score, Raw: raw, Expected: expected, Lower: s.Lo[sigValue], Upper: s.Hi[sigValue]}
-	if raw > 0 && signal >= 0 {
-		if valueLeft {
-			signal, above = sigValue, valueAbove
-		}
-		r.Signal = signalNames[signal][btoi(!above)]
+	return score
+}
+
+// incidentsAsHigh counts the series' past incidents that scored at least CalibrateLevel
+// times raw (before calibration), each weighted by 2^(-age/CalibrateHalfLife).
+func (d *Detector) incidentsAsHigh(t int64, raw float64) float64 {
+	s := &d.st
+	if d.cfg.Calibrate <= 0 || raw <= 0 {
+		return 0
 	}
-	return r
+	n := 0.0
+	for i := range min(s.Incidents, incidentSlots) {
+		if float64(s.IncidentRaw[i]) >= d.cfg.CalibrateLevel*raw {
+			n += math.Exp2(-float64(t-s.IncidentAt[i]) / float64(d.cfg.CalibrateHalfLife))
+		}
+	}
+	return n
+}
+
+// recordIncident remembers a reported incident's score before calibration, and when.
+func (d *Detector) recordIncident(t int64, raw float64) {
+	s := &d.st
+	s.IncidentRaw[s.Incidents%incidentSlots], s.IncidentAt[s.Incidents%incidentSlots] = float32(raw), t
+	s.Incidents++
 }
 
 var signalNames = [numSignals][2]string{

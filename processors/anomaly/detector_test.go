@@ -295,3 +295,66 @@ func TestDetectorCheckpointRoundTrip(t *testing.T) {
 		t.Errorf("another version's checkpoint: %v", err)
 	}
 }
+
+// The margins combine, the largest first, each weighted by Combine times the one before: two
+// signals out of range say more than one; with Combine 0 the largest alone counts.
+func TestEvidenceCombinesMargins(t *testing.T) {
+	for _, tc := range []struct {
+		margins []float64
+		combine float64
+		want    float64
+	}{
+		{[]float64{0.3}, 0.5, 0.3},
+		{[]float64{0.1, 0.3}, 0.5, 0.35},
+		{[]float64{0.1, 0.3, 0.2}, 0.5, 0.3 + 0.1 + 0.025},
+		{[]float64{0.1, 0.3, 0.2}, 0, 0.3},
+		{nil, 0.5, 0},
+	} {
+		var m margins
+		copy(m.of[:], tc.margins)
+		if got := m.evidence(tc.combine); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("margins %v, combine %v: evidence %v, want %v", tc.margins, tc.combine, got, tc.want)
+		}
+	}
+}
+
+// A series whose incidents keep coming scores each new one lower than an uncalibrated
+// detector does, its first as high, and, after weeks without one, nearly as high again. A
+// calm series (50 ± 1, 5-minute steps) gets a spike at noon every day from day 3 on, each a
+// fifth higher than the one before (so each is a new high); then a bigger one after four
+// quiet weeks.
+func TestCalibrationLowersRepeatedIncidents(t *testing.T) {
+	uncalibrated := DefaultDetectorConfig
+	uncalibrated.Calibrate = 0
+	spikes := func(cfg DetectorConfig) (raws []float64) {
+		d := NewDetector(cfg)
+		rng := rand.New(rand.NewPCG(5, 6))
+		height := 20.0
+		for i := range 288 * 40 {
+			v := 50 + rng.NormFloat64()
+			day, noon := i/288, i%288 == 144
+			spike := noon && (day >= 3 && day < 10 || day == 38)
+			if spike {
+				v += height
+				height *= 1.2
+			}
+			if r := d.Update(int64(i*300), v); spike {
+				raws = append(raws, r.Raw)
+			}
+		}
+		return raws
+	}
+	with, without := spikes(DefaultDetectorConfig), spikes(uncalibrated)
+	t.Logf("calibrated %.3f\nuncalibrated %.3f", with, without)
+	if with[0] != without[0] {
+		t.Errorf("the first incident scored %.3f calibrated, %.3f without", with[0], without[0])
+	}
+	for k := 3; k < 7; k++ {
+		if with[k] >= without[k] {
+			t.Errorf("incident %d of a daily series of them scored %.3f calibrated, %.3f without", k+1, with[k], without[k])
+		}
+	}
+	if last := len(with) - 1; with[last] < 0.9*without[last] || with[last] <= with[last-1] {
+		t.Errorf("after four quiet weeks an incident scored %.3f calibrated, %.3f without (the one before: %.3f)", with[last], without[last], with[last-1])
+	}
+}

@@ -8,7 +8,7 @@ import (
 
 // stateVersion prefixes a detector's checkpoint; a checkpoint of another version (a
 // detector changed between releases) is not restored: the series learns again.
-const stateVersion = 5
+const stateVersion = 6
 
 var errStateVersion = errors.New("anomaly: checkpoint of another detector version")
 
