@@ -50,7 +50,7 @@ func capabilities() []capability {
 		out = append(out, c)
 	}
 	bigSpike := 10 * capDay
-	add("a spike smaller than an earlier spike", 28, 21*capDay+150, 6, missed, [][2]int{{bigSpike, bigSpike + 5}}, func(rng *rand.Rand, i int, in bool) float64 {
+	add("a spike smaller than an earlier spike", 28, 21*capDay+150, 6, reported, [][2]int{{bigSpike, bigSpike + 5}}, func(rng *rand.Rand, i int, in bool) float64 {
 		v := dailyCycle(i) + rng.NormFloat64()
 		switch {
 		case i >= bigSpike && i < bigSpike+6:

@@ -52,7 +52,24 @@ type DetectorConfig struct {
 	Calibrate         float64
 	CalibrateLevel    float64
 	CalibrateHalfLife int64
+	// JumpWeight turns on the jump component, which needs no record: a value at least
+	// JumpFrom robust deviations from the median of the 16 values before it (a spike, a
+	// sudden drop) is scored by how rare such jumps have been in the series: its surprise is
+	// log10((n+1)/(k+½)) for the n values and the k jumps at least 1/2.25 as large the
+	// series made, both decaying with a half-life of JumpMemory values; beyond JumpSurprise,
+	// each unit of surprise adds JumpWeight to the margins. A jump the series has not made in
+	// weeks is news even inside its range (a spike smaller than an earlier one), and a young
+	// series, which has not had the time to show its jumps, is not surprised yet. 0: off.
+	JumpWeight   float64
+	JumpSurprise float64
+	JumpMemory   float64
 }
+
+// JumpFrom is how far (in robust deviations: the mean nonzero absolute change between
+// values, each change counted at most four times the mean) a value must be from the median of the
+// 16 values before it to count as a jump. Noise from any common distribution stays far
+// below it; a count or metric that really jumps does not.
+const JumpFrom = 10
 
 // IncidentFloor is the lowest score (before calibration) an incident is remembered at, for
 // Calibrate: about a 4% margin, well below any useful alert_above.
@@ -64,7 +81,8 @@ const WeeklyLearning = 21 * 86400
 // DefaultDetectorConfig is the shipped configuration (chosen on NAB with bench/nab; see
 // docs/anomaly.md).
 var DefaultDetectorConfig = DetectorConfig{Warmup: 150, Learn: 2 * 86400, HalfLife: 90 * 86400, Margin: 0.1, Quiet: 20, DailyAfter: 7 * 86400, WeeklyAfter: WeeklyLearning, Runs: true,
-	Combine: 0.5, Calibrate: 0.1, CalibrateLevel: 0.7, CalibrateHalfLife: 7 * 86400}
+	Combine: 0.5, Calibrate: 0.1, CalibrateLevel: 0.7, CalibrateHalfLife: 7 * 86400,
+	JumpWeight: 0.8, JumpSurprise: 3.25, JumpMemory: 4032}
 
 // The windows the signals are computed over, in values; fixed so that a series' state has
 // a fixed size (see Size).
@@ -75,6 +93,12 @@ const (
 	quietSlots  = 32 // the most Quiet can be
 	// incidentSlots are the past incidents a series remembers for Calibrate.
 	incidentSlots = 16
+	// jumpLevels are the levels the jump component counts jumps at: a factor of 1.5 apart,
+	// from jumpLevel0 of the value range's width.
+	jumpLevels = 24
+	jumpLevel0 = 0.001
+	// jumpWindow values before a value give the median it is a jump from.
+	jumpWindow = 3
 	// dailyBuckets cut the day into half hours, each with its own expected value.
 	dailyBuckets = 48
 	// weeklyBuckets are the half hours of the week.
@@ -107,9 +131,10 @@ type Result struct {
 	// mean before the profile knows this half hour); Lower and Upper are the range the
 	// series' values have held.
 	Expected, Lower, Upper float64
-	// Signal names what went beyond its range when Raw > 0: "new high", "new low",
-	// "level shift up", "level shift down", "more volatile", "less volatile",
-	// "above the daily pattern", "below the daily pattern".
+	// Signal names what scored when Raw > 0: "new high", "new low", "level shift up",
+	// "level shift down", "more volatile", "less volatile", "above the daily pattern",
+	// "below the daily pattern", "above the weekly pattern", "below the weekly pattern",
+	// "stuck", "sudden jump", "sudden drop".
 	Signal string
 }
 
@@ -118,10 +143,11 @@ type Result struct {
 // It watches seven signals: the value, its mean over the last 16 and 64 values, its
 // volatility (mean absolute change) over the last 64, its distance from a learnt daily and
 // weekly profile (averaged over 36 values), and the run of equal values. Each signal keeps
-// the range it has held; a value scores by how far the signals go beyond their ranges,
-// relative to the ranges' widths (the furthest counts fully, the others less: Combine),
-// and less when the series has had incidents as high lately (Calibrate). See
-// docs/anomaly.md.
+// the range it has held, and its margin is how far it goes beyond it, relative to the
+// range's width. A jump component adds a margin for a jump the series has not made lately,
+// inside its range or not (JumpWeight). A value scores by the margins combined (the
+// furthest counts fully, the others less: Combine), less when the series has had
+// incidents as high lately (Calibrate). See docs/anomaly.md.
 type Detector struct {
 	cfg DetectorConfig
 	st  detectorState
@@ -152,6 +178,14 @@ type detectorState struct {
 	IncidentRaw [incidentSlots]float32
 	IncidentAt  [incidentSlots]int64
 	Incidents   int64
+	// The jump component: the series' jumps, counted per level (their size in the value
+	// range's widths, a factor of 1.5 apart) and the values, both decaying; the robust deviation; and the level of
+	// the last value plus one (0: no jump), so that a jump is counted once, when it reaches
+	// its level.
+	JumpCounts [jumpLevels]float32
+	JumpValues float32
+	JumpScale  float64
+	JumpLevel  int8
 }
 
 // distances is a ring of a series' last distances from one of its profiles, and when the
@@ -194,8 +228,11 @@ func (d *Detector) Update(t int64, v float64) Result {
 	var sig signals
 	expected := d.observe(t, v, &sig)
 	m := d.margins(&sig)
-	evidence := m.evidence(d.cfg.Combine)
 	learning := int(s.N) <= d.cfg.Warmup || t-s.First < d.cfg.Learn
+	if d.cfg.JumpWeight > 0 && sig.have[sigVolatility] {
+		d.jump(v, sig.x[sigVolatility], learning, &m)
+	}
+	evidence := m.evidence(d.cfg.Combine)
 	if learning {
 		evidence = 0
 	}
@@ -288,8 +325,8 @@ func (d *Detector) run(v float64) float64 {
 // margins are how far each signal went beyond its range at one value (0: within it), and
 // which went furthest.
 type margins struct {
-	of                    [numSignals]float64
-	top                   int // -1: none
+	of                    [numSignals + 1]float64 // and the jump's, last
+	top                   int                     // -1: none
 	above                 bool
 	valueLeft, valueAbove bool
 }
@@ -352,10 +389,12 @@ func (m margins) evidence(combine float64) float64 {
 // name is the signal that went furthest: the value's own when the value itself left its
 // range (a spike also moves the volatility, further).
 func (m margins) name() string {
-	if m.valueLeft {
+	switch {
+	case m.valueLeft:
 		return signalNames[sigValue][btoi(!m.valueAbove)]
-	}
-	if m.top < 0 {
+	case m.top == jumpSlot:
+		return jumpNames[btoi(!m.above)]
+	case m.top < 0:
 		return ""
 	}
 	return signalNames[m.top][btoi(!m.above)]
@@ -398,6 +437,11 @@ func (d *Detector) recordIncident(t int64, raw float64) {
 	s.IncidentRaw[s.Incidents%incidentSlots], s.IncidentAt[s.Incidents%incidentSlots] = float32(raw), t
 	s.Incidents++
 }
+
+// jumpSlot is the jump component's place among the margins.
+const jumpSlot = numSignals
+
+var jumpNames = [2]string{"sudden jump", "sudden drop"}
 
 var signalNames = [numSignals][2]string{
 	sigValue:      {"new high", "new low"},
@@ -492,4 +536,77 @@ func (d *Detector) weekly(t int64, v float64, x *[numSignals]float64, have *[num
 	}
 	s.Weekly[b] += float32((v - float64(s.Weekly[b])) / float64(s.WeeklyN[b]))
 	return scores
+}
+
+// jump scores v by how far it is from the median of the 16 values before it, in robust
+// deviations, and by how rare such jumps have been (JumpWeight); then it counts the value
+// and the jump, and updates the deviation (started from the 64-value volatility, moved
+// only by changes: the mean of the nonzero absolute changes, each at most four deviations).
+func (d *Detector) jump(v, volatility float64, learning bool, m *margins) {
+	s := &d.st
+	if s.JumpScale == 0 {
+		s.JumpScale = volatility
+	}
+	scale, median := s.JumpScale, d.recentMedian()
+	// A value that repeats the last says nothing of how far values move: a series that
+	// stays flat for hours keeps its deviation, and moving again is not a jump.
+	if change := math.Abs(v - s.Values[(s.N-2)%int64(len(s.Values))]); change > 0 {
+		s.JumpScale += (math.Min(change, 4*scale) - scale) / longWindow
+	}
+	if scale <= 0 {
+		return
+	}
+	z := math.Abs(v-median) / scale
+	level := -1
+	if width := s.Hi[sigValue] - s.Lo[sigValue]; z >= JumpFrom/2.25 && width > 0 {
+		// Levels are in the value range's widths, which move slowly, not in deviations,
+		// which a quiet spell shrinks: a jump as large as the ones before stays at their level.
+		level = min(max(int(math.Log(math.Abs(v-median)/width/jumpLevel0)/math.Log(1.5)), 0), jumpLevels-1)
+	}
+	if z >= JumpFrom && !learning {
+		if mj := d.cfg.JumpWeight * (d.jumpSurprise(level) - d.cfg.JumpSurprise); mj > 0 {
+			m.of[jumpSlot] = mj
+			if m.top < 0 || mj > m.of[m.top] {
+				m.top, m.above = jumpSlot, v > median
+			}
+		}
+	}
+	d.countJump(level)
+}
+
+// jumpSurprise is log10((n+1)/(k+½)) for the values n and the jumps k at level-2 or above.
+func (d *Detector) jumpSurprise(level int) float64 {
+	s := &d.st
+	k := 0.0
+	for l := max(level-2, 0); l < jumpLevels; l++ {
+		k += float64(s.JumpCounts[l])
+	}
+	return math.Log10((float64(s.JumpValues) + 1) / (k + 0.5))
+}
+
+// countJump counts a value (at level, -1: none) into the decaying counts.
+func (d *Detector) countJump(level int) {
+	s := &d.st
+	f := float32(math.Exp2(-1 / d.cfg.JumpMemory))
+	for l := range s.JumpCounts {
+		s.JumpCounts[l] *= f
+	}
+	s.JumpValues = s.JumpValues*f + 1
+	if level >= int(s.JumpLevel) && level >= 0 { // JumpLevel is the last value's level + 1
+		s.JumpCounts[level]++
+	}
+	s.JumpLevel = int8(level + 1)
+}
+
+// recentMedian is the median of the jumpWindow values before the latest: what the next
+// value is expected near, lagging little behind a trend.
+func (d *Detector) recentMedian() float64 {
+	s := &d.st
+	var recent [jumpWindow]float64
+	size := int64(len(s.Values))
+	for k := range jumpWindow {
+		recent[k] = s.Values[(s.N-2-int64(k))%size]
+	}
+	slices.Sort(recent[:])
+	return recent[jumpWindow/2]
 }

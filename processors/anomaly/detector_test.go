@@ -358,3 +358,56 @@ func TestCalibrationLowersRepeatedIncidents(t *testing.T) {
 		t.Errorf("after four quiet weeks an incident scored %.3f calibrated, %.3f without (the one before: %.3f)", with[last], without[last], with[last-1])
 	}
 }
+
+// The jump component scores a jump the series has not made lately, whatever its range
+// says, and nothing else: noise never reaches it, a series that jumps every day stops
+// scoring its jumps within days, and a series that moves again after a flat spell has not
+// jumped.
+func TestJumps(t *testing.T) {
+	jumps := func(value func(rng *rand.Rand, i int) float64) (days []int) {
+		d := NewDetector(DefaultDetectorConfig)
+		rng := rand.New(rand.NewPCG(7, 8))
+		for i := range 288 * 28 {
+			r := d.Update(int64(capMonday+i*300), value(rng, i))
+			if r.Signal == jumpNames[0] || r.Signal == jumpNames[1] {
+				days = append(days, i/288)
+			}
+		}
+		return days
+	}
+	for _, tc := range []struct {
+		name  string
+		value func(rng *rand.Rand, i int) float64
+		want  func(days []int) bool
+	}{
+		{"Gaussian noise on a daily cycle", func(rng *rand.Rand, i int) float64 { return dailyCycle(i) + 3*rng.NormFloat64() },
+			func(days []int) bool { return len(days) == 0 }},
+		{"Poisson counts", func(rng *rand.Rand, i int) float64 { return float64(poisson(rng, 5)) },
+			func(days []int) bool { return len(days) == 0 }},
+		{"a square wave, 20 to 80 and back every day", func(rng *rand.Rand, i int) float64 {
+			if i%288 < 144 {
+				return 20 + rng.NormFloat64()
+			}
+			return 80 + rng.NormFloat64()
+		}, func(days []int) bool { return len(days) == 0 || days[len(days)-1] < 7 }},
+		{"flat for a day each week, then moving again", func(rng *rand.Rand, i int) float64 {
+			if (i/288)%7 == 3 {
+				return 50
+			}
+			return 50 + 2*rng.NormFloat64()
+		}, func(days []int) bool { return len(days) == 0 }},
+		{"a spike (+60 on ±1) on day 20, inside the range a bigger one (+120) opened on day 5", func(rng *rand.Rand, i int) float64 {
+			switch i {
+			case 5*288 + 100:
+				return 170
+			case 20*288 + 100:
+				return 110
+			}
+			return 50 + rng.NormFloat64()
+		}, func(days []int) bool { return len(days) == 1 && days[0] == 20 }},
+	} {
+		if days := jumps(tc.value); !tc.want(days) {
+			t.Errorf("%s: jumps scored on days %v", tc.name, days)
+		}
+	}
+}

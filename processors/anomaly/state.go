@@ -8,7 +8,7 @@ import (
 
 // stateVersion prefixes a detector's checkpoint; a checkpoint of another version (a
 // detector changed between releases) is not restored: the series learns again.
-const stateVersion = 6
+const stateVersion = 7
 
 var errStateVersion = errors.New("anomaly: checkpoint of another detector version")
 
