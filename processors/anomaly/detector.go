@@ -151,6 +151,8 @@ type Result struct {
 type Detector struct {
 	cfg DetectorConfig
 	st  detectorState
+	// jumpDecay is what the jump counts keep of themselves at each value (JumpMemory).
+	jumpDecay float32
 }
 
 // detectorState is the detector's whole state: fixed-size fields only, so that it encodes
@@ -216,7 +218,11 @@ func (ds *distances) add(t int64, r float64) (mean float64, full bool) {
 // NewDetector returns a detector with cfg.
 func NewDetector(cfg DetectorConfig) *Detector {
 	cfg.Quiet = min(max(cfg.Quiet, 0), quietSlots)
-	return &Detector{cfg: cfg}
+	d := &Detector{cfg: cfg, jumpDecay: 1}
+	if cfg.JumpMemory > 0 {
+		d.jumpDecay = float32(math.Exp2(-1 / cfg.JumpMemory))
+	}
+	return d
 }
 
 // Update scores v, the series' next value, at t (Unix seconds).
@@ -587,7 +593,7 @@ func (d *Detector) jumpSurprise(level int) float64 {
 // countJump counts a value (at level, -1: none) into the decaying counts.
 func (d *Detector) countJump(level int) {
 	s := &d.st
-	f := float32(math.Exp2(-1 / d.cfg.JumpMemory))
+	f := d.jumpDecay
 	for l := range s.JumpCounts {
 		s.JumpCounts[l] *= f
 	}
