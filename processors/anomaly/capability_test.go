@@ -254,3 +254,20 @@ func TestCalibrationRaisesNoMoreCalmAlerts(t *testing.T) {
 		}
 	}
 }
+
+// Without the jump component the spike smaller than an earlier one is missed (it is no
+// record), and nothing else of the capability table changes.
+func TestWithoutJumpsTheSmallerSpikeIsMissed(t *testing.T) {
+	noJumps := DefaultDetectorConfig
+	noJumps.JumpWeight = 0
+	for _, c := range capabilities() {
+		got, before, within := c.outcome(noJumps, DefaultAlertAbove)
+		want := c.today
+		if c.name == "a spike smaller than an earlier spike" {
+			want = missed
+		}
+		if got != want {
+			t.Errorf("without jumps: %s: %s (before %.3f, within %.3f), want %s", c.name, got, before, within, want)
+		}
+	}
+}
