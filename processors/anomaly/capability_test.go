@@ -173,19 +173,31 @@ func TestDetectorCapabilities(t *testing.T) {
 	}
 }
 
-// Without the weekly signal (weekly: false), the Wednesday without its working hours is
-// missed, and nothing else of the capability table changes.
-func TestWithoutTheWeeklySignalAnOddWeekdayIsMissed(t *testing.T) {
+// Each component is what reports its capability: without it, that capability is missed and
+// nothing else of the capability table changes. The weekly signal (weekly: false) reports
+// the Wednesday without its working hours, the jump component the spike smaller than an
+// earlier one, the run signal the stuck sensor.
+func TestEachComponentReportsItsCapability(t *testing.T) {
 	off := false
-	daily := detectorConfig(&Config{Weekly: &off})
-	for _, c := range capabilities() {
-		got, before, within := c.outcome(daily, DefaultAlertAbove)
-		want := c.today
-		if c.name == "a weekday shaped like a weekend" {
-			want = missed
-		}
-		if got != want {
-			t.Errorf("weekly: false: %s: %s (before %.3f, within %.3f), want %s", c.name, got, before, within, want)
+	noJumps, noRuns := DefaultDetectorConfig, DefaultDetectorConfig
+	noJumps.JumpWeight, noRuns.Runs = 0, false
+	for _, without := range []struct {
+		component, capability string
+		cfg                   DetectorConfig
+	}{
+		{"the weekly signal", "a weekday shaped like a weekend", detectorConfig(&Config{Weekly: &off})},
+		{"the jump component", "a spike smaller than an earlier spike", noJumps},
+		{"the run signal", "a stuck sensor", noRuns},
+	} {
+		for _, c := range capabilities() {
+			got, before, within := c.outcome(without.cfg, DefaultAlertAbove)
+			want := c.today
+			if c.name == without.capability {
+				want = missed
+			}
+			if got != want {
+				t.Errorf("without %s: %s: %s (before %.3f, within %.3f), want %s", without.component, c.name, got, before, within, want)
+			}
 		}
 	}
 }
@@ -197,12 +209,7 @@ func TestWeeklySeasonalityAddsNoFalseAlerts(t *testing.T) {
 	off := false
 	daily := detectorConfig(&Config{Weekly: &off})
 	for _, noise := range []float64{0.5, 2, 5} {
-		without, with := 0, 0
-		for seed := range uint64(40) {
-			a, b := calmAlerts([]float64{DefaultAlertAbove}, noise, seed)
-			c, d := calmAlertsWith(daily, []float64{DefaultAlertAbove}, noise, seed)
-			with, without = with+a[0]+b[0], without+c[0]+d[0]
-		}
+		with, without := fleetCalmAlerts(DefaultDetectorConfig, noise), fleetCalmAlerts(daily, noise)
 		t.Logf("noise %.1f: %d false alerts from 40 calm series over eight weeks with the weekly signal, %d without it", noise, with, without)
 		if with > without+40/20 {
 			t.Errorf("noise %.1f: the weekly signal raised %d false alerts against %d without it", noise, with, without)
@@ -242,12 +249,7 @@ func TestCalibrationRaisesNoMoreCalmAlerts(t *testing.T) {
 	before := DefaultDetectorConfig
 	before.Combine, before.Calibrate = 0, 0
 	for _, noise := range []float64{0.5, 2, 5} {
-		now, then := 0, 0
-		for seed := range uint64(40) {
-			a, b := calmAlerts([]float64{DefaultAlertAbove}, noise, seed)
-			c, d := calmAlertsWith(before, []float64{DefaultAlertAbove}, noise, seed)
-			now, then = now+a[0]+b[0], then+c[0]+d[0]
-		}
+		now, then := fleetCalmAlerts(DefaultDetectorConfig, noise), fleetCalmAlerts(before, noise)
 		t.Logf("noise %.1f: %d false alerts from 40 calm series over eight weeks, %d before calibration", noise, now, then)
 		if now > then {
 			t.Errorf("noise %.1f: %d false alerts, %d before calibration", noise, now, then)
@@ -255,19 +257,13 @@ func TestCalibrationRaisesNoMoreCalmAlerts(t *testing.T) {
 	}
 }
 
-// Without the jump component the spike smaller than an earlier one is missed (it is no
-// record), and nothing else of the capability table changes.
-func TestWithoutJumpsTheSmallerSpikeIsMissed(t *testing.T) {
-	noJumps := DefaultDetectorConfig
-	noJumps.JumpWeight = 0
-	for _, c := range capabilities() {
-		got, before, within := c.outcome(noJumps, DefaultAlertAbove)
-		want := c.today
-		if c.name == "a spike smaller than an earlier spike" {
-			want = missed
-		}
-		if got != want {
-			t.Errorf("without jumps: %s: %s (before %.3f, within %.3f), want %s", c.name, got, before, within, want)
-		}
+// fleetCalmAlerts counts the false alerts at the shipped alert_above from 40 calm series (a
+// daily cycle with Gaussian noise) over eight weeks.
+func fleetCalmAlerts(cfg DetectorConfig, noise float64) int {
+	n := 0
+	for seed := range uint64(40) {
+		a, b := calmAlertsWith(cfg, []float64{DefaultAlertAbove}, noise, seed)
+		n += a[0] + b[0]
 	}
+	return n
 }
