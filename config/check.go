@@ -755,6 +755,7 @@ func (l *loader) checkAPI(p *Pipeline) {
 			l.errs.Add(l.posOf(path+".limit"), path+".limit", "must be at least 1, got %d", r.Limit)
 		}
 	}
+	l.checkDashboard(p.API)
 }
 
 // writtenTables are the tables the pipeline's outputs write (TableWriter), with the kinds

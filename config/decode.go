@@ -637,6 +637,11 @@ func structFields(t reflect.Type) []structField {
 // structure decodes a mapping into a struct: known keys into their fields, defaults for the
 // absent ones, errors for unknown, missing required and out-of-enum ones; then Validate.
 func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
+	if field, ok := shorthandOf(v.Type()); ok && n.Kind == yaml.ScalarNode && !isNull(n) {
+		// "dashboard: false" is "dashboard: {enabled: false}".
+		key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: field, Line: n.Line, Column: n.Column}
+		n = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column, Content: []*yaml.Node{key, n}}
+	}
 	if !isNull(n) && n.Kind != yaml.MappingNode {
 		l.errs.Add(l.pos(n), path, "expected a mapping, got %s", describe(n))
 		return
@@ -711,6 +716,20 @@ func (l *loader) structure(n *yaml.Node, v reflect.Value, path string) {
 	if len(l.errs) == errsBefore {
 		l.validate(n, v, path)
 	}
+}
+
+// Shorthand is a config struct that may also be written as one scalar, which sets the field
+// Shorthand names: dashboard: false is dashboard: {enabled: false}.
+type Shorthand interface{ Shorthand() string }
+
+var shorthandType = reflect.TypeFor[Shorthand]()
+
+// shorthandOf names the field a scalar sets for struct type t, if t has a shorthand.
+func shorthandOf(t reflect.Type) (string, bool) {
+	if t.Kind() != reflect.Struct || !t.Implements(shorthandType) {
+		return "", false
+	}
+	return reflect.Zero(t).Interface().(Shorthand).Shorthand(), true
 }
 
 // unknownKey reports key, which is none of the keys of the struct at path, and notes the

@@ -172,7 +172,7 @@ func (g *schemaGenerator) typeSchema(t reflect.Type) (map[string]any, error) {
 	case reflect.Pointer:
 		return g.typeSchema(t.Elem())
 	case reflect.Struct:
-		return g.ref(t, func() (map[string]any, error) { return g.structSchema(t) })
+		return g.ref(t, func() (map[string]any, error) { return g.shorthandSchema(t) })
 	case reflect.Slice, reflect.Array:
 		items, err := g.typeSchema(t.Elem())
 		if err != nil {
@@ -205,6 +205,26 @@ func (g *schemaGenerator) typeSchema(t reflect.Type) (map[string]any, error) {
 		return map[string]any{}, nil
 	}
 	return nil, fmt.Errorf("JSON Schema: no schema for settings of type %s", t)
+}
+
+// shorthandSchema is structSchema, or for a struct with a shorthand (Shorthand) either it
+// or the value of the field the shorthand sets.
+func (g *schemaGenerator) shorthandSchema(t reflect.Type) (map[string]any, error) {
+	s, err := g.structSchema(t)
+	field, ok := shorthandOf(t)
+	if err != nil || !ok {
+		return s, err
+	}
+	for _, f := range structFields(t) {
+		if f.name == field {
+			fs, err := g.typeSchema(t.FieldByIndex(f.index).Type)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"anyOf": []any{fs, s}}, nil
+		}
+	}
+	return nil, fmt.Errorf("JSON Schema: %s: its shorthand sets %q, which it has not", t, field)
 }
 
 // structSchema is the object schema of a config struct. Unknown keys are errors in the

@@ -636,3 +636,35 @@ func TestEnvReferencePositions(t *testing.T) {
 		})
 	}
 }
+
+// The dashboard may be written as one boolean (dashboard: false turns it off) or as its
+// settings; absent, it is served with its defaults.
+func TestDashboardShorthand(t *testing.T) {
+	for _, tc := range []struct {
+		api       string
+		on        bool
+		title     string
+		panelKind string
+	}{
+		{"{}", true, "EventOps", ""},
+		{"{dashboard: false}", false, "EventOps", ""},
+		{"{dashboard: true}", true, "EventOps", ""},
+		{"{dashboard: {title: Ops, panels: [{silences: {}}]}}", true, "Ops", "silences"},
+		{"{dashboard: {enabled: false}}", false, "EventOps", ""},
+	} {
+		p, err := LoadBytes("t.yaml", []byte("version: 1\nbroker: {embedded: {}}\napi: "+tc.api+"\n"), testRegistry(), testEnv)
+		if err != nil {
+			t.Fatalf("api: %s: %v", tc.api, err)
+		}
+		d := &p.API.Dashboard
+		if d.On() != tc.on || d.Title != tc.title {
+			t.Errorf("api: %s: served %v, title %q; want %v, %q", tc.api, d.On(), d.Title, tc.on, tc.title)
+		}
+		if kind := ""; len(d.Panels) > 0 {
+			kind = d.Panels[0].Kind()
+			if kind != tc.panelKind {
+				t.Errorf("api: %s: panel kind %q, want %q", tc.api, kind, tc.panelKind)
+			}
+		}
+	}
+}

@@ -418,7 +418,7 @@ func (s Sink) StreamName() string {
 // API is the HTTP server.
 type API struct {
 	Listen    string `yaml:"listen" default:"127.0.0.1:8088" doc:"Address to listen on. An address other machines reach (\":8088\", \"0.0.0.0:8088\", a LAN address) needs auth, or insecure: true."`
-	Dashboard *bool  `yaml:"dashboard" default:"true" doc:"Serve the dashboard at /."`
+	Dashboard Dashboard `yaml:"dashboard" doc:"The dashboard served at /: its title, the routes' query parameters it starts with, and its panels (charts, stats, what fires now, alert history, incidents, silences); without panels it shows an overview of the routes. dashboard: false serves none (/ is then an ordinary route)."`
 	// The limits below keep the server answering under abuse (slow or idle clients holding
 	// connections, floods, oversized requests); docs/reliability.md explains them.
 	ReadTimeout    Duration `yaml:"read_timeout" default:"10s" doc:"Longest time a client may take to send a whole request (headers and body); a slower one, such as a client sending its headers a byte at a time, gets 408 and is disconnected."`
@@ -432,6 +432,93 @@ type API struct {
 	Auth           *APIAuth `yaml:"auth" doc:"Who may call the API: bearer tokens, each with scopes and optionally a tenant. Without it every request is served, and the API may listen only on a loopback address (127.0.0.1, ::1, localhost) unless insecure: true. docs/security.md."`
 	Insecure       bool     `yaml:"insecure" doc:"Serve without auth on an address other machines reach. Anyone who can connect reads every tenant's data and can reload the pipeline: only for a network that is itself protected."`
 	AllowOrigins   []string `yaml:"allow_origins" doc:"Web origins (scheme://host[:port], or *) whose pages may read the API from a browser (CORS): reads with an Authorization header are allowed from them. Default none: other origins' pages cannot read responses."`
+}
+
+// Dashboard is the page served at /. It may be written as one boolean: dashboard: false is
+// dashboard: {enabled: false}.
+type Dashboard struct {
+	Enabled *bool             `yaml:"enabled" default:"true" doc:"Serve the dashboard at /."`
+	Title   string            `yaml:"title" default:"EventOps" doc:"The page's title."`
+	Params  map[string]string `yaml:"params" doc:"The routes' query parameters the page starts with (tenant: acme); it shows an input for each parameter its routes need, and keeps what is typed in the page's address."`
+	Panels  []Panel           `yaml:"panels" doc:"The panels, in order: each is one of timeseries, stat, firing, history, incidents and silences. Without panels, the page shows a chart of every table route with a value column, what fires now and the live stream routes."`
+}
+
+// Shorthand makes dashboard: false mean dashboard: {enabled: false}.
+func (Dashboard) Shorthand() string { return "enabled" }
+
+// On reports whether the dashboard is served.
+func (d *Dashboard) On() bool { return d == nil || d.Enabled == nil || *d.Enabled }
+
+// Panel is one panel of the dashboard: exactly one of its kinds.
+type Panel struct {
+	Timeseries *TimeseriesPanel `yaml:"timeseries" doc:"A chart of a table route's rows over the page's time range, one line per series."`
+	Stat       *StatPanel       `yaml:"stat" doc:"One number from a table route's rows over the page's time range: the last, the highest, a count, ..."`
+	Firing     *FiringPanel     `yaml:"firing" doc:"What fires now, grouped by alert: loaded from a table route (latest_by: fingerprint), then kept live from a stream route of the alert topic."`
+	History    *HistoryPanel    `yaml:"history" doc:"The alert transitions of the page's time range, newest first, from a table route over the alerts table."`
+	Incidents  *IncidentsPanel  `yaml:"incidents" doc:"Incidents with their root cause and members, from a table route or a stream route over the topic a correlate processor writes."`
+	Silences   *SilencesPanel   `yaml:"silences" doc:"The silences of the pipeline's notify processors (/api/v2/silences): who, until when, matching what; an admin token may expire them."`
+}
+
+// PanelCommon are the settings every panel has.
+type PanelCommon struct {
+	Title string `yaml:"title" doc:"The panel's heading; default from what it shows."`
+	Width string `yaml:"width" default:"half" enum:"full,half,third" doc:"Share of the page's width at 1280 px and more: full, half or third (panels stack on a narrow screen)."`
+}
+
+// TimeseriesPanel charts a table route's rows.
+type TimeseriesPanel struct {
+	PanelCommon `yaml:",inline"`
+	Route       string           `yaml:"route" required:"true" doc:"A table route (its path, as under api.routes) whose rows are the points; asked for the page's time range with from and to."`
+	Time        string           `yaml:"time" default:"ts" doc:"The rows' time column."`
+	Value       string           `yaml:"value" default:"value" doc:"The rows' value column."`
+	Series      string           `yaml:"series" doc:"The column whose values split the rows into lines (source_id: one line per host); default one line."`
+	Unit        string           `yaml:"unit" doc:"The values' unit, for the axis and the tooltips: percent, bytes, seconds, ms, or any word."`
+	Band        string           `yaml:"band" doc:"An object column with expected, lower and upper (the anomaly processor's anomaly field), drawn as a band around each line."`
+	Thresholds  []PanelThreshold `yaml:"thresholds" doc:"Horizontal lines: a rule's levels."`
+}
+
+// PanelThreshold is a horizontal line on a chart.
+type PanelThreshold struct {
+	Value    float64 `yaml:"value" required:"true" doc:"Where the line is."`
+	Label    string  `yaml:"label" doc:"What it means (warning at 80)."`
+	Severity string  `yaml:"severity" default:"warning" enum:"critical,warning,info" doc:"Its colour."`
+}
+
+// StatPanel shows one number.
+type StatPanel struct {
+	PanelCommon `yaml:",inline"`
+	Route       string   `yaml:"route" required:"true" doc:"A table route (its path) whose rows over the page's time range give the number."`
+	Value       string   `yaml:"value" default:"value" doc:"The rows' column the number is made of."`
+	Reduce      string   `yaml:"reduce" default:"last" enum:"last,max,min,avg,sum,count,distinct" doc:"How the rows become one number: the newest row's value, the highest, lowest, mean, sum, the number of rows, or the number of distinct values."`
+	Unit        string   `yaml:"unit" doc:"The number's unit."`
+	Warning     *float64 `yaml:"warning" doc:"At or above it, the number is shown as a warning."`
+	Critical    *float64 `yaml:"critical" doc:"At or above it, the number is shown as critical."`
+}
+
+// FiringPanel lists what fires now.
+type FiringPanel struct {
+	PanelCommon `yaml:",inline"`
+	Route       string `yaml:"route" required:"true" doc:"A table route over the alerts table that answers the newest row of each alert (latest_by: fingerprint), read when the page opens."`
+	Stream      string `yaml:"stream" doc:"A stream route of the alert topic: new alerts appear, resolved ones leave, without reloading."`
+	Chart       string `yaml:"chart" doc:"The title of the timeseries panel an alert opens when clicked (its series, around the alert's start); default the first timeseries panel."`
+}
+
+// HistoryPanel lists alert transitions.
+type HistoryPanel struct {
+	PanelCommon `yaml:",inline"`
+	Route       string `yaml:"route" required:"true" doc:"A table route over the alerts table (every transition), asked for the page's time range."`
+}
+
+// IncidentsPanel lists incidents.
+type IncidentsPanel struct {
+	PanelCommon `yaml:",inline"`
+	Route       string `yaml:"route" doc:"A table route over the incidents a correlate processor writes, read when the page opens."`
+	Stream      string `yaml:"stream" doc:"A stream route of the incident topic, for live updates. Set route, stream or both."`
+}
+
+// SilencesPanel lists silences.
+type SilencesPanel struct {
+	PanelCommon `yaml:",inline"`
 }
 
 // APITLS is the API's HTTPS.

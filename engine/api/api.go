@@ -184,7 +184,7 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 	s.app.Get("/-/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/-/routes", func(c *fiber.Ctx) error { return c.JSON(s.routes.Load().info) })
 	s.serveAlertmanagerAPI()
-	if cfg.Dashboard == nil || *cfg.Dashboard {
+	if cfg.Dashboard.On() {
 		s.app.Get("/", serveDashboard)
 	}
 	// Every other request goes to the declared routes in force.

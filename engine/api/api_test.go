@@ -297,7 +297,7 @@ func TestOperationalEndpoints(t *testing.T) {
 
 func TestDashboardCanBeTurnedOff(t *testing.T) {
 	off := false
-	_, base := startServer(t, &config.API{Dashboard: &off}, Deps{})
+	_, base := startServer(t, &config.API{Dashboard: config.Dashboard{Enabled: &off}}, Deps{})
 	if code, _ := get(t, base+"/"); code != 404 {
 		t.Fatalf("GET / with dashboard: false: %d, want 404", code)
 	}

@@ -137,7 +137,7 @@ func (s *Server) open(path string) bool {
 	case "/-/healthy", "/-/ready":
 		return true
 	case "/":
-		return s.cfg.Dashboard == nil || *s.cfg.Dashboard
+		return s.cfg.Dashboard.On()
 	case "/-/metrics":
 		return s.auth == nil || s.auth.metricsOpen
 	}

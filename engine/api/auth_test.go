@@ -439,7 +439,7 @@ func TestARouteAtTheRootNeedsAToken(t *testing.T) {
 	off := false
 	route := cpuRoute()
 	route.Path = "/"
-	_, base := startServer(t, &config.API{Auth: testAuth(), Dashboard: &off, Routes: []config.Route{route}}, Deps{Stores: storeOf{"metrics": metricsStore()}.stores()})
+	_, base := startServer(t, &config.API{Auth: testAuth(), Dashboard: config.Dashboard{Enabled: &off}, Routes: []config.Route{route}}, Deps{Stores: storeOf{"metrics": metricsStore()}.stores()})
 	if code, body, _ := call(t, "GET", base+"/?tenant=acme&host=host-a", nil); code != 401 {
 		t.Errorf("a table route at / without a token: %d %s, want 401", code, body)
 	}
