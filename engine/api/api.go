@@ -118,6 +118,11 @@ type routeInfo struct {
 	Topic  string   `json:"topic,omitempty"`
 	Event  string   `json:"event,omitempty"`
 	Params []string `json:"params,omitempty"`
+	// LatestBy: the route answers the newest row of each value of this column (what fires
+	// now, on the alerts table).
+	LatestBy string `json:"latest_by,omitempty"`
+	// Limit is the most rows the route answers (a chart says when it was reached).
+	Limit int `json:"limit,omitempty"`
 }
 
 // New builds the server and compiles every route. Problems in the config (an expression that
@@ -185,7 +190,7 @@ func New(cfg *config.API, deps Deps) (*Server, error) {
 	s.app.Get("/-/routes", func(c *fiber.Ctx) error { return c.JSON(s.routes.Load().info) })
 	s.serveAlertmanagerAPI()
 	if cfg.Dashboard.On() {
-		s.app.Get("/", serveDashboard)
+		s.serveDashboard()
 	}
 	// Every other request goes to the declared routes in force.
 	s.app.Use(func(c *fiber.Ctx) error {
@@ -205,6 +210,8 @@ type RouteSet struct {
 	app     *fiber.App
 	handler fasthttp.RequestHandler
 	info    []routeInfo
+	// dashboard is what /-/dashboard answers: it follows the routes through a reload.
+	dashboard dashboardView
 }
 
 // RoutesFor compiles cfg's routes against stores, without serving them: a reload checks
@@ -244,7 +251,7 @@ func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos m
 				continue
 			}
 			app.Get(r.Path, h.serve)
-			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "table", Table: r.Table, Params: h.params})
+			rs.info = append(rs.info, routeInfo{Path: r.Path, Kind: "table", Table: r.Table, Params: h.params, LatestBy: r.LatestBy, Limit: r.Limit})
 		case r.Stream != "":
 			hb := s.hub(r.Stream)
 			st := &streamRoute{srv: s, hub: hb, path: r.Path, event: eventName(r.Path)}
@@ -261,6 +268,7 @@ func (s *Server) RoutesFor(cfg *config.API, stores map[string]store.Store, pos m
 		return nil, err
 	}
 	rs.handler = app.Handler()
+	rs.dashboard = dashboardFor(&cfg.Dashboard, rs.info)
 	return rs, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -280,8 +281,14 @@ func TestOperationalEndpoints(t *testing.T) {
 		{name: "not ready says why", ready: func() error { return notReady }, path: "/-/ready", wantCode: 503, wantBody: notReady.Error()},
 		{name: "metrics in Prometheus text", path: "/-/metrics", wantCode: 200, wantBody: "# TYPE go_goroutines gauge"},
 		{name: "routes for the dashboard", path: "/-/routes", wantCode: 200,
-			wantBody: `[{"path":"/metrics/cpu","kind":"table","table":"metrics","params":["tenant","host"]}]`},
-		{name: "dashboard", path: "/", wantCode: 200, wantBody: "Live alerts"},
+			wantBody: `[{"path":"/metrics/cpu","kind":"table","table":"metrics","params":["tenant","host"],"limit":2}]`},
+		{name: "dashboard", path: "/", wantCode: 200, wantBody: `<script src="/-/ui/app.js">`},
+		{name: "the dashboard's script", path: "/-/ui/app.js", wantCode: 200, wantBody: "/-/dashboard"},
+		{name: "the charting library, from the binary", path: "/-/ui/vendor/uplot/uPlot.iife.min.js", wantCode: 200, wantBody: "uPlot"},
+		{name: "favicon", path: "/favicon.ico", wantCode: 200, wantBody: "<svg"},
+		{name: "no file outside the dashboard's", path: "/-/ui/../dashboard.go", wantCode: 404},
+		{name: "the default overview", path: "/-/dashboard", wantCode: 200,
+			wantBody: `"panels":[{"kind":"timeseries","title":"metrics/cpu","width":"full","route":"/metrics/cpu","time":"ts","value":"value","series":"source_id"}],"overview":true`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -383,5 +390,32 @@ func TestTimeRanges(t *testing.T) {
 	}
 	if code, body := get(t, base+"/hosts?from=-1h"); code != 400 || !strings.Contains(body, "no time column") {
 		t.Errorf("a route without a time column: %d %s", code, body)
+	}
+}
+
+// /-/dashboard gives the page the declared panels, each with its kind's settings and a title
+// when none was written, the starting parameters and the routes.
+func TestDashboardPanels(t *testing.T) {
+	warn := 80.0
+	dash := config.Dashboard{Title: "Ops", Params: map[string]string{"tenant": "acme"}, Panels: []config.Panel{
+		{Timeseries: &config.TimeseriesPanel{PanelCommon: config.PanelCommon{Width: "full"}, Route: "/metrics/cpu", Time: "ts", Value: "value", Series: "source_id", Unit: "percent",
+			Thresholds: []config.PanelThreshold{{Value: 90, Label: "critical", Severity: "critical"}}}},
+		{Stat: &config.StatPanel{PanelCommon: config.PanelCommon{Title: "Peak"}, Route: "/metrics/cpu", Value: "value", Reduce: "max", Warning: &warn}},
+		{Silences: &config.SilencesPanel{}},
+	}}
+	_, base := startServer(t, &config.API{Routes: []config.Route{cpuRoute()}, Dashboard: dash}, Deps{Stores: map[string]store.Store{"metrics": metricsStore()}})
+	code, body := get(t, base+"/-/dashboard")
+	var got dashboardView
+	if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil {
+		t.Fatalf("GET /-/dashboard: %d %s (%v)", code, body, err)
+	}
+	want := []panelView{
+		{Kind: "timeseries", Title: "value by source_id", Width: "full", Route: "/metrics/cpu", Time: "ts", Value: "value", Series: "source_id", Unit: "percent",
+			Thresholds: []thresholdView{{Value: 90, Label: "critical", Severity: "critical"}}},
+		{Kind: "stat", Title: "Peak", Width: "half", Route: "/metrics/cpu", Value: "value", Reduce: "max", Warning: &warn},
+		{Kind: "silences", Title: "Silences", Width: "half"},
+	}
+	if !reflect.DeepEqual(got.Panels, want) || got.Title != "Ops" || got.Params["tenant"] != "acme" || got.Overview || len(got.Routes) != 1 {
+		t.Errorf("GET /-/dashboard: %+v\nwant panels %+v", got, want)
 	}
 }

@@ -136,12 +136,12 @@ func (s *Server) open(path string) bool {
 	switch path {
 	case "/-/healthy", "/-/ready":
 		return true
-	case "/":
+	case "/", "/favicon.ico":
 		return s.cfg.Dashboard.On()
 	case "/-/metrics":
 		return s.auth == nil || s.auth.metricsOpen
 	}
-	return false
+	return strings.HasPrefix(path, uiPrefix) && s.cfg.Dashboard.On()
 }
 
 // guard is the API's access check, before every handler but the open ones: a

@@ -432,6 +432,18 @@ func TestTheDashboardKeepsToItself(t *testing.T) {
 	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(body, "API token") {
 		t.Errorf("headers %v, or the page has no token box", resp.Header)
 	}
+	// Its files hold no data and are open; what it shows comes from guarded calls.
+	for _, open := range []string{"/-/ui/app.js", "/-/ui/app.css", "/favicon.ico"} {
+		if code, _, _ := call(t, "GET", base+open, nil); code != 200 {
+			t.Errorf("GET %s without a token: %d, want 200", open, code)
+		}
+	}
+	if code, _, _ := call(t, "GET", base+"/-/dashboard", nil); code != 401 {
+		t.Errorf("GET /-/dashboard without a token: %d, want 401", code)
+	}
+	if code, _, _ := call(t, "GET", base+"/-/dashboard", bearer(readerToken)); code != 200 {
+		t.Errorf("GET /-/dashboard with a read token: %d, want 200", code)
+	}
 }
 
 // Without the dashboard, "/" can be a declared route: it is guarded like any other.

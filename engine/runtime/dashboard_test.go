@@ -1,0 +1,136 @@
+package runtime_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var dashboardScreenshot = flag.String("dashboard-screenshot", "", "where TestQuickstartDashboardInABrowser saves its screenshot of the loaded dashboard, relative to the repository's root (docs/dashboard.png updates the docs' one); default a temporary file")
+
+// The quickstart's dashboard as an operator opens it, in Debian's chromium driven by
+// playwright-core (testdata/browser/dashboard.js): after an hour of readings from three
+// hosts, the chart draws one point per reading, what fires now (host-b) is listed on open,
+// grouped by alert; an alert that fires meanwhile (host-c) appears without a reload and
+// one that resolves (host-b) leaves; a click on an alert shows its host's series around its
+// start; times are in the viewer's zone; the keyboard reaches the controls; a phone's width
+// fits; /favicon.ico answers; and the page logs no error.
+func TestQuickstartDashboardInABrowser(t *testing.T) {
+	dir := browserDir(t)
+	shot := screenshotPath(t)
+	file, text := quickstart(t, nil)
+	t.Chdir(t.TempDir())
+	f := startPipeline(t, file, []byte(text), nil)
+
+	now := time.Now().UTC().Truncate(time.Minute)
+	var readings []string
+	for m := 59; m >= 1; m-- {
+		for i, host := range []string{"host-a", "host-b", "host-c"} {
+			v := 45 + 10*math.Sin(float64(m)/7+float64(i))
+			if host == "host-b" && m <= 3 {
+				v = 95
+			}
+			readings = append(readings, cpuReading(host, now.Add(-time.Duration(m)*time.Minute), v))
+		}
+	}
+	f.produce("ingest.raw.agent", readings...)
+	eventually(t, 30*time.Second, "the 177 readings and host-b's alert through the API", func() bool {
+		return len(getRows(f.apiURL+"/metrics/cpu/hosts?tenant=acme&from=-2h")) == len(readings) && len(getRows(f.apiURL+"/alerts/firing")) == 1
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "dashboard.js", f.apiURL+"/", fmt.Sprint(len(readings)), shot)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	must(t, err)
+	stdout, err := cmd.StdoutPipe()
+	must(t, err)
+	must(t, cmd.Start())
+	result := followBrowser(t, stdout, stdin, map[string]func(){
+		"fire host-c":    func() { f.produce("ingest.raw.agent", cpuReading("host-c", time.Now().UTC(), 92)) },
+		"resolve host-b": func() { f.produce("ingest.raw.agent", cpuReading("host-b", time.Now().UTC(), 50)) },
+	})
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the dashboard in chromium: %v\n%s", err, stderr.String())
+	}
+	if result == nil {
+		t.Fatalf("the browser check ended without its result\n%s", stderr.String())
+	}
+	t.Logf("first meaningful paint (the chart's %v points drawn) %v ms after navigation; screenshot %s", result["points"], result["first_paint_ms"], shot)
+}
+
+// screenshotPath is where the screenshot goes: -dashboard-screenshot (relative to the
+// repository's root), or a temporary file.
+func screenshotPath(t *testing.T) string {
+	if *dashboardScreenshot == "" {
+		return filepath.Join(t.TempDir(), "dashboard.png")
+	}
+	if filepath.IsAbs(*dashboardScreenshot) {
+		return *dashboardScreenshot
+	}
+	root, err := filepath.Abs("../..")
+	must(t, err)
+	return filepath.Join(root, *dashboardScreenshot)
+}
+
+// followBrowser answers the browser check's steps (a line "step NAME": act, then a line on
+// its stdin) and returns its result line's fields.
+func followBrowser(t *testing.T, stdout io.Reader, stdin io.WriteCloser, steps map[string]func()) map[string]any {
+	t.Helper()
+	defer stdin.Close()
+	var result map[string]any
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "step "):
+			act, ok := steps[strings.TrimPrefix(line, "step ")]
+			if !ok {
+				t.Fatalf("the browser check asks for an unknown step: %s", line)
+			}
+			act()
+			if _, err := io.WriteString(stdin, "ok\n"); err != nil {
+				t.Fatalf("answering %s: %v", line, err)
+			}
+		case strings.HasPrefix(line, "result "):
+			must(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "result ")), &result))
+		}
+	}
+	return result
+}
+
+func cpuReading(host string, at time.Time, value float64) string {
+	return fmt.Sprintf(`{"tenant_id":"acme","host":%q,"metric":"cpu_load","value":%.1f,"ts_event":%q,"unit":"percent"}`, host, value, at.Format(time.RFC3339))
+}
+
+// browserDir is testdata/browser with its npm packages, and Debian's chromium; without them
+// the test skips (fails under CI=true: .ci/run installs them).
+func browserDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("testdata/browser")
+	must(t, err)
+	_, errNode := exec.LookPath("node")
+	_, errModules := os.Stat(filepath.Join(dir, "node_modules", "playwright-core"))
+	_, errChromium := os.Stat("/usr/bin/chromium")
+	if errNode != nil || errModules != nil || errChromium != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("node, chromium or the npm packages are missing (.ci/run installs chromium and runs npm ci in engine/runtime/testdata/browser)")
+		}
+		t.Skip("node, /usr/bin/chromium or the npm packages are missing: apt-get install chromium, and npm ci in engine/runtime/testdata/browser, to run this test")
+	}
+	return dir
+}
