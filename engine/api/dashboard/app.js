@@ -29,7 +29,19 @@ function api(path, init) {
   });
 }
 
-async function getJSON(path) {
+// getJSON answers a route's rows. Panels over the same route and range (a chart and its
+// stats) share one request while it is in flight.
+const inFlight = new Map();
+function getJSON(path) {
+  if (!inFlight.has(path)) {
+    const p = fetchJSON(path);
+    inFlight.set(path, p);
+    p.finally(() => inFlight.delete(path)).catch(() => {});
+  }
+  return inFlight.get(path);
+}
+
+async function fetchJSON(path) {
   const res = await api(path);
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
