@@ -49,16 +49,19 @@ type Silence struct {
 
 // DispatchedAlert is an alert a dispatcher holds, as Alertmanager's API shows it.
 type DispatchedAlert struct {
-	Fingerprint  string
-	Labels       map[string]string
-	Annotations  map[string]string
-	StartsAt     time.Time
-	EndsAt       time.Time // zero while it fires
-	UpdatedAt    time.Time
-	GeneratorURL string
-	Receivers    []string
-	SilencedBy   []string // IDs of the silences muting it
-	InhibitedBy  []string // fingerprints of the alerts inhibiting it
+	Fingerprint string // of its labels, as Alertmanager's
+	// SourceFingerprint is the alert record's own fingerprint: the one the alerts table and
+	// the alert topic key it by.
+	SourceFingerprint string
+	Labels            map[string]string
+	Annotations       map[string]string
+	StartsAt          time.Time
+	EndsAt            time.Time // zero while it fires
+	UpdatedAt         time.Time
+	GeneratorURL      string
+	Receivers         []string
+	SilencedBy        []string // IDs of the silences muting it
+	InhibitedBy       []string // fingerprints of the alerts inhibiting it
 }
 
 // PartitionBound is a processor whose results depend on seeing together records that may

@@ -169,6 +169,10 @@ type gettableAlert struct {
 	Fingerprint  string            `json:"fingerprint"`
 	Receivers    []receiverName    `json:"receivers"`
 	Status       alertStatus       `json:"status"`
+	// SourceFingerprint is an addition to Alertmanager's API: the alert record's fingerprint,
+	// which the alerts table and the alert topic key it by (the dashboard finds an alert's
+	// labels and silences by it). Alertmanager's clients ignore it.
+	SourceFingerprint string `json:"sourceFingerprint,omitempty"`
 }
 
 type receiverName struct {
@@ -208,7 +212,7 @@ func (s *Server) getAlerts(c *fiber.Ctx) error {
 
 func gettableAlertOf(a engine.DispatchedAlert) gettableAlert {
 	g := gettableAlert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: a.EndsAt,
-		UpdatedAt: a.UpdatedAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
+		UpdatedAt: a.UpdatedAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint, SourceFingerprint: a.SourceFingerprint,
 		Status: alertStatus{State: "active", SilencedBy: nonNil(a.SilencedBy), InhibitedBy: nonNil(a.InhibitedBy)}}
 	if g.Annotations == nil {
 		g.Annotations = map[string]string{}

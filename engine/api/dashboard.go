@@ -38,8 +38,9 @@ func (s *Server) serveDashboard() {
 	s.app.Get("/favicon.ico", func(c *fiber.Ctx) error { return sendUIFile(c, "favicon.svg") })
 	s.app.Get(uiPrefix+"*", func(c *fiber.Ctx) error { return sendUIFile(c, c.Params("*")) })
 	s.app.Get("/-/dashboard", func(c *fiber.Ctx) error {
-		rs := s.routes.Load()
-		return c.JSON(rs.dashboard)
+		view := s.routes.Load().dashboard
+		view.Notify = s.notifyRuns()
+		return c.JSON(view)
 	})
 }
 
@@ -68,6 +69,9 @@ type dashboardView struct {
 	// none were declared.
 	Overview bool        `json:"overview"`
 	Routes   []routeInfo `json:"routes"`
+	// Notify says a notify processor runs: /api/v2 answers its alerts and silences (the
+	// page offers to silence an alert only then).
+	Notify bool `json:"notify"`
 }
 
 // panelView is one panel as the page reads it: its kind and the settings of that kind.
@@ -185,4 +189,13 @@ func overview(routes []routeInfo) []panelView {
 		}
 	}
 	return out
+}
+
+// notifyRuns reports whether a notify processor runs now (or is being reloaded).
+func (s *Server) notifyRuns() bool {
+	if s.deps.Dispatchers == nil {
+		return false
+	}
+	ds, err := s.deps.Dispatchers()
+	return err != nil || len(ds) > 0
 }

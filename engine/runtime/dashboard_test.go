@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,4 +157,71 @@ func browserDir(t *testing.T) string {
 		t.Skip("node, /usr/bin/chromium or the npm packages are missing: apt-get install chromium, and npm ci in engine/runtime/testdata/browser, to run this test")
 	}
 	return dir
+}
+
+// examples/notify.yaml's dashboard behind api.auth (testdata/browser/silence.js): the page
+// asks for a token; with an admin token, host-a's firing alert has a Silence button, and a
+// click silences it as the pipeline's notify processor sees it: the alert is marked
+// silenced and the silences panel lists the silence (alertname=cpu_load, ...).
+func TestNotifyDashboardSilencesAnAlert(t *testing.T) {
+	dir := browserDir(t)
+	const admin = "an-admin-token-for-the-test"
+	file, text := example(t, "notify.yaml", map[string]string{
+		"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0",
+		`listen: "127.0.0.1:8088"`: `listen: "127.0.0.1:0"
+  auth: {tokens: [{name: admin, token: "${ADMIN_TOKEN}", scopes: [admin]}]}`,
+	})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer hook.Close()
+	t.Chdir(t.TempDir())
+	f := startPipeline(t, file, []byte(text), map[string]string{"ADMIN_TOKEN": admin, "HOOK_URL": hook.URL})
+	f.produce("ingest.raw.agent", cpuReading("host-a", time.Now().UTC(), 95))
+	eventually(t, 30*time.Second, "host-a's alert in /alerts/firing and in notify's /api/v2/alerts", func() bool {
+		return len(getRowsWith(f.apiURL+"/alerts/firing", admin)) == 1 && len(getRowsWith(f.apiURL+"/api/v2/alerts", admin)) == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "silence.js", f.apiURL+"/", admin)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the notify dashboard in chromium: %v\n%s", err, out)
+	}
+	silences := getRowsWith(f.apiURL+"/api/v2/silences", admin)
+	if len(silences) != 1 || silences[0]["createdBy"] != "dashboard" {
+		t.Fatalf("silences after the click: %v, want the dashboard's one", silences)
+	}
+}
+
+// example is examples/NAME (its path, and its text) with the replacements made; each must
+// apply.
+func example(t *testing.T, name string, replace map[string]string) (string, string) {
+	t.Helper()
+	file, err := filepath.Abs(filepath.Join("../../examples", name))
+	must(t, err)
+	src, err := os.ReadFile(file)
+	must(t, err)
+	text := string(src)
+	for old, new := range replace {
+		if !strings.Contains(text, old) {
+			t.Fatalf("%s no longer contains %q; update the test", name, old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	return file, text
+}
+
+func getRowsWith(url, token string) []map[string]any {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var rows []map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&rows)
+	return rows
 }

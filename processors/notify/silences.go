@@ -138,7 +138,7 @@ func (p *Processor) publishAlerts(now time.Time) {
 		mutes := p.d.mutesAt(st, now)
 		for _, fp := range slices.Sorted(maps.Keys(st.Alerts)) {
 			a := st.Alerts[fp]
-			da := engine.DispatchedAlert{Fingerprint: fingerprint(a.Labels), Labels: a.Labels, Annotations: a.Annotations,
+			da := engine.DispatchedAlert{Fingerprint: fingerprint(a.Labels), SourceFingerprint: fp, Labels: a.Labels, Annotations: a.Annotations,
 				StartsAt: a.StartsAt, EndsAt: a.EndsAt, UpdatedAt: now, GeneratorURL: a.GeneratorURL, Receivers: p.d.ReceiversOf(a.Labels)}
 			if m := mutes[fp]; m != nil {
 				da.SilencedBy, da.InhibitedBy = m.silencedBy, p.fingerprintsOf(st, m.inhibitedBy)

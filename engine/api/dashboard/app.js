@@ -409,6 +409,10 @@ function firingPanel(spec, frame) {
   let firing = new Map();
   let events = [];   // stream events seen before the table answered
   let loaded = false;
+  // notified: the pipeline's notify processors' view of each alert (/api/v2/alerts, by the
+  // alert record's fingerprint, sourceFingerprint): its labels, which a silence matches, and the silences muting it. Null when
+  // the pipeline has no notify processor.
+  let notified = null;
 
   function apply(a) {
     if (!a || !a.fingerprint) return;
@@ -420,7 +424,7 @@ function firingPanel(spec, frame) {
 
   async function load() {
     try {
-      const rows = await getJSON(routeURL(spec.route, false));
+      const [rows] = await Promise.all([getJSON(routeURL(spec.route, false)), loadNotified()]);
       firing = new Map();
       for (const r of rows) if (r.state === "firing") firing.set(r.fingerprint, r);
       loaded = true;
@@ -457,8 +461,42 @@ function firingPanel(spec, frame) {
     frame.body.replaceChildren(el("div", { class: "scroll" }, ...out));
   }
 
+  async function loadNotified() {
+    if (!state.spec.notify) return;
+    try {
+      const alerts = await getJSON("/api/v2/alerts");
+      notified = new Map(alerts.map(x => [x.sourceFingerprint || x.fingerprint, x]));
+    } catch {
+      notified = null;
+    }
+  }
+
+  // silence mutes an alert for two hours: a silence on its labels (severity aside, so that an
+  // escalation stays muted), as Alertmanager's own "silence" button does. It needs a token
+  // with scope admin.
+  async function silence(a) {
+    const n = notified && notified.get(a.fingerprint);
+    if (!n) return;
+    const matchers = Object.entries(n.labels).filter(([k]) => k !== "severity")
+      .map(([name, value]) => ({ name, value, isRegex: false, isEqual: true }));
+    const now = new Date();
+    const res = await api("/api/v2/silences", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ matchers, startsAt: now.toISOString(), endsAt: new Date(now.getTime() + 2 * 3600 * 1000).toISOString(), createdBy: "dashboard", comment: "silenced from the dashboard for 2 h" }),
+    });
+    if (!res.ok) {
+      frame.note.textContent = res.status === 403 ? "silencing needs a token with scope admin" : "not silenced: " + (await res.text());
+      return;
+    }
+    await loadNotified();
+    render();
+    for (const p of state.panels) if (p.spec.kind === "silences") p.load();
+  }
+
   function alertItem(a) {
     const sev = String(a.severity || "info").toLowerCase();
+    const n = notified && notified.get(a.fingerprint);
+    const silenced = n && n.status && n.status.silencedBy && n.status.silencedBy.length > 0;
     const source = alertSource(a);
     const labels = Object.entries(a.labels || {}).map(([k, v]) => el("span", {}, `${k}=${v}`));
     const ann = a.annotations || {};
@@ -473,7 +511,9 @@ function firingPanel(spec, frame) {
           a.value !== undefined && a.value !== null ? ` · value ${fmtValue(a.value)}` : "",
           a.message ? ` · ${a.message}` : ""),
         labels.length ? el("div", { class: "labels" }, ...labels) : null,
-        runbook ? el("a", { href: runbook, target: "_blank", rel: "noopener noreferrer" }, "runbook") : null));
+        runbook ? el("a", { href: runbook, target: "_blank", rel: "noopener noreferrer" }, "runbook") : null),
+      silenced ? el("span", { class: "sev pending", title: "muted by " + n.status.silencedBy.join(", ") }, "silenced")
+        : n ? el("button", { class: "small", type: "button", title: "Silence this alert for 2 hours (needs an admin token)", onclick: () => silence(a) }, "Silence") : null);
   }
 
   function openChart(a) {
@@ -491,7 +531,7 @@ function firingPanel(spec, frame) {
   if (spec.stream) {
     follow(spec.stream, a => { if (loaded) { apply(a); render(); } else events.push(a); });
   }
-  return { load, poll: () => {}, spec, frame };
+  return { load, poll: async () => { await loadNotified(); if (loaded) render(); }, spec, frame };
 }
 
 // History: the alert transitions of the time range, newest first.
@@ -562,6 +602,10 @@ function incidentsPanel(spec, frame) {
 // Silences: those of the pipeline's notify processors.
 function silencesPanel(spec, frame) {
   async function load() {
+    if (!state.spec.notify) {
+      frame.body.replaceChildren(message("Silences need a notify processor in the pipeline (docs/notify.md)."));
+      return;
+    }
     try {
       const all = await getJSON("/api/v2/silences");
       const active = all.filter(s => s.status && s.status.state === "active");
