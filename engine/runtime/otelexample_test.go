@@ -2,9 +2,7 @@ package runtime_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,16 +64,7 @@ func TestOtelExampleWithTheRealClients(t *testing.T) {
 	promLogs := startPrometheus(t, promBin, promAddr, fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs: [{job_name: self, static_configs: [{targets: [%q]}]}]\nremote_write: [{url: \"http://%s/api/v1/write\", queue_config: {batch_send_deadline: 1s}}]\n",
 		promAddr, running.ReceiverAddr("prom", "prometheus_remote_write")))
 
-	get := func(path string) []map[string]any {
-		resp, err := http.Get(api + path)
-		if err != nil {
-			return nil
-		}
-		defer resp.Body.Close()
-		var rows []map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&rows)
-		return rows
-	}
+	get := func(path string) []map[string]any { return getRows(api + path) }
 	eventually(t, 30*time.Second, "the payment_timeouts alert in /alerts/firing", func() bool {
 		for _, a := range get("/alerts/firing") {
 			if a["rule"] == "payment_timeouts" && a["source_id"] == "checkout" && a["value"] == 6.0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -162,33 +161,13 @@ func TestQuickstartTakesAvroFromKafkaJS(t *testing.T) {
 	})
 }
 
-func getRows(url string) []map[string]any {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var rows []map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&rows)
-	return rows
-}
+func getRows(url string) []map[string]any { return getRowsWith(url, "") }
 
 // quickstart is examples/quickstart.yaml (its path, and its text) with its listeners on ports
 // of their own and the given replacements made; each must apply.
 func quickstart(t *testing.T, replace map[string]string) (string, string) {
 	t.Helper()
-	file, err := filepath.Abs("../../examples/quickstart.yaml")
-	must(t, err)
-	src, err := os.ReadFile(file)
-	must(t, err)
-	text := string(src)
 	all := map[string]string{"listen: 127.0.0.1:9092": "listen: 127.0.0.1:0", `listen: "127.0.0.1:8088"`: `listen: "127.0.0.1:0"`, "listen: 127.0.0.1:8081": "listen: 127.0.0.1:0"}
 	maps.Copy(all, replace)
-	for old, new := range all {
-		if !strings.Contains(text, old) {
-			t.Fatalf("quickstart.yaml no longer contains %q; update the test", old)
-		}
-		text = strings.Replace(text, old, new, 1)
-	}
-	return file, text
+	return example(t, "quickstart.yaml", all)
 }
