@@ -224,10 +224,13 @@ func (t *tableRoute) serve(c *fiber.Ctx) error {
 		t.srv.log.Error("api: table query failed", "path", t.path, "table", t.table, "err", err)
 		return jsonError(c, fiber.StatusInternalServerError, "query on table %s failed", t.table)
 	}
-	if rows == nil {
-		rows = []map[string]any{}
+	body, err := appendRows(make([]byte, 0, 64*len(rows)+2), rows)
+	if err != nil {
+		t.srv.log.Error("api: encoding rows failed", "path", t.path, "table", t.table, "err", err)
+		return jsonError(c, fiber.StatusInternalServerError, "rows of table %s could not be written as JSON", t.table)
 	}
-	return c.JSON(rows)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
 }
 
 // queryParams lists the query parameters an expression reads as query.X or query["X"], in
