@@ -63,6 +63,12 @@ const panel = kind => `section.panel[data-kind="${kind}"]`;
     check(zone.includes("Europe/Berlin"), `the page says ${zone}, want the viewer's zone (Europe/Berlin)`);
     const stat = await page.$eval(`${panel("stat")}`, s => s.dataset.value);
     check(stat === "3", `hosts reporting: ${stat}, want 3`);
+    // The history draws host-b's firing stretch on its timeline.
+    const segments = await waitFor(page, "host-b's stretch on the history's timeline", () => {
+      const t = document.querySelector('section.panel[data-kind="history"] .timeline');
+      return t && t.dataset.segments === "1" && t.innerText.includes("host-b") ? 1 : 0;
+    });
+    check(segments === 1, "timeline");
 
     // A new alert appears live, without reloading the page.
     await step("fire host-c");
