@@ -244,3 +244,40 @@ func getRowsWith(url, token string) []map[string]any {
 	_ = json.NewDecoder(resp.Body).Decode(&rows)
 	return rows
 }
+
+// examples/incidents.yaml's dashboard (testdata/browser/incidents.js): after a failing
+// database behind three services, the incidents panel shows one open incident naming db as
+// its root cause, with its four member alerts, and what fires now lists the four alerts.
+func TestIncidentsDashboardNamesTheRootCause(t *testing.T) {
+	dir := browserDir(t)
+	file, text := example(t, "incidents.yaml", map[string]string{
+		"listen: 127.0.0.1:9092":   "listen: 127.0.0.1:0",
+		`listen: "127.0.0.1:8090"`: `listen: "127.0.0.1:0"`,
+		`listen: "127.0.0.1:4318"`: `listen: "127.0.0.1:0"`,
+		`listen: "127.0.0.1:8088"`: `listen: "127.0.0.1:0"`,
+	})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer hook.Close()
+	t.Chdir(t.TempDir())
+	f := startPipeline(t, file, []byte(text), map[string]string{"ONCALL_WEBHOOK_URL": hook.URL, "INCIDENT_WEBHOOK_URL": hook.URL})
+	now := time.Now().UTC().Truncate(time.Second)
+	var events []string
+	for i, s := range []struct {
+		service string
+		rate    float64
+	}{{"db", 40}, {"api", 25}, {"worker", 12}, {"web", 9}} {
+		events = append(events, fmt.Sprintf(`{"service":%q,"metric":"error_rate","value":%g,"ts_event":%q}`, s.service, s.rate, now.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
+	}
+	f.produce("ingest.raw.agent", events...)
+	eventually(t, 30*time.Second, "the incident of four alerts in /incidents/open", func() bool {
+		rows := getRows(f.apiURL + "/incidents/open")
+		return len(rows) == 1 && rows[0]["size"] == 4.0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "incidents.js", f.apiURL+"/")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the incidents dashboard in chromium: %v\n%s", err, out)
+	}
+}

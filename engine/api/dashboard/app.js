@@ -618,7 +618,7 @@ function incidentsPanel(spec, frame) {
       el("div", { class: "body" },
         el("strong", {}, i.title || i.incident_id),
         el("div", { class: "meta" }, `root cause ${i.root_cause} (confidence ${fmtValue(i.confidence)}) · ${i.size} alerts, ${i.firing} firing · opened ${fmtTime(i.opened_at)}`),
-        el("div", { class: "labels" }, ...(i.members || []).slice(0, 12).map(m => el("span", {}, typeof m === "object" ? (m.node || m.fingerprint || JSON.stringify(m)) : String(m)))))))));
+        el("div", { class: "labels" }, ...(i.members || []).slice(0, 12).map(m => el("span", {}, memberText(m)))))))));
   }
   async function load() {
     if (!spec.route) { render(); return; }
@@ -634,6 +634,13 @@ function incidentsPanel(spec, frame) {
   }
   if (spec.stream) follow(spec.stream, i => { apply(i); render(); });
   return { load, poll: () => {}, spec, frame };
+}
+
+// memberText names an incident's member alert: rule/node, and resolved when it is.
+function memberText(m) {
+  if (typeof m !== "object" || m === null) return String(m);
+  const name = [m.rule, m.node].filter(Boolean).join("/") || m.fingerprint || "";
+  return m.state === "resolved" ? name + " (resolved)" : name;
 }
 
 // Silences: those of the pipeline's notify processors.
