@@ -281,3 +281,33 @@ func TestIncidentsDashboardNamesTheRootCause(t *testing.T) {
 		t.Fatalf("the incidents dashboard in chromium: %v\n%s", err, out)
 	}
 }
+
+// A series the anomaly processor scores (testdata/browser/band.yaml: no alert_above, so each
+// record keeps {expected, lower, upper}) is charted with its band (testdata/browser/band.js):
+// three days of a daily cycle, every reading drawn, the band and the expected line with it.
+func TestAnomalyBandOnTheDashboard(t *testing.T) {
+	dir := browserDir(t)
+	file := filepath.Join(dir, "band.yaml")
+	text, err := os.ReadFile(file)
+	must(t, err)
+	t.Chdir(t.TempDir())
+	f := startPipeline(t, file, text, nil)
+	now := time.Now().UTC().Truncate(5 * time.Minute)
+	var readings []string
+	for i := 3 * 288; i >= 1; i-- {
+		at := now.Add(-time.Duration(i) * 5 * time.Minute)
+		v := 50 + 20*math.Sin(2*math.Pi*float64(at.Unix()%86400)/86400)
+		readings = append(readings, fmt.Sprintf(`{"host":"host-a","value":%.2f,"ts_event":%q}`, v, at.Format(time.RFC3339)))
+	}
+	f.produce("in.v1", readings...)
+	eventually(t, 30*time.Second, "the scored readings through /scored", func() bool {
+		return len(getRows(f.apiURL+"/scored")) == len(readings)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "band.js", f.apiURL+"/", fmt.Sprint(len(readings)))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the anomaly band in chromium: %v\n%s", err, out)
+	}
+}

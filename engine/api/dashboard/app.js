@@ -269,6 +269,7 @@ function timeseriesPanel(spec, frame) {
     const count = d.slice(1).reduce((n, col, i) => n + (isValueColumn(i) ? col.filter(v => v !== null).length : 0), 0);
     frame.section.dataset.points = String(count);
     frame.section.dataset.series = String(names.length);
+    frame.section.dataset.bands = String(spec.band && points.size <= 3 ? names.length : 0);
     if (d[0].length === 0) {
       if (chart) { chart.destroy(); chart = null; }
       frame.body.replaceChildren(message("No rows in this time range. Readings sent to the pipeline appear here within seconds; pick a longer range above, or check the route's parameters."));
