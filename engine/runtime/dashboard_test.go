@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-var dashboardScreenshot = flag.String("dashboard-screenshot", "", "where TestQuickstartDashboardInABrowser saves its screenshot of the loaded dashboard, relative to the repository's root (docs/dashboard.png updates the docs' one); default a temporary file")
+var dashboardScreenshots = flag.String("dashboard-screenshots", "", "the folder (relative to the repository's root) where the dashboard's browser tests save their screenshots: dashboard.png (after README.md's steps) and dashboard-hosts.png (an hour of three hosts); docs updates the docs' ones; default a temporary folder")
 
 // The quickstart's dashboard as an operator opens it, in Debian's chromium driven by
 // playwright-core (testdata/browser/dashboard.js): after an hour of readings from three
@@ -30,7 +30,7 @@ var dashboardScreenshot = flag.String("dashboard-screenshot", "", "where TestQui
 // fits; /favicon.ico answers; and the page logs no error.
 func TestQuickstartDashboardInABrowser(t *testing.T) {
 	dir := browserDir(t)
-	shot := screenshotPath(t)
+	shot := screenshotPath(t, "dashboard-hosts.png")
 	file, text := quickstart(t, nil)
 	t.Chdir(t.TempDir())
 	f := startPipeline(t, file, []byte(text), nil)
@@ -84,18 +84,19 @@ func TestQuickstartDashboardInABrowser(t *testing.T) {
 	t.Logf("the route answering the day's rows, read whole by a Go client: %v", routeTimes(t, f.apiURL+"/metrics/cpu/hosts?tenant=acme&from=-24h", 5))
 }
 
-// screenshotPath is where the screenshot goes: -dashboard-screenshot (relative to the
-// repository's root), or a temporary file.
-func screenshotPath(t *testing.T) string {
-	if *dashboardScreenshot == "" {
-		return filepath.Join(t.TempDir(), "dashboard.png")
+// screenshotPath is where the screenshot name goes: in -dashboard-screenshots (relative to
+// the repository's root), or in a temporary folder.
+func screenshotPath(t *testing.T, name string) string {
+	dir := *dashboardScreenshots
+	switch {
+	case dir == "":
+		dir = t.TempDir()
+	case !filepath.IsAbs(dir):
+		root, err := filepath.Abs("../..")
+		must(t, err)
+		dir = filepath.Join(root, dir)
 	}
-	if filepath.IsAbs(*dashboardScreenshot) {
-		return *dashboardScreenshot
-	}
-	root, err := filepath.Abs("../..")
-	must(t, err)
-	return filepath.Join(root, *dashboardScreenshot)
+	return filepath.Join(dir, name)
 }
 
 // routeTimes asks url n times and returns how long each answer took to arrive whole.
@@ -269,9 +270,9 @@ func TestIncidentsDashboardNamesTheRootCause(t *testing.T) {
 		events = append(events, fmt.Sprintf(`{"service":%q,"metric":"error_rate","value":%g,"ts_event":%q}`, s.service, s.rate, now.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
 	}
 	f.produce("ingest.raw.agent", events...)
-	eventually(t, 30*time.Second, "the incident of four alerts in /incidents/open", func() bool {
+	eventually(t, 30*time.Second, "the incident of four alerts in /incidents/open, and the four in /alerts/firing", func() bool {
 		rows := getRows(f.apiURL + "/incidents/open")
-		return len(rows) == 1 && rows[0]["size"] == 4.0
+		return len(rows) == 1 && rows[0]["size"] == 4.0 && len(getRows(f.apiURL+"/alerts/firing")) == 4
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -309,5 +310,29 @@ func TestAnomalyBandOnTheDashboard(t *testing.T) {
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the anomaly band in chromium: %v\n%s", err, out)
+	}
+}
+
+// The quickstart's dashboard after README.md's steps, as a newcomer opens it
+// (testdata/browser/readme.js): the seed's reading is dated 2025-10-16T09:00:00Z, so the
+// default last hour holds nothing; the page opens on the hour up to that reading instead and
+// says so, with the reading on the chart and host-a's alert firing. Its screenshot is
+// docs/dashboard.png, which README.md shows.
+func TestDashboardAfterTheREADMEsSteps(t *testing.T) {
+	dir := browserDir(t)
+	shot := screenshotPath(t, "dashboard.png")
+	file, text := quickstart(t, nil)
+	t.Chdir(t.TempDir())
+	f := startPipeline(t, file, []byte(text), nil)
+	f.produce("ingest.raw.agent", seedEvent)
+	eventually(t, 30*time.Second, "the seed's alert in /alerts/firing", func() bool {
+		return len(getRows(f.apiURL+"/alerts/firing")) == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "readme.js", f.apiURL+"/", shot)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the dashboard after README.md's steps in chromium: %v\n%s", err, out)
 	}
 }

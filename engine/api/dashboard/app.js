@@ -408,7 +408,7 @@ function alertStart(a) { return a.started_at || a.fired_at || a.ts; }
 // by the stream: a firing alert appears, a resolved one leaves.
 function firingPanel(spec, frame) {
   let firing = new Map();
-  let events = [];   // stream events seen before the table answered
+  let events = [];   // the stream's recent events, replayed on every read of the table
   let loaded = false;
   // notified: the pipeline's notify processors' view of each alert (/api/v2/alerts, by the
   // alert record's fingerprint, sourceFingerprint): its labels, which a silence matches, and the silences muting it. Null when
@@ -423,14 +423,18 @@ function firingPanel(spec, frame) {
     else if (a.state === "resolved" || a.state === "inactive") firing.delete(a.fingerprint);
   }
 
+  // load reads what fires from the table, then replays the stream's events on it (an
+  // event newer than the table's row wins): the table may lag the stream by a moment, and it
+  // is read again at every poll, so an alert the page missed still comes.
   async function load() {
     try {
       const [rows] = await Promise.all([getJSON(routeURL(spec.route, false)), loadNotified()]);
       firing = new Map();
       for (const r of rows) if (r.state === "firing") firing.set(r.fingerprint, r);
       loaded = true;
+      const horizon = Date.now() - 10 * 60 * 1000;
+      events = events.filter(a => Date.parse(a.ts) >= horizon || isNaN(Date.parse(a.ts)));
       for (const a of events) apply(a);
-      events = [];
       render();
     } catch (err) {
       frame.body.replaceChildren(message(String(err.message || err), "error"));
@@ -530,9 +534,9 @@ function firingPanel(spec, frame) {
   }
 
   if (spec.stream) {
-    follow(spec.stream, a => { if (loaded) { apply(a); render(); } else events.push(a); });
+    follow(spec.stream, a => { events.push(a); if (loaded) { apply(a); render(); } });
   }
-  return { load, poll: async () => { await loadNotified(); if (loaded) render(); }, spec, frame };
+  return { load, poll: load, spec, frame };
 }
 
 // History: the alert transitions of the time range, newest first.
@@ -769,7 +773,30 @@ function buildControls() {
   showRange();
 }
 
+// openOnNewestData: a page opened without a range (no ?range=) whose first chart has nothing
+// in the default hour opens on the hour before its newest row instead, and says so: a
+// reading sent with an old timestamp (the README's seed reading) is then on the chart.
+async function openOnNewestData() {
+  const chart = state.spec.panels.find(p => p.kind === "timeseries");
+  if (!chart) return;
+  try {
+    if ((await getJSON(routeURL(chart.route, true))).length) return;
+    const rows = await getJSON(routeURL(chart.route, false));
+    const newest = rows.reduce((m, r) => Math.max(m, Date.parse(r[chart.time]) / 1000 || 0), 0);
+    if (!newest) return;
+    state.range = "custom";
+    state.from = new Date((newest - 3600) * 1000);
+    state.to = new Date((newest + 300) * 1000);
+    showRange();
+    writeAddress();
+    document.getElementById("notice").textContent = `nothing in the last hour: showing the hour up to the newest reading (${fmtTime(newest * 1000)})`;
+  } catch {
+    // the panels say what is wrong
+  }
+}
+
 async function start() {
+  const explicitRange = new URLSearchParams(location.search).has("range");
   readAddress();
   const main = document.getElementById("panels");
   try {
@@ -780,6 +807,7 @@ async function start() {
   }
   buildControls();
   writeAddress();
+  if (!explicitRange) await openOnNewestData();
   if (!state.spec.panels.length) {
     main.replaceChildren(message("No panels: declare some under api.dashboard.panels in the pipeline file, or routes over the metrics and alerts tables for the default overview (docs/dashboard.md)."));
     return;
