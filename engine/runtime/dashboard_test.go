@@ -179,7 +179,8 @@ func browserDir(t *testing.T) string {
 // examples/notify.yaml's dashboard behind api.auth (testdata/browser/silence.js): the page
 // asks for a token; with an admin token, host-a's firing alert has a Silence button, and a
 // click silences it as the pipeline's notify processor sees it: the alert is marked
-// silenced and the silences panel lists the silence (alertname=cpu_load, ...).
+// silenced and the silences panel lists the silence (alertname=cpu_load, ...); Expire there
+// ends it.
 func TestNotifyDashboardSilencesAnAlert(t *testing.T) {
 	dir := browserDir(t)
 	const admin = "an-admin-token-for-the-test"
@@ -204,8 +205,8 @@ func TestNotifyDashboardSilencesAnAlert(t *testing.T) {
 		t.Fatalf("the notify dashboard in chromium: %v\n%s", err, out)
 	}
 	silences := getRowsWith(f.apiURL+"/api/v2/silences", admin)
-	if len(silences) != 1 || silences[0]["createdBy"] != "dashboard" {
-		t.Fatalf("silences after the click: %v, want the dashboard's one", silences)
+	if len(silences) != 1 || silences[0]["createdBy"] != "dashboard" || silences[0]["status"].(map[string]any)["state"] != "expired" {
+		t.Fatalf("silences after Silence and Expire: %v, want the dashboard's one, expired", silences)
 	}
 }
 

@@ -86,6 +86,16 @@ const panel = kind => `section.panel[data-kind="${kind}"]`;
 
     if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
 
+    // Dragging across the chart zooms the whole page to that stretch.
+    const over = await page.$(panel("timeseries") + " .u-over");
+    const box = await over.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await waitFor(page, "the range set by dragging", () => document.getElementById("range").value === "custom" && document.getElementById("from").value !== "");
+    await page.selectOption("#range", "1h");
+
     // One click from an alert to its series: the chart shows the time around the alert's
     // start with the alert's host in focus.
     await page.click(panel("firing") + ' button.open');

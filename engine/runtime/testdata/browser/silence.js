@@ -4,7 +4,8 @@
 //   node silence.js API_URL ADMIN_TOKEN
 //
 // The page asks for a token; with an admin token, the firing alert (host-a) has a Silence
-// button; a click silences it: the alert says so and the silences panel lists the silence.
+// button; a click silences it: the alert says so and the silences panel lists the silence;
+// Expire there ends it.
 // A failed check exits 1 with the reason.
 "use strict";
 const { chromium } = require("playwright-core");
@@ -39,6 +40,12 @@ async function waitFor(page, what, fn, arg) {
       const f = document.querySelector('section.panel[data-kind="firing"]');
       const s = document.querySelector('section.panel[data-kind="silences"]');
       return f && f.innerText.includes("SILENCED") && s && s.dataset.silences === "1" && s.innerText.includes("alertname=cpu_load");
+    });
+    // Un-silence: Expire in the silences panel.
+    await page.click('section.panel[data-kind="silences"] button:text("Expire")');
+    await waitFor(page, "the silence expired", () => {
+      const s = document.querySelector('section.panel[data-kind="silences"]');
+      return s && s.dataset.silences === "0" && s.innerText.includes("No active silence");
     });
     if (errors.length) throw new Error("errors in the page: " + errors.join("; "));
     console.log("result {}");
