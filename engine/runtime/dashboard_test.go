@@ -114,6 +114,19 @@ func routeTimes(t *testing.T, url string, n int) []time.Duration {
 	return out
 }
 
+// runBrowserCheck runs a browser check script (node, in dir) with args and fails the test
+// with its output when the check fails.
+func runBrowserCheck(t *testing.T, dir, script string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s in chromium: %v\n%s", script, err, out)
+	}
+}
+
 // followBrowser answers the browser check's steps (a line "step NAME": act, then a line on
 // its stdin) and returns its result line's fields.
 func followBrowser(t *testing.T, stdout io.Reader, stdin io.WriteCloser, steps map[string]func()) map[string]any {
@@ -197,13 +210,7 @@ func TestNotifyDashboardSilencesAnAlert(t *testing.T) {
 	eventually(t, 30*time.Second, "host-a's alert in /alerts/firing and in notify's /api/v2/alerts", func() bool {
 		return len(getRowsWith(f.apiURL+"/alerts/firing", admin)) == 1 && len(getRowsWith(f.apiURL+"/api/v2/alerts", admin)) == 1
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "silence.js", f.apiURL+"/", admin)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the notify dashboard in chromium: %v\n%s", err, out)
-	}
+	runBrowserCheck(t, dir, "silence.js", f.apiURL+"/", admin)
 	silences := getRowsWith(f.apiURL+"/api/v2/silences", admin)
 	if len(silences) != 1 || silences[0]["createdBy"] != "dashboard" || silences[0]["status"].(map[string]any)["state"] != "expired" {
 		t.Fatalf("silences after Silence and Expire: %v, want the dashboard's one, expired", silences)
@@ -275,13 +282,7 @@ func TestIncidentsDashboardNamesTheRootCause(t *testing.T) {
 		rows := getRows(f.apiURL + "/incidents/open")
 		return len(rows) == 1 && rows[0]["size"] == 4.0 && len(getRows(f.apiURL+"/alerts/firing")) == 4
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "incidents.js", f.apiURL+"/")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the incidents dashboard in chromium: %v\n%s", err, out)
-	}
+	runBrowserCheck(t, dir, "incidents.js", f.apiURL+"/")
 }
 
 // A series the anomaly processor scores (testdata/browser/band.yaml: no alert_above, so each
@@ -305,13 +306,7 @@ func TestAnomalyBandOnTheDashboard(t *testing.T) {
 	eventually(t, 30*time.Second, "the scored readings through /scored", func() bool {
 		return len(getRows(f.apiURL+"/scored")) == len(readings)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "band.js", f.apiURL+"/", fmt.Sprint(len(readings)))
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the anomaly band in chromium: %v\n%s", err, out)
-	}
+	runBrowserCheck(t, dir, "band.js", f.apiURL+"/", fmt.Sprint(len(readings)))
 }
 
 // The quickstart's dashboard after README.md's steps, as a newcomer opens it
@@ -329,11 +324,5 @@ func TestDashboardAfterTheREADMEsSteps(t *testing.T) {
 	eventually(t, 30*time.Second, "the seed's alert in /alerts/firing", func() bool {
 		return len(getRows(f.apiURL+"/alerts/firing")) == 1
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "readme.js", f.apiURL+"/", shot)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the dashboard after README.md's steps in chromium: %v\n%s", err, out)
-	}
+	runBrowserCheck(t, dir, "readme.js", f.apiURL+"/", shot)
 }
