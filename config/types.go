@@ -417,7 +417,7 @@ func (s Sink) StreamName() string {
 
 // API is the HTTP server.
 type API struct {
-	Listen    string `yaml:"listen" default:"127.0.0.1:8088" doc:"Address to listen on. An address other machines reach (\":8088\", \"0.0.0.0:8088\", a LAN address) needs auth, or insecure: true."`
+	Listen    string    `yaml:"listen" default:"127.0.0.1:8088" doc:"Address to listen on. An address other machines reach (\":8088\", \"0.0.0.0:8088\", a LAN address) needs auth, or insecure: true."`
 	Dashboard Dashboard `yaml:"dashboard" doc:"The dashboard served at /: its title, the routes' query parameters it starts with, and its panels (charts, stats, what fires now, alert history, incidents, silences); without panels it shows an overview of the routes. dashboard: false serves none (/ is then an ordinary route)."`
 	// The limits below keep the server answering under abuse (slow or idle clients holding
 	// connections, floods, oversized requests); docs/reliability.md explains them.
