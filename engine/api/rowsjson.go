@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -44,12 +45,7 @@ func sortedKeys(row map[string]any, last []string) []string {
 			return last
 		}
 	}
-	keys := make([]string, 0, len(row))
-	for k := range row {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(row))
 }
 
 func appendObject(b []byte, m map[string]any, keys []string) ([]byte, error) {

@@ -53,7 +53,7 @@ type DetectorConfig struct {
 	CalibrateLevel    float64
 	CalibrateHalfLife int64
 	// JumpWeight turns on the jump component, which needs no record: a value at least
-	// JumpFrom robust deviations from the median of the 16 values before it (a spike, a
+	// JumpFrom robust deviations from the median of the 3 values before it (a spike, a
 	// sudden drop) is scored by how rare such jumps have been in the series: its surprise is
 	// log10((n+1)/(k+½)) for the n values and the k jumps at least 1/2.25 as large the
 	// series made, both decaying with a half-life of JumpMemory values; beyond JumpSurprise,
@@ -66,8 +66,8 @@ type DetectorConfig struct {
 }
 
 // JumpFrom is how far (in robust deviations: the mean nonzero absolute change between
-// values, each change counted at most four times the mean) a value must be from the median of the
-// 16 values before it to count as a jump. Noise from any common distribution stays far
+// values, each change counted at most four times the mean) a value must be from the median
+// of the 3 values before it to count as a jump. Noise from any common distribution stays far
 // below it; a count or metric that really jumps does not.
 const JumpFrom = 10
 
@@ -382,6 +382,9 @@ func (m *margins) measure(i int, x, hi, lo float64) {
 // before (1, ½, ¼, … for 0.5): an incident moves several signals at once (a drop takes the
 // value, the level and the daily distance out of their ranges), noise mostly one.
 func (m margins) evidence(combine float64) float64 {
+	if m.top < 0 {
+		return 0 // nothing left its range: most values
+	}
 	sorted := m.of
 	slices.Sort(sorted[:])
 	sum, w := 0.0, 1.0
@@ -544,7 +547,7 @@ func (d *Detector) weekly(t int64, v float64, x *[numSignals]float64, have *[num
 	return scores
 }
 
-// jump scores v by how far it is from the median of the 16 values before it, in robust
+// jump scores v by how far it is from the median of the 3 values before it, in robust
 // deviations, and by how rare such jumps have been (JumpWeight); then it counts the value
 // and the jump, and updates the deviation (started from the 64-value volatility, moved
 // only by changes: the mean of the nonzero absolute changes, each at most four deviations).

@@ -534,7 +534,11 @@ function firingPanel(spec, frame) {
   }
 
   if (spec.stream) {
-    follow(spec.stream, a => { events.push(a); if (loaded) { apply(a); render(); } });
+    follow(spec.stream, a => {
+      events.push(a);
+      if (events.length > 5000) events.splice(0, events.length - 5000); // a page left open for days
+      if (loaded) { apply(a); render(); }
+    });
   }
   return { load, poll: load, spec, frame };
 }
